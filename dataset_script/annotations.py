@@ -1,0 +1,369 @@
+"""The published multi-label annotation file: download, cache, verification, parsing, validation.
+
+The file (version 3.0.0, ~200 MB of JSON) is fetched once into the Hugging Face cache with a
+progress bar and resume, checked against its published sha256, parsed once, and kept as a compact
+``.npz`` keyed by that sha256, so that later runs load the labels in milliseconds. A local copy
+(``--annotations PATH``) must have the published sha256 unless the caller explicitly accepts an
+unverified file; every result then records ``verified: False`` and the file's own sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dataset_script import classes
+
+PUBLISHED_URL = (
+    "https://storage.googleapis.com/brain-car-datasets/imagenet-mistakes/human_accuracy_v3.0.0.json"
+)
+PUBLISHED_SHA256 = "d5b2b6111fc9efea16aaebd21bc5a401d16ad18285d3fd99635d8b32ebdb6287"
+PUBLISHED_SIZE = 200_417_830
+PUBLISHED_VERSION = "3.0.0"
+LABEL_KINDS = ("correct", "wrong", "unclear")
+SPLITS = ("validation", "imagenet_m")
+_COMPACT_FORMAT = 1
+_CHUNK = 1 << 20
+
+
+class AnnotationError(ValueError):
+    """The annotation file is unusable; the message names the file and what was expected."""
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Validated annotations of the ImageNet validation images, rows sorted by image id.
+
+    Label sets are ragged arrays: the classes of row ``i`` for kind ``k`` are
+    ``label_values[k][label_offsets[k][i]:label_offsets[k][i + 1]]`` (class indices 0..999).
+    """
+
+    image_ids: np.ndarray  # (N,) int32, 1-based, strictly increasing
+    is_problematic: np.ndarray  # (N,) bool
+    label_offsets: dict[str, np.ndarray]  # kind -> (N + 1,) int64
+    label_values: dict[str, np.ndarray]  # kind -> (M,) int16
+    imagenet_m_ids: np.ndarray  # (68,) int32, sorted
+    sha256: str
+    source: str
+    verified: bool
+
+    @property
+    def version(self) -> str:
+        return PUBLISHED_VERSION if self.verified else "unverified"
+
+    def provenance(self) -> dict[str, Any]:
+        """What every result records about its labels."""
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "version": self.version,
+            "verified": self.verified,
+            "num_annotated_images": int(len(self.image_ids)),
+        }
+
+    def split_columns(self, split: str) -> dict[str, list]:
+        """Columns of one split, named and typed as in the Hub labels dataset."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        rows = np.arange(len(self.image_ids))
+        if split == "imagenet_m":
+            rows = np.searchsorted(self.image_ids, self.imagenet_m_ids)
+        image_ids = self.image_ids[rows]
+        columns: dict[str, list] = {
+            "file_name": [classes.file_name_from_image_id(int(i)) for i in image_ids],
+            "image_id": image_ids.tolist(),
+            "original_label": classes.validation_labels()[image_ids - 1].tolist(),
+        }
+        for kind in LABEL_KINDS:
+            offsets, values = self.label_offsets[kind], self.label_values[kind].tolist()
+            columns[f"{kind}_multi_labels"] = [values[offsets[r] : offsets[r + 1]] for r in rows]
+        columns["is_problematic"] = self.is_problematic[rows].tolist()
+        return columns
+
+
+def default_cache_dir() -> Path:
+    """``$HF_HOME/imagenet_multilabel`` (``~/.cache/huggingface/imagenet_multilabel``)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "imagenet_multilabel"
+
+
+def load_annotations(
+    path: str | os.PathLike | None = None,
+    *,
+    allow_unverified: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    url: str | None = None,
+    expected_sha256: str | None = None,
+) -> Annotations:
+    """The annotations from a local file (``path``) or from the published URL via the cache.
+
+    A local file whose sha256 differs from the published one is refused unless
+    ``allow_unverified``; the checksum, not a count of images, is what proves the published file.
+    ``url`` and ``expected_sha256`` default to the published ones.
+    """
+    url = url or PUBLISHED_URL
+    expected_sha256 = expected_sha256 or PUBLISHED_SHA256
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if path is None:
+        # The compact form of the published file is trusted by its name: no 200 MB re-read.
+        source, sha256, raw = url, expected_sha256, None
+    else:
+        raw = Path(path)
+        if not raw.is_file():
+            raise AnnotationError(f"annotation file {str(raw)!r} does not exist")
+        source, sha256 = str(raw), sha256_of_file(raw)
+        if sha256 != expected_sha256 and not allow_unverified:
+            raise AnnotationError(
+                f"{str(raw)!r} has sha256 {sha256}, not the published v{PUBLISHED_VERSION} "
+                f"checksum {expected_sha256}. Pass --allow-unverified-annotations to use it "
+                "anyway; results will then be marked unverified with this file's sha256."
+            )
+    compact = cache / "compact" / f"{sha256}.npz"
+    arrays = _read_compact(compact)
+    if arrays is None:
+        if raw is None:
+            raw = _download_verified(url, expected_sha256, cache / "downloads")
+        arrays = parse_annotation_json(raw)
+        _write_compact(compact, arrays)
+    verified = sha256 == expected_sha256
+    return Annotations(**arrays, sha256=sha256, source=source, verified=verified)
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_verified(url: str, expected_sha256: str, directory: Path) -> Path:
+    """Cached, checksum-verified download; a truncated or corrupt cached file is fetched again."""
+    target = directory / expected_sha256 / Path(url).name
+    if target.is_file():
+        if sha256_of_file(target) == expected_sha256:
+            return target
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".incomplete")
+    _fetch(url, partial)
+    actual = sha256_of_file(partial)
+    if actual != expected_sha256:
+        partial.unlink()
+        raise AnnotationError(
+            f"download of {url} has sha256 {actual}, expected {expected_sha256}; the corrupt "
+            "file was removed, run again to fetch it anew"
+        )
+    partial.replace(target)
+    return target
+
+
+def _fetch(url: str, partial: Path) -> None:
+    """Download ``url`` into ``partial``, resuming from its current size with an HTTP Range."""
+    start = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as error:
+        if error.code != 416:  # 416: the partial file already holds every byte
+            raise AnnotationError(f"could not download {url}: HTTP {error.code}") from error
+        return
+    except urllib.error.URLError as error:
+        raise AnnotationError(
+            f"could not download {url} ({error.reason}); on an offline machine pass a local copy "
+            "with --annotations PATH"
+        ) from error
+    with response:
+        resumed = start > 0 and response.status == 206
+        length = int(response.headers.get("Content-Length", 0)) or None
+        total = (start + length if resumed else length) if length else None
+        with (
+            open(partial, "ab" if resumed else "wb") as out,
+            tqdm(
+                total=total,
+                initial=start if resumed else 0,
+                unit="B",
+                unit_scale=True,
+                desc=f"Downloading {Path(url).name}",
+            ) as progress,
+        ):
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                progress.update(len(chunk))
+
+
+def _read_compact(path: Path) -> dict[str, Any] | None:
+    """The parsed arrays cached for one file's sha256, or None when absent or unreadable."""
+    try:
+        with np.load(path) as data:
+            if int(data["format"]) != _COMPACT_FORMAT:
+                return None
+            return {
+                "image_ids": data["image_ids"],
+                "is_problematic": data["is_problematic"],
+                "label_offsets": {k: data[f"{k}_offsets"] for k in LABEL_KINDS},
+                "label_values": {k: data[f"{k}_values"] for k in LABEL_KINDS},
+                "imagenet_m_ids": data["imagenet_m_ids"],
+            }
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _write_compact(path: Path, arrays: Mapping[str, Any]) -> None:
+    """Write atomically so that a killed run never leaves a half-written cache entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = {
+        "format": np.int32(_COMPACT_FORMAT),
+        "image_ids": arrays["image_ids"],
+        "is_problematic": arrays["is_problematic"],
+        "imagenet_m_ids": arrays["imagenet_m_ids"],
+    }
+    for kind in LABEL_KINDS:
+        flat[f"{kind}_offsets"] = arrays["label_offsets"][kind]
+        flat[f"{kind}_values"] = arrays["label_values"][kind]
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+        np.savez(handle, **flat)
+    shutil.move(handle.name, path)
+
+
+def parse_annotation_json(path: Path) -> dict[str, Any]:
+    """Parse and validate the published schema; ImageNetV2 images (other prefixes) are left out."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationError(f"{str(path)!r} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise AnnotationError(f"{str(path)!r}: expected a JSON object, found {type(data).__name__}")
+    required = ("initial_annots", "problematic_images", "imagenet_m")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise AnnotationError(
+            f"{str(path)!r} lacks the key(s) {', '.join(missing)}; expected the published schema "
+            "with 'initial_annots', 'problematic_images' and 'imagenet_m'"
+        )
+    annotated = _validation_entries(path, _expect_mapping(path, data, "initial_annots"))
+    image_ids = np.array(sorted(annotated), dtype=np.int32)
+    if len(image_ids) == 0:
+        raise AnnotationError(f"{str(path)!r} annotates no ILSVRC2012_val_ images")
+    problematic = set(_validation_ids(path, "problematic_images", data["problematic_images"]))
+    imagenet_m = _imagenet_m_ids(path, data["imagenet_m"], annotated)
+    offsets, values = {}, {}
+    for kind in LABEL_KINDS:
+        offsets[kind], values[kind] = _ragged(path, kind, (annotated[i] for i in image_ids))
+    return {
+        "image_ids": image_ids,
+        "is_problematic": np.isin(image_ids, list(problematic)),
+        "label_offsets": offsets,
+        "label_values": values,
+        "imagenet_m_ids": imagenet_m,
+    }
+
+
+def _expect_mapping(path: Path, data: Mapping, key: str) -> Mapping:
+    value = data[key]
+    if not isinstance(value, dict):
+        raise AnnotationError(
+            f"{str(path)!r}: {key!r} must map image names to annotations, found "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def _is_validation_name(name: str) -> bool:
+    return name.startswith(classes.FILE_NAME_PREFIX)
+
+
+def _validation_ids(path: Path, key: str, names: Iterable[str]) -> list[int]:
+    """Image ids of the ILSVRC2012_val_ names; malformed ones are an error listing the first."""
+    ids, malformed = [], []
+    for name in names:
+        if not isinstance(name, str) or not _is_validation_name(name):
+            continue  # ImageNetV2 images share the file; they are not ours to score
+        try:
+            ids.append(classes.image_id_from_file_name(name))
+        except ValueError:
+            malformed.append(name)
+    if malformed:
+        raise AnnotationError(
+            f"{str(path)!r}: {len(malformed)} malformed image name(s) in {key!r}, first "
+            f"{malformed[:5]}; expected 'ILSVRC2012_val_NNNNNNNN.JPEG'"
+        )
+    return ids
+
+
+def _validation_entries(path: Path, initial: Mapping[str, Any]) -> dict[int, Mapping]:
+    names = [name for name in initial if _is_validation_name(name)]
+    ids = _validation_ids(path, "initial_annots", names)
+    bad = [name for name in names if not isinstance(initial[name], dict)]
+    if bad:
+        raise AnnotationError(
+            f"{str(path)!r}: {len(bad)} annotation(s) in 'initial_annots' are not objects, first "
+            f"{bad[:5]}; expected {{'correct': [wnid, ...], 'wrong': [...], 'unclear': [...]}}"
+        )
+    return {image_id: initial[name] for image_id, name in zip(ids, names, strict=True)}
+
+
+def _imagenet_m_ids(path: Path, names: Any, annotated: Mapping[int, Any]) -> np.ndarray:
+    if not isinstance(names, list):
+        raise AnnotationError(
+            f"{str(path)!r}: 'imagenet_m' must be a list of image names, found "
+            f"{type(names).__name__}"
+        )
+    foreign = [name for name in names if not isinstance(name, str) or not _is_validation_name(name)]
+    if foreign:
+        raise AnnotationError(
+            f"{str(path)!r}: {len(foreign)} 'imagenet_m' entr(y/ies) are not ImageNet validation "
+            f"names, first {foreign[:5]}"
+        )
+    ids = _validation_ids(path, "imagenet_m", names)
+    if len(set(ids)) != len(ids):
+        raise AnnotationError(f"{str(path)!r}: 'imagenet_m' lists an image more than once")
+    unannotated = [name for name, i in zip(names, ids, strict=True) if i not in annotated]
+    if unannotated:
+        raise AnnotationError(
+            f"{str(path)!r}: {len(unannotated)} ImageNet-M image(s) have no entry in "
+            f"'initial_annots', first {unannotated[:5]}"
+        )
+    return np.array(sorted(ids), dtype=np.int32)
+
+
+def _ragged(path: Path, kind: str, entries: Iterable[Mapping]) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and class indices of one label kind; unknown wnids are an error."""
+    lengths: list[int] = []
+    values: list[int] = []
+    unknown: list[str] = []
+    for entry in entries:
+        wnids = entry.get(kind, [])
+        if not isinstance(wnids, list):
+            raise AnnotationError(
+                f"{str(path)!r}: {kind!r} labels must be lists of wnids, found {wnids!r}"
+            )
+        lengths.append(len(wnids))
+        for wnid in wnids:
+            index = classes.WNID_TO_INDEX.get(wnid) if isinstance(wnid, str) else None
+            if index is None:
+                unknown.append(repr(wnid))
+            else:
+                values.append(index)
+    if unknown:
+        raise AnnotationError(
+            f"{str(path)!r}: {len(unknown)} unknown wnid(s) in {kind!r} labels, first "
+            f"{', '.join(unknown[:5])}; expected ILSVRC-2012 wnids such as 'n01440764'"
+        )
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, np.array(values, dtype=np.int16)
