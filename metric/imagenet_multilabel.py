@@ -1,0 +1,169 @@
+"""The ``evaluate`` module: ImageNet multi-label accuracy (labels v3.0.0) and ImageNet-M.
+
+Input contract and documentation only; all scoring happens in ``scoring.py``, which ``evaluate``
+copies along because of the relative import below. ``evaluate`` reads the imports of this file as
+text: keep one plain import per line.
+"""
+
+import datasets
+import evaluate
+
+from .scoring import References, score
+
+_CITATION = """\
+@inproceedings{shankar2020evaluating,
+  title     = {Evaluating Machine Accuracy on {ImageNet}},
+  author    = {Shankar, Vaishaal and Roelofs, Rebecca and Mania, Horia and Fang, Alex and
+               Recht, Benjamin and Schmidt, Ludwig},
+  booktitle = {Proceedings of the 37th International Conference on Machine Learning},
+  series    = {Proceedings of Machine Learning Research},
+  volume    = {119},
+  publisher = {PMLR},
+  year      = {2020}
+}
+@inproceedings{vasudevan2022does,
+  title     = {When does dough become a bagel? Analyzing the remaining mistakes on {ImageNet}},
+  author    = {Vasudevan, Vijay and Caine, Benjamin and Gontijo-Lopes, Raphael and
+               Fridovich-Keil, Sara and Roelofs, Rebecca},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {35},
+  year      = {2022}
+}
+"""
+
+_DESCRIPTION = """\
+ImageNet multi-label accuracy scores ImageNet classifiers against the expert-reviewed multi-label
+annotations of the ILSVRC-2012 validation set (Shankar et al. 2020, extended by Vasudevan et al.
+2022, labels version 3.0.0). Images marked problematic are skipped; a top-1 prediction counts as
+correct when it is one of the image's `correct` or `unclear` labels; accuracy is averaged per
+original ImageNet class, then over the 1,000 classes. With `imagenet_m=True` it scores ImageNet-M,
+the 68 "major mistake" images, as a number correct out of 68.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: one entry per image, aligned with `references`: the top-1 class id (int in
+        0..999, the ILSVRC-2012 index order used by timm, torchvision and the Hub's imagenet-1k),
+        or the top-k class ids best first (list of int; k >= 5 adds the top-5 keys).
+    references: one dict per image, the rows of the labels dataset: `file_name` (str),
+        `original_label` (int), `correct_multi_labels`, `wrong_multi_labels`,
+        `unclear_multi_labels` (lists of int) and `is_problematic` (bool).
+    imagenet_m: the rows are the ImageNet-M split: report `imagenet_m_correct` out of
+        `imagenet_m_total` and no per-class means. Defaults to False.
+    allow_partial: score rows that do not cover all 1,000 classes; the per-class means are then
+        over the covered classes and `partial` is True. Defaults to False, which raises instead.
+Returns:
+    multilabel_accuracy: the official score (per-class mean, correct or unclear top-1).
+    multilabel_accuracy_micro: the plain mean over scored images.
+    multilabel_accuracy_strict: per-class mean counting only `correct` labels.
+    top1_accuracy_original: per-class mean of top-1 == original label, on the same images.
+    multilabel_accuracy_top5, top5_accuracy_original: the same with any of the top 5 (k >= 5).
+    num_classes_covered, partial: classes with a scored image; whether that is fewer than 1,000.
+    imagenet_m_correct, imagenet_m_total: with `imagenet_m=True` only.
+    num_scored, num_problematic_skipped: images scored and images skipped as problematic.
+    num_mistakes: top-1 predictions the experts judged wrong.
+    num_unreviewed, unreviewed: top-1 predictions the experts never judged (in no label set),
+        as `{"file_name", "prediction"}` dicts: almost half of such novel predictions of top
+        models were found correct, so they need a look rather than counting as plain errors.
+Examples:
+    >>> import evaluate
+    >>> metric = evaluate.load("metric/imagenet_multilabel.py")
+    >>> references = [
+    ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "original_label": 0,
+    ...      "correct_multi_labels": [0], "wrong_multi_labels": [1],
+    ...      "unclear_multi_labels": [], "is_problematic": False},
+    ...     {"file_name": "ILSVRC2012_val_00000002.JPEG", "original_label": 0,
+    ...      "correct_multi_labels": [0, 5], "wrong_multi_labels": [],
+    ...      "unclear_multi_labels": [7], "is_problematic": False},
+    ...     {"file_name": "ILSVRC2012_val_00000003.JPEG", "original_label": 1,
+    ...      "correct_multi_labels": [1], "wrong_multi_labels": [2],
+    ...      "unclear_multi_labels": [], "is_problematic": False},
+    ...     {"file_name": "ILSVRC2012_val_00000004.JPEG", "original_label": 1,
+    ...      "correct_multi_labels": [], "wrong_multi_labels": [],
+    ...      "unclear_multi_labels": [], "is_problematic": True},
+    ...     {"file_name": "ILSVRC2012_val_00000005.JPEG", "original_label": 1,
+    ...      "correct_multi_labels": [1], "wrong_multi_labels": [],
+    ...      "unclear_multi_labels": [], "is_problematic": False},
+    ... ]
+    >>> results = metric.compute(
+    ...     predictions=[0, 7, 2, 1, 9], references=references, allow_partial=True
+    ... )
+    >>> results["multilabel_accuracy"], results["multilabel_accuracy_micro"]
+    (0.5, 0.5)
+    >>> results["multilabel_accuracy_strict"], results["top1_accuracy_original"]
+    (0.25, 0.25)
+    >>> results["num_classes_covered"], results["partial"]
+    (2, True)
+    >>> results["num_scored"], results["num_problematic_skipped"], results["num_mistakes"]
+    (4, 1, 1)
+    >>> results["unreviewed"]
+    [{'file_name': 'ILSVRC2012_val_00000005.JPEG', 'prediction': 9}]
+
+    Top-5 predictions, best first, add the top-5 keys:
+
+    >>> top5 = [[3, 0, 4, 6, 8], [7, 0, 4, 6, 8], [2, 3, 4, 1, 8], [1, 3, 4, 6, 8], [9, 3, 4, 6, 8]]
+    >>> results = metric.compute(predictions=top5, references=references, allow_partial=True)
+    >>> results["multilabel_accuracy"], results["multilabel_accuracy_top5"]
+    (0.25, 0.75)
+    >>> results["top1_accuracy_original"], results["top5_accuracy_original"]
+    (0.0, 0.75)
+
+    ImageNet-M is a count out of its 68 images (here out of the 4 non-problematic rows):
+
+    >>> results = metric.compute(
+    ...     predictions=[0, 7, 2, 1, 9], references=references, imagenet_m=True
+    ... )
+    >>> results["imagenet_m_correct"], results["imagenet_m_total"]
+    (2, 4)
+"""
+
+_REFERENCE_FEATURES = {
+    "file_name": datasets.Value("string"),
+    "original_label": datasets.Value("int64"),
+    "correct_multi_labels": datasets.Sequence(datasets.Value("int64")),
+    "wrong_multi_labels": datasets.Sequence(datasets.Value("int64")),
+    "unclear_multi_labels": datasets.Sequence(datasets.Value("int64")),
+    "is_problematic": datasets.Value("bool"),
+}
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class ImagenetMultilabel(evaluate.Metric):
+    """ImageNet multi-label accuracy; see the module card for the rule and its limits."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features(
+                    {"predictions": datasets.Value("int64"), "references": _REFERENCE_FEATURES}
+                ),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Sequence(datasets.Value("int64")),
+                        "references": _REFERENCE_FEATURES,
+                    }
+                ),
+            ],
+            homepage="https://www.tensorflow.org/datasets/catalog/imagenet2012_multilabel",
+            reference_urls=[
+                "https://proceedings.mlr.press/v119/shankar20c.html",
+                "https://arxiv.org/abs/2205.04596",
+            ],
+        )
+
+    def _compute(
+        self,
+        predictions: list,
+        references: list[dict],
+        imagenet_m: bool = False,
+        allow_partial: bool = False,
+    ) -> dict:
+        return score(
+            predictions,
+            References.from_rows(references),
+            imagenet_m=imagenet_m,
+            allow_partial=allow_partial,
+        )

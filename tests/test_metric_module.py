@@ -1,0 +1,166 @@
+"""The evaluate module, its card and its Space files, loaded the way users load them."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+import sys
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from metric.scoring import PartialCoverageError, References, score
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC_DIR = ROOT / "metric"
+MODULE_PATH = METRIC_DIR / "imagenet_multilabel.py"
+CARD_PATH = METRIC_DIR / "README.md"
+CARD_SECTIONS = (
+    "Metric Description",
+    "How to Use",
+    "Inputs",
+    "Output Values",
+    "Limitations and Bias",
+    "Citation",
+)
+
+
+@pytest.fixture(scope="module")
+def metric() -> evaluate.EvaluationModule:
+    return evaluate.load(str(MODULE_PATH))
+
+
+def full_split(seed: int) -> tuple[list[dict], np.ndarray]:
+    """Two images per class, some problematic, random label sets, top-5 predictions."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(2000):
+        original = index // 2
+        others = rng.integers(0, 1000, 3).tolist()
+        rows.append(
+            {
+                "file_name": f"ILSVRC2012_val_{index + 1:08d}.JPEG",
+                "original_label": original,
+                "correct_multi_labels": [original, others[0]],
+                "wrong_multi_labels": [others[1]],
+                "unclear_multi_labels": [others[2]] if index % 3 == 0 else [],
+                "is_problematic": index % 2 == 1 and rng.random() < 0.3,
+            }
+        )
+    predictions = rng.integers(0, 1000, (len(rows), 5))
+    predictions[::2, 0] = np.arange(1000)
+    return rows, predictions
+
+
+def doctest_examples(text: str) -> list[tuple[str, str]]:
+    return [(e.source, e.want) for e in doctest.DocTestParser().get_examples(text)]
+
+
+def card_examples() -> list[tuple[str, str]]:
+    blocks = re.findall(r"```python\n(.*?)```", CARD_PATH.read_text(encoding="utf-8"), re.S)
+    return [example for block in blocks for example in doctest_examples(block)]
+
+
+def test_module_is_a_thin_contract_over_scoring(metric):
+    """evaluate parses imports as text and copies only relative imports' files: one plain import
+    per line, and every line of scoring comes from scoring.py."""
+    tree = ast.parse(MODULE_PATH.read_text(encoding="utf-8"))
+    imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert [ast.unparse(node) for node in imports] == [
+        "import datasets",
+        "import evaluate",
+        "from .scoring import References, score",
+    ]
+    assert type(metric).__name__ == "ImagenetMultilabel"
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_compute_equals_the_scoring_core(metric, k):
+    rows, predictions = full_split(seed=k)
+    predictions = predictions[:, 0] if k == 1 else predictions
+    expected = score(predictions, References.from_rows(rows))
+    assert expected["partial"] is False
+    assert ("multilabel_accuracy_top5" in expected) == (k == 5)
+    assert metric.compute(predictions=predictions.tolist(), references=rows) == expected
+
+
+def test_add_batch_then_compute_with_imagenet_m(metric):
+    rows, predictions = full_split(seed=3)
+    rows, predictions = rows[:68], predictions[:68, 0]
+    for start in range(0, 68, 30):
+        metric.add_batch(
+            predictions=predictions[start : start + 30], references=rows[start : start + 30]
+        )
+    results = metric.compute(imagenet_m=True)
+    assert results == score(predictions, References.from_rows(rows), imagenet_m=True)
+    assert "multilabel_accuracy" not in results
+
+
+def test_scoring_errors_reach_the_caller(metric):
+    rows, predictions = full_split(seed=4)
+    with pytest.raises(ValueError, match="cover 50 of 1000 classes") as raised:
+        metric.compute(predictions=predictions[:100, 0].tolist(), references=rows[:100])
+    # evaluate imports its own copy of scoring.py, hence a distinct but same-named class.
+    assert type(raised.value).__name__ == PartialCoverageError.__name__
+
+
+def test_references_must_match_the_features(metric):
+    rows, predictions = full_split(seed=5)
+    rows[0] = {**rows[0], "file_name": 1}
+    with pytest.raises(ValueError, match="expected format"):
+        metric.compute(predictions=predictions[:, 0].tolist(), references=rows)
+
+
+def test_card_front_matter_is_a_space_config():
+    text = CARD_PATH.read_text(encoding="utf-8")
+    front_matter = yaml.safe_load(text.split("---\n")[1])
+    assert front_matter["sdk"] == "gradio" and front_matter["app_file"] == "app.py"
+    assert front_matter["pinned"] is False
+    assert {"evaluate", "metric"} <= set(front_matter["tags"])
+    for key in ("title", "emoji", "colorFrom", "colorTo", "sdk_version", "description"):
+        assert front_matter[key], key
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    assert all(section in headings for section in CARD_SECTIONS), headings
+
+
+def test_card_examples_are_the_module_examples_and_run(metric, monkeypatch):
+    examples = card_examples()
+    assert len(examples) > 10
+    assert examples == doctest_examples(metric.info.inputs_description)
+    monkeypatch.chdir(ROOT)  # the examples load the module by its checkout path
+    blocks = re.findall(r"```python\n(.*?)```", CARD_PATH.read_text(encoding="utf-8"), re.S)
+    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "card", str(CARD_PATH), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    summary = runner.summarize(verbose=False)
+    assert summary.failed == 0 and summary.attempted == len(examples)
+
+
+def test_card_cites_both_papers(metric):
+    card = CARD_PATH.read_text(encoding="utf-8")
+    for key in ("shankar2020evaluating", "vasudevan2022does"):
+        assert key in card and key in metric.info.citation
+
+
+def test_space_requirements_cover_the_uploaded_imports():
+    requirements = [
+        Requirement(line)
+        for line in (METRIC_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip()
+    ]
+    assert all(req.specifier and str(req.specifier).startswith(">=") for req in requirements)
+    imported = set()
+    for file_name in ("imagenet_multilabel.py", "scoring.py", "app.py"):
+        tree = ast.parse((METRIC_DIR / file_name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names}
+    assert third_party == {req.name for req in requirements}
