@@ -1,0 +1,156 @@
+import json
+import random
+
+import numpy as np
+import pytest
+
+from eval_cli.cli import main
+from eval_cli.predictions import PredictionsFileError, read_predictions
+from metric.scoring import References, score
+
+
+@pytest.fixture(scope="module")
+def label_columns(annotation_file):
+    from dataset_script.annotations import load_annotations
+
+    path, sha = annotation_file
+    annotations = load_annotations(path, expected_sha256=sha)
+    return {split: annotations.split_columns(split) for split in ("validation", "imagenet_m")}
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _label_args(annotation_file):
+    return ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+
+
+def _random_top5(names, seed=0):
+    rng = random.Random(seed)
+    return {name: rng.sample(range(1000), 5) for name in names}
+
+
+def test_score_end_to_end_is_keyed_by_file_name(annotation_file, label_columns, tmp_path, capsys):
+    names = label_columns["validation"]["file_name"]
+    top5 = _random_top5(names)
+    shuffled = list(names)
+    random.Random(1).shuffle(shuffled)  # file order must not matter
+    predictions = _write_jsonl(
+        tmp_path / "p.jsonl", [{"file_name": n, "top5": top5[n]} for n in shuffled]
+    )
+    output = tmp_path / "results.json"
+    args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
+    assert main([*args, "--split", "all", "--output", str(output)]) == 0
+    document = json.loads(output.read_text())
+    for split, columns in label_columns.items():
+        expected = score(
+            np.array([top5[n] for n in columns["file_name"]]),
+            References.from_columns(columns),
+            imagenet_m=split == "imagenet_m",
+            allow_partial=True,
+        )
+        assert document["metrics"][split] == {**expected, "num_missing_predictions": 0}
+    assert document["complete"] is True
+    assert document["labels"]["verified"] is False
+    assert document["labels"]["sha256"] == annotation_file[1]
+    assert document["predictions"]["num_outside_chosen_splits"] == 0
+    assert set(document["environment"]["packages"]) >= {"numpy", "datasets", "evaluate"}
+    printed = capsys.readouterr().out
+    assert "Multi-label accuracy (official)" in printed and "UNVERIFIED" in printed
+
+
+def test_csv_top1_and_ignored_and_missing_rows(annotation_file, label_columns, tmp_path, capsys):
+    names = label_columns["imagenet_m"]["file_name"]
+    lines = ["file_name,prediction"] + [f"{n},7" for n in names[1:]]
+    lines.append("ILSVRC2012_val_00049999.JPEG,3")  # outside the split: ignored, counted
+    predictions = tmp_path / "p.csv"
+    predictions.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "r.json"
+    args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
+    assert main([*args, "--split", "imagenet_m", "--output", str(output)]) == 0
+    document = json.loads(output.read_text())
+    metrics = document["metrics"]["imagenet_m"]
+    assert metrics["imagenet_m_total"] == 67 and metrics["num_missing_predictions"] == 1
+    assert document["complete"] is False
+    assert document["predictions"]["num_outside_chosen_splits"] == 1
+    printed = capsys.readouterr().out
+    assert "Ignored 1 predictions" in printed and "INCOMPLETE (imagenet_m)" in printed
+
+
+def test_partial_class_coverage_is_marked(annotation_file, label_columns, tmp_path, capsys):
+    names = label_columns["validation"]["file_name"][:50]
+    predictions = _write_jsonl(
+        tmp_path / "p.jsonl", [{"file_name": n, "prediction": 1} for n in names]
+    )
+    output = tmp_path / "r.json"
+    args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
+    assert main([*args, "--output", str(output)]) == 0
+    metrics = json.loads(output.read_text())["metrics"]["validation"]
+    assert metrics["partial"] is True and metrics["num_classes_covered"] < 1000
+    assert "PARTIAL (validation)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"file_name": "cat.jpg", "prediction": 1}], "1 row.*unknown file name.*line.*\\[1\\]"),
+        (
+            [{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}] * 3,
+            "2 row.*duplicate file name \\(first seen at line 1\\).*\\[2, 3\\]",
+        ),
+        ([{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1000}], "not an integer"),
+        ([{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 2.5}], "not an integer"),
+        ([{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": "dog"}], "not an integer"),
+        ([{"file_name": "ILSVRC2012_val_00000001.JPEG", "label": 1}], "expected columns"),
+        ([{"name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}], "expected columns"),
+        ([{"file_name": "ILSVRC2012_val_00000001.JPEG", "top5": [1, 1, 2, 3, 4]}], "five distinct"),
+        (
+            [
+                {
+                    "file_name": "ILSVRC2012_val_00000001.JPEG",
+                    "prediction": 2,
+                    "top5": [1, 2, 3, 4, 5],
+                }
+            ],
+            "different from top5",
+        ),
+    ],
+)
+def test_bad_predictions_files(annotation_file, tmp_path, capsys, rows, message):
+    predictions = _write_jsonl(tmp_path / "p.jsonl", rows)
+    with pytest.raises(PredictionsFileError, match=message):
+        read_predictions(predictions)
+    args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
+    assert main(args) == 2
+    assert "p.jsonl" in capsys.readouterr().err
+
+
+def test_unreadable_inputs(annotation_file, tmp_path, capsys):
+    (tmp_path / "p.txt").write_text("x")
+    (tmp_path / "p.jsonl").write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG"\n')
+    with pytest.raises(PredictionsFileError, match="expected .csv or .jsonl"):
+        read_predictions(tmp_path / "p.txt")
+    with pytest.raises(PredictionsFileError, match="not JSON objects, first at line.*\\[1\\]"):
+        read_predictions(tmp_path / "p.jsonl")
+    with pytest.raises(PredictionsFileError, match="does not exist"):
+        read_predictions(tmp_path / "nope.csv")
+
+
+def test_unverified_annotations_need_the_flag(annotation_file, tmp_path, capsys):
+    predictions = _write_jsonl(
+        tmp_path / "p.jsonl", [{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}]
+    )
+    args = ["score", "--predictions", str(predictions), "--annotations", str(annotation_file[0])]
+    assert main(args) == 2
+    assert "allow-unverified-annotations" in capsys.readouterr().err
+
+
+def test_no_prediction_for_the_split_is_an_error(annotation_file, label_columns, tmp_path, capsys):
+    outside = "ILSVRC2012_val_00049999.JPEG"
+    assert outside not in label_columns["validation"]["file_name"]
+    predictions = _write_jsonl(tmp_path / "p.jsonl", [{"file_name": outside, "prediction": 1}])
+    args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
+    assert main(args) == 2
+    assert "no prediction for any of the 2,000 images" in capsys.readouterr().err
