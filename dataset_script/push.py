@@ -1,0 +1,132 @@
+"""Upload a built dataset folder to the Hub, refusing to publish ImageNet images by accident.
+
+A thin layer over ``huggingface_hub``: ``create_repo`` + ``upload_folder``. What it adds is the
+one decision the Hub cannot make for us: ImageNet's terms forbid public re-hosting of the images,
+so a folder with the ``images`` config goes only to a private repository unless the caller
+explicitly passes ``--allow-public-images`` (then the repository is gated). The visibility that
+counts is the existing repository's, because ``create_repo(exist_ok=True)`` never changes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import huggingface_hub
+from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+from dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
+
+# Remote data files that the upload replaces: a rebuilt split may have fewer shards, and a stale
+# shard left on the Hub would be read as extra rows by the ``{config}/{split}-*`` patterns.
+DATA_FILE_PATTERNS = [f"{LABELS_CONFIG}/*", f"{IMAGES_CONFIG}/*"]
+IMAGES_GATE = "auto"
+
+
+class PushError(ValueError):
+    """The push cannot proceed; the message says why and what to do."""
+
+
+def folder_files(folder: Path) -> list[tuple[str, int]]:
+    """``(path in repo, size in bytes)`` of every file ``upload_folder`` would send, sorted."""
+    paths = sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+    )
+    kept = filter_repo_objects(paths, ignore_patterns=DEFAULT_IGNORE_PATTERNS)
+    return [(path, (folder / path).stat().st_size) for path in kept]
+
+
+def has_images_config(folder: Path) -> bool:
+    """Whether the folder would publish images: an ``images`` config or any file under images/."""
+    card = DatasetCard.load(folder / "README.md")
+    configs = card.data.to_dict().get("configs") or []
+    declared = any(config.get("config_name") == IMAGES_CONFIG for config in configs)
+    return declared or any((folder / IMAGES_CONFIG).glob("*"))
+
+
+def push_dataset(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    dry_run: bool = False,
+    allow_public_images: bool = False,
+    api: HfApi | None = None,
+    echo: Callable[[str], None] = print,
+) -> str | None:
+    """Create (if needed) the dataset repository and upload the folder; return its URL.
+
+    With ``dry_run`` nothing touches the network: every file is listed with its size and target,
+    and None is returned.
+    """
+    source = Path(folder)
+    if not (source / "README.md").is_file():
+        raise PushError(
+            f"{str(source)!r} is not a built dataset folder (no README.md); build one with "
+            "`python -m dataset_script build --output DIR`"
+        )
+    with_images = has_images_config(source)
+    files = folder_files(source)
+    target = f"datasets/{repo_id}"
+    if dry_run:
+        for path, size in files:
+            echo(f"{size:>14,d}  {path}  ->  {target}/{path}")
+        echo(f"{sum(size for _, size in files):>14,d}  total, {len(files)} files -> {target}")
+        if with_images and not private and not allow_public_images:
+            echo(
+                "note: this folder holds ImageNet images; the push will refuse a public "
+                "repository (pass --private, or --allow-public-images if you may publish them)"
+            )
+        return None
+    if huggingface_hub.get_token() is None:
+        raise PushError(
+            "no Hugging Face token found; log in with `hf auth login`, or set HF_TOKEN to a token "
+            "with write access (https://huggingface.co/settings/tokens)"
+        )
+    api = api or HfApi()
+    try:
+        return _upload(api, source, repo_id, private, with_images, allow_public_images, echo)
+    except HfHubHTTPError as error:
+        raise PushError(f"pushing {str(source)!r} to {target} failed: {error}") from error
+
+
+def _upload(
+    api: HfApi,
+    source: Path,
+    repo_id: str,
+    private: bool,
+    with_images: bool,
+    allow_public_images: bool,
+    echo: Callable[[str], None],
+) -> str:
+    exists = api.repo_exists(repo_id, repo_type="dataset")
+    is_private = bool(api.repo_info(repo_id, repo_type="dataset").private) if exists else private
+    if with_images and not is_private and not allow_public_images:
+        where = "the existing repository" if exists else "the new repository (no --private)"
+        raise PushError(
+            f"refusing to upload ImageNet images to {where} datasets/{repo_id}, which is public: "
+            "ImageNet's terms (https://image-net.org/download.php) do not allow re-hosting them "
+            "publicly. Push to a private repository (--private, or make the existing one "
+            "private), or pass --allow-public-images if you have the right to publish them"
+        )
+    if exists and private and not is_private:
+        echo(f"note: datasets/{repo_id} exists and is public; --private does not change that")
+    repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    if with_images and not is_private:
+        # The card's extra_gated_* fields only shape the form; the gate itself is a setting.
+        api.update_repo_settings(repo_id, repo_type="dataset", gated=IMAGES_GATE)
+    elif with_images:
+        echo(f"note: before making datasets/{repo_id} public, enable gated access in its settings")
+    api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=source,
+        commit_message="Upload ImageNet multi-label dataset",
+        delete_patterns=DATA_FILE_PATTERNS,
+    )
+    url = str(repo_url)
+    echo(f"uploaded {source} to {url}")
+    return url

@@ -1,0 +1,148 @@
+"""``--labels``: reading the labels config back from a built folder or a Hub snapshot."""
+
+from __future__ import annotations
+
+import shutil
+from fnmatch import fnmatch
+from pathlib import Path
+
+import datasets
+import huggingface_hub
+import pytest
+from annotation_fixtures import synthetic_annotations, write_annotation_file
+from huggingface_hub import DatasetCard, DatasetCardData
+from image_fixtures import make_val_tar
+
+from dataset_script import build
+from dataset_script.annotations import SPLITS, Annotations, load_annotations
+from dataset_script.labels import LabelsDatasetError, load_labels_dataset
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def annotations(annotation_file, tmp_path_factory) -> Annotations:
+    path, _ = annotation_file
+    cache = tmp_path_factory.mktemp("cache")
+    return load_annotations(path, allow_unverified=True, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def built(annotations, tmp_path_factory) -> Path:
+    return build.build_dataset(tmp_path_factory.mktemp("labels") / "dataset", annotations)
+
+
+def test_round_trip_from_a_folder(built, annotations, annotation_file):
+    _, sha256 = annotation_file
+    columns, provenance = load_labels_dataset(str(built), SPLITS)
+    assert list(columns) == list(SPLITS)
+    for split in SPLITS:
+        assert columns[split] == annotations.split_columns(split)
+    assert provenance == {
+        "source": str(built.resolve()),
+        "revision": None,
+        "sha256": sha256,
+        "version": "unverified",
+        "verified": False,
+        "num_annotated_images": 2000,
+        "annotations_source": "local file human_accuracy_v3.0.0.json",
+    }
+
+
+@pytest.fixture(scope="module")
+def small_annotations(tmp_path_factory) -> Annotations:
+    """The ImageNet-M images plus a few others, small enough to build the images config."""
+    directory = tmp_path_factory.mktemp("small")
+    data = synthetic_annotations()
+    names = sorted(name for name in data["initial_annots"] if name.startswith("ILSVRC"))
+    keep = sorted(set(names[:5]) | set(data["imagenet_m"]))
+    data["initial_annots"] = {name: data["initial_annots"][name] for name in keep}
+    write_annotation_file(directory / "small.json", data)
+    return load_annotations(
+        directory / "small.json", allow_unverified=True, cache_dir=directory / "cache"
+    )
+
+
+def test_hub_id_is_fetched_as_a_labels_only_snapshot(small_annotations, tmp_path, monkeypatch):
+    image_ids = [int(image_id) for image_id in small_annotations.image_ids]
+    tar = make_val_tar(tmp_path / "val.tar", image_ids)
+    repo = build.build_dataset(tmp_path / "repo", small_annotations, images=str(tar))
+    calls = []
+
+    def fake_snapshot_download(repo_id, *, repo_type, allow_patterns):
+        """Like the real one: only the allowed files of the repository reach the snapshot."""
+        calls.append((repo_id, repo_type, allow_patterns))
+        snapshot = tmp_path / "snapshots" / COMMIT
+        for path in repo.rglob("*"):
+            relative = path.relative_to(repo).as_posix()
+            if path.is_file() and any(fnmatch(relative, p) for p in allow_patterns):
+                (snapshot / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, snapshot / relative)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    columns, provenance = load_labels_dataset("someone/imagenet-multilabel", ["imagenet_m"])
+    assert calls == [("someone/imagenet-multilabel", "dataset", ["README.md", "labels/*"])]
+    assert not (tmp_path / "snapshots" / COMMIT / "images").exists()
+    assert list(columns) == ["imagenet_m"]
+    assert columns["imagenet_m"] == small_annotations.split_columns("imagenet_m")
+    assert provenance["source"] == "someone/imagenet-multilabel"
+    assert provenance["revision"] == COMMIT
+    assert provenance["sha256"] == small_annotations.sha256
+
+
+def test_unreachable_hub_id_says_how_to_proceed():
+    # conftest sets HF_HUB_OFFLINE=1 and an empty cache: the real snapshot_download must fail.
+    with pytest.raises(LabelsDatasetError, match="hf auth login") as raised:
+        load_labels_dataset("nobody/not-cached", SPLITS)
+    assert "nobody/not-cached" in str(raised.value)
+
+
+def test_missing_split_lists_the_available_ones(built):
+    with pytest.raises(LabelsDatasetError, match="'train'.*validation, imagenet_m"):
+        load_labels_dataset(str(built), ["validation", "train"])
+
+
+def test_neither_folder_nor_hub_id(tmp_path):
+    with pytest.raises(LabelsDatasetError, match="neither an existing directory nor"):
+        load_labels_dataset(str(tmp_path / "a" / "b"), SPLITS)
+
+
+def test_folder_without_card_or_labels_config_is_refused(tmp_path):
+    with pytest.raises(LabelsDatasetError, match="no README.md"):
+        load_labels_dataset(str(tmp_path), SPLITS)
+    card_data = DatasetCardData(configs=[{"config_name": "default", "data_files": "data/*"}])
+    DatasetCard(f"---\n{card_data.to_yaml()}\n---\n").save(tmp_path / "README.md")
+    with pytest.raises(LabelsDatasetError, match="declares no 'labels' config.*default"):
+        load_labels_dataset(str(tmp_path), SPLITS)
+
+
+def hand_made_labels_folder(folder: Path, columns: dict[str, list]) -> Path:
+    """A ``labels`` config written with plain ``datasets``, without the builder's metadata."""
+    card_data = DatasetCardData(
+        configs=[
+            {
+                "config_name": "labels",
+                "data_files": [{"split": "imagenet_m", "path": "labels/imagenet_m-*"}],
+            }
+        ]
+    )
+    DatasetCard(f"---\n{card_data.to_yaml()}\n---\n").save(folder / "README.md")
+    (folder / "labels").mkdir()
+    dataset = datasets.Dataset.from_dict(columns)
+    dataset.to_parquet(str(folder / "labels" / "imagenet_m-00000-of-00001.parquet"))
+    return folder
+
+
+def test_missing_columns_are_named(annotations, tmp_path):
+    columns = annotations.split_columns("imagenet_m")
+    del columns["is_problematic"], columns["unclear_multi_labels"]
+    folder = hand_made_labels_folder(tmp_path, columns)
+    with pytest.raises(LabelsDatasetError, match="lacks the column.*unclear_multi_labels"):
+        load_labels_dataset(str(folder), ["imagenet_m"])
+
+
+def test_files_without_the_builders_provenance_are_refused(annotations, tmp_path):
+    folder = hand_made_labels_folder(tmp_path, annotations.split_columns("imagenet_m"))
+    with pytest.raises(LabelsDatasetError, match="no 'imagenet_multilabel' schema metadata"):
+        load_labels_dataset(str(folder), ["imagenet_m"])
