@@ -1,0 +1,418 @@
+"""Hub outputs: model-index, `.eval_results` files, the card section, and the one pull request."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
+
+from dataset_script.build import EVAL_TASKS
+from eval_cli import hub
+
+MODEL_ID = "timm/resnet50.a1_in1k"
+SHA256 = "d5b2b6111fc9efea16aaebd21bc5a401d16ad18285d3fd99635d8b32ebdb6287"
+CREATED_AT = "2025-01-15T10:30:00+00:00"
+PR_URL = f"https://huggingface.co/{MODEL_ID}/discussions/7"
+EXPECTED_MODEL_INDEX_VALUES = {
+    ("validation", "multilabel_accuracy"): 84.57,
+    ("validation", "multilabel_accuracy_strict"): 80.01,
+    ("validation", "multilabel_accuracy_micro"): 85.0,
+    ("validation", "top1_accuracy_original"): 79.04,
+    ("imagenet_m", "imagenet_m_correct"): 23,
+}
+
+
+def sample_document() -> dict[str, Any]:
+    """A complete `run` results document on the published labels."""
+    return {
+        "metrics": {
+            "validation": {
+                "multilabel_accuracy": 0.845678,
+                "multilabel_accuracy_micro": 0.85,
+                "multilabel_accuracy_strict": 0.800149,
+                "top1_accuracy_original": 0.79041,
+                "multilabel_accuracy_top5": 0.97,
+                "top5_accuracy_original": 0.94,
+                "num_classes_covered": 1000,
+                "partial": False,
+                "num_scored": 46837,
+                "num_problematic_skipped": 3163,
+                "num_mistakes": 1500,
+                "num_unreviewed": 420,
+                "unreviewed": [],
+                "num_missing_predictions": 0,
+            },
+            "imagenet_m": {
+                "multilabel_accuracy_micro": 23 / 68,
+                "imagenet_m_correct": 23,
+                "imagenet_m_total": 68,
+                "num_scored": 68,
+                "num_problematic_skipped": 0,
+                "num_mistakes": 40,
+                "num_unreviewed": 5,
+                "unreviewed": [],
+                "num_missing_predictions": 0,
+            },
+        },
+        "complete": True,
+        "labels": {"source": "hub", "sha256": SHA256, "version": "3.0.0", "verified": True},
+        "model": {
+            "id": MODEL_ID,
+            "revision": "0123abcd",
+            "kind": "timm",
+            "label_mapping": None,
+            "preprocessing": {"crop_pct": 0.95, "size": 224},
+        },
+        "environment": {
+            "packages": {"imagenet-multilabel": "0.1.0", "torch": "2.4.1", "timm": None},
+            "created_at": CREATED_AT,
+            "command": ["__main__.py", "run", "--model", MODEL_ID, "--images", "/data/val set"],
+        },
+    }
+
+
+def partial_document() -> dict[str, Any]:
+    document = sample_document()
+    document["complete"] = False
+    document["metrics"]["validation"].update(partial=True, num_classes_covered=990)
+    return document
+
+
+def missing_predictions_document() -> dict[str, Any]:
+    document = sample_document()
+    document["complete"] = False
+    document["metrics"]["imagenet_m"]["num_missing_predictions"] = 3
+    return document
+
+
+def unverified_document() -> dict[str, Any]:
+    document = sample_document()
+    document["labels"].update(sha256="f" * 64, version="unverified", verified=False)
+    return document
+
+
+def unmarked_document() -> dict[str, Any]:
+    document = sample_document()
+    del document["complete"]
+    return document
+
+
+NOT_PUBLISHABLE = [
+    pytest.param(partial_document, r"partial \(validation\): .* 990 of 1000", id="partial"),
+    pytest.param(
+        missing_predictions_document, r"incomplete \(imagenet_m\): 3 images", id="missing"
+    ),
+    pytest.param(unverified_document, r"unverified labels: .* f{64}", id="unverified"),
+    pytest.param(unmarked_document, "not marked complete", id="unmarked"),
+]
+
+
+class FakeHub:
+    """Stands in for `metadata_update` and `HfApi`, recording what would reach the Hub."""
+
+    def __init__(self, fail_commit: bool = False) -> None:
+        self.metadata_calls: list[tuple[tuple, dict]] = []
+        self.commit_calls: list[tuple[tuple, dict]] = []
+        self.api_tokens: list[str | None] = []
+        self.fail_commit = fail_commit
+
+    def metadata_update(self, *args: Any, **kwargs: Any) -> CommitInfo:
+        self.metadata_calls.append((args, kwargs))
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/{args[0]}/commit/abc",
+            commit_message=kwargs["commit_message"],
+            commit_description=kwargs["commit_description"],
+            oid="abc",
+            pr_url=PR_URL,
+        )
+
+    def hf_api(self, token: str | None = None) -> FakeHub:
+        self.api_tokens.append(token)
+        return self
+
+    def create_commit(self, *args: Any, **kwargs: Any) -> None:
+        if self.fail_commit:
+            raise OSError("connection reset")
+        self.commit_calls.append((args, kwargs))
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    fake = FakeHub()
+    monkeypatch.setattr(hub, "metadata_update", fake.metadata_update)
+    monkeypatch.setattr(hub, "HfApi", fake.hf_api)
+    return fake
+
+
+def test_model_index_round_trips_through_a_model_card() -> None:
+    metadata = yaml.safe_dump({"model-index": hub.model_index(sample_document())})
+    card = ModelCard(f"---\n{metadata}---\n\n# A model\n")
+    results = card.data.eval_results
+    assert card.data.model_name == MODEL_ID
+    assert {(r.dataset_split, r.metric_type): r.metric_value for r in results} == (
+        EXPECTED_MODEL_INDEX_VALUES
+    )
+    assert {(r.task_type, r.dataset_type, r.dataset_config) for r in results} == {
+        ("image-classification", hub.DEFAULT_DATASET_ID, "labels")
+    }
+    names = {r.metric_type: r.metric_name for r in results}
+    assert names["imagenet_m_correct"] == "ImageNet-M correct (of 68)"
+    assert names["multilabel_accuracy"] == "Multi-label accuracy (official), %"
+
+
+def test_labels_from_a_hub_dataset_name_it_and_its_commit() -> None:
+    document = sample_document()
+    document["labels"].update(source="some-org/imagenet-ml", revision="9" * 40)
+    [entry] = hub.model_index(document)
+    assert {
+        (result["dataset"]["type"], result["dataset"]["revision"]) for result in entry["results"]
+    } == {("some-org/imagenet-ml", "9" * 40)}
+    [(path, text)] = hub.eval_results_files(document).items()
+    assert path == ".eval_results/imagenet-ml.yaml"
+    assert {
+        (e.dataset_id, e.dataset_revision) for e in parse_eval_result_entries(yaml.safe_load(text))
+    } == {("some-org/imagenet-ml", "9" * 40)}
+    section = hub.model_card_section(document)
+    assert (
+        "[`some-org/imagenet-ml`](https://huggingface.co/datasets/some-org/imagenet-ml) at "
+        f"revision `{'9' * 40}`, version 3.0.0," in section
+    )
+
+
+def test_a_single_split_gives_only_its_results() -> None:
+    document = sample_document()
+    del document["metrics"]["validation"]
+    [entry] = hub.model_index(document)
+    assert [result["dataset"]["split"] for result in entry["results"]] == ["imagenet_m"]
+    [text] = hub.eval_results_files(document).values()
+    assert [item["dataset"]["task_id"] for item in yaml.safe_load(text)] == ["imagenet_m"]
+
+
+def test_eval_results_file_parses_back_with_the_benchmark_task_ids() -> None:
+    files = hub.eval_results_files(sample_document())
+    assert list(files) == [".eval_results/imagenet-multilabel.yaml"]
+    entries = parse_eval_result_entries(
+        yaml.safe_load(files[".eval_results/imagenet-multilabel.yaml"])
+    )
+    values = {task["metric_key"]: task["id"] for task in EVAL_TASKS}
+    assert {(entry.task_id, entry.value) for entry in entries} == {
+        (values["multilabel_accuracy"], 84.57),
+        (values["imagenet_m_correct"], 23),
+    }
+    assert {(entry.dataset_id, entry.date) for entry in entries} == {
+        (hub.DEFAULT_DATASET_ID, CREATED_AT)
+    }
+
+
+@pytest.mark.parametrize(("make_document", "reason"), NOT_PUBLISHABLE)
+def test_results_that_are_not_the_benchmark_are_refused(make_document, reason: str) -> None:
+    document = make_document()
+    for build in (hub.model_index, hub.eval_results_files):
+        with pytest.raises(hub.HubResultsError, match=f"refusing.*{reason}"):
+            build(document)
+
+
+@pytest.mark.parametrize(("make_document", "reason"), NOT_PUBLISHABLE)
+def test_refused_results_are_not_pushed(
+    make_document, reason: str, tmp_path: Path, fake_hub
+) -> None:
+    with pytest.raises(hub.HubResultsError, match=reason):
+        hub.push_results(make_document(), tmp_path, token="hf_secret")
+    assert fake_hub.metadata_calls == []
+    assert fake_hub.commit_calls == []
+
+
+def test_missing_metric_is_named() -> None:
+    document = sample_document()
+    del document["metrics"]["validation"]["multilabel_accuracy_strict"]
+    with pytest.raises(
+        hub.HubResultsError, match="'multilabel_accuracy_strict' of split 'validation'"
+    ):
+        hub.model_index(document)
+
+
+def test_unknown_split_is_named() -> None:
+    document = sample_document()
+    document["metrics"]["test"] = document["metrics"]["validation"]
+    with pytest.raises(hub.HubResultsError, match=r"unknown split\(s\) \['test'\]"):
+        hub.model_index(document)
+
+
+def test_card_section_has_numbers_provenance_command_and_citations() -> None:
+    section = hub.model_card_section(sample_document())
+    assert "| Metric | validation | imagenet_m |" in section
+    assert "| Multi-label accuracy (official) | 84.57% | - |" in section
+    assert "| ImageNet-M correct | - | 23 / 68 |" in section
+    assert (
+        f"- Labels: [`{hub.DEFAULT_DATASET_ID}`](https://huggingface.co/datasets/"
+        f"{hub.DEFAULT_DATASET_ID}), version 3.0.0,\n  annotation file sha256 `{SHA256}`\n"
+        "  (the published file)." in section
+    )
+    assert f"`{MODEL_ID}` at revision `0123abcd` (timm)" in section
+    assert (
+        "python -m eval_cli run --model timm/resnet50.a1_in1k --images '/data/val set'" in section
+    )
+    assert "imagenet-multilabel 0.1.0, torch 2.4.1." in section
+    assert "Evaluating Machine Accuracy on {ImageNet}" in section
+    assert "arXiv:2205.04596" in section
+    assert "[!WARNING]" not in section
+
+
+def test_card_section_of_a_document_without_model() -> None:
+    document = sample_document()
+    del document["model"]
+    section = hub.model_card_section(document)
+    assert "- Model:" not in section
+    assert "Top-1 predictions scored against" in section
+
+
+@pytest.mark.parametrize(("make_document", "reason"), NOT_PUBLISHABLE)
+def test_card_files_are_written_and_marked_when_not_publishable(
+    make_document, reason: str, tmp_path: Path
+) -> None:
+    written = hub.write_card_files(make_document(), tmp_path)
+    assert {path.relative_to(tmp_path).as_posix() for path in written} == {
+        "model-index.yaml",
+        ".eval_results/imagenet-multilabel.yaml",
+        "model_card_results.md",
+    }
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".yaml":
+            assert text.startswith("# NOT FOR THE HUB: ")
+            assert yaml.safe_load(text)  # the warning is a comment: the YAML still parses
+        else:
+            assert "> [!WARNING]" in text
+        assert re.search(reason, text, re.IGNORECASE)
+
+
+def test_card_files_of_complete_results_are_paste_ready(tmp_path: Path) -> None:
+    document = sample_document()
+    hub.write_card_files(document, tmp_path)
+    metadata = (tmp_path / "model-index.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(metadata) == {"model-index": hub.model_index(document)}
+    eval_results = (tmp_path / ".eval_results/imagenet-multilabel.yaml").read_text(encoding="utf-8")
+    assert (
+        eval_results == hub.eval_results_files(document)[".eval_results/imagenet-multilabel.yaml"]
+    )
+    section = (tmp_path / "model_card_results.md").read_text(encoding="utf-8")
+    assert section == hub.model_card_section(document)
+
+
+def test_dry_run_prints_everything_and_sends_nothing(
+    tmp_path: Path, fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = sample_document()
+    assert hub.push_results(document, tmp_path, dry_run=True) is None
+    printed = capsys.readouterr().out
+    assert (
+        fake_hub.metadata_calls == [] and fake_hub.commit_calls == [] and fake_hub.api_tokens == []
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert f"model repo {MODEL_ID!r}" in printed
+    assert (
+        "Pull request title: Add ImageNet Multi-Label (v3.0.0) and ImageNet-M evaluation results"
+        in printed
+    )
+    assert hub.model_card_section(document).strip() in printed
+    metadata_yaml = yaml.safe_dump({"model-index": hub.model_index(document)}, sort_keys=False)
+    assert metadata_yaml in printed
+    [(path, content)] = hub.eval_results_files(document).items()
+    assert f"File {path} (added to the same pull request):\n{content}" in printed
+
+
+def test_push_opens_one_pull_request_with_metadata_and_eval_results(
+    tmp_path: Path, fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = sample_document()
+    snapshot = copy.deepcopy(document)
+    assert hub.push_results(document, tmp_path, token="hf_secret") == PR_URL
+    [(args, kwargs)] = fake_hub.metadata_calls
+    assert args == (MODEL_ID, {"model-index": hub.model_index(document)})
+    assert kwargs["create_pr"] is True and kwargs["overwrite"] is True
+    assert kwargs["token"] == "hf_secret"
+    assert "| Multi-label accuracy (official) | 84.57% | - |" in kwargs["commit_description"]
+    [(args, kwargs)] = fake_hub.commit_calls
+    assert args == (MODEL_ID,) and kwargs["revision"] == "refs/pr/7"
+    assert fake_hub.api_tokens == ["hf_secret"]
+    sent = {op.path_in_repo: op.path_or_fileobj for op in kwargs["operations"]}
+    expected = hub.eval_results_files(document)
+    assert sent == {path: text.encode("utf-8") for path, text in expected.items()}
+    record = json.loads((tmp_path / hub.PUSH_RECORD_FILE).read_text(encoding="utf-8"))
+    assert record == {
+        "repo_id": MODEL_ID,
+        "pull_request": PR_URL,
+        "files": ["README.md", ".eval_results/imagenet-multilabel.yaml"],
+    }
+    assert "hf_secret" not in capsys.readouterr().out + json.dumps(record)
+    assert document == snapshot
+
+
+def test_push_uses_the_stored_token_when_none_is_given(
+    tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    hub.push_results(sample_document(), tmp_path)
+    [(_, kwargs)] = fake_hub.metadata_calls
+    assert kwargs["token"] == "hf_from_env"
+
+
+def test_push_without_token_says_how_to_log_in(
+    tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(hub.HubResultsError, match="hf auth login.*HF_TOKEN"):
+        hub.push_results(sample_document(), tmp_path)
+    assert fake_hub.metadata_calls == []
+
+
+def test_failed_eval_results_commit_names_the_open_pull_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeHub(fail_commit=True)
+    monkeypatch.setattr(hub, "metadata_update", fake.metadata_update)
+    monkeypatch.setattr(hub, "HfApi", fake.hf_api)
+    with pytest.raises(RuntimeError, match=f"opened {PR_URL} .*connection reset.*refs/pr/7"):
+        hub.push_results(sample_document(), tmp_path, token="hf_secret")
+    assert not (tmp_path / hub.PUSH_RECORD_FILE).exists()
+
+
+def test_local_model_needs_a_repo_id(tmp_path: Path, fake_hub: FakeHub) -> None:
+    document = sample_document()
+    document["model"]["id"] = str(tmp_path / "checkpoint")
+    (tmp_path / "checkpoint").mkdir()
+    with pytest.raises(hub.HubResultsError, match="local path.*--hub-repo-id"):
+        hub.push_results(document, tmp_path, token="hf_secret")
+    assert hub.model_index(document)[0]["name"] == "checkpoint"
+    assert hub.push_results(document, tmp_path, repo_id="me/my-model", token="hf_secret") == PR_URL
+    [(args, _)] = fake_hub.metadata_calls
+    assert args[0] == "me/my-model" and args[1]["model-index"][0]["name"] == "me/my-model"
+
+
+def test_relative_path_that_exists_is_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_hub: FakeHub
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints" / "run1").mkdir(parents=True)
+    document = sample_document()
+    document["model"]["id"] = "checkpoints/run1"
+    with pytest.raises(hub.HubResultsError, match="local path"):
+        hub.push_results(document, tmp_path, dry_run=True)
+
+
+def test_invalid_repo_id_is_named(tmp_path: Path) -> None:
+    with pytest.raises(hub.HubResultsError, match="'not a/valid/id' is not a Hub model"):
+        hub.push_results(sample_document(), tmp_path, repo_id="not a/valid/id", dry_run=True)
+
+
+def test_score_document_without_model_needs_a_repo_id(tmp_path: Path) -> None:
+    document = sample_document()
+    del document["model"]
+    with pytest.raises(hub.HubResultsError, match="names no model"):
+        hub.push_results(document, tmp_path, dry_run=True)
