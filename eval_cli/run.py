@@ -1,0 +1,306 @@
+"""`eval_cli run`: a model over the ImageNet validation images, on one or many processes.
+
+Data flow: labels (the split's file names) -> image source (every image located, and checked,
+before the model runs) -> model adapter (the model's own preprocessing, outputs mapped to the 1,000
+ImageNet classes) -> a DataLoader sharded by accelerate -> per batch, top-5 ids and probabilities
+gathered on the main process with ``gather_for_metrics`` (padding duplicates dropped) and appended
+to ``predictions.jsonl`` -> the predictions file scored exactly as `eval_cli score` scores it ->
+``results.json``, the model-card files and a summary table.
+
+A killed run resumes: ``predictions.jsonl`` is appended and flushed per batch, and a restart with
+the same arguments predicts only the images it lacks. ``run_identity.json`` records what the
+predictions depend on, so that a restart with another model or labels is refused, not mixed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import find_executable_batch_size
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from dataset_script import classes
+from dataset_script.images import LocatedImages, check_images, decode_image, open_image_source
+from eval_cli import hub, results
+from eval_cli.models import ModelAdapter, load_model
+from eval_cli.predictions import prediction_record, read_predictions
+from eval_cli.score import chosen_splits, load_label_splits, score_predictions
+
+PREDICTIONS_FILE = "predictions.jsonl"
+RESULTS_FILE = "results.json"
+IDENTITY_FILE = "run_identity.json"
+TOP_K = 5
+
+
+class ResumeError(ValueError):
+    """The output directory holds predictions that this run cannot continue."""
+
+
+class _PreprocessedImages(Dataset):
+    """Decode + the model's own preprocessing, in DataLoader workers; items keep their index."""
+
+    def __init__(self, images: LocatedImages, preprocess: Callable[[Image.Image], torch.Tensor]):
+        self.images, self.preprocess = images, preprocess
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+        file_name, data = self.images[index]
+        return index, self.preprocess(decode_image(data, file_name))
+
+
+def default_output_dir(model: str) -> Path:
+    return Path("eval_results") / re.sub(r"[^\w.-]+", "--", model.strip("/"))
+
+
+def _identity(args: argparse.Namespace, adapter: ModelAdapter, labels: dict[str, Any]) -> dict:
+    """What the predictions depend on; a resumed run must match it exactly."""
+    return {
+        "model": adapter.model_id,
+        "revision": adapter.revision,
+        "kind": adapter.kind,
+        "label_mapping": adapter.label_mapping,
+        "preprocessing": adapter.preprocessing,
+        "mixed_precision": args.mixed_precision,
+        "labels_sha256": labels.get("sha256"),
+        "split": args.split,
+    }
+
+
+def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
+    """Main process: record the run's identity, or check it against an interrupted run's."""
+    identity_path, predictions_path = output_dir / IDENTITY_FILE, output_dir / PREDICTIONS_FILE
+    if not predictions_path.exists():
+        results.write_json(identity_path, identity)
+        return
+    recorded = json.loads(identity_path.read_text()) if identity_path.exists() else None
+    if recorded != identity:
+        raise ResumeError(
+            f"{str(output_dir)!r} holds predictions of a different run ({IDENTITY_FILE} differs "
+            "or is missing); choose another --output-dir or remove that one"
+        )
+    _drop_torn_last_line(predictions_path)
+
+
+def _completed(predictions_path: Path, wanted: set[str]) -> set[str]:
+    """File names already predicted by an earlier, interrupted run."""
+    if not predictions_path.exists() or predictions_path.stat().st_size == 0:
+        return set()
+    done = set(read_predictions(predictions_path).file_names.tolist())
+    foreign = sorted(done - wanted)
+    if foreign:
+        raise ResumeError(
+            f"{str(predictions_path)!r} holds {len(foreign)} predictions for images outside this "
+            f"run, first {foreign[:5]}"
+        )
+    return done
+
+
+def _drop_torn_last_line(path: Path) -> None:
+    """A kill during a write can leave half a line; it is predicted again, never parsed."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def _batch_size(
+    args: argparse.Namespace,
+    accelerator: Accelerator,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    sample: torch.Tensor,
+) -> int:
+    """The fixed size, or with 'auto' the largest that survives a forward pass (min over ranks)."""
+    if args.batch_size != "auto":
+        try:
+            size = int(args.batch_size)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise ValueError(
+                f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}"
+            )
+        return size
+
+    @find_executable_batch_size(
+        starting_batch_size=512 if accelerator.device.type == "cuda" else 64
+    )
+    def probe(batch_size: int) -> int:
+        with torch.inference_mode():
+            forward(sample.unsqueeze(0).expand(batch_size, *sample.shape).to(accelerator.device))
+        return batch_size
+
+    return int(accelerator.gather(torch.tensor([probe()], device=accelerator.device)).min())
+
+
+def _wanted_file_names(label_splits: dict[str, dict[str, list]]) -> list[str]:
+    names = {name for columns in label_splits.values() for name in columns["file_name"]}
+    return sorted(names, key=classes.image_id_from_file_name)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Evaluate; returns the results document on the main process, None on the others."""
+    started = time.perf_counter()
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        cpu=args.cpu or (_launched_processes() > 1 and not torch.cuda.is_available()),
+    )
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model)
+    splits = chosen_splits(args.split)
+    with accelerator.main_process_first():  # one download of labels and model per machine
+        label_splits, label_provenance = load_label_splits(args, splits)
+        adapter = load_model(
+            args.model,
+            revision=args.revision,
+            trust_remote_code=args.trust_remote_code,
+            kind=args.model_kind,
+            device=accelerator.device,
+        )
+    wanted = _wanted_file_names(label_splits)
+    identity = _identity(args, adapter, label_provenance)
+    if accelerator.is_main_process:
+        _prepare_output_dir(output_dir, identity)
+    accelerator.wait_for_everyone()
+    done = _completed(output_dir / PREDICTIONS_FILE, set(wanted))
+    todo = [name for name in wanted if name not in done]
+
+    images = open_image_source(args.images, split=args.images_split).locate(todo)
+    if not args.skip_image_check and accelerator.is_main_process:
+        check_images(images)
+    accelerator.wait_for_everyone()
+
+    module = adapter.module.eval()
+    if args.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    module = accelerator.prepare_model(module, evaluation_mode=True)
+    if args.compile:
+        module = torch.compile(module)
+
+    def forward(pixel_values: torch.Tensor) -> torch.Tensor:
+        if args.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast():
+            return adapter.logits(module, pixel_values)
+
+    dataset = _PreprocessedImages(images, adapter.preprocess)
+    sample = dataset.preprocess(Image.new("RGB", (256, 256)))
+    batch_size = _batch_size(args, accelerator, forward, sample)
+    loader = accelerator.prepare_data_loader(
+        DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=args.num_workers,
+            pin_memory=accelerator.device.type == "cuda",
+            persistent_workers=False,
+        )
+    )
+    loop_started = time.perf_counter()
+    _predict(accelerator, loader, forward, images, output_dir / PREDICTIONS_FILE, len(todo))
+    loop_seconds = time.perf_counter() - loop_started
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return None
+
+    predictions = read_predictions(output_dir / PREDICTIONS_FILE)
+    metrics, num_outside = score_predictions(predictions, label_splits)
+    if len(predictions) != len(wanted) or num_outside:
+        raise ResumeError(
+            f"{PREDICTIONS_FILE} holds {len(predictions)} predictions for {len(wanted)} images"
+        )
+    document = {
+        "metrics": metrics,
+        "complete": results.is_complete(metrics),
+        "labels": label_provenance,
+        "predictions": {"file": PREDICTIONS_FILE, "num_rows": len(predictions)},
+        "model": {
+            "id": adapter.model_id,
+            "revision": adapter.revision,
+            "kind": adapter.kind,
+            "label_mapping": adapter.label_mapping,
+            "preprocessing": adapter.preprocessing,
+        },
+        "run": {
+            "images_source": args.images,
+            "split": args.split,
+            "num_processes": accelerator.num_processes,
+            "device": _device_name(accelerator),
+            "mixed_precision": args.mixed_precision,
+            "batch_size_per_process": batch_size,
+            "num_workers": args.num_workers,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
+            "images_predicted_this_session": len(todo),
+            "images_resumed": len(done),
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
+        },
+        "environment": results.environment(),
+    }
+    results.write_json(output_dir / RESULTS_FILE, document)
+    hub.write_card_files(document, output_dir)
+    print(results.summary_table(metrics))
+    print(f"Results written to {output_dir / RESULTS_FILE}")
+    if args.push_to_hub:
+        hub.push_results(document, output_dir, repo_id=args.hub_repo_id, dry_run=args.dry_run)
+    return document
+
+
+def _predict(
+    accelerator: Accelerator,
+    loader: DataLoader,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    images: LocatedImages,
+    predictions_path: Path,
+    total: int,
+) -> None:
+    """Top-5 of every image, gathered and appended on the main process batch by batch."""
+    progress = tqdm(
+        total=total, unit="img", desc="Evaluating", disable=not accelerator.is_main_process
+    )
+    writer = open if accelerator.is_main_process else _no_file
+    with writer(predictions_path, "a", encoding="utf-8") as out, torch.inference_mode():
+        for indices, pixel_values in loader:
+            probabilities = forward(pixel_values).float().softmax(dim=-1)
+            top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
+            indices, top_ids, top_probs = accelerator.gather_for_metrics(
+                (indices, top_ids, top_probs)
+            )
+            if accelerator.is_main_process:
+                out.writelines(
+                    prediction_record(images.file_names[i], ids, probs)
+                    for i, ids, probs in zip(
+                        indices.tolist(), top_ids.tolist(), top_probs.tolist(), strict=True
+                    )
+                )
+                out.flush()
+                os.fsync(out.fileno())
+            progress.update(len(indices))
+    progress.close()
+
+
+def _no_file(*_args: Any, **_kwargs: Any) -> contextlib.nullcontext:
+    """Processes other than the main one write nothing."""
+    return contextlib.nullcontext()
+
+
+def _launched_processes() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _device_name(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        return torch.cuda.get_device_name(accelerator.device)
+    return accelerator.device.type

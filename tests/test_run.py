@@ -1,0 +1,278 @@
+"""`eval_cli run` end to end: sources, model kinds, processes, resume, errors, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from annotation_fixtures import synthetic_annotations, write_annotation_file
+from image_fixtures import make_hf_parquet_dataset, make_val_folder, make_val_tar
+from model_fixtures import save_clip, save_resnet, save_timm_model, save_vit
+
+from dataset_script import classes
+from dataset_script.images import CorruptImageError, MissingImagesError
+from eval_cli import run as run_module
+from eval_cli.cli import main
+from eval_cli.predictions import read_predictions
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerator_state():
+    """Each in-process run creates its Accelerator anew, as a new process would."""
+    from accelerate.state import AcceleratorState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A ~150-image annotation file (ImageNet-M included), its images as a tar, and a model."""
+    root = tmp_path_factory.mktemp("run")
+    data = synthetic_annotations()
+    validation = sorted(n for n in data["initial_annots"] if n.startswith("ILSVRC"))
+    keep = set(validation[:83]) | set(data["imagenet_m"])
+    assert len(keep) % 8, "an image count that 2 processes x batch 4 do not divide"
+    data["initial_annots"] = {k: v for k, v in data["initial_annots"].items() if k in keep}
+    write_annotation_file(root / "annotations.json", data)
+    image_ids = sorted(classes.image_id_from_file_name(n) for n in keep)
+    make_val_tar(root / "val.tar", image_ids)
+    return {
+        "root": root,
+        "annotations": root / "annotations.json",
+        "tar": root / "val.tar",
+        "image_ids": image_ids,
+        "resnet": save_resnet(root / "resnet"),
+    }
+
+
+def _args(workspace, model: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--model",
+        str(model),
+        "--images",
+        str(workspace["tar"]),
+        "--annotations",
+        str(workspace["annotations"]),
+        "--allow-unverified-annotations",
+        "--output-dir",
+        str(output),
+        "--num-workers",
+        "0",
+        *extra,
+    ]
+
+
+def _prediction_ids(path: Path) -> dict[str, list[int]]:
+    predictions = read_predictions(path)
+    return dict(zip(predictions.file_names.tolist(), predictions.topk.tolist(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def reference_run(workspace) -> Path:
+    """One uninterrupted single-process run over every split, the baseline for the others."""
+    output = workspace["root"] / "reference"
+    assert main(_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
+    return output
+
+
+def test_single_process_outputs(workspace, reference_run):
+    document = json.loads((reference_run / "results.json").read_text())
+    num_images = len(workspace["image_ids"])
+    assert document["metrics"]["imagenet_m"]["imagenet_m_total"] == 68
+    assert document["metrics"]["validation"]["num_missing_predictions"] == 0
+    assert document["model"]["kind"] == "transformers"
+    assert document["model"]["preprocessing"]
+    assert document["labels"]["verified"] is False
+    assert document["run"]["num_processes"] == 1
+    assert document["run"]["images_predicted_this_session"] == num_images
+    assert document["run"]["images_per_second"] > 0
+    lines = (reference_run / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == num_images
+    record = json.loads(lines[0])
+    assert set(record) == {"file_name", "prediction", "top5", "top5_probs"}
+    assert record["top5_probs"] == sorted(record["top5_probs"], reverse=True)
+    for name in ("model-index.yaml", "model_card_results.md"):
+        assert (reference_run / name).is_file()
+
+
+def test_score_reads_the_run_predictions(workspace, reference_run, tmp_path):
+    output = tmp_path / "scored.json"
+    args = [
+        "score",
+        "--predictions",
+        str(reference_run / "predictions.jsonl"),
+        "--annotations",
+        str(workspace["annotations"]),
+        "--allow-unverified-annotations",
+        "--split",
+        "all",
+        "--output",
+        str(output),
+    ]
+    assert main(args) == 0
+    run_metrics = json.loads((reference_run / "results.json").read_text())["metrics"]
+    assert json.loads(output.read_text())["metrics"] == run_metrics
+
+
+def test_two_processes_match_one(workspace, reference_run, tmp_path):
+    output = tmp_path / "two"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "eval_cli",
+        *_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    document = json.loads((output / "results.json").read_text())
+    reference = json.loads((reference_run / "results.json").read_text())
+    assert document["run"]["num_processes"] == 2
+    assert document["metrics"] == reference["metrics"]
+    assert _prediction_ids(output / "predictions.jsonl") == _prediction_ids(
+        reference_run / "predictions.jsonl"
+    )
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(workspace, reference_run, tmp_path):
+    output = tmp_path / "killed"
+    args = _args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eval_cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    predictions = output / "predictions.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if predictions.exists() and predictions.read_bytes().count(b"\n") >= 20:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = predictions.read_bytes().count(b"\n")
+    assert 20 <= done_before < len(workspace["image_ids"])
+    with open(predictions, "a") as handle:  # a write torn by the kill
+        handle.write('{"file_name": "ILSVRC2012_val_0000')
+
+    assert main(args) == 0
+    document = json.loads((output / "results.json").read_text())
+    reference = json.loads((reference_run / "results.json").read_text())
+    assert document["metrics"] == reference["metrics"]
+    assert document["run"]["images_resumed"] == done_before
+    assert document["run"]["images_predicted_this_session"] == (
+        len(workspace["image_ids"]) - done_before
+    )
+    assert _prediction_ids(predictions) == _prediction_ids(reference_run / "predictions.jsonl")
+
+
+def test_resume_refuses_another_model(workspace, reference_run, tmp_path, capsys):
+    output = tmp_path / "other"
+    assert main(_args(workspace, workspace["resnet"], output)) == 0
+    vit = save_vit(tmp_path / "vit")
+    assert main(_args(workspace, vit, output)) == 2
+    assert "holds predictions of a different run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["folder", "class_folders", "hf_parquet"])
+def test_every_image_source_gives_the_same_predictions(workspace, reference_run, tmp_path, source):
+    ids = workspace["image_ids"]
+    if source == "hf_parquet":
+        images = make_hf_parquet_dataset(tmp_path / "hf", ids)
+    else:
+        images = make_val_folder(tmp_path / "images", ids, class_subfolders=source != "folder")
+    output = tmp_path / "out"
+    args = _args(workspace, workspace["resnet"], output)
+    args[args.index("--images") + 1] = str(images)
+    assert main(args) == 0
+    reference = _prediction_ids(reference_run / "predictions.jsonl")
+    predicted = _prediction_ids(output / "predictions.jsonl")
+    assert predicted == {name: reference[name] for name in predicted}
+
+
+@pytest.mark.parametrize(
+    ("saver", "kind"),
+    [(save_vit, "transformers"), (save_timm_model, "timm"), (save_clip, "zero-shot")],
+)
+def test_every_model_kind_runs(workspace, tmp_path, saver, kind):
+    model = saver(tmp_path / kind)
+    output = tmp_path / "out"
+    assert main(_args(workspace, model, output, "--mixed-precision", "bf16")) == 0
+    document = json.loads((output / "results.json").read_text())
+    assert document["model"]["kind"] == kind
+    assert document["run"]["mixed_precision"] == "bf16"
+    assert document["metrics"]["imagenet_m"]["imagenet_m_total"] == 68
+
+
+def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_path, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not run")
+
+    ids = workspace["image_ids"]
+    folder = make_val_folder(tmp_path / "images", ids[1:], class_subfolders=False)
+    args = _args(workspace, workspace["resnet"], tmp_path / "out", "--split", "all")
+    args[args.index("--images") + 1] = str(folder)
+    monkeypatch.setattr(run_module, "_predict", no_model)
+    with pytest.raises(MissingImagesError, match="1 of"):
+        run_module.run(_namespace(args))
+    (folder / classes.file_name_from_image_id(ids[0])).write_bytes(b"not a jpeg")
+    with pytest.raises(CorruptImageError, match=classes.file_name_from_image_id(ids[0])):
+        run_module.run(_namespace(args))
+
+
+def _namespace(args: list[str]):
+    from eval_cli.cli import build_parser
+
+    return build_parser().parse_args(args)
+
+
+def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeypatch):
+    from eval_cli import models
+
+    real_load = models.load_model
+
+    def load_with_memory_limit(*args, **kwargs):
+        adapter = real_load(*args, **kwargs)
+        real_logits = adapter.logits
+
+        def logits(module, pixel_values):
+            if pixel_values.shape[0] > 16:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+            return real_logits(module, pixel_values)
+
+        adapter.logits = logits
+        return adapter
+
+    monkeypatch.setattr(run_module, "load_model", load_with_memory_limit)
+    output = tmp_path / "auto"
+    args = _args(workspace, workspace["resnet"], output, "--batch-size", "auto")
+    document = run_module.run(_namespace(args))
+    assert 8 < document["run"]["batch_size_per_process"] <= 16  # accelerate backs off by 0.9
+    assert document["metrics"]["imagenet_m"]["imagenet_m_total"] == 68
+
+
+def test_bad_batch_size(workspace, tmp_path, capsys):
+    assert main(_args(workspace, workspace["resnet"], tmp_path / "o", "--batch-size", "0")) == 2
+    assert "--batch-size must be a positive integer or 'auto'" in capsys.readouterr().err
+
+
+def test_push_to_hub_dry_run(workspace, tmp_path, capsys):
+    output = tmp_path / "push"
+    extra = ["--push-to-hub", "--hub-repo-id", "someone/tiny-resnet", "--dry-run"]
+    args = _args(workspace, workspace["resnet"], output, *extra)
+    assert main(args) == 2  # unverified labels never become model-index entries
+    assert "unverified" in capsys.readouterr().err.lower()
