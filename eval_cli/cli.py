@@ -90,7 +90,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     compute = parser.add_argument_group("compute")
     compute.add_argument(
         "--batch-size",
-        default="64",
+        type=_batch_size,
+        default=64,
         help="images per process and step, or 'auto' to back off from a large size on "
         "out-of-memory (default: 64)",
     )
@@ -122,6 +123,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
     )
+
+
+def _batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

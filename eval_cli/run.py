@@ -117,23 +117,14 @@ def _drop_torn_last_line(path: Path) -> None:
             handle.truncate(data.rfind(b"\n") + 1)
 
 
-def _batch_size(
-    args: argparse.Namespace,
+def _auto_batch_size(
     accelerator: Accelerator,
     forward: Callable[[torch.Tensor], torch.Tensor],
-    sample: torch.Tensor,
+    preprocess: Callable[[Image.Image], torch.Tensor],
 ) -> int:
-    """The fixed size, or with 'auto' the largest that survives a forward pass (min over ranks)."""
-    if args.batch_size != "auto":
-        try:
-            size = int(args.batch_size)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise ValueError(
-                f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}"
-            )
-        return size
+    """The largest batch that survives a forward pass, backing off on out-of-memory; the
+    minimum over processes, since gathering needs equal batches."""
+    sample = preprocess(Image.new("RGB", (256, 256)))
 
     @find_executable_batch_size(
         starting_batch_size=512 if accelerator.device.type == "cuda" else 64
@@ -160,8 +151,12 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     )
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model)
     splits = chosen_splits(args.split)
-    with accelerator.main_process_first():  # one download of labels and model per machine
+    with accelerator.main_process_first():  # one download per machine, of labels and model
         label_splits, label_provenance = load_label_splits(args, splits)
+    wanted = _wanted_file_names(label_splits)
+    source = open_image_source(args.images, split=args.images_split)
+    source.locate(wanted)  # a missing image stops the run before the model is loaded
+    with accelerator.main_process_first():
         adapter = load_model(
             args.model,
             revision=args.revision,
@@ -169,7 +164,6 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             kind=args.model_kind,
             device=accelerator.device,
         )
-    wanted = _wanted_file_names(label_splits)
     identity = _identity(args, adapter, label_provenance)
     if accelerator.is_main_process:
         _prepare_output_dir(output_dir, identity)
@@ -177,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     done = _completed(output_dir / PREDICTIONS_FILE, set(wanted))
     todo = [name for name in wanted if name not in done]
 
-    images = open_image_source(args.images, split=args.images_split).locate(todo)
+    images = source.locate(todo)
     if not args.skip_image_check and accelerator.is_main_process:
         check_images(images)
     accelerator.wait_for_everyone()
@@ -195,9 +189,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         with accelerator.autocast():
             return adapter.logits(module, pixel_values)
 
+    batch_size = args.batch_size
+    if batch_size == "auto":
+        batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
     dataset = _PreprocessedImages(images, adapter.preprocess)
-    sample = dataset.preprocess(Image.new("RGB", (256, 256)))
-    batch_size = _batch_size(args, accelerator, forward, sample)
     loader = accelerator.prepare_data_loader(
         DataLoader(
             dataset,

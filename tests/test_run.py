@@ -219,17 +219,19 @@ def test_every_model_kind_runs(workspace, tmp_path, saver, kind):
 
 
 def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_path, monkeypatch):
-    def no_model(*args, **kwargs):
-        raise AssertionError("the model must not run")
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("stopped too late")
 
     ids = workspace["image_ids"]
     folder = make_val_folder(tmp_path / "images", ids[1:], class_subfolders=False)
     args = _args(workspace, workspace["resnet"], tmp_path / "out", "--split", "all")
     args[args.index("--images") + 1] = str(folder)
-    monkeypatch.setattr(run_module, "_predict", no_model)
-    with pytest.raises(MissingImagesError, match="1 of"):
-        run_module.run(_namespace(args))
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "load_model", must_not_run)  # missing: before the model loads
+        with pytest.raises(MissingImagesError, match="1 of"):
+            run_module.run(_namespace(args))
     (folder / classes.file_name_from_image_id(ids[0])).write_bytes(b"not a jpeg")
+    monkeypatch.setattr(run_module, "_predict", must_not_run)  # corrupt: before any prediction
     with pytest.raises(CorruptImageError, match=classes.file_name_from_image_id(ids[0])):
         run_module.run(_namespace(args))
 
@@ -266,8 +268,10 @@ def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeyp
 
 
 def test_bad_batch_size(workspace, tmp_path, capsys):
-    assert main(_args(workspace, workspace["resnet"], tmp_path / "o", "--batch-size", "0")) == 2
-    assert "--batch-size must be a positive integer or 'auto'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args(workspace, workspace["resnet"], tmp_path / "o", "--batch-size", "0"))
+    assert exit_info.value.code == 2
+    assert "expected a positive integer or 'auto', got '0'" in capsys.readouterr().err
 
 
 def test_push_to_hub_dry_run(workspace, tmp_path, capsys):
@@ -276,3 +280,15 @@ def test_push_to_hub_dry_run(workspace, tmp_path, capsys):
     args = _args(workspace, workspace["resnet"], output, *extra)
     assert main(args) == 2  # unverified labels never become model-index entries
     assert "unverified" in capsys.readouterr().err.lower()
+
+
+def test_compile_and_channels_last_agree_with_eager(workspace, reference_run, tmp_path):
+    output = tmp_path / "compiled"
+    extra = ("--compile", "--channels-last", "--batch-size", "16")
+    assert main(_args(workspace, workspace["resnet"], output, *extra)) == 0
+    document = json.loads((output / "results.json").read_text())
+    assert document["run"]["compile"] and document["run"]["channels_last"]
+    reference = _prediction_ids(reference_run / "predictions.jsonl")
+    compiled = _prediction_ids(output / "predictions.jsonl")
+    same_top1 = sum(compiled[name][0] == reference[name][0] for name in compiled)
+    assert same_top1 >= 0.9 * len(compiled)  # kernels may differ in the last float bits

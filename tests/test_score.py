@@ -154,3 +154,27 @@ def test_no_prediction_for_the_split_is_an_error(annotation_file, label_columns,
     args = ["score", "--predictions", str(predictions), *_label_args(annotation_file)]
     assert main(args) == 2
     assert "no prediction for any of the 2,000 images" in capsys.readouterr().err
+
+
+def test_labels_dataset_gives_the_same_scores(annotation_file, label_columns, tmp_path):
+    from dataset_script.annotations import load_annotations
+    from dataset_script.build import build_dataset
+
+    path, _ = annotation_file
+    built = build_dataset(tmp_path / "dataset", load_annotations(path, allow_unverified=True))
+    names = label_columns["validation"]["file_name"]
+    predictions = _write_jsonl(
+        tmp_path / "p.jsonl", [{"file_name": n, "top5": t} for n, t in _random_top5(names).items()]
+    )
+    outputs = {}
+    for name, label_args in {
+        "annotations": _label_args(annotation_file),
+        "labels": ["--labels", str(built)],
+    }.items():
+        outputs[name] = tmp_path / f"{name}.json"
+        args = ["score", "--predictions", str(predictions), *label_args, "--split", "all"]
+        assert main([*args, "--output", str(outputs[name])]) == 0
+    from_annotations, from_labels = (json.loads(p.read_text()) for p in outputs.values())
+    assert from_labels["metrics"] == from_annotations["metrics"]
+    assert from_labels["labels"]["sha256"] == annotation_file[1]
+    assert from_labels["labels"]["verified"] is False
