@@ -3,11 +3,13 @@
 Official rule (Shankar et al. 2020; Vasudevan et al. 2022): skip images marked problematic; a
 top-1 prediction is correct when it is in ``correct_multi_labels`` or ``unclear_multi_labels``;
 average per ORIGINAL class, then over the classes. This file imports only numpy because it is
-uploaded to the Hub Space next to the ``evaluate`` module, which imports it as ``.scoring``.
+uploaded to the Hub Space next to the ``evaluate`` module, which imports it as ``.scoring``;
+``References.from_arrow`` reads Arrow tables by duck typing, so pyarrow is never imported.
 
 Each label-set column is stored flat (``LabelSets``: image ``rows[i]`` holds ``classes[i]``), so
 "is row r's prediction in row r's set" for every row at once is one gather, one comparison and
-one scatter over the labels, with no per-row Python and no search.
+one scatter over the labels, with no per-row Python and no search. ``References.from_arrow``
+builds that flat form straight from Arrow list buffers, without a Python object per label.
 """
 
 from __future__ import annotations
@@ -68,13 +70,23 @@ def _integer_array(values: list[Any], what: str, rows_of_values: np.ndarray) -> 
             )
         # Only Python ints too large for int64 get here.
         array = np.array([min(max(value, -1), NUM_CLASSES) for value in values])
-    out_of_range = np.flatnonzero((array < 0) | (array >= NUM_CLASSES))
-    if out_of_range.size:
+    return _class_ids_in_range(array, what, rows_of_values, shown=values)
+
+
+def _class_ids_in_range(
+    array: np.ndarray, what: str, rows_of_values: np.ndarray, shown: Sequence[Any] | None = None
+) -> np.ndarray:
+    """``array`` as int64, or an error naming the rows of ids outside 0..NUM_CLASSES-1.
+
+    ``shown`` holds the values as given, for the message (``array`` may have clamped them).
+    """
+    if array.size and (array.min() < 0 or array.max() >= NUM_CLASSES):
+        out_of_range = np.flatnonzero((array < 0) | (array >= NUM_CLASSES))
         rows = np.unique(rows_of_values[out_of_range])
+        example = (array if shown is None else shown)[out_of_range[0]]
         raise ReferencesError(
             f"{what}: class ids must be in 0..{NUM_CLASSES - 1}; {out_of_range.size} value(s) "
-            f"outside (e.g. {values[out_of_range[0]]}) in {rows.size} row(s); "
-            f"first offending rows: {_first(rows)}"
+            f"outside (e.g. {example}) in {rows.size} row(s); first offending rows: {_first(rows)}"
         )
     return array.astype(np.int64, copy=False)
 
@@ -90,21 +102,16 @@ class LabelSets:
     rows: np.ndarray
     classes: np.ndarray
 
-    def __or__(self, other: LabelSets) -> LabelSets:
-        """Row-wise union (a class listed twice for a row changes no membership)."""
-        return LabelSets(
-            rows=np.concatenate([self.rows, other.rows]),
-            classes=np.concatenate([self.classes, other.classes]),
-        )
+    def contains(self, ranks: np.ndarray) -> np.ndarray:
+        """Per rank and row of a (k, N) array of class ids, whether it is in that row's set.
 
-    def contains_any(self, queries: np.ndarray) -> np.ndarray:
-        """Per row, whether any of its class ids (an (N,) or (N, k) array) is in its set."""
-        columns = queries.reshape(len(queries), -1)
-        matches = columns[self.rows, 0] == self.classes
-        for column in range(1, columns.shape[1]):
-            matches |= columns[self.rows, column] == self.classes
-        hits = np.zeros(len(queries), dtype=bool)
-        hits[self.rows[matches]] = True
+        Ranks lead so that each is contiguous and reducing over them is fast. One gather,
+        comparison and scatter per rank (``take`` and ``compress`` beat fancy indexing here);
+        a class listed twice for a row is harmless.
+        """
+        hits = np.zeros(ranks.shape, dtype=bool)
+        for ids, rank_hits in zip(ranks, hits, strict=True):
+            rank_hits[self.rows.compress(ids.take(self.rows) == self.classes)] = True
         return hits
 
 
@@ -127,7 +134,11 @@ def _label_sets(column: Sequence[Any], name: str) -> LabelSets:
 
 @dataclass(frozen=True)
 class References:
-    """One split's labels, row-aligned, as arrays (see ``from_columns`` for the contract)."""
+    """One split's labels, row-aligned, as arrays (see ``from_columns`` for the contract).
+
+    ``file_names`` is an object array of str: it costs no conversion from Python lists or from
+    Arrow, and ``tolist()`` hands those same strings back for joining predictions by file name.
+    """
 
     file_names: np.ndarray
     original_label: np.ndarray
@@ -147,16 +158,9 @@ class References:
         ``wrong_multi_labels``, ``unclear_multi_labels`` and ``is_problematic``; other columns
         (``image_id``) are ignored.
         """
-        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-        if missing:
-            raise ReferencesError(
-                f"labels are missing column(s) {missing}; got {sorted(columns)}, "
-                f"expected {list(REQUIRED_COLUMNS)}"
-            )
-        lengths = {name: len(columns[name]) for name in REQUIRED_COLUMNS}
-        if len(set(lengths.values())) > 1:
-            raise ReferencesError(f"labels columns differ in length: {lengths}")
-        file_names = _file_names(columns["file_name"])
+        _check_column_names(list(columns))
+        _check_lengths({name: len(columns[name]) for name in REQUIRED_COLUMNS})
+        file_names = _file_names(list(columns["file_name"]))
         row_index = np.arange(len(file_names))
         original_label = _integer_array(
             list(columns["original_label"]), "column 'original_label'", row_index
@@ -169,6 +173,57 @@ class References:
                 f"e.g. {columns['is_problematic'][bad[0]]!r}; first offending rows: {_first(bad)}"
             )
         correct, wrong, unclear = (_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
+        return cls(
+            file_names=file_names,
+            original_label=original_label,
+            is_problematic=is_problematic.astype(bool, copy=False),
+            correct=correct,
+            wrong=wrong,
+            unclear=unclear,
+        )
+
+    @classmethod
+    def from_arrow(cls, table: Any) -> References:
+        """Build from an Arrow table of the labels columns, from its buffers, not Python lists.
+
+        ``table`` needs ``column_names`` and ``column(name)`` returning a pyarrow Array or
+        ChunkedArray: a ``pyarrow.Table`` (sliced or in many chunks), a ``RecordBatch``,
+        ``dataset.data.table`` of a ``datasets.Dataset``, or ``dataset.with_format("arrow")[:]``
+        (use that one after ``select``/``filter``/``shuffle``: ``data.table`` ignores their
+        indices mapping). Duck-typed, so this module imports no pyarrow. Equal to
+        ``from_columns`` on the same labels, with the same checks and errors, and a null
+        anywhere is an error; the class id arrays may be read-only views of the table's memory.
+        """
+        _check_column_names(list(table.column_names))
+        columns = {name: _one_array(table.column(name)) for name in REQUIRED_COLUMNS}
+        _check_lengths({name: len(array) for name, array in columns.items()})
+        for name, array in columns.items():
+            if array.null_count:
+                rows = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))
+                raise ReferencesError(
+                    f"column {name!r}: {rows.size} null value(s); first offending rows: "
+                    f"{_first(rows)}"
+                )
+        names = columns["file_name"]
+        if len(names) and str(names.type) not in _ARROW_STRING_TYPES:
+            raise ReferencesError(
+                f"column 'file_name': expected strings, got Arrow type {names.type}"
+            )
+        file_names = names.to_numpy(zero_copy_only=False)
+        if not _strictly_increasing(names):
+            _check_distinct(file_names)
+        original_label = _arrow_class_ids(
+            columns["original_label"], "column 'original_label'", np.arange(len(file_names))
+        )
+        flags = columns["is_problematic"]
+        is_problematic = flags.to_numpy(zero_copy_only=False)
+        if is_problematic.size and is_problematic.dtype != np.bool_:
+            raise ReferencesError(
+                f"column 'is_problematic': expected booleans, got Arrow type {flags.type}"
+            )
+        correct, wrong, unclear = (
+            _arrow_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS
+        )
         return cls(
             file_names=file_names,
             original_label=original_label,
@@ -198,19 +253,39 @@ class References:
         return cls.from_columns(columns)
 
 
+def _check_column_names(names: list[str]) -> None:
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise ReferencesError(
+            f"labels are missing column(s) {missing}; got {sorted(names)}, "
+            f"expected {list(REQUIRED_COLUMNS)}"
+        )
+
+
+def _check_lengths(lengths: Mapping[str, int]) -> None:
+    if len(set(lengths.values())) > 1:
+        raise ReferencesError(f"labels columns differ in length: {dict(lengths)}")
+
+
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
 
 
-def _file_names(column: Sequence[Any]) -> np.ndarray:
-    """File names as a str array; non-strings and duplicates are errors."""
-    names = list(column)
+def _file_names(names: list[Any]) -> np.ndarray:
+    """File names as an object array of str; non-strings and duplicates are errors."""
     if not all(issubclass(kind, str) for kind in set(map(type, names))):
         bad = [row for row, name in enumerate(names) if not isinstance(name, str)]
         raise ReferencesError(
             f"column 'file_name': expected strings, got {len(bad)} other value(s), e.g. "
             f"{names[bad[0]]!r}; first offending rows: {_first(bad)}"
         )
+    _check_distinct(names)
+    file_names = np.empty(len(names), dtype=object)
+    file_names[:] = names
+    return file_names
+
+
+def _check_distinct(names: Sequence[str]) -> None:
     if len(set(names)) != len(names):
         seen: set[str] = set()
         duplicates = [name for name in names if name in seen or seen.add(name)]
@@ -219,7 +294,77 @@ def _file_names(column: Sequence[Any]) -> np.ndarray:
             f"({len(duplicates)} extra rows), e.g. {sorted(set(duplicates))[:_SHOWN]}; every "
             f"image must appear once"
         )
-    return np.array(names, dtype=str)
+
+
+# Arrow types whose values numpy hands back as Python str (``str(pyarrow.DataType)``), and the
+# offsets of those laid out as offsets + data buffers.
+_ARROW_STRING_TYPES = frozenset({"string", "large_string", "string_view"})
+_ARROW_OFFSET_TYPES = {"string": np.int32, "large_string": np.int64}
+
+
+def _one_array(column: Any) -> Any:
+    """A pyarrow ChunkedArray as one Array (an Array is returned as is)."""
+    if not hasattr(column, "combine_chunks"):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _strictly_increasing(strings: Any) -> bool:
+    """Whether each value of an Arrow string array sorts after the one before, so that all are
+    distinct: true of the labels (sorted by image id), and far cheaper than hashing each name.
+
+    Read from the Arrow buffers when every value has the same byte length, of at least 8;
+    False (unknown) otherwise. Big-endian 8-byte words at offsets 0, 8, ... and length - 8
+    compare like the bytes they cover (the last one overlaps, harmlessly), and byte order is
+    the order of the strings.
+    """
+    offset_type = _ARROW_OFFSET_TYPES.get(str(strings.type))
+    num_strings = len(strings)
+    if offset_type is None or num_strings < 2:
+        return num_strings < 2
+    _, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)
+    offsets = offsets[strings.offset : strings.offset + num_strings + 1]
+    width = int(offsets[1] - offsets[0])
+    if width < 8 or (np.diff(offsets) != width).any():
+        return False
+    greater = np.zeros(num_strings - 1, dtype=bool)
+    equal = ~greater
+    for start in [*range(0, width - 8, 8), width - 8]:
+        words = np.ndarray((num_strings,), ">u8", data_buffer, int(offsets[0]) + start, (width,))
+        words = words.astype(np.uint64)  # native byte order compares faster
+        later, earlier = words[1:], words[:-1]
+        greater |= equal & (later > earlier)
+        equal &= later == earlier
+    return bool(greater.all())
+
+
+def _arrow_class_ids(array: Any, what: str, rows_of_values: np.ndarray) -> np.ndarray:
+    """An Arrow array of class ids as int64 (zero-copy when it is int64 already)."""
+    if len(array) == 0:  # an all-empty list column may have Arrow type null
+        return np.zeros(0, dtype=np.int64)
+    ids = array.to_numpy(zero_copy_only=False)
+    if ids.dtype.kind not in "iu":
+        raise ReferencesError(f"{what}: expected integer class ids, got Arrow type {array.type}")
+    return _class_ids_in_range(ids, what, rows_of_values)
+
+
+def _arrow_label_sets(array: Any, name: str) -> LabelSets:
+    """Flatten an Arrow list column from its lengths and values (slice offsets included)."""
+    if not hasattr(array, "value_lengths"):
+        raise ReferencesError(
+            f"column {name!r}: expected a list of class ids per row, got Arrow type {array.type}"
+        )
+    lengths = array.value_lengths().to_numpy(zero_copy_only=False)
+    rows = np.repeat(np.arange(len(array), dtype=np.int64), lengths)
+    values = array.flatten()
+    if values.null_count:
+        bad = np.unique(rows[values.is_null().to_numpy(zero_copy_only=False)])
+        raise ReferencesError(
+            f"column {name!r}: null class ids in {bad.size} row(s); first offending rows: "
+            f"{_first(bad)}"
+        )
+    return LabelSets(rows=rows, classes=_arrow_class_ids(values, f"column {name!r}", rows))
 
 
 def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
@@ -250,20 +395,13 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
         raise PredictionsError(
             f"predictions: expected integer class ids, got dtype {matrix.dtype}{shown}"
         )
-    bad = _rows_where((matrix < 0) | (matrix >= NUM_CLASSES))
-    if bad.size:
+    if matrix.min() < 0 or matrix.max() >= NUM_CLASSES:
+        bad = _rows_where((matrix < 0) | (matrix >= NUM_CLASSES))
         raise PredictionsError(
             f"predictions: class ids must be in 0..{NUM_CLASSES - 1}; {bad.size} row(s) hold ids "
             f"outside, first: {_first(bad)} (row {bad[0]}: {matrix[bad[0]].tolist()})"
         )
     return matrix.astype(np.int64, copy=False)
-
-
-def _mean_over_classes(hits: np.ndarray, classes: np.ndarray, covered: np.ndarray) -> float:
-    """Per-class accuracy, then the mean over the covered classes (exactly rounded sum)."""
-    images = np.bincount(classes, minlength=NUM_CLASSES)[covered]
-    correct = np.bincount(classes, weights=hits, minlength=NUM_CLASSES)[covered]
-    return math.fsum(correct / images) / int(covered.sum())
 
 
 def score(
@@ -287,57 +425,63 @@ def score(
         raise ReferencesError("references are empty: nothing to score")
     matrix = _prediction_matrix(predictions, num_rows)
     scored = ~references.is_problematic
-    num_scored = int(scored.sum())
+    num_scored = int(np.count_nonzero(scored))
     if num_scored == 0:
         raise ReferencesError(
             f"all {num_rows} reference rows are problematic: no image is left to score"
         )
-    accepted_sets = references.correct | references.unclear
-    top1 = matrix[:, 0]
-    accepted = accepted_sets.contains_any(top1)[scored]
-    correct = references.correct.contains_any(top1)[scored]
-    wrong = references.wrong.contains_any(top1)[scored]
-    unreviewed_rows = np.flatnonzero(scored)[~accepted & ~wrong]
+    # (k, N): one contiguous row per rank, rank 0 the top-1 prediction, over all images.
+    ranks = np.ascontiguousarray(matrix[:, :TOP_K].T)
+    correct = references.correct.contains(ranks)
+    accepted = correct | references.unclear.contains(ranks)
+    wrong_top1 = references.wrong.contains(ranks[:1])[0]
+    num_accepted = int(np.count_nonzero(scored & accepted[0]))
+    rejected = scored & ~accepted[0]
+    unreviewed_rows = np.flatnonzero(rejected & ~wrong_top1)
 
     results: dict[str, Any] = {}
     if not imagenet_m:
-        classes = references.original_label[scored]
-        covered = np.bincount(classes, minlength=NUM_CLASSES) > 0
-        num_covered = int(covered.sum())
+        # Problematic images go to an extra bin past the last class, which is then dropped.
+        bins = np.where(scored, references.original_label, NUM_CLASSES)
+        images = np.bincount(bins, minlength=NUM_CLASSES + 1)[:NUM_CLASSES]
+        covered = images > 0
+        images = images[covered]
+        num_covered = len(images)
         if num_covered < NUM_CLASSES and not allow_partial:
             raise PartialCoverageError(
                 f"the {num_scored} scored images cover {num_covered} of {NUM_CLASSES} classes, so "
                 f"the per-class mean is not the official score; pass allow_partial=True to get "
                 f"the mean over the covered classes, marked partial"
             )
-        results["multilabel_accuracy"] = _mean_over_classes(accepted, classes, covered)
-    results["multilabel_accuracy_micro"] = int(accepted.sum()) / num_scored
+
+        def class_mean(hits: np.ndarray) -> float:
+            """Mean over the covered classes of the per-class accuracy of per-image ``hits``."""
+            per_class = np.bincount(bins, weights=hits, minlength=NUM_CLASSES + 1)[:NUM_CLASSES]
+            return math.fsum(per_class[covered] / images) / num_covered
+
+        results["multilabel_accuracy"] = class_mean(accepted[0])
+    results["multilabel_accuracy_micro"] = num_accepted / num_scored
     if imagenet_m:
-        results["imagenet_m_correct"] = int(accepted.sum())
+        results["imagenet_m_correct"] = num_accepted
         results["imagenet_m_total"] = num_scored
     else:
-        original_hit = matrix[scored, :TOP_K] == classes[:, None]
-        results["multilabel_accuracy_strict"] = _mean_over_classes(correct, classes, covered)
-        results["top1_accuracy_original"] = _mean_over_classes(original_hit[:, 0], classes, covered)
-        if matrix.shape[1] >= TOP_K:
-            accepted_top5 = accepted_sets.contains_any(matrix[:, :TOP_K])[scored]
-            results["multilabel_accuracy_top5"] = _mean_over_classes(
-                accepted_top5, classes, covered
-            )
-            results["top5_accuracy_original"] = _mean_over_classes(
-                original_hit.any(axis=1), classes, covered
-            )
+        original_hit = ranks == references.original_label
+        results["multilabel_accuracy_strict"] = class_mean(correct[0])
+        results["top1_accuracy_original"] = class_mean(original_hit[0])
+        if len(ranks) == TOP_K:
+            results["multilabel_accuracy_top5"] = class_mean(accepted.any(axis=0))
+            results["top5_accuracy_original"] = class_mean(original_hit.any(axis=0))
         results["num_classes_covered"] = num_covered
         results["partial"] = num_covered < NUM_CLASSES
     results["num_scored"] = num_scored
     results["num_problematic_skipped"] = num_rows - num_scored
-    results["num_mistakes"] = int((wrong & ~accepted).sum())
+    results["num_mistakes"] = int(np.count_nonzero(rejected & wrong_top1))
     results["num_unreviewed"] = int(unreviewed_rows.size)
     results["unreviewed"] = [
         {"file_name": file_name, "prediction": prediction}
         for file_name, prediction in zip(
             references.file_names[unreviewed_rows].tolist(),
-            top1[unreviewed_rows].tolist(),
+            matrix[unreviewed_rows, 0].tolist(),
             strict=True,
         )
     ]

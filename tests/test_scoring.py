@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import datasets
+import hypothesis
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metric.scoring import (
+    LABEL_SET_COLUMNS,
     NUM_CLASSES,
+    LabelSets,
     PartialCoverageError,
     PredictionsError,
     References,
     ReferencesError,
+    _strictly_increasing,
     score,
 )
 
@@ -403,6 +411,211 @@ def test_bad_columns_are_errors(change, message):
         References.from_columns(columns)
 
 
+# --- References.from_arrow --------------------------------------------------------------------
+
+ARROW_SCHEMA = pa.schema(
+    [
+        ("file_name", pa.string()),
+        ("image_id", pa.int32()),
+        ("original_label", pa.int64()),
+        *((name, pa.list_(pa.int64())) for name in LABEL_SET_COLUMNS),
+        ("is_problematic", pa.bool_()),
+    ]
+)
+
+
+class Columns:
+    """A duck-typed table: named pyarrow arrays, their lengths unchecked."""
+
+    def __init__(self, arrays: dict[str, pa.Array]) -> None:
+        self.arrays = arrays
+        self.column_names = list(arrays)
+
+    def column(self, name: str) -> pa.Array:
+        return self.arrays[name]
+
+
+def as_arrow(rows: list[dict[str, Any]], *, pad: int = 0, cuts: Sequence[int] = ()) -> pa.Table:
+    """``rows`` as a slice of a longer table (``pad`` more rows either side), in one chunk per
+    piece between ``cuts``: each chunk's list offsets then start past 0."""
+    before = [make_row(50_000 + i, 3, wrong=[4, 5], unclear=[6]) for i in range(pad)]
+    after = [make_row(60_000 + i, 7, wrong=[8], unclear=[9, 10]) for i in range(pad)]
+    table = pa.Table.from_pylist(before + rows + after, schema=ARROW_SCHEMA).slice(pad, len(rows))
+    bounds = [0, *sorted(cuts), len(rows)]
+    return pa.concat_tables(
+        [table.slice(start, stop - start) for start, stop in zip(bounds, bounds[1:], strict=False)]
+    )
+
+
+def assert_same_references(actual: References, expected: References) -> None:
+    for field in dataclasses.fields(References):
+        got, want = getattr(actual, field.name), getattr(expected, field.name)
+        pairs = (
+            [(got.rows, want.rows), (got.classes, want.classes)]
+            if isinstance(want, LabelSets)
+            else [(got, want)]
+        )
+        for got_array, want_array in pairs:
+            assert got_array.dtype == want_array.dtype, field.name
+            assert got_array.tolist() == want_array.tolist(), field.name
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(split=splits(), pad=st.integers(0, 3), data=st.data())
+def test_from_arrow_equals_from_columns_on_sliced_chunked_tables(split, pad, data):
+    rows, predictions = split
+    if data.draw(st.booleans(), label="unsorted"):  # distinct names, but not in order
+        order = data.draw(st.permutations(range(len(rows))))
+        rows, predictions = [rows[i] for i in order], [predictions[i] for i in order]
+    cuts = data.draw(st.lists(st.integers(0, len(rows)), max_size=3), label="cuts")
+    table = as_arrow(rows, pad=pad, cuts=cuts)
+    assert table.column("correct_multi_labels").num_chunks == len(cuts) + 1
+    references = References.from_arrow(table)
+    expected = References.from_columns(to_columns(rows))
+    assert_same_references(references, expected)
+    if not all(row["is_problematic"] for row in rows):
+        assert score(predictions, references, allow_partial=True) == score(
+            predictions, expected, allow_partial=True
+        )
+
+
+def test_from_arrow_reads_a_labels_dataset_and_its_selections():
+    rows, predictions = full_split(seed=3)
+    class_label = datasets.ClassLabel(num_classes=NUM_CLASSES)
+    features = datasets.Features(
+        {
+            "file_name": datasets.Value("string"),
+            "image_id": datasets.Value("int32"),
+            "original_label": class_label,
+            **{name: datasets.List(class_label) for name in LABEL_SET_COLUMNS},
+            "is_problematic": datasets.Value("bool"),
+        }
+    )
+    dataset = datasets.Dataset.from_dict(to_columns(rows), features=features)
+    expected = References.from_rows(rows)
+    references = References.from_arrow(dataset.data.table)
+    assert_same_references(references, expected)
+    assert score(predictions, references) == score(predictions, expected)
+    picked = [5, 0, 1999, 17, 3]  # an indices mapping, which only with_format("arrow") applies
+    selection = dataset.select(picked).with_format("arrow")[:]
+    assert_same_references(
+        References.from_arrow(selection), References.from_rows([rows[i] for i in picked])
+    )
+
+
+def test_from_arrow_takes_record_batches_and_inferred_types():
+    rows = [make_row(index, index % 3, unclear=[]) for index in range(4)]
+    batch = pa.RecordBatch.from_pylist(rows, schema=ARROW_SCHEMA)
+    inferred = pa.Table.from_pylist(rows)
+    assert inferred.schema.field("unclear_multi_labels").type == pa.list_(pa.null())
+    for table in (batch, inferred, as_arrow([])):
+        expected = References.from_rows(rows if len(table) else [])
+        assert_same_references(References.from_arrow(table), expected)
+
+
+def test_from_arrow_reads_class_ids_in_place():
+    """No Python list in between: the class ids are the table's own memory."""
+    table = as_arrow(full_split(seed=1)[0], pad=2)
+    references = References.from_arrow(table)
+    labels = table.column("original_label").chunk(0)
+    correct = table.column("correct_multi_labels").chunk(0).flatten()
+    assert np.shares_memory(references.original_label, labels.to_numpy())
+    assert np.shares_memory(references.correct.classes, correct.to_numpy())
+
+
+def names_of_width(width: int, extra: int) -> st.SearchStrategy[list[str]]:
+    """Names of ``width`` (to ``width + extra``) bytes that differ in their first byte and in
+    their last three, which only the overlapping last word covers when the width is not a
+    multiple of 8."""
+    name = st.builds(
+        lambda head, tail: head + "a" * (width - 4) + tail,
+        st.sampled_from("ab"),
+        st.text("ab", min_size=3, max_size=3 + extra),
+    )
+    return st.lists(name, min_size=2, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.tuples(st.integers(8, 20), st.sampled_from([0, 0, 2])).flatmap(
+        lambda width_extra: names_of_width(*width_extra)
+    ),
+    sort=st.booleans(),
+    large=st.booleans(),
+)
+@hypothesis.example(names=["b" + "a" * 24 + "aaa", "a" + "a" * 24 + "bbb"], sort=False, large=False)
+@hypothesis.example(names=["a" * 28, "a" * 27 + "b"], sort=False, large=True)
+def test_sortedness_read_from_arrow_buffers_agrees_with_python(names, sort, large):
+    """The word-wise check on the buffers (overlapping last word, a slice, both offset types):
+    right on names of one byte length, "unknown" (False) on mixed lengths."""
+    if sort:
+        names = sorted(names)
+    string_type = pa.large_string() if large else pa.string()
+    answer = _strictly_increasing(pa.array(["z", *names], type=string_type).slice(1))
+    if len(set(map(len, names))) == 1:
+        assert answer == all(map(str.__lt__, names, names[1:]))
+    else:
+        assert answer is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"is_problematic": None},
+        {"original_label": [0, 0, 1, 1]},
+        {"file_name": ["a", "b", "a", "c", "b"]},
+        {"file_name": [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2, 2, 3, 3)]},
+        {"original_label": [0, 0, 1, 1, 1000]},
+        {"correct_multi_labels": [[0], [0, 5], [1, -3], [], [1000]]},
+    ],
+)
+def test_from_arrow_raises_the_errors_of_from_columns(change):
+    columns = to_columns(small_rows())
+    for name, values in change.items():
+        if values is None:
+            del columns[name]
+        else:
+            columns[name] = values
+    with pytest.raises(ReferencesError) as expected:
+        References.from_columns(columns)
+    arrays = {
+        name: pa.array(values, type=ARROW_SCHEMA.field(name).type)
+        for name, values in columns.items()
+    }
+    with pytest.raises(ReferencesError) as error:
+        References.from_arrow(Columns(arrays))
+    assert str(error.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        ("file_name", ["a", None, "c", "d", "e"], r"'file_name': 1 null value\(s\).*rows: 1$"),
+        ("original_label", [0, 0, None, 1, None], r"'original_label': 2 null.*rows: 2, 4$"),
+        ("wrong_multi_labels", [[1], None, [2], [], []], r"'wrong_multi_labels': 1 null.*: 1$"),
+        (
+            "correct_multi_labels",
+            [[0], [0, None], [1], [], [None, 1]],
+            r"'correct_multi_labels': null class ids in 2 row\(s\).*rows: 1, 4$",
+        ),
+        ("is_problematic", [False, None, False, True, False], r"'is_problematic': 1 null"),
+        ("file_name", [1, 2, 3, 4, 5], r"'file_name': expected strings, got Arrow type int64"),
+        ("original_label", [0.0, 0.0, 1.0, 1.0, 1.0], r"integer class ids, got Arrow type double"),
+        ("wrong_multi_labels", [["x"], [], [], [], []], r"ids, got Arrow type string"),
+        ("unclear_multi_labels", [1, 2, 3, 4, 5], r"a list of class ids per row, got .*int64"),
+        ("is_problematic", [0, 1, 0, 1, 0], r"'is_problematic': expected booleans, got .*int64"),
+    ],
+)
+def test_from_arrow_refuses_nulls_and_wrong_types(name, values, message):
+    arrays = {
+        column: pa.array(column_values, type=ARROW_SCHEMA.field(column).type)
+        for column, column_values in to_columns(small_rows()).items()
+    }
+    arrays[name] = pa.array(values)
+    with pytest.raises(ReferencesError, match=message):
+        References.from_arrow(pa.table(arrays))
+
+
 def test_rows_without_a_key_are_errors():
     rows = small_rows()
     del rows[1]["wrong_multi_labels"], rows[3]["wrong_multi_labels"]
@@ -412,7 +625,7 @@ def test_rows_without_a_key_are_errors():
 
 def test_scoring_imports_only_numpy():
     """It is uploaded to the Space next to the module, so it must not need this repository."""
-    blocked = ["evaluate", "datasets", "dataset_script", "eval_cli", "torch", "pandas"]
+    blocked = ["evaluate", "datasets", "dataset_script", "eval_cli", "torch", "pandas", "pyarrow"]
     code = (
         "import importlib.util, sys\n"
         f"for name in {blocked!r}: sys.modules[name] = None\n"
