@@ -31,7 +31,8 @@ from typing import Any
 import datasets
 import numpy as np
 
-from metric.scoring import LABEL_SET_COLUMNS, NUM_CLASSES, References, score
+from dataset_script.build import label_features
+from metric.scoring import NUM_CLASSES, References, score
 
 IMAGES_PER_CLASS = 20
 TOP_K = 5
@@ -78,18 +79,8 @@ def synthetic_split(seed: int) -> tuple[dict[str, list[Any]], list[list[int]]]:
 
 
 def labels_dataset(columns: Mapping[str, list[Any]]) -> datasets.Dataset:
-    """The columns as an in-memory labels dataset with the Hub dataset's features."""
-    class_label = datasets.ClassLabel(num_classes=NUM_CLASSES)
-    features = datasets.Features(
-        {
-            "file_name": datasets.Value("string"),
-            "image_id": datasets.Value("int32"),
-            "original_label": class_label,
-            **{name: datasets.List(class_label) for name in LABEL_SET_COLUMNS},
-            "is_problematic": datasets.Value("bool"),
-        }
-    )
-    return datasets.Dataset.from_dict(dict(columns), features=features)
+    """The columns as an in-memory labels dataset with the Hub dataset's own features."""
+    return datasets.Dataset.from_dict(dict(columns), features=label_features())
 
 
 def official_loop(
@@ -164,9 +155,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dataset = labels_dataset(columns)
     predictions = dict(zip(columns["file_name"], top5, strict=True))
     rows = dataset.to_list()
+    in_row_order = aligned(predictions, columns["file_name"])
 
     # Rounds interleave the sides, so that a noisy spell on the machine does not hit one only.
-    anchor_s, rows_loop_s, core_runs = [], [], []  # a core run: total, then each step
+    anchor_s, rows_loop_s, core_runs, metric_s = [], [], [], []  # core run: total, then steps
     for _ in range(args.rounds):
         seconds, anchor_accuracy = timed(lambda: official_loop(dataset, predictions))
         anchor_s.append(seconds)
@@ -175,9 +167,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for _ in range(args.repeats):
             seconds, (results, steps) = timed(lambda: core(dataset.data.table, predictions))
             core_runs.append([seconds, *steps])
+            seconds, _ = timed(
+                lambda: score(in_row_order, References.from_arrow(dataset.data.table))
+            )
+            metric_s.append(seconds)
     core_s, *best_steps = np.min(core_runs, axis=0).tolist()
     core_median_s = float(np.median([run[0] for run in core_runs]))
-    anchor_s, rows_loop_s = min(anchor_s), min(rows_loop_s)
+    anchor_s, rows_loop_s, metric_s = min(anchor_s), min(rows_loop_s), min(metric_s)
 
     if {results["multilabel_accuracy"], anchor_accuracy, rows_accuracy} != {anchor_accuracy}:
         raise SystemExit(
@@ -197,8 +193,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "core_median_ms": core_median_s * 1e3,
         "ratio": anchor_s / core_s,
         "ratio_at_core_median": anchor_s / core_median_s,
+        "metric_core_in_row_order_ms": metric_s * 1e3,
+        "metric_core_ratio": anchor_s / metric_s,
         "goal_ratio": GOAL,
-        "meets_goal": anchor_s / core_s >= GOAL,
+        "meets_goal_with_alignment": anchor_s / core_s >= GOAL,
+        "meets_goal_metric_core": anchor_s / metric_s >= GOAL,
         "secondary_dict_loop_ms": rows_loop_s * 1e3,
         "secondary_ratio": rows_loop_s / core_s,
     }
@@ -211,7 +210,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(
         f"ratio: {summary['ratio']:.1f}x, {summary['ratio_at_core_median']:.1f}x at the core's "
-        f"median (goal >= {GOAL:.0f}x: {'met' if summary['meets_goal'] else 'NOT met'})"
+        f"median (goal >= {GOAL:.0f}x: "
+        f"{'met' if summary['meets_goal_with_alignment'] else 'NOT met'})"
+    )
+    print(
+        f"metric core alone (from_arrow + score, predictions already in row order): "
+        f"{summary['metric_core_in_row_order_ms']:.2f} ms: {summary['metric_core_ratio']:.1f}x "
+        f"(goal >= {GOAL:.0f}x: {'met' if summary['meets_goal_metric_core'] else 'NOT met'})"
     )
     print(
         f"secondary anchor, the same loop over pre-materialised dicts: "

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dataset_script.build import label_features
 from metric.scoring import (
     LABEL_SET_COLUMNS,
     NUM_CLASSES,
@@ -481,17 +482,7 @@ def test_from_arrow_equals_from_columns_on_sliced_chunked_tables(split, pad, dat
 
 def test_from_arrow_reads_a_labels_dataset_and_its_selections():
     rows, predictions = full_split(seed=3)
-    class_label = datasets.ClassLabel(num_classes=NUM_CLASSES)
-    features = datasets.Features(
-        {
-            "file_name": datasets.Value("string"),
-            "image_id": datasets.Value("int32"),
-            "original_label": class_label,
-            **{name: datasets.List(class_label) for name in LABEL_SET_COLUMNS},
-            "is_problematic": datasets.Value("bool"),
-        }
-    )
-    dataset = datasets.Dataset.from_dict(to_columns(rows), features=features)
+    dataset = datasets.Dataset.from_dict(to_columns(rows), features=label_features())
     expected = References.from_rows(rows)
     references = References.from_arrow(dataset.data.table)
     assert_same_references(references, expected)
