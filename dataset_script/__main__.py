@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     except (AnnotationError, BuildError, ImageSourceError, PushError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

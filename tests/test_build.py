@@ -188,12 +188,12 @@ def test_cli_build_and_its_errors(annotation_file, tmp_path, capsys):
     path, _ = annotation_file
     output = tmp_path / "cli"
     args = ["build", "--output", str(output), "--annotations", str(path)]
-    assert main(args) == 1  # the synthetic file is not the published one
+    assert main(args) == 2  # the synthetic file is not the published one
     assert "--allow-unverified-annotations" in capsys.readouterr().err
     assert not output.exists()
     assert main([*args, "--allow-unverified-annotations", "--repo-id", "me/labels"]) == 0
     assert 'load_dataset("me/labels", "labels"' in (output / "README.md").read_text()
-    assert main([*args, "--allow-unverified-annotations"]) == 1
+    assert main([*args, "--allow-unverified-annotations"]) == 2
     assert "not an empty directory" in capsys.readouterr().err
 
 

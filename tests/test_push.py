@@ -163,5 +163,5 @@ def test_cli_push(labels_dir, capsys):
     assert main(["push", str(labels_dir), "--repo-id", REPO, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"labels/validation-00000-of-00001.parquet  ->  datasets/{REPO}/" in out
-    assert main(["push", str(labels_dir), "--repo-id", REPO]) == 1
+    assert main(["push", str(labels_dir), "--repo-id", REPO]) == 2
     assert "hf auth login" in capsys.readouterr().err
