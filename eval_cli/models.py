@@ -13,8 +13,10 @@ Three kinds of model are supported, each by its own library's loading code:
 
 The label space is verified from the model's own labels, never assumed silently: a 1,000-way head
 must carry ImageNet wnids or names (any order), a 1,001-way head a ``background`` class at 0, a
-larger head wnids (timm's ImageNet-21k/22k/12k tables count); the only assumption made is that an
-unnamed 1,000-way head is in ImageNet index order, and it is recorded in ``label_mapping``.
+larger head wnids (timm's ImageNet-21k/22k/12k tables count), of which up to ten of the 1,000 may
+be absent (timm's 21k/22k heads lack the teddy bear): such classes are never predicted, and
+``label_mapping`` lists them. The only assumption made is that an unnamed 1,000-way head is in
+ImageNet index order, and it is recorded in ``label_mapping`` too.
 Anything else raises :class:`LabelSpaceError`.
 """
 
@@ -64,6 +66,9 @@ __all__ = [
 KINDS = ("transformers", "timm", "zero-shot")
 ZERO_SHOT_MODEL_TYPES = frozenset({"clip", "siglip", "siglip2"})
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
+# timm's 21k/22k heads lack n04399382 (teddy bear), its 12k heads 7 classes, 21k-miil 9.
+MAX_MISSING_CLASSES = 10
+MISSING_CLASS = -1
 
 _WNID = re.compile(r"n\d{8}")
 _DISAMBIGUATION_SUFFIX = re.compile(r" \(n\d{8}\)$")
@@ -144,8 +149,10 @@ def zero_shot_class_names() -> tuple[str, ...]:
 class LabelMapping:
     """How a model's outputs become the (B, 1000) ImageNet logits, and why that is right.
 
-    ``columns[i]`` is the model output column holding ImageNet class ``i``; ``None`` means the
-    outputs already are the 1,000 classes in index order.
+    ``columns[i]`` is the model output column holding ImageNet class ``i``, or ``-1`` when the
+    model has no output for that class (a few of timm's 21k/22k/12k heads lack some ImageNet
+    classes): such a class gets logit -inf, so it is never predicted. ``None`` means the outputs
+    already are the 1,000 classes in index order.
     """
 
     method: str
@@ -156,17 +163,22 @@ class LabelMapping:
     assumption: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     _index: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
+    _missing: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.columns is None:
             if self.num_outputs != NUM_CLASSES:
                 raise ValueError(f"an identity mapping needs {NUM_CLASSES} outputs")
             return
-        if len(self.columns) != NUM_CLASSES or len(set(self.columns)) != NUM_CLASSES:
-            raise ValueError(f"columns must name {NUM_CLASSES} distinct model outputs")
-        if not all(0 <= column < self.num_outputs for column in self.columns):
-            raise ValueError(f"columns must lie in 0..{self.num_outputs - 1}")
-        object.__setattr__(self, "_index", torch.tensor(self.columns, dtype=torch.long))
+        present = [column for column in self.columns if column != MISSING_CLASS]
+        if len(self.columns) != NUM_CLASSES or len(set(present)) != len(present):
+            raise ValueError(f"columns must name {NUM_CLASSES} distinct model outputs or -1")
+        if not all(0 <= column < self.num_outputs for column in present):
+            raise ValueError(f"columns must lie in 0..{self.num_outputs - 1}, or be -1")
+        index = torch.tensor(self.columns, dtype=torch.long)
+        object.__setattr__(self, "_index", index.clamp(min=0))
+        if len(present) < NUM_CLASSES:
+            object.__setattr__(self, "_missing", index == MISSING_CLASS)
 
     def apply(self, outputs: torch.Tensor) -> torch.Tensor:
         """(B, num_outputs) model outputs -> (B, 1000) ImageNet logits."""
@@ -177,7 +189,10 @@ class LabelMapping:
             )
         if self._index is None:
             return outputs
-        return outputs.index_select(1, self._index.to(outputs.device, non_blocking=True))
+        logits = outputs.index_select(1, self._index.to(outputs.device, non_blocking=True))
+        if self._missing is not None:
+            logits = logits.masked_fill(self._missing.to(logits.device), float("-inf"))
+        return logits
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable description for the results provenance."""
@@ -191,6 +206,9 @@ class LabelMapping:
         description.update(self.details)
         if self.columns is not None:
             description["columns"] = list(self.columns)
+            missing = [WNIDS[i] for i, column in enumerate(self.columns) if column == MISSING_CLASS]
+            if missing:
+                description["missing_classes"] = missing
         return description
 
 
@@ -201,7 +219,8 @@ def _label_space_error(labels: Sequence[str], source: str, problem: str) -> Labe
         f"Supported: a 1,000-way head labelled with ImageNet wnids or the standard ImageNet class "
         f"names (any order), or with no names at all (assumed to be in ImageNet index order); a "
         f"1,001-way head with 'background' at output 0; a larger head labelled with wnids "
-        f"(timm's ImageNet-21k/22k/12k heads) that contains all 1,000 ImageNet classes"
+        f"(timm's ImageNet-21k/22k/12k heads) that lacks at most {MAX_MISSING_CLASSES} of the "
+        f"1,000 ImageNet classes"
     )
 
 
@@ -209,14 +228,19 @@ def _is_default_label(label: str, position: int) -> bool:
     return label == f"LABEL_{position}"
 
 
-def _columns_by_wnid(wnids: Sequence[str], offset: int, labels: Sequence[str], source: str):
+def _columns_by_wnid(
+    wnids: Sequence[str], offset: int, labels: Sequence[str], source: str
+) -> tuple[int, ...]:
+    """Columns of the 1,000 wnids. A head larger than ImageNet-1k (timm's 21k/22k/12k) may lack
+    up to `MAX_MISSING_CLASSES` of them: those get column -1 (never predicted)."""
     position = {}
     for column, wnid in enumerate(wnids, start=offset):
         if wnid in position:
             raise _label_space_error(labels, source, f"wnid {wnid} labels two outputs")
         position[wnid] = column
     missing = [wnid for wnid in WNIDS if wnid not in position]
-    if missing:
+    superset = len(wnids) > NUM_CLASSES
+    if missing and not (superset and len(missing) <= MAX_MISSING_CLASSES):
         raise _label_space_error(
             labels,
             source,
@@ -224,7 +248,7 @@ def _columns_by_wnid(wnids: Sequence[str], offset: int, labels: Sequence[str], s
             f"({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}), so its "
             f"predictions cannot be scored on ImageNet",
         )
-    return tuple(position[wnid] for wnid in WNIDS)
+    return tuple(position.get(wnid, MISSING_CLASS) for wnid in WNIDS)
 
 
 def _columns_by_name(names: Sequence[str], offset: int, labels: Sequence[str], source: str):
@@ -309,6 +333,13 @@ def map_labels(
         columns = _columns_by_wnid(wnids, 0, labels, source)
         verified_by = f"labels equal timm's {subset} class descriptions, mapped by its wnids"
 
+    missing = [WNIDS[i] for i, column in enumerate(columns) if column == MISSING_CLASS]
+    if missing:
+        note = (
+            f"the head has no output for {len(missing)} ImageNet class(es) ({', '.join(missing)}): "
+            "they are never predicted"
+        )
+        assumption = f"{assumption}; {note}" if assumption else note
     identity = count == NUM_CLASSES and columns == tuple(range(NUM_CLASSES))
     if identity:
         method = "identity"

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,6 +164,13 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             trust_remote_code=args.trust_remote_code,
             kind=args.model_kind,
             device=accelerator.device,
+        )
+    missing_classes = adapter.label_mapping.get("missing_classes")
+    if missing_classes and accelerator.is_main_process:
+        print(
+            f"note: {args.model} has no output for {len(missing_classes)} ImageNet class(es) "
+            f"({', '.join(missing_classes)}); they are never predicted",
+            file=sys.stderr,
         )
     identity = _identity(args, adapter, label_provenance)
     if accelerator.is_main_process:

@@ -187,9 +187,23 @@ def test_superset_of_wnids_selects_imagenet_columns():
     assert [labels[column] for column in mapping.columns] == list(WNIDS)
 
 
-def test_superset_missing_imagenet_classes_is_rejected_with_the_missing_wnids():
+def test_superset_lacking_a_few_classes_never_predicts_them():
     labels = ImageNetInfo("imagenet-12k").label_names()
-    with pytest.raises(LabelSpaceError, match=r"11821 output classes.*7 of the 1,000.*n02085782"):
+    mapping = map_labels(labels, source="test")
+    missing = ["n02085782", "n02089078", "n02089867", "n02091635", "n02112706", "n02113978"]
+    assert mapping.as_dict()["missing_classes"] == [*missing, "n04399382"]
+    assert "no output for 7 ImageNet class(es)" in mapping.assumption
+    logits = mapping.apply(torch.randn(2, len(labels)))
+    absent = [WNIDS.index(wnid) for wnid in mapping.as_dict()["missing_classes"]]
+    assert torch.isneginf(logits[:, absent]).all()
+    present = [i for i in range(NUM_CLASSES) if i not in absent]
+    assert torch.isfinite(logits[:, present]).all()
+
+
+def test_superset_lacking_many_classes_is_rejected_with_the_missing_wnids():
+    extra = [wnid for wnid in ImageNetInfo("imagenet-22k").label_names() if wnid not in WNIDS]
+    labels = extra[:200] + list(WNIDS[11:])
+    with pytest.raises(LabelSpaceError, match=r"1189 output classes.*11 of the 1,000.*n01440764"):
         map_labels(labels, source="test")
 
 
@@ -520,10 +534,10 @@ def test_timm_22k_ms_head_without_label_names_uses_timms_table(saved):
     assert "imagenet-22k-ms" in adapter.label_mapping["assumption"]
 
 
-def test_timm_12k_head_is_rejected_for_its_missing_classes(saved):
-    model_dir = saved("timm-12k", fixtures.save_timm_model, num_classes=11821)
-    with pytest.raises(LabelSpaceError, match="7 of the 1,000 ImageNet classes.*n02085782"):
-        load_model(str(model_dir))
+def test_timm_12k_head_maps_and_records_its_missing_classes(saved):
+    adapter = load_model(str(saved("timm-12k", fixtures.save_timm_model, num_classes=11821)))
+    assert len(adapter.label_mapping["missing_classes"]) == 7
+    assert adapter.label_mapping["method"] == "column selection"
 
 
 def test_timm_kind_on_a_transformers_folder_is_rejected(vit_dir):
