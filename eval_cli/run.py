@@ -27,12 +27,13 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import find_executable_batch_size
+from accelerate.utils import broadcast_object_list, find_executable_batch_size
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from dataset_script import classes
+from dataset_script.annotations import sha256_of_file
 from dataset_script.images import LocatedImages, check_images, decode_image, open_image_source
 from eval_cli import hub, results
 from eval_cli.models import ModelAdapter, load_model
@@ -47,6 +48,10 @@ TOP_K = 5
 
 class ResumeError(ValueError):
     """The output directory holds predictions that this run cannot continue."""
+
+
+class NonFiniteOutputError(ValueError):
+    """The model's outputs cannot be ranked."""
 
 
 class _PreprocessedImages(Dataset):
@@ -77,7 +82,6 @@ def _identity(args: argparse.Namespace, adapter: ModelAdapter, labels: dict[str,
         "preprocessing": adapter.preprocessing,
         "mixed_precision": args.mixed_precision,
         "labels_sha256": labels.get("sha256"),
-        "split": args.split,
     }
 
 
@@ -96,18 +100,12 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
     _drop_torn_last_line(predictions_path)
 
 
-def _completed(predictions_path: Path, wanted: set[str]) -> set[str]:
-    """File names already predicted by an earlier, interrupted run."""
+def _completed(predictions_path: Path) -> set[str]:
+    """File names already predicted by an earlier, interrupted run of the same identity (for
+    any split: a later run over more splits reuses them)."""
     if not predictions_path.exists() or predictions_path.stat().st_size == 0:
         return set()
-    done = set(read_predictions(predictions_path).file_names.tolist())
-    foreign = sorted(done - wanted)
-    if foreign:
-        raise ResumeError(
-            f"{str(predictions_path)!r} holds {len(foreign)} predictions for images outside this "
-            f"run, first {foreign[:5]}"
-        )
-    return done
+    return set(read_predictions(predictions_path).file_names.tolist())
 
 
 def _drop_torn_last_line(path: Path) -> None:
@@ -152,12 +150,15 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     )
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model)
     splits = chosen_splits(args.split)
-    with accelerator.main_process_first():  # one download per machine, of labels and model
+    # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
+    # process; the others then read the cache.
+    with accelerator.local_main_process_first():
         label_splits, label_provenance = load_label_splits(args, splits)
     wanted = _wanted_file_names(label_splits)
-    source = open_image_source(args.images, split=args.images_split)
+    with accelerator.local_main_process_first():
+        source = open_image_source(args.images, split=args.images_split)
     source.locate(wanted)  # a missing image stops the run before the model is loaded
-    with accelerator.main_process_first():
+    with accelerator.local_main_process_first():
         adapter = load_model(
             args.model,
             revision=args.revision,
@@ -173,10 +174,13 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             file=sys.stderr,
         )
     identity = _identity(args, adapter, label_provenance)
+    # Only the main process reads the output directory, which other machines may not share;
+    # every process then shards the same list of images.
+    done_on_main = [None]
     if accelerator.is_main_process:
         _prepare_output_dir(output_dir, identity)
-    accelerator.wait_for_everyone()
-    done = _completed(output_dir / PREDICTIONS_FILE, set(wanted))
+        done_on_main = [sorted(_completed(output_dir / PREDICTIONS_FILE))]
+    done = set(broadcast_object_list(done_on_main)[0])
     todo = [name for name in wanted if name not in done]
 
     images = source.locate(todo)
@@ -217,17 +221,26 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if not accelerator.is_main_process:
         return None
 
-    predictions = read_predictions(output_dir / PREDICTIONS_FILE)
+    predictions_path = output_dir / PREDICTIONS_FILE
+    predictions = read_predictions(predictions_path)
     metrics, num_outside = score_predictions(predictions, label_splits)
-    if len(predictions) != len(wanted) or num_outside:
-        raise ResumeError(
-            f"{PREDICTIONS_FILE} holds {len(predictions)} predictions for {len(wanted)} images"
-        )
+    unpredicted = {
+        split: split_metrics["num_missing_predictions"]
+        for split, split_metrics in metrics.items()
+        if split_metrics["num_missing_predictions"]
+    }
+    if unpredicted:  # an invariant of the loop above; never scored as if complete
+        raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
     document = {
         "metrics": metrics,
         "complete": results.is_complete(metrics),
         "labels": label_provenance,
-        "predictions": {"file": PREDICTIONS_FILE, "num_rows": len(predictions)},
+        "predictions": {
+            "file": PREDICTIONS_FILE,
+            "sha256": sha256_of_file(predictions_path),
+            "num_rows": len(predictions),
+            "num_outside_chosen_splits": num_outside,
+        },
         "model": {
             "id": adapter.model_id,
             "revision": adapter.revision,
@@ -276,7 +289,9 @@ def _predict(
     writer = open if accelerator.is_main_process else _no_file
     with writer(predictions_path, "a", encoding="utf-8") as out, torch.inference_mode():
         for indices, pixel_values in loader:
-            probabilities = forward(pixel_values).float().softmax(dim=-1)
+            logits = forward(pixel_values).float()
+            _check_finite(logits, indices, images)
+            probabilities = logits.softmax(dim=-1)
             top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
             indices, top_ids, top_probs = accelerator.gather_for_metrics(
                 (indices, top_ids, top_probs)
@@ -292,6 +307,20 @@ def _predict(
                 os.fsync(out.fileno())
             progress.update(len(indices))
     progress.close()
+
+
+def _check_finite(logits: torch.Tensor, indices: torch.Tensor, images: LocatedImages) -> None:
+    """NaN or +inf logits (an fp16 overflow, say) would be ranked as if they meant something;
+    -inf is fine (a class the head lacks) unless no logit of an image is finite."""
+    unusable = torch.isnan(logits) | torch.isposinf(logits)
+    bad_rows = (unusable.any(dim=-1) | ~torch.isfinite(logits).any(dim=-1)).nonzero()
+    if len(bad_rows):
+        names = [images.file_names[indices[row]] for row in bad_rows.flatten().tolist()]
+        raise NonFiniteOutputError(
+            f"the model returned NaN, +inf or no finite logit for {len(names)} image(s), "
+            f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "
+            "bf16 or no"
+        )
 
 
 def _no_file(*_args: Any, **_kwargs: Any) -> contextlib.nullcontext:

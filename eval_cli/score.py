@@ -9,14 +9,13 @@ uses too.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dataset_script.annotations import SPLITS, load_annotations
+from dataset_script.annotations import SPLITS, load_annotations, sha256_of_file
 from eval_cli import results
 from eval_cli.predictions import Predictions, read_predictions
 from metric.scoring import References, score
@@ -66,10 +65,6 @@ def score_predictions(
     return metrics, int((~in_some_split).sum())
 
 
-def sha256_of(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     predictions = read_predictions(args.predictions)
     label_splits, label_provenance = load_label_splits(args, chosen_splits(args.split))
@@ -80,7 +75,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "labels": label_provenance,
         "predictions": {
             "source": predictions.source,
-            "sha256": sha256_of(predictions.source),
+            "sha256": sha256_of_file(Path(predictions.source)),
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },

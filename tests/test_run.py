@@ -198,6 +198,7 @@ def test_every_image_source_gives_the_same_predictions(workspace, reference_run,
     output = tmp_path / "out"
     args = _args(workspace, workspace["resnet"], output)
     args[args.index("--images") + 1] = str(images)
+    args[args.index("--num-workers") + 1] = "2"  # the default path: decoding in worker processes
     assert main(args) == 0
     reference = _prediction_ids(reference_run / "predictions.jsonl")
     predicted = _prediction_ids(output / "predictions.jsonl")
@@ -292,3 +293,39 @@ def test_compile_and_channels_last_agree_with_eager(workspace, reference_run, tm
     compiled = _prediction_ids(output / "predictions.jsonl")
     same_top1 = sum(compiled[name][0] == reference[name][0] for name in compiled)
     assert same_top1 >= 0.9 * len(compiled)  # kernels may differ in the last float bits
+
+
+def test_a_later_run_over_more_splits_reuses_the_predictions(workspace, reference_run, tmp_path):
+    output = tmp_path / "growing"
+    assert main(_args(workspace, workspace["resnet"], output)) == 0  # ImageNet-M only
+    assert main(_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
+    document = json.loads((output / "results.json").read_text())
+    reference = json.loads((reference_run / "results.json").read_text())
+    assert document["run"]["images_resumed"] == 68
+    assert document["metrics"] == reference["metrics"]
+    assert main(_args(workspace, workspace["resnet"], output)) == 0  # back to ImageNet-M alone
+    document = json.loads((output / "results.json").read_text())
+    assert document["metrics"]["imagenet_m"] == reference["metrics"]["imagenet_m"]
+    assert document["predictions"]["num_outside_chosen_splits"] == len(workspace["image_ids"]) - 68
+
+
+def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
+    from eval_cli import models
+
+    real_load = models.load_model
+
+    def load_with_overflow(*args, **kwargs):
+        adapter = real_load(*args, **kwargs)
+        real_logits = adapter.logits
+
+        def logits(module, pixel_values):
+            values = real_logits(module, pixel_values)
+            values[0, 3] = float("nan")
+            return values
+
+        adapter.logits = logits
+        return adapter
+
+    monkeypatch.setattr(run_module, "load_model", load_with_overflow)
+    with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
+        run_module.run(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
