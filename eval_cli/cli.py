@@ -147,8 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that would otherwise be silently ignored."""
+    if args.allow_unverified_annotations and args.labels:
+        parser.error("--allow-unverified-annotations applies to --annotations, not --labels")
+    if args.command == "run" and not args.push_to_hub:
+        for option, value in (("--dry-run", args.dry_run), ("--hub-repo-id", args.hub_repo_id)):
+            if value:
+                parser.error(f"{option} only applies with --push-to-hub")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
     try:
         if args.command == "score":
             from eval_cli.score import main as score_main

@@ -59,20 +59,21 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
     if not path.is_file():
         raise PredictionsFileError(f"predictions file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        records = _read_jsonl(path)
-    elif suffix == ".csv":
-        records = _read_csv(path)
-    else:
+    readers = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv}
+    if suffix not in readers:
         raise PredictionsFileError(
             f"{str(path)!r}: unknown predictions format {suffix!r}; expected .csv or .jsonl"
         )
+    try:
+        records = readers[suffix](path)
+    except UnicodeDecodeError as error:
+        raise PredictionsFileError(f"{str(path)!r} is not UTF-8 text: {error}") from error
     return _validate(path, records)
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records, bad = [], []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -94,13 +95,21 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets write a BOM
         reader = csv.DictReader(handle)
-        records = []
+        records, ragged = [], []
         for record in reader:
-            if record.get("top5") not in (None, ""):
+            if None in record or None in record.values():
+                ragged.append(reader.line_num)
+                continue
+            if record.get("top5"):
                 record["top5"] = record["top5"].split()
             records.append((reader.line_num, {k: v for k, v in record.items() if v != ""}))
+    if ragged:
+        raise PredictionsFileError(
+            f"{str(path)!r}: {len(ragged)} row(s) have more or fewer fields than the header "
+            f"{reader.fieldnames}, first at line(s) {ragged[:_SHOWN]}"
+        )
     return records
 
 

@@ -90,7 +90,14 @@ def write_json(path: str | os.PathLike, document: Mapping[str, Any]) -> None:
     ) as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
+    os.chmod(handle.name, 0o666 & ~_umask())  # a temporary file is private; results are not
     os.replace(handle.name, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def summary_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:

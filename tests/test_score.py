@@ -53,6 +53,7 @@ def test_score_end_to_end_is_keyed_by_file_name(annotation_file, label_columns, 
         )
         assert document["metrics"][split] == {**expected, "num_missing_predictions": 0}
     assert document["complete"] is True
+    assert output.stat().st_mode & 0o644 == 0o644  # readable like any file the user writes
     assert document["labels"]["verified"] is False
     assert document["labels"]["sha256"] == annotation_file[1]
     assert document["predictions"]["num_outside_chosen_splits"] == 0
@@ -127,6 +128,21 @@ def test_bad_predictions_files(annotation_file, tmp_path, capsys, rows, message)
     assert "p.jsonl" in capsys.readouterr().err
 
 
+def test_csv_quirks(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xef\xbb\xbffile_name,prediction\nILSVRC2012_val_00000001.JPEG,3\n")
+    assert read_predictions(path).top1.tolist() == [3]  # a spreadsheet's byte-order mark
+    path.write_text("file_name,prediction\nILSVRC2012_val_00000001.JPEG,3,4\n")
+    with pytest.raises(PredictionsFileError, match="1 row.*more or fewer fields.*\\[2\\]"):
+        read_predictions(path)
+    path.write_text("file_name,prediction\nILSVRC2012_val_00000001.JPEG\n")
+    with pytest.raises(PredictionsFileError, match="more or fewer fields"):
+        read_predictions(path)
+    path.write_bytes(b"file_name,prediction\n\xff\xfe,1\n")
+    with pytest.raises(PredictionsFileError, match="p.csv.*not UTF-8"):
+        read_predictions(path)
+
+
 def test_unreadable_inputs(annotation_file, tmp_path, capsys):
     (tmp_path / "p.txt").write_text("x")
     (tmp_path / "p.jsonl").write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG"\n')
@@ -178,3 +194,28 @@ def test_labels_dataset_gives_the_same_scores(annotation_file, label_columns, tm
     assert from_labels["metrics"] == from_annotations["metrics"]
     assert from_labels["labels"]["sha256"] == annotation_file[1]
     assert from_labels["labels"]["verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            [
+                "score",
+                "--predictions",
+                "p.jsonl",
+                "--labels",
+                "d",
+                "--allow-unverified-annotations",
+            ],
+            "applies to --annotations",
+        ),
+        (["run", "--model", "m", "--images", "i", "--dry-run"], "only applies with --push-to-hub"),
+        (["run", "--model", "m", "--images", "i", "--hub-repo-id", "a/b"], "only applies with"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(extra, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(extra)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
