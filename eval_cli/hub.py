@@ -21,6 +21,7 @@ for the Hub; the files written next to the results are always written, marked wh
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +47,14 @@ from cards import read_template
 from dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from eval_cli import results
 from metric.scoring import NUM_CLASSES
+
+try:  # the HTTP client of huggingface_hub 2.x; 1.x used httpx
+    from httpx2 import HTTPError as _ClientError
+except ImportError:
+    from httpx import HTTPError as _ClientError
+
+# What a Hub call raises for refusals (HfHubHTTPError), offline mode and network failures.
+HUB_ERRORS = (OSError, _ClientError)
 
 # The labels dataset as `python -m dataset_script push` publishes it, named after this toolkit;
 # used when the labels did not come from a Hub dataset (`--labels ORG/NAME` records its id and
@@ -186,15 +195,20 @@ def push_results(
             f"pushing results to {target!r} needs a Hugging Face token with write access: run "
             "`hf auth login` or set the HF_TOKEN environment variable (or use --dry-run)"
         )
-    commit = metadata_update(
-        target,
-        metadata,
-        overwrite=True,
-        create_pr=True,
-        token=token,
-        commit_message=title,
-        commit_description=description,
-    )
+    try:
+        commit = metadata_update(
+            target,
+            metadata,
+            overwrite=True,
+            create_pr=True,
+            token=token,
+            commit_message=title,
+            commit_description=description,
+        )
+    except HUB_ERRORS as error:
+        raise HubResultsError(
+            f"could not open a pull request on {target!r}: {error}; nothing was changed there"
+        ) from error
     try:
         HfApi(token=token).create_commit(
             target,
@@ -205,8 +219,8 @@ def push_results(
             commit_message=f"Add {', '.join(files)}",
             revision=commit.pr_revision,
         )
-    except Exception as error:
-        raise RuntimeError(
+    except HUB_ERRORS as error:
+        raise HubResultsError(
             f"opened {commit.pr_url} with the model-index update, but adding "
             f"{', '.join(files)} to it failed ({error}); upload them to revision "
             f"{commit.pr_revision} from {Path(output_dir)} or close the pull request"
@@ -397,11 +411,13 @@ def _compact_json(value: Any) -> str | None:
 
 
 def _command_line(command: list[str] | None) -> str | None:
-    """The recorded argv as a shell line; ``python -m eval_cli`` records its ``__main__.py``."""
+    """The recorded argv as a shell line for a public card: ``python -m eval_cli`` records its
+    ``__main__.py``, and local paths (`--images /home/...`) are cut to their last component."""
     if not command:
         return None
     program = "python -m eval_cli" if command[0] == _MAIN_MODULE else shlex.quote(command[0])
-    return " ".join([program, *map(shlex.quote, command[1:])])
+    arguments = [Path(arg).name if os.path.isabs(arg) else arg for arg in command[1:]]
+    return " ".join([program, *map(shlex.quote, arguments)])
 
 
 def _pull_request_description(document: Mapping[str, Any], files: Mapping[str, str]) -> str:

@@ -255,9 +255,7 @@ def test_card_section_has_numbers_provenance_command_and_citations() -> None:
         "  (the published file)." in section
     )
     assert f"`{MODEL_ID}` at revision `0123abcd` (timm)" in section
-    assert (
-        "python -m eval_cli run --model timm/resnet50.a1_in1k --images '/data/val set'" in section
-    )
+    assert "python -m eval_cli run --model timm/resnet50.a1_in1k --images 'val set'" in section
     assert "imagenet-multilabel 0.1.0, torch 2.4.1." in section
     assert "Evaluating Machine Accuracy on {ImageNet}" in section
     assert "arXiv:2205.04596" in section
@@ -378,9 +376,20 @@ def test_failed_eval_results_commit_names_the_open_pull_request(
     fake = FakeHub(fail_commit=True)
     monkeypatch.setattr(hub, "metadata_update", fake.metadata_update)
     monkeypatch.setattr(hub, "HfApi", fake.hf_api)
-    with pytest.raises(RuntimeError, match=f"opened {PR_URL} .*connection reset.*refs/pr/7"):
+    with pytest.raises(hub.HubResultsError, match=f"opened {PR_URL} .*connection reset.*refs/pr/7"):
         hub.push_results(sample_document(), tmp_path, token="hf_secret")
     assert not (tmp_path / hub.PUSH_RECORD_FILE).exists()
+
+
+def test_hub_refusal_before_the_pull_request_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(hub, "metadata_update", refuse)
+    with pytest.raises(hub.HubResultsError, match="could not open a pull request.*offline"):
+        hub.push_results(sample_document(), tmp_path, token="hf_secret")
 
 
 def test_local_model_needs_a_repo_id(tmp_path: Path, fake_hub: FakeHub) -> None:
