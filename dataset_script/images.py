@@ -8,10 +8,9 @@
 
    - ``save_to_disk`` output (``dataset_dict.json``, or ``state.json`` + ``dataset_info.json``):
      a Hugging Face dataset read with ``datasets.load_from_disk``;
-   - a ``README.md`` whose YAML front matter declares ``configs:``: a Hugging Face dataset read
-     with ``datasets.load_dataset(DIR)``;
+   - a ``README.md`` whose YAML front matter declares ``configs:``: a Hugging Face dataset folder;
    - dataset files (``*.parquet``, ``*.arrow``, webdataset shards ``*.tar``) anywhere below it and
-     no image files: a Hugging Face dataset read with ``datasets.load_dataset(DIR)``;
+     no image files: a Hugging Face dataset folder;
    - image files (``*.JPEG``/``*.jpg``/``*.png``, any case) anywhere below it and no dataset
      files: a folder of validation images, flat or in class sub-folders (ImageFolder layout);
    - both dataset files and image files: an error (pass the tar file, or a directory holding one
@@ -21,12 +20,20 @@
 ``split`` (default ``validation``) only means something for Hugging Face datasets; the tar and
 folder hold the validation images only, so they accept no other split.
 
+A Hugging Face dataset folder or Hub repo is read one split at a time: ``datasets.load_dataset(
+PATH, split=...)`` downloads and prepares every split first (for ``ILSVRC/imagenet-1k`` that
+includes well over 100 GB of train images), so the split's data files are resolved with
+``datasets.load_dataset_builder`` and only they are loaded, with the config's own builder
+(``parquet``, ``webdataset``, ``imagefolder``, ...). Of several configs the one with an ``Image``
+column is used, preferring one named ``images``: this toolkit's own build has a default ``labels``
+config without images and an ``images`` config.
+
 Images are joined to labels by file name, never by position. Every source maps an image to the
 canonical ``ILSVRC2012_val_%08d.JPEG`` with ``classes.file_name_from_any`` applied to the base
 name of: the tar member name; the file name in a folder; for a Hugging Face row, the first of
 the ``file_name`` column, the ``__key__`` column (webdataset) and the image's ``path`` that names
-a validation image in at least one row. Entries that name no validation image are counted as
-extra, like validation images nobody asked for; a name that occurs twice is an error.
+a validation image in at least one row. Entries that name no validation image are ignored, like
+validation images nobody asked for; a name that occurs twice is an error.
 
 The core operation is ``source.locate(wanted)``: it resolves every wanted file name before any
 model runs and returns a picklable ``LocatedImages`` (``images[i] -> (file_name, bytes)``) that a
@@ -35,11 +42,15 @@ torch ``Dataset`` can wrap; files are opened lazily in whichever process reads t
 The tar is never extracted. Its index is one walk over the member headers
 (``tarfile.open(path, "r:")`` reads a 512-byte header and seeks past the data of each member),
 after which a member is one ``os.pread`` at its data offset. A 68-image subset therefore reads 68
-members, and ``iter_bytes`` reuses the same index: sorted by image id, the reads of the official
-tar (whose members are in image-id order) run front to back, so one code path serves both the
-evaluation subset and the builder's full pass without a separate streaming (``"r|"``) reader.
+members, and the builder's full pass (``locate`` of the labels' file names, sorted by image id like
+the official tar's members) reads front to back without a separate streaming (``"r|"``) reader.
 ``os.pread`` needs no shared file position, so threads and forked DataLoader workers can share
 one descriptor safely.
+
+Every error class can be rebuilt from its message alone (the structured data are optional keyword
+arguments, filled by the ``from_...`` factories): a torch DataLoader worker re-raises an error in
+the main process as ``type(error)(message)``, and falls back to a bare ``RuntimeError`` when that
+fails.
 """
 
 from __future__ import annotations
@@ -52,7 +63,6 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -66,6 +76,7 @@ from dataset_script import classes
 DEFAULT_SPLIT = "validation"
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
 DATASET_FILE_SUFFIXES = frozenset({".parquet", ".arrow", ".tar"})
+IMAGES_CONFIG = "images"  # the config of images that ``dataset_script.build`` writes
 # Columns that reveal a Hugging Face row's file name, in order of preference; then the image path.
 ROW_NAME_COLUMNS = ("file_name", "__key__")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -81,22 +92,28 @@ class ImageSourceError(ValueError):
 class MissingImagesError(ImageSourceError):
     """Wanted images that the source does not hold."""
 
-    def __init__(self, missing: Sequence[str], num_wanted: int, source: str, expected: str) -> None:
+    def __init__(self, message: str, *, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
         self.missing = tuple(missing)
-        self.source = source
-        super().__init__(
-            f"{len(self.missing)} of {num_wanted} wanted images are missing from {source} "
-            f"(first: {_first(self.missing)}); {expected}"
+
+    @classmethod
+    def from_missing(
+        cls, missing: Sequence[str], num_wanted: int, source: str, expected: str
+    ) -> MissingImagesError:
+        return cls(
+            f"{len(missing)} of {num_wanted} wanted images are missing from {source} "
+            f"(first: {_first(missing)}); {expected}",
+            missing=missing,
         )
 
 
 class DuplicateImagesError(ImageSourceError):
     """A source holds the same validation image twice, so which one to use is ambiguous."""
 
-    def __init__(self, places: dict[str, list[str]], source: str) -> None:
-        self.file_names = tuple(places)
+    @classmethod
+    def from_places(cls, places: dict[str, list[str]], source: str) -> DuplicateImagesError:
         shown = "; ".join(f"{name}: {', '.join(where)}" for name, where in list(places.items())[:3])
-        super().__init__(
+        return cls(
             f"{len(places)} file names occur more than once in {source} (first: {shown}); "
             "expected each validation image once"
         )
@@ -105,13 +122,22 @@ class DuplicateImagesError(ImageSourceError):
 class CorruptImageError(ImageSourceError):
     """Image bytes that do not decode."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]], num_checked: int = 1) -> None:
+    def __init__(self, message: str, *, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
         self.problems = tuple(problems)  # (file name, reason)
-        self.file_names = tuple(name for name, _ in problems)
+
+    @classmethod
+    def from_problems(
+        cls, problems: Sequence[tuple[str, str]], num_checked: int = 1
+    ) -> CorruptImageError:
         shown = "; ".join(f"{name} ({reason})" for name, reason in problems[:_SHOWN])
         count = "image does" if len(problems) == 1 else "images do"
         of = f" of {num_checked}" if num_checked > 1 else ""
-        super().__init__(f"{len(problems)}{of} {count} not decode: {shown}")
+        return cls(f"{len(problems)}{of} {count} not decode: {shown}", problems=problems)
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.problems)
 
 
 def _first(names: Sequence[str]) -> str:
@@ -126,7 +152,9 @@ def decode_image(data: bytes, file_name: str) -> Image.Image:
             image.load()
             return image.convert("RGB")  # a copy, so it outlives the closed file
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImageError([(file_name, f"{type(exc).__name__}: {exc}")]) from exc
+        raise CorruptImageError.from_problems(
+            [(file_name, f"{type(exc).__name__}: {exc}")]
+        ) from exc
 
 
 class LocatedImages(ABC):
@@ -136,9 +164,8 @@ class LocatedImages(ABC):
     and open their own files on first read.
     """
 
-    def __init__(self, file_names: Sequence[str], num_extra: int, source: str) -> None:
+    def __init__(self, file_names: Sequence[str], source: str) -> None:
         self.file_names = tuple(file_names)
-        self.num_extra = num_extra  # source entries that were not asked for
         self.source = source
 
     def __len__(self) -> int:
@@ -155,12 +182,11 @@ class _TarImages(LocatedImages):
     def __init__(
         self,
         file_names: Sequence[str],
-        num_extra: int,
         source: str,
         path: str,
         spans: Sequence[tuple[int, int]],
     ) -> None:
-        super().__init__(file_names, num_extra, source)
+        super().__init__(file_names, source)
         self._path = path
         self._spans = tuple(spans)
         self._file: io.FileIO | None = None
@@ -184,10 +210,8 @@ class _TarImages(LocatedImages):
 
 
 class _FolderImages(LocatedImages):
-    def __init__(
-        self, file_names: Sequence[str], num_extra: int, source: str, paths: Sequence[str]
-    ) -> None:
-        super().__init__(file_names, num_extra, source)
+    def __init__(self, file_names: Sequence[str], source: str, paths: Sequence[str]) -> None:
+        super().__init__(file_names, source)
         self._paths = tuple(paths)
 
     def _read(self, index: int) -> bytes:
@@ -198,13 +222,12 @@ class _DatasetImages(LocatedImages):
     def __init__(
         self,
         file_names: Sequence[str],
-        num_extra: int,
         source: str,
         dataset: datasets.Dataset,
         image_column: str,
         rows: Sequence[int],
     ) -> None:
-        super().__init__(file_names, num_extra, source)
+        super().__init__(file_names, source)
         self._dataset = dataset  # image column only, decode=False; pickles as file references
         self._image_column = image_column
         self._rows = tuple(rows)
@@ -224,12 +247,6 @@ class _DatasetImages(LocatedImages):
 Location = TypeVar("Location")
 
 
-@dataclass(frozen=True)
-class _Index(Generic[Location]):
-    locations: dict[str, Location]  # canonical file name -> where its bytes are
-    num_entries: int  # every entry of the source, named or not
-
-
 class ImageSource(ABC, Generic[Location]):
     """A place holding ImageNet validation images, indexed once by canonical file name."""
 
@@ -240,37 +257,23 @@ class ImageSource(ABC, Generic[Location]):
         """Resolve every wanted file name, in the given order; raise if any is missing."""
         names = _checked_wanted(wanted, self.description)
         index = self._index
-        missing = [name for name in names if name not in index.locations]
+        missing = [name for name in names if name not in index]
         if missing:
-            raise MissingImagesError(missing, len(names), self.description, self.expected)
-        locations = [index.locations[name] for name in names]
-        return self._located(names, locations, index.num_entries - len(names))
-
-    def iter_bytes(self, wanted: Sequence[str]) -> Iterator[tuple[str, bytes]]:
-        """Yield ``(file_name, bytes)`` sorted by image id, one image in memory at a time."""
-        located = self.locate(sorted(wanted, key=_image_id_or_zero))
-        for index in range(len(located)):
-            yield located[index]
+            raise MissingImagesError.from_missing(
+                missing, len(names), self.description, self.expected
+            )
+        return self._located(names, [index[name] for name in names])
 
     @cached_property
-    def _index(self) -> _Index[Location]:
+    def _index(self) -> dict[str, Location]:
+        """Canonical file name -> where its bytes are."""
         return self._build_index()
 
     @abstractmethod
-    def _build_index(self) -> _Index[Location]: ...
+    def _build_index(self) -> dict[str, Location]: ...
 
     @abstractmethod
-    def _located(
-        self, names: list[str], locations: list[Location], num_extra: int
-    ) -> LocatedImages: ...
-
-
-def _image_id_or_zero(name: str) -> int:
-    """Sort key that leaves invalid names for ``_checked_wanted`` to report."""
-    try:
-        return classes.image_id_from_file_name(name)
-    except ValueError:
-        return 0
+    def _located(self, names: list[str], locations: list[Location]) -> LocatedImages: ...
 
 
 def _checked_wanted(wanted: Sequence[str], source: str) -> list[str]:
@@ -295,9 +298,7 @@ def _checked_wanted(wanted: Sequence[str], source: str) -> list[str]:
     return names
 
 
-def _index_or_raise(
-    named: Sequence[tuple[str, Location, str]], num_entries: int, source: str
-) -> _Index[Location]:
+def _index_or_raise(named: Sequence[tuple[str, Location, str]], source: str) -> dict[str, Location]:
     """Index ``(file_name, location, where)`` triples; a name found twice is an error."""
     locations: dict[str, Location] = {}
     places: dict[str, list[str]] = {}
@@ -306,8 +307,8 @@ def _index_or_raise(
         locations[name] = location
     duplicates = {name: where for name, where in places.items() if len(where) > 1}
     if duplicates:
-        raise DuplicateImagesError(duplicates, source)
-    return _Index(locations, num_entries)
+        raise DuplicateImagesError.from_places(duplicates, source)
+    return locations
 
 
 class TarImageSource(ImageSource[tuple[int, int]]):
@@ -320,15 +321,13 @@ class TarImageSource(ImageSource[tuple[int, int]]):
         if not self.path.is_file():
             raise ImageSourceError(f"{self.description} does not exist or is not a file")
 
-    def _build_index(self) -> _Index[tuple[int, int]]:
+    def _build_index(self) -> dict[str, tuple[int, int]]:
         named = []
-        num_files = 0
         try:
             with tarfile.open(self.path, "r:") as tar:
                 for member in tar:
                     if not member.isfile():
                         continue
-                    num_files += 1
                     name = classes.file_name_from_any(member.name.rsplit("/", 1)[-1])
                     if name is not None:
                         named.append((name, (member.offset_data, member.size), member.name))
@@ -336,12 +335,10 @@ class TarImageSource(ImageSource[tuple[int, int]]):
             raise ImageSourceError(
                 f"{self.description} is not a readable uncompressed tar archive: {exc}"
             ) from exc
-        return _index_or_raise(named, num_files, self.description)
+        return _index_or_raise(named, self.description)
 
-    def _located(
-        self, names: list[str], locations: list[tuple[int, int]], num_extra: int
-    ) -> LocatedImages:
-        return _TarImages(names, num_extra, self.description, str(self.path), locations)
+    def _located(self, names: list[str], locations: list[tuple[int, int]]) -> LocatedImages:
+        return _TarImages(names, self.description, str(self.path), locations)
 
 
 class FolderImageSource(ImageSource[str]):
@@ -356,7 +353,7 @@ class FolderImageSource(ImageSource[str]):
         if not self.path.is_dir():
             raise ImageSourceError(f"{self.description} does not exist or is not a directory")
 
-    def _build_index(self) -> _Index[str]:
+    def _build_index(self) -> dict[str, str]:
         image_files = sorted(
             path for path in _walk_files(self.path) if path.suffix.lower() in IMAGE_SUFFIXES
         )
@@ -365,10 +362,10 @@ class FolderImageSource(ImageSource[str]):
             name = classes.file_name_from_any(path.name)
             if name is not None:
                 named.append((name, str(path), str(path.relative_to(self.path))))
-        return _index_or_raise(named, len(image_files), self.description)
+        return _index_or_raise(named, self.description)
 
-    def _located(self, names: list[str], locations: list[str], num_extra: int) -> LocatedImages:
-        return _FolderImages(names, num_extra, self.description, locations)
+    def _located(self, names: list[str], locations: list[str]) -> LocatedImages:
+        return _FolderImages(names, self.description, locations)
 
 
 def _walk_files(root: Path) -> Iterator[Path]:
@@ -390,7 +387,7 @@ class DatasetImageSource(ImageSource[int]):
             f"names {_EXPECTED_NAME}"
         )
 
-    def _build_index(self) -> _Index[int]:
+    def _build_index(self) -> dict[str, int]:
         candidates = [c for c in ROW_NAME_COLUMNS if c in self.dataset.column_names]
         for column in [*candidates, self.image_column]:
             names = self._row_names(column)
@@ -398,7 +395,7 @@ class DatasetImageSource(ImageSource[int]):
                 named = [
                     (name, row, f"row {row}") for row, name in enumerate(names) if name is not None
                 ]
-                return _index_or_raise(named, len(names), self.description)
+                return _index_or_raise(named, self.description)
         looked_at = [*candidates, f"{self.image_column}.path"]
         raise ImageSourceError(
             f"no row of {self.description} reveals a validation file name: looked at "
@@ -420,13 +417,11 @@ class DatasetImageSource(ImageSource[int]):
                 names.append(classes.file_name_from_any(base_name))
         return names
 
-    def _located(self, names: list[str], locations: list[int], num_extra: int) -> LocatedImages:
+    def _located(self, names: list[str], locations: list[int]) -> LocatedImages:
         images_only = self.dataset.select_columns([self.image_column]).cast_column(
             self.image_column, datasets.Image(decode=False)
         )
-        return _DatasetImages(
-            names, num_extra, self.description, images_only, self.image_column, locations
-        )
+        return _DatasetImages(names, self.description, images_only, self.image_column, locations)
 
 
 def _image_column(dataset: datasets.Dataset, description: str) -> str:
@@ -447,9 +442,71 @@ def _image_column(dataset: datasets.Dataset, description: str) -> str:
     )
 
 
+def _has_image(features: datasets.Features | None) -> bool:
+    return features is not None and any(
+        isinstance(feature, datasets.Image) for feature in features.values()
+    )
+
+
+def _image_builder(path: str) -> datasets.DatasetBuilder:
+    """The builder of the config that holds the images, of a Hub repo or a local folder.
+
+    The default config need not be it (this toolkit's own default is ``labels``). Configs whose
+    features are known and lack an ``Image`` are passed over; of the rest, one with a known
+    ``Image`` first, then the one named ``images``, then the default, then the declared order.
+    """
+    names = datasets.get_dataset_config_names(path)
+    builders = [datasets.load_dataset_builder(path, name) for name in names]
+    default = builders[0].DEFAULT_CONFIG_NAME
+    candidates = [
+        builder
+        for builder in builders
+        if builder.info.features is None or _has_image(builder.info.features)
+    ]
+    if not candidates:
+        found = "; ".join(
+            f"{builder.config.name!r} ({', '.join(builder.info.features)})" for builder in builders
+        )
+        raise ImageSourceError(
+            f"no config of {path} has an Image column: {found}; expected a dataset of images, "
+            f"such as the {IMAGES_CONFIG!r} config that dataset_script builds with --images"
+        )
+    return min(
+        candidates,
+        key=lambda builder: (
+            not _has_image(builder.info.features),
+            builder.config.name != IMAGES_CONFIG,
+            builder.config.name != default,
+        ),
+    )
+
+
+def _load_split(path: str, split: str) -> datasets.Dataset:
+    """One split of a Hub repo or local dataset folder, reading only that split's data files.
+
+    ``datasets.load_dataset(path, split=split)`` prepares every split first, so the split's files
+    are resolved from the image config and loaded alone with the same builder and features.
+    """
+    builder = _image_builder(path)
+    data_files = {
+        str(name): list(files) for name, files in (builder.config.data_files or {}).items()
+    }
+    if split not in data_files:
+        raise ImageSourceError(
+            f"config {builder.config.name!r} of {path} has no split {split!r}; splits: "
+            f"{', '.join(data_files) or 'none'}"
+        )
+    return datasets.load_dataset(
+        builder.name,
+        data_files={split: data_files[split]},
+        split=split,
+        features=builder.info.features,
+    )
+
+
 def _load_hub_dataset(repo_id: str, split: str) -> datasets.Dataset:
     """The only call that reaches the Hugging Face Hub (tests replace it)."""
-    return datasets.load_dataset(repo_id, split=split)
+    return _load_split(repo_id, split)
 
 
 def _is_saved_to_disk(directory: Path) -> bool:
@@ -460,7 +517,7 @@ def _is_saved_to_disk(directory: Path) -> bool:
 
 def _load_local_dataset(directory: Path, split: str) -> datasets.Dataset:
     if not _is_saved_to_disk(directory):
-        return datasets.load_dataset(str(directory), split=split)
+        return _load_split(str(directory), split)
     saved = datasets.load_from_disk(str(directory))
     if isinstance(saved, datasets.Dataset):
         return saved  # a single saved split, whatever its name
@@ -579,4 +636,4 @@ def check_images(images: LocatedImages, *, num_threads: int | None = None) -> No
     with ThreadPoolExecutor(max_workers=workers) as pool:
         problems = [found for found in pool.map(problem, range(len(images))) if found]
     if problems:
-        raise CorruptImageError(problems, num_checked=len(images))
+        raise CorruptImageError.from_problems(problems, num_checked=len(images))

@@ -2,12 +2,14 @@ import io
 import os
 import pickle
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
 import torch
+from annotation_fixtures import synthetic_annotations, write_annotation_file
 from image_fixtures import (
     add_tar_member,
     image_bytes,
@@ -21,7 +23,8 @@ from image_fixtures import (
 )
 from PIL import Image
 
-from dataset_script import images
+from dataset_script import build, classes, images
+from dataset_script.annotations import SPLITS, Annotations, load_annotations
 from dataset_script.classes import file_name_from_image_id
 
 SOURCE_IDS = [1, 2, 3, 5, 8, 13, 21, 34]
@@ -113,7 +116,6 @@ def test_decode_image_names_the_corrupt_file():
 def test_locate_returns_wanted_images_in_order_with_the_source_pixels(source):
     located = source.locate(WANTED)
     assert located.file_names == tuple(WANTED) and len(located) == len(WANTED)
-    assert located.num_extra == len(SOURCE_IDS) - len(WANTED)
     for index, image_id in enumerate(WANTED_IDS):
         file_name, data = located[index]
         assert file_name == file_name_from_image_id(image_id)
@@ -121,12 +123,6 @@ def test_locate_returns_wanted_images_in_order_with_the_source_pixels(source):
         assert (np.asarray(decoded) == pixels(SOURCE_IMAGES[image_id])).all()
         mode = {GRAY_ID: "L", CMYK_ID: "CMYK"}.get(image_id, "RGB")
         assert_shows(decoded, image_id, mode)
-
-
-def test_iter_bytes_streams_sorted_by_image_id(source):
-    streamed = list(source.iter_bytes(WANTED))
-    assert [name for name, _ in streamed] == sorted(WANTED)
-    assert [data for _, data in streamed] == [SOURCE_IMAGES[i] for i in sorted(WANTED_IDS)]
 
 
 def test_missing_images_are_counted_and_named(source):
@@ -189,13 +185,13 @@ def test_tar_reads_only_the_wanted_members(tmp_path, monkeypatch):
     assert reads == [spans[name] for name in WANTED]
 
 
-def test_tar_counts_other_members_as_extra(tmp_path):
+def test_tar_members_that_name_no_validation_image_are_skipped(tmp_path):
     tar_path = tmp_path / "val.tar"
     with tarfile.open(tar_path, "w") as tar:
         add_tar_member(tar, "README.txt", b"not an image")
         add_tar_member(tar, file_name_from_image_id(3), make_jpeg(3))
     located = images.open_image_source(str(tar_path)).locate([file_name_from_image_id(3)])
-    assert located.num_extra == 1 and located[0][1] == make_jpeg(3)
+    assert located.file_names == (file_name_from_image_id(3),) and located[0][1] == make_jpeg(3)
 
 
 def test_check_images_reports_every_corrupt_image(tmp_path):
@@ -250,9 +246,8 @@ def test_hub_ids_go_through_the_hub_loader(
     source = images.open_image_source(source_string, split=split)
     assert calls == [(repo_id, loaded_split)]
     assert repo_id in source.description
-    assert list(source.iter_bytes(WANTED)) == [
-        (file_name_from_image_id(i), SOURCE_IMAGES[i]) for i in sorted(WANTED_IDS)
-    ]
+    located = source.locate(WANTED)
+    assert list(located) == [(file_name_from_image_id(i), SOURCE_IMAGES[i]) for i in WANTED_IDS]
 
 
 def write_parquet(directory: Path, columns: dict[str, list], features: datasets.Features) -> str:
@@ -270,7 +265,7 @@ def test_a_file_name_column_names_rows_whose_image_has_no_path(tmp_path):
     }
     source = images.open_image_source(write_parquet(tmp_path, columns, features))
     located = source.locate([file_name_from_image_id(9)])
-    assert located[0] == (file_name_from_image_id(9), make_jpeg(9)) and located.num_extra == 1
+    assert located[0] == (file_name_from_image_id(9), make_jpeg(9))
 
 
 def test_rows_without_any_file_name_are_an_error_listing_the_columns(tmp_path):
@@ -324,3 +319,123 @@ def test_source_strings_that_name_nothing_usable_are_errors(tmp_path):
         images.open_image_source(str(tmp_path / "not_a_tar.tar")).locate(WANTED)
     with pytest.raises(images.ImageSourceError, match="validation images only"):
         images.open_image_source(str(mixed / "ILSVRC2012_img_val.tar"), split="train")
+
+
+# --- Hugging Face datasets: only the wanted split, the config with images ------------------------
+
+
+def make_hub_like_repo(root: Path, layout: str) -> Path:
+    """A repo laid out like ``ILSVRC/imagenet-1k`` (parquet) or ``timm/imagenet-1k-wds``.
+
+    Its README declares a ``train`` and a ``validation`` split; the train files are not readable
+    data, so loading them fails.
+    """
+    if layout == "parquet":
+        make_hf_parquet_dataset(root, SOURCE_IDS, SOURCE_IMAGES)
+        train = [root / "data" / f"train-0000{i}-of-00002.parquet" for i in range(2)]
+        patterns = {"train": "data/train-*", "validation": "data/validation-*"}
+    else:
+        make_webdataset(root, SOURCE_IDS, SOURCE_IMAGES, shard_size=3)
+        train = [root / f"imagenet1k-train-000{i}.tar" for i in range(2)]
+        patterns = {"train": "imagenet1k-train-*.tar", "validation": "imagenet1k-validation-*.tar"}
+    for path in train:
+        path.write_bytes(b"train files must not be read")
+    data_files = "".join(
+        f"  - split: {split}\n    path: {pattern}\n" for split, pattern in patterns.items()
+    )
+    (root / "README.md").write_text(
+        f"---\nconfigs:\n- config_name: default\n  data_files:\n{data_files}---\n"
+    )
+    return root
+
+
+@pytest.mark.parametrize("layout", ["parquet", "webdataset"])
+def test_only_the_wanted_split_of_a_dataset_repo_is_read(layout, tmp_path):
+    repo = make_hub_like_repo(tmp_path / "repo", layout)
+    with pytest.raises((ValueError, datasets.exceptions.DatasetGenerationError)):
+        datasets.load_dataset(str(repo), split="validation")  # what a plain load does: every split
+    assert images._load_hub_dataset(str(repo), "validation").num_rows == len(SOURCE_IDS)
+    located = images.open_image_source(str(repo)).locate(WANTED)
+    assert list(located) == [(file_name_from_image_id(i), SOURCE_IMAGES[i]) for i in WANTED_IDS]
+
+
+def built_dataset(root: Path, with_images: bool) -> tuple[Path, Annotations]:
+    """A ``dataset_script.build`` folder for 12 validation images plus ImageNet-M."""
+    data = synthetic_annotations()
+    validation = sorted(name for name in data["initial_annots"] if name.startswith("ILSVRC"))
+    kept = set(validation[:12]) | set(data["imagenet_m"])
+    data["initial_annots"] = {name: data["initial_annots"][name] for name in sorted(kept)}
+    write_annotation_file(root / "annotations.json", data)
+    annotations = load_annotations(
+        root / "annotations.json", allow_unverified=True, cache_dir=root / "cache"
+    )
+    image_ids = [int(image_id) for image_id in annotations.image_ids]
+    tar = str(make_val_tar(root / "val.tar", image_ids)) if with_images else None
+    return build.build_dataset(root / "built", annotations, images=tar), annotations
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_the_images_config_of_a_built_dataset_is_an_image_source(split, tmp_path):
+    output, annotations = built_dataset(tmp_path, with_images=True)
+    wanted = annotations.split_columns(split)["file_name"]
+    for source in (
+        images.open_image_source(str(output), split=split),
+        images.DatasetImageSource(images._load_hub_dataset(str(output), split), "hub loader"),
+    ):
+        located = source.locate(wanted)
+        for file_name, data in located:
+            expected = make_jpeg(classes.image_id_from_file_name(file_name))
+            assert data == expected  # the source's bytes, hence its pixels
+            assert (pixels(data) == pixels(expected)).all()
+
+
+def test_a_dataset_without_an_image_config_is_an_error_naming_its_configs(tmp_path):
+    output, _ = built_dataset(tmp_path, with_images=False)
+    with pytest.raises(images.ImageSourceError, match="no config .* has an Image column") as error:
+        images.open_image_source(str(output))
+    assert "'labels' (file_name, image_id," in str(error.value)
+
+
+# --- errors cross process boundaries -----------------------------------------------------------
+
+
+def test_a_corrupt_image_in_a_dataloader_worker_raises_corrupt_image_error(tmp_path):
+    corrupt_id = WANTED_IDS[2]
+    tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, {**SOURCE_IMAGES, corrupt_id: b"junk"})
+    located = images.open_image_source(str(tar)).locate(WANTED)
+    loader = torch.utils.data.DataLoader(DecodedImages(located), batch_size=1, num_workers=2)
+    with pytest.raises(images.CorruptImageError, match=file_name_from_image_id(corrupt_id)):
+        list(loader)
+
+
+def raised_by(action: Callable[[], object]) -> images.ImageSourceError:
+    with pytest.raises(images.ImageSourceError) as error:
+        action()
+    return error.value
+
+
+def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_path):
+    folder = make_val_folder(tmp_path / "twice", [1], class_subfolders=True)
+    (folder / "n00000000").mkdir()
+    (folder / "n00000000" / file_name_from_image_id(1)).write_bytes(make_jpeg(1))
+    source = images.open_image_source(str(make_val_folder(tmp_path / "one", [1], False)))
+    errors = [
+        raised_by(lambda: source.locate([file_name_from_image_id(2)])),
+        raised_by(lambda: images.open_image_source(str(folder)).locate(WANTED)),
+        raised_by(lambda: images.decode_image(b"junk", file_name_from_image_id(3))),
+        raised_by(lambda: images.open_image_source("not a source")),
+    ]
+    kinds = [type(error) for error in errors]
+    assert kinds == [
+        images.MissingImagesError,
+        images.DuplicateImagesError,
+        images.CorruptImageError,
+        images.ImageSourceError,
+    ]
+    for error in errors:
+        assert str(type(error)(str(error))) == str(error)  # how torch re-raises a worker's error
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and vars(copy) == vars(error)
+        assert str(copy) == str(error)
+    assert errors[0].missing == (file_name_from_image_id(2),)
+    assert errors[2].file_names == (file_name_from_image_id(3),)
