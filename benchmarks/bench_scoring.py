@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -110,17 +109,10 @@ def official_loop(
 
 
 def aligned(predictions: Mapping[str, Sequence[int]], file_names: list[str]) -> np.ndarray:
-    """The top-k lists of ``file_names``, in that order, as an (N, k) array.
-
-    The fastest way measured: one dict lookup per name with the lists joined in place, then one
-    ``struct.pack`` of all the ids (``np.fromiter`` over ``itertools.chain``, or ``np.array``
-    over the lists, take 1.3x to 1.6x as long).
-    """
-    flat: list[int] = []
-    for name in file_names:
-        flat += predictions[name]
-    packed = struct.pack(f"{len(flat)}q", *flat)
-    return np.frombuffer(packed, dtype=np.int64).reshape(len(file_names), -1)
+    """The top-k lists of ``file_names``, in that order, as an (N, k) array, written the way a
+    caller would: what is timed is what a user gets (packing the ids with ``struct`` took
+    2.2 ms instead of 5.4 for 20,000 names on a 2-core VM, a trick no caller would write)."""
+    return np.array([predictions[name] for name in file_names])
 
 
 def core(

@@ -45,9 +45,10 @@ Args:
     predictions: one entry per image, aligned with `references`: the top-1 class id (int in
         0..999, the ILSVRC-2012 index order used by timm, torchvision and the Hub's imagenet-1k),
         or the top-k class ids best first (list of int; k >= 5 adds the top-5 keys).
-    references: one dict per image, the rows of the labels dataset: `file_name` (str),
-        `original_label` (int), `correct_multi_labels`, `wrong_multi_labels`,
-        `unclear_multi_labels` (lists of int) and `is_problematic` (bool).
+    references: one dict per image, a row of the labels dataset's `labels` config, with exactly
+        its keys: `file_name` (str), `image_id` (int), `original_label` (int),
+        `correct_multi_labels`, `wrong_multi_labels`, `unclear_multi_labels` (lists of int) and
+        `is_problematic` (bool).
     imagenet_m: the rows are the ImageNet-M split: report `imagenet_m_correct` out of
         `imagenet_m_total` and no per-class means. Defaults to False.
     allow_partial: score rows that do not cover all 1,000 classes; the per-class means are then
@@ -69,19 +70,19 @@ Examples:
     >>> import evaluate
     >>> metric = evaluate.load("metric/imagenet_multilabel.py")
     >>> references = [
-    ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "original_label": 0,
+    ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "image_id": 1, "original_label": 0,
     ...      "correct_multi_labels": [0], "wrong_multi_labels": [1],
     ...      "unclear_multi_labels": [], "is_problematic": False},
-    ...     {"file_name": "ILSVRC2012_val_00000002.JPEG", "original_label": 0,
+    ...     {"file_name": "ILSVRC2012_val_00000002.JPEG", "image_id": 2, "original_label": 0,
     ...      "correct_multi_labels": [0, 5], "wrong_multi_labels": [],
     ...      "unclear_multi_labels": [7], "is_problematic": False},
-    ...     {"file_name": "ILSVRC2012_val_00000003.JPEG", "original_label": 1,
+    ...     {"file_name": "ILSVRC2012_val_00000003.JPEG", "image_id": 3, "original_label": 1,
     ...      "correct_multi_labels": [1], "wrong_multi_labels": [2],
     ...      "unclear_multi_labels": [], "is_problematic": False},
-    ...     {"file_name": "ILSVRC2012_val_00000004.JPEG", "original_label": 1,
+    ...     {"file_name": "ILSVRC2012_val_00000004.JPEG", "image_id": 4, "original_label": 1,
     ...      "correct_multi_labels": [], "wrong_multi_labels": [],
     ...      "unclear_multi_labels": [], "is_problematic": True},
-    ...     {"file_name": "ILSVRC2012_val_00000005.JPEG", "original_label": 1,
+    ...     {"file_name": "ILSVRC2012_val_00000005.JPEG", "image_id": 5, "original_label": 1,
     ...      "correct_multi_labels": [1], "wrong_multi_labels": [],
     ...      "unclear_multi_labels": [], "is_problematic": False},
     ... ]
@@ -117,8 +118,13 @@ Examples:
     (2, 4)
 """
 
+# Exactly the columns of the labels dataset, image_id included: evaluate 0.4 rejects a row whose
+# keys differ from these with a KeyError (``_enforce_nested_string_type``), and that KeyError
+# escapes its search over alternative feature sets, so rows with and rows without image_id
+# cannot both be accepted. The dataset's own rows are the ones to take as they are.
 _REFERENCE_FEATURES = {
     "file_name": datasets.Value("string"),
+    "image_id": datasets.Value("int32"),
     "original_label": datasets.Value("int64"),
     "correct_multi_labels": datasets.Sequence(datasets.Value("int64")),
     "wrong_multi_labels": datasets.Sequence(datasets.Value("int64")),

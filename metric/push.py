@@ -17,6 +17,7 @@ from pathlib import Path
 
 import huggingface_hub
 from huggingface_hub import CommitOperationAdd, HfApi, constants
+from huggingface_hub.errors import HfHubHTTPError
 
 METRIC_DIR = Path(__file__).resolve().parent
 MODULE_FILE = "imagenet_multilabel.py"
@@ -28,9 +29,16 @@ _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
 _RESERVED_NAMES = {"scoring", "app"}
 
+# What a Hub call raises: HfHubHTTPError for an HTTP error status, OfflineModeIsEnabled (an
+# OSError) with HF_HUB_OFFLINE=1, and the HTTP client's own errors for a refused connection or a
+# timeout (httpx2's in huggingface_hub 2.x, httpx's in 1.x). HfHubHTTPError derives from that
+# client's base error, so its bases name the client's errors without importing the client.
+HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
+
 
 class PushError(ValueError):
-    """The push cannot go ahead: bad repo id, no token, or a file that drifted."""
+    """The push cannot go ahead or failed: bad repo id, no token, a file that drifted, or the
+    Hub refused or could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -129,16 +137,24 @@ def push_space(repo_id: str, *, token: str, private: bool = False) -> str:
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory() as staging_dir:
         staged = stage_space(repo_id, Path(staging_dir))
-        repo_url = api.create_repo(
-            repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True
-        )
-        api.create_commit(
-            repo_id,
-            [
-                CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=f.staged)
-                for f in staged
-            ],
-            commit_message="Upload the ImageNet multi-label evaluate metric",
-            repo_type="space",
-        )
+        step = "create"
+        try:
+            repo_url = api.create_repo(
+                repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True
+            )
+            step = "upload the files to"
+            api.create_commit(
+                repo_id,
+                [
+                    CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=f.staged)
+                    for f in staged
+                ],
+                commit_message="Upload the ImageNet multi-label evaluate metric",
+                repo_type="space",
+            )
+        except HUB_ERRORS as error:
+            raise PushError(
+                f"could not {step} Space {repo_id} ({space_url(repo_id)}): "
+                f"{type(error).__name__}: {error}"
+            ) from error
     return str(repo_url)

@@ -210,8 +210,7 @@ class References:
                 f"column 'file_name': expected strings, got Arrow type {names.type}"
             )
         file_names = names.to_numpy(zero_copy_only=False)
-        if not _strictly_increasing(names):
-            _check_distinct(file_names)
+        _check_distinct(file_names)
         original_label = _arrow_class_ids(
             columns["original_label"], "column 'original_label'", np.arange(len(file_names))
         )
@@ -285,7 +284,8 @@ def _file_names(names: list[Any]) -> np.ndarray:
     return file_names
 
 
-def _check_distinct(names: Sequence[str]) -> None:
+def _check_distinct(names: Sequence[str] | np.ndarray) -> None:
+    """Every image once: a duplicate row would count one image twice in its class mean."""
     if len(set(names)) != len(names):
         seen: set[str] = set()
         duplicates = [name for name in names if name in seen or seen.add(name)]
@@ -296,10 +296,8 @@ def _check_distinct(names: Sequence[str]) -> None:
         )
 
 
-# Arrow types whose values numpy hands back as Python str (``str(pyarrow.DataType)``), and the
-# offsets of those laid out as offsets + data buffers.
+# Arrow types whose values numpy hands back as Python str (``str(pyarrow.DataType)``).
 _ARROW_STRING_TYPES = frozenset({"string", "large_string", "string_view"})
-_ARROW_OFFSET_TYPES = {"string": np.int32, "large_string": np.int64}
 
 
 def _one_array(column: Any) -> Any:
@@ -307,36 +305,6 @@ def _one_array(column: Any) -> Any:
     if not hasattr(column, "combine_chunks"):
         return column
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
-def _strictly_increasing(strings: Any) -> bool:
-    """Whether each value of an Arrow string array sorts after the one before, so that all are
-    distinct: true of the labels (sorted by image id), and far cheaper than hashing each name.
-
-    Read from the Arrow buffers when every value has the same byte length, of at least 8;
-    False (unknown) otherwise. Big-endian 8-byte words at offsets 0, 8, ... and length - 8
-    compare like the bytes they cover (the last one overlaps, harmlessly), and byte order is
-    the order of the strings.
-    """
-    offset_type = _ARROW_OFFSET_TYPES.get(str(strings.type))
-    num_strings = len(strings)
-    if offset_type is None or num_strings < 2:
-        return num_strings < 2
-    _, offsets_buffer, data_buffer = strings.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)
-    offsets = offsets[strings.offset : strings.offset + num_strings + 1]
-    width = int(offsets[1] - offsets[0])
-    if width < 8 or (np.diff(offsets) != width).any():
-        return False
-    greater = np.zeros(num_strings - 1, dtype=bool)
-    equal = ~greater
-    for start in [*range(0, width - 8, 8), width - 8]:
-        words = np.ndarray((num_strings,), ">u8", data_buffer, int(offsets[0]) + start, (width,))
-        words = words.astype(np.uint64)  # native byte order compares faster
-        later, earlier = words[1:], words[:-1]
-        greater |= equal & (later > earlier)
-        equal &= later == earlier
-    return bool(greater.all())
 
 
 def _arrow_class_ids(array: Any, what: str, rows_of_values: np.ndarray) -> np.ndarray:

@@ -8,12 +8,15 @@ import re
 import sys
 from pathlib import Path
 
+import datasets
 import evaluate
 import numpy as np
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from dataset_script import build
+from dataset_script.annotations import load_annotations
 from metric.scoring import PartialCoverageError, References, score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +48,7 @@ def full_split(seed: int) -> tuple[list[dict], np.ndarray]:
         rows.append(
             {
                 "file_name": f"ILSVRC2012_val_{index + 1:08d}.JPEG",
+                "image_id": index + 1,
                 "original_label": original,
                 "correct_multi_labels": [original, others[0]],
                 "wrong_multi_labels": [others[1]],
@@ -139,6 +143,68 @@ def test_card_examples_are_the_module_examples_and_run(metric, monkeypatch):
     runner.run(test)
     summary = runner.summarize(verbose=False)
     assert summary.failed == 0 and summary.attempted == len(examples)
+
+
+@pytest.fixture(scope="module")
+def labels_folder(annotation_file, tmp_path_factory) -> Path:
+    """A labels dataset built from the synthetic annotation file; its card names the folder as
+    the dataset id, so that the card's own code loads it."""
+    path, _ = annotation_file
+    directory = tmp_path_factory.mktemp("labels")
+    annotations = load_annotations(path, allow_unverified=True, cache_dir=directory / "cache")
+    folder = directory / "dataset"
+    return build.build_dataset(folder, annotations, repo_id=str(folder))
+
+
+def python_block(text: str, containing: str) -> str:
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if containing in b]
+    return block
+
+
+def card_predictions(split: datasets.Dataset) -> list[int]:
+    """Top-1 ids for the rows of ``split``: the original label for two rows in three, else a
+    class that is mostly wrong, so that the scores are neither 0 nor 1."""
+    return [
+        label if index % 3 else (label + 1) % 1000
+        for index, label in enumerate(split["original_label"])
+    ]
+
+
+@pytest.mark.parametrize("card", ["dataset", "metric"])
+def test_card_code_scores_the_rows_of_a_built_labels_dataset(
+    labels_folder, monkeypatch, capsys, card
+):
+    """The dataset card's "How to score" code and the metric card's dataset example, run as
+    written on the rows of both splits of a real labels dataset (they carry ``image_id``)."""
+    validation = datasets.load_dataset(str(labels_folder), "labels", split="validation")
+    imagenet_m = datasets.load_dataset(str(labels_folder), "labels", split="imagenet_m")
+    assert "image_id" in validation.column_names and len(imagenet_m) == 68
+    namespace = {
+        "top1_ids": card_predictions(validation),
+        "top1_ids_m": card_predictions(imagenet_m),
+    }
+    if card == "dataset":
+        text = (labels_folder / "README.md").read_text(encoding="utf-8")
+        code = python_block(text, "metric.compute")
+        assert 'evaluate.load("ORG/SPACE")' in text and "python -m metric push" in text
+    else:
+        code = python_block(CARD_PATH.read_text(encoding="utf-8"), "DATASET_ID")
+        namespace["DATASET_ID"] = str(labels_folder)
+    monkeypatch.chdir(ROOT)  # the code loads the module by its checkout path
+    exec(compile(code, f"{card} card", "exec"), namespace)
+
+    expected = score(namespace["top1_ids"], References.from_arrow(validation.data.table))
+    expected_m = score(
+        namespace["top1_ids_m"], References.from_arrow(imagenet_m.data.table), imagenet_m=True
+    )
+    assert namespace["results"] == expected and namespace["results_m"] == expected_m
+    assert 0 < expected["multilabel_accuracy"] < 1 and not expected["partial"]
+    assert expected["num_scored"] == validation["is_problematic"].count(False)
+    assert 0 < expected_m["imagenet_m_correct"] < expected_m["imagenet_m_total"] == 68
+    if card == "dataset":
+        assert capsys.readouterr().out == (
+            f"{expected['multilabel_accuracy']}\n{expected_m['imagenet_m_correct']} of 68\n"
+        )
 
 
 def test_card_cites_both_papers(metric):

@@ -4,6 +4,7 @@ Space folder loading with evaluate exactly as it would from the Hub."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import evaluate
 import huggingface_hub
 import pytest
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import hf_raise_for_status
 
 from metric import push
 from metric.__main__ import main
@@ -114,6 +117,58 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     assert FAKE_TOKEN not in output.out + output.err
 
 
+# huggingface_hub's HTTP client (httpx2 in huggingface_hub 2.x, httpx in 1.x), whose errors it
+# lets through for a refused connection or a timeout.
+HTTP_CLIENT = importlib.import_module(HfHubHTTPError.__bases__[0].__module__)
+
+
+def forbidden(*args: Any, **kwargs: Any) -> None:
+    """The Hub's answer to a token without write access, raised as huggingface_hub raises it."""
+    request = HTTP_CLIENT.Request("POST", "https://huggingface.co/api/repos/create")
+    hf_raise_for_status(
+        HTTP_CLIENT.Response(403, request=request, headers={"X-Error-Message": "no write access"})
+    )
+
+
+def connection_refused(*args: Any, **kwargs: Any) -> None:
+    raise HTTP_CLIENT.ConnectError("[Errno 111] Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("method", "raise_error", "message"),
+    [
+        ("create_repo", forbidden, r"could not create Space .*HfHubHTTPError: 403 Forbidden"),
+        (
+            "create_commit",
+            connection_refused,
+            r"could not upload the files to Space .*ConnectError: \[Errno 111\] Connection refused",
+        ),
+    ],
+)
+def test_hub_errors_become_one_line_errors(
+    no_login, monkeypatch, capsys, method, raise_error, message
+):
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    monkeypatch.setattr(push, "HfApi", FakeHfApi)
+    monkeypatch.setattr(FakeHfApi, method, raise_error)
+    assert main(["push", "--repo-id", REPO_ID]) == 2
+    output = capsys.readouterr()
+    assert re.fullmatch(rf"error: {message}.*", output.err, re.S), output.err
+    assert REPO_ID in output.err and "Traceback" not in output.err
+    assert output.out == "" and FAKE_TOKEN not in output.err
+
+
+def test_push_offline_names_the_repo_and_hf_hub_offline(no_login, monkeypatch, capsys):
+    """The real HfApi under HF_HUB_OFFLINE=1 (tests/conftest.py) refuses before any request."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    assert main(["push", "--repo-id", REPO_ID]) == 2
+    error = capsys.readouterr().err
+    assert f"could not create Space {REPO_ID}" in error
+    assert "OfflineModeIsEnabled" in error and "HF_HUB_OFFLINE" in error
+
+
 @pytest.mark.parametrize(
     ("repo_id", "message"),
     [
@@ -180,6 +235,7 @@ def test_staged_space_loads_with_evaluate_and_its_card_runs(tmp_path, monkeypatc
     rows = [
         {
             "file_name": f"ILSVRC2012_val_{i + 1:08d}.JPEG",
+            "image_id": i + 1,
             "original_label": i % 3,
             "correct_multi_labels": [i % 3],
             "wrong_multi_labels": [4],

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import hypothesis
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -28,7 +27,6 @@ from metric.scoring import (
     PredictionsError,
     References,
     ReferencesError,
-    _strictly_increasing,
     score,
 )
 
@@ -512,41 +510,6 @@ def test_from_arrow_reads_class_ids_in_place():
     correct = table.column("correct_multi_labels").chunk(0).flatten()
     assert np.shares_memory(references.original_label, labels.to_numpy())
     assert np.shares_memory(references.correct.classes, correct.to_numpy())
-
-
-def names_of_width(width: int, extra: int) -> st.SearchStrategy[list[str]]:
-    """Names of ``width`` (to ``width + extra``) bytes that differ in their first byte and in
-    their last three, which only the overlapping last word covers when the width is not a
-    multiple of 8."""
-    name = st.builds(
-        lambda head, tail: head + "a" * (width - 4) + tail,
-        st.sampled_from("ab"),
-        st.text("ab", min_size=3, max_size=3 + extra),
-    )
-    return st.lists(name, min_size=2, max_size=4)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    names=st.tuples(st.integers(8, 20), st.sampled_from([0, 0, 2])).flatmap(
-        lambda width_extra: names_of_width(*width_extra)
-    ),
-    sort=st.booleans(),
-    large=st.booleans(),
-)
-@hypothesis.example(names=["b" + "a" * 24 + "aaa", "a" + "a" * 24 + "bbb"], sort=False, large=False)
-@hypothesis.example(names=["a" * 28, "a" * 27 + "b"], sort=False, large=True)
-def test_sortedness_read_from_arrow_buffers_agrees_with_python(names, sort, large):
-    """The word-wise check on the buffers (overlapping last word, a slice, both offset types):
-    right on names of one byte length, "unknown" (False) on mixed lengths."""
-    if sort:
-        names = sorted(names)
-    string_type = pa.large_string() if large else pa.string()
-    answer = _strictly_increasing(pa.array(["z", *names], type=string_type).slice(1))
-    if len(set(map(len, names))) == 1:
-        assert answer == all(map(str.__lt__, names, names[1:]))
-    else:
-        assert answer is False
 
 
 @pytest.mark.parametrize(
