@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow uploading the ImageNet images config to a public repository",
     )
+    push.add_argument(
+        "--replace-remote-configs",
+        action="store_true",
+        help="delete the repository's files of configs this folder lacks (e.g. images/ when "
+        "pushing a labels-only build); without it such a push stops",
+    )
     return parser
 
 
@@ -92,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 private=args.private,
                 dry_run=args.dry_run,
                 allow_public_images=args.allow_public_images,
+                replace_remote_configs=args.replace_remote_configs,
             )
     except (AnnotationError, BuildError, ImageSourceError, PushError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,14 +2,18 @@
 
 The file (version 3.0.0, ~200 MB of JSON) is fetched once into the Hugging Face cache with a
 progress bar and resume, checked against its published sha256, parsed once, and kept as a compact
-``.npz`` keyed by that sha256, so that later runs load the labels in milliseconds. A local copy
-(``--annotations PATH``) must have the published sha256 unless the caller explicitly accepts an
-unverified file; every result then records ``verified: False`` and the file's own sha256.
+``.npz`` keyed by that sha256, so that later runs load the labels in milliseconds. Every rank of a
+multi-node job may call this at once, so the download and the compact-cache write each happen
+under a file lock next to their target; whoever gets a lock second reuses the first's file. A
+local copy (``--annotations PATH``) must have the published sha256 unless the caller explicitly
+accepts an unverified file; every result then records ``verified: False`` and the file's own
+sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from dataset_script import classes
@@ -36,6 +41,7 @@ LABEL_KINDS = ("correct", "wrong", "unclear")
 SPLITS = ("validation", "imagenet_m")
 _COMPACT_FORMAT = 1
 _CHUNK = 1 << 20
+_TIMEOUT_S = 60
 
 
 class AnnotationError(ValueError):
@@ -134,10 +140,14 @@ def load_annotations(
     compact = cache / "compact" / f"{sha256}.npz"
     arrays = _read_compact(compact)
     if arrays is None:
-        if raw is None:
-            raw = _download_verified(url, expected_sha256, cache / "downloads")
-        arrays = parse_annotation_json(raw)
-        _write_compact(compact, arrays)
+        compact.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(_lock_path(compact)):
+            arrays = _read_compact(compact)  # another process may have written it meanwhile
+            if arrays is None:
+                if raw is None:
+                    raw = _download_verified(url, expected_sha256, cache / "downloads")
+                arrays = parse_annotation_json(raw)
+                _write_compact(compact, arrays)
     verified = sha256 == expected_sha256
     return Annotations(**arrays, sha256=sha256, source=source, verified=verified)
 
@@ -150,33 +160,46 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _lock_path(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
+
+
 def _download_verified(url: str, expected_sha256: str, directory: Path) -> Path:
-    """Cached, checksum-verified download; a truncated or corrupt cached file is fetched again."""
+    """Cached, checksum-verified download; a truncated or corrupt cached file is fetched again.
+
+    The whole check-and-fetch runs under a lock, so concurrent processes sharing the cache
+    download once and never append to the same ``.incomplete`` file.
+    """
     target = directory / expected_sha256 / Path(url).name
-    if target.is_file():
-        if sha256_of_file(target) == expected_sha256:
-            return target
-        target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".incomplete")
-    _fetch(url, partial)
-    actual = sha256_of_file(partial)
-    if actual != expected_sha256:
-        partial.unlink()
-        raise AnnotationError(
-            f"download of {url} has sha256 {actual}, expected {expected_sha256}; the corrupt "
-            "file was removed, run again to fetch it anew"
-        )
-    partial.replace(target)
+    with FileLock(_lock_path(target)):
+        if target.is_file():
+            if sha256_of_file(target) == expected_sha256:
+                return target
+            target.unlink()
+        partial = target.with_name(target.name + ".incomplete")
+        _fetch(url, partial)
+        actual = sha256_of_file(partial)
+        if actual != expected_sha256:
+            partial.unlink()
+            raise AnnotationError(
+                f"download of {url} has sha256 {actual}, expected {expected_sha256}; the corrupt "
+                "file was removed, run again to fetch it anew"
+            )
+        partial.replace(target)
     return target
 
 
 def _fetch(url: str, partial: Path) -> None:
-    """Download ``url`` into ``partial``, resuming from its current size with an HTTP Range."""
+    """Download ``url`` into ``partial``, resuming from its current size with an HTTP Range.
+
+    A connection that fails or ends early raises ``AnnotationError`` and keeps what arrived, so
+    that a rerun resumes instead of starting over.
+    """
     start = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
     try:
-        response = urllib.request.urlopen(request, timeout=60)
+        response = urllib.request.urlopen(request, timeout=_TIMEOUT_S)
     except urllib.error.HTTPError as error:
         if error.code != 416:  # 416: the partial file already holds every byte
             raise AnnotationError(f"could not download {url}: HTTP {error.code}") from error
@@ -186,6 +209,8 @@ def _fetch(url: str, partial: Path) -> None:
             f"could not download {url} ({error.reason}); on an offline machine pass a local copy "
             "with --annotations PATH"
         ) from error
+    except (OSError, http.client.HTTPException) as error:  # e.g. dropped before the headers
+        raise _interrupted(url, partial, _describe(error), start) from error
     with response:
         resumed = start > 0 and response.status == 206
         length = int(response.headers.get("Content-Length", 0)) or None
@@ -200,9 +225,32 @@ def _fetch(url: str, partial: Path) -> None:
                 desc=f"Downloading {Path(url).name}",
             ) as progress,
         ):
-            while chunk := response.read(_CHUNK):
+            received = start if resumed else 0
+            while True:
+                try:  # only the network read: a local write error is not an interruption
+                    chunk = response.read(_CHUNK)
+                except (OSError, http.client.HTTPException) as error:
+                    raise _interrupted(url, partial, _describe(error), received) from error
+                if not chunk:
+                    break
                 out.write(chunk)
+                received += len(chunk)
                 progress.update(len(chunk))
+    if total is not None and received < total:
+        # http.client ends a body cut short by the server with b"", not with IncompleteRead.
+        cause = f"connection closed after {received:,} of {total:,} bytes"
+        raise _interrupted(url, partial, cause, received)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _interrupted(url: str, partial: Path, cause: str, kept: int) -> AnnotationError:
+    return AnnotationError(
+        f"download of {url} was interrupted ({cause}); the {kept:,} bytes received so far are "
+        f"kept in {str(partial)!r} and running again resumes from there"
+    )
 
 
 def _read_compact(path: Path) -> dict[str, Any] | None:

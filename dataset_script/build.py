@@ -10,13 +10,16 @@ Layout (what ``datasets.load_dataset(folder)`` and the Hub read)::
     images/imagenet_m-00000-of-000NN.parquet
 
 Every parquet schema carries the ``huggingface`` features metadata (so ClassLabel, List and
-Image round-trip) and the annotations' provenance under ``imagenet_multilabel``. Files are written
-deterministically: the same input gives byte-identical output. The folder is assembled in a
-sibling temporary directory and moved into place at the end, so a failed build leaves nothing.
+Image round-trip) and, under ``imagenet_multilabel``, the annotations' provenance plus
+``label_sha256``: each split's ``label_digest``, so that a reader can tell labels edited after the
+build from the ones the recorded annotation file gave. Files are written deterministically: the
+same input gives byte-identical output. The folder is assembled in a sibling temporary directory
+and moved into place at the end, so a failed build leaves nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +47,7 @@ PRETTY_NAME = "ImageNet Multi-Label (v3.0.0) and ImageNet-M"
 LABELS_CONFIG = "labels"
 IMAGES_CONFIG = "images"
 PROVENANCE_KEY = "imagenet_multilabel"
+LABEL_DIGESTS_KEY = "label_sha256"
 LABEL_COLUMNS = (
     "file_name",
     "image_id",
@@ -111,6 +115,17 @@ def image_features() -> Features:
     return Features({**label_features(), IMAGE_COLUMN: Image()})
 
 
+def label_digest(columns: Mapping[str, list]) -> str:
+    """sha256 of one split's label content, the same whether built or read back from parquet.
+
+    The serialisation: the JSON object ``{column: [values in row order]}`` over ``LABEL_COLUMNS``
+    in that order, with ``separators=(",", ":")`` and ASCII escapes, encoded as UTF-8. Class ids
+    are integers, ``is_problematic`` booleans, ``file_name`` strings.
+    """
+    document = {name: columns[name] for name in LABEL_COLUMNS}
+    return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
+
+
 def public_provenance(annotations: Annotations) -> dict[str, Any]:
     """Provenance fit to publish: a verified file is the published one, so name its URL.
 
@@ -156,18 +171,22 @@ def build_dataset(
         )
     provenance = public_provenance(annotations)
     split_columns = {split: annotations.split_columns(split) for split in SPLITS}
+    metadata = {
+        **provenance,
+        LABEL_DIGESTS_KEY: {split: label_digest(split_columns[split]) for split in SPLITS},
+    }
     located = None
     if images is not None:
         source = open_image_source(images, split=images_split)
         located = {split: source.locate(split_columns[split]["file_name"]) for split in SPLITS}
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(target.parent.stat().st_mode & 0o777)  # mkdtemp's 0700 would hide the output
     try:
-        written = {LABELS_CONFIG: _write_labels(staging, split_columns, provenance)}
+        staging.chmod(_new_directory_mode(staging))  # mkdtemp's 0700 would hide the output
+        written = {LABELS_CONFIG: _write_labels(staging, split_columns, metadata)}
         if located is not None:
             written[IMAGES_CONFIG] = _write_images(
-                staging, split_columns, located, provenance, max_shard_bytes, rows_per_row_group
+                staging, split_columns, located, metadata, max_shard_bytes, rows_per_row_group
             )
         (staging / "eval.yaml").write_text(eval_yaml(), encoding="utf-8")
         card = render_card(written, provenance, repo_id=repo_id or PLACEHOLDER_REPO_ID)
@@ -179,6 +198,20 @@ def build_dataset(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _new_directory_mode(fresh: Path) -> int:
+    """The mode ``mkdir`` gives a new directory in ``fresh``, an empty directory of ours.
+
+    That is 0o777 less the umask (or what a default ACL says), read off a probe directory:
+    setting the process umask to read it would race other threads.
+    """
+    probe = fresh / "probe"
+    probe.mkdir()
+    try:
+        return probe.stat().st_mode & 0o777
+    finally:
+        probe.rmdir()
 
 
 def _schema(features: Features, provenance: Mapping[str, Any]) -> pa.Schema:

@@ -5,7 +5,8 @@ The alternative to the annotation JSON: the ``labels`` config written by
 with ``snapshot_download`` restricted to the card and ``labels/*`` (never the gated, large
 ``images`` config), and the snapshot's commit hash is recorded, so a result names the exact labels
 it was scored against. The annotations' sha256, version and verification come back from the
-parquet metadata that the builder wrote.
+parquet metadata that the builder wrote, and are believed only for splits whose rows still have
+the ``label_digest`` recorded there at build time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import huggingface_hub
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
-from dataset_script.build import LABEL_COLUMNS, LABELS_CONFIG, PROVENANCE_KEY
+from dataset_script.build import (
+    LABEL_COLUMNS,
+    LABEL_DIGESTS_KEY,
+    LABELS_CONFIG,
+    PROVENANCE_KEY,
+    label_digest,
+)
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -68,6 +75,8 @@ def load_labels_dataset(
     annotations = _annotations_provenance(
         [path for split in splits for path in split_files[split]], source
     )
+    for split in splits:
+        _check_digest(source, split, columns[split], annotations)
     provenance = {
         "source": source,
         "revision": revision,
@@ -165,10 +174,31 @@ def _annotations_provenance(files: Sequence[Path], source: str) -> dict[str, Any
             "expected one build"
         )
     record = json.loads(next(iter(records)))
-    absent = [key for key in _PROVENANCE_FIELDS if key not in record]
+    absent = [key for key in (*_PROVENANCE_FIELDS, LABEL_DIGESTS_KEY) if key not in record]
     if absent:
         raise LabelsDatasetError(
             f"labels dataset {source!r}: the {PROVENANCE_KEY!r} metadata lacks "
             f"{', '.join(absent)}; found {record}"
         )
     return record
+
+
+def _check_digest(
+    source: str, split: str, columns: dict[str, list], record: dict[str, Any]
+) -> None:
+    """Refuse rows edited after the build: the recorded sha256 vouches only for the built ones."""
+    digests = record[LABEL_DIGESTS_KEY]
+    expected = digests.get(split) if isinstance(digests, dict) else None
+    if expected is None:
+        raise LabelsDatasetError(
+            f"labels dataset {source!r}: the {PROVENANCE_KEY!r} metadata records no "
+            f"{LABEL_DIGESTS_KEY} for split {split!r}, so its rows cannot be checked"
+        )
+    actual = label_digest(columns)
+    if actual != expected:
+        raise LabelsDatasetError(
+            f"labels dataset {source!r} split {split!r}: the labels were changed after they were "
+            f"built from the annotation file with sha256 {record['sha256']} (label content "
+            f"sha256 {actual}, recorded {expected}); rebuild it with "
+            "`python -m dataset_script build`"
+        )

@@ -5,11 +5,17 @@ one decision the Hub cannot make for us: ImageNet's terms forbid public re-hosti
 so a folder with the ``images`` config goes only to a private repository unless the caller
 explicitly passes ``--allow-public-images`` (then the repository is gated). The visibility that
 counts is the existing repository's, because ``create_repo(exist_ok=True)`` never changes it.
+
+The upload replaces the remote data files of the configs the folder holds, and only those. A
+remote config that the folder lacks (say ``images/`` when pushing a labels-only build) would be
+left undeclared by the new card, so the push refuses unless ``--replace-remote-configs`` says to
+delete it.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,9 +26,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
 
-# Remote data files that the upload replaces: a rebuilt split may have fewer shards, and a stale
-# shard left on the Hub would be read as extra rows by the ``{config}/{split}-*`` patterns.
-DATA_FILE_PATTERNS = [f"{LABELS_CONFIG}/*", f"{IMAGES_CONFIG}/*"]
+CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
 
 
@@ -47,6 +51,13 @@ def has_images_config(folder: Path) -> bool:
     return declared or any((folder / IMAGES_CONFIG).glob("*"))
 
 
+def local_configs(folder: Path) -> list[str]:
+    """The configs whose data files the folder holds, in ``CONFIGS`` order."""
+    return [
+        config for config in CONFIGS if any(path.is_file() for path in (folder / config).rglob("*"))
+    ]
+
+
 def push_dataset(
     folder: str | os.PathLike,
     repo_id: str,
@@ -54,13 +65,15 @@ def push_dataset(
     private: bool = False,
     dry_run: bool = False,
     allow_public_images: bool = False,
+    replace_remote_configs: bool = False,
     api: HfApi | None = None,
     echo: Callable[[str], None] = print,
 ) -> str | None:
     """Create (if needed) the dataset repository and upload the folder; return its URL.
 
+    ``replace_remote_configs`` lets the push delete the remote files of configs the folder lacks.
     With ``dry_run`` nothing touches the network: every file is listed with its size and target,
-    and None is returned.
+    what the push would delete is said, and None is returned.
     """
     source = Path(folder)
     if not (source / "README.md").is_file():
@@ -69,12 +82,28 @@ def push_dataset(
             "`python -m dataset_script build --output DIR`"
         )
     with_images = has_images_config(source)
+    configs = local_configs(source)
     files = folder_files(source)
     target = f"datasets/{repo_id}"
     if dry_run:
         for path, size in files:
             echo(f"{size:>14,d}  {path}  ->  {target}/{path}")
         echo(f"{sum(size for _, size in files):>14,d}  total, {len(files)} files -> {target}")
+        echo(
+            f"note: remote files under {', '.join(c + '/' for c in configs)} that are not listed "
+            f"above will be deleted from {target}"
+        )
+        others = [f"{config}/" for config in CONFIGS if config not in configs]
+        if others and replace_remote_configs:
+            echo(
+                f"note: --replace-remote-configs: remote files under {', '.join(others)} will be "
+                "deleted too"
+            )
+        elif others:
+            echo(
+                f"note: if {target} holds files under {', '.join(others)}, the push will stop "
+                "(this folder lacks that config) unless --replace-remote-configs deletes them"
+            )
         if with_images and not private and not allow_public_images:
             echo(
                 "note: this folder holds ImageNet images; the push will refuse a public "
@@ -88,7 +117,17 @@ def push_dataset(
         )
     api = api or HfApi()
     try:
-        return _upload(api, source, repo_id, private, with_images, allow_public_images, echo)
+        return _upload(
+            api,
+            source,
+            repo_id,
+            private,
+            with_images,
+            allow_public_images,
+            configs,
+            replace_remote_configs,
+            echo,
+        )
     except HfHubHTTPError as error:
         raise PushError(f"pushing {str(source)!r} to {target} failed: {error}") from error
 
@@ -100,6 +139,8 @@ def _upload(
     private: bool,
     with_images: bool,
     allow_public_images: bool,
+    configs: list[str],
+    replace_remote_configs: bool,
     echo: Callable[[str], None],
 ) -> str:
     exists = api.repo_exists(repo_id, repo_type="dataset")
@@ -111,6 +152,19 @@ def _upload(
             "ImageNet's terms (https://image-net.org/download.php) do not allow re-hosting them "
             "publicly. Push to a private repository (--private, or make the existing one "
             "private), or pass --allow-public-images if you have the right to publish them"
+        )
+    stale = _remote_only_configs(api, repo_id, configs) if exists else {}
+    if stale and not replace_remote_configs:
+        held = ", ".join(f"{count:,} file(s) under {config}/" for config, count in stale.items())
+        raise PushError(
+            f"datasets/{repo_id} holds {held}, a config that {str(source)!r} lacks; the new card "
+            "would no longer declare it. Build that config too (e.g. `build --images SOURCE`), or "
+            "pass --replace-remote-configs to delete those files from the repository"
+        )
+    if stale:
+        echo(
+            f"note: deleting the remote files under {', '.join(c + '/' for c in stale)} of "
+            f"datasets/{repo_id} (--replace-remote-configs)"
         )
     if exists and private and not is_private:
         echo(f"note: datasets/{repo_id} exists and is public; --private does not change that")
@@ -125,8 +179,19 @@ def _upload(
         repo_type="dataset",
         folder_path=source,
         commit_message="Upload ImageNet multi-label dataset",
-        delete_patterns=DATA_FILE_PATTERNS,
+        # A rebuilt split may have fewer shards, and a stale shard left on the Hub would be read
+        # as extra rows by the ``{config}/{split}-*`` patterns.
+        delete_patterns=[f"{config}/*" for config in [*configs, *stale]],
     )
     url = str(repo_url)
     echo(f"uploaded {source} to {url}")
     return url
+
+
+def _remote_only_configs(api: HfApi, repo_id: str, configs: list[str]) -> dict[str, int]:
+    """File counts of the remote configs that are not among ``configs``."""
+    files = api.list_repo_files(repo_id, repo_type="dataset")
+    counts = Counter(path.split("/", 1)[0] for path in files if "/" in path)
+    return {
+        config: counts[config] for config in CONFIGS if config not in configs and counts[config]
+    }

@@ -1,7 +1,11 @@
 import hashlib
 import http.server
 import json
+import socket
+import struct
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -127,15 +131,21 @@ def test_not_json(tmp_path):
 
 
 class _RangeServer:
-    """A loopback HTTP server for one file, honouring Range requests, recording what it got."""
+    """A loopback HTTP server for one file, honouring Range requests, recording what it got.
+
+    ``delay`` holds every response back; ``failures`` lists how the next responses break off
+    after half their body: ``close`` (a clean early close), ``reset`` (TCP RST) or ``stall``.
+    """
 
     def __init__(self, payload: bytes):
         self.payload, self.requests = payload, []
+        self.delay, self.failures = 0.0, []
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 owner.requests.append(self.headers.get("Range"))
+                time.sleep(owner.delay)
                 start = 0
                 if self.headers.get("Range"):
                     start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
@@ -143,7 +153,15 @@ class _RangeServer:
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                failure = owner.failures.pop(0) if owner.failures else None
+                self.wfile.write(body[: len(body) // 2] if failure else body)
+                if failure == "stall":
+                    time.sleep(2)
+                elif failure == "reset":
+                    time.sleep(0.2)  # let the client take the half, then reset instead of FIN
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    self.connection.close()
 
             def log_message(self, *args):
                 pass
@@ -198,9 +216,53 @@ def test_download_with_wrong_checksum_is_removed(served, tmp_path):
     server, _ = served
     with pytest.raises(ann.AnnotationError, match="expected 0000"):
         ann.load_annotations(url=server.url, expected_sha256="0" * 64, cache_dir=tmp_path)
-    assert not list((tmp_path / "downloads").rglob("*.json*"))
+    downloads = tmp_path / "downloads"
+    assert not list(downloads.rglob("*.json")) and not list(downloads.rglob("*.incomplete"))
 
 
 def test_unreachable_url_suggests_a_local_copy(tmp_path):
     with pytest.raises(ann.AnnotationError, match="--annotations PATH"):
         ann.load_annotations(url="http://127.0.0.1:9/x.json", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("failure", "cause"),
+    [
+        ("close", "connection closed after"),
+        ("reset", "ConnectionResetError"),
+        ("stall", "TimeoutError"),
+    ],
+)
+def test_interrupted_download_is_kept_and_resumed(served, tmp_path, monkeypatch, failure, cause):
+    server, sha = served
+    monkeypatch.setattr(ann, "_TIMEOUT_S", 0.5)
+    server.failures.append(failure)
+    with pytest.raises(ann.AnnotationError, match=rf"interrupted \({cause}.*running again resumes"):
+        ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
+    partial = tmp_path / "downloads" / sha / "human_accuracy_v3.0.0.json.incomplete"
+    kept = partial.read_bytes()
+    assert server.payload.startswith(kept)
+    if failure == "close":
+        assert len(kept) == len(server.payload) // 2
+    loaded = ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
+    assert loaded.verified and not partial.exists()
+    assert server.requests[-1] == (f"bytes={len(kept)}-" if kept else None)
+
+
+@pytest.mark.parametrize("entry", ["load_annotations", "_download_verified"])
+def test_concurrent_callers_download_once(served, tmp_path, entry):
+    server, sha = served
+    server.delay = 0.3  # without the locks both callers would be mid-download at once
+    start = threading.Barrier(2)
+
+    def call() -> object:
+        start.wait()
+        if entry == "load_annotations":
+            loaded = ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
+            return loaded.split_columns("validation")
+        return ann._download_verified(server.url, sha, tmp_path / "downloads").read_bytes()
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = [future.result() for future in [pool.submit(call) for _ in range(2)]]
+    assert server.requests == [None]
+    assert first == second

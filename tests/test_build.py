@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import stat
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -28,6 +33,8 @@ from dataset_script import build, classes
 from dataset_script.__main__ import main
 from dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations, load_annotations
 from dataset_script.images import MissingImagesError, decode_image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +98,9 @@ def test_labels_layout_and_offline_load(labels_dir, annotations):
     assert only_m["file_name"][:] == annotations.split_columns("imagenet_m")["file_name"]
 
 
-def test_parquet_schema_round_trips_features_and_carries_provenance(labels_dir, annotation_file):
+def test_parquet_schema_round_trips_features_and_carries_provenance(
+    labels_dir, annotations, annotation_file
+):
     _, sha256 = annotation_file
     for split in SPLITS:
         schema = pq.read_schema(labels_dir / f"labels/{split}-00000-of-00001.parquet")
@@ -103,7 +112,15 @@ def test_parquet_schema_round_trips_features_and_carries_provenance(labels_dir, 
             "version": "3.0.0",
             "verified": True,
             "num_annotated_images": 2000,
+            "label_sha256": {split: documented_digest(annotations, split) for split in SPLITS},
         }
+
+
+def documented_digest(annotations: Annotations, split: str) -> str:
+    """The label digest as ``build.label_digest`` documents it, computed independently."""
+    columns = annotations.split_columns(split)
+    document = {name: columns[name] for name in build.LABEL_COLUMNS}
+    return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
 
 
 def test_unverified_provenance_names_the_file_not_its_directory(annotation_file, tmp_path):
@@ -168,9 +185,44 @@ def test_eval_yaml_tasks_point_at_declared_splits(labels_dir):
     assert {(task["config"], task["split"]) for task in document["tasks"]} <= declared
 
 
-def test_two_builds_are_byte_identical(labels_dir, annotations, tmp_path):
-    again = build.build_dataset(tmp_path / "again", annotations)
-    assert relative_files(again) == relative_files(labels_dir)
+def cli_build(output: Path, annotation_path: Path, hf_home: Path) -> None:
+    """``python -m dataset_script build`` in a fresh process with its own Hugging Face cache."""
+    command = [sys.executable, "-m", "dataset_script", "build", "--output", str(output)]
+    command += ["--annotations", str(annotation_path), "--allow-unverified-annotations"]
+    environment = {**os.environ, "HF_HOME": str(hf_home)}
+    done = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_builds_in_fresh_processes_are_byte_identical(annotation_file, tmp_path):
+    path, sha256 = annotation_file
+    for name in ("first", "second", "cached"):
+        home = tmp_path / ("home_first" if name == "cached" else f"home_{name}")
+        cli_build(tmp_path / name, path, home)
+        assert (home / "imagenet_multilabel" / "compact" / f"{sha256}.npz").is_file()
+    first = relative_files(tmp_path / "first")
+    assert len(first) == 4
+    assert relative_files(tmp_path / "second") == first  # parsed anew in another process
+    assert relative_files(tmp_path / "cached") == first  # read from the compact cache
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_output_has_the_umask_modes_even_in_a_world_writable_parent(annotations, tmp_path, umask):
+    shared = tmp_path / "shared"  # like /tmp
+    shared.mkdir()
+    shared.chmod(0o1777)
+    previous = os.umask(umask)
+    try:
+        output = build.build_dataset(shared / "out", annotations)
+    finally:
+        os.umask(previous)
+    directories = [output, *(path for path in output.rglob("*") if path.is_dir())]
+    files = [path for path in output.rglob("*") if path.is_file()]
+    assert len(directories) == 2 and len(files) == 4
+    for directory in directories:
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o777 & ~umask, directory
+    for file in files:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file
 
 
 def test_output_must_be_new_or_empty(annotations, tmp_path):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from fnmatch import fnmatch
 from pathlib import Path
 
 import datasets
 import huggingface_hub
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -146,3 +149,48 @@ def test_files_without_the_builders_provenance_are_refused(annotations, tmp_path
     folder = hand_made_labels_folder(tmp_path, annotations.split_columns("imagenet_m"))
     with pytest.raises(LabelsDatasetError, match="no 'imagenet_multilabel' schema metadata"):
         load_labels_dataset(str(folder), ["imagenet_m"])
+
+
+def rewrite_column(path: Path, name: str, edit) -> None:
+    """Rewrite one parquet file with ``edit`` applied to a column's values, keeping the schema
+    and its metadata (the builder's provenance record) as they were."""
+    table = pq.read_table(path)
+    index = table.schema.get_field_index(name)
+    values = edit(table.column(name).to_pylist())
+    edited = table.set_column(index, table.schema.field(index), pa.array(values, table[name].type))
+    pq.write_table(edited, path)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_labels_edited_after_the_build_are_refused(built, annotation_file, tmp_path, split):
+    _, sha256 = annotation_file
+    copy = Path(shutil.copytree(built, tmp_path / "copy"))
+    path = copy / "labels" / f"{split}-00000-of-00001.parquet"
+
+    def add_a_correct_label(rows: list[list[int]]) -> list[list[int]]:
+        extra = next(index for index in range(1000) if index not in rows[0])
+        return [rows[0] + [extra], *rows[1:]]
+
+    rewrite_column(path, "correct_multi_labels", add_a_correct_label)
+    assert pq.read_schema(path).metadata == pq.read_schema(built / path.relative_to(copy)).metadata
+    with pytest.raises(LabelsDatasetError, match=f"split '{split}'") as raised:
+        load_labels_dataset(str(copy), SPLITS)
+    assert f"changed after they were built from the annotation file with sha256 {sha256}" in str(
+        raised.value
+    )
+    (other,) = set(SPLITS) - {split}
+    columns, _ = load_labels_dataset(str(copy), [other])  # the untouched split is still fine
+    assert columns[other] == load_labels_dataset(str(built), [other])[0][other]
+
+
+def test_files_without_label_digests_are_refused(built, tmp_path):
+    copy = Path(shutil.copytree(built, tmp_path / "copy"))
+    for path in (copy / "labels").glob("*.parquet"):
+        table = pq.read_table(path)
+        metadata = dict(table.schema.metadata)
+        record = json.loads(metadata[build.PROVENANCE_KEY.encode()])
+        del record[build.LABEL_DIGESTS_KEY]
+        metadata[build.PROVENANCE_KEY.encode()] = json.dumps(record).encode()
+        pq.write_table(table.replace_schema_metadata(metadata), path)
+    with pytest.raises(LabelsDatasetError, match="metadata lacks label_sha256"):
+        load_labels_dataset(str(copy), SPLITS)

@@ -20,10 +20,11 @@ REPO = "someone/imagenet-multilabel"
 
 
 class FakeHfApi:
-    """Records the calls ``push_dataset`` makes; ``existing`` is None or the repo's privacy."""
+    """Records the calls ``push_dataset`` makes; ``existing`` is None or the repo's privacy,
+    ``remote_files`` what an existing repository holds."""
 
-    def __init__(self, existing: bool | None = None) -> None:
-        self.existing = existing
+    def __init__(self, existing: bool | None = None, remote_files: tuple[str, ...] = ()) -> None:
+        self.existing, self.remote_files = existing, list(remote_files)
         self.calls: list[tuple[str, dict]] = []
 
     def repo_exists(self, repo_id: str, **kwargs) -> bool:
@@ -33,6 +34,11 @@ class FakeHfApi:
     def repo_info(self, repo_id: str, **kwargs) -> SimpleNamespace:
         self.calls.append(("repo_info", {"repo_id": repo_id, **kwargs}))
         return SimpleNamespace(private=self.existing)
+
+    def list_repo_files(self, repo_id: str, **kwargs) -> list[str]:
+        self.calls.append(("list_repo_files", {"repo_id": repo_id, **kwargs}))
+        assert self.existing is not None, "listed the files of a repository that does not exist"
+        return self.remote_files
 
     def create_repo(self, repo_id: str, **kwargs) -> RepoUrl:
         self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
@@ -101,6 +107,9 @@ def test_dry_run_lists_every_file_with_size_and_target_offline(images_dir, monke
         assert f"{path.stat().st_size:,d}" in line
         assert line.endswith(f"datasets/{REPO}/{relative}")
     assert f"{len(files)} files -> datasets/{REPO}" in lines[len(files)]
+    assert (
+        "under labels/, images/ that are not listed above will be deleted" in lines[len(files) + 1]
+    )
     assert "refuse a public repository" in lines[-1]
 
 
@@ -120,7 +129,7 @@ def test_labels_go_to_a_new_public_repo(labels_dir, token):
     assert create == {"repo_id": REPO, "repo_type": "dataset", "private": False, "exist_ok": True}
     assert upload["repo_id"] == REPO and upload["repo_type"] == "dataset"
     assert Path(upload["folder_path"]) == labels_dir
-    assert upload["delete_patterns"] == ["labels/*", "images/*"]
+    assert upload["delete_patterns"] == ["labels/*"]
     assert url in lines[-1]
     assert token not in " ".join(lines) + repr(api.calls)
 
@@ -145,6 +154,7 @@ def test_images_go_to_a_private_repo(images_dir, token, existing, private):
     push.push_dataset(images_dir, REPO, private=private, api=api, echo=lambda line: None)
     assert api.names()[-2:] == ["create_repo", "upload_folder"]
     assert "update_repo_settings" not in api.names()
+    assert api.calls[-1][1]["delete_patterns"] == ["labels/*", "images/*"]
 
 
 def test_allow_public_images_uploads_behind_a_gate(images_dir, token):
@@ -152,6 +162,32 @@ def test_allow_public_images_uploads_behind_a_gate(images_dir, token):
     push.push_dataset(images_dir, REPO, allow_public_images=True, api=api, echo=lambda _: None)
     assert api.names() == ["repo_exists", "create_repo", "update_repo_settings", "upload_folder"]
     assert api.calls[2][1] == {"repo_id": REPO, "repo_type": "dataset", "gated": "auto"}
+
+
+IMAGES_REMOTE = ("README.md", "labels/validation-00000-of-00001.parquet")
+IMAGES_REMOTE += tuple(f"images/validation-{i:05d}-of-00003.parquet" for i in range(3))
+
+
+def test_labels_only_push_keeps_a_remote_images_config_unless_told(labels_dir, token):
+    api = FakeHfApi(existing=True, remote_files=IMAGES_REMOTE)
+    with pytest.raises(push.PushError, match="3 file.*under images/.*--replace-remote-configs"):
+        push.push_dataset(labels_dir, REPO, api=api)
+    assert api.names() == ["repo_exists", "repo_info", "list_repo_files"]
+    assert api.calls[-1][1] == {"repo_id": REPO, "repo_type": "dataset"}
+
+
+def test_replace_remote_configs_deletes_the_remote_images(labels_dir, token):
+    api, lines = FakeHfApi(existing=True, remote_files=IMAGES_REMOTE), []
+    push.push_dataset(labels_dir, REPO, replace_remote_configs=True, api=api, echo=lines.append)
+    assert api.names()[-1] == "upload_folder"
+    assert api.calls[-1][1]["delete_patterns"] == ["labels/*", "images/*"]
+    assert any("deleting the remote files under images/" in line for line in lines)
+
+
+def test_existing_labels_only_repo_takes_a_labels_push(labels_dir, token):
+    api = FakeHfApi(existing=False, remote_files=IMAGES_REMOTE[:2])
+    push.push_dataset(labels_dir, REPO, api=api, echo=lambda _: None)
+    assert api.calls[-1][1]["delete_patterns"] == ["labels/*"]
 
 
 def test_a_folder_that_was_not_built_is_refused(tmp_path, token):
@@ -163,5 +199,9 @@ def test_cli_push(labels_dir, capsys):
     assert main(["push", str(labels_dir), "--repo-id", REPO, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"labels/validation-00000-of-00001.parquet  ->  datasets/{REPO}/" in out
+    assert "holds files under images/, the push will stop" in out
+    args = ["push", str(labels_dir), "--repo-id", REPO, "--dry-run", "--replace-remote-configs"]
+    assert main(args) == 0
+    assert "remote files under images/ will be deleted too" in capsys.readouterr().out
     assert main(["push", str(labels_dir), "--repo-id", REPO]) == 2
     assert "hf auth login" in capsys.readouterr().err
