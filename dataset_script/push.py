@@ -30,6 +30,13 @@ CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
 
 
+# What a Hub call raises: HfHubHTTPError for an HTTP error status, OfflineModeIsEnabled (an
+# OSError) with HF_HUB_OFFLINE=1, and the HTTP client's own errors for a refused connection or a
+# timeout (httpx2's in huggingface_hub 2.x, httpx's in 1.x). HfHubHTTPError derives from that
+# client's base error, so its bases name the client's errors without importing the client.
+HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
+
+
 class PushError(ValueError):
     """The push cannot proceed; the message says why and what to do."""
 
@@ -128,7 +135,7 @@ def push_dataset(
             replace_remote_configs,
             echo,
         )
-    except HfHubHTTPError as error:
+    except HUB_ERRORS as error:
         raise PushError(f"pushing {str(source)!r} to {target} failed: {error}") from error
 
 

@@ -45,16 +45,9 @@ from huggingface_hub.utils import validate_repo_id
 
 from cards import read_template
 from dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
+from dataset_script.push import HUB_ERRORS
 from eval_cli import results
 from metric.scoring import NUM_CLASSES
-
-try:  # the HTTP client of huggingface_hub 2.x; 1.x used httpx
-    from httpx2 import HTTPError as _ClientError
-except ImportError:
-    from httpx import HTTPError as _ClientError
-
-# What a Hub call raises for refusals (HfHubHTTPError), offline mode and network failures.
-HUB_ERRORS = (OSError, _ClientError)
 
 # The labels dataset as `python -m dataset_script push` publishes it, named after this toolkit;
 # used when the labels did not come from a Hub dataset (`--labels ORG/NAME` records its id and

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import huggingface_hub
 from huggingface_hub import CommitOperationAdd, HfApi, constants
-from huggingface_hub.errors import HfHubHTTPError
+
+from dataset_script.push import HUB_ERRORS
 
 METRIC_DIR = Path(__file__).resolve().parent
 MODULE_FILE = "imagenet_multilabel.py"
@@ -28,12 +29,6 @@ FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
 _RESERVED_NAMES = {"scoring", "app"}
-
-# What a Hub call raises: HfHubHTTPError for an HTTP error status, OfflineModeIsEnabled (an
-# OSError) with HF_HUB_OFFLINE=1, and the HTTP client's own errors for a refused connection or a
-# timeout (httpx2's in huggingface_hub 2.x, httpx's in 1.x). HfHubHTTPError derives from that
-# client's base error, so its bases name the client's errors without importing the client.
-HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
 
 
 class PushError(ValueError):
