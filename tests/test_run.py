@@ -329,3 +329,16 @@ def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
     monkeypatch.setattr(run_module, "load_model", load_with_overflow)
     with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
         run_module.run(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
+
+
+def test_corrupt_image_in_a_worker_is_a_clear_error(workspace, tmp_path, capsys):
+    ids = workspace["image_ids"]
+    folder = make_val_folder(tmp_path / "images", ids, class_subfolders=False)
+    corrupt = classes.file_name_from_image_id(ids[-1])
+    (folder / corrupt).write_bytes(b"not a jpeg")
+    extra = ("--skip-image-check", "--split", "all")
+    args = _args(workspace, workspace["resnet"], tmp_path / "out", *extra)
+    args[args.index("--images") + 1] = str(folder)
+    args[args.index("--num-workers") + 1] = "2"
+    assert main(args) == 2
+    assert corrupt in capsys.readouterr().err
