@@ -243,24 +243,26 @@ def _namespace(args: list[str]):
     return build_parser().parse_args(args)
 
 
-def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeypatch):
-    from eval_cli import models
+def _wrap_logits(monkeypatch, wrapper) -> None:
+    """Make every adapter that `run` loads compute its logits through ``wrapper``."""
+    real_load = run_module.load_model
 
-    real_load = models.load_model
-
-    def load_with_memory_limit(*args, **kwargs):
+    def load(*args, **kwargs):
         adapter = real_load(*args, **kwargs)
         real_logits = adapter.logits
-
-        def logits(module, pixel_values):
-            if pixel_values.shape[0] > 16:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-            return real_logits(module, pixel_values)
-
-        adapter.logits = logits
+        adapter.logits = lambda module, pixel_values: wrapper(real_logits, module, pixel_values)
         return adapter
 
-    monkeypatch.setattr(run_module, "load_model", load_with_memory_limit)
+    monkeypatch.setattr(run_module, "load_model", load)
+
+
+def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeypatch):
+    def memory_limit(logits, module, pixel_values):
+        if pixel_values.shape[0] > 16:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return logits(module, pixel_values)
+
+    _wrap_logits(monkeypatch, memory_limit)
     output = tmp_path / "auto"
     args = _args(workspace, workspace["resnet"], output, "--batch-size", "auto")
     document = run_module.run(_namespace(args))
@@ -310,23 +312,12 @@ def test_a_later_run_over_more_splits_reuses_the_predictions(workspace, referenc
 
 
 def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
-    from eval_cli import models
+    def overflow(logits, module, pixel_values):
+        values = logits(module, pixel_values)
+        values[0, 3] = float("nan")
+        return values
 
-    real_load = models.load_model
-
-    def load_with_overflow(*args, **kwargs):
-        adapter = real_load(*args, **kwargs)
-        real_logits = adapter.logits
-
-        def logits(module, pixel_values):
-            values = real_logits(module, pixel_values)
-            values[0, 3] = float("nan")
-            return values
-
-        adapter.logits = logits
-        return adapter
-
-    monkeypatch.setattr(run_module, "load_model", load_with_overflow)
+    _wrap_logits(monkeypatch, overflow)
     with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
         run_module.run(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
 
