@@ -1,10 +1,10 @@
-"""`eval_cli run` end to end against the model's forward pass alone and `evaluate`'s evaluator.
+"""`imagenet-multilabel run` end to end against the forward pass alone and `evaluate`'s evaluator.
 
 One run, one model (ResNet-50-sized, random weights, microsoft/resnet-50's configuration and
 preprocessing), the same synthetic 500x375 JPEGs and the same batch size:
 
-(a) `eval_cli run` end to end (labels, image index and check, model load, decode, preprocess,
-    forward, gather, predictions file, scoring, outputs), wall time of the whole call;
+(a) `imagenet-multilabel run` end to end (labels, image index and check, model load, decode,
+    preprocess, forward, gather, predictions file, scoring, outputs), wall time of the whole call;
 (b) the model's forward pass alone on pre-made tensors;
 (c) `evaluate.evaluator("image-classification")` with a transformers pipeline on the same images.
 
@@ -33,8 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the synthetic annotation file of the test suite
 
 from annotation_fixtures import synthetic_annotations, write_annotation_file  # noqa: E402
-
-from dataset_script import classes  # noqa: E402
+from imagenet_multilabel.dataset_script import classes  # noqa: E402
 
 
 def make_images(directory: Path, count: int, seed: int = 0) -> tuple[Path, Path, list[int]]:
@@ -84,9 +83,9 @@ def time_eval_cli(
     model: Path, tar: Path, annotations: Path, out: Path, args, precision: str
 ) -> float:
     from accelerate.state import AcceleratorState
+    from imagenet_multilabel.eval_cli.run import run
 
-    from eval_cli.cli import build_parser
-    from eval_cli.run import run
+    from imagenet_multilabel.cli import build_parser
 
     namespace = build_parser().parse_args(
         [

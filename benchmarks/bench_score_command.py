@@ -1,4 +1,4 @@
-"""Wall time of the whole `python -m eval_cli score` command once the labels are cached.
+"""Wall time of the whole `imagenet-multilabel score` command once the labels are cached.
 
 A synthetic annotation file of the published size in images (20 per class: 20,000 validation
 images) and 20,000 top-5 predictions; the first call parses the file and fills the compact cache,
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
         command = [
             sys.executable,
             "-m",
-            "eval_cli",
+            "imagenet_multilabel",
             "score",
             "--predictions",
             str(predictions),

@@ -29,9 +29,8 @@ from typing import Any
 
 import datasets
 import numpy as np
-
-from dataset_script.build import label_features
-from metric.scoring import NUM_CLASSES, References, score
+from imagenet_multilabel.dataset_script.build import label_features
+from imagenet_multilabel.metric.scoring import NUM_CLASSES, References, score
 
 IMAGES_PER_CLASS = 20
 TOP_K = 5

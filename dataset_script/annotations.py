@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 from filelock import FileLock
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.metric.errors import ToolkitError
 from tqdm.auto import tqdm
-
-from dataset_script import classes
 
 PUBLISHED_URL = (
     "https://storage.googleapis.com/brain-car-datasets/imagenet-mistakes/human_accuracy_v3.0.0.json"
@@ -44,7 +44,7 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 60
 
 
-class AnnotationError(ValueError):
+class AnnotationError(ToolkitError):
     """The annotation file is unusable; the message names the file and what was expected."""
 
 
@@ -82,7 +82,7 @@ class Annotations:
     def split_columns(self, split: str) -> dict[str, list]:
         """Columns of one split, named and typed as in the Hub labels dataset."""
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+            raise ToolkitError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
         rows = np.arange(len(self.image_ids))
         if split == "imagenet_m":
             rows = np.searchsorted(self.image_ids, self.imagenet_m_ids)

@@ -36,12 +36,12 @@ from datasets import ClassLabel, DatasetInfo, Features, Image, List, SplitDict, 
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
+from imagenet_multilabel.cards import read_template
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations
+from imagenet_multilabel.dataset_script.images import LocatedImages, open_image_source
+from imagenet_multilabel.metric.errors import ToolkitError
 from tqdm.auto import tqdm
-
-from cards import read_template
-from dataset_script import classes
-from dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations
-from dataset_script.images import LocatedImages, open_image_source
 
 PRETTY_NAME = "ImageNet Multi-Label (v3.0.0) and ImageNet-M"
 LABELS_CONFIG = "labels"
@@ -81,7 +81,7 @@ EVAL_TASKS: tuple[dict[str, str], ...] = (
 _COMPRESSION = "zstd"
 
 
-class BuildError(ValueError):
+class BuildError(ToolkitError):
     """The build cannot proceed; the message names the input and what was expected."""
 
 

@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
+from imagenet_multilabel.metric.errors import ToolkitError
 
 NUM_CLASSES = 1000
 NUM_VALIDATION_IMAGES = 50_000
@@ -51,7 +52,7 @@ def image_id_from_file_name(file_name: str) -> int:
     """1-based image id of ``ILSVRC2012_val_%08d.JPEG``; ValueError for anything else."""
     match = _FILE_NAME.fullmatch(file_name)
     if match is None or not 1 <= int(match.group(1)) <= NUM_VALIDATION_IMAGES:
-        raise ValueError(
+        raise ToolkitError(
             f"{file_name!r} is not an ImageNet validation file name: expected "
             f"'ILSVRC2012_val_NNNNNNNN.JPEG' with NNNNNNNN in 00000001..{NUM_VALIDATION_IMAGES:08d}"
         )
@@ -60,7 +61,7 @@ def image_id_from_file_name(file_name: str) -> int:
 
 def file_name_from_image_id(image_id: int) -> str:
     if not 1 <= image_id <= NUM_VALIDATION_IMAGES:
-        raise ValueError(f"image id {image_id} is outside 1..{NUM_VALIDATION_IMAGES}")
+        raise ToolkitError(f"image id {image_id} is outside 1..{NUM_VALIDATION_IMAGES}")
     return f"{FILE_NAME_PREFIX}{image_id:08d}.JPEG"
 
 

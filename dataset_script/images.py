@@ -69,9 +69,9 @@ from typing import Any, Generic, TypeVar
 
 import datasets
 import pyarrow.compute as pc
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
-
-from dataset_script import classes
 
 DEFAULT_SPLIT = "validation"
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
@@ -85,7 +85,7 @@ _INDEX_BATCH_ROWS = 10_000
 _EXPECTED_NAME = "ILSVRC2012_val_NNNNNNNN.JPEG"
 
 
-class ImageSourceError(ValueError):
+class ImageSourceError(ToolkitError):
     """An image source cannot provide what was asked for."""
 
 

@@ -1,7 +1,7 @@
 """Labels from a built or published labels dataset, for ``eval_cli --labels HUB_ID_OR_DIR``.
 
 The alternative to the annotation JSON: the ``labels`` config written by
-``python -m dataset_script build``, from a local folder or from the Hub. A Hub dataset is fetched
+``imagenet-multilabel build``, from a local folder or from the Hub. A Hub dataset is fetched
 with ``snapshot_download`` restricted to the card and ``labels/*`` (never the gated, large
 ``images`` config), and the snapshot's commit hash is recorded, so a result names the exact labels
 it was scored against. The annotations' sha256, version and verification come back from the
@@ -21,14 +21,14 @@ import datasets
 import huggingface_hub
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
-
-from dataset_script.build import (
+from imagenet_multilabel.dataset_script.build import (
     LABEL_COLUMNS,
     LABEL_DIGESTS_KEY,
     LABELS_CONFIG,
     PROVENANCE_KEY,
     label_digest,
 )
+from imagenet_multilabel.metric.errors import ToolkitError
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -36,7 +36,7 @@ _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _PROVENANCE_FIELDS = ("source", "sha256", "version", "verified", "num_annotated_images")
 
 
-class LabelsDatasetError(ValueError):
+class LabelsDatasetError(ToolkitError):
     """The labels dataset is unusable; the message names it and what was expected."""
 
 
@@ -96,7 +96,7 @@ def _download(repo_id: str) -> Path:
         raise LabelsDatasetError(
             f"could not download the labels dataset {repo_id!r} from the Hugging Face Hub: "
             f"{error}. For a private or gated repository log in (`hf auth login` or HF_TOKEN); "
-            "offline, pass a local folder built by `python -m dataset_script build`"
+            "offline, pass a local folder built by `imagenet-multilabel build`"
         ) from error
     return Path(snapshot)
 
@@ -107,7 +107,7 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
     if not readme.is_file():
         raise LabelsDatasetError(
             f"{source!r} is not a labels dataset: it has no README.md; expected a folder written "
-            "by `python -m dataset_script build` or its Hub copy"
+            "by `imagenet-multilabel build` or its Hub copy"
         )
     configs = DatasetCard.load(readme).data.to_dict().get("configs") or []
     labels = [config for config in configs if config.get("config_name") == LABELS_CONFIG]
@@ -164,7 +164,7 @@ def _annotations_provenance(files: Sequence[Path], source: str) -> dict[str, Any
             raise LabelsDatasetError(
                 f"labels dataset {source!r}: {path.name} carries no {PROVENANCE_KEY!r} schema "
                 "metadata, so the annotations it was built from are unknown; expected a file "
-                "written by `python -m dataset_script build`"
+                "written by `imagenet-multilabel build`"
             )
         records.setdefault(raw.decode(), []).append(path.name)
     if len(records) > 1:
@@ -200,5 +200,5 @@ def _check_digest(
             f"labels dataset {source!r} split {split!r}: the labels were changed after they were "
             f"built from the annotation file with sha256 {record['sha256']} (label content "
             f"sha256 {actual}, recorded {expected}); rebuild it with "
-            "`python -m dataset_script build`"
+            "`imagenet-multilabel build`"
         )

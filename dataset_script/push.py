@@ -23,8 +23,8 @@ import huggingface_hub
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
-
-from dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
+from imagenet_multilabel.dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
+from imagenet_multilabel.metric.errors import ToolkitError
 
 CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
@@ -37,7 +37,7 @@ IMAGES_GATE = "auto"
 HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
 
 
-class PushError(ValueError):
+class PushError(ToolkitError):
     """The push cannot proceed; the message says why and what to do."""
 
 
@@ -86,7 +86,7 @@ def push_dataset(
     if not (source / "README.md").is_file():
         raise PushError(
             f"{str(source)!r} is not a built dataset folder (no README.md); build one with "
-            "`python -m dataset_script build --output DIR`"
+            "`imagenet-multilabel build --output DIR`"
         )
     with_images = has_images_config(source)
     configs = local_configs(source)

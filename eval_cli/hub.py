@@ -42,14 +42,14 @@ from huggingface_hub import (
 from huggingface_hub.constants import EVAL_RESULTS_FOLDER
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
+from imagenet_multilabel.cards import read_template
+from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
+from imagenet_multilabel.dataset_script.push import HUB_ERRORS
+from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.scoring import NUM_CLASSES
 
-from cards import read_template
-from dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
-from dataset_script.push import HUB_ERRORS
-from eval_cli import results
-from metric.scoring import NUM_CLASSES
-
-# The labels dataset as `python -m dataset_script push` publishes it, named after this toolkit;
+# The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit;
 # used when the labels did not come from a Hub dataset (`--labels ORG/NAME` records its id and
 # commit in the labels provenance, `dataset_script.labels`).
 DEFAULT_DATASET_ID = f"{results.TOOLKIT}/{results.TOOLKIT}"
@@ -70,10 +70,9 @@ MODEL_INDEX_METRICS = {
 }
 _SUMMARY_LABELS = {key: label for key, label, _ in results.SUMMARY_ROWS}
 _PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
-_MAIN_MODULE = "__main__.py"
 
 
-class HubResultsError(ValueError):
+class HubResultsError(ToolkitError):
     """The results cannot go to the Hub as asked; the message says why and what to do."""
 
 
@@ -404,11 +403,11 @@ def _compact_json(value: Any) -> str | None:
 
 
 def _command_line(command: list[str] | None) -> str | None:
-    """The recorded argv as a shell line for a public card: ``python -m eval_cli`` records its
-    ``__main__.py``, and local paths (`--images /home/...`) are cut to their last component."""
+    """The recorded argv as a shell line for a public card: local paths (`--images /home/...`)
+    are cut to their last component."""
     if not command:
         return None
-    program = "python -m eval_cli" if command[0] == _MAIN_MODULE else shlex.quote(command[0])
+    program = shlex.quote(command[0])
     arguments = [Path(arg).name if os.path.isabs(arg) else arg for arg in command[1:]]
     return " ".join([program, *map(shlex.quote, arguments)])
 

@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
-
-from dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
 
 __all__ = [
     "ADAPTERS",
@@ -76,12 +76,12 @@ _SNAPSHOT_COMMIT = re.compile(r"/snapshots/([0-9a-f]{40})/")
 _PROMPT_BATCH_SIZE = 256
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(ToolkitError):
     """The model cannot be loaded as asked (missing files, unknown kind, custom code not trusted,
     missing weights, unsupported input format)."""
 
 
-class LabelSpaceError(ValueError):
+class LabelSpaceError(ToolkitError):
     """The model's outputs cannot be mapped onto the 1,000 ImageNet classes."""
 
 

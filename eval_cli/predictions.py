@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from dataset_script import classes
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.metric.errors import ToolkitError
 
 _SHOWN = 5
 
 
-class PredictionsFileError(ValueError):
+class PredictionsFileError(ToolkitError):
     """A predictions file that cannot be scored as it is; nothing is dropped to make it fit."""
 
 

@@ -69,8 +69,15 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": [_program(), *sys.argv[1:]],
     }
+
+
+def _program() -> str:
+    """The console command's name for ``python -m imagenet_multilabel`` (and launchers' ``-m``),
+    else the program's file name."""
+    name = Path(sys.argv[0]).name
+    return TOOLKIT if name == "__main__.py" else name
 
 
 def is_complete(metrics: Mapping[str, Mapping[str, Any]]) -> bool:

@@ -1,10 +1,11 @@
-"""`eval_cli run`: a model over the ImageNet validation images, on one or many processes.
+"""`imagenet-multilabel run`: a model over the ImageNet validation images, on one or many processes.
 
 Data flow: labels (the split's file names) -> image source (every image located, and checked,
 before the model runs) -> model adapter (the model's own preprocessing, outputs mapped to the 1,000
 ImageNet classes) -> a DataLoader sharded by accelerate -> per batch, top-5 ids and probabilities
 gathered on the main process with ``gather_for_metrics`` (padding duplicates dropped) and appended
-to ``predictions.jsonl`` -> the predictions file scored exactly as `eval_cli score` scores it ->
+to ``predictions.jsonl`` -> the predictions file scored exactly as `imagenet-multilabel score`
+scores it ->
 ``results.json``, the model-card files and a summary table.
 
 A killed run resumes: ``predictions.jsonl`` is appended and flushed per batch, and a restart with
@@ -28,17 +29,22 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, find_executable_batch_size
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations import sha256_of_file
+from imagenet_multilabel.dataset_script.images import (
+    LocatedImages,
+    check_images,
+    decode_image,
+    open_image_source,
+)
+from imagenet_multilabel.eval_cli import hub, results
+from imagenet_multilabel.eval_cli.models import ModelAdapter, load_model
+from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
+from imagenet_multilabel.eval_cli.score import chosen_splits, load_label_splits, score_predictions
+from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
-
-from dataset_script import classes
-from dataset_script.annotations import sha256_of_file
-from dataset_script.images import LocatedImages, check_images, decode_image, open_image_source
-from eval_cli import hub, results
-from eval_cli.models import ModelAdapter, load_model
-from eval_cli.predictions import prediction_record, read_predictions
-from eval_cli.score import chosen_splits, load_label_splits, score_predictions
 
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
@@ -46,11 +52,11 @@ IDENTITY_FILE = "run_identity.json"
 TOP_K = 5
 
 
-class ResumeError(ValueError):
+class ResumeError(ToolkitError):
     """The output directory holds predictions that this run cannot continue."""
 
 
-class NonFiniteOutputError(ValueError):
+class NonFiniteOutputError(ToolkitError):
     """The model's outputs cannot be ranked."""
 
 

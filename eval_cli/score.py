@@ -1,4 +1,4 @@
-"""`python -m eval_cli score`: a predictions file in, the paper's numbers out.
+"""`imagenet-multilabel score`: a predictions file in, the paper's numbers out.
 
 Labels come from the raw annotation file (the published one via the cache, or ``--annotations``)
 or from a built or published labels dataset (``--labels``). Predictions join the labels by file
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from dataset_script.annotations import SPLITS, load_annotations, sha256_of_file
-from eval_cli import results
-from eval_cli.predictions import Predictions, read_predictions
-from metric.scoring import References, score
+from imagenet_multilabel.dataset_script.annotations import SPLITS, load_annotations, sha256_of_file
+from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
+from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.scoring import References, score
 
 
 def chosen_splits(split: str) -> tuple[str, ...]:
@@ -30,7 +30,7 @@ def load_label_splits(
 ) -> tuple[dict[str, dict[str, list]], dict[str, Any]]:
     """Columns of each wanted split, and the provenance of the labels."""
     if args.labels:
-        from dataset_script.labels import load_labels_dataset
+        from imagenet_multilabel.dataset_script.labels import load_labels_dataset
 
         return load_labels_dataset(args.labels, splits)
     annotations = load_annotations(
@@ -49,7 +49,7 @@ def score_predictions(
         rows = predictions.rows_for(columns["file_name"])
         predicted = np.flatnonzero(rows >= 0)
         if predicted.size == 0:
-            raise ValueError(
+            raise ToolkitError(
                 f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
                 f"split {split!r}"
             )

@@ -8,7 +8,12 @@ text: keep one plain import per line.
 import datasets
 import evaluate
 
+from .errors import ToolkitError
 from .scoring import References, score
+
+# ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
+# errors.py, which scoring.py imports, next to this module.
+__all__ = ["ImagenetMultilabel", "ToolkitError"]
 
 _CITATION = """\
 @inproceedings{shankar2020evaluating,

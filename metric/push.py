@@ -17,21 +17,21 @@ from pathlib import Path
 
 import huggingface_hub
 from huggingface_hub import CommitOperationAdd, HfApi, constants
-
-from dataset_script.push import HUB_ERRORS
+from imagenet_multilabel.dataset_script.push import HUB_ERRORS
+from imagenet_multilabel.metric.errors import ToolkitError
 
 METRIC_DIR = Path(__file__).resolve().parent
 MODULE_FILE = "imagenet_multilabel.py"
-SUPPORT_FILES = ("scoring.py", "README.md", "app.py", "requirements.txt")
+SUPPORT_FILES = ("scoring.py", "errors.py", "README.md", "app.py", "requirements.txt")
 LOCAL_LOAD_CALL = 'evaluate.load("metric/imagenet_multilabel.py")'
 FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 # A dot would split evaluate's dynamic module path (evaluate_modules.metrics.ORG--NAME.<hash>.NAME)
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
-_RESERVED_NAMES = {"scoring", "app"}
+_RESERVED_NAMES = {"scoring", "errors", "app"}
 
 
-class PushError(ValueError):
+class PushError(ToolkitError):
     """The push cannot go ahead or failed: bad repo id, no token, a file that drifted, or the
     Hub refused or could not be reached."""
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .errors import ToolkitError
+
 NUM_CLASSES = 1000
 TOP_K = 5
 LABEL_SET_COLUMNS = ("correct_multi_labels", "wrong_multi_labels", "unclear_multi_labels")
@@ -31,15 +33,15 @@ REQUIRED_COLUMNS = ("file_name", "original_label", *LABEL_SET_COLUMNS, "is_probl
 _SHOWN = 5
 
 
-class ReferencesError(ValueError):
+class ReferencesError(ToolkitError):
     """The labels handed to the scorer break the labels column contract."""
 
 
-class PredictionsError(ValueError):
+class PredictionsError(ToolkitError):
     """The predictions are not top-1/top-k class ids aligned with the references."""
 
 
-class PartialCoverageError(ValueError):
+class PartialCoverageError(ToolkitError):
     """The scored images do not cover all classes, so the per-class mean is not official."""
 
 

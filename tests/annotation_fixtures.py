@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from dataset_script import classes
+from imagenet_multilabel.dataset_script import classes
 
 IMAGENET_M_SIZE = 68
 

@@ -13,9 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import datasets
+from imagenet_multilabel.dataset_script import classes
 from PIL import Image
-
-from dataset_script import classes
 
 
 def image_colour(image_id: int) -> tuple[int, int, int]:

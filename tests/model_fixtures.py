@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import timm
 import torch
+from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, WNIDS
 from PIL import Image
 from safetensors.torch import save_file
 from timm.models._hub import save_for_hf
@@ -47,8 +48,6 @@ from transformers import (
     ViTForImageClassification,
     ViTImageProcessor,
 )
-
-from dataset_script.classes import CLASS_NAMES, WNIDS
 
 IMAGE_SIZE = 32
 TEXT_LENGTH = 16

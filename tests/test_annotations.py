@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from annotation_fixtures import IMAGENET_M_SIZE, synthetic_annotations, write_annotation_file
-
-from dataset_script import annotations as ann
-from dataset_script import classes
+from imagenet_multilabel.dataset_script import annotations as ann
+from imagenet_multilabel.dataset_script import classes
 
 
 def test_local_file_with_matching_checksum_is_verified(annotation_file, tmp_path):

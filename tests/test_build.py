@@ -27,12 +27,17 @@ from image_fixtures import (
     make_val_tar,
     make_webdataset,
 )
+from imagenet_multilabel.dataset_script import build, classes
+from imagenet_multilabel.dataset_script.annotations import (
+    PUBLISHED_URL,
+    SPLITS,
+    Annotations,
+    load_annotations,
+)
+from imagenet_multilabel.dataset_script.images import MissingImagesError, decode_image
 from PIL import Image
 
-from dataset_script import build, classes
-from dataset_script.__main__ import main
-from dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations, load_annotations
-from dataset_script.images import MissingImagesError, decode_image
+from imagenet_multilabel.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,8 +191,8 @@ def test_eval_yaml_tasks_point_at_declared_splits(labels_dir):
 
 
 def cli_build(output: Path, annotation_path: Path, hf_home: Path) -> None:
-    """``python -m dataset_script build`` in a fresh process with its own Hugging Face cache."""
-    command = [sys.executable, "-m", "dataset_script", "build", "--output", str(output)]
+    """``imagenet-multilabel build`` in a fresh process with its own Hugging Face cache."""
+    command = [sys.executable, "-m", "imagenet_multilabel", "build", "--output", str(output)]
     command += ["--annotations", str(annotation_path), "--allow-unverified-annotations"]
     environment = {**os.environ, "HF_HOME": str(hf_home)}
     done = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True)

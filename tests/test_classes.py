@@ -2,8 +2,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-from dataset_script import classes
+from imagenet_multilabel.dataset_script import classes
 
 
 def test_class_table_invariants():

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
-
-from dataset_script.build import EVAL_TASKS
-from eval_cli import hub
+from imagenet_multilabel.dataset_script.build import EVAL_TASKS
+from imagenet_multilabel.eval_cli import hub
 
 MODEL_ID = "timm/resnet50.a1_in1k"
 SHA256 = "d5b2b6111fc9efea16aaebd21bc5a401d16ad18285d3fd99635d8b32ebdb6287"
@@ -72,7 +71,14 @@ def sample_document() -> dict[str, Any]:
         "environment": {
             "packages": {"imagenet-multilabel": "0.1.0", "torch": "2.4.1", "timm": None},
             "created_at": CREATED_AT,
-            "command": ["__main__.py", "run", "--model", MODEL_ID, "--images", "/data/val set"],
+            "command": [
+                "imagenet-multilabel",
+                "run",
+                "--model",
+                MODEL_ID,
+                "--images",
+                "/data/val set",
+            ],
         },
     }
 
@@ -255,7 +261,7 @@ def test_card_section_has_numbers_provenance_command_and_citations() -> None:
         "  (the published file)." in section
     )
     assert f"`{MODEL_ID}` at revision `0123abcd` (timm)" in section
-    assert "python -m eval_cli run --model timm/resnet50.a1_in1k --images 'val set'" in section
+    assert "imagenet-multilabel run --model timm/resnet50.a1_in1k --images 'val set'" in section
     assert "imagenet-multilabel 0.1.0, torch 2.4.1." in section
     assert "Evaluating Machine Accuracy on {ImageNet}" in section
     assert "arXiv:2205.04596" in section

@@ -21,11 +21,10 @@ from image_fixtures import (
     make_webdataset,
     wnid_of,
 )
+from imagenet_multilabel.dataset_script import build, classes, images
+from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
+from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
 from PIL import Image
-
-from dataset_script import build, classes, images
-from dataset_script.annotations import SPLITS, Annotations, load_annotations
-from dataset_script.classes import file_name_from_image_id
 
 SOURCE_IDS = [1, 2, 3, 5, 8, 13, 21, 34]
 GRAY_ID, CMYK_ID = 5, 8
@@ -143,7 +142,7 @@ def test_located_images_pickle_without_open_files(tmp_path):
 
 
 class DecodedImages(torch.utils.data.Dataset):
-    """How ``eval_cli run`` wraps located images (a stand-in with no transforms)."""
+    """How ``imagenet-multilabel run`` wraps located images (a stand-in with no transforms)."""
 
     def __init__(self, located: images.LocatedImages) -> None:
         self.located = located

@@ -15,10 +15,9 @@ import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from huggingface_hub import DatasetCard, DatasetCardData
 from image_fixtures import make_val_tar
-
-from dataset_script import build
-from dataset_script.annotations import SPLITS, Annotations, load_annotations
-from dataset_script.labels import LabelsDatasetError, load_labels_dataset
+from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
+from imagenet_multilabel.dataset_script.labels import LabelsDatasetError, load_labels_dataset
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -13,11 +13,10 @@ import evaluate
 import numpy as np
 import pytest
 import yaml
+from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.metric.scoring import PartialCoverageError, References, score
 from packaging.requirements import Requirement
-
-from dataset_script import build
-from dataset_script.annotations import load_annotations
-from metric.scoring import PartialCoverageError, References, score
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_DIR = ROOT / "metric"
@@ -78,6 +77,7 @@ def test_module_is_a_thin_contract_over_scoring(metric):
     assert [ast.unparse(node) for node in imports] == [
         "import datasets",
         "import evaluate",
+        "from .errors import ToolkitError",
         "from .scoring import References, score",
     ]
     assert type(metric).__name__ == "ImagenetMultilabel"
@@ -186,7 +186,7 @@ def test_card_code_scores_the_rows_of_a_built_labels_dataset(
     if card == "dataset":
         text = (labels_folder / "README.md").read_text(encoding="utf-8")
         code = python_block(text, "metric.compute")
-        assert 'evaluate.load("ORG/SPACE")' in text and "python -m metric push" in text
+        assert 'evaluate.load("ORG/SPACE")' in text and "imagenet-multilabel push-metric" in text
     else:
         code = python_block(CARD_PATH.read_text(encoding="utf-8"), "DATASET_ID")
         namespace["DATASET_ID"] = str(labels_folder)

@@ -1,5 +1,5 @@
-"""python -m metric push: dry run, token handling, the upload against a fake HfApi, and the staged
-Space folder loading with evaluate exactly as it would from the Hub."""
+"""imagenet-multilabel push-metric: dry run, token handling, the upload against a fake HfApi, and
+the staged Space folder loading with evaluate exactly as it would from the Hub."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import hf_raise_for_status
+from imagenet_multilabel.metric import push
+from imagenet_multilabel.metric.scoring import References, score
 
-from metric import push
-from metric.__main__ import main
-from metric.scoring import References, score
+from imagenet_multilabel.cli import main
 
 REPO_ID = "some-org/imagenet-multilabel-v3"
 NAME = "imagenet-multilabel-v3"
-SPACE_FILES = {f"{NAME}.py", "scoring.py", "README.md", "app.py", "requirements.txt"}
+SPACE_FILES = {f"{NAME}.py", "scoring.py", "errors.py", "README.md", "app.py", "requirements.txt"}
 FAKE_TOKEN = "hf_fake_token_never_printed_0123456789"
 
 
@@ -61,7 +61,7 @@ def no_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_dry_run_lists_every_file_and_touches_no_network(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(push, "HfApi", NoNetworkHfApi)
-    assert main(["push", "--repo-id", REPO_ID, "--dry-run", "--private"]) == 0
+    assert main(["push-metric", "--repo-id", REPO_ID, "--dry-run", "--private"]) == 0
     output = capsys.readouterr().out
     assert f"Space {REPO_ID}" in output and "private=True" in output
     staged = {file.path_in_repo: file.size for file in push.stage_space(REPO_ID, tmp_path)}
@@ -73,14 +73,14 @@ def test_dry_run_lists_every_file_and_touches_no_network(monkeypatch, capsys, tm
 
 def test_push_without_a_token_says_how_to_log_in(no_login, monkeypatch, capsys):
     monkeypatch.setattr(push, "HfApi", NoNetworkHfApi)
-    assert main(["push", "--repo-id", REPO_ID]) == 2
+    assert main(["push-metric", "--repo-id", REPO_ID]) == 2
     error = capsys.readouterr().err
     assert "hf auth login" in error and "HF_TOKEN" in error
 
 
 def test_push_with_an_unset_token_variable_is_an_error(no_login, monkeypatch, capsys):
     monkeypatch.setattr(push, "HfApi", NoNetworkHfApi)
-    assert main(["push", "--repo-id", REPO_ID, "--token-env", "MY_UNSET_TOKEN"]) == 2
+    assert main(["push-metric", "--repo-id", REPO_ID, "--token-env", "MY_UNSET_TOKEN"]) == 2
     assert "MY_UNSET_TOKEN" in capsys.readouterr().err
 
 
@@ -89,7 +89,7 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     monkeypatch.setenv(token_env or "HF_TOKEN", FAKE_TOKEN)
     monkeypatch.setattr(push, "HfApi", FakeHfApi)
     FakeHfApi.instances.clear()
-    argv = ["push", "--repo-id", REPO_ID, "--private"]
+    argv = ["push-metric", "--repo-id", REPO_ID, "--private"]
     assert main(argv + (["--token-env", token_env] if token_env else [])) == 0
 
     (api,) = FakeHfApi.instances
@@ -110,7 +110,7 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     assert commit["files"][f"{NAME}.py"].decode() == module_source.replace(
         push.LOCAL_LOAD_CALL, f'evaluate.load("{REPO_ID}")'
     )
-    for unchanged in ("scoring.py", "requirements.txt"):
+    for unchanged in ("scoring.py", "errors.py", "requirements.txt"):
         assert commit["files"][unchanged] == (push.METRIC_DIR / unchanged).read_bytes()
     output = capsys.readouterr()
     assert f"https://huggingface.co/spaces/{REPO_ID}" in output.out
@@ -151,7 +151,7 @@ def test_hub_errors_become_one_line_errors(
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     monkeypatch.setattr(push, "HfApi", FakeHfApi)
     monkeypatch.setattr(FakeHfApi, method, raise_error)
-    assert main(["push", "--repo-id", REPO_ID]) == 2
+    assert main(["push-metric", "--repo-id", REPO_ID]) == 2
     output = capsys.readouterr()
     assert re.fullmatch(rf"error: {message}.*", output.err, re.S), output.err
     assert REPO_ID in output.err and "Traceback" not in output.err
@@ -163,7 +163,7 @@ def test_push_offline_names_the_repo_and_hf_hub_offline(no_login, monkeypatch, c
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-    assert main(["push", "--repo-id", REPO_ID]) == 2
+    assert main(["push-metric", "--repo-id", REPO_ID]) == 2
     error = capsys.readouterr().err
     assert f"could not create Space {REPO_ID}" in error
     assert "OfflineModeIsEnabled" in error and "HF_HUB_OFFLINE" in error
@@ -182,7 +182,7 @@ def test_push_offline_names_the_repo_and_hf_hub_offline(no_login, monkeypatch, c
 )
 def test_bad_repo_ids_are_refused(monkeypatch, capsys, repo_id, message):
     monkeypatch.setattr(push, "HfApi", NoNetworkHfApi)
-    assert main(["push", "--repo-id", repo_id, "--dry-run"]) == 2
+    assert main(["push-metric", "--repo-id", repo_id, "--dry-run"]) == 2
     assert message in capsys.readouterr().err
 
 

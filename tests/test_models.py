@@ -15,11 +15,8 @@ import timm.data
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from timm.data import ImageNetInfo
-from transformers import AutoImageProcessor, AutoProcessor
-
-from dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
-from eval_cli.models import (
+from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from imagenet_multilabel.eval_cli.models import (
     ADAPTERS,
     KINDS,
     ZERO_SHOT_TEMPLATE,
@@ -34,6 +31,8 @@ from eval_cli.models import (
     map_labels,
     zero_shot_class_names,
 )
+from timm.data import ImageNetInfo
+from transformers import AutoImageProcessor, AutoProcessor
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -10,10 +10,10 @@ import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from huggingface_hub import RepoUrl
 from image_fixtures import make_val_tar
+from imagenet_multilabel.dataset_script import build, push
+from imagenet_multilabel.dataset_script.annotations import load_annotations
 
-from dataset_script import build, push
-from dataset_script.__main__ import main
-from dataset_script.annotations import load_annotations
+from imagenet_multilabel.cli import main
 
 TOKEN = "hf_secret_token_never_shown"
 REPO = "someone/imagenet-multilabel"

@@ -14,13 +14,13 @@ import pytest
 import torch
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from image_fixtures import make_hf_parquet_dataset, make_val_folder, make_val_tar
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.images import CorruptImageError, MissingImagesError
+from imagenet_multilabel.eval_cli import run as run_module
+from imagenet_multilabel.eval_cli.predictions import read_predictions
 from model_fixtures import save_clip, save_resnet, save_timm_model, save_vit
 
-from dataset_script import classes
-from dataset_script.images import CorruptImageError, MissingImagesError
-from eval_cli import run as run_module
-from eval_cli.cli import main
-from eval_cli.predictions import read_predictions
+from imagenet_multilabel.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -132,7 +132,7 @@ def test_two_processes_match_one(workspace, reference_run, tmp_path):
         "--nproc_per_node",
         "2",
         "-m",
-        "eval_cli",
+        "imagenet_multilabel",
         *_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4"),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -151,7 +151,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(workspace, reference_run
     output = tmp_path / "killed"
     args = _args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "eval_cli", *args],
+        [sys.executable, "-m", "imagenet_multilabel", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -238,7 +238,7 @@ def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_pa
 
 
 def _namespace(args: list[str]):
-    from eval_cli.cli import build_parser
+    from imagenet_multilabel.cli import build_parser
 
     return build_parser().parse_args(args)
 

@@ -3,15 +3,15 @@ import random
 
 import numpy as np
 import pytest
+from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
+from imagenet_multilabel.metric.scoring import References, score
 
-from eval_cli.cli import main
-from eval_cli.predictions import PredictionsFileError, read_predictions
-from metric.scoring import References, score
+from imagenet_multilabel.cli import main
 
 
 @pytest.fixture(scope="module")
 def label_columns(annotation_file):
-    from dataset_script.annotations import load_annotations
+    from imagenet_multilabel.dataset_script.annotations import load_annotations
 
     path, sha = annotation_file
     annotations = load_annotations(path, expected_sha256=sha)
@@ -173,8 +173,8 @@ def test_no_prediction_for_the_split_is_an_error(annotation_file, label_columns,
 
 
 def test_labels_dataset_gives_the_same_scores(annotation_file, label_columns, tmp_path):
-    from dataset_script.annotations import load_annotations
-    from dataset_script.build import build_dataset
+    from imagenet_multilabel.dataset_script.annotations import load_annotations
+    from imagenet_multilabel.dataset_script.build import build_dataset
 
     path, _ = annotation_file
     built = build_dataset(tmp_path / "dataset", load_annotations(path, allow_unverified=True))

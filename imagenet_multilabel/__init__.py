@@ -1,0 +1,41 @@
+"""ImageNet multi-label evaluation (labels v3.0.0, ImageNet-M) for Hugging Face models.
+
+The Python API; the command line (``imagenet-multilabel``, ``python -m imagenet_multilabel``) is a
+thin layer over these functions::
+
+    import imagenet_multilabel as iml
+
+    labels = iml.load_labels(("validation", "imagenet_m"), annotations="human_accuracy_v3.0.0.json")
+    results = iml.score_predictions("predictions.jsonl", labels=labels)
+    results = iml.evaluate_model("timm/resnet50.a1_in1k", "/data/val", labels=labels)
+
+Names are imported on first use, so ``import imagenet_multilabel`` stays light (no torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+from imagenet_multilabel.metric.errors import ToolkitError
+
+try:
+    __version__ = metadata.version("imagenet-multilabel")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+# public name -> module that defines it
+_API = {
+    "Labels": "imagenet_multilabel.api",
+    "load_labels": "imagenet_multilabel.api",
+    "score_predictions": "imagenet_multilabel.api",
+    "evaluate_model": "imagenet_multilabel.api",
+}
+__all__ = ["ToolkitError", "__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

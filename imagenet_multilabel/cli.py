@@ -1,0 +1,323 @@
+"""The command line: ``imagenet-multilabel COMMAND`` (or ``python -m imagenet_multilabel COMMAND``).
+
+Every subcommand's arguments are defined here and handed, as explicit parameters, to the Python
+API (``imagenet_multilabel.load_labels``, ``score_predictions``, ``evaluate_model``, the dataset
+builder and the push functions). Only ``ToolkitError`` (bad input, an unusable file or model)
+becomes ``error: ...`` and exit status 2; anything else is a bug and keeps its traceback.
+``score`` never imports torch, so that scoring a predictions file stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from imagenet_multilabel import __version__
+from imagenet_multilabel.dataset_script.annotations import SPLITS
+from imagenet_multilabel.metric.errors import ToolkitError
+
+PROG = "imagenet-multilabel"
+SPLIT_CHOICES = (*SPLITS, "all")
+
+
+def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str) -> None:
+    """The label options shared by `score` and `run`."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--annotations",
+        metavar="PATH",
+        help="local copy of human_accuracy_v3.0.0.json (default: download the published file "
+        "into the Hugging Face cache)",
+    )
+    source.add_argument(
+        "--labels",
+        metavar="HUB_ID_OR_DIR",
+        help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
+    )
+    parser.add_argument(
+        "--allow-unverified-annotations",
+        action="store_true",
+        help="accept an --annotations file whose sha256 is not the published one; results are "
+        "then marked unverified",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLIT_CHOICES,
+        default=default_split,
+        help=f"which split to score (default: {default_split})",
+    )
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        metavar="FILE",
+        help="CSV or JSONL with file_name and prediction (and optionally top5)",
+    )
+    _add_label_arguments(parser, default_split="validation")
+    parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", required=True, help="Hub model id or local model folder")
+    model.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    model.add_argument(
+        "--model-kind",
+        choices=("transformers", "timm", "zero-shot"),
+        help="override the detected model kind",
+    )
+    model.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow models whose code lives in their Hub repository",
+    )
+    data = parser.add_argument_group("images and labels")
+    data.add_argument(
+        "--images",
+        required=True,
+        metavar="SOURCE",
+        help="ILSVRC2012_img_val.tar, a folder of validation JPEGs, or a Hugging Face dataset "
+        "(Hub id or local folder)",
+    )
+    data.add_argument(
+        "--images-split",
+        default="validation",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    data.add_argument(
+        "--skip-image-check",
+        action="store_true",
+        help="do not decode every image before the model runs (a corrupt one then stops the run)",
+    )
+    _add_label_arguments(parser, default_split="imagenet_m")
+    compute = parser.add_argument_group("compute")
+    compute.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=64,
+        help="images per process and step, or 'auto' to back off from a large size on "
+        "out-of-memory (default: 64)",
+    )
+    compute.add_argument(
+        "--num-workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="DataLoader workers per process (decode + preprocessing)",
+    )
+    compute.add_argument(
+        "--mixed-precision",
+        choices=("no", "fp16", "bf16"),
+        default="no",
+        help="autocast through accelerate (default: no)",
+    )
+    compute.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    compute.add_argument("--compile", action="store_true", help="torch.compile the model")
+    compute.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-dir", help="where results go (default: eval_results/<model name>)"
+    )
+    output.add_argument(
+        "--push-to-hub",
+        action="store_true",
+        help="open a pull request with the results on the model's Hub card",
+    )
+    output.add_argument("--hub-repo-id", help="model repository for --push-to-hub")
+    output.add_argument(
+        "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
+    )
+
+
+def _batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, help="new or empty directory to write")
+    parser.add_argument(
+        "--annotations",
+        metavar="PATH",
+        help="local copy of human_accuracy_v3.0.0.json (default: download the published file)",
+    )
+    parser.add_argument(
+        "--allow-unverified-annotations",
+        action="store_true",
+        help="accept an annotation file whose sha256 differs from the published one",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="also build the 'images' config from ILSVRC2012_img_val.tar, a folder of images, "
+        "or a Hugging Face dataset (ORG/NAME, hf://ORG/NAME or a local dataset folder)",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    parser.add_argument(
+        "--repo-id",
+        metavar="ORG/NAME",
+        help="Hub id the folder will be pushed to; only used in the card's code examples",
+    )
+
+
+def add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", help="folder written by `build`")
+    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME")
+    parser.add_argument(
+        "--private", action="store_true", help="create the repository as private if it is new"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the files and target; touch no network"
+    )
+    parser.add_argument(
+        "--allow-public-images",
+        action="store_true",
+        help="allow uploading the ImageNet images config to a public repository",
+    )
+    parser.add_argument(
+        "--replace-remote-configs",
+        action="store_true",
+        help="delete the repository's files of configs this folder lacks (e.g. images/ when "
+        "pushing a labels-only build); without it such a push stops",
+    )
+
+
+def add_push_metric_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo-id", required=True, help="ORG/NAME of the Space")
+    parser.add_argument(
+        "--private", action="store_true", help="create the Space private (if it does not exist)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the files and target; touch no network"
+    )
+    parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="environment variable holding the token (default: HF_TOKEN or the `hf auth login` "
+        "token)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Score ImageNet classifiers with the corrected multi-label labels (v3.0.0) "
+        "and ImageNet-M.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_score_arguments(
+        commands.add_parser("score", help="score a predictions file (CSV or JSONL)")
+    )
+    add_run_arguments(commands.add_parser("run", help="evaluate a model on the validation images"))
+    add_build_arguments(
+        commands.add_parser(
+            "build", help="write the Hub dataset folder (parquet, README.md card, eval.yaml)"
+        )
+    )
+    add_push_arguments(
+        commands.add_parser("push", help="upload a built dataset folder to a Hub dataset repo")
+    )
+    add_push_metric_arguments(
+        commands.add_parser(
+            "push-metric",
+            help="publish the metric as a Hub Space that evaluate.load('ORG/NAME') loads",
+            description="Create the Space ORG/NAME if absent and upload the module (as NAME.py), "
+            "scoring.py, errors.py, README.md, app.py and requirements.txt in one commit.",
+        )
+    )
+    return parser
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that would otherwise be silently ignored."""
+    if getattr(args, "labels", None) and args.allow_unverified_annotations:
+        parser.error("--allow-unverified-annotations applies to --annotations, not --labels")
+    if args.command == "run" and not args.push_to_hub:
+        for option, value in (("--dry-run", args.dry_run), ("--hub-repo-id", args.hub_repo_id)):
+            if value:
+                parser.error(f"{option} only applies with --push-to-hub")
+    if args.command == "build" and args.images_split and not args.images:
+        parser.error("--images-split needs --images SOURCE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
+    try:
+        _COMMANDS[args.command](args)
+    except ToolkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _score(args: argparse.Namespace) -> None:
+    from imagenet_multilabel.eval_cli.score import main as score_main
+
+    score_main(args)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from imagenet_multilabel.eval_cli.run import run
+
+    run(args)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from imagenet_multilabel.dataset_script.annotations import load_annotations
+    from imagenet_multilabel.dataset_script.build import build_dataset
+
+    annotations = load_annotations(
+        args.annotations, allow_unverified=args.allow_unverified_annotations
+    )
+    folder = build_dataset(
+        args.output,
+        annotations,
+        images=args.images,
+        images_split=args.images_split,
+        repo_id=args.repo_id,
+    )
+    print(f"wrote {folder}")
+
+
+def _push(args: argparse.Namespace) -> None:
+    from imagenet_multilabel.dataset_script.push import push_dataset
+
+    push_dataset(
+        args.folder,
+        args.repo_id,
+        private=args.private,
+        dry_run=args.dry_run,
+        allow_public_images=args.allow_public_images,
+        replace_remote_configs=args.replace_remote_configs,
+    )
+
+
+def _push_metric(args: argparse.Namespace) -> None:
+    from imagenet_multilabel.metric.push import describe_dry_run, push_space, resolve_token
+
+    if args.dry_run:
+        print(describe_dry_run(args.repo_id, private=args.private))
+        return
+    url = push_space(args.repo_id, token=resolve_token(args.token_env), private=args.private)
+    print(f'pushed to {url}\nload it with evaluate.load("{args.repo_id}")')
+
+
+_COMMANDS = {
+    "score": _score,
+    "run": _run,
+    "build": _build,
+    "push": _push,
+    "push-metric": _push_metric,
+}
