@@ -116,6 +116,12 @@ class LabelSets:
             rank_hits[self.rows.compress(ids.take(self.rows) == self.classes)] = True
         return hits
 
+    def moved(self, new_position: np.ndarray) -> LabelSets:
+        """The labels of the rows that ``new_position`` maps to a position (>= 0), renumbered."""
+        rows = new_position[self.rows]
+        kept = rows >= 0
+        return LabelSets(rows=rows[kept], classes=self.classes[kept])
+
 
 def _label_sets(column: Sequence[Any], name: str) -> LabelSets:
     """Flatten one ragged label-set column (a list of class ids per row)."""
@@ -151,6 +157,28 @@ class References:
 
     def __len__(self) -> int:
         return len(self.file_names)
+
+    def take(self, rows: ArrayLike) -> References:
+        """The references of ``rows`` (positions, in that order), e.g. the predicted images."""
+        rows = np.asarray(rows, dtype=np.int64)
+        new_position = np.full(len(self), -1, dtype=np.int64)
+        new_position[rows] = np.arange(len(rows))
+        return References(
+            file_names=self.file_names[rows],
+            original_label=self.original_label[rows],
+            is_problematic=self.is_problematic[rows],
+            correct=self.correct.moved(new_position),
+            wrong=self.wrong.moved(new_position),
+            unclear=self.unclear.moved(new_position),
+        )
+
+    def label_lists(self, name: str) -> list[list[int]]:
+        """One label-set column (``correct``, ``wrong`` or ``unclear``) as a list per row."""
+        label_sets: LabelSets = getattr(self, name)
+        order = np.argsort(label_sets.rows, kind="stable")
+        bounds = np.searchsorted(label_sets.rows[order], np.arange(len(self) + 1))
+        values = label_sets.classes[order].tolist()
+        return [values[start:end] for start, end in itertools.pairwise(bounds.tolist())]
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence[Any]]) -> References:
@@ -374,6 +402,37 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
     return matrix.astype(np.int64, copy=False)
 
 
+# Verdicts of one prediction on one image, as ``judge`` returns them. A prediction is judged by
+# the first set that holds it, in this order; the official score accepts correct and unclear.
+VERDICTS = ("problematic", "correct", "unclear", "wrong", "unreviewed")
+PROBLEMATIC, CORRECT, UNCLEAR, WRONG, UNREVIEWED = range(len(VERDICTS))
+
+
+def judge(predictions: ArrayLike, references: References) -> np.ndarray:
+    """The verdict code (index into ``VERDICTS``) of each prediction, row-aligned.
+
+    Top-1 ids (N,) give (N,) verdicts; top-k ids (N, k) give (N, k), one per rank. Problematic
+    images are ``PROBLEMATIC`` whatever was predicted; otherwise a class in the image's
+    ``correct`` set is ``CORRECT``, else in ``unclear`` ``UNCLEAR``, else in ``wrong``
+    ``WRONG``, else ``UNREVIEWED`` (the experts never judged it).
+    """
+    num_rows = len(references)
+    matrix = _prediction_matrix(predictions, num_rows)
+    verdicts = _judge_ranks(np.ascontiguousarray(matrix.T), references).T
+    return verdicts[:, 0].copy() if np.ndim(predictions) == 1 else np.ascontiguousarray(verdicts)
+
+
+def _judge_ranks(ranks: np.ndarray, references: References) -> np.ndarray:
+    """(k, N) verdict codes for (k, N) class ids: one contiguous row per rank."""
+    verdicts = np.full(ranks.shape, UNREVIEWED, dtype=np.int8)
+    # Lowest precedence first, so that each later assignment overrides.
+    for code, label_sets in ((WRONG, references.wrong), (UNCLEAR, references.unclear)):
+        verdicts[label_sets.contains(ranks)] = code
+    verdicts[references.correct.contains(ranks)] = CORRECT
+    verdicts[:, references.is_problematic] = PROBLEMATIC
+    return verdicts
+
+
 def score(
     predictions: ArrayLike,
     references: References,
@@ -383,12 +442,13 @@ def score(
 ) -> dict[str, Any]:
     """Score top-1 (N,) or top-k (N, k) class ids, row-aligned with ``references``.
 
-    Per-class keys (``multilabel_accuracy``, ``multilabel_accuracy_strict``,
-    ``top1_accuracy_original`` and with k >= 5 ``multilabel_accuracy_top5``,
-    ``top5_accuracy_original``) average per original class, then over classes, all on the same
-    non-problematic images. With fewer than 1,000 classes covered that mean is not the official
-    number: it raises ``PartialCoverageError`` unless ``allow_partial`` (then ``partial`` is
-    True). ``imagenet_m`` scores the 68-image ImageNet-M split: a count, no per-class keys.
+    Every number is an aggregate of ``judge``'s verdicts. Per-class keys
+    (``multilabel_accuracy``, ``multilabel_accuracy_strict``, ``top1_accuracy_original`` and with
+    k >= 5 ``multilabel_accuracy_top5``, ``top5_accuracy_original``) average per original class,
+    then over classes, all on the same non-problematic images. With fewer than 1,000 classes
+    covered that mean is not the official number: it raises ``PartialCoverageError`` unless
+    ``allow_partial`` (then ``partial`` is True). ``imagenet_m`` scores the 68-image ImageNet-M
+    split: a count, no per-class keys.
     """
     num_rows = len(references)
     if num_rows == 0:
@@ -402,12 +462,11 @@ def score(
         )
     # (k, N): one contiguous row per rank, rank 0 the top-1 prediction, over all images.
     ranks = np.ascontiguousarray(matrix[:, :TOP_K].T)
-    correct = references.correct.contains(ranks)
-    accepted = correct | references.unclear.contains(ranks)
-    wrong_top1 = references.wrong.contains(ranks[:1])[0]
-    num_accepted = int(np.count_nonzero(scored & accepted[0]))
-    rejected = scored & ~accepted[0]
-    unreviewed_rows = np.flatnonzero(rejected & ~wrong_top1)
+    verdicts = _judge_ranks(ranks, references)
+    accepted = (verdicts == CORRECT) | (verdicts == UNCLEAR)
+    top1 = verdicts[0]
+    num_accepted = int(np.count_nonzero(accepted[0]))
+    unreviewed_rows = np.flatnonzero(top1 == UNREVIEWED)
 
     results: dict[str, Any] = {}
     if not imagenet_m:
@@ -435,8 +494,8 @@ def score(
         results["imagenet_m_correct"] = num_accepted
         results["imagenet_m_total"] = num_scored
     else:
-        original_hit = ranks == references.original_label
-        results["multilabel_accuracy_strict"] = class_mean(correct[0])
+        original_hit = (ranks == references.original_label) & scored
+        results["multilabel_accuracy_strict"] = class_mean(top1 == CORRECT)
         results["top1_accuracy_original"] = class_mean(original_hit[0])
         if len(ranks) == TOP_K:
             results["multilabel_accuracy_top5"] = class_mean(accepted.any(axis=0))
@@ -445,8 +504,9 @@ def score(
         results["partial"] = num_covered < NUM_CLASSES
     results["num_scored"] = num_scored
     results["num_problematic_skipped"] = num_rows - num_scored
-    results["num_mistakes"] = int(np.count_nonzero(rejected & wrong_top1))
+    results["num_mistakes"] = int(np.count_nonzero(top1 == WRONG))
     results["num_unreviewed"] = int(unreviewed_rows.size)
+    results["num_rejected"] = results["num_mistakes"] + results["num_unreviewed"]
     results["unreviewed"] = [
         {"file_name": file_name, "prediction": prediction}
         for file_name, prediction in zip(

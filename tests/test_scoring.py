@@ -19,13 +19,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imagenet_multilabel.dataset_script.build import label_features
 from imagenet_multilabel.metric.scoring import (
+    CORRECT,
     LABEL_SET_COLUMNS,
     NUM_CLASSES,
+    PROBLEMATIC,
+    UNCLEAR,
+    UNREVIEWED,
+    VERDICTS,
+    WRONG,
     LabelSets,
     PartialCoverageError,
     PredictionsError,
     References,
     ReferencesError,
+    judge,
     score,
 )
 
@@ -56,7 +63,7 @@ def official_loop(
     num_top5_per_class: dict[int, int] = {}
     num_original_top5_per_class: dict[int, int] = {}
     num_images_per_class: dict[int, int] = {}
-    num_correct = num_scored = num_skipped = num_mistakes = 0
+    num_correct = num_scored = num_skipped = num_mistakes = num_rejected = 0
     unreviewed = []
     for example, prediction in zip(rows, predictions, strict=True):
         # We ignore all problematic images.
@@ -92,6 +99,8 @@ def official_loop(
             num_top5_per_class[cur_class] += 1
         if cur_class in prediction[:5]:
             num_original_top5_per_class[cur_class] += 1
+        if not accepted:
+            num_rejected += 1
         if not accepted and cur_pred in example["wrong_multi_labels"]:
             num_mistakes += 1
         if not accepted and cur_pred not in example["wrong_multi_labels"]:
@@ -120,6 +129,7 @@ def official_loop(
     results["num_problematic_skipped"] = num_skipped
     results["num_mistakes"] = num_mistakes
     results["num_unreviewed"] = len(unreviewed)
+    results["num_rejected"] = num_rejected
     results["unreviewed"] = unreviewed
     return results
 
@@ -251,9 +261,45 @@ def test_small_example_keys():
         "num_problematic_skipped": 1,
         "num_mistakes": 1,  # image 3 predicted its wrong label 2
         "num_unreviewed": 1,
+        "num_rejected": 2,  # judged wrong + unreviewed: the paper's count of mistakes
         "unreviewed": [{"file_name": "ILSVRC2012_val_00000005.JPEG", "prediction": 9}],
     }
     json.dumps(results)
+
+
+def test_judge_gives_each_rank_its_verdict_by_precedence():
+    """Problematic beats everything; then correct, unclear, wrong, and unreviewed last."""
+    rows = small_rows()
+    rows[1]["wrong_multi_labels"] = [7, 5]  # 5 is also correct, 7 also unclear
+    references = References.from_rows(rows)
+    verdicts = judge([[0, 1], [7, 5], [2, 3], [1, 1], [9, 1]], references)
+    names = [[VERDICTS[code] for code in row] for row in verdicts.tolist()]
+    assert names == [
+        ["correct", "wrong"],
+        ["unclear", "correct"],
+        ["wrong", "unreviewed"],
+        ["problematic", "problematic"],
+        ["unreviewed", "correct"],
+    ]
+    assert judge([0, 7, 2, 1, 9], references).tolist() == [
+        CORRECT,
+        UNCLEAR,
+        WRONG,
+        PROBLEMATIC,
+        UNREVIEWED,
+    ]
+
+
+def test_take_keeps_the_label_sets_of_the_chosen_rows():
+    references = References.from_rows(small_rows())
+    taken = references.take([4, 1])
+    assert taken.file_names.tolist() == [
+        "ILSVRC2012_val_00000005.JPEG",
+        "ILSVRC2012_val_00000002.JPEG",
+    ]
+    assert taken.label_lists("correct") == [[1], [0, 5]]
+    assert taken.label_lists("unclear") == [[], [7]]
+    assert judge([1, 7], taken).tolist() == [CORRECT, UNCLEAR]
 
 
 def test_top5_keys_appear_only_with_five_or_more_predictions():
