@@ -1,0 +1,183 @@
+"""Label patches: read and validated, applied to References, versioned, errors that name inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagenet_multilabel.dataset_script import patches
+from imagenet_multilabel.dataset_script.patches import LabelPatchError
+from imagenet_multilabel.metric.scoring import References
+
+BASE = "ab" * 32
+NAMES = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2, 3)]
+
+
+def _references() -> References:
+    return References.from_columns(
+        {
+            "file_name": NAMES,
+            "original_label": [10, 20, 30],
+            "correct_multi_labels": [[10, 11], [20], [30]],
+            "wrong_multi_labels": [[12, 13], [21], []],
+            "unclear_multi_labels": [[14], [], []],
+            "is_problematic": [False, False, True],
+        }
+    )
+
+
+def _write_patch(
+    path: Path, decisions: list[dict[str, Any]], *, base: str = BASE, **fields: Any
+) -> Path:
+    document = {
+        "format": patches.PATCH_FORMAT,
+        "format_version": patches.PATCH_FORMAT_VERSION,
+        "base": base,
+        "created": "2026-01-31T12:00:00Z",
+        "reviewer": "a reviewer",
+        "decisions": decisions,
+        **fields,
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def _decision(file_name: str, class_id: int, verdict: str, **extra: Any) -> dict[str, Any]:
+    return {"file_name": file_name, "class_id": class_id, "verdict": verdict, **extra}
+
+
+def _label_lists(references: References) -> dict[str, list[list[int]]]:
+    return {name: references.label_lists(name) for name in patches.PATCH_VERDICTS}
+
+
+def test_a_class_moves_into_the_verdicts_set_and_nothing_else_changes(tmp_path: Path) -> None:
+    path = _write_patch(
+        tmp_path / "p.json",
+        [
+            _decision(NAMES[0], 12, "correct", category="Fine-grained with OOV", note="a <b>"),
+            _decision(NAMES[0], 11, "unclear", severity="Borderline"),
+            _decision(NAMES[1], 999, "wrong"),  # a class no set held
+        ],
+    )
+    patch = patches.read_patch(path)
+    assert patch.decisions[0].category == "fine-grained-oov"
+    assert patch.decisions[1].severity == "borderline"
+    patched = patches.apply_patches(_references(), [patch], base_sha256=BASE)
+    assert _label_lists(patched) == {
+        "correct": [[10, 12], [20], [30]],
+        "unclear": [[14, 11], [], []],
+        "wrong": [[13], [21, 999], []],
+    }
+    assert _label_lists(_references()) != _label_lists(patched)
+    assert patched.file_names.tolist() == NAMES
+
+
+def test_the_same_patch_twice_is_a_no_op_and_the_version_names_the_patches(
+    tmp_path: Path,
+) -> None:
+    first = patches.read_patch(
+        _write_patch(tmp_path / "a.json", [_decision(NAMES[0], 12, "correct")])
+    )
+    second = patches.read_patch(
+        _write_patch(tmp_path / "b.json", [_decision(NAMES[1], 5, "wrong")])
+    )
+    once = patches.apply_patches(_references(), [first], base_sha256=BASE)
+    twice = patches.apply_patches(_references(), [first, first], base_sha256=BASE)
+    assert _label_lists(once) == _label_lists(twice)
+    provenance = patches.patched_provenance(
+        {"sha256": BASE, "version": "3.0.0", "verified": True}, [first, second, first]
+    )
+    assert re.fullmatch(r"3\.0\.0\+patch\.[0-9a-f]{8}", provenance["version"])
+    assert provenance["version"] == patches.patched_version("3.0.0", [second, first])
+    assert provenance["version"] != patches.patched_version("3.0.0", [first])
+    assert provenance["verified"] is False and provenance["patched"] is True
+    assert [entry["file"] for entry in provenance["patches"]] == ["a.json", "b.json"]
+    assert provenance["patches"][0]["num_decisions"] == 1
+    assert provenance["patches"][0]["sha256"] == first.sha256
+
+
+def test_decisions_on_another_split_leave_it_unchanged(tmp_path: Path) -> None:
+    patch = patches.read_patch(
+        _write_patch(tmp_path / "p.json", [_decision(NAMES[0], 12, "correct")])
+    )
+    annotated = _references()
+    other_split = annotated.take([1])
+    patched = patches.apply_patches(other_split, [patch], base_sha256=BASE, annotated=annotated)
+    assert _label_lists(patched) == _label_lists(other_split)
+
+
+@pytest.mark.parametrize(
+    ("decisions", "fields", "message"),
+    [
+        (
+            [_decision(NAMES[0], 1000, "correct")],
+            {},
+            r"#0 \(ILSVRC2012_val_00000001.JPEG\): class_id 1000",
+        ),
+        ([_decision(NAMES[0], True, "correct")], {}, r"class_id True is not a class index"),
+        ([_decision(NAMES[0], 1, "maybe")], {}, r"verdict 'maybe'; expected one of correct"),
+        ([_decision("cat.jpg", 1, "wrong")], {}, r"'cat.jpg' is not an ImageNet validation file"),
+        (
+            [_decision(NAMES[0], 1, "wrong", category="big")],
+            {},
+            r"decision #0: unknown mistake category 'big'",
+        ),
+        ([], {"base": "abc"}, r"'base' is 'abc'; expected the 64"),
+        (
+            [],
+            {"format_version": 2},
+            r"version 2; expected 'imagenet-multilabel-label-patch' version 1",
+        ),
+        ([], {"reviewer": None}, r"expected 'created' and 'reviewer' strings"),
+        (
+            [_decision(NAMES[0], 1, "wrong"), _decision(NAMES[0], 1, "correct")],
+            {},
+            r"disagree on 1 .* #0 \(ILSVRC2012_val_00000001.JPEG, class 1, wrong\) vs\. .*#1",
+        ),
+    ],
+)
+def test_invalid_patches_are_refused_naming_file_and_decisions(
+    tmp_path: Path, decisions: list, fields: dict, message: str
+) -> None:
+    path = _write_patch(tmp_path / "bad.json", decisions, **fields)
+    with pytest.raises(LabelPatchError, match=message) as error:
+        patches.read_patch(path)
+    assert "bad.json" in str(error.value)
+
+
+def test_patches_that_cannot_apply_to_these_labels(tmp_path: Path) -> None:
+    def patch(name: str, decisions: list, **fields: Any) -> patches.LabelPatch:
+        return patches.read_patch(_write_patch(tmp_path / name, decisions, **fields))
+
+    cases = [
+        ([patch("other.json", [], base="cd" * 32)], r"'.*other.json' applies to .* sha256 cdcd"),
+        (
+            [patch("unknown.json", [_decision("ILSVRC2012_val_00000009.JPEG", 1, "correct")])],
+            r"1 unknown file name.*unknown.json #0 \(ILSVRC2012_val_00000009.JPEG, class 1",
+        ),
+        (
+            [patch("problematic.json", [_decision(NAMES[2], 1, "correct")])],
+            r"1 problematic image.*problematic.json #0 \(ILSVRC2012_val_00000003.JPEG",
+        ),
+        (
+            [
+                patch("one.json", [_decision(NAMES[1], 4, "correct")]),
+                patch("two.json", [_decision(NAMES[1], 4, "unclear")]),
+            ],
+            r"one.json #0 .*class 4, correct\) vs\. .*two.json #0 .*class 4, unclear\)",
+        ),
+    ]
+    for given, message in cases:
+        with pytest.raises(LabelPatchError, match=message):
+            patches.apply_patches(_references(), given, base_sha256=BASE)
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(LabelPatchError, match=r"'.*missing.json' cannot be read"):
+        patches.read_patch(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    with pytest.raises(LabelPatchError, match=r"'.*broken.json' is not valid JSON"):
+        patches.read_patch(tmp_path / "broken.json")
