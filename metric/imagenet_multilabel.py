@@ -9,7 +9,7 @@ import datasets
 import evaluate
 
 from .errors import ToolkitError
-from .scoring import References, score
+from .scoring import RealReferences, References, score, score_real
 
 # ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
 # errors.py, which scoring.py imports, next to this module.
@@ -34,6 +34,13 @@ _CITATION = """\
   volume    = {35},
   year      = {2022}
 }
+@article{beyer2020done,
+  title   = {Are we done with {ImageNet}?},
+  author  = {Beyer, Lucas and H{\'e}naff, Olivier J. and Kolesnikov, Alexander and Zhai, Xiaohua
+             and van den Oord, A{\"a}ron},
+  journal = {arXiv preprint arXiv:2006.07159},
+  year    = {2020}
+}
 """
 
 _DESCRIPTION = """\
@@ -42,7 +49,9 @@ annotations of the ILSVRC-2012 validation set (Shankar et al. 2020, extended by 
 2022, labels version 3.0.0). Images marked problematic are skipped; a top-1 prediction counts as
 correct when it is one of the image's `correct` or `unclear` labels; accuracy is averaged per
 original ImageNet class, then over the 1,000 classes. With `imagenet_m=True` it scores ImageNet-M,
-the 68 "major mistake" images, as a number correct out of 68.
+the 68 "major mistake" images, as a number correct out of 68. Its second configuration, `real`,
+scores ReaL accuracy (Beyer et al. 2020) instead: a top-1 prediction is correct when it is in the
+image's ReaL label set, over the validation images that have one.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -58,6 +67,9 @@ Args:
         `imagenet_m_total` and no per-class means. Defaults to False.
     allow_partial: score rows that do not cover all 1,000 classes; the per-class means are then
         over the covered classes and `partial` is True. Defaults to False, which raises instead.
+    With the `real` configuration (`evaluate.load(..., "real")`), `references` are instead
+    `{"file_name": str, "real_labels": list of int}` dicts, one per image (an empty list: the
+    image has no ReaL label and is left out), and `imagenet_m`/`allow_partial` do not apply.
 Returns:
     multilabel_accuracy: the official score (per-class mean, correct or unclear top-1).
     multilabel_accuracy_micro: the plain mean over scored images.
@@ -71,6 +83,9 @@ Returns:
     num_unreviewed, unreviewed: top-1 predictions the experts never judged (in no label set),
         as `{"file_name", "prediction"}` dicts: almost half of such novel predictions of top
         models were found correct, so they need a look rather than counting as plain errors.
+    With the `real` configuration: real_accuracy (top-1 in the ReaL set), real_accuracy_top5
+        (k >= 5: any of the first five in it), num_real_scored and num_real_left_out (images
+        with an empty ReaL set).
 Examples:
     >>> import evaluate
     >>> metric = evaluate.load("metric/imagenet_multilabel.py")
@@ -121,6 +136,18 @@ Examples:
     ... )
     >>> results["imagenet_m_correct"], results["imagenet_m_total"]
     (2, 4)
+
+    ReaL accuracy, with the `real` configuration (the second image has no ReaL label):
+
+    >>> real = evaluate.load("metric/imagenet_multilabel.py", "real")
+    >>> real_references = [
+    ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "real_labels": [0, 5]},
+    ...     {"file_name": "ILSVRC2012_val_00000002.JPEG", "real_labels": []},
+    ...     {"file_name": "ILSVRC2012_val_00000003.JPEG", "real_labels": [1]},
+    ... ]
+    >>> results = real.compute(predictions=[5, 3, 2], references=real_references)
+    >>> results["real_accuracy"], results["num_real_scored"], results["num_real_left_out"]
+    (0.5, 2, 1)
 """
 
 # Exactly the columns of the labels dataset, image_id included: evaluate 0.4 rejects a row whose
@@ -136,6 +163,12 @@ _REFERENCE_FEATURES = {
     "unclear_multi_labels": datasets.Sequence(datasets.Value("int64")),
     "is_problematic": datasets.Value("bool"),
 }
+# The `real` configuration: one ReaL label set per image, joined on file_name by the caller.
+_REAL_REFERENCE_FEATURES = {
+    "file_name": datasets.Value("string"),
+    "real_labels": datasets.Sequence(datasets.Value("int64")),
+}
+REAL_CONFIG = "real"
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -143,18 +176,26 @@ class ImagenetMultilabel(evaluate.Metric):
     """ImageNet multi-label accuracy; see the module card for the rule and its limits."""
 
     def _info(self) -> evaluate.MetricInfo:
+        if self.config_name not in ("default", REAL_CONFIG):
+            raise ToolkitError(
+                f"unknown configuration {self.config_name!r}: expected none (multi-label "
+                f"accuracy) or {REAL_CONFIG!r} (ReaL accuracy)"
+            )
+        references = (
+            _REAL_REFERENCE_FEATURES if self.config_name == REAL_CONFIG else _REFERENCE_FEATURES
+        )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
                 datasets.Features(
-                    {"predictions": datasets.Value("int64"), "references": _REFERENCE_FEATURES}
+                    {"predictions": datasets.Value("int64"), "references": references}
                 ),
                 datasets.Features(
                     {
                         "predictions": datasets.Sequence(datasets.Value("int64")),
-                        "references": _REFERENCE_FEATURES,
+                        "references": references,
                     }
                 ),
             ],
@@ -162,6 +203,7 @@ class ImagenetMultilabel(evaluate.Metric):
             reference_urls=[
                 "https://proceedings.mlr.press/v119/shankar20c.html",
                 "https://arxiv.org/abs/2205.04596",
+                "https://arxiv.org/abs/2006.07159",
             ],
         )
 
@@ -172,6 +214,13 @@ class ImagenetMultilabel(evaluate.Metric):
         imagenet_m: bool = False,
         allow_partial: bool = False,
     ) -> dict:
+        if self.config_name == REAL_CONFIG:
+            if imagenet_m or allow_partial:
+                raise ToolkitError(
+                    "imagenet_m and allow_partial apply to multi-label accuracy, not to the "
+                    f"{REAL_CONFIG!r} configuration"
+                )
+            return score_real(predictions, RealReferences.from_rows(references))
         return score(
             predictions,
             References.from_rows(references),

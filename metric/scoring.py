@@ -265,21 +265,26 @@ class References:
     @classmethod
     def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> References:
         """Build from one mapping per image (what the ``evaluate`` module receives)."""
-        columns: dict[str, list[Any]] = {}
-        for name in REQUIRED_COLUMNS:
-            try:
-                columns[name] = list(map(itemgetter(name), rows))
-            except (KeyError, TypeError):
-                bad = [
-                    row
-                    for row, mapping in enumerate(rows)
-                    if not isinstance(mapping, Mapping) or name not in mapping
-                ]
-                raise ReferencesError(
-                    f"references: {len(bad)} row(s) lack key {name!r}; first offending rows: "
-                    f"{_first(bad)}; every row needs {list(REQUIRED_COLUMNS)}"
-                ) from None
-        return cls.from_columns(columns)
+        return cls.from_columns(_columns_of_rows(rows, REQUIRED_COLUMNS))
+
+
+def _columns_of_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list]:
+    """The ``names`` columns of one mapping per image; a row lacking one is an error."""
+    columns: dict[str, list[Any]] = {}
+    for name in names:
+        try:
+            columns[name] = list(map(itemgetter(name), rows))
+        except (KeyError, TypeError):
+            bad = [
+                row
+                for row, mapping in enumerate(rows)
+                if not isinstance(mapping, Mapping) or name not in mapping
+            ]
+            raise ReferencesError(
+                f"references: {len(bad)} row(s) lack key {name!r}; first offending rows: "
+                f"{_first(bad)}; every row needs {list(names)}"
+            ) from None
+    return columns
 
 
 def _check_column_names(names: list[str]) -> None:
@@ -515,4 +520,79 @@ def score(
             strict=True,
         )
     ]
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# All 50,000 validation images: the original single labels and ReaL (Beyer et al. 2020)
+
+REAL_COLUMNS = ("file_name", "real_labels")
+
+
+def score_original(predictions: ArrayLike, original_label: ArrayLike) -> dict[str, Any]:
+    """Top-1 (and with k >= 5 top-5) accuracy against the one original label of each image, as a
+    plain mean over images: on all 50,000 validation images, the number timm's results tables
+    and model cards report."""
+    labels = np.asarray(original_label)
+    if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+        raise ReferencesError(
+            f"original labels: expected a non-empty 1-d array of integer class ids, got shape "
+            f"{labels.shape} of dtype {labels.dtype}"
+        )
+    labels = _class_ids_in_range(labels, "original labels", np.arange(labels.size))
+    matrix = _prediction_matrix(predictions, labels.size)
+    hits = matrix[:, :TOP_K] == labels[:, None]
+    results: dict[str, Any] = {"top1_accuracy": int(np.count_nonzero(hits[:, 0])) / labels.size}
+    if hits.shape[1] == TOP_K:
+        results["top5_accuracy"] = int(np.count_nonzero(hits.any(axis=1))) / labels.size
+    results["num_scored"] = int(labels.size)
+    return results
+
+
+@dataclass(frozen=True)
+class RealReferences:
+    """The ReaL label set of each image, row-aligned; an empty set means the raters found no
+    ImageNet class that fits, and the image is left out of ReaL accuracy."""
+
+    file_names: np.ndarray
+    labels: LabelSets
+
+    def __len__(self) -> int:
+        return len(self.file_names)
+
+    @classmethod
+    def from_columns(cls, file_names: Sequence[str], real_labels: Sequence[Any]) -> RealReferences:
+        """Unique file names and, row by row, their ReaL class ids (a list, set or array)."""
+        if len(file_names) != len(real_labels):
+            raise ReferencesError(
+                f"ReaL references: {len(file_names)} file names but {len(real_labels)} label sets"
+            )
+        return cls(_file_names(list(file_names)), _label_sets(real_labels, "real_labels"))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> RealReferences:
+        """Build from ``{"file_name", "real_labels"}`` mappings (what the module receives)."""
+        columns = _columns_of_rows(rows, REAL_COLUMNS)
+        return cls.from_columns(columns["file_name"], columns["real_labels"])
+
+
+def score_real(predictions: ArrayLike, references: RealReferences) -> dict[str, Any]:
+    """ReaL accuracy: a top-1 prediction is correct when it is in the image's ReaL set, averaged
+    over the images that have one (the others are counted in ``num_real_left_out``); with
+    k >= 5 also top-5 (any of the first five in the set), as timm reports both."""
+    num_rows = len(references)
+    if num_rows == 0:
+        raise ReferencesError("ReaL references are empty: nothing to score")
+    matrix = _prediction_matrix(predictions, num_rows)
+    labelled = np.zeros(num_rows, dtype=bool)
+    labelled[references.labels.rows] = True
+    num_scored = int(np.count_nonzero(labelled))
+    if num_scored == 0:
+        raise ReferencesError(f"none of the {num_rows} images has a ReaL label: nothing to score")
+    hits = references.labels.contains(np.ascontiguousarray(matrix[:, :TOP_K].T))
+    results: dict[str, Any] = {"real_accuracy": int(np.count_nonzero(hits[0])) / num_scored}
+    if len(hits) == TOP_K:
+        results["real_accuracy_top5"] = int(np.count_nonzero(hits.any(axis=0))) / num_scored
+    results["num_real_scored"] = num_scored
+    results["num_real_left_out"] = num_rows - num_scored
     return results

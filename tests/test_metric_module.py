@@ -78,7 +78,7 @@ def test_module_is_a_thin_contract_over_scoring(metric):
         "import datasets",
         "import evaluate",
         "from .errors import ToolkitError",
-        "from .scoring import References, score",
+        "from .scoring import RealReferences, References, score, score_real",
     ]
     assert type(metric).__name__ == "ImagenetMultilabel"
 

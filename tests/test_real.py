@@ -1,0 +1,214 @@
+"""ReaL labels keyed by file name, and the 50,000-image scores (original top-1/top-5, ReaL)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import pytest
+from imagenet_multilabel.dataset_script import classes, real
+from imagenet_multilabel.dataset_script.real import RealLabelsError, load_real_labels
+from imagenet_multilabel.metric.scoring import (
+    PredictionsError,
+    RealReferences,
+    ReferencesError,
+    score_original,
+    score_real,
+)
+
+MODULE_PATH = Path(__file__).resolve().parents[1] / "metric" / "imagenet_multilabel.py"
+
+
+def synthetic_sets(seed: int = 0) -> list[list[int]]:
+    """50,000 ReaL-shaped entries: entry i names class i % 1000 first; some are empty."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for index in range(classes.NUM_VALIDATION_IMAGES):
+        extra = rng.integers(0, 1000, rng.integers(0, 3)).tolist()
+        sets.append([] if index % 17 == 0 else sorted({index % 1000, *extra}))
+    return sets
+
+
+@pytest.fixture(scope="module")
+def synthetic_file(tmp_path_factory) -> tuple[Path, list[list[int]]]:
+    sets = synthetic_sets()
+    path = tmp_path_factory.mktemp("real") / "real.json"
+    path.write_text(json.dumps(sets))
+    return path, sets
+
+
+def test_timm_copy_is_the_published_file():
+    labels = load_real_labels()
+    assert labels.verified and labels.sha256 == real.REAL_LABELS_SHA256
+    assert labels.source.endswith("timm/data/_info/imagenet_real_labels.json")
+    assert len(labels.by_file_name) == classes.NUM_VALIDATION_IMAGES
+    # The first two entries of the published real.json: [] and [970, 795].
+    assert labels.by_file_name["ILSVRC2012_val_00000001.JPEG"] == frozenset()
+    assert labels.by_file_name["ILSVRC2012_val_00000002.JPEG"] == frozenset({795, 970})
+    empty = sum(not classes_ for classes_ in labels.by_file_name.values())
+    assert empty == 3163
+    assert labels.provenance()["published"].startswith(real.SOURCE_REPOSITORY)
+
+
+def test_another_copy_is_refused_unless_allowed(synthetic_file):
+    path, sets = synthetic_file
+    with pytest.raises(RealLabelsError, match="--allow-unverified-real-labels") as raised:
+        load_real_labels(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in str(raised.value)
+    assert str(path) in str(raised.value)
+    labels = load_real_labels(path, allow_unverified=True)
+    assert not labels.verified and labels.provenance()["verified"] is False
+    assert labels.source == str(path)
+
+
+def test_entry_i_belongs_to_image_i_plus_1_and_is_joined_by_file_name(synthetic_file):
+    path, sets = synthetic_file
+    labels = load_real_labels(path, allow_unverified=True)
+    for image_id in (1, 2, 1234, 50_000):
+        name = classes.file_name_from_image_id(image_id)
+        assert labels.by_file_name[name] == frozenset(sets[image_id - 1])
+    names = [classes.file_name_from_image_id(i) for i in (50_000, 3, 18, 2)]
+    references = labels.references(names)
+    assert references.file_names.tolist() == names
+    rows = [int(name[15:23]) - 1 for name in names]
+    predictions = [sets[row][0] if sets[row] else 0 for row in rows]
+    assert score_real(predictions, references) == {
+        "real_accuracy": 1.0,
+        "num_real_scored": 3,
+        "num_real_left_out": 1,  # image 18 is entry 17, which is empty
+    }
+
+
+def test_unknown_file_names_are_an_error(synthetic_file):
+    labels = load_real_labels(synthetic_file[0], allow_unverified=True)
+    with pytest.raises(RealLabelsError, match=r"1 file name\(s\).*'cat.jpg'"):
+        labels.references(["ILSVRC2012_val_00000001.JPEG", "cat.jpg"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "are not JSON"),
+        ("{}", "expected a JSON list of 50,000 lists .* got dict"),
+        ("[[1], [2]]", "expected a JSON list of 50,000 lists .* got 2 entries"),
+        (json.dumps([[1]] * 49_999 + [[1000]]), r"1 entr.*first for \['ILSVRC2012_val_00050000"),
+        (json.dumps([[1]] * 49_998 + [["1"], 5]), r"2 entr.*ILSVRC2012_val_00049999.JPEG"),
+        (json.dumps([[1]] * 49_999 + [[True]]), r"1 entr.*ILSVRC2012_val_00050000"),
+    ],
+)
+def test_malformed_files_are_errors_naming_the_entries(tmp_path, content, message):
+    path = tmp_path / "real.json"
+    path.write_text(content)
+    with pytest.raises(RealLabelsError, match=message):
+        load_real_labels(path, allow_unverified=True)
+
+
+def test_missing_file_and_missing_timm_copy(tmp_path, monkeypatch):
+    with pytest.raises(RealLabelsError, match="cannot read the ReaL labels file"):
+        load_real_labels(tmp_path / "absent.json")
+    monkeypatch.setattr(real, "TIMM_COPY", "data/_info/absent.json")
+    with pytest.raises(RealLabelsError, match="no data/_info/absent.json .* --real-labels PATH"):
+        load_real_labels()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring, against a literal per-image transcription
+
+
+def literal_real(top5: np.ndarray, sets: list[list[int]], k: int) -> float:
+    scored = [(row, labels) for row, labels in enumerate(sets) if labels]
+    return sum(any(p in labels for p in top5[row, :k]) for row, labels in scored) / len(scored)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_score_real_equals_the_definition(seed):
+    rng = np.random.default_rng(seed)
+    sets = [
+        rng.integers(0, 20, rng.integers(0, 4)).tolist() for _ in range(500)
+    ]  # duplicates within a set included
+    top5 = np.stack([rng.permutation(20)[:5] for _ in sets])
+    names = [classes.file_name_from_image_id(i + 1) for i in range(len(sets))]
+    references = RealReferences.from_columns(names, sets)
+    results = score_real(top5, references)
+    assert results["real_accuracy"] == pytest.approx(literal_real(top5, sets, 1))
+    assert results["real_accuracy_top5"] == pytest.approx(literal_real(top5, sets, 5))
+    assert results["num_real_left_out"] == sum(not labels for labels in sets)
+    assert results["num_real_scored"] + results["num_real_left_out"] == len(sets)
+    assert "real_accuracy_top5" not in score_real(top5[:, 0], references)
+    assert score_real(top5[:, 0], references)["real_accuracy"] == results["real_accuracy"]
+
+
+def test_score_real_errors():
+    names = ["ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG"]
+    with pytest.raises(ReferencesError, match="none of the 2 images has a ReaL label"):
+        score_real([1, 2], RealReferences.from_columns(names, [[], []]))
+    with pytest.raises(ReferencesError, match="2 file names but 1 label sets"):
+        RealReferences.from_columns(names, [[1]])
+    with pytest.raises(ReferencesError, match="appear more than once"):
+        RealReferences.from_columns([names[0], names[0]], [[1], [2]])
+    with pytest.raises(ReferencesError, match="class ids must be in 0..999"):
+        RealReferences.from_columns(names, [[1], [1000]])
+    with pytest.raises(PredictionsError, match="got 1 rows for 2 reference rows"):
+        score_real([1], RealReferences.from_columns(names, [[1], [2]]))
+    with pytest.raises(ReferencesError, match="lack key 'real_labels'"):
+        RealReferences.from_rows([{"file_name": names[0]}])
+
+
+def test_score_original_is_the_plain_mean_over_images():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 1000, 300)
+    top5 = np.stack([rng.permutation(1000)[:5] for _ in labels])
+    top5[:100, 0] = labels[:100]
+    results = score_original(top5, labels)
+    assert results["top1_accuracy"] == pytest.approx(np.mean(top5[:, 0] == labels))
+    assert results["top5_accuracy"] == pytest.approx(
+        np.mean([label in row for label, row in zip(labels, top5, strict=True)])
+    )
+    assert results["num_scored"] == 300
+    assert set(score_original(top5[:, 0], labels)) == {"top1_accuracy", "num_scored"}
+    with pytest.raises(ReferencesError, match="class ids must be in 0..999"):
+        score_original([0], [1000])
+    with pytest.raises(ReferencesError, match="non-empty 1-d array of integer class ids"):
+        score_original([0], [0.5])
+
+
+def test_score_original_on_the_devkit_labels_is_exact():
+    """Predicting every image's own devkit label gives 1.0; shifting them by one class, 0.0."""
+    labels = classes.validation_labels()
+    assert score_original(labels.astype(np.int64), labels)["top1_accuracy"] == 1.0
+    shifted = (labels.astype(np.int64) + 1) % 1000
+    assert score_original(shifted, labels)["top1_accuracy"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluate module's `real` configuration
+
+
+@pytest.fixture(scope="module")
+def real_metric() -> evaluate.EvaluationModule:
+    return evaluate.load(str(MODULE_PATH), "real")
+
+
+def test_module_real_config_equals_the_scoring_core(real_metric, synthetic_file):
+    labels = load_real_labels(synthetic_file[0], allow_unverified=True)
+    names = [classes.file_name_from_image_id(i) for i in range(1, 2001)]
+    rows = [{"file_name": name, "real_labels": sorted(labels.by_file_name[name])} for name in names]
+    top5 = np.random.default_rng(3).integers(0, 1000, (len(rows), 5))
+    top5[::3, 0] = [(i % 1000) for i in range(0, 2000, 3)]
+    expected = score_real(top5, labels.references(names))
+    assert 0 < expected["real_accuracy"] < 1
+    assert real_metric.compute(predictions=top5.tolist(), references=rows) == expected
+
+
+def test_module_real_config_refuses_multilabel_options(real_metric):
+    rows = [{"file_name": "ILSVRC2012_val_00000001.JPEG", "real_labels": [1]}]
+    with pytest.raises(ValueError, match="not to the 'real' configuration"):
+        real_metric.compute(predictions=[1], references=rows, imagenet_m=True)
+
+
+def test_module_unknown_config_is_an_error():
+    with pytest.raises(ValueError, match="unknown configuration 'reel'"):
+        evaluate.load(str(MODULE_PATH), "reel")
