@@ -1,0 +1,271 @@
+// The review page's script (inlined into review/index.html by eval_cli/review.py).
+// Every text from the data goes into the DOM through textContent or an attribute, never as HTML.
+"use strict";
+(() => {
+  const data = JSON.parse(document.getElementById("review-data").textContent);
+  const names = data.class_names;
+  const mistakes = data.mistakes;
+  const PAGE_SIZE = 200;
+  const STORE_KEY = "imagenet-multilabel-review/" + data.base;
+  const REVIEWER_KEY = "imagenet-multilabel-review/reviewer";
+  const ANY = "";
+  const NONE = "(none)";
+  const SOURCES = ["expert", "unreviewed", "confusion-pair", "uncategorized"];
+
+  const byId = (id) => document.getElementById(id);
+  function el(tag, attributes, children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (name === "text") node.textContent = value;
+      else if (name === "class") node.className = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children || []) node.append(child);
+    return node;
+  }
+  const className = (id) => `${id} ${names[id]}`;
+  const keyOf = (mistake) => `${mistake.file_name}|${mistake.prediction}`;
+
+  // Verdicts: {"file|class": {file_name, class_id, verdict, category, severity, note}}.
+  let storage = null;
+  try {
+    storage = window.localStorage;
+    storage.setItem(STORE_KEY + "/probe", "1");
+    storage.removeItem(STORE_KEY + "/probe");
+  } catch (error) {
+    storage = null;
+  }
+  byId("storage-warning").hidden = storage !== null;
+  let verdicts = {};
+  try {
+    verdicts = JSON.parse((storage && storage.getItem(STORE_KEY)) || "{}") || {};
+  } catch (error) {
+    verdicts = {};
+  }
+  const pageKeys = new Set(mistakes.map(keyOf));
+  function saveVerdicts() {
+    if (storage) storage.setItem(STORE_KEY, JSON.stringify(verdicts));
+    updateVerdictCount();
+  }
+  function pageDecisions() {
+    return Object.entries(verdicts)
+      .filter(([key]) => pageKeys.has(key))
+      .map(([, decision]) => decision)
+      .sort((a, b) => a.file_name.localeCompare(b.file_name) || a.class_id - b.class_id);
+  }
+  function updateVerdictCount(message) {
+    const count = pageDecisions().length;
+    byId("verdict-count").textContent =
+      message || `${count} verdict${count === 1 ? "" : "s"} recorded`;
+  }
+
+  // Header and filters.
+  document.title = data.title;
+  byId("title").textContent = data.title;
+  byId("labels").textContent =
+    `${mistakes.length} rejected predictions · labels ${data.labels_version} ` +
+    `(annotation file sha256 ${data.base})`;
+  function count(values) {
+    const counts = new Map();
+    for (const value of values) counts.set(value, (counts.get(value) || 0) + 1);
+    return counts;
+  }
+  function fillSelect(select, options) {
+    select.replaceChildren(el("option", { value: ANY, text: "any" }));
+    for (const [value, label] of options) select.append(el("option", { value, text: label }));
+  }
+  const withCount = (counts, value, label) => [value, `${label} (${counts.get(value) || 0})`];
+  const sourceCounts = count(mistakes.map((m) => m.source));
+  fillSelect(byId("filter-source"), SOURCES.map((s) => withCount(sourceCounts, s, s)));
+  const categoryCounts = count(mistakes.map((m) => m.category || NONE));
+  fillSelect(byId("filter-category"),
+    [...data.categories, NONE].map((c) => withCount(categoryCounts, c, c)));
+  const severityCounts = count(mistakes.map((m) => m.severity || NONE));
+  fillSelect(byId("filter-severity"),
+    [...data.severities, NONE].map((s) => withCount(severityCounts, s, s)));
+  const imagenetMCounts = count(mistakes.map((m) => String(m.in_imagenet_m)));
+  fillSelect(byId("filter-imagenet-m"), [
+    withCount(imagenetMCounts, "true", "in ImageNet-M"),
+    withCount(imagenetMCounts, "false", "not in ImageNet-M"),
+  ]);
+  const classCounts = count(mistakes.flatMap((m) =>
+    m.original_label === m.prediction ? [m.original_label] : [m.original_label, m.prediction]));
+  fillSelect(byId("filter-class"), [...classCounts.keys()].sort((a, b) => a - b)
+    .map((id) => withCount(classCounts, id, className(id))));
+
+  function matches(mistake) {
+    const source = byId("filter-source").value;
+    const category = byId("filter-category").value;
+    const severity = byId("filter-severity").value;
+    const imagenetM = byId("filter-imagenet-m").value;
+    const classId = byId("filter-class").value;
+    return (source === ANY || mistake.source === source) &&
+      (category === ANY || (mistake.category || NONE) === category) &&
+      (severity === ANY || (mistake.severity || NONE) === severity) &&
+      (imagenetM === ANY || String(mistake.in_imagenet_m) === imagenetM) &&
+      (classId === ANY || mistake.original_label === Number(classId) ||
+        mistake.prediction === Number(classId));
+  }
+
+  // Cards, built on first display and kept.
+  const cards = new Map();
+  function labelList(ids) {
+    if (!ids || ids.length === 0) return el("span", { class: "none", text: "none" });
+    return el("span", { class: "labels" },
+      ids.map((id) => el("span", { class: "label", text: className(id) })));
+  }
+  function probability(mistake, rank) {
+    const probs = mistake.top5_probs;
+    return probs && probs[rank] != null ? ` ${(100 * probs[rank]).toFixed(1)}%` : "";
+  }
+  function verdictForm(mistake, index, node) {
+    const key = keyOf(mistake);
+    const saved = verdicts[key] || {};
+    const radios = data.verdicts.map((verdict) => {
+      const input = el("input", { type: "radio", name: `verdict-${index}`, value: verdict });
+      input.checked = saved.verdict === verdict;
+      return el("label", {}, [input, ` ${verdict}`]);
+    });
+    const category = el("select", { "aria-label": "category" });
+    fillSelect(category, data.categories.map((c) => [c, c]));
+    category.value = saved.category || ANY;
+    category.options[0].textContent = "category…";
+    const severity = el("select", { "aria-label": "severity" });
+    fillSelect(severity, data.severities.map((s) => [s, s]));
+    severity.value = saved.severity || ANY;
+    severity.options[0].textContent = "severity…";
+    const note = el("textarea", { placeholder: "note (optional)", "aria-label": "note" });
+    note.value = saved.note || "";
+    const clear = el("button", { type: "button", class: "secondary", text: "Clear" });
+    const form = el("fieldset", { class: "verdict" }, [
+      el("legend", { text: `Your verdict on the prediction ${className(mistake.prediction)}` }),
+      el("div", { class: "verdict-row" }, [...radios, clear]),
+      el("div", { class: "verdict-row" }, [category, severity]),
+      el("div", { class: "verdict-row" }, [note]),
+    ]);
+    function record() {
+      const chosen = form.querySelector("input[type=radio]:checked");
+      if (chosen) {
+        const decision = { file_name: mistake.file_name, class_id: mistake.prediction,
+          verdict: chosen.value };
+        if (category.value) decision.category = category.value;
+        if (severity.value) decision.severity = severity.value;
+        if (note.value.trim()) decision.note = note.value.trim();
+        verdicts[key] = decision;
+      } else {
+        delete verdicts[key];
+      }
+      node.classList.toggle("decided", Boolean(chosen));
+      saveVerdicts();
+    }
+    form.addEventListener("change", record);
+    note.addEventListener("input", record);
+    clear.addEventListener("click", () => {
+      for (const radio of form.querySelectorAll("input[type=radio]")) radio.checked = false;
+      category.value = severity.value = note.value = "";
+      record();
+    });
+    node.classList.toggle("decided", Boolean(saved.verdict));
+    if (mistake.source === "unreviewed") return form;
+    const details = el("details", {}, [
+      el("summary", { text: "Disagree with the labels? Record a verdict" }), form]);
+    details.open = Boolean(saved.verdict);
+    return details;
+  }
+  function card(index) {
+    if (cards.has(index)) return cards.get(index);
+    const m = mistakes[index];
+    const thumb = el("div", { class: "thumb" });
+    if (m.thumbnail) {
+      thumb.append(el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy" }));
+    } else {
+      thumb.append(el("div", { class: "noimage", text: "no image (analyze --images SOURCE)" }));
+    }
+    const badges = el("div", { class: "badges" }, [
+      el("span", { class: `badge source-${m.source}`, text: m.source }),
+    ]);
+    if (m.category) badges.append(el("span", { class: "badge", text: m.category }));
+    if (m.severity) {
+      badges.append(el("span", { class: `badge severity-${m.severity}`, text: m.severity }));
+    }
+    if (m.in_imagenet_m) badges.append(el("span", { class: "badge imagenet-m", text: "ImageNet-M" }));
+    const top5 = el("ol", { class: "top5" }, (m.top5 || []).map((id, rank) =>
+      el("li", {}, [className(id), el("span", { class: "prob", text: probability(m, rank) })])));
+    const rows = [
+      ["Original label", el("span", { text: className(m.original_label) })],
+      ["Prediction", el("span", { class: "prediction",
+        text: className(m.prediction) + (m.top5 && m.top5[0] === m.prediction ?
+          probability(m, 0) : "") })],
+      ...(m.top5 ? [["Top-5", top5]] : []),
+      ["Correct", labelList(m.correct)],
+      ["Unclear", labelList(m.unclear)],
+      ["Wrong", labelList(m.wrong)],
+    ];
+    const list = el("dl", {}, rows.flatMap(([term, value]) => [el("dt", { text: term }),
+      el("dd", {}, [value])]));
+    const node = el("article", { class: "mistake", "data-file-name": m.file_name });
+    node.append(thumb, el("div", { class: "details" }, [
+      el("h2", { class: "file", text: m.file_name }), badges, list]));
+    node.lastChild.append(verdictForm(m, index, node));
+    cards.set(index, node);
+    return node;
+  }
+
+  let matching = [];
+  let shown = 0;
+  function render() {
+    byId("mistakes").replaceChildren(...matching.slice(0, shown).map(card));
+    const limited = shown < matching.length ? ` (first ${shown} displayed)` : "";
+    byId("shown-count").textContent =
+      `${matching.length} of ${mistakes.length} mistakes shown${limited}`;
+    byId("show-more").hidden = shown >= matching.length;
+  }
+  function applyFilters() {
+    matching = [];
+    mistakes.forEach((mistake, index) => { if (matches(mistake)) matching.push(index); });
+    shown = Math.min(PAGE_SIZE, matching.length);
+    render();
+  }
+  for (const id of ["filter-source", "filter-category", "filter-severity", "filter-imagenet-m",
+    "filter-class"]) byId(id).addEventListener("change", applyFilters);
+  byId("show-more").addEventListener("click", () => {
+    shown = Math.min(shown + PAGE_SIZE, matching.length);
+    render();
+  });
+
+  // Reviewer and the patch download.
+  const reviewer = byId("reviewer");
+  reviewer.value = (storage && storage.getItem(REVIEWER_KEY)) || "";
+  reviewer.addEventListener("input", () => {
+    if (storage) storage.setItem(REVIEWER_KEY, reviewer.value);
+  });
+  byId("download-patch").addEventListener("click", () => {
+    const decisions = pageDecisions();
+    if (decisions.length === 0) {
+      updateVerdictCount("No verdict recorded yet: nothing to download");
+      return;
+    }
+    const created = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const patch = {
+      format: data.patch_format,
+      format_version: data.patch_format_version,
+      base: data.base,
+      created,
+      reviewer: reviewer.value.trim(),
+      decisions,
+    };
+    const blob = new Blob([JSON.stringify(patch, null, 2) + "\n"], { type: "application/json" });
+    const link = el("a", {
+      href: URL.createObjectURL(blob),
+      download: `label-patch-${data.base.slice(0, 8)}-${created.replace(/[-:]/g, "")}.json`,
+    });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    updateVerdictCount(`${decisions.length} verdict(s) saved to ${link.download}`);
+  });
+
+  updateVerdictCount();
+  applyFilters();
+})();

@@ -1,0 +1,173 @@
+"""The review page: offline, escaped data, thumbnails written once, verdicts in a real browser."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_fixtures import headless_chromium, missing_browser_reason
+from image_fixtures import make_val_tar
+from imagenet_multilabel.dataset_script import classes, mistakes, patches
+from imagenet_multilabel.eval_cli import review
+from PIL import Image
+
+BASE = "ab" * 32
+LABELS = {"sha256": BASE, "version": "3.0.0"}
+HOSTILE = '</script><script>window.__injected = 1</script><!--<img src=x onerror="x()">'
+SOURCES = ("expert", "unreviewed", "confusion-pair", "uncategorized")
+NUM_RECORDS = 40
+
+
+def _records() -> list[dict[str, Any]]:
+    """Mistake records as ``eval_cli.analysis`` writes them; ten of each source."""
+    records = []
+    for image_id in range(1, NUM_RECORDS + 1):
+        source = SOURCES[image_id % len(SOURCES)]
+        prediction = (image_id * 37) % classes.NUM_CLASSES
+        expert = source == "expert"
+        records.append(
+            {
+                "file_name": classes.file_name_from_image_id(image_id),
+                "original_label": int(classes.validation_labels()[image_id - 1]),
+                "prediction": prediction,
+                "top5": [prediction, 1, 2, 3, 4],
+                "top5_probs": [0.4, 0.3, 0.1, 0.1, 0.05],
+                "correct": [int(classes.validation_labels()[image_id - 1])],
+                "unclear": [],
+                "wrong": [] if source == "unreviewed" else [prediction],
+                "source": source,
+                "category": mistakes.CATEGORIES[image_id % 5] if expert else "",
+                "severity": mistakes.SEVERITIES[image_id % 3] if expert else "",
+                "in_imagenet_m": image_id % 7 == 0,
+            }
+        )
+    return records
+
+
+def _wide_jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _data_block(html: str) -> str:
+    return html.split('<script type="application/json" id="review-data">')[1].split("</script>")[0]
+
+
+def test_embedded_data_cannot_close_its_script_block(tmp_path: Path) -> None:
+    page = review.write_review_page(tmp_path, _records(), labels=LABELS, title=HOSTILE)
+    html = page.read_text(encoding="utf-8")
+    block = _data_block(html)
+    assert "<" not in block
+    assert json.loads(block)["title"] == HOSTILE
+    assert html.count("<script") == 2  # the data block and the page's own script
+    assert "window.__injected" not in html.replace(block, "")
+
+
+def test_page_script_builds_the_dom_from_text_only_and_loads_nothing_remote() -> None:
+    script = (Path(review.__file__).parent / "review_assets" / "review.js").read_text()
+    for html_sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert html_sink not in script
+    for asset in ("index.html", "review.css", "review.js"):
+        text = (Path(review.__file__).parent / "review_assets" / asset).read_text()
+        assert not re.search(r"https?://|//cdn|@import|fetch\(|XMLHttpRequest", text), asset
+
+
+def test_thumbnails_are_small_jpegs_written_once(tmp_path: Path) -> None:
+    records = _records()
+    tar = make_val_tar(tmp_path / "val.tar", range(1, NUM_RECORDS + 1), {1: _wide_jpeg(900, 300)})
+    review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t", images=str(tar))
+    folder = tmp_path / "out" / review.REVIEW_FOLDER
+    thumbnails = sorted((folder / review.THUMBNAIL_FOLDER).iterdir())
+    assert len(thumbnails) == NUM_RECORDS
+    with Image.open(thumbnails[0]) as wide:
+        assert wide.format == "JPEG" and wide.size == (256, 85)
+    modified = {path: path.stat().st_mtime_ns for path in thumbnails}
+    tar.unlink()  # a second page must not need the image source again
+    page = review.write_review_page(
+        tmp_path / "out", records, labels=LABELS, title="t", images=str(tar)
+    )
+    assert {path: path.stat().st_mtime_ns for path in thumbnails} == modified
+    data = json.loads(_data_block(page.read_text(encoding="utf-8")))
+    assert data["mistakes"][0]["thumbnail"] == "thumbnails/ILSVRC2012_val_00000001.jpg"
+
+
+def _wait_for(condition: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the browser")
+
+
+def test_review_page_in_a_headless_browser(tmp_path: Path) -> None:
+    """Open, filter, record two verdicts, reload, export, and read the exported patch."""
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"no headless browser: {reason}")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    records = _records()
+    tar = make_val_tar(tmp_path / "val.tar", range(1, NUM_RECORDS + 1))
+    page = review.write_review_page(
+        tmp_path / "out", records, labels=LABELS, title=HOSTILE, images=str(tar)
+    )
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = headless_chromium(downloads)
+    try:
+        driver.get(page.as_uri())
+        shown = driver.find_element(By.ID, "shown-count")
+        assert shown.text == f"{NUM_RECORDS} of {NUM_RECORDS} mistakes shown"
+        assert driver.title == HOSTILE
+        Select(driver.find_element(By.ID, "filter-source")).select_by_value("unreviewed")
+        assert shown.text == f"10 of {NUM_RECORDS} mistakes shown"
+        Select(driver.find_element(By.ID, "filter-imagenet-m")).select_by_value("true")
+        cards = driver.find_elements(By.CSS_SELECTOR, "article.mistake")
+        expected = [r for r in records if r["source"] == "unreviewed" and r["in_imagenet_m"]]
+        assert [c.get_attribute("data-file-name") for c in cards] == [
+            r["file_name"] for r in expected
+        ]
+        assert shown.text == f"{len(expected)} of {NUM_RECORDS} mistakes shown"
+        unreviewed = expected[0]
+        card = cards[0]
+        card.find_element(By.CSS_SELECTOR, "input[value=correct]").click()
+        card.find_element(By.CSS_SELECTOR, "textarea").send_keys(HOSTILE)
+        Select(driver.find_element(By.ID, "filter-imagenet-m")).select_by_value("")
+        Select(driver.find_element(By.ID, "filter-source")).select_by_value("expert")
+        expert = next(r for r in records if r["source"] == "expert")
+        card = driver.find_element(By.CSS_SELECTOR, "article.mistake")
+        card.find_element(By.TAG_NAME, "summary").click()
+        card.find_element(By.CSS_SELECTOR, "input[value=unclear]").click()
+        Select(card.find_element(By.CSS_SELECTOR, "select[aria-label=category]")).select_by_value(
+            "non-prototypical"
+        )
+        assert driver.find_element(By.ID, "verdict-count").text == "2 verdicts recorded"
+
+        driver.refresh()
+        assert driver.find_element(By.ID, "verdict-count").text == "2 verdicts recorded"
+        assert driver.execute_script("return window.__injected") is None
+        card = driver.find_element(
+            By.CSS_SELECTOR, f"article[data-file-name='{unreviewed['file_name']}']"
+        )
+        assert card.find_element(By.CSS_SELECTOR, "input[value=correct]").is_selected()
+        assert card.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value") == HOSTILE
+        driver.find_element(By.ID, "reviewer").send_keys("Reviewer <b>One</b>")
+        driver.find_element(By.ID, "download-patch").click()
+        exported = _wait_for(lambda: [p for p in downloads.glob("label-patch-*.json")])
+    finally:
+        driver.quit()
+    patch = patches.read_patch(exported[0])
+    assert patch.base == BASE and patch.reviewer == "Reviewer <b>One</b>"
+    assert [(d.file_name, d.class_id, d.verdict, d.category, d.note) for d in patch.decisions] == [
+        (expert["file_name"], expert["prediction"], "unclear", "non-prototypical", None),
+        (unreviewed["file_name"], unreviewed["prediction"], "correct", None, HOSTILE.strip()),
+    ]  # sorted by file name
