@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,11 @@ from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations
 from imagenet_multilabel.dataset_script.images import LocatedImages, open_image_source
+from imagenet_multilabel.dataset_script.patches import (
+    LabelPatch,
+    patch_split_columns,
+    patched_provenance,
+)
 from imagenet_multilabel.metric.errors import ToolkitError
 from tqdm.auto import tqdm
 
@@ -148,6 +153,7 @@ def build_dataset(
     images: str | None = None,
     images_split: str | None = None,
     repo_id: str | None = None,
+    patches: Sequence[LabelPatch] = (),
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     rows_per_row_group: int = DEFAULT_ROWS_PER_ROW_GROUP,
 ) -> Path:
@@ -156,7 +162,8 @@ def build_dataset(
     ``images`` is an image source for ``dataset_script.images.open_image_source`` (tar, folder,
     Hugging Face dataset); without it only the ``labels`` config is built. Every wanted image is
     located before anything is written, so a source that lacks some fails fast, listing them.
-    ``repo_id`` only fills the card's code examples.
+    ``repo_id`` only fills the card's code examples. ``patches`` (``dataset_script.patches``)
+    are applied to the labels, which then carry a patched version and are never the official ones.
     """
     target = Path(output)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -171,6 +178,9 @@ def build_dataset(
         )
     provenance = public_provenance(annotations)
     split_columns = {split: annotations.split_columns(split) for split in SPLITS}
+    if patches:
+        split_columns = patch_split_columns(split_columns, patches, base_sha256=annotations.sha256)
+        provenance = patched_provenance(provenance, patches)
     metadata = {
         **provenance,
         LABEL_DIGESTS_KEY: {split: label_digest(split_columns[split]) for split in SPLITS},

@@ -201,6 +201,7 @@ def patched_provenance(
         **provenance,
         "version": patched_version(provenance["version"], patches),
         "verified": False,
+        "base_verified": provenance["verified"],
         "patched": True,
         "patches": [patch.summary() for patch in _distinct(patches)],
     }
@@ -280,6 +281,29 @@ def apply_patches(
         is_problematic=references.is_problematic,
         **moved,
     )
+
+
+def patch_split_columns(
+    split_columns: Mapping[str, Mapping[str, list]],
+    patches: Sequence[LabelPatch],
+    *,
+    base_sha256: str,
+) -> dict[str, dict[str, list]]:
+    """The builder's columns of every split (``validation`` among them) with ``patches`` applied.
+
+    Columns -> ``References`` -> ``apply_patches`` -> columns, so that the build and the scorer
+    share one implementation of a patch.
+    """
+    annotated = References.from_columns(split_columns["validation"])
+    patched = {}
+    for split, columns in split_columns.items():
+        references = annotated if split == "validation" else References.from_columns(columns)
+        result = apply_patches(references, patches, base_sha256=base_sha256, annotated=annotated)
+        patched[split] = {
+            **columns,
+            **{f"{name}_multi_labels": result.label_lists(name) for name in PATCH_VERDICTS},
+        }
+    return patched
 
 
 def _check_images(

@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from imagenet_multilabel.dataset_script import patches
+from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.dataset_script.build import build_dataset
 from imagenet_multilabel.dataset_script.patches import LabelPatchError
 from imagenet_multilabel.metric.scoring import References
 
@@ -181,3 +184,32 @@ def test_unreadable_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
     with pytest.raises(LabelPatchError, match=r"'.*broken.json' is not valid JSON"):
         patches.read_patch(tmp_path / "broken.json")
+
+
+def test_build_with_a_patch_writes_patched_labels_and_lists_the_patch(
+    annotation_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    path, sha256 = annotation_file
+    annotations = load_annotations(path, allow_unverified=True, cache_dir=tmp_path / "cache")
+    columns = annotations.split_columns("imagenet_m")
+    file_name, wrong = columns["file_name"][0], (columns["original_label"][0] + 1) % 1000
+    patch_file = _write_patch(
+        tmp_path / "patch.json",
+        [_decision(file_name, wrong, "wrong")],
+        base=sha256,
+        reviewer="R | <b>",
+    )
+    output = build_dataset(
+        tmp_path / "out", annotations, patches=[patches.read_patch(patch_file)] * 2
+    )
+    for split in ("validation", "imagenet_m"):
+        table = pq.read_table(output / "labels" / f"{split}-00000-of-00001.parquet").to_pydict()
+        row = table["file_name"].index(file_name)
+        assert wrong in table["wrong_multi_labels"][row]
+        assert wrong not in table["correct_multi_labels"][row] + table["unclear_multi_labels"][row]
+    card = (output / "README.md").read_text(encoding="utf-8")
+    version = patches.patched_version("unverified", [patches.read_patch(patch_file)])
+    assert f"**This build applies label patches** (version {version};" in card
+    patch_sha256 = patches.read_patch(patch_file).sha256
+    assert f"| patch.json | `{patch_sha256}` | R &#124; &lt;b&gt; |" in card
+    assert card.count(patch_sha256) == 1
