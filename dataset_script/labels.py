@@ -1,8 +1,10 @@
-"""Labels from a built or published labels dataset, for ``eval_cli --labels HUB_ID_OR_DIR``.
+"""The labels that predictions are scored against: ``Labels`` and ``load_labels``.
 
-The alternative to the annotation JSON: the ``labels`` config written by
-``imagenet-multilabel build``, from a local folder or from the Hub. A Hub dataset is fetched
-with ``snapshot_download`` restricted to the card and ``labels/*`` (never the gated, large
+Two sources give the same ``Labels`` (per split a ``metric.scoring.References``, plus provenance):
+the annotation file (``dataset_script.annotations``: the published one through the cache, or a
+local copy) and a built or published labels dataset (``--labels HUB_ID_OR_DIR``), the ``labels``
+config written by ``imagenet-multilabel build``, from a local folder or from the Hub. A Hub
+dataset is fetched with ``snapshot_download`` restricted to the card and ``labels/*`` (never the gated, large
 ``images`` config), and the snapshot's commit hash is recorded, so a result names the exact labels
 it was scored against. The annotations' sha256, version and verification come back from the
 parquet metadata that the builder wrote, and are believed only for splits whose rows still have
@@ -12,8 +14,10 @@ the ``label_digest`` recorded there at build time.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import datasets
 import huggingface_hub
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
+from imagenet_multilabel.dataset_script.annotations import SPLITS, load_annotations
 from imagenet_multilabel.dataset_script.build import (
     LABEL_COLUMNS,
     LABEL_DIGESTS_KEY,
@@ -29,6 +34,7 @@ from imagenet_multilabel.dataset_script.build import (
     label_digest,
 )
 from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.scoring import References
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -40,10 +46,55 @@ class LabelsDatasetError(ToolkitError):
     """The labels dataset is unusable; the message names it and what was expected."""
 
 
+@dataclass(frozen=True)
+class Labels:
+    """The labels of each loaded split, and where they came from (recorded in every result)."""
+
+    splits: dict[str, References]
+    provenance: dict[str, Any]
+
+    def split(self, name: str) -> References:
+        if name not in self.splits:
+            raise ToolkitError(
+                f"split {name!r} was not loaded from the labels {self.provenance.get('source')!r}"
+                f"; loaded: {', '.join(self.splits)}. Pass it to load_labels(splits=...)"
+            )
+        return self.splits[name]
+
+
+def load_labels(
+    splits: Sequence[str] = SPLITS,
+    *,
+    annotations: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    allow_unverified: bool = False,
+) -> Labels:
+    """The labels of ``splits`` (``validation``, ``imagenet_m``) from one source.
+
+    ``annotations``: a local copy of the annotation file (refused unless its sha256 is the
+    published one or ``allow_unverified``); ``dataset``: a labels dataset folder or Hub id;
+    neither: the published annotation file, downloaded once into the Hugging Face cache.
+    """
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise ToolkitError(f"unknown split(s) {unknown}; expected some of {', '.join(SPLITS)}")
+    if dataset is not None:
+        if annotations is not None or allow_unverified:
+            raise ToolkitError(
+                "labels come from one source: pass either a labels dataset or an annotation file "
+                "(allow_unverified applies to the annotation file only)"
+            )
+        references, provenance = load_labels_dataset(dataset, splits)
+        return Labels(references, provenance)
+    loaded = load_annotations(annotations, allow_unverified=allow_unverified)
+    references = {split: References.from_columns(loaded.split_columns(split)) for split in splits}
+    return Labels(references, loaded.provenance())
+
+
 def load_labels_dataset(
     id_or_dir: str, splits: Sequence[str]
-) -> tuple[dict[str, dict[str, list]], dict[str, Any]]:
-    """Columns of each requested split (as ``Annotations.split_columns``) and their provenance.
+) -> tuple[dict[str, References], dict[str, Any]]:
+    """References of each requested split, read from the Arrow table, and their provenance.
 
     Provenance keys: ``source`` (the folder or Hub id), ``revision`` (the Hub commit hash, None
     for a folder), and from the parquet metadata ``sha256``, ``version``, ``verified``,
@@ -71,19 +122,19 @@ def load_labels_dataset(
             f"labels dataset {source!r} has no split(s) {', '.join(map(repr, unknown))} in its "
             f"{LABELS_CONFIG!r} config; splits there: {', '.join(split_files)}"
         )
-    columns = {split: _split_columns(source, split, split_files[split]) for split in splits}
+    tables = {split: _split_table(source, split, split_files[split]) for split in splits}
     annotations = _annotations_provenance(
         [path for split in splits for path in split_files[split]], source
     )
-    for split in splits:
-        _check_digest(source, split, columns[split], annotations)
+    for split, table in tables.items():
+        _check_digest(source, split, table.to_pydict(), annotations)
     provenance = {
         "source": source,
         "revision": revision,
         **{key: annotations[key] for key in _PROVENANCE_FIELDS if key != "source"},
         "annotations_source": annotations["source"],
     }
-    return columns, provenance
+    return {split: References.from_arrow(table) for split, table in tables.items()}, provenance
 
 
 def _download(repo_id: str) -> Path:
@@ -130,7 +181,7 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
     return split_files
 
 
-def _split_columns(source: str, split: str, files: Sequence[Path]) -> dict[str, list]:
+def _split_table(source: str, split: str, files: Sequence[Path]) -> Any:
     """Read the split's parquet files with ``datasets``, whose metadata restores the features.
 
     ``load_dataset(folder, "labels")`` would resolve the data files of every config the card
@@ -150,8 +201,7 @@ def _split_columns(source: str, split: str, files: Sequence[Path]) -> dict[str, 
             f"labels dataset {source!r} split {split!r} lacks the column(s) {', '.join(missing)}; "
             f"found {', '.join(dataset.column_names)}; expected {', '.join(LABEL_COLUMNS)}"
         )
-    data = dataset.select_columns(list(LABEL_COLUMNS)).to_dict()
-    return {name: data[name] for name in LABEL_COLUMNS}
+    return dataset.select_columns(list(LABEL_COLUMNS)).with_format("arrow")[:]
 
 
 def _annotations_provenance(files: Sequence[Path], source: str) -> dict[str, Any]:

@@ -47,7 +47,6 @@ from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, 
 from imagenet_multilabel.dataset_script.push import HUB_ERRORS
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import NUM_CLASSES
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit;
 # used when the labels did not come from a Hub dataset (`--labels ORG/NAME` records its id and
@@ -68,7 +67,6 @@ MODEL_INDEX_METRICS = {
     ),
     "imagenet_m": ("imagenet_m_correct",),
 }
-_SUMMARY_LABELS = {key: label for key, label, _ in results.SUMMARY_ROWS}
 _PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
 
 
@@ -94,16 +92,11 @@ def eval_results_files(document: Mapping[str, Any]) -> dict[str, str]:
 
 def model_card_section(document: Mapping[str, Any]) -> str:
     """The markdown results section for the model card; partial or unverified results say so."""
-    metrics = _metrics(document)
+    _metrics(document)
     labels = document.get("labels", {})
     model = document.get("model")
     environment = document.get("environment", {})
-    splits = list(metrics)
-    rows = [
-        (label, [_cell(metrics[split], key, style) for split in splits])
-        for key, label, style in results.SUMMARY_ROWS
-        if any(key in metrics[split] for split in splits)
-    ]
+    splits, rows = results.metric_rows(document)
     packages = environment.get("packages", {})
     template = jinja2.Template(
         read_template("model_card_results.md"),
@@ -114,7 +107,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
     )
     return template.render(
         benchmark_name=PRETTY_NAME,
-        warnings=_publication_problems(document),
+        warnings=results.publication_problems(document),
         splits=splits,
         rows=rows,
         dataset=dict(zip(("id", "revision"), _labels_dataset(document), strict=True)),
@@ -139,7 +132,7 @@ def write_card_files(document: Mapping[str, Any], output_dir: str | Path) -> lis
     unverified labels) each file says so at its top.
     """
     output_dir = Path(output_dir)
-    problems = _publication_problems(document)
+    problems = results.publication_problems(document)
     warning = "".join(f"# NOT FOR THE HUB: {problem}\n" for problem in problems)
     metadata_yaml = _card_data(document, None).to_yaml()
     contents = {
@@ -237,37 +230,8 @@ def _metrics(document: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
     return metrics
 
 
-def _publication_problems(document: Mapping[str, Any]) -> list[str]:
-    """Why these numbers are not the published benchmark's (empty when they are)."""
-    metrics = _metrics(document)
-    problems = []
-    labels = document.get("labels", {})
-    if labels.get("verified") is not True:
-        problems.append(
-            f"unverified labels: annotation file sha256 {labels.get('sha256')} is not the "
-            "published one, so these are not the benchmark's numbers"
-        )
-    split_problems = []
-    for split, split_metrics in metrics.items():
-        if split_metrics.get("partial"):
-            split_problems.append(
-                f"partial ({split}): the per-class means cover "
-                f"{split_metrics.get('num_classes_covered')} of {NUM_CLASSES} classes, not the "
-                "official score"
-            )
-        if split_metrics.get("num_missing_predictions"):
-            split_problems.append(
-                f"incomplete ({split}): {split_metrics['num_missing_predictions']:,} images of "
-                "the split have no prediction and were not scored"
-            )
-    problems.extend(split_problems)
-    if document.get("complete") is not True and not split_problems:
-        problems.append("incomplete: the results document is not marked complete")
-    return problems
-
-
 def _check_publishable(document: Mapping[str, Any]) -> None:
-    problems = _publication_problems(document)
+    problems = results.publication_problems(document)
     if problems:
         raise HubResultsError(
             "refusing to make Hub evaluation metadata from these results: "
@@ -331,18 +295,7 @@ def _value(metrics: Mapping[str, Mapping[str, Any]], split: str, key: str) -> fl
 def _metric_name(split_metrics: Mapping[str, Any], key: str) -> str:
     if key == "imagenet_m_correct":
         return f"ImageNet-M correct (of {split_metrics['imagenet_m_total']})"
-    return f"{_SUMMARY_LABELS[key]}, %"
-
-
-def _cell(split_metrics: Mapping[str, Any], key: str, style: str) -> str:
-    value = split_metrics.get(key)
-    if value is None:
-        return "-"
-    if style == "pct":
-        return f"{100 * value:.2f}%"
-    if key == "imagenet_m_correct":
-        return f"{value} / {split_metrics['imagenet_m_total']}"
-    return f"{value:,}"
+    return f"{results.metric_label(key, official=True)}, %"
 
 
 def _labels_dataset(document: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -381,6 +334,12 @@ def _model_name(document: Mapping[str, Any]) -> str:
 
 
 def _target_repo(document: Mapping[str, Any], repo_id: str | None) -> str:
+    return check_target_repo(_model(document)["id"], repo_id)
+
+
+def check_target_repo(model_id: str, repo_id: str | None) -> str:
+    """The model repository that receives the results: ``repo_id`` if given, else the model's
+    own Hub id; a local model needs ``repo_id``. Checked before a run starts."""
     if repo_id is not None:
         try:
             validate_repo_id(repo_id)
@@ -389,11 +348,10 @@ def _target_repo(document: Mapping[str, Any], repo_id: str | None) -> str:
                 f"--hub-repo-id {repo_id!r} is not a Hub model repository id (ORG/NAME): {error}"
             ) from None
         return repo_id
-    model_id = _model(document)["id"]
     if _is_local(model_id):
         raise HubResultsError(
-            f"the model {model_id!r} is a local path, not a Hub repository: pass --hub-repo-id "
-            "ORG/NAME to name the model repository that should receive the results"
+            f"the model {Path(model_id).name!r} is a local path, not a Hub repository: pass "
+            "--hub-repo-id ORG/NAME to name the model repository that should receive the results"
         )
     return model_id
 

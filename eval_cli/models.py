@@ -595,7 +595,7 @@ class ModelAdapter(abc.ABC):
 
     def provenance(self) -> dict[str, Any]:
         return {
-            "model_id": self.model_id,
+            "id": self.model_id,
             "revision": self.revision,
             "kind": self.kind,
             "preprocessing": self.preprocessing,

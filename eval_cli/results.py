@@ -9,7 +9,10 @@ Both `score` and `run` write one JSON document (``results.json``) of this shape:
      "model": {...}, "run": {...},  # `run` only
      "environment": {...}}        # package versions, python, platform, time, command line
 
-and prints a readable summary table.
+This module is the one owner of that document (`document`), of its metric rows, labels and cell
+formats (`SUMMARY_ROWS`, `format_cell`, `metric_rows`: the summary table, the model card and the
+leaderboard use them) and of the rule for what may be called official or published
+(`publication_problems`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from imagenet_multilabel.metric.scoring import NUM_CLASSES
 
 TOOLKIT = "imagenet-multilabel"
 _PACKAGES = (
@@ -40,20 +45,159 @@ _PACKAGES = (
     "timm",
     "accelerate",
 )
+# (key, label, style) of each metric row, in the order the summary table and the model card show
+# them. "Per class" rows average per original class, then over the classes, on the annotated,
+# non-problematic images; "per image" rows are plain means over the same images.
 SUMMARY_ROWS = (
-    ("multilabel_accuracy", "Multi-label accuracy (official)", "pct"),
+    ("multilabel_accuracy", "Multi-label accuracy, per class", "pct"),
     ("multilabel_accuracy_micro", "Multi-label accuracy, per image", "pct"),
-    ("multilabel_accuracy_strict", "Multi-label accuracy, unclear = wrong", "pct"),
-    ("top1_accuracy_original", "Top-1 accuracy, original labels", "pct"),
-    ("multilabel_accuracy_top5", "Multi-label top-5 accuracy", "pct"),
-    ("top5_accuracy_original", "Top-5 accuracy, original labels", "pct"),
+    ("multilabel_accuracy_strict", "Multi-label accuracy, unclear = wrong, per class", "pct"),
+    ("top1_accuracy_original", "Top-1 vs original label, same images, per class", "pct"),
+    ("multilabel_accuracy_top5", "Multi-label top-5 accuracy, per class", "pct"),
+    ("top5_accuracy_original", "Top-5 vs original label, same images, per class", "pct"),
     ("imagenet_m_correct", "ImageNet-M correct", "count"),
     ("num_scored", "Images scored", "count"),
     ("num_problematic_skipped", "Problematic images skipped", "count"),
-    ("num_mistakes", "Mistakes (judged wrong)", "count"),
-    ("num_unreviewed", "Unreviewed predictions", "count"),
+    ("num_rejected", "Rejected predictions (wrong + unreviewed)", "rejected"),
+    ("num_mistakes", "  judged wrong by the experts", "count"),
+    ("num_unreviewed", "  never reviewed (novel)", "count"),
     ("num_missing_predictions", "Images without a prediction", "count"),
 )
+_LABELS = {key: label for key, label, _ in SUMMARY_ROWS}
+_STYLES = {key: style for key, _, style in SUMMARY_ROWS}
+OFFICIAL_KEY = "multilabel_accuracy"
+_SHOWN_UNREVIEWED = 3
+
+
+def document(
+    metrics: dict[str, dict[str, Any]],
+    *,
+    labels: Mapping[str, Any],
+    predictions: Mapping[str, Any],
+    model: Mapping[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one results document shape, for `score` and `run` alike."""
+    assembled: dict[str, Any] = {
+        "metrics": metrics,
+        "complete": is_complete(metrics),
+        "labels": dict(labels),
+        "predictions": dict(predictions),
+    }
+    if model is not None:
+        assembled["model"] = dict(model)
+    if run is not None:
+        assembled["run"] = dict(run)
+    assembled["environment"] = environment()
+    return assembled
+
+
+def publication_problems(document: Mapping[str, Any]) -> list[str]:
+    """Why these numbers are not the published benchmark's (empty when they are).
+
+    The one rule for what may be called official or published: the published labels (verified
+    sha256), every split fully predicted, every per-class mean over all 1,000 classes.
+    """
+    problems = []
+    labels = document.get("labels", {})
+    if labels.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
+            "published one, so these are not the benchmark's numbers"
+        )
+    split_problems = []
+    for split, split_metrics in document.get("metrics", {}).items():
+        if split_metrics.get("limit") is not None:
+            split_problems.append(
+                f"PARTIAL ({split}): only the first {split_metrics['limit']:,} images of the "
+                "split were scored (--limit)"
+            )
+        elif split_metrics.get("partial"):
+            split_problems.append(
+                f"PARTIAL ({split}): the per-class means cover "
+                f"{split_metrics.get('num_classes_covered')} of {NUM_CLASSES} classes"
+            )
+        if split_metrics.get("num_missing_predictions"):
+            split_problems.append(
+                f"INCOMPLETE ({split}): {split_metrics['num_missing_predictions']:,} images of "
+                "the split have no prediction and were not scored"
+            )
+    problems.extend(split_problems)
+    if document.get("complete") is not True and not split_problems:
+        problems.append("INCOMPLETE: the results document is not marked complete")
+    return problems
+
+
+def metric_label(key: str, *, official: bool) -> str:
+    """A metric row's label; only the official score of a publishable result says so."""
+    return "Multi-label accuracy (official)" if official and key == OFFICIAL_KEY else _LABELS[key]
+
+
+def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
+    """One metric as the summary table and the model card show it."""
+    value = split_metrics.get(key)
+    if value is None:
+        return "-"
+    style = _STYLES[key]
+    if style == "pct":
+        return f"{100 * value:.2f}%"
+    if key == "imagenet_m_correct":
+        return f"{value} / {split_metrics['imagenet_m_total']}"
+    if style == "rejected":
+        return (
+            f"{value:,} ({split_metrics['num_mistakes']:,} + {split_metrics['num_unreviewed']:,})"
+        )
+    return f"{value:,}"
+
+
+def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The splits and (label, cells) of every metric row any split has."""
+    metrics = document["metrics"]
+    splits = list(metrics)
+    official = not publication_problems(document)
+    rows = [
+        (metric_label(key, official=official), [format_cell(metrics[s], key) for s in splits])
+        for key, _, _ in SUMMARY_ROWS
+        if any(key in metrics[split] for split in splits)
+    ]
+    return splits, rows
+
+
+def report(document: Mapping[str, Any]) -> str:
+    """What `score` and `run` print: the summary table, then every caveat in words."""
+    splits, rows = metric_rows(document)
+    header = ["Metric", *splits]
+    widths = [
+        max(len(row[i]) for row in [header, *[[r[0], *r[1]] for r in rows]])
+        for i in range(len(header))
+    ]
+    lines = [
+        "  ".join(_aligned(cells, widths))
+        for cells in [header, *[[label, *values] for label, values in rows]]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(
+        "Per class: accuracy per original class, then the mean over the classes covered. Every"
+        "\nrow uses the same annotated, non-problematic images; counts are per image."
+    )
+    for split in splits:
+        unreviewed = document["metrics"][split].get("unreviewed") or []
+        if unreviewed:
+            lines.append(
+                f"Unreviewed predictions ({split}): {len(unreviewed):,}; the first "
+                f"{min(len(unreviewed), _SHOWN_UNREVIEWED)}:"
+            )
+            lines.extend(
+                f"  {entry['file_name']}  {entry['prediction']:>3} "
+                f"{entry.get('prediction_name', '').split(',')[0]}"
+                for entry in unreviewed[:_SHOWN_UNREVIEWED]
+            )
+    for problem in publication_problems(document):
+        lines.append(f"{problem}.")
+    outside = document.get("predictions", {}).get("num_outside_chosen_splits")
+    if outside:
+        lines.append(f"Ignored {outside:,} predictions for images outside the chosen split(s).")
+    return "\n".join(lines)
 
 
 def environment() -> dict[str, Any]:
@@ -105,44 +249,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def summary_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
-    """A fixed-width table, one column per split, for the end of a run."""
-    splits = list(metrics)
-    header = ["Metric", *splits]
-    rows = []
-    for key, label, style in SUMMARY_ROWS:
-        if not any(key in metrics[split] for split in splits):
-            continue
-        cells = [label]
-        for split in splits:
-            value = metrics[split].get(key)
-            if value is None:
-                cells.append("-")
-            elif style == "pct":
-                cells.append(f"{100 * value:.2f}%")
-            elif key == "imagenet_m_correct":
-                cells.append(f"{value} / {metrics[split]['imagenet_m_total']}")
-            else:
-                cells.append(f"{value:,}")
-        rows.append(cells)
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(_aligned(row, widths)) for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    for split in splits:
-        split_metrics = metrics[split]
-        if split_metrics.get("partial"):
-            lines.append(
-                f"PARTIAL ({split}): the per-class means cover "
-                f"{split_metrics['num_classes_covered']} of 1000 classes; not the official score."
-            )
-        if split_metrics.get("num_missing_predictions"):
-            lines.append(
-                f"INCOMPLETE ({split}): {split_metrics['num_missing_predictions']:,} images of the "
-                "split have no prediction and were not scored."
-            )
-    return "\n".join(lines)
 
 
 def _aligned(row: list[str], widths: list[int]) -> list[str]:

@@ -15,19 +15,20 @@ predictions depend on, so that a restart with another model or labels is refused
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import re
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list, find_executable_batch_size
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import sha256_of_file
@@ -37,10 +38,11 @@ from imagenet_multilabel.dataset_script.images import (
     decode_image,
     open_image_source,
 )
+from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import hub, results
-from imagenet_multilabel.eval_cli.models import ModelAdapter, load_model
+from imagenet_multilabel.eval_cli.models import load_model
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
-from imagenet_multilabel.eval_cli.score import chosen_splits, load_label_splits, score_predictions
+from imagenet_multilabel.eval_cli.score import chosen_splits, score_splits
 from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -75,18 +77,19 @@ class _PreprocessedImages(Dataset):
 
 
 def default_output_dir(model: str) -> Path:
-    return Path("eval_results") / re.sub(r"[^\w.-]+", "--", model.strip("/"))
+    """``eval_results/<name>``: a local folder by its own name, a Hub id as ``ORG--NAME``."""
+    local = Path(model)
+    name = local.resolve().name if local.exists() else model.strip("/")
+    return Path("eval_results") / re.sub(r"[^\w.-]+", "--", name)
 
 
-def _identity(args: argparse.Namespace, adapter: ModelAdapter, labels: dict[str, Any]) -> dict:
+def _identity(
+    model: Mapping[str, Any], mixed_precision: str, labels: Mapping[str, Any]
+) -> dict[str, Any]:
     """What the predictions depend on; a resumed run must match it exactly."""
     return {
-        "model": adapter.model_id,
-        "revision": adapter.revision,
-        "kind": adapter.kind,
-        "label_mapping": adapter.label_mapping,
-        "preprocessing": adapter.preprocessing,
-        "mixed_precision": args.mixed_precision,
+        "model": model,
+        "mixed_precision": mixed_precision,
         "labels_sha256": labels.get("sha256"),
     }
 
@@ -100,10 +103,34 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
     recorded = json.loads(identity_path.read_text()) if identity_path.exists() else None
     if recorded != identity:
         raise ResumeError(
-            f"{str(output_dir)!r} holds predictions of a different run ({IDENTITY_FILE} differs "
-            "or is missing); choose another --output-dir or remove that one"
+            f"{str(output_dir)!r} holds predictions of a different run: "
+            f"{_identity_difference(recorded, identity)}; choose another output directory or "
+            "remove that one"
         )
     _drop_torn_last_line(predictions_path)
+
+
+def _identity_difference(recorded: Any, identity: dict[str, Any]) -> str:
+    """The fields that differ, each with the recorded and the new value."""
+    if not isinstance(recorded, dict):
+        return f"{IDENTITY_FILE} is missing or unreadable"
+    differences = [
+        f"{path}: recorded {old!r}, now {new!r}"
+        for path, old, new in _leaf_differences(recorded, identity, "")
+    ]
+    return "; ".join(differences[:5]) + (
+        f" (+{len(differences) - 5} more)" if len(differences) > 5 else ""
+    )
+
+
+def _leaf_differences(old: Any, new: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            yield from _leaf_differences(
+                old.get(key), new.get(key), f"{path}.{key}" if path else key
+            )
+    elif old != new:
+        yield path, old, new
 
 
 def _completed(predictions_path: Path) -> set[str]:
@@ -142,44 +169,104 @@ def _auto_batch_size(
     return int(accelerator.gather(torch.tensor([probe()], device=accelerator.device)).min())
 
 
-def _wanted_file_names(label_splits: dict[str, dict[str, list]]) -> list[str]:
-    names = {name for columns in label_splits.values() for name in columns["file_name"]}
+def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None) -> list[str]:
+    names = {name for split in splits for name in labels.split(split).file_names[:limit].tolist()}
     return sorted(names, key=classes.image_id_from_file_name)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Evaluate; returns the results document on the main process, None on the others."""
+def _accelerator(mixed_precision: str, cpu: bool) -> Accelerator:
+    """An Accelerator for this evaluation. accelerate keeps one global state per process; a
+    second evaluation in the same process (another model, another precision) starts from a
+    fresh state, keeping the process group that a launcher set up."""
+    if AcceleratorState._shared_state:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+
+
+def evaluate_model(
+    model: str,
+    images: str,
+    *,
+    split: str = "imagenet_m",
+    labels: Labels | None = None,
+    annotations: str | os.PathLike | None = None,
+    labels_dataset: str | None = None,
+    allow_unverified: bool = False,
+    revision: str | None = None,
+    model_kind: str | None = None,
+    trust_remote_code: bool = False,
+    images_split: str = "validation",
+    skip_image_check: bool = False,
+    limit: int | None = None,
+    batch_size: int | str = 64,
+    num_workers: int = 0,
+    mixed_precision: str = "no",
+    channels_last: bool = False,
+    compile: bool = False,
+    cpu: bool = False,
+    output_dir: str | os.PathLike | None = None,
+    push_to_hub: bool = False,
+    hub_repo_id: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any] | None:
+    """Evaluate ``model`` (Hub id or local folder) on the validation ``images`` (tar, folder or
+    Hugging Face dataset) and return the results document (on the main process; None on the
+    others). Labels as in `eval_cli.score.score_predictions`; ``limit``: the first N images of
+    each split only (results marked partial). Writes ``results.json``, ``predictions.jsonl``
+    (resumable) and the model-card files into ``output_dir`` (default
+    ``eval_results/<model name>``); ``push_to_hub`` opens a pull request with the results on the
+    model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead).
+    """
     started = time.perf_counter()
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision,
-        cpu=args.cpu or (_launched_processes() > 1 and not torch.cuda.is_available()),
+    if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {batch_size!r}")
+    if push_to_hub:
+        hub.check_target_repo(model, hub_repo_id)
+    accelerator = _accelerator(
+        mixed_precision, cpu or (_launched_processes() > 1 and not torch.cuda.is_available())
     )
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model)
-    splits = chosen_splits(args.split)
+    _warn_about_the_setup(accelerator, mixed_precision)
+    output_dir = Path(output_dir) if output_dir else default_output_dir(model)
+    if accelerator.is_main_process:
+        _check_writable(output_dir)
+    splits = chosen_splits(split)
     # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
     # process; the others then read the cache.
+    if labels is None:
+        with accelerator.local_main_process_first():
+            labels = load_labels(
+                splits,
+                annotations=annotations,
+                dataset=labels_dataset,
+                allow_unverified=allow_unverified,
+            )
+    if push_to_hub and labels.provenance.get("verified") is not True:
+        raise hub.HubResultsError(
+            f"--push-to-hub needs the published labels, but these are unverified (sha256 "
+            f"{labels.provenance.get('sha256')}): only complete results on the published labels "
+            "go to the Hub; nothing was run"
+        )
+    wanted = _wanted_file_names(labels, splits, limit)
     with accelerator.local_main_process_first():
-        label_splits, label_provenance = load_label_splits(args, splits)
-    wanted = _wanted_file_names(label_splits)
-    with accelerator.local_main_process_first():
-        source = open_image_source(args.images, split=args.images_split)
+        source = open_image_source(images, split=images_split)
     source.locate(wanted)  # a missing image stops the run before the model is loaded
     with accelerator.local_main_process_first():
         adapter = load_model(
-            args.model,
-            revision=args.revision,
-            trust_remote_code=args.trust_remote_code,
-            kind=args.model_kind,
+            model,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            kind=model_kind,
             device=accelerator.device,
         )
     missing_classes = adapter.label_mapping.get("missing_classes")
     if missing_classes and accelerator.is_main_process:
         print(
-            f"note: {args.model} has no output for {len(missing_classes)} ImageNet class(es) "
+            f"note: {model} has no output for {len(missing_classes)} ImageNet class(es) "
             f"({', '.join(missing_classes)}); they are never predicted",
             file=sys.stderr,
         )
-    identity = _identity(args, adapter, label_provenance)
+    model_provenance = adapter.provenance()
+    identity = _identity(model_provenance, mixed_precision, labels.provenance)
     # Only the main process reads the output directory, which other machines may not share;
     # every process then shards the same list of images.
     done_on_main = [None]
@@ -189,39 +276,38 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     done = set(broadcast_object_list(done_on_main)[0])
     todo = [name for name in wanted if name not in done]
 
-    images = source.locate(todo)
-    if not args.skip_image_check and accelerator.is_main_process:
-        check_images(images)
+    located = source.locate(todo)
+    if not skip_image_check and accelerator.is_main_process:
+        check_images(located)
     accelerator.wait_for_everyone()
 
     module = adapter.module.eval()
-    if args.channels_last:
+    if channels_last:
         module = module.to(memory_format=torch.channels_last)
     module = accelerator.prepare_model(module, evaluation_mode=True)
-    if args.compile:
+    if compile:
         module = torch.compile(module)
 
     def forward(pixel_values: torch.Tensor) -> torch.Tensor:
-        if args.channels_last:
+        if channels_last:
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         with accelerator.autocast():
             return adapter.logits(module, pixel_values)
 
-    batch_size = args.batch_size
     if batch_size == "auto":
         batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
-    dataset = _PreprocessedImages(images, adapter.preprocess)
+    dataset = _PreprocessedImages(located, adapter.preprocess)
     loader = accelerator.prepare_data_loader(
         DataLoader(
             dataset,
             batch_size=batch_size,
-            num_workers=args.num_workers,
+            num_workers=num_workers,
             pin_memory=accelerator.device.type == "cuda",
             persistent_workers=False,
         )
     )
     loop_started = time.perf_counter()
-    _predict(accelerator, loader, forward, images, output_dir / PREDICTIONS_FILE, len(todo))
+    _predict(accelerator, loader, forward, located, output_dir / PREDICTIONS_FILE, len(todo))
     loop_seconds = time.perf_counter() - loop_started
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
@@ -229,7 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
     predictions_path = output_dir / PREDICTIONS_FILE
     predictions = read_predictions(predictions_path)
-    metrics, num_outside = score_predictions(predictions, label_splits)
+    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit)
     unpredicted = {
         split: split_metrics["num_missing_predictions"]
         for split, split_metrics in metrics.items()
@@ -237,47 +323,75 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     }
     if unpredicted:  # an invariant of the loop above; never scored as if complete
         raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
-    document = {
-        "metrics": metrics,
-        "complete": results.is_complete(metrics),
-        "labels": label_provenance,
-        "predictions": {
+    document = results.document(
+        metrics,
+        labels=labels.provenance,
+        predictions={
             "file": PREDICTIONS_FILE,
             "sha256": sha256_of_file(predictions_path),
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
-        "model": {
-            "id": adapter.model_id,
-            "revision": adapter.revision,
-            "kind": adapter.kind,
-            "label_mapping": adapter.label_mapping,
-            "preprocessing": adapter.preprocessing,
-        },
-        "run": {
-            "images_source": args.images,
-            "split": args.split,
+        model=model_provenance,
+        run={
+            "images_source": Path(images).name if Path(images).exists() else images,
+            "split": split,
+            "limit": limit,
             "num_processes": accelerator.num_processes,
             "device": _device_name(accelerator),
-            "mixed_precision": args.mixed_precision,
+            "mixed_precision": mixed_precision,
             "batch_size_per_process": batch_size,
-            "num_workers": args.num_workers,
-            "channels_last": args.channels_last,
-            "compile": args.compile,
+            "num_workers": num_workers,
+            "channels_last": channels_last,
+            "compile": compile,
             "images_predicted_this_session": len(todo),
             "images_resumed": len(done),
             "wall_seconds": round(time.perf_counter() - started, 3),
             "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
         },
-        "environment": results.environment(),
-    }
+    )
     results.write_json(output_dir / RESULTS_FILE, document)
     hub.write_card_files(document, output_dir)
-    print(results.summary_table(metrics))
-    print(f"Results written to {output_dir / RESULTS_FILE}")
-    if args.push_to_hub:
-        hub.push_results(document, output_dir, repo_id=args.hub_repo_id, dry_run=args.dry_run)
+    if push_to_hub:
+        hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
     return document
+
+
+def _check_writable(output_dir: Path) -> None:
+    """Fail before any work if the results could not be written."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise ToolkitError(
+            f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
+            "choose another with --output-dir; nothing was run"
+        ) from None
+
+
+def _warn_about_the_setup(accelerator: Accelerator, mixed_precision: str) -> None:
+    """Settings that run but not as the user likely expects."""
+    if not accelerator.is_main_process:
+        return
+    if accelerator.device.type == "cpu" and mixed_precision != "no":
+        supported = {
+            "bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
+            "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported,
+        }[mixed_precision]()
+        if not supported:
+            print(
+                f"warning: this CPU has no native {mixed_precision} support; "
+                f"--mixed-precision {mixed_precision} will be emulated and slow (try 'no')",
+                file=sys.stderr,
+            )
+    if _cpu_launch_collapsed_to_one_process(accelerator):
+        print(
+            "warning: the launcher asked for several processes (MASTER_ADDR is set), but one "
+            "runs: `accelerate launch --cpu --num_processes N` starts a single process; for N "
+            "CPU processes use `torchrun --nproc_per_node N -m imagenet_multilabel run ...`",
+            file=sys.stderr,
+        )
 
 
 def _predict(
@@ -332,6 +446,17 @@ def _check_finite(logits: torch.Tensor, indices: torch.Tensor, images: LocatedIm
 def _no_file(*_args: Any, **_kwargs: Any) -> contextlib.nullcontext:
     """Processes other than the main one write nothing."""
     return contextlib.nullcontext()
+
+
+def _cpu_launch_collapsed_to_one_process(accelerator: Accelerator) -> bool:
+    """accelerate's simple CPU launcher sets MASTER_ADDR for N > 1 processes but starts one,
+    with no WORLD_SIZE (torchrun and accelerate's multi-process launchers set it)."""
+    return (
+        accelerator.num_processes == 1
+        and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true"
+        and "MASTER_ADDR" in os.environ
+        and "WORLD_SIZE" not in os.environ
+    )
 
 
 def _launched_processes() -> int:

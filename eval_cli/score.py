@@ -1,52 +1,92 @@
-"""`imagenet-multilabel score`: a predictions file in, the paper's numbers out.
+"""Scoring a predictions file: ``score_predictions``, the API behind ``imagenet-multilabel score``.
 
-Labels come from the raw annotation file (the published one via the cache, or ``--annotations``)
-or from a built or published labels dataset (``--labels``). Predictions join the labels by file
-name; the scoring itself is `metric.scoring.score`, the one implementation the `evaluate` module
-uses too.
+Predictions join the labels by file name, never by position; the scoring itself is
+`metric.scoring.score`, the one implementation the `evaluate` module uses too. `run` scores its
+own predictions file through `score_splits` as well, so both commands report identical numbers.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from imagenet_multilabel.dataset_script.annotations import SPLITS, load_annotations, sha256_of_file
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
+from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import References, score
+from imagenet_multilabel.metric.scoring import score
+
+SPLIT_CHOICES = (*SPLITS, "all")
 
 
 def chosen_splits(split: str) -> tuple[str, ...]:
+    """The label splits a ``--split`` choice scores."""
+    if split not in SPLIT_CHOICES:
+        raise ToolkitError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
     return SPLITS if split == "all" else (split,)
 
 
-def load_label_splits(
-    args: argparse.Namespace, splits: Sequence[str]
-) -> tuple[dict[str, dict[str, list]], dict[str, Any]]:
-    """Columns of each wanted split, and the provenance of the labels."""
-    if args.labels:
-        from imagenet_multilabel.dataset_script.labels import load_labels_dataset
-
-        return load_labels_dataset(args.labels, splits)
-    annotations = load_annotations(
-        args.annotations, allow_unverified=args.allow_unverified_annotations
-    )
-    return {split: annotations.split_columns(split) for split in splits}, annotations.provenance()
-
-
 def score_predictions(
-    predictions: Predictions, label_splits: Mapping[str, Mapping[str, Sequence]]
+    predictions: str | os.PathLike | Predictions,
+    *,
+    split: str = "validation",
+    labels: Labels | None = None,
+    annotations: str | os.PathLike | None = None,
+    labels_dataset: str | None = None,
+    allow_unverified: bool = False,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The results document (`eval_cli.results`) of a predictions file on ``split``.
+
+    ``predictions``: a CSV/JSONL file (see `eval_cli.predictions`) or already read
+    ``Predictions``. ``labels`` from `load_labels`, or else loaded here from ``annotations`` (a
+    local annotation file), ``labels_dataset`` (a labels dataset folder or Hub id) or, with
+    neither, the published annotation file. ``limit``: score only the first N images of each
+    split (a smoke test; the results are marked partial).
+    """
+    if not isinstance(predictions, Predictions):
+        predictions = read_predictions(predictions)
+    splits = chosen_splits(split)
+    if labels is None:
+        labels = load_labels(
+            splits,
+            annotations=annotations,
+            dataset=labels_dataset,
+            allow_unverified=allow_unverified,
+        )
+    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit)
+    return results.document(
+        metrics,
+        labels=labels.provenance,
+        predictions={
+            "source": predictions.source,
+            "sha256": sha256_of_file(Path(predictions.source)),
+            "num_rows": len(predictions),
+            "num_outside_chosen_splits": num_outside,
+        },
+    )
+
+
+def score_splits(
+    predictions: Predictions,
+    labels: Labels,
+    splits: Sequence[str],
+    *,
+    limit: int | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int]:
     """Metrics per split, and how many predictions lie outside every chosen split."""
     metrics: dict[str, dict[str, Any]] = {}
     in_some_split = np.zeros(len(predictions), dtype=bool)
-    for split, columns in label_splits.items():
-        rows = predictions.rows_for(columns["file_name"])
+    for split in splits:
+        references = labels.split(split)
+        if limit is not None:
+            references = references.take(np.arange(min(limit, len(references))))
+        rows = predictions.rows_for(references.file_names.tolist())
         predicted = np.flatnonzero(rows >= 0)
         if predicted.size == 0:
             raise ToolkitError(
@@ -54,41 +94,17 @@ def score_predictions(
                 f"split {split!r}"
             )
         in_some_split[rows[predicted]] = True
-        subset = {name: [values[i] for i in predicted] for name, values in columns.items()}
-        metrics[split] = score(
+        split_metrics = score(
             predictions.ranked()[rows[predicted]],
-            References.from_columns(subset),
+            references.take(predicted),
             imagenet_m=split == "imagenet_m",
             allow_partial=True,
         )
-        metrics[split]["num_missing_predictions"] = int(len(rows) - predicted.size)
+        for entry in split_metrics["unreviewed"]:
+            entry["prediction_name"] = classes.CLASS_NAMES[entry["prediction"]]
+        split_metrics["num_missing_predictions"] = int(len(rows) - predicted.size)
+        if limit is not None:
+            split_metrics["limit"] = limit
+            split_metrics["partial"] = True
+        metrics[split] = split_metrics
     return metrics, int((~in_some_split).sum())
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    predictions = read_predictions(args.predictions)
-    label_splits, label_provenance = load_label_splits(args, chosen_splits(args.split))
-    metrics, num_outside = score_predictions(predictions, label_splits)
-    document = {
-        "metrics": metrics,
-        "complete": results.is_complete(metrics),
-        "labels": label_provenance,
-        "predictions": {
-            "source": predictions.source,
-            "sha256": sha256_of_file(Path(predictions.source)),
-            "num_rows": len(predictions),
-            "num_outside_chosen_splits": num_outside,
-        },
-        "environment": results.environment(),
-    }
-    print(results.summary_table(metrics))
-    if num_outside:
-        print(f"Ignored {num_outside:,} predictions for images outside the chosen split(s).")
-    if not label_provenance.get("verified", False):
-        print(
-            f"UNVERIFIED labels: sha256 {label_provenance.get('sha256')} is not the published one."
-        )
-    if args.output:
-        results.write_json(args.output, document)
-        print(f"Results written to {args.output}")
-    return document

@@ -27,10 +27,10 @@ except metadata.PackageNotFoundError:  # a source tree that was never installed
 
 # public name -> module that defines it
 _API = {
-    "Labels": "imagenet_multilabel.api",
-    "load_labels": "imagenet_multilabel.api",
-    "score_predictions": "imagenet_multilabel.api",
-    "evaluate_model": "imagenet_multilabel.api",
+    "Labels": "imagenet_multilabel.dataset_script.labels",
+    "load_labels": "imagenet_multilabel.dataset_script.labels",
+    "score_predictions": "imagenet_multilabel.eval_cli.score",
+    "evaluate_model": "imagenet_multilabel.eval_cli.run",
 }
 __all__ = ["ToolkitError", "__version__", *_API]
 

@@ -47,6 +47,18 @@ def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str)
         default=default_split,
         help=f"which split to score (default: {default_split})",
     )
+    parser.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="only the first N images of each split: a quick smoke test, results marked partial",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when the results are not official (partial, incomplete or on "
+        "unverified labels), e.g. in CI",
+    )
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +148,12 @@ def _batch_size(value: str) -> int | str:
         return value
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return int(value)
 
 
@@ -255,26 +273,88 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
     try:
-        _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args)
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _report(document: dict | None, args: argparse.Namespace) -> int:
+    """Print the summary; with --strict, results that are not official exit with 3."""
+    from imagenet_multilabel.eval_cli import results
+
+    if document is None:  # not the main process of a launch
+        return 0
+    print(results.report(document))
+    if args.strict and results.publication_problems(document):
+        print("--strict: these results are not official; exit status 3", file=sys.stderr)
+        return 3
     return 0
 
 
-def _score(args: argparse.Namespace) -> None:
-    from imagenet_multilabel.eval_cli.score import main as score_main
+def _score(args: argparse.Namespace) -> int:
+    from imagenet_multilabel.eval_cli import results
+    from imagenet_multilabel.eval_cli.score import score_predictions
 
-    score_main(args)
+    document = score_predictions(
+        args.predictions,
+        split=args.split,
+        annotations=args.annotations,
+        labels_dataset=args.labels,
+        allow_unverified=args.allow_unverified_annotations,
+        limit=args.limit,
+    )
+    status = _report(document, args)
+    if args.output:
+        results.write_json(args.output, document)
+        print(f"Results written to {args.output}")
+    else:
+        print("No results file written (pass --output FILE to keep them).")
+    return status
 
 
-def _run(args: argparse.Namespace) -> None:
-    from imagenet_multilabel.eval_cli.run import run
+def run_command(args: argparse.Namespace) -> dict | None:
+    """`run`'s arguments handed to `evaluate_model`; the document on the main process."""
+    from imagenet_multilabel.eval_cli.run import evaluate_model
 
-    run(args)
+    return evaluate_model(
+        args.model,
+        args.images,
+        split=args.split,
+        annotations=args.annotations,
+        labels_dataset=args.labels,
+        allow_unverified=args.allow_unverified_annotations,
+        revision=args.revision,
+        model_kind=args.model_kind,
+        trust_remote_code=args.trust_remote_code,
+        images_split=args.images_split,
+        skip_image_check=args.skip_image_check,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        mixed_precision=args.mixed_precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        cpu=args.cpu,
+        output_dir=args.output_dir,
+        push_to_hub=args.push_to_hub,
+        hub_repo_id=args.hub_repo_id,
+        dry_run=args.dry_run,
+    )
 
 
-def _build(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> int:
+    from imagenet_multilabel.eval_cli.run import RESULTS_FILE, default_output_dir
+
+    document = run_command(args)
+    status = _report(document, args)
+    if document is not None:
+        output_dir = args.output_dir or default_output_dir(args.model)
+        print(f"Results written to {os.path.join(output_dir, RESULTS_FILE)}")
+    return status
+
+
+def _build(args: argparse.Namespace) -> int:
     from imagenet_multilabel.dataset_script.annotations import load_annotations
     from imagenet_multilabel.dataset_script.build import build_dataset
 
@@ -289,9 +369,10 @@ def _build(args: argparse.Namespace) -> None:
         repo_id=args.repo_id,
     )
     print(f"wrote {folder}")
+    return 0
 
 
-def _push(args: argparse.Namespace) -> None:
+def _push(args: argparse.Namespace) -> int:
     from imagenet_multilabel.dataset_script.push import push_dataset
 
     push_dataset(
@@ -302,16 +383,18 @@ def _push(args: argparse.Namespace) -> None:
         allow_public_images=args.allow_public_images,
         replace_remote_configs=args.replace_remote_configs,
     )
+    return 0
 
 
-def _push_metric(args: argparse.Namespace) -> None:
+def _push_metric(args: argparse.Namespace) -> int:
     from imagenet_multilabel.metric.push import describe_dry_run, push_space, resolve_token
 
     if args.dry_run:
         print(describe_dry_run(args.repo_id, private=args.private))
-        return
+        return 0
     url = push_space(args.repo_id, token=resolve_token(args.token_env), private=args.private)
     print(f'pushed to {url}\nload it with evaluate.load("{args.repo_id}")')
+    return 0
 
 
 _COMMANDS = {

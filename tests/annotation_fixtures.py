@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations import LABEL_KINDS, Annotations
+from imagenet_multilabel.metric.scoring import References
 
 IMAGENET_M_SIZE = 68
 
@@ -55,3 +57,19 @@ def write_annotation_file(path: Path, data: dict[str, Any] | None = None) -> str
     payload = json.dumps(data if data is not None else synthetic_annotations()).encode()
     path.write_bytes(payload)
     return hashlib.sha256(payload).hexdigest()
+
+
+def reference_columns(references: References) -> dict[str, list]:
+    """``References`` back in the labels column contract (without ``image_id``), to compare."""
+    return {
+        "file_name": references.file_names.tolist(),
+        "original_label": references.original_label.tolist(),
+        **{f"{kind}_multi_labels": references.label_lists(kind) for kind in LABEL_KINDS},
+        "is_problematic": references.is_problematic.tolist(),
+    }
+
+
+def split_columns_without_image_id(annotations: Annotations, split: str) -> dict[str, list]:
+    columns = annotations.split_columns(split)
+    del columns["image_id"]
+    return columns

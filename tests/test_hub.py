@@ -110,11 +110,11 @@ def unmarked_document() -> dict[str, Any]:
 
 
 NOT_PUBLISHABLE = [
-    pytest.param(partial_document, r"partial \(validation\): .* 990 of 1000", id="partial"),
+    pytest.param(partial_document, r"PARTIAL \(validation\): .* 990 of 1000", id="partial"),
     pytest.param(
-        missing_predictions_document, r"incomplete \(imagenet_m\): 3 images", id="missing"
+        missing_predictions_document, r"INCOMPLETE \(imagenet_m\): 3 images", id="missing"
     ),
-    pytest.param(unverified_document, r"unverified labels: .* f{64}", id="unverified"),
+    pytest.param(unverified_document, r"UNVERIFIED labels: .* f{64}", id="unverified"),
     pytest.param(unmarked_document, "not marked complete", id="unmarked"),
 ]
 

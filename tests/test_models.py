@@ -377,7 +377,7 @@ def test_transformers_logits_are_the_model_logits(family, verified_by, assumed, 
 def test_adapter_metadata_is_json_ready(vit_dir):
     adapter = load_model(str(vit_dir))
     provenance = json.loads(json.dumps(adapter.provenance()))
-    assert provenance["model_id"] == str(vit_dir)
+    assert provenance["id"] == str(vit_dir)
     assert provenance["revision"] is None
     assert provenance["kind"] == "transformers"
     assert provenance["preprocessing"]["convert_rgb"] is True

@@ -20,7 +20,7 @@ from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.predictions import read_predictions
 from model_fixtures import save_clip, save_resnet, save_timm_model, save_vit
 
-from imagenet_multilabel.cli import main
+from imagenet_multilabel.cli import main, run_command
 
 
 @pytest.fixture(autouse=True)
@@ -230,11 +230,11 @@ def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_pa
     with monkeypatch.context() as patch:
         patch.setattr(run_module, "load_model", must_not_run)  # missing: before the model loads
         with pytest.raises(MissingImagesError, match="1 of"):
-            run_module.run(_namespace(args))
+            run_command(_namespace(args))
     (folder / classes.file_name_from_image_id(ids[0])).write_bytes(b"not a jpeg")
     monkeypatch.setattr(run_module, "_predict", must_not_run)  # corrupt: before any prediction
     with pytest.raises(CorruptImageError, match=classes.file_name_from_image_id(ids[0])):
-        run_module.run(_namespace(args))
+        run_command(_namespace(args))
 
 
 def _namespace(args: list[str]):
@@ -265,7 +265,7 @@ def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeyp
     _wrap_logits(monkeypatch, memory_limit)
     output = tmp_path / "auto"
     args = _args(workspace, workspace["resnet"], output, "--batch-size", "auto")
-    document = run_module.run(_namespace(args))
+    document = run_command(_namespace(args))
     assert 8 < document["run"]["batch_size_per_process"] <= 16  # accelerate backs off by 0.9
     assert document["metrics"]["imagenet_m"]["imagenet_m_total"] == 68
 
@@ -319,7 +319,7 @@ def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
 
     _wrap_logits(monkeypatch, overflow)
     with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
-        run_module.run(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
+        run_command(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
 
 
 def test_corrupt_image_in_a_worker_is_a_clear_error(workspace, tmp_path, capsys):
