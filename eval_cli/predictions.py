@@ -8,23 +8,44 @@ JSONL (what `run` writes), one object per image::
 CSV with a header: ``file_name,prediction[,top5]`` where ``top5`` holds space-separated class ids.
 ``prediction`` may be left out when ``top5`` is given (it is then ``top5[0]``). Class ids are
 ImageNet indices 0..999 (wnids in sorted order). Every row is keyed by file name, never by position.
+
+A file may be huge or hostile (a million rows, a line nested 100,000 deep, a 5,000-digit id), so
+rows become compact numpy columns a chunk at a time and are checked all at once, and each kind of
+problem is reported as a count and its first lines: time, memory and message stay bounded.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import (
+    SHOWN,
+    ToolkitError,
+    first_few,
+    not_a_regular_file,
+    shorten,
+)
 
-_SHOWN = 5
+TOP_K = 5
+_CHUNK_ROWS = 1 << 16  # rows read into Python objects before they become numpy columns
+_ABSENT = object()  # the value of a column a row does not have
+# Codes beside the class ids 0..999 in the int16 columns:
+_INVALID = -1  # present, but not an integer class id in 0..999
+_MISSING = -2  # absent
+# An integer with at most four significant ASCII digits: "²".isdigit() is True, and int() refuses
+# strings of over 4,300 digits; neither can be a class id.
+_CLASS_ID_TEXT = re.compile(r"\s*-?0*[0-9]{1,4}\s*")
 
 
 class PredictionsFileError(ToolkitError):
@@ -56,154 +77,303 @@ class Predictions:
 def read_predictions(path: str | os.PathLike) -> Predictions:
     """Read and validate a CSV or JSONL predictions file (chosen by its suffix)."""
     path = Path(path)
-    if not path.is_file():
-        raise PredictionsFileError(f"predictions file {str(path)!r} does not exist")
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise PredictionsFileError(f"predictions file {str(path)!r} {what}; expected a file")
     suffix = path.suffix.lower()
     readers = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv}
     if suffix not in readers:
         raise PredictionsFileError(
             f"{str(path)!r}: unknown predictions format {suffix!r}; expected .csv or .jsonl"
         )
+    rows = _Rows()
     try:
-        records = readers[suffix](path)
+        readers[suffix](path, rows)
     except UnicodeDecodeError as error:
         raise PredictionsFileError(f"{str(path)!r} is not UTF-8 text: {error}") from error
-    return _validate(path, records)
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    records, bad = [], []
-    with open(path, encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                bad.append(line_number)
-                continue
-            if not isinstance(record, dict):
-                bad.append(line_number)
-                continue
-            records.append((line_number, record))
-    if bad:
-        raise PredictionsFileError(
-            f"{str(path)!r}: {len(bad)} line(s) are not JSON objects, first at line(s) "
-            f"{bad[:_SHOWN]}"
-        )
-    return records
-
-
-def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets write a BOM
-        reader = csv.DictReader(handle)
-        records, ragged = [], []
-        for record in reader:
-            if None in record or None in record.values():
-                ragged.append(reader.line_num)
-                continue
-            if record.get("top5"):
-                record["top5"] = record["top5"].split()
-            records.append((reader.line_num, {k: v for k, v in record.items() if v != ""}))
-    if ragged:
-        raise PredictionsFileError(
-            f"{str(path)!r}: {len(ragged)} row(s) have more or fewer fields than the header "
-            f"{reader.fieldnames}, first at line(s) {ragged[:_SHOWN]}"
-        )
-    return records
-
-
-def _as_class_id(value: Any) -> int | None:
-    """An integer class id in 0..999 from an int or an integer string, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.lstrip("-").isdigit():
-            return None
-        value = int(value)
-    if isinstance(value, int) and 0 <= value < classes.NUM_CLASSES:
-        return value
-    return None
+    except OSError as error:
+        raise PredictionsFileError(f"cannot read {str(path)!r}: {error}") from error
+    return rows.validated(path)
 
 
 class _Problems:
-    """Collects every problem of a file so that one error reports counts and first lines."""
+    """Each kind of problem of a file with its count and first lines, so that one error reports
+    every kind, and a million bad rows cost no more than a few."""
 
     def __init__(self) -> None:
-        self.lines: dict[str, list[int]] = {}
+        # kind -> [count, the first SHOWN + 1 lines, a note on the first ones or None]
+        self._found: dict[str, list[Any]] = {}
 
-    def add(self, kind: str, line: int) -> None:
-        self.lines.setdefault(kind, []).append(line)
+    def add(self, kind: str, line: int, note: str | None = None) -> None:
+        """One offending line; ``note`` is kept for the first line of this kind only."""
+        found = self._found.setdefault(kind, [0, [], note])
+        found[0] += 1
+        if len(found[1]) <= SHOWN:
+            found[1].append(line)
+
+    def add_rows(
+        self,
+        kind: str,
+        offending: np.ndarray,
+        lines: np.ndarray,
+        note: Callable[[np.ndarray], str] | None = None,
+    ) -> None:
+        """The rows where the mask ``offending`` holds; ``note(first rows)`` explains them."""
+        rows = np.flatnonzero(offending)
+        if rows.size:
+            first = rows[: SHOWN + 1]
+            self._found[kind] = [int(rows.size), lines[first].tolist(), note and note(first)]
 
     def raise_if_any(self, path: Path) -> None:
-        if not self.lines:
+        if not self._found:
             return
         details = "; ".join(
-            f"{len(lines)} row(s) with {kind} (first at line(s) {lines[:_SHOWN]})"
-            for kind, lines in self.lines.items()
+            f"{count:,} {kind}, first at line(s) [{first_few(lines)}]"
+            + (f" ({shorten(note, 200)})" if note else "")
+            for kind, (count, lines, note) in self._found.items()
         )
         raise PredictionsFileError(f"{str(path)!r}: {details}")
 
 
-def _validate(path: Path, records: Iterable[tuple[int, dict[str, Any]]]) -> Predictions:
-    records = list(records)
-    if not records:
-        raise PredictionsFileError(f"{str(path)!r} holds no predictions")
-    keys = set().union(*(record.keys() for _, record in records))
-    if "file_name" not in keys or not keys & {"prediction", "top5"}:
-        raise PredictionsFileError(
-            f"{str(path)!r}: expected columns 'file_name' and 'prediction' (or 'top5'), found "
-            f"{sorted(keys)}"
+class _Rows:
+    """The rows of a file, added a chunk at a time as numpy columns."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()  # every column any row has
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._image_ids: dict[str, int] = {}  # validation file names met, and their ids
+
+    def add_chunk(
+        self, lines: list[int], file_names: list[Any], predictions: list[Any], top5: list[Any]
+    ) -> None:
+        """Rows as read (values, or ``_ABSENT`` for a column a row lacks), one list per column."""
+        if lines:
+            self._chunks.append(
+                (
+                    np.array(lines, dtype=np.int64),
+                    np.fromiter(map(self._image_id, file_names), np.int32, len(file_names)),
+                    _class_ids(predictions),
+                    _top5_ids(top5),
+                )
+            )
+
+    def _image_id(self, file_name: Any) -> int:
+        """The image id of a canonical validation file name, else 0."""
+        if type(file_name) is not str:
+            return 0
+        image_id = self._image_ids.get(file_name)
+        if image_id is None:
+            try:
+                image_id = classes.image_id_from_file_name(file_name)
+            except ValueError:
+                return 0  # not remembered: a million distinct bad names cost no memory
+            self._image_ids[file_name] = image_id
+        return image_id
+
+    def validated(self, path: Path) -> Predictions:
+        """Check every row at once; raise one error with every kind of problem."""
+        if not self._chunks:
+            raise PredictionsFileError(f"{str(path)!r} holds no predictions")
+        if "file_name" not in self.keys or not self.keys & {"prediction", "top5"}:
+            raise PredictionsFileError(
+                f"{str(path)!r}: expected columns 'file_name' and 'prediction' (or 'top5'), found "
+                f"{len(self.keys)}: {first_few(sorted(self.keys), shown=10)}"
+            )
+        lines, image_ids, prediction, top5 = (
+            np.concatenate(column) for column in zip(*self._chunks, strict=True)
         )
-    problems = _Problems()
-    names, top1, ranked = [], [], []
-    first_line: dict[str, int] = {}
-    has_top5 = "top5" in keys
-    for line, record in records:
-        name = record.get("file_name")
-        canonical = name if isinstance(name, str) and _is_file_name(name) else None
-        if canonical is None:
-            problems.add("an unknown file name (expected 'ILSVRC2012_val_NNNNNNNN.JPEG')", line)
-        elif canonical in first_line:
-            problems.add(
-                f"a duplicate file name (first seen at line {first_line[canonical]})", line
+        self._chunks = []
+        problems = _Problems()
+        known = image_ids > 0
+        problems.add_rows(
+            "row(s) with an unknown file name (expected 'ILSVRC2012_val_NNNNNNNN.JPEG')",
+            ~known,
+            lines,
+        )
+        first_row = _first_row_of_each_image(image_ids)
+        problems.add_rows(
+            "row(s) with a duplicate file name",
+            known & (first_row[image_ids] != np.arange(len(image_ids))),
+            lines,
+            lambda rows: f"repeating line(s) [{first_few(lines[first_row[image_ids[rows]]])}]",
+        )
+        has_top5 = "top5" in self.keys
+        top5_valid = (top5 >= 0).all(axis=1) & _distinct(top5)
+        if has_top5:
+            problems.add_rows(
+                "row(s) with a 'top5' that is not five distinct class ids in 0..999",
+                ~top5_valid,
+                lines,
+            )
+        problems.add_rows(
+            "row(s) with a 'prediction' that is not an integer class id in 0..999",
+            prediction == _INVALID,
+            lines,
+        )
+        if has_top5:
+            problems.add_rows(
+                "row(s) with a 'prediction' different from top5[0]",
+                top5_valid & (prediction >= 0) & (prediction != top5[:, 0]),
+                lines,
             )
         else:
-            first_line[canonical] = line
-        top5 = record.get("top5")
-        if has_top5:
-            ids = [_as_class_id(v) for v in top5] if isinstance(top5, list) else None
-            if ids is None or len(ids) != 5 or None in ids or len(set(ids)) != 5:
-                problems.add("a 'top5' that is not five distinct class ids in 0..999", line)
-                ids = None
-        prediction = _as_class_id(record["prediction"]) if "prediction" in record else None
-        if "prediction" in record and prediction is None:
-            problems.add("a 'prediction' that is not an integer class id in 0..999", line)
-        elif prediction is None and not has_top5:
-            problems.add("no 'prediction'", line)
-        if has_top5 and ids is not None:
-            if prediction is not None and prediction != ids[0]:
-                problems.add("a 'prediction' different from top5[0]", line)
-            prediction = ids[0]
-        names.append(canonical)
-        top1.append(prediction if prediction is not None else -1)
-        ranked.append(ids if has_top5 and ids is not None else [-1] * 5)
-    problems.raise_if_any(path)
-    return Predictions(
-        file_names=np.array(names),
-        top1=np.array(top1, dtype=np.int64),
-        topk=np.array(ranked, dtype=np.int64) if has_top5 else None,
-        source=str(path),
+            problems.add_rows("row(s) with no 'prediction'", prediction == _MISSING, lines)
+        problems.raise_if_any(path)
+        return Predictions(
+            file_names=_file_names_by_image_id()[image_ids],
+            top1=(top5[:, 0] if has_top5 else prediction).astype(np.int64),
+            topk=top5.astype(np.int64) if has_top5 else None,
+            source=str(path),
+        )
+
+
+def _class_ids(values: list[Any]) -> np.ndarray:
+    """Each value as an int16 class id in 0..999, else ``_INVALID`` (``_MISSING`` if absent).
+
+    Vectorised for what files hold: all Python ints (JSON), or all strings (CSV: few distinct
+    ones, each parsed once); anything else value by value.
+    """
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        array = np.array(values)  # object dtype when an int exceeds int64
+        if array.dtype.kind == "i":
+            in_range = (array >= 0) & (array < classes.NUM_CLASSES)
+            return np.where(in_range, array, _INVALID).astype(np.int16)
+    if kinds == {str}:
+        parsed = {text: _class_id(text) for text in set(values)}
+        return np.fromiter(map(parsed.__getitem__, values), np.int16, len(values))
+    return np.fromiter(map(_class_id, values), np.int16, len(values))
+
+
+def _class_id(value: Any) -> int:
+    """A class id in 0..999 from an int (not a bool or float) or an integer string, else a code."""
+    if value is _ABSENT:
+        return _MISSING
+    if type(value) is str:
+        if _CLASS_ID_TEXT.fullmatch(value) is None:
+            return _INVALID
+        value = int(value)
+    if type(value) is int and 0 <= value < classes.NUM_CLASSES:
+        return value
+    return _INVALID
+
+
+def _top5_ids(values: list[Any]) -> np.ndarray:
+    """(N, 5) int16 class ids of lists of five values; rows of anything else all ``_INVALID``
+    (``_MISSING`` where absent)."""
+    is_five = np.fromiter((type(ids) is list and len(ids) == TOP_K for ids in values), bool)
+    ids = np.full((len(values), TOP_K), _INVALID, dtype=np.int16)
+    five = itertools.chain.from_iterable(itertools.compress(values, is_five))
+    ids[is_five] = _class_ids(list(five)).reshape(-1, TOP_K)
+    ids[np.fromiter((value is _ABSENT for value in values), bool, len(values))] = _MISSING
+    return ids
+
+
+def _distinct(ids: np.ndarray) -> np.ndarray:
+    """Per row, whether its values all differ."""
+    ordered = np.sort(ids, axis=1)
+    return (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
+
+
+def _first_row_of_each_image(image_ids: np.ndarray) -> np.ndarray:
+    """Indexed by image id: the first row holding it."""
+    ids, first = np.unique(image_ids, return_index=True)
+    first_row = np.full(classes.NUM_VALIDATION_IMAGES + 1, -1, dtype=np.int64)
+    first_row[ids] = first
+    return first_row
+
+
+@cache
+def _file_names_by_image_id() -> np.ndarray:
+    """Indexed by image id: its canonical file name (entry 0, no image, empty)."""
+    return np.array(
+        [""]
+        + [classes.file_name_from_image_id(i) for i in range(1, classes.NUM_VALIDATION_IMAGES + 1)]
     )
 
 
-def _is_file_name(name: str) -> bool:
+def _read_jsonl(path: Path, rows: _Rows) -> None:
+    problems = _Problems()
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
+        numbered = enumerate(handle, start=1)
+        while chunk := list(itertools.islice(numbered, _CHUNK_ROWS)):
+            lines: list[int] = []
+            file_names: list[Any] = []
+            predictions: list[Any] = []
+            top5: list[Any] = []
+            for line, text in chunk:
+                try:
+                    record = json.loads(text)
+                except RecursionError:
+                    record, what = None, "nested too deeply to read"
+                except ValueError as error:  # JSONDecodeError; an int of over 4,300 digits
+                    if not text.strip():
+                        continue
+                    record, what = None, str(error)
+                else:
+                    what = f"a JSON {type(record).__name__}"
+                if type(record) is not dict:
+                    problems.add("line(s) are not JSON objects", line, f"line {line}: {what}")
+                    continue
+                rows.keys.update(record)
+                lines.append(line)
+                file_names.append(record.get("file_name"))
+                predictions.append(record.get("prediction", _ABSENT))
+                top5.append(record.get("top5", _ABSENT))
+            rows.add_chunk(lines, file_names, predictions, top5)
+    problems.raise_if_any(path)  # rows are checked once every line is a JSON object
+
+
+def _read_csv(path: Path, rows: _Rows) -> None:
+    """Strict CSV: a quote never closed is an error, not a field swallowing the file's rest."""
+    problems = _Problems()
+    with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets write a BOM
+        reader = csv.reader(handle, strict=True)
+        header = _csv_row(path, reader, 1)
+        if header is None:
+            return
+        rows.keys.update(header)
+        columns = [header.index(name) if name in header else None for name in _CSV_COLUMNS]
+        chunk: tuple[list[int], list[Any], list[Any], list[Any]] = ([], [], [], [])
+        start = reader.line_num + 1  # the line the next row begins on
+        while (fields := _csv_row(path, reader, start)) is not None:
+            line, start = start, reader.line_num + 1
+            if not fields:  # a blank line
+                continue
+            if len(fields) != len(header):
+                problems.add(
+                    f"row(s) with more or fewer fields than the header "
+                    f"[{first_few(map(repr, header))}]",
+                    line,
+                )
+                continue
+            chunk[0].append(line)
+            for values, index in zip(chunk[1:], columns, strict=True):
+                values.append((fields[index] or _ABSENT) if index is not None else _ABSENT)
+            if len(chunk[0]) == _CHUNK_ROWS:
+                rows.add_chunk(*chunk[:3], _split_top5(chunk[3]))
+                chunk = ([], [], [], [])
+        rows.add_chunk(*chunk[:3], _split_top5(chunk[3]))
+    problems.raise_if_any(path)
+
+
+_CSV_COLUMNS = ("file_name", "prediction", "top5")
+
+
+def _csv_row(path: Path, reader: Any, start: int) -> list[str] | None:
+    """The next row of a strict ``csv.reader``, None at the end; ``start``: its first line."""
     try:
-        classes.image_id_from_file_name(name)
-    except ValueError:
-        return False
-    return True
+        return next(reader, None)
+    except csv.Error as error:
+        raise PredictionsFileError(
+            f"{str(path)!r}: the CSV row starting at line {start} is malformed ({error}); "
+            "expected file_name,prediction[,top5] rows of short fields, every quote closed"
+        ) from error
+
+
+def _split_top5(values: list[Any]) -> list[Any]:
+    """CSV ``top5`` fields as lists of space-separated ids."""
+    return [value if value is _ABSENT else value.split() for value in values]
 
 
 def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[float]) -> str:

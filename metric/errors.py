@@ -1,12 +1,66 @@
-"""The toolkit's one error base class.
+"""The toolkit's one error base class, and the one way its messages list offending items.
 
 Every error that bad input, a bad file or an unusable model can cause derives from
 ``ToolkitError``; the command line turns those (and only those) into one clear message and exit
 status 2, so that a genuine bug keeps its traceback. It lives beside ``scoring.py`` because the
 ``evaluate`` module and its Hub Space carry these two files and nothing else of the toolkit.
 It subclasses ``ValueError`` so that callers catching bad values keep working.
+
+Messages name a count and the first few offenders (``first_few``), never every one: a file with
+a million bad rows must still give a message a person can read. A path that is not a regular file
+is named for what it is (``not_a_regular_file``), not reported as missing.
 """
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+from collections.abc import Iterable
+
+SHOWN = 5  # offending items an error message lists
+ITEM_CHARS = 80  # characters of one listed item (a 1 MB "file name" must not fill the screen)
 
 
 class ToolkitError(ValueError):
     """Bad input or an unusable resource; the message names it and what was expected."""
+
+
+def first_few(items: Iterable[object], *, shown: int = SHOWN) -> str:
+    """``"a, b, c, d, e, ..."``: the first ``shown`` items (``...`` when more follow), each cut
+    to ``ITEM_CHARS`` characters. Reads at most ``shown + 1`` items, so a generator over a huge
+    input costs nothing more; the caller states the count."""
+    head = list(itertools.islice(items, shown + 1))
+    listed = ", ".join(shorten(str(item)) for item in head[:shown])
+    return f"{listed}, ..." if len(head) > shown else listed
+
+
+def shorten(text: str, limit: int = ITEM_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "is a socket"),
+    (stat.S_ISCHR, "is a character device"),
+    (stat.S_ISBLK, "is a block device"),
+)
+
+
+def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is not a regular file ("is a directory", "does not exist"), for
+    a message; None for a regular file (or a link to one). Opening a FIFO or a device as a file
+    would block or never end, so callers check this first."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "is a broken symbolic link" if os.path.islink(path) else "does not exist"
+    except OSError as error:
+        return f"cannot be examined ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for is_kind, kind in _FILE_KINDS if is_kind(mode)), "is not a regular file")

@@ -1,0 +1,97 @@
+"""Time and memory to reject a hostile predictions file: 10^6 rows, every name 20 times.
+
+The file is what ``run`` writes (``file_name``, ``prediction``, ``top5``, ``top5_probs``), but the
+50,000 validation file names each appear 20 times, so 950,000 rows repeat an earlier name and
+50,000 names are duplicated. Reading must reject it in bounded time and memory with a short
+message (issue 8; before the fix: 29.5 s, 690 MB peak RSS, a 6 MB message).
+The read runs in a fresh child process, so its peak RSS (``resource.getrusage``) is the reader's
+alone, not the writer's.
+Run: ``python benchmarks/bench_predictions_file.py [--rows 1000000] [--format jsonl|csv]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NUM_NAMES = 50_000
+
+
+def write_file(path: Path, num_rows: int, file_format: str) -> None:
+    """``num_rows`` predictions cycling through the 50,000 validation file names."""
+    rng = random.Random(0)
+    with open(path, "w", encoding="utf-8") as out:
+        if file_format == "csv":
+            out.write("file_name,prediction,top5\n")
+        for row in range(num_rows):
+            name = f"ILSVRC2012_val_{row % NUM_NAMES + 1:08d}.JPEG"
+            top5 = rng.sample(range(1000), 5)
+            if file_format == "csv":
+                out.write(f"{name},{top5[0]},{' '.join(map(str, top5))}\n")
+            else:
+                record = {"file_name": name, "prediction": top5[0], "top5": top5}
+                record["top5_probs"] = [0.5, 0.2, 0.1, 0.05, 0.01]
+                out.write(json.dumps(record) + "\n")
+
+
+def read_once(path: str) -> None:
+    """Child process: read the file, print the outcome as one JSON line."""
+    from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
+
+    start = time.perf_counter()
+    try:
+        read_predictions(path)
+        message = ""
+    except PredictionsFileError as error:
+        message = str(error)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "message": message}))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.add_argument("--read", metavar="PATH", help=argparse.SUPPRESS)  # the child's mode
+    args = parser.parse_args(argv)
+    if args.read:
+        read_once(args.read)
+        return {}
+    with tempfile.TemporaryDirectory() as temp:
+        path = Path(temp) / f"predictions.{args.format}"
+        write_file(path, args.rows, args.format)
+        start = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, __file__, "--read", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - start
+        outcome = json.loads(child.stdout)
+        size_mb = path.stat().st_size / 1e6
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
+    report = {
+        "rows": args.rows,
+        "format": args.format,
+        "file_mb": round(size_mb, 1),
+        "read_s": round(outcome["seconds"], 2),
+        "child_wall_s": round(wall, 2),
+        "peak_rss_mb": round(peak_mb),
+        "message_chars": len(outcome["message"]),
+        "message_start": outcome["message"][:300],
+    }
+    for key, value in report.items():
+        print(f"{key}: {value}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Hostile and broken predictions files: a clear error naming the file and line, never a
+traceback, and messages of bounded size whatever the file holds (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imagenet_multilabel.eval_cli import predictions as predictions_module
+from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
+
+from imagenet_multilabel.cli import main
+
+FIRST = "ILSVRC2012_val_00000001.JPEG"
+SECOND = "ILSVRC2012_val_00000002.JPEG"
+
+
+def _score(path: Path, annotation_file, capsys) -> str:
+    """Run `score` on ``path``; it must exit 2 with one `error:` line. Returns that line."""
+    args = ["score", "--predictions", str(path), "--annotations", str(annotation_file[0])]
+    assert main([*args, "--allow-unverified-annotations"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def _csv(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "p.csv"
+    path.write_text(f"file_name,prediction\n{FIRST},1\n{body}", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # csv's field limit (131,072 characters) used to escape as _csv.Error
+        (f"{'x' * 200_000},1\n", r"p\.csv': the CSV row starting at line 3 is malformed.*limit"),
+        # strict CSV: a quote never closed is an error, not a field that swallows the rest
+        (f'"{SECOND},2\n{FIRST},3\n', r"row starting at line 3 is malformed.*end of data"),
+        # int() refuses 5,000 digits (ValueError), and '²'.isdigit() is True: both tracebacks
+        (f"{SECOND},{'7' * 5000}\n", r"p\.csv': 1 row.*not an integer class id.*line\(s\) \[3\]"),
+        (f"{SECOND},²\n", r"p\.csv': 1 row.*not an integer class id.*line\(s\) \[3\]"),
+    ],
+    ids=["huge-field", "unclosed-quote", "5000-digits", "superscript"],
+)
+def test_csv_faults_name_the_file_and_line(tmp_path, annotation_file, capsys, body, message):
+    path = _csv(tmp_path, body)
+    with pytest.raises(PredictionsFileError, match=message):
+        read_predictions(path)
+    assert "p.csv" in _score(path, annotation_file, capsys)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"file_name": "x", "top5": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+        (f'{{"file_name": "{SECOND}", "prediction": {"7" * 5000}}}', "4300 digits"),
+    ],
+    ids=["nested-100000-deep", "5000-digits"],
+)
+def test_jsonl_lines_that_cannot_be_read(tmp_path, annotation_file, capsys, line, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"file_name": FIRST, "prediction": 1}) + "\n" + line + "\n")
+    pattern = rf"p\.jsonl': 1 line\(s\) are not JSON objects, first at line\(s\) \[2\].*{message}"
+    with pytest.raises(PredictionsFileError, match=pattern):
+        read_predictions(path)
+    assert "line 2" in _score(path, annotation_file, capsys)
+
+
+def test_superscript_digit_in_jsonl_is_not_a_class_id(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"file_name": FIRST, "top5": ["1", "²", "3", "4", "5"]}) + "\n")
+    with pytest.raises(PredictionsFileError, match=r"1 row.*'top5'.*line\(s\) \[1\]"):
+        read_predictions(path)
+
+
+def test_a_million_duplicates_give_a_short_message(tmp_path):
+    """Every name 20 times: one count and the first lines, not one entry per name (6 MB)."""
+    names = [f"ILSVRC2012_val_{i % 50_000 + 1:08d}.JPEG" for i in range(1_000_000)]
+    path = tmp_path / "p.csv"
+    path.write_text("file_name,prediction\n" + "".join(f"{n},1\n" for n in names))
+    with pytest.raises(PredictionsFileError) as raised:
+        read_predictions(path)
+    message = str(raised.value)
+    assert len(message) < 400, message
+    assert "950,000 row(s) with a duplicate file name" in message
+    assert "first at line(s) [50002, 50003, 50004, 50005, 50006, ...]" in message
+    assert "(repeating line(s) [2, 3, 4, 5, 6, ...])" in message
+
+
+def test_every_kind_of_problem_is_counted_and_capped(tmp_path):
+    rows = [{"file_name": f"bad_{i}.jpg" * 1000, "prediction": 1} for i in range(1000)]
+    rows += [{"file_name": FIRST, "prediction": -5}] * 2
+    rows += [{"file_name": FIRST + "x", "prediction": True}]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(PredictionsFileError) as raised:
+        read_predictions(path)
+    message = str(raised.value)
+    assert "1,001 row(s) with an unknown file name" in message
+    assert "first at line(s) [1, 2, 3, 4, 5, ...]" in message
+    assert "1 row(s) with a duplicate file name, first at line(s) [1002]" in message
+    # -5 twice, and True: a bool is not a class id
+    assert "3 row(s) with a 'prediction' that is not an integer" in message
+    assert "[1001, 1002, 1003]" in message
+    assert len(message) < 800
+
+
+def test_many_unknown_columns_are_listed_capped(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({f"column_{i:05d}": i for i in range(10_000)}) + "\n")
+    with pytest.raises(PredictionsFileError, match="found 10000: column_00000, .*, ...$") as raised:
+        read_predictions(path)
+    assert len(str(raised.value)) < 400
+
+
+def test_valid_files_read_the_same_as_before(tmp_path):
+    """The vectorised reader keeps the format's rules: JSON ints or integer strings, CSV top5,
+    blank lines, leading zeros, prediction taken from top5[0]."""
+    path = tmp_path / "p.csv"
+    path.write_text(
+        f"file_name,prediction,top5\n{FIRST},007,7 1 2 3 4\n\n{SECOND},,9 8 6 5 0\n",
+        encoding="utf-8",
+    )
+    read = read_predictions(path)
+    assert read.file_names.tolist() == [FIRST, SECOND]
+    assert read.top1.tolist() == [7, 9] and read.topk.tolist() == [[7, 1, 2, 3, 4], [9, 8, 6, 5, 0]]
+    assert read.top1.dtype == np.int64
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        json.dumps({"file_name": FIRST, "prediction": "12"})
+        + "\n\n"
+        + json.dumps({"file_name": SECOND, "prediction": 999})
+        + "\n"
+    )
+    read = read_predictions(path)
+    assert read.top1.tolist() == [12, 999] and read.topk is None
+
+
+def test_not_a_regular_file_says_what_it_is(tmp_path, annotation_file, capsys):
+    directory = tmp_path / "p.jsonl"
+    directory.mkdir()
+    with pytest.raises(PredictionsFileError, match="p.jsonl' is a directory; expected a file"):
+        read_predictions(directory)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # opening it would block forever
+    with pytest.raises(PredictionsFileError, match=r"is a FIFO \(named pipe\)"):
+        read_predictions(fifo)
+    assert "is a FIFO" in _score(fifo, annotation_file, capsys)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
+    """Tests run as root, where chmod 000 does not stop reads: the module's open is replaced by
+    one raising what a file without read permission raises."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"file_name": FIRST, "prediction": 1}) + "\n")
+
+    def refuse(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(predictions_module, "open", refuse, raising=False)
+    with pytest.raises(PredictionsFileError, match="cannot read .*p.jsonl.*Permission denied"):
+        read_predictions(path)
