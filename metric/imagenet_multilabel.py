@@ -88,7 +88,8 @@ Returns:
         with an empty ReaL set).
 Examples:
     >>> import evaluate
-    >>> metric = evaluate.load("metric/imagenet_multilabel.py")
+    >>> import imagenet_multilabel.metric
+    >>> metric = evaluate.load(imagenet_multilabel.metric.PATH)
     >>> references = [
     ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "image_id": 1, "original_label": 0,
     ...      "correct_multi_labels": [0], "wrong_multi_labels": [1],
@@ -137,9 +138,17 @@ Examples:
     >>> results["imagenet_m_correct"], results["imagenet_m_total"]
     (2, 4)
 
+    Inputs are checked before `evaluate` casts them, so a float is refused, not truncated:
+
+    >>> try:
+    ...     metric.compute(predictions=[0.9, 7, 2, 1, 9], references=references)
+    ... except ValueError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    predictions: expected integer class ids, got dtype float64; 1 offending row(s), first: 0 ...
+
     ReaL accuracy, with the `real` configuration (the second image has no ReaL label):
 
-    >>> real = evaluate.load("metric/imagenet_multilabel.py", "real")
+    >>> real = evaluate.load(imagenet_multilabel.metric.PATH, "real")
     >>> real_references = [
     ...     {"file_name": "ILSVRC2012_val_00000001.JPEG", "real_labels": [0, 5]},
     ...     {"file_name": "ILSVRC2012_val_00000002.JPEG", "real_labels": []},

@@ -23,7 +23,10 @@ from imagenet_multilabel.metric.errors import ToolkitError
 METRIC_DIR = Path(__file__).resolve().parent
 MODULE_FILE = "imagenet_multilabel.py"
 SUPPORT_FILES = ("scoring.py", "errors.py", "README.md", "app.py", "requirements.txt")
-LOCAL_LOAD_CALL = 'evaluate.load("metric/imagenet_multilabel.py")'
+# In the checkout the module is loaded by its installed path; the Space loads it by its id and
+# has no toolkit to import, so staging rewrites the call and drops the import line.
+LOCAL_LOAD_CALL = "evaluate.load(imagenet_multilabel.metric.PATH"
+LOCAL_IMPORT_LINE = re.compile(r"^[ \t]*(>>> )?import imagenet_multilabel\.metric\n", re.M)
 FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 # A dot would split evaluate's dynamic module path (evaluate_modules.metrics.ORG--NAME.<hash>.NAME)
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
@@ -70,7 +73,7 @@ def stage_space(repo_id: str, staging_dir: Path) -> list[StagedFile]:
     """Write the Space's files into ``staging_dir``: the module as ``<NAME>.py`` and its support
     files, with the checkout load call rewritten to ``evaluate.load("ORG/NAME")``."""
     name = space_name(repo_id)
-    hub_load_call = f'evaluate.load("{repo_id}")'
+    hub_load_call = f'evaluate.load("{repo_id}"'
     staged = []
     for file_name in (MODULE_FILE, *SUPPORT_FILES):
         source = METRIC_DIR / file_name
@@ -81,7 +84,7 @@ def stage_space(repo_id: str, staging_dir: Path) -> list[StagedFile]:
                     f"{source} no longer contains {LOCAL_LOAD_CALL}, which staging rewrites to "
                     f"{hub_load_call}; update metric/push.py together with that file"
                 )
-            text = text.replace(LOCAL_LOAD_CALL, hub_load_call)
+            text = LOCAL_IMPORT_LINE.sub("", text.replace(LOCAL_LOAD_CALL, hub_load_call))
         path_in_repo = f"{name}.py" if file_name == MODULE_FILE else file_name
         target = staging_dir / path_in_repo
         target.write_text(text, encoding="utf-8")

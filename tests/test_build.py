@@ -170,7 +170,7 @@ def test_card_yaml_parses_and_describes_the_build(labels_dir, annotation_file):
         sha256,
         "Evaluating Machine Accuracy on {ImageNet}",
         "arXiv:2205.04596",
-        'evaluate.load("metric/imagenet_multilabel.py")',
+        "evaluate.load(imagenet_multilabel.metric.PATH)",
         "imagenet_m=False",
         "2,000 of the 50,000",
         "class-balanced",

@@ -78,7 +78,7 @@ def test_module_is_a_thin_contract_over_scoring(metric):
         "import datasets",
         "import evaluate",
         "from .errors import ToolkitError",
-        "from .scoring import RealReferences, References, score, score_real",
+        "from .scoring import RealReferences, References, check_raw_inputs, score, score_real",
     ]
     assert type(metric).__name__ == "ImagenetMultilabel"
 
@@ -116,7 +116,7 @@ def test_scoring_errors_reach_the_caller(metric):
 def test_references_must_match_the_features(metric):
     rows, predictions = full_split(seed=5)
     rows[0] = {**rows[0], "file_name": 1}
-    with pytest.raises(ValueError, match="expected format"):
+    with pytest.raises(ValueError, match="'file_name': expected strings.*rows: 0"):
         metric.compute(predictions=predictions[:, 0].tolist(), references=rows)
 
 
@@ -132,11 +132,11 @@ def test_card_front_matter_is_a_space_config():
     assert all(section in headings for section in CARD_SECTIONS), headings
 
 
-def test_card_examples_are_the_module_examples_and_run(metric, monkeypatch):
+def test_card_examples_are_the_module_examples_and_run(metric, monkeypatch, tmp_path):
     examples = card_examples()
     assert len(examples) > 10
     assert examples == doctest_examples(metric.info.inputs_description)
-    monkeypatch.chdir(ROOT)  # the examples load the module by its checkout path
+    monkeypatch.chdir(tmp_path)  # the examples load the module by its installed path
     blocks = re.findall(r"```python\n(.*?)```", CARD_PATH.read_text(encoding="utf-8"), re.S)
     test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "card", str(CARD_PATH), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
@@ -172,7 +172,7 @@ def card_predictions(split: datasets.Dataset) -> list[int]:
 
 @pytest.mark.parametrize("card", ["dataset", "metric"])
 def test_card_code_scores_the_rows_of_a_built_labels_dataset(
-    labels_folder, monkeypatch, capsys, card
+    labels_folder, monkeypatch, capsys, card, tmp_path
 ):
     """The dataset card's "How to score" code and the metric card's dataset example, run as
     written on the rows of both splits of a real labels dataset (they carry ``image_id``)."""
@@ -190,7 +190,7 @@ def test_card_code_scores_the_rows_of_a_built_labels_dataset(
     else:
         code = python_block(CARD_PATH.read_text(encoding="utf-8"), "DATASET_ID")
         namespace["DATASET_ID"] = str(labels_folder)
-    monkeypatch.chdir(ROOT)  # the code loads the module by its checkout path
+    monkeypatch.chdir(tmp_path)  # the code loads the module by its installed path
     exec(compile(code, f"{card} card", "exec"), namespace)
 
     expected = score(namespace["top1_ids"], References.from_arrow(validation.data.table))
@@ -213,7 +213,11 @@ def test_card_cites_both_papers(metric):
         assert key in card and key in metric.info.citation
 
 
-def test_space_requirements_cover_the_uploaded_imports():
+def test_space_requirements_cover_the_uploaded_imports(tmp_path):
+    """Every import of the files as staged for the Space (where the toolkit is not installed)."""
+    from imagenet_multilabel.metric import push
+
+    staged = push.stage_space("some-org/imagenet-multilabel-v3", tmp_path)
     requirements = [
         Requirement(line)
         for line in (METRIC_DIR / "requirements.txt").read_text().splitlines()
@@ -221,8 +225,10 @@ def test_space_requirements_cover_the_uploaded_imports():
     ]
     assert all(req.specifier and str(req.specifier).startswith(">=") for req in requirements)
     imported = set()
-    for file_name in ("imagenet_multilabel.py", "scoring.py", "app.py"):
-        tree = ast.parse((METRIC_DIR / file_name).read_text(encoding="utf-8"))
+    for file in staged:
+        if not file.path_in_repo.endswith(".py"):
+            continue
+        tree = ast.parse(file.staged.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}

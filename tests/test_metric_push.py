@@ -107,8 +107,8 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     assert commit["repo_id"] == REPO_ID and commit["repo_type"] == "space"
     assert commit["files"].keys() == SPACE_FILES
     module_source = (push.METRIC_DIR / push.MODULE_FILE).read_text(encoding="utf-8")
-    assert commit["files"][f"{NAME}.py"].decode() == module_source.replace(
-        push.LOCAL_LOAD_CALL, f'evaluate.load("{REPO_ID}")'
+    assert commit["files"][f"{NAME}.py"].decode() == push.LOCAL_IMPORT_LINE.sub(
+        "", module_source.replace(push.LOCAL_LOAD_CALL, f'evaluate.load("{REPO_ID}"')
     )
     for unchanged in ("scoring.py", "errors.py", "requirements.txt"):
         assert commit["files"][unchanged] == (push.METRIC_DIR / unchanged).read_bytes()
@@ -192,7 +192,7 @@ def test_staging_refuses_a_file_that_lost_its_load_call(monkeypatch, tmp_path):
     for name in (push.MODULE_FILE, *push.SUPPORT_FILES):
         text = (push.METRIC_DIR / name).read_text(encoding="utf-8")
         if name == "app.py":
-            text = text.replace(push.LOCAL_LOAD_CALL, 'evaluate.load("elsewhere")')
+            text = text.replace(push.LOCAL_LOAD_CALL, 'evaluate.load("elsewhere"')
         (source / name).write_text(text, encoding="utf-8")
     monkeypatch.setattr(push, "METRIC_DIR", source)
     staging = tmp_path / "staging"
@@ -215,6 +215,7 @@ def test_staged_space_loads_with_evaluate_and_its_card_runs(tmp_path, monkeypatc
     for name in (f"{NAME}.py", "README.md", "app.py"):
         text = (space_dir / name).read_text(encoding="utf-8")
         assert push.LOCAL_LOAD_CALL not in text and f'evaluate.load("{REPO_ID}")' in text
+        assert "import imagenet_multilabel" not in text  # the Space has no toolkit to import
     compile((space_dir / "app.py").read_text(encoding="utf-8"), "app.py", "exec")
 
     metric = evaluate.load(str(space_dir))
@@ -224,7 +225,7 @@ def test_staged_space_loads_with_evaluate_and_its_card_runs(tmp_path, monkeypatc
     card = (space_dir / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", card, re.S)
     source = "\n".join(blocks).replace(
-        f'evaluate.load("{REPO_ID}")', f"evaluate.load({str(space_dir)!r})"
+        f'evaluate.load("{REPO_ID}"', f"evaluate.load({str(space_dir)!r}"
     )
     test = doctest.DocTestParser().get_doctest(source, {}, "space card", str(space_dir), 0)
     runner = doctest.DocTestRunner()

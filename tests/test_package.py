@@ -1,0 +1,114 @@
+"""The installed package: one namespace, the console command, launchers, the Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from annotation_fixtures import synthetic_annotations
+from imagenet_multilabel.dataset_script import classes
+
+import imagenet_multilabel
+
+# Generic names that other PyPI distributions install at top level; a file of that name in the
+# working directory is what a user's project may well contain.
+STRAY_MODULES = ("metric", "cards", "eval_cli", "dataset_script")
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def stray_cwd(tmp_path_factory) -> Path:
+    """A working directory whose generic module names would shadow a top-level package."""
+    cwd = tmp_path_factory.mktemp("user_project")
+    for name in STRAY_MODULES:
+        (cwd / f"{name}.py").write_text("raise ImportError('the stray module was imported')\n")
+    return cwd
+
+
+def test_nothing_is_installed_under_a_generic_top_level_name(stray_cwd):
+    code = "import importlib.util as u, sys; print([n for n in sys.argv[1:] if u.find_spec(n)])"
+    completed = _run([sys.executable, "-I", "-c", code, *STRAY_MODULES], cwd=stray_cwd)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"  # -I: not even the cwd's stray files
+
+
+def test_console_command_and_module_form(stray_cwd):
+    version = _run(["imagenet-multilabel", "--version"], cwd=stray_cwd)
+    assert version.returncode == 0 and version.stdout.strip() == (
+        f"imagenet-multilabel {imagenet_multilabel.__version__}"
+    )
+    helped = _run([sys.executable, "-m", "imagenet_multilabel", "--help"], cwd=stray_cwd)
+    assert helped.returncode == 0, helped.stderr
+    for command in ("score", "run", "build", "push", "push-metric"):
+        assert command in helped.stdout
+
+
+def test_score_and_the_metric_work_beside_stray_modules(stray_cwd, annotation_file, tmp_path):
+    """A `metric.py` or `cards.py` in the working directory breaks nothing: the command scores
+    and `evaluate.load(imagenet_multilabel.metric.PATH)` loads the module from there."""
+    path, _ = annotation_file
+    names = [n for n in synthetic_annotations()["imagenet_m"]]
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(
+        "".join(json.dumps({"file_name": n, "prediction": 0}) + "\n" for n in names)
+    )
+    args = ["--predictions", str(predictions), "--annotations", str(path)]
+    scored = _run(
+        [
+            "imagenet-multilabel",
+            "score",
+            *args,
+            "--allow-unverified-annotations",
+            "--split",
+            "imagenet_m",
+        ],
+        cwd=stray_cwd,
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert "ImageNet-M correct" in scored.stdout
+    code = textwrap.dedent(
+        """
+        import evaluate, imagenet_multilabel.metric
+        metric = evaluate.load(imagenet_multilabel.metric.PATH)
+        row = {"file_name": "ILSVRC2012_val_00000001.JPEG", "image_id": 1, "original_label": 0,
+               "correct_multi_labels": [0], "wrong_multi_labels": [], "unclear_multi_labels": [],
+               "is_problematic": False}
+        results = metric.compute(predictions=[0], references=[row], imagenet_m=True)
+        print(results["imagenet_m_correct"])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": ""}
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=stray_cwd, capture_output=True, text=True, env=env
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_python_api_scores_like_the_command(annotation_file, tmp_path):
+    path, sha256 = annotation_file
+    labels = imagenet_multilabel.load_labels(annotations=path, allow_unverified=True)
+    assert set(labels.splits) == {"validation", "imagenet_m"}
+    names = labels.split("validation").file_names.tolist()
+    predictions = tmp_path / "p.csv"
+    predictions.write_text(
+        "file_name,prediction\n"
+        + "".join(
+            f"{n},{classes.validation_labels()[classes.image_id_from_file_name(n) - 1]}\n"
+            for n in names
+        )
+    )
+    document = imagenet_multilabel.score_predictions(predictions, labels=labels)
+    assert document["labels"]["sha256"] == sha256
+    assert document["metrics"]["validation"]["top1_accuracy_original"] == 1.0
+    assert document["complete"] is True
+    with pytest.raises(imagenet_multilabel.ToolkitError, match="split 'full'|unknown split"):
+        imagenet_multilabel.score_predictions(predictions, labels=labels, split="train")
