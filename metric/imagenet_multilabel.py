@@ -9,7 +9,7 @@ import datasets
 import evaluate
 
 from .errors import ToolkitError
-from .scoring import RealReferences, References, score, score_real
+from .scoring import RealReferences, References, check_raw_inputs, score, score_real
 
 # ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
 # errors.py, which scoring.py imports, next to this module.
@@ -70,6 +70,10 @@ Args:
     With the `real` configuration (`evaluate.load(..., "real")`), `references` are instead
     `{"file_name": str, "real_labels": list of int}` dicts, one per image (an empty list: the
     image has no ReaL label and is left out), and `imagenet_m`/`allow_partial` do not apply.
+    Inputs are checked as given, before `evaluate` casts them to its features (which would make
+    0.9 class 0 and "false" a problematic image): a float, string or bool where an int is
+    expected, a row with a key missing or extra, or empty inputs raise a ValueError (the
+    toolkit's ToolkitError) naming the first offending rows.
 Returns:
     multilabel_accuracy: the official score (per-class mean, correct or unclear top-1).
     multilabel_accuracy_micro: the plain mean over scored images.
@@ -215,6 +219,18 @@ class ImagenetMultilabel(evaluate.Metric):
                 "https://arxiv.org/abs/2006.07159",
             ],
         )
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs) -> None:
+        """Check the batch as given, then store it: ``evaluate`` casts it to the features on the
+        way in, which would turn bad values into wrong numbers. ``compute(predictions=...,
+        references=...)`` comes through here too."""
+        check_raw_inputs(predictions, references, real=self.config_name == REAL_CONFIG)
+        super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs) -> None:
+        """Check one example as given (see ``add_batch``), then store it."""
+        check_raw_inputs([prediction], [reference], real=self.config_name == REAL_CONFIG)
+        super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(
         self,

@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ToolkitError
+from .errors import ToolkitError, first_few, shorten
 
 NUM_CLASSES = 1000
 TOP_K = 5
 LABEL_SET_COLUMNS = ("correct_multi_labels", "wrong_multi_labels", "unclear_multi_labels")
 REQUIRED_COLUMNS = ("file_name", "original_label", *LABEL_SET_COLUMNS, "is_problematic")
-_SHOWN = 5
 
 
 class ReferencesError(ToolkitError):
@@ -47,7 +46,7 @@ class PartialCoverageError(ToolkitError):
 
 def _first(indices: Iterable[int]) -> str:
     """The first few offending positions, for error messages."""
-    return ", ".join(str(int(index)) for index in itertools.islice(indices, _SHOWN))
+    return first_few(int(index) for index in indices)
 
 
 def _rows_where(mask: np.ndarray) -> np.ndarray:
@@ -63,7 +62,8 @@ def _integer_array(values: list[Any], what: str, rows_of_values: np.ndarray) -> 
         array = np.array(values)
     except ValueError:  # ragged nesting: some values are themselves lists
         array = None
-    if array is None or array.ndim != 1 or array.dtype.kind not in "iu":
+    # numpy makes [True, 2] an int array: a bool is no class id, so it goes the slow way too.
+    if array is None or array.ndim != 1 or array.dtype.kind not in "iu" or _holds_bool(values):
         bad = [i for i, value in enumerate(values) if not _is_int(value)]
         if bad:
             raise ReferencesError(
@@ -95,6 +95,14 @@ def _class_ids_in_range(
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _holds_bool(values: Iterable[Any]) -> bool:
+    return not {bool, np.bool_}.isdisjoint(map(type, values))
+
+
+def _is_class_id(value: Any) -> bool:
+    return _is_int(value) and 0 <= value < NUM_CLASSES
 
 
 @dataclass(frozen=True)
@@ -291,7 +299,8 @@ def _check_column_names(names: list[str]) -> None:
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise ReferencesError(
-            f"labels are missing column(s) {missing}; got {sorted(names)}, "
+            f"labels are missing column(s) {missing}; got {len(names)}: "
+            f"{first_few(sorted(names), shown=10)}; "
             f"expected {list(REQUIRED_COLUMNS)}"
         )
 
@@ -326,7 +335,7 @@ def _check_distinct(names: Sequence[str] | np.ndarray) -> None:
         duplicates = [name for name in names if name in seen or seen.add(name)]
         raise ReferencesError(
             f"column 'file_name': {len(set(duplicates))} file name(s) appear more than once "
-            f"({len(duplicates)} extra rows), e.g. {sorted(set(duplicates))[:_SHOWN]}; every "
+            f"({len(duplicates)} extra rows), e.g. {first_few(sorted(set(duplicates)))}; every "
             f"image must appear once"
         )
 
@@ -392,9 +401,16 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
     if matrix.dtype.kind not in "iu":
         if matrix.dtype.kind == "f":
             bad = _rows_where(matrix != np.round(matrix))
-        else:
-            bad = _rows_where(np.vectorize(lambda value: not _is_int(value), otypes=[bool])(matrix))
-        shown = f"; {bad.size} offending row(s), first: {_first(bad)}" if bad.size else ""
+        else:  # object: also ints too large for int64
+            bad = _rows_where(
+                np.vectorize(lambda value: not _is_class_id(value), otypes=[bool])(matrix)
+            )
+        shown = (
+            f"; {bad.size} offending row(s), first: {_first(bad)} "
+            f"(row {bad[0]}: {shorten(repr(matrix[bad[0]].tolist()))})"
+            if bad.size
+            else ""
+        )
         raise PredictionsError(
             f"predictions: expected integer class ids, got dtype {matrix.dtype}{shown}"
         )
@@ -596,3 +612,74 @@ def score_real(predictions: ArrayLike, references: RealReferences) -> dict[str, 
     results["num_real_scored"] = num_scored
     results["num_real_left_out"] = num_rows - num_scored
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs as given to the ``evaluate`` module, before its casting
+
+# The keys of one reference row, exactly: the labels dataset's columns (image_id included).
+ROW_KEYS = ("file_name", "image_id", "original_label", *LABEL_SET_COLUMNS, "is_problematic")
+NUM_VALIDATION_IMAGES = 50_000
+
+
+def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -> None:
+    """Refuse the inputs that a cast would change, before the ``evaluate`` module casts them.
+
+    ``evaluate`` encodes every batch to the module's Arrow features before the scorer sees it:
+    0.9 becomes class 0, ``"false"`` a problematic image, 2**70 an OverflowError, a missing or
+    extra key a bare KeyError. So the batch is checked as given, by the scorer's own rules:
+    rows with exactly ``ROW_KEYS`` (``REAL_COLUMNS`` when ``real``), class ids that are ints in
+    0..999 (not floats, strings or bools), flags that are bools, image ids in 1..50,000.
+    """
+    if predictions is None or references is None:
+        raise PredictionsError("pass predictions and references together, one per image")
+    if len(references) == 0:
+        raise ReferencesError("references are empty: nothing to score")
+    _check_row_keys(references, REAL_COLUMNS if real else ROW_KEYS)
+    if real:
+        RealReferences.from_rows(references)
+    else:
+        References.from_rows(references)
+        image_ids = [row["image_id"] for row in references]
+        bad = [row for row, image_id in enumerate(image_ids) if not _is_image_id(image_id)]
+        if bad:
+            raise ReferencesError(
+                f"references: 'image_id' must be an int in 1..{NUM_VALIDATION_IMAGES:,}; "
+                f"{len(bad)} row(s) hold something else, e.g. {shorten(repr(image_ids[bad[0]]))}; "
+                f"first offending rows: {_first(bad)}"
+            )
+    _prediction_matrix(predictions, len(references))
+    if isinstance(predictions, list | tuple):  # numpy would make [True, 2] an int array
+        flags = np.vectorize(_is_bool, otypes=[bool])(np.asarray(predictions, dtype=object))
+        bad = _rows_where(flags)
+        if bad.size:
+            raise PredictionsError(
+                f"predictions: expected integer class ids, got booleans in {bad.size} row(s), "
+                f"first: {_first(bad)}"
+            )
+
+
+def _check_row_keys(rows: Sequence[Any], keys: Sequence[str]) -> None:
+    """Every row a mapping with exactly ``keys``."""
+    expected = set(keys)
+    bad = [
+        row
+        for row, mapping in enumerate(rows)
+        if not isinstance(mapping, Mapping) or mapping.keys() != expected
+    ]
+    if bad:
+        first = rows[bad[0]]
+        if isinstance(first, Mapping):
+            missing = [key for key in keys if key not in first]
+            extra = sorted(map(str, first.keys() - expected))
+            found = f"missing {missing}, extra {first_few(map(repr, extra))}"
+        else:
+            found = f"a {type(first).__name__}, not a mapping"
+        raise ReferencesError(
+            f"references: {len(bad)} row(s) lack the exact keys {list(keys)}; first offending "
+            f"rows: {_first(bad)} (row {bad[0]}: {found})"
+        )
+
+
+def _is_image_id(value: Any) -> bool:
+    return _is_int(value) and 1 <= value <= NUM_VALIDATION_IMAGES
