@@ -9,7 +9,9 @@ Three kinds of model are supported, each by its own library's loading code:
   loaded with ``timm.create_model("hf-hub:...")`` / ``"local-dir:..."`` and preprocessed as timm's
   ``validate.py`` does;
 - ``zero-shot``: CLIP / SigLIP (``AutoModelForZeroShotImageClassification`` + ``AutoProcessor``),
-  classifying by similarity to one text prompt per class.
+  classifying by similarity to text prompts per class: by default OpenAI's curated class names
+  and 80-template ensemble, as the literature scores these models (``prompts="single"``: one
+  ``"a photo of a {}."`` over the first WordNet lemma).
 
 The label space is verified from the model's own labels, never assumed silently: a 1,000-way head
 must carry ImageNet wnids or names (any order), a 1,001-way head a ``background`` class at 0, a
@@ -29,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,6 +47,7 @@ __all__ = [
     "ADAPTERS",
     "KINDS",
     "ZERO_SHOT_MODEL_TYPES",
+    "ZERO_SHOT_PROMPTS",
     "ZERO_SHOT_TEMPLATE",
     "LabelMapping",
     "LabelSpaceError",
@@ -56,8 +60,10 @@ __all__ = [
     "TransformersAdapter",
     "ZeroShotAdapter",
     "ZeroShotClassifier",
+    "ZeroShotPrompts",
     "detect_kind",
     "load_model",
+    "load_zero_shot_prompts",
     "map_labels",
     "resolve_model_source",
     "zero_shot_class_names",
@@ -66,6 +72,10 @@ __all__ = [
 KINDS = ("transformers", "timm", "zero-shot")
 ZERO_SHOT_MODEL_TYPES = frozenset({"clip", "siglip", "siglip2"})
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
+# Prompt styles of zero-shot models; the first is the default.
+ZERO_SHOT_PROMPTS = ("ensemble", "single")
+# OpenAI's curated ImageNet class names and 80 templates (MIT; source in its SOURCE.md).
+_CLIP_PROMPTS_FILE = ("data", "clip_prompts", "imagenet_prompts.json")
 # timm's 21k/22k heads lack n04399382 (teddy bear), its 12k heads 7 classes, 21k-miil 9.
 MAX_MISSING_CLASSES = 10
 MISSING_CLASS = -1
@@ -73,7 +83,7 @@ MISSING_CLASS = -1
 _WNID = re.compile(r"n\d{8}")
 _DISAMBIGUATION_SUFFIX = re.compile(r" \(n\d{8}\)$")
 _SNAPSHOT_COMMIT = re.compile(r"/snapshots/([0-9a-f]{40})/")
-_PROMPT_BATCH_SIZE = 256
+_PROMPT_BATCH_SIZE = 1024  # prompts per text forward: 12 classes of the 80-template ensemble
 
 
 class ModelLoadError(ToolkitError):
@@ -141,8 +151,80 @@ def _class_of_name_key(key: str) -> int | None:
 
 
 def zero_shot_class_names() -> tuple[str, ...]:
-    """The class names put into zero-shot prompts: the first WordNet lemma of each class."""
+    """The class names of ``prompts="single"``: the first WordNet lemma of each class."""
     return tuple(_first_lemma(name) for name in CLASS_NAMES)
+
+
+@dataclass(frozen=True)
+class ZeroShotPrompts:
+    """Every prompt of every class: ``templates`` filled with ``class_names[i]`` for class ``i``
+    (names in ImageNet index order, so classes map by index, never by name)."""
+
+    style: str
+    class_names: tuple[str, ...]
+    templates: tuple[str, ...]
+    class_names_source: str
+
+    def of_class(self, index: int) -> list[str]:
+        return [template.format(self.class_names[index]) for template in self.templates]
+
+    def provenance(self) -> dict[str, Any]:
+        """What the results record: style, templates, where the names come from, and the
+        classes whose prompts are identical (they get identical scores)."""
+        wnids_by_name: dict[str, list[str]] = {}
+        for name, wnid in zip(self.class_names, WNIDS, strict=True):
+            wnids_by_name.setdefault(name, []).append(wnid)
+        return {
+            "prompts": self.style,
+            "templates": list(self.templates),
+            "class_names": self.class_names_source,
+            "classes_with_identical_prompts": [
+                {"class_name": name, "wnids": wnids}
+                for name, wnids in wnids_by_name.items()
+                if len(wnids) > 1
+            ],
+        }
+
+
+def _check_prompt_style(style: str) -> None:
+    if style not in ZERO_SHOT_PROMPTS:
+        raise ModelLoadError(
+            f"unknown zero-shot prompt style {style!r}; expected one of "
+            f"{', '.join(ZERO_SHOT_PROMPTS)}"
+        )
+
+
+@cache
+def load_zero_shot_prompts(style: str = ZERO_SHOT_PROMPTS[0]) -> ZeroShotPrompts:
+    """The prompts of a style: ``ensemble`` (OpenAI's curated class names and 80 templates, as
+    CLIP, open_clip and clip_benchmark report ImageNet zero-shot accuracy) or ``single``."""
+    _check_prompt_style(style)
+    if style == "single":
+        return ZeroShotPrompts(
+            style=style,
+            class_names=zero_shot_class_names(),
+            templates=(ZERO_SHOT_TEMPLATE,),
+            class_names_source="first WordNet lemma of each class (dataset_script.classes."
+            "CLASS_NAMES without the ' (nXXXXXXXX)' suffix)",
+        )
+    data = json.loads(
+        resources.files("imagenet_multilabel.dataset_script")
+        .joinpath(*_CLIP_PROMPTS_FILE)
+        .read_text(encoding="utf-8")
+    )
+    names, templates = tuple(data["class_names"]), tuple(data["templates"])
+    if len(names) != NUM_CLASSES or not all(t.count("{}") == 1 for t in templates):
+        raise ModelLoadError(
+            f"package data {'/'.join(_CLIP_PROMPTS_FILE)} is damaged: expected "
+            f"{NUM_CLASSES} class names and templates with one '{{}}' each, got {len(names)} "
+            f"names and {len(templates)} templates"
+        )
+    return ZeroShotPrompts(
+        style=style,
+        class_names=names,
+        templates=templates,
+        class_names_source=f"OpenAI's curated ImageNet class names ({data['source']})",
+    )
 
 
 @dataclass(frozen=True)
@@ -784,25 +866,19 @@ def _pooled(features: Any) -> torch.Tensor:
     return features if isinstance(features, torch.Tensor) else features.pooler_output
 
 
-def _identical_prompts(prompts: Sequence[str]) -> list[dict[str, Any]]:
-    wnids_by_prompt: dict[str, list[str]] = {}
-    for prompt, wnid in zip(prompts, WNIDS, strict=True):
-        wnids_by_prompt.setdefault(prompt, []).append(wnid)
-    return [
-        {"prompt": prompt, "wnids": wnids}
-        for prompt, wnids in wnids_by_prompt.items()
-        if len(wnids) > 1
-    ]
-
-
 class ZeroShotAdapter(ModelAdapter):
-    """CLIP/SigLIP zero-shot classification with one prompt per ImageNet class."""
+    """CLIP/SigLIP zero-shot classification over text prompts per ImageNet class."""
 
     kind = "zero-shot"
 
     @classmethod
     def load(
-        cls, source: ModelSource, *, trust_remote_code: bool, device: torch.device
+        cls,
+        source: ModelSource,
+        *,
+        trust_remote_code: bool,
+        device: torch.device,
+        prompts: str = ZERO_SHOT_PROMPTS[0],
     ) -> ZeroShotAdapter:
         from transformers import AutoModelForZeroShotImageClassification, AutoProcessor
 
@@ -833,22 +909,23 @@ class ZeroShotAdapter(ModelAdapter):
                     f"classification needs a CLIP-style dual encoder"
                 )
         model = model.eval().to(device)
-        prompts = [ZERO_SHOT_TEMPLATE.format(name) for name in zero_shot_class_names()]
+        class_prompts = load_zero_shot_prompts(prompts)
         padding = "max_length" if str(model_type).startswith("siglip") else "longest"
         max_length = model.config.text_config.max_position_embeddings
-        text_embeds = _encode_prompts(model, processor.tokenizer, prompts, padding, max_length)
+        text_embeds = _class_embeddings(
+            model, processor.tokenizer, class_prompts, padding, max_length
+        )
+        num_templates = len(class_prompts.templates)
         label_space = LabelMapping(
             method="zero-shot prompts",
-            source=f"{source.model_id} text embeddings of one prompt per ImageNet class",
+            source=f"{source.model_id} text embeddings of {num_templates} prompt(s) per ImageNet "
+            "class (each L2-normalised, averaged per class, normalised again)",
             num_outputs=NUM_CLASSES,
-            verified_by="construction: prompt i names ImageNet class i",
+            verified_by="construction: the prompts of class i name ImageNet class i",
             details={
-                "template": ZERO_SHOT_TEMPLATE,
-                "class_names": "first WordNet lemma of each class (dataset_script.classes."
-                "CLASS_NAMES without the ' (nXXXXXXXX)' suffix)",
+                **class_prompts.provenance(),
                 "prompt_padding": padding,
                 "prompt_max_length": max_length,
-                "identical_prompts": _identical_prompts(prompts),
             },
         )
         preprocess = ProcessorPreprocess(processor.image_processor)
@@ -865,6 +942,29 @@ class ZeroShotAdapter(ModelAdapter):
 
     def model_outputs(self, module: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
         return module(pixel_values)
+
+
+@torch.no_grad()
+def _class_embeddings(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    prompts: ZeroShotPrompts,
+    padding: str,
+    max_length: int,
+) -> torch.Tensor:
+    """(1000, D) class embeddings: the mean of the L2-normalised embeddings of a class's prompts,
+    normalised again (the CLIP paper's prompt ensembling); with one template, that prompt's
+    normalised embedding. A few classes per batch, so memory stays (1000, D)."""
+    num_templates = len(prompts.templates)
+    classes_per_batch = max(1, _PROMPT_BATCH_SIZE // num_templates)
+    embeddings = []
+    for start in range(0, NUM_CLASSES, classes_per_batch):
+        indices = range(start, min(start + classes_per_batch, NUM_CLASSES))
+        texts = [prompt for index in indices for prompt in prompts.of_class(index)]
+        per_prompt = _encode_prompts(model, tokenizer, texts, padding, max_length)
+        mean = per_prompt.view(len(indices), num_templates, -1).mean(dim=1)
+        embeddings.append(mean / mean.norm(p=2, dim=-1, keepdim=True))
+    return torch.cat(embeddings)
 
 
 @torch.no_grad()
@@ -907,14 +1007,19 @@ def load_model(
     trust_remote_code: bool = False,
     kind: str | None = None,
     device: torch.device | str = "cpu",
+    zero_shot_prompts: str = ZERO_SHOT_PROMPTS[0],
 ) -> ModelAdapter:
     """Load a Hub model id or local folder as an adapter; ``kind`` overrides auto-detection
     (:func:`detect_kind`). ``device`` is where the module is put, and where zero-shot text
-    embeddings are computed at load."""
+    embeddings are computed at load. ``zero_shot_prompts`` (one of ``ZERO_SHOT_PROMPTS``) is the
+    prompt style of zero-shot models; other kinds have no prompts, so a sweep over mixed models
+    can pass one style for all."""
     if kind is not None and kind not in ADAPTERS:
         raise ModelLoadError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+    _check_prompt_style(zero_shot_prompts)
     source = resolve_model_source(model_id, revision)
     chosen = kind or detect_kind(source.config)
+    options = {"prompts": zero_shot_prompts} if chosen == ZeroShotAdapter.kind else {}
     return ADAPTERS[chosen].load(
-        source, trust_remote_code=trust_remote_code, device=torch.device(device)
+        source, trust_remote_code=trust_remote_code, device=torch.device(device), **options
     )

@@ -20,6 +20,7 @@ import numpy as np
 import timm
 import torch
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, WNIDS
+from imagenet_multilabel.eval_cli.models import load_zero_shot_prompts
 from PIL import Image
 from safetensors.torch import save_file
 from timm.models._hub import save_for_hf
@@ -227,8 +228,10 @@ def _word_level_tokenizer(
 
 
 def _prompt_vocabulary() -> list[str]:
-    """Texts covering every word of the zero-shot prompts (all lemmas of all classes)."""
-    return ["a photo of a", *CLASS_NAMES]
+    """Texts covering every word of the zero-shot prompts of both styles: all lemmas of all
+    classes, and the curated class names and templates of the default ensemble."""
+    ensemble = load_zero_shot_prompts("ensemble")
+    return ["a photo of a", *CLASS_NAMES, *ensemble.class_names, *ensemble.templates]
 
 
 def _tiny_text_config(tokenizer: PreTrainedTokenizerFast) -> dict:

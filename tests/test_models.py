@@ -578,9 +578,9 @@ def _forward_logits(model_dir: Path, adapter, pixel_values: torch.Tensor) -> tor
 @pytest.mark.parametrize(("family", "padding"), [("clip", "longest"), ("siglip", "max_length")])
 def test_zero_shot_logits_match_the_models_forward(family, padding, request):
     model_dir = request.getfixturevalue(f"{family}_dir")
-    adapter = load_model(str(model_dir))
+    adapter = load_model(str(model_dir), zero_shot_prompts="single")
     assert adapter.kind == "zero-shot"
-    assert adapter.label_mapping["template"] == ZERO_SHOT_TEMPLATE
+    assert adapter.label_mapping["templates"] == [ZERO_SHOT_TEMPLATE]
     assert adapter.label_mapping["prompt_padding"] == padding
     pixel_values = _inputs(adapter)
     with torch.no_grad():
@@ -617,10 +617,10 @@ def test_zero_shot_text_embeddings_are_computed_once(clip_dir, monkeypatch):
 
 
 def test_zero_shot_provenance_records_prompts(clip_dir):
-    mapping = load_model(str(clip_dir)).label_mapping
+    mapping = load_model(str(clip_dir), zero_shot_prompts="single").label_mapping
     assert mapping["method"] == "zero-shot prompts"
-    assert {"prompt": "a photo of a crane.", "wnids": ["n02012849", "n03126707"]} in mapping[
-        "identical_prompts"
+    assert {"class_name": "crane", "wnids": ["n02012849", "n03126707"]} in mapping[
+        "classes_with_identical_prompts"
     ]
     json.dumps(mapping)
 
