@@ -8,6 +8,13 @@ under a file lock next to their target; whoever gets a lock second reuses the fi
 local copy (``--annotations PATH``) must have the published sha256 unless the caller explicitly
 accepts an unverified file; every result then records ``verified: False`` and the file's own
 sha256.
+
+What the compact cache trusts: an entry is named by the sha256 of the file it was parsed from and
+is written atomically by this module, after that file was verified, so a complete entry is taken
+as that file's labels without re-reading 200 MB. It is never trusted blindly to be readable: an
+entry that does not load or whose arrays are inconsistent (a truncated, empty or bit-flipped file,
+another format version) is discarded and rebuilt from the verified source, with one note on
+stderr. The cache is never the reason a command fails, except when it cannot be written at all.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ import http.client
 import json
 import os
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +36,12 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import (
+    ToolkitError,
+    first_few,
+    not_a_regular_file,
+    shorten,
+)
 from tqdm.auto import tqdm
 
 PUBLISHED_URL = (
@@ -85,6 +98,11 @@ class Annotations:
             raise ToolkitError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
         rows = np.arange(len(self.image_ids))
         if split == "imagenet_m":
+            if not len(self.imagenet_m_ids):  # the annotation file's fault, not the predictions'
+                raise AnnotationError(
+                    f"{self.source!r}: 'imagenet_m' lists no image, so the imagenet_m split is "
+                    "empty; expected the 68 ImageNet-M images (or score --split validation)"
+                )
             rows = np.searchsorted(self.image_ids, self.imagenet_m_ids)
         image_ids = self.image_ids[rows]
         columns: dict[str, list] = {
@@ -128,26 +146,39 @@ def load_annotations(
         source, sha256, raw = url, expected_sha256, None
     else:
         raw = Path(path)
-        if not raw.is_file():
-            raise AnnotationError(f"annotation file {str(raw)!r} does not exist")
-        source, sha256 = str(raw), sha256_of_file(raw)
+        what = not_a_regular_file(raw)
+        if what is not None:
+            raise AnnotationError(
+                f"annotation file {str(raw)!r} {what}; expected the JSON file "
+                "human_accuracy_v3.0.0.json"
+            )
+        try:
+            source, sha256 = str(raw), sha256_of_file(raw)
+        except OSError as error:
+            raise AnnotationError(f"cannot read annotation file {str(raw)!r}: {error}") from error
         if sha256 != expected_sha256 and not allow_unverified:
             raise AnnotationError(
                 f"{str(raw)!r} has sha256 {sha256}, not the published v{PUBLISHED_VERSION} "
                 f"checksum {expected_sha256}. Pass --allow-unverified-annotations to use it "
                 "anyway; results will then be marked unverified with this file's sha256."
             )
-    compact = cache / "compact" / f"{sha256}.npz"
-    arrays = _read_compact(compact)
-    if arrays is None:
-        compact.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(_lock_path(compact)):
-            arrays = _read_compact(compact)  # another process may have written it meanwhile
-            if arrays is None:
-                if raw is None:
-                    raw = _download_verified(url, expected_sha256, cache / "downloads")
-                arrays = parse_annotation_json(raw)
-                _write_compact(compact, arrays)
+
+    def parse() -> dict[str, Any]:
+        local = (
+            raw
+            if raw is not None
+            else _download_verified(url, expected_sha256, cache / "downloads")
+        )
+        return parse_annotation_json(local)
+
+    try:
+        arrays = _cached_arrays(cache / "compact" / f"{sha256}.npz", parse, source)
+    except OSError as error:  # the cache's own files: read and network errors are reported apart
+        raise AnnotationError(
+            f"cannot write the annotation cache in {str(cache)!r} ({_describe(error)}); nothing "
+            f"was lost: {source} is untouched and nothing was scored. Make that directory "
+            "writable, or set HF_HOME to a writable directory"
+        ) from error
     verified = sha256 == expected_sha256
     return Annotations(**arrays, sha256=sha256, source=source, verified=verified)
 
@@ -253,21 +284,102 @@ def _interrupted(url: str, partial: Path, cause: str, kept: int) -> AnnotationEr
     )
 
 
+class _UnreadableCacheEntry(Exception):
+    """A compact-cache entry that exists but cannot be used; it is rebuilt, never reported as
+    an error."""
+
+
+def _cached_arrays(
+    compact: Path, parse: Callable[[], dict[str, Any]], source: str
+) -> dict[str, Any]:
+    """The arrays cached in ``compact``; else ``parse()``'s, written there under a lock.
+
+    An unreadable entry is discarded and rebuilt, with one note on stderr, under the lock: a
+    process that wrote it meanwhile is not undone.
+    """
+    try:
+        arrays = _read_compact(compact)
+    except _UnreadableCacheEntry:
+        arrays = None  # looked at again, and reported, under the lock
+    if arrays is not None:
+        return arrays
+    compact.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(_lock_path(compact)):
+        try:
+            arrays = _read_compact(compact)  # another process may have written it meanwhile
+        except _UnreadableCacheEntry as unreadable:
+            print(
+                f"note: the label cache {compact} is unreadable ({unreadable}); discarded, "
+                f"rebuilding it from {source}",
+                file=sys.stderr,
+            )
+            compact.unlink()
+        if arrays is None:
+            arrays = parse()
+            _write_compact(compact, arrays)
+    return arrays
+
+
 def _read_compact(path: Path) -> dict[str, Any] | None:
-    """The parsed arrays cached for one file's sha256, or None when absent or unreadable."""
+    """The parsed arrays cached for one file's sha256, None when there is no entry.
+
+    Raises ``_UnreadableCacheEntry`` for an entry that does not load or does not hold consistent
+    arrays of this format: whatever goes wrong here is the file's fault (a zip can fail in many
+    ways: BadZipFile, EOFError, a CRC error, an unsupported compression), so every exception of
+    the read counts.
+    """
     try:
         with np.load(path) as data:
-            if int(data["format"]) != _COMPACT_FORMAT:
-                return None
-            return {
+            found_format = int(data["format"])
+            if found_format != _COMPACT_FORMAT:
+                raise ValueError(f"format {found_format}, expected {_COMPACT_FORMAT}")
+            arrays = {
                 "image_ids": data["image_ids"],
                 "is_problematic": data["is_problematic"],
                 "label_offsets": {k: data[f"{k}_offsets"] for k in LABEL_KINDS},
                 "label_values": {k: data[f"{k}_values"] for k in LABEL_KINDS},
                 "imagenet_m_ids": data["imagenet_m_ids"],
             }
-    except (OSError, KeyError, ValueError):
+        _check_compact(arrays)
+    except FileNotFoundError:
         return None
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        raise _UnreadableCacheEntry(_describe(error)) from error
+    return arrays
+
+
+def _check_compact(arrays: Mapping[str, Any]) -> None:
+    """The invariants ``parse_annotation_json`` guarantees, or ValueError: a loadable entry
+    with other contents must not become wrong labels."""
+    image_ids, flags = arrays["image_ids"], arrays["is_problematic"]
+    problems = []
+    if image_ids.ndim != 1 or image_ids.dtype.kind != "i" or not len(image_ids):
+        problems.append("image ids are not a non-empty 1-d integer array")
+    elif (
+        image_ids[0] < 1
+        or image_ids[-1] > classes.NUM_VALIDATION_IMAGES
+        or (np.diff(image_ids) <= 0).any()
+    ):
+        problems.append("image ids are not increasing ids of validation images")
+    if flags.dtype != np.bool_ or flags.shape != image_ids.shape:
+        problems.append("problematic flags do not match the image ids")
+    for kind in LABEL_KINDS:
+        offsets, values = arrays["label_offsets"][kind], arrays["label_values"][kind]
+        if (
+            offsets.shape != (len(image_ids) + 1,)
+            or offsets.dtype.kind != "i"
+            or values.ndim != 1
+            or values.dtype.kind != "i"
+            or offsets[0] != 0
+            or offsets[-1] != len(values)
+            or (np.diff(offsets) < 0).any()
+            or (values.size and (values.min() < 0 or values.max() >= classes.NUM_CLASSES))
+        ):
+            problems.append(f"{kind!r} labels are not ragged class ids")
+    if not np.isin(arrays["imagenet_m_ids"], image_ids).all():
+        problems.append("ImageNet-M ids are not annotated images")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _write_compact(path: Path, arrays: Mapping[str, Any]) -> None:
@@ -283,7 +395,11 @@ def _write_compact(path: Path, arrays: Mapping[str, Any]) -> None:
         flat[f"{kind}_offsets"] = arrays["label_offsets"][kind]
         flat[f"{kind}_values"] = arrays["label_values"][kind]
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-        np.savez(handle, **flat)
+        try:
+            np.savez(handle, **flat)
+        except BaseException:
+            os.unlink(handle.name)  # a full disk must leave no stray temporary file behind
+            raise
     shutil.move(handle.name, path)
 
 
@@ -294,6 +410,10 @@ def parse_annotation_json(path: Path) -> dict[str, Any]:
             data = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise AnnotationError(f"{str(path)!r} is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise AnnotationError(f"{str(path)!r} is JSON nested too deeply to read") from error
+    except OSError as error:
+        raise AnnotationError(f"cannot read annotation file {str(path)!r}: {error}") from error
     if not isinstance(data, dict):
         raise AnnotationError(f"{str(path)!r}: expected a JSON object, found {type(data).__name__}")
     required = ("initial_annots", "problematic_images", "imagenet_m")
@@ -307,7 +427,13 @@ def parse_annotation_json(path: Path) -> dict[str, Any]:
     image_ids = np.array(sorted(annotated), dtype=np.int32)
     if len(image_ids) == 0:
         raise AnnotationError(f"{str(path)!r} annotates no ILSVRC2012_val_ images")
-    problematic = set(_validation_ids(path, "problematic_images", data["problematic_images"]))
+    problematic_names = data["problematic_images"]
+    if not isinstance(problematic_names, dict | list):
+        raise AnnotationError(
+            f"{str(path)!r}: 'problematic_images' must map image names to reasons (or list the "
+            f"names), found {shorten(repr(problematic_names))}"
+        )
+    problematic = set(_validation_ids(path, "problematic_images", problematic_names))
     imagenet_m = _imagenet_m_ids(path, data["imagenet_m"], annotated)
     offsets, values = {}, {}
     for kind in LABEL_KINDS:
@@ -348,7 +474,7 @@ def _validation_ids(path: Path, key: str, names: Iterable[str]) -> list[int]:
     if malformed:
         raise AnnotationError(
             f"{str(path)!r}: {len(malformed)} malformed image name(s) in {key!r}, first "
-            f"{malformed[:5]}; expected 'ILSVRC2012_val_NNNNNNNN.JPEG'"
+            f"{first_few(map(repr, malformed))}; expected 'ILSVRC2012_val_NNNNNNNN.JPEG'"
         )
     return ids
 
@@ -360,7 +486,8 @@ def _validation_entries(path: Path, initial: Mapping[str, Any]) -> dict[int, Map
     if bad:
         raise AnnotationError(
             f"{str(path)!r}: {len(bad)} annotation(s) in 'initial_annots' are not objects, first "
-            f"{bad[:5]}; expected {{'correct': [wnid, ...], 'wrong': [...], 'unclear': [...]}}"
+            f"{first_few(map(repr, bad))}; expected "
+            "{'correct': [wnid, ...], 'wrong': [...], 'unclear': [...]}"
         )
     return {image_id: initial[name] for image_id, name in zip(ids, names, strict=True)}
 
@@ -375,7 +502,7 @@ def _imagenet_m_ids(path: Path, names: Any, annotated: Mapping[int, Any]) -> np.
     if foreign:
         raise AnnotationError(
             f"{str(path)!r}: {len(foreign)} 'imagenet_m' entr(y/ies) are not ImageNet validation "
-            f"names, first {foreign[:5]}"
+            f"names, first {first_few(map(repr, foreign))}"
         )
     ids = _validation_ids(path, "imagenet_m", names)
     if len(set(ids)) != len(ids):
@@ -384,7 +511,7 @@ def _imagenet_m_ids(path: Path, names: Any, annotated: Mapping[int, Any]) -> np.
     if unannotated:
         raise AnnotationError(
             f"{str(path)!r}: {len(unannotated)} ImageNet-M image(s) have no entry in "
-            f"'initial_annots', first {unannotated[:5]}"
+            f"'initial_annots', first {first_few(map(repr, unannotated))}"
         )
     return np.array(sorted(ids), dtype=np.int32)
 
@@ -398,7 +525,8 @@ def _ragged(path: Path, kind: str, entries: Iterable[Mapping]) -> tuple[np.ndarr
         wnids = entry.get(kind, [])
         if not isinstance(wnids, list):
             raise AnnotationError(
-                f"{str(path)!r}: {kind!r} labels must be lists of wnids, found {wnids!r}"
+                f"{str(path)!r}: {kind!r} labels must be lists of wnids, found "
+                f"{shorten(repr(wnids))}"
             )
         lengths.append(len(wnids))
         for wnid in wnids:
@@ -410,7 +538,7 @@ def _ragged(path: Path, kind: str, entries: Iterable[Mapping]) -> tuple[np.ndarr
     if unknown:
         raise AnnotationError(
             f"{str(path)!r}: {len(unknown)} unknown wnid(s) in {kind!r} labels, first "
-            f"{', '.join(unknown[:5])}; expected ILSVRC-2012 wnids such as 'n01440764'"
+            f"{first_few(unknown)}; expected ILSVRC-2012 wnids such as 'n01440764'"
         )
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
