@@ -45,6 +45,7 @@ from imagenet_multilabel.dataset_script.patches import (
     patch_split_columns,
     patched_provenance,
 )
+from imagenet_multilabel.metric import scoring
 from imagenet_multilabel.metric.errors import ToolkitError
 from tqdm.auto import tqdm
 
@@ -53,15 +54,7 @@ LABELS_CONFIG = "labels"
 IMAGES_CONFIG = "images"
 PROVENANCE_KEY = "imagenet_multilabel"
 LABEL_DIGESTS_KEY = "label_sha256"
-LABEL_COLUMNS = (
-    "file_name",
-    "image_id",
-    "original_label",
-    "correct_multi_labels",
-    "wrong_multi_labels",
-    "unclear_multi_labels",
-    "is_problematic",
-)
+LABEL_COLUMNS = tuple(scoring.LABEL_COLUMNS)
 IMAGE_COLUMN = "image"
 DEFAULT_MAX_SHARD_BYTES = 500 * 1000**2
 DEFAULT_ROWS_PER_ROW_GROUP = 100
@@ -102,17 +95,14 @@ class SplitFiles:
 def label_features() -> Features:
     """Features of the ``labels`` config; class ids are ClassLabels over the 1,000 names."""
     class_label = ClassLabel(names=list(classes.CLASS_NAMES))
-    return Features(
-        {
-            "file_name": Value("string"),
-            "image_id": Value("int32"),
-            "original_label": class_label,
-            "correct_multi_labels": List(class_label),
-            "wrong_multi_labels": List(class_label),
-            "unclear_multi_labels": List(class_label),
-            "is_problematic": Value("bool"),
-        }
-    )
+    feature_of_kind = {
+        "file name": Value("string"),
+        "image id": Value("int32"),
+        "class id": class_label,
+        "class ids": List(class_label),
+        "flag": Value("bool"),
+    }
+    return Features({name: feature_of_kind[kind] for name, kind in scoring.LABEL_COLUMNS.items()})
 
 
 def image_features() -> Features:

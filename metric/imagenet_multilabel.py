@@ -9,7 +9,7 @@ import datasets
 import evaluate
 
 from .errors import ToolkitError
-from .scoring import RealReferences, References, check_raw_inputs, score, score_real
+from .scoring import LABEL_COLUMNS, RealReferences, References, check_raw_inputs, score, score_real
 
 # ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
 # errors.py, which scoring.py imports, next to this module.
@@ -167,15 +167,14 @@ Examples:
 # keys differ from these with a KeyError (``_enforce_nested_string_type``), and that KeyError
 # escapes its search over alternative feature sets, so rows with and rows without image_id
 # cannot both be accepted. The dataset's own rows are the ones to take as they are.
-_REFERENCE_FEATURES = {
-    "file_name": datasets.Value("string"),
-    "image_id": datasets.Value("int32"),
-    "original_label": datasets.Value("int64"),
-    "correct_multi_labels": datasets.Sequence(datasets.Value("int64")),
-    "wrong_multi_labels": datasets.Sequence(datasets.Value("int64")),
-    "unclear_multi_labels": datasets.Sequence(datasets.Value("int64")),
-    "is_problematic": datasets.Value("bool"),
+_FEATURE_OF_KIND = {
+    "file name": datasets.Value("string"),
+    "image id": datasets.Value("int32"),
+    "class id": datasets.Value("int64"),
+    "class ids": datasets.Sequence(datasets.Value("int64")),
+    "flag": datasets.Value("bool"),
 }
+_REFERENCE_FEATURES = {name: _FEATURE_OF_KIND[kind] for name, kind in LABEL_COLUMNS.items()}
 # The `real` configuration: one ReaL label set per image, joined on file_name by the caller.
 _REAL_REFERENCE_FEATURES = {
     "file_name": datasets.Value("string"),

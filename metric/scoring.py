@@ -28,8 +28,21 @@ from .errors import ToolkitError, first_few, shorten
 
 NUM_CLASSES = 1000
 TOP_K = 5
-LABEL_SET_COLUMNS = ("correct_multi_labels", "wrong_multi_labels", "unclear_multi_labels")
-REQUIRED_COLUMNS = ("file_name", "original_label", *LABEL_SET_COLUMNS, "is_problematic")
+# The labels contract, declared here once: the columns of one split of the labels, in order, with
+# the kind of value each holds. The labels dataset's Features, the evaluate module's features,
+# the raw-input checks and the scorer all derive from it (docs/ARCHITECTURE.md explains it).
+LABEL_COLUMNS = {
+    "file_name": "file name",  # str, ILSVRC2012_val_%08d.JPEG, unique; everything joins on it
+    "image_id": "image id",  # int, 1-based
+    "original_label": "class id",  # int 0..999, the original single label
+    "correct_multi_labels": "class ids",  # list of int 0..999
+    "wrong_multi_labels": "class ids",
+    "unclear_multi_labels": "class ids",
+    "is_problematic": "flag",  # bool: skipped by the official score
+}
+LABEL_SET_COLUMNS = tuple(name for name, kind in LABEL_COLUMNS.items() if kind == "class ids")
+# What scoring reads (image_id only identifies the row).
+REQUIRED_COLUMNS = tuple(name for name in LABEL_COLUMNS if name != "image_id")
 
 
 class ReferencesError(ToolkitError):
@@ -618,7 +631,7 @@ def score_real(predictions: ArrayLike, references: RealReferences) -> dict[str, 
 # Inputs as given to the ``evaluate`` module, before its casting
 
 # The keys of one reference row, exactly: the labels dataset's columns (image_id included).
-ROW_KEYS = ("file_name", "image_id", "original_label", *LABEL_SET_COLUMNS, "is_problematic")
+ROW_KEYS = tuple(LABEL_COLUMNS)
 NUM_VALIDATION_IMAGES = 50_000
 
 

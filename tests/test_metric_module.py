@@ -78,7 +78,8 @@ def test_module_is_a_thin_contract_over_scoring(metric):
         "import datasets",
         "import evaluate",
         "from .errors import ToolkitError",
-        "from .scoring import RealReferences, References, check_raw_inputs, score, score_real",
+        "from .scoring import LABEL_COLUMNS, RealReferences, References, check_raw_inputs, "
+        "score, score_real",
     ]
     assert type(metric).__name__ == "ImagenetMultilabel"
 
