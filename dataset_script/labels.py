@@ -4,11 +4,11 @@ Two sources give the same ``Labels`` (per split a ``metric.scoring.References``,
 the annotation file (``dataset_script.annotations``: the published one through the cache, or a
 local copy) and a built or published labels dataset (``--labels HUB_ID_OR_DIR``), the ``labels``
 config written by ``imagenet-multilabel build``, from a local folder or from the Hub. A Hub
-dataset is fetched with ``snapshot_download`` restricted to the card and ``labels/*`` (never the gated, large
-``images`` config), and the snapshot's commit hash is recorded, so a result names the exact labels
-it was scored against. The annotations' sha256, version and verification come back from the
-parquet metadata that the builder wrote, and are believed only for splits whose rows still have
-the ``label_digest`` recorded there at build time.
+dataset is fetched with ``snapshot_download`` restricted to the card and ``labels/*`` (never the
+gated, large ``images`` config), and the snapshot's commit hash is recorded, so a result names the
+exact labels it was scored against. The annotations' sha256, version and verification come back
+from the parquet metadata that the builder wrote, and are believed only for splits whose rows
+still have the ``label_digest`` recorded there at build time.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ from imagenet_multilabel.dataset_script.build import (
     PROVENANCE_KEY,
     label_digest,
 )
+from imagenet_multilabel.dataset_script.patches import (
+    apply_patches,
+    patched_provenance,
+    read_patch,
+)
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.scoring import References
 
@@ -40,6 +45,8 @@ HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _PROVENANCE_FIELDS = ("source", "sha256", "version", "verified", "num_annotated_images")
+# Present only in a build with label patches (``dataset_script.patches.patched_provenance``).
+_PATCH_FIELDS = ("base_verified", "patched", "patches")
 
 
 class LabelsDatasetError(ToolkitError):
@@ -68,27 +75,47 @@ def load_labels(
     annotations: str | os.PathLike | None = None,
     dataset: str | None = None,
     allow_unverified: bool = False,
+    patches: Sequence[str | os.PathLike] = (),
 ) -> Labels:
     """The labels of ``splits`` (``validation``, ``imagenet_m``) from one source.
 
     ``annotations``: a local copy of the annotation file (refused unless its sha256 is the
     published one or ``allow_unverified``); ``dataset``: a labels dataset folder or Hub id;
     neither: the published annotation file, downloaded once into the Hugging Face cache.
+    ``patches``: label patch files (``dataset_script.patches``) applied in memory; the labels
+    then carry a patched version and are never the official ones.
     """
     unknown = [split for split in splits if split not in SPLITS]
     if unknown:
         raise ToolkitError(f"unknown split(s) {unknown}; expected some of {', '.join(SPLITS)}")
+    if dataset is not None and (annotations is not None or allow_unverified):
+        raise ToolkitError(
+            "labels come from one source: pass either a labels dataset or an annotation file "
+            "(allow_unverified applies to the annotation file only)"
+        )
+    # A patch is checked against every annotated image: the validation split.
+    loaded_splits = (
+        tuple(splits) if not patches or "validation" in splits else (*splits, "validation")
+    )
     if dataset is not None:
-        if annotations is not None or allow_unverified:
-            raise ToolkitError(
-                "labels come from one source: pass either a labels dataset or an annotation file "
-                "(allow_unverified applies to the annotation file only)"
-            )
-        references, provenance = load_labels_dataset(dataset, splits)
+        references, provenance = load_labels_dataset(dataset, loaded_splits)
+    else:
+        loaded = load_annotations(annotations, allow_unverified=allow_unverified)
+        references = {s: References.from_columns(loaded.split_columns(s)) for s in loaded_splits}
+        provenance = loaded.provenance()
+    if not patches:
         return Labels(references, provenance)
-    loaded = load_annotations(annotations, allow_unverified=allow_unverified)
-    references = {split: References.from_columns(loaded.split_columns(split)) for split in splits}
-    return Labels(references, loaded.provenance())
+    read = [read_patch(path) for path in patches]
+    patched = {
+        split: apply_patches(
+            references[split],
+            read,
+            base_sha256=provenance["sha256"],
+            annotated=references["validation"],
+        )
+        for split in splits
+    }
+    return Labels(patched, patched_provenance(provenance, read))
 
 
 def load_labels_dataset(
@@ -132,6 +159,7 @@ def load_labels_dataset(
         "source": source,
         "revision": revision,
         **{key: annotations[key] for key in _PROVENANCE_FIELDS if key != "source"},
+        **{key: annotations[key] for key in _PATCH_FIELDS if key in annotations},
         "annotations_source": annotations["source"],
     }
     return {split: References.from_arrow(table) for split, table in tables.items()}, provenance

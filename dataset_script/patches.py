@@ -15,7 +15,8 @@ Applying a decision moves its class into the verdict's set of that image and out
 two; nothing else changes. ``apply_patches`` is the one implementation, used by ``load_labels``
 (``score``/``run``/``analyze --label-patch``) and by ``build --patch``. Patched labels get the
 version ``<base version>+patch.<first 8 hex of the combined sha256>``, are marked
-``verified: False`` and ``patched: True`` (never the official labels), and nothing is ever
+``verified: False`` and ``patched: True`` (never the official labels; ``base_verified`` keeps
+whether the annotation file itself is the published one), and nothing is ever
 written into the cached annotation file: patches work on the in-memory ``References``.
 """
 
@@ -197,6 +198,11 @@ def patched_provenance(
     provenance: Mapping[str, Any], patches: Sequence[LabelPatch]
 ) -> dict[str, Any]:
     """The labels' provenance after ``patches``: a patched version, never the official labels."""
+    if provenance.get("patched"):
+        raise LabelPatchError(
+            f"the labels {provenance.get('source')!r} are patched already (version "
+            f"{provenance['version']}); apply every patch to the official labels at once"
+        )
     return {
         **provenance,
         "version": patched_version(provenance["version"], patches),

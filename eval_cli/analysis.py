@@ -13,7 +13,7 @@ tried in this order:
 - ``uncategorized``: judged wrong, nothing more known.
 
 ``analyze_split`` gives one record per rejected prediction (a row of ``mistakes.jsonl``) and the
-``mistakes`` block of ``results.json``; ``summary_table`` prints that block under the metrics.
+``mistakes`` block of ``results.json`` (printed under the metrics by ``results.report``).
 """
 
 from __future__ import annotations
@@ -56,13 +56,14 @@ def analyze_split(
     ranked: np.ndarray,
     references: References,
     *,
-    imagenet_m_file_names: Collection[str],
+    imagenet_m_file_names: Collection[str] | None,
     top5_probs: np.ndarray | None = None,
 ) -> MistakeAnalysis:
     """Analyze the rejected top-1 predictions of ``ranked`` ((N,) or (N, k) class ids).
 
-    ``ranked`` and ``top5_probs`` are row-aligned with ``references`` (the predicted images of
-    ``split``); ``imagenet_m_file_names`` marks the ImageNet-M images.
+    ``ranked`` and ``top5_probs`` (NaN rows: unknown) are row-aligned with ``references`` (the
+    predicted images of ``split``); ``imagenet_m_file_names`` marks the ImageNet-M images (None:
+    unknown, as when only the validation labels were loaded).
     """
     ranked = np.asarray(ranked)
     top1 = ranked if ranked.ndim == 1 else ranked[:, 0]
@@ -91,7 +92,7 @@ def analyze_split(
             top5 = ranked[row, :5].tolist()
             record["top5"] = top5
             record["top5_names"] = [classes.CLASS_NAMES[i] for i in top5]
-        if top5_probs is not None:
+        if top5_probs is not None and not np.isnan(top5_probs[row]).any():
             record["top5_probs"] = top5_probs[row].tolist()
         for name in _LABEL_SETS:
             ids = label_lists[name][position]
@@ -103,7 +104,9 @@ def analyze_split(
             category=categories[position],
             severity=severity,
             severity_collapsed=mistakes.collapse_severity(severity) if severity else "",
-            in_imagenet_m=file_name in imagenet_m_file_names,
+            in_imagenet_m=(
+                None if imagenet_m_file_names is None else file_name in imagenet_m_file_names
+            ),
         )
         records.append(record)
     summary = _summary(split, records, references, verdicts, imagenet_m_file_names)
@@ -144,7 +147,7 @@ def _summary(
     records: Sequence[Mapping[str, Any]],
     references: References,
     verdicts: np.ndarray,
-    imagenet_m_file_names: Collection[str],
+    imagenet_m_file_names: Collection[str] | None,
 ) -> dict[str, Any]:
     """The ``mistakes`` block of results.json."""
     by_source = Counter(record["source"] for record in records)
@@ -157,12 +160,18 @@ def _summary(
         table[record["category"]][record["severity"]] += 1
     per_class = Counter(record["original_label"] for record in records)
     confusions = Counter((record["original_label"], record["prediction"]) for record in records)
-    rejected_names = {record["file_name"] for record in records}
-    in_imagenet_m = [
-        name
-        for name, verdict in zip(references.file_names.tolist(), verdicts.tolist(), strict=True)
-        if name in imagenet_m_file_names and verdict != PROBLEMATIC
-    ]
+    imagenet_m = None
+    if imagenet_m_file_names is not None:
+        rejected_names = {record["file_name"] for record in records}
+        scored = [
+            name
+            for name, verdict in zip(references.file_names.tolist(), verdicts.tolist(), strict=True)
+            if name in imagenet_m_file_names and verdict != PROBLEMATIC
+        ]
+        imagenet_m = {
+            "solved": sorted(name for name in scored if name not in rejected_names),
+            "missed": sorted(name for name in scored if name in rejected_names),
+        }
     return {
         "split": split,
         "num_rejected": len(records),
@@ -186,10 +195,7 @@ def _summary(
             }
             for (original, prediction), count in _most_common(confusions)
         ],
-        "imagenet_m": {
-            "solved": sorted(name for name in in_imagenet_m if name not in rejected_names),
-            "missed": sorted(name for name in in_imagenet_m if name in rejected_names),
-        },
+        "imagenet_m": imagenet_m,
         "expert_metadata": {
             "source": mistakes.SOURCE_REPOSITORY,
             "commit": mistakes.SOURCE_COMMIT,
@@ -209,45 +215,3 @@ def write_mistakes_jsonl(path: str | os.PathLike, records: Sequence[Mapping[str,
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(record) + "\n" for record in records)
     return path
-
-
-def summary_table(summary: Mapping[str, Any]) -> str:
-    """The mistakes block as text: counts by source, then the paper's category x severity table."""
-    by_source = summary["by_source"]
-    lines = [
-        f"Rejected top-1 predictions ({summary['split']}): {summary['num_rejected']:,} = "
-        + ", ".join(f"{by_source[source]:,} {source}" for source in SOURCES)
-    ]
-    header = ["Expert category", *mistakes.SEVERITIES, "total"]
-    rows = [
-        [category, *map(str, counts.values()), str(sum(counts.values()))]
-        for category, counts in summary["expert_category_severity"].items()
-    ]
-    totals = [
-        sum(counts[severity] for counts in summary["expert_category_severity"].values())
-        for severity in mistakes.SEVERITIES
-    ]
-    rows.append(["total", *map(str, totals), str(sum(totals))])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append(
-            "  ".join(
-                [row[0].ljust(widths[0])]
-                + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-            )
-        )
-    lines.insert(2, "  ".join("-" * w for w in widths))
-    collapsed = summary["expert_severity_collapsed"]
-    lines.append(
-        f"Severity collapsed as in the paper (borderline = minor): {collapsed['minor']} minor, "
-        f"{collapsed['major']} major."
-    )
-    lines.append(
-        "confusion-pair: a class pair ViT-3B confused (a heuristic, not an expert verdict)."
-    )
-    imagenet_m = summary["imagenet_m"]
-    if imagenet_m["solved"] or imagenet_m["missed"]:
-        lines.append(
-            f"ImageNet-M: {len(imagenet_m['solved'])} solved, {len(imagenet_m['missed'])} missed"
-        )
-    return "\n".join(lines)

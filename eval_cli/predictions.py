@@ -385,3 +385,30 @@ def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[
         "top5_probs": [round(float(p), 6) for p in top5_probs],
     }
     return json.dumps(record) + "\n"
+
+
+def read_top5_probs(path: str | os.PathLike, file_names: Sequence[str]) -> np.ndarray | None:
+    """The ``top5_probs`` (as `run` writes them) of ``file_names`` in a JSONL file, row-aligned.
+
+    (N, 5) floats, NaN for a row without five numbers; None when no row has them (a CSV, or a
+    JSONL file of another tool). Read apart from ``read_predictions``, which validates the file
+    first: probabilities are shown beside the mistakes, never scored, so they are optional.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".jsonl", ".json"):
+        return None
+    row_of = {name: row for row, name in enumerate(file_names)}
+    probs = np.full((len(file_names), TOP_K), np.nan)
+    found = False
+    with open(path, encoding="utf-8-sig") as handle:
+        for text in handle:
+            if '"top5_probs"' not in text:
+                continue
+            record = json.loads(text)  # valid: read_predictions read this file
+            name, values = record.get("file_name"), record.get("top5_probs")
+            row = row_of.get(name) if isinstance(name, str) else None
+            numbers = isinstance(values, list) and len(values) == TOP_K
+            if row is not None and numbers and all(type(v) in (int, float) for v in values):
+                probs[row] = values
+                found = True
+    return probs if found else None

@@ -6,6 +6,7 @@ Both `score` and `run` write one JSON document (``results.json``) of this shape:
      "complete": true,            # every split fully predicted and every class covered
      "labels": {...},             # source, sha256, version, verified
      "predictions": {...},        # file, sha256, counts
+     "mistakes": {...},           # eval_cli.analysis: the rejected predictions by source
      "model": {...}, "run": {...},  # `run` only
      "environment": {...}}        # package versions, python, platform, time, command line
 
@@ -74,6 +75,7 @@ def document(
     *,
     labels: Mapping[str, Any],
     predictions: Mapping[str, Any],
+    mistakes: Mapping[str, Any] | None = None,
     model: Mapping[str, Any] | None = None,
     run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -84,6 +86,8 @@ def document(
         "labels": dict(labels),
         "predictions": dict(predictions),
     }
+    if mistakes is not None:
+        assembled["mistakes"] = dict(mistakes)
     if model is not None:
         assembled["model"] = dict(model)
     if run is not None:
@@ -100,7 +104,12 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
     """
     problems = []
     labels = document.get("labels", {})
-    if labels.get("verified") is not True:
+    if labels.get("patched"):
+        problems.append(
+            f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
+            "label patch(es) applied, so these are not the official labels"
+        )
+    elif labels.get("verified") is not True:
         problems.append(
             f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
             "published one, so these are not the benchmark's numbers"
@@ -166,20 +175,13 @@ def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
 def report(document: Mapping[str, Any]) -> str:
     """What `score` and `run` print: the summary table, then every caveat in words."""
     splits, rows = metric_rows(document)
-    header = ["Metric", *splits]
-    widths = [
-        max(len(row[i]) for row in [header, *[[r[0], *r[1]] for r in rows]])
-        for i in range(len(header))
-    ]
-    lines = [
-        "  ".join(_aligned(cells, widths))
-        for cells in [header, *[[label, *values] for label, values in rows]]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _table(["Metric", *splits], [[label, *values] for label, values in rows])
     lines.append(
         "Per class: accuracy per original class, then the mean over the classes covered. Every"
         "\nrow uses the same annotated, non-problematic images; counts are per image."
     )
+    if "mistakes" in document:
+        lines.extend(mistakes_report(document["mistakes"]))
     for split in splits:
         unreviewed = document["metrics"][split].get("unreviewed") or []
         if unreviewed:
@@ -198,6 +200,37 @@ def report(document: Mapping[str, Any]) -> str:
     if outside:
         lines.append(f"Ignored {outside:,} predictions for images outside the chosen split(s).")
     return "\n".join(lines)
+
+
+def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
+    """The ``mistakes`` block in words: counts by source, the paper's category x severity table."""
+    by_source = mistakes["by_source"]
+    lines = [
+        f"Rejected top-1 predictions ({mistakes['split']}) by source:\n  "
+        + ", ".join(f"{count:,} {source}" for source, count in by_source.items())
+    ]
+    table = mistakes["expert_category_severity"]
+    severities = list(next(iter(table.values())))
+    totals = [sum(row[severity] for row in table.values()) for severity in severities]
+    rows = [
+        [category, *map(str, row.values()), str(sum(row.values()))]
+        for category, row in table.items()
+    ]
+    rows.append(["total", *map(str, totals), str(sum(totals))])
+    lines.extend(_table(["Expert category", *severities, "total"], rows))
+    collapsed = mistakes["expert_severity_collapsed"]
+    lines.append(
+        f"Collapsed as in the paper (borderline = minor): {collapsed['minor']:,} minor, "
+        f"{collapsed['major']:,} major.\nconfusion-pair: a class pair ViT-3B confused (a "
+        "heuristic, not an expert verdict)."
+    )
+    imagenet_m = mistakes.get("imagenet_m")
+    if imagenet_m and (imagenet_m["solved"] or imagenet_m["missed"]):
+        lines.append(
+            f"ImageNet-M images among them: {len(imagenet_m['solved'])} solved, "
+            f"{len(imagenet_m['missed'])} missed."
+        )
+    return lines
 
 
 def environment() -> dict[str, Any]:
@@ -249,6 +282,14 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Fixed-width lines: the header, a rule, then the rows."""
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(_aligned(cells, widths)) for cells in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def _aligned(row: list[str], widths: list[int]) -> list[str]:

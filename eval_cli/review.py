@@ -30,6 +30,7 @@ from imagenet_multilabel.dataset_script.patches import (
 )
 
 REVIEW_FOLDER = "review"
+PAGE_FILE = "index.html"
 THUMBNAIL_FOLDER = "thumbnails"
 THUMBNAIL_SIZE = 256
 _THUMBNAIL_QUALITY = 85
@@ -49,6 +50,10 @@ PAGE_FIELDS = (
     "in_imagenet_m",
 )
 _ASSETS = "review_assets"
+
+
+def page_path(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / REVIEW_FOLDER / PAGE_FILE
 
 
 def thumbnail_name(file_name: str) -> str:
@@ -131,7 +136,8 @@ def write_review_page(
     ``labels`` is the results' labels provenance: its ``sha256`` is the base of the patches the
     page exports.
     """
-    folder = Path(output_dir) / REVIEW_FOLDER
+    path = page_path(output_dir)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     if images is not None:
         write_thumbnails(
@@ -147,6 +153,5 @@ def write_review_page(
             embedded_json(page_data(records, labels=labels, title=title, folder=folder)),
         )
     )
-    path = folder / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

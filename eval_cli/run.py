@@ -31,7 +31,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list, find_executable_batch_size
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotations import sha256_of_file
+from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
 from imagenet_multilabel.dataset_script.images import (
     LocatedImages,
     check_images,
@@ -42,7 +42,7 @@ from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import hub, results
 from imagenet_multilabel.eval_cli.models import load_model
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
-from imagenet_multilabel.eval_cli.score import chosen_splits, score_splits
+from imagenet_multilabel.eval_cli.score import analyze_mistakes, chosen_splits, score_splits
 from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -192,6 +192,7 @@ def evaluate_model(
     annotations: str | os.PathLike | None = None,
     labels_dataset: str | None = None,
     allow_unverified: bool = False,
+    label_patches: Sequence[str | os.PathLike] = (),
     revision: str | None = None,
     model_kind: str | None = None,
     trust_remote_code: bool = False,
@@ -235,11 +236,14 @@ def evaluate_model(
     if labels is None:
         with accelerator.local_main_process_first():
             labels = load_labels(
-                splits,
+                SPLITS,  # all: the mistake analysis marks the ImageNet-M images
                 annotations=annotations,
                 dataset=labels_dataset,
                 allow_unverified=allow_unverified,
+                patches=label_patches,
             )
+    elif label_patches:
+        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
     if push_to_hub and labels.provenance.get("verified") is not True:
         raise hub.HubResultsError(
             f"--push-to-hub needs the published labels, but these are unverified (sha256 "
@@ -332,6 +336,7 @@ def evaluate_model(
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
+        mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
         model=model_provenance,
         run={
             "images_source": Path(images).name if Path(images).exists() else images,

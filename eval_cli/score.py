@@ -17,9 +17,10 @@ from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import results
-from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
+from imagenet_multilabel.eval_cli.analysis import MistakeAnalysis, analyze_split
+from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions, read_top5_probs
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import score
+from imagenet_multilabel.metric.scoring import References, score
 
 SPLIT_CHOICES = (*SPLITS, "all")
 
@@ -39,26 +40,31 @@ def score_predictions(
     annotations: str | os.PathLike | None = None,
     labels_dataset: str | None = None,
     allow_unverified: bool = False,
+    label_patches: Sequence[str | os.PathLike] = (),
     limit: int | None = None,
 ) -> dict[str, Any]:
     """The results document (`eval_cli.results`) of a predictions file on ``split``.
 
     ``predictions``: a CSV/JSONL file (see `eval_cli.predictions`) or already read
-    ``Predictions``. ``labels`` from `load_labels`, or else loaded here from ``annotations`` (a
-    local annotation file), ``labels_dataset`` (a labels dataset folder or Hub id) or, with
-    neither, the published annotation file. ``limit``: score only the first N images of each
-    split (a smoke test; the results are marked partial).
+    ``Predictions``. ``labels`` from `load_labels`, or else loaded here (every split, so that the
+    mistake analysis knows the ImageNet-M images) from ``annotations`` (a local annotation file),
+    ``labels_dataset`` (a labels dataset folder or Hub id) or, with neither, the published
+    annotation file, with ``label_patches`` applied. ``limit``: score only the first N images of
+    each split (a smoke test; the results are marked partial).
     """
     if not isinstance(predictions, Predictions):
         predictions = read_predictions(predictions)
     splits = chosen_splits(split)
     if labels is None:
         labels = load_labels(
-            splits,
+            SPLITS,
             annotations=annotations,
             dataset=labels_dataset,
             allow_unverified=allow_unverified,
+            patches=label_patches,
         )
+    elif label_patches:
+        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
     metrics, num_outside = score_splits(predictions, labels, splits, limit=limit)
     return results.document(
         metrics,
@@ -69,6 +75,7 @@ def score_predictions(
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
+        mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
     )
 
 
@@ -83,28 +90,63 @@ def score_splits(
     metrics: dict[str, dict[str, Any]] = {}
     in_some_split = np.zeros(len(predictions), dtype=bool)
     for split in splits:
-        references = labels.split(split)
-        if limit is not None:
-            references = references.take(np.arange(min(limit, len(references))))
-        rows = predictions.rows_for(references.file_names.tolist())
-        predicted = np.flatnonzero(rows >= 0)
-        if predicted.size == 0:
-            raise ToolkitError(
-                f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
-                f"split {split!r}"
-            )
-        in_some_split[rows[predicted]] = True
+        references, rows, num_missing = predicted_references(predictions, labels, split, limit)
+        in_some_split[rows] = True
         split_metrics = score(
-            predictions.ranked()[rows[predicted]],
-            references.take(predicted),
+            predictions.ranked()[rows],
+            references,
             imagenet_m=split == "imagenet_m",
             allow_partial=True,
         )
         for entry in split_metrics["unreviewed"]:
             entry["prediction_name"] = classes.CLASS_NAMES[entry["prediction"]]
-        split_metrics["num_missing_predictions"] = int(len(rows) - predicted.size)
+        split_metrics["num_missing_predictions"] = num_missing
         if limit is not None:
             split_metrics["limit"] = limit
             split_metrics["partial"] = True
         metrics[split] = split_metrics
     return metrics, int((~in_some_split).sum())
+
+
+def predicted_references(
+    predictions: Predictions, labels: Labels, split: str, limit: int | None = None
+) -> tuple[References, np.ndarray, int]:
+    """The references of ``split`` (its first ``limit`` images) that have a prediction, the row
+    of each one's prediction, and how many images of the split have none."""
+    references = labels.split(split)
+    if limit is not None:
+        references = references.take(np.arange(min(limit, len(references))))
+    rows = predictions.rows_for(references.file_names.tolist())
+    predicted = np.flatnonzero(rows >= 0)
+    if predicted.size == 0:
+        raise ToolkitError(
+            f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
+            f"split {split!r}"
+        )
+    return references.take(predicted), rows[predicted], int(len(rows) - predicted.size)
+
+
+def analyze_mistakes(
+    predictions: Predictions,
+    labels: Labels,
+    splits: Sequence[str],
+    *,
+    limit: int | None = None,
+    with_probabilities: bool = False,
+) -> MistakeAnalysis:
+    """The mistake analysis (`eval_cli.analysis`) of the validation split when chosen (it holds
+    the ImageNet-M images too), else of ImageNet-M; ``with_probabilities`` reads the top-5
+    probabilities of a JSONL file for the records."""
+    split = "validation" if "validation" in splits else "imagenet_m"
+    references, rows, _ = predicted_references(predictions, labels, split, limit)
+    imagenet_m = labels.splits.get("imagenet_m")
+    probabilities = None
+    if with_probabilities:
+        probabilities = read_top5_probs(predictions.source, references.file_names.tolist())
+    return analyze_split(
+        split,
+        predictions.ranked()[rows],
+        references,
+        imagenet_m_file_names=None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+        top5_probs=probabilities,
+    )

@@ -22,7 +22,7 @@ SPLIT_CHOICES = (*SPLITS, "all")
 
 
 def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str) -> None:
-    """The label options shared by `score` and `run`."""
+    """The label options shared by `score`, `run` and `analyze`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--annotations",
@@ -40,6 +40,15 @@ def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str)
         action="store_true",
         help="accept an --annotations file whose sha256 is not the published one; results are "
         "then marked unverified",
+    )
+    parser.add_argument(
+        "--label-patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) (as the review page downloads them) applied to the labels; "
+        "results are then marked patched, never official",
     )
     parser.add_argument(
         "--split",
@@ -185,6 +194,46 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ORG/NAME",
         help="Hub id the folder will be pushed to; only used in the card's code examples",
     )
+    parser.add_argument(
+        "--patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) to apply: the labels get version 3.0.0+patch.<sha256> and the "
+        "card lists each patch",
+    )
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="output folder of `run` (its predictions.jsonl; output in DIR/analysis)",
+    )
+    given.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="CSV or JSONL predictions file (output in analysis/ next to it)",
+    )
+    _add_label_arguments(parser, default_split="all")
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="validation images for the review page's thumbnails: ILSVRC2012_img_val.tar, a "
+        "folder or a Hugging Face dataset",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="where results.json, mistakes.jsonl and review/ go",
+    )
 
 
 def add_push_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("score", help="score a predictions file (CSV or JSONL)")
     )
     add_run_arguments(commands.add_parser("run", help="evaluate a model on the validation images"))
+    add_analyze_arguments(
+        commands.add_parser(
+            "analyze",
+            help="sort the rejected predictions by the paper's taxonomy; write mistakes.jsonl and "
+            "a review page that exports label patches",
+        )
+    )
     add_build_arguments(
         commands.add_parser(
             "build", help="write the Hub dataset folder (parquet, README.md card, eval.yaml)"
@@ -264,7 +320,7 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         for option, value in (("--dry-run", args.dry_run), ("--hub-repo-id", args.hub_repo_id)):
             if value:
                 parser.error(f"{option} only applies with --push-to-hub")
-    if args.command == "build" and args.images_split and not args.images:
+    if args.command in ("build", "analyze") and args.images_split and not args.images:
         parser.error("--images-split needs --images SOURCE")
 
 
@@ -302,6 +358,7 @@ def _score(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         labels_dataset=args.labels,
         allow_unverified=args.allow_unverified_annotations,
+        label_patches=args.label_patch,
         limit=args.limit,
     )
     status = _report(document, args)
@@ -324,6 +381,7 @@ def run_command(args: argparse.Namespace) -> dict | None:
         annotations=args.annotations,
         labels_dataset=args.labels,
         allow_unverified=args.allow_unverified_annotations,
+        label_patches=args.label_patch,
         revision=args.revision,
         model_kind=args.model_kind,
         trust_remote_code=args.trust_remote_code,
@@ -354,9 +412,43 @@ def _run(args: argparse.Namespace) -> int:
     return status
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from imagenet_multilabel.eval_cli import analyze
+    from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE
+    from imagenet_multilabel.eval_cli.review import page_path
+
+    if args.run_dir:
+        predictions, title = analyze.run_dir_inputs(args.run_dir)
+    else:
+        predictions, title = Path(args.predictions), None
+    output_dir = Path(args.output_dir or predictions.parent / analyze.ANALYSIS_FOLDER)
+    document = analyze.analyze_predictions(
+        predictions,
+        output_dir=output_dir,
+        split=args.split,
+        annotations=args.annotations,
+        labels_dataset=args.labels,
+        allow_unverified=args.allow_unverified_annotations,
+        label_patches=args.label_patch,
+        limit=args.limit,
+        images=args.images,
+        images_split=args.images_split,
+        title=title,
+    )
+    status = _report(document, args)
+    print(
+        f"Wrote {output_dir / analyze.RESULTS_FILE} and {output_dir / MISTAKES_FILE}\n"
+        f"Review page: {page_path(output_dir).resolve().as_uri()}"
+    )
+    return status
+
+
 def _build(args: argparse.Namespace) -> int:
     from imagenet_multilabel.dataset_script.annotations import load_annotations
     from imagenet_multilabel.dataset_script.build import build_dataset
+    from imagenet_multilabel.dataset_script.patches import read_patch
 
     annotations = load_annotations(
         args.annotations, allow_unverified=args.allow_unverified_annotations
@@ -367,6 +459,7 @@ def _build(args: argparse.Namespace) -> int:
         images=args.images,
         images_split=args.images_split,
         repo_id=args.repo_id,
+        patches=[read_patch(path) for path in args.patch],
     )
     print(f"wrote {folder}")
     return 0
@@ -400,6 +493,7 @@ def _push_metric(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "score": _score,
     "run": _run,
+    "analyze": _analyze,
     "build": _build,
     "push": _push,
     "push-metric": _push_metric,

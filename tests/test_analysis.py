@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from annotation_fixtures import write_annotation_file
-from imagenet_multilabel.dataset_script import classes, mistakes
+from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.dataset_script.annotations import load_annotations
-from imagenet_multilabel.eval_cli import analysis
+from imagenet_multilabel.eval_cli import analysis, results
 from imagenet_multilabel.metric.scoring import References
 from mistake_fixtures import paper_mistake_annotations
+
+from imagenet_multilabel.cli import main
 
 # The paper's own spellings, read straight from its files (not through dataset_script.mistakes).
 PAPER_CATEGORIES = {
@@ -162,9 +166,170 @@ def test_a_confused_pair_with_any_correct_label_counts() -> None:
 def test_summary_table_has_the_papers_shape() -> None:
     references, expert, top1 = _references()
     result = analysis.analyze_split("validation", top1, references, imagenet_m_file_names=())
-    table = analysis.summary_table(result.summary)
-    lines = table.splitlines()
-    assert lines[0].startswith("Rejected top-1 predictions (validation): 5 = 1 expert")
-    assert lines[1].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
+    lines = "\n".join(results.mistakes_report(result.summary)).splitlines()
+    assert lines[:2] == [
+        "Rejected top-1 predictions (validation) by source:",
+        "  1 expert, 2 unreviewed, 1 confusion-pair, 1 uncategorized",
+    ]
+    assert lines[2].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
     assert any(line.split()[:1] == [expert.category] for line in lines)
-    assert lines[8].split()[0] == "total" and lines[8].split()[-1] == "1"
+    assert lines[9].split()[0] == "total" and lines[9].split()[-1] == "1"
+
+
+NUM_UNREVIEWED = 5
+
+
+@pytest.fixture(scope="module")
+def loop_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """ViT-3B's mistakes judged wrong, its rebuilt predictions (top-5 with probabilities), and
+    ``NUM_UNREVIEWED`` images predicted as a class none of their label sets holds."""
+    root = tmp_path_factory.mktemp("loop")
+    annotations = root / "annotations.json"
+    sha256 = write_annotation_file(annotations, paper_mistake_annotations("vit3b"))
+    validation, _ = _validation_and_imagenet_m(annotations, root / "cache")
+    top1 = mistakes.paper_model_predictions("vit3b", validation)
+    vit3b = mistakes.model_mistakes("vit3b")
+    names = validation.file_names.tolist()
+    candidates = [
+        row
+        for row in range(len(names))
+        if names[row] not in vit3b and not validation.is_problematic[row]
+    ][:NUM_UNREVIEWED]
+    sets = {name: validation.label_lists(name) for name in ("correct", "unclear", "wrong")}
+    for row in candidates:
+        known = {c for label_sets in sets.values() for c in label_sets[row]}
+        top1[row] = next(c for c in range(999, -1, -1) if c not in known)
+    lines = []
+    for name, prediction in zip(names, top1.tolist(), strict=True):
+        top5 = [prediction] + [(prediction + k) % 1000 for k in range(1, 5)]
+        record = {"file_name": name, "prediction": prediction, "top5": top5}
+        record["top5_probs"] = [0.6, 0.2, 0.1, 0.05, 0.05]
+        lines.append(json.dumps(record))
+    predictions = root / "predictions.jsonl"
+    predictions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {
+        "annotations": annotations,
+        "sha256": sha256,
+        "predictions": predictions,
+        "unreviewed": [(names[row], int(top1[row])) for row in candidates],
+    }
+
+
+def _label_args(inputs: dict[str, Any], *extra: str) -> list[str]:
+    return ["--annotations", str(inputs["annotations"]), "--allow-unverified-annotations", *extra]
+
+
+def _page_data(page: Path) -> dict[str, Any]:
+    html = page.read_text(encoding="utf-8")
+    return json.loads(html.split('id="review-data">')[1].split("</script>")[0])
+
+
+def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None:
+    predictions = loop_inputs["predictions"]
+    assert main(["analyze", "--predictions", str(predictions), *_label_args(loop_inputs)]) == 0
+    output = predictions.parent / "analysis"
+    document = json.loads((output / "results.json").read_text())
+    block = document["mistakes"]
+    assert block["split"] == "validation"
+    assert block["by_source"] == {
+        "expert": 378,
+        "unreviewed": NUM_UNREVIEWED,
+        "confusion-pair": 0,
+        "uncategorized": 0,
+    }
+    assert block["num_rejected"] == document["metrics"]["validation"]["num_rejected"]
+    records = [json.loads(line) for line in (output / "mistakes.jsonl").read_text().splitlines()]
+    assert len(records) == block["num_rejected"]
+    assert all(r["top5_probs"] == [0.6, 0.2, 0.1, 0.05, 0.05] for r in records)
+    unreviewed = [(r["file_name"], r["prediction"]) for r in records if r["source"] == "unreviewed"]
+    assert sorted(unreviewed) == sorted(loop_inputs["unreviewed"])
+    page = _page_data(output / "review" / "index.html")
+    assert page["title"] == "Mistakes of predictions.jsonl"
+    assert page["base"] == loop_inputs["sha256"] and len(page["mistakes"]) == len(records)
+    out = capsys.readouterr().out
+    assert "Expert category" in out and "378 expert" in out
+    assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
+
+
+def test_analyze_a_run_dir(loop_inputs: dict[str, Any], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(loop_inputs["predictions"], run_dir / "predictions.jsonl")
+    (run_dir / "results.json").write_text(json.dumps({"model": {"id": "org/<b>net</b>"}}))
+    args = [
+        "analyze",
+        "--run-dir",
+        str(run_dir),
+        *_label_args(loop_inputs, "--split", "imagenet_m"),
+    ]
+    assert main(args) == 0
+    document = json.loads((run_dir / "analysis" / "results.json").read_text())
+    assert list(document["metrics"]) == ["imagenet_m"]
+    assert document["mistakes"]["split"] == "imagenet_m"
+    page = _page_data(run_dir / "analysis" / "review" / "index.html")
+    assert page["title"] == "Mistakes of org/<b>net</b>"
+    assert all(record["in_imagenet_m"] for record in page["mistakes"])
+    (run_dir / "results.json").write_text("{not json")
+    assert main(args) == 2
+
+
+def _write_patch(path: Path, base: str, decisions: list[tuple[str, int, str]]) -> Path:
+    """A patch as the review page's "Download label patch" saves it."""
+    document = {
+        "format": "imagenet-multilabel-label-patch",
+        "format_version": 1,
+        "base": base,
+        "created": "2026-01-31T12:00:00Z",
+        "reviewer": "test",
+        "decisions": [
+            {"file_name": name, "class_id": class_id, "verdict": verdict}
+            for name, class_id, verdict in decisions
+        ],
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_a_patch_changes_the_score_through_score_analyze_and_build(
+    loop_inputs: dict[str, Any], tmp_path: Path, capsys
+) -> None:
+    predictions = str(loop_inputs["predictions"])
+
+    def score(*extra: str) -> dict[str, Any]:
+        output = tmp_path / f"results-{len(list(tmp_path.glob('results-*')))}.json"
+        labels = [] if "--labels" in extra else _label_args(loop_inputs)
+        args = ["score", "--predictions", predictions, *labels, *extra, "--output", str(output)]
+        assert main(args) == 0
+        return json.loads(output.read_text())
+
+    before = score()
+    name, class_id = loop_inputs["unreviewed"][0]
+    patch = _write_patch(
+        tmp_path / "patch.json", loop_inputs["sha256"], [(name, class_id, "correct")]
+    )
+    capsys.readouterr()
+    after = score("--label-patch", str(patch), str(patch))
+    assert "PATCHED labels: version unverified+patch." in capsys.readouterr().out
+    old, new = before["metrics"]["validation"], after["metrics"]["validation"]
+    assert new["num_unreviewed"] == old["num_unreviewed"] - 1 == NUM_UNREVIEWED - 1
+    assert new["multilabel_accuracy_micro"] == pytest.approx(
+        old["multilabel_accuracy_micro"] + 1 / old["num_scored"]
+    )
+    assert after["mistakes"]["by_source"]["unreviewed"] == NUM_UNREVIEWED - 1
+    labels = after["labels"]
+    assert labels["patched"] is True and labels["verified"] is False
+    assert labels["version"] == patches.patched_version("unverified", [patches.read_patch(patch)])
+    assert [p["num_decisions"] for p in labels["patches"]] == [1]
+
+    built = tmp_path / "built"
+    build = ["build", "--output", str(built), *_label_args(loop_inputs), "--patch", str(patch)]
+    assert main(build) == 0
+    from_build = score("--labels", str(built))
+    assert from_build["metrics"]["validation"] == new
+    assert from_build["labels"]["version"] == labels["version"]
+    assert from_build["labels"]["patches"] == labels["patches"]
+
+    other = _write_patch(tmp_path / "other.json", "cd" * 32, [(name, class_id, "correct")])
+    args = ["score", "--predictions", predictions, *_label_args(loop_inputs)]
+    assert main([*args, "--label-patch", str(other)]) == 2
+    assert "other.json' applies to the annotation file with sha256 cdcd" in capsys.readouterr().err

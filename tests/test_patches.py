@@ -100,6 +100,8 @@ def test_the_same_patch_twice_is_a_no_op_and_the_version_names_the_patches(
     assert [entry["file"] for entry in provenance["patches"]] == ["a.json", "b.json"]
     assert provenance["patches"][0]["num_decisions"] == 1
     assert provenance["patches"][0]["sha256"] == first.sha256
+    with pytest.raises(LabelPatchError, match=r"patched already \(version 3\.0\.0\+patch\."):
+        patches.patched_provenance(provenance, [second])
 
 
 def test_decisions_on_another_split_leave_it_unchanged(tmp_path: Path) -> None:
