@@ -377,12 +377,15 @@ def _split_top5(values: list[Any]) -> list[Any]:
 
 
 def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[float]) -> str:
-    """One JSONL line of a predictions file, as `run` writes it."""
+    """One JSONL line of a predictions file, as `run` writes it; the class names are for the
+    reader (scoring reads the ids)."""
     record = {
         "file_name": file_name,
         "prediction": int(top5[0]),
+        "prediction_name": classes.CLASS_NAMES[top5[0]],
         "top5": [int(i) for i in top5],
         "top5_probs": [round(float(p), 6) for p in top5_probs],
+        "top5_names": [classes.CLASS_NAMES[i] for i in top5],
     }
     return json.dumps(record) + "\n"
 

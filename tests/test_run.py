@@ -98,7 +98,16 @@ def test_single_process_outputs(workspace, reference_run):
     lines = (reference_run / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == num_images
     record = json.loads(lines[0])
-    assert set(record) == {"file_name", "prediction", "top5", "top5_probs"}
+    assert set(record) == {
+        "file_name",
+        "prediction",
+        "prediction_name",
+        "top5",
+        "top5_probs",
+        "top5_names",
+    }
+    assert record["prediction_name"] == classes.CLASS_NAMES[record["prediction"]]
+    assert record["top5_names"] == [classes.CLASS_NAMES[i] for i in record["top5"]]
     assert record["top5_probs"] == sorted(record["top5_probs"], reverse=True)
     for name in ("model-index.yaml", "model_card_results.md"):
         assert (reference_run / name).is_file()
