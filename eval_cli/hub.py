@@ -66,6 +66,9 @@ MODEL_INDEX_METRICS = {
         "top1_accuracy_original",
     ),
     "imagenet_m": ("imagenet_m_correct",),
+    # Top-1 on all 50,000 images and ReaL are not metrics of the labels dataset: the card's table
+    # shows them, the model-index does not claim them.
+    "full": (),
 }
 _PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
 

@@ -50,6 +50,13 @@ _PACKAGES = (
 # them. "Per class" rows average per original class, then over the classes, on the annotated,
 # non-problematic images; "per image" rows are plain means over the same images.
 SUMMARY_ROWS = (
+    # split `full` (all 50,000 validation images, plain means per image)
+    ("top1_accuracy", "Top-1 vs original label, all images", "pct"),
+    ("top5_accuracy", "Top-5 vs original label, all images", "pct"),
+    ("real_accuracy", "ReaL accuracy (top-1 in the ReaL set)", "pct"),
+    ("real_accuracy_top5", "ReaL top-5 accuracy", "pct"),
+    ("num_real_scored", "Images with a ReaL label (scored)", "count"),
+    ("num_real_left_out", "Images without a ReaL label (left out)", "count"),
     ("multilabel_accuracy", "Multi-label accuracy, per class", "pct"),
     ("multilabel_accuracy_micro", "Multi-label accuracy, per image", "pct"),
     ("multilabel_accuracy_strict", "Multi-label accuracy, unclear = wrong, per class", "pct"),
@@ -113,6 +120,12 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
             "published one, so these are not the benchmark's numbers"
+        )
+    real = labels.get("real")
+    if real is not None and real.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED ReaL labels: {real.get('source')} has sha256 {real.get('sha256')}, not "
+            "the published real.json, so the ReaL numbers are not the benchmark's"
         )
     split_problems = []
     for split, split_metrics in document.get("metrics", {}).items():
@@ -180,6 +193,11 @@ def report(document: Mapping[str, Any]) -> str:
         "Per class: accuracy per original class, then the mean over the classes covered. Every"
         "\nrow uses the same annotated, non-problematic images; counts are per image."
     )
+    if "full" in document["metrics"]:
+        lines.append(
+            "full: all validation images that have a prediction, plain means per image; ReaL\n"
+            "accuracy leaves out the images without a ReaL label."
+        )
     if "mistakes" in document:
         lines.extend(mistakes_report(document["mistakes"]))
     for split in splits:

@@ -40,9 +40,17 @@ from imagenet_multilabel.dataset_script.images import (
 )
 from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import hub, results
-from imagenet_multilabel.eval_cli.models import load_model
+from imagenet_multilabel.eval_cli.models import ZERO_SHOT_PROMPTS, load_model
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
-from imagenet_multilabel.eval_cli.score import analyze_mistakes, chosen_splits, score_splits
+from imagenet_multilabel.eval_cli.score import (
+    FULL_SPLIT,
+    analyze_mistakes,
+    chosen_splits,
+    full_split_file_names,
+    labels_provenance,
+    real_labels_for,
+    score_splits,
+)
 from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -170,6 +178,8 @@ def _auto_batch_size(
 
 
 def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None) -> list[str]:
+    if FULL_SPLIT in splits:  # every validation image: the label splits are among them
+        return full_split_file_names(limit)
     names = {name for split in splits for name in labels.split(split).file_names[:limit].tolist()}
     return sorted(names, key=classes.image_id_from_file_name)
 
@@ -209,6 +219,9 @@ def evaluate_model(
     push_to_hub: bool = False,
     hub_repo_id: str | None = None,
     dry_run: bool = False,
+    real_labels: str | os.PathLike | None = None,
+    allow_unverified_real_labels: bool = False,
+    zero_shot_prompts: str = ZERO_SHOT_PROMPTS[0],
 ) -> dict[str, Any] | None:
     """Evaluate ``model`` (Hub id or local folder) on the validation ``images`` (tar, folder or
     Hugging Face dataset) and return the results document (on the main process; None on the
@@ -217,6 +230,9 @@ def evaluate_model(
     (resumable) and the model-card files into ``output_dir`` (default
     ``eval_results/<model name>``); ``push_to_hub`` opens a pull request with the results on the
     model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead).
+    ``real_labels``, ``allow_unverified_real_labels``: the ReaL labels of split ``full``, as in
+    `score_predictions`; ``zero_shot_prompts``: the prompt style of a zero-shot model
+    (`eval_cli.models.ZERO_SHOT_PROMPTS`, default the 80-template ensemble).
     """
     started = time.perf_counter()
     if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
@@ -231,6 +247,7 @@ def evaluate_model(
     if accelerator.is_main_process:
         _check_writable(output_dir)
     splits = chosen_splits(split)
+    real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
     # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
     # process; the others then read the cache.
     if labels is None:
@@ -261,6 +278,7 @@ def evaluate_model(
             trust_remote_code=trust_remote_code,
             kind=model_kind,
             device=accelerator.device,
+            zero_shot_prompts=zero_shot_prompts,
         )
     missing_classes = adapter.label_mapping.get("missing_classes")
     if missing_classes and accelerator.is_main_process:
@@ -319,7 +337,7 @@ def evaluate_model(
 
     predictions_path = output_dir / PREDICTIONS_FILE
     predictions = read_predictions(predictions_path)
-    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit)
+    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit, real_labels=real)
     unpredicted = {
         split: split_metrics["num_missing_predictions"]
         for split, split_metrics in metrics.items()
@@ -329,7 +347,7 @@ def evaluate_model(
         raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
     document = results.document(
         metrics,
-        labels=labels.provenance,
+        labels=labels_provenance(labels, real),
         predictions={
             "file": PREDICTIONS_FILE,
             "sha256": sha256_of_file(predictions_path),

@@ -16,20 +16,57 @@ import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels, load_labels
+from imagenet_multilabel.dataset_script.real import RealLabels, load_real_labels
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.analysis import MistakeAnalysis, analyze_split
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions, read_top5_probs
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import References, score
+from imagenet_multilabel.metric.scoring import References, score, score_original, score_real
 
-SPLIT_CHOICES = (*SPLITS, "all")
+# All 50,000 validation images: top-1/top-5 on the original labels and ReaL accuracy, scored
+# together with the label splits (SPLITS) by `--split full`.
+FULL_SPLIT = "full"
+SPLIT_CHOICES = (*SPLITS, "all", FULL_SPLIT)
 
 
 def chosen_splits(split: str) -> tuple[str, ...]:
-    """The label splits a ``--split`` choice scores."""
+    """The splits a ``--split`` choice scores (``full`` first, then the label splits)."""
     if split not in SPLIT_CHOICES:
         raise ToolkitError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
+    if split == FULL_SPLIT:
+        return (FULL_SPLIT, *SPLITS)
     return SPLITS if split == "all" else (split,)
+
+
+def full_split_file_names(limit: int | None = None) -> list[str]:
+    """The file names of split ``full`` (all validation images, the first ``limit``)."""
+    count = classes.NUM_VALIDATION_IMAGES
+    count = count if limit is None else min(limit, count)
+    return [classes.file_name_from_image_id(i) for i in range(1, count + 1)]
+
+
+def real_labels_for(
+    splits: Sequence[str],
+    real_labels: RealLabels | str | os.PathLike | None,
+    allow_unverified: bool,
+) -> RealLabels | None:
+    """The ReaL labels that ``splits`` need: with ``full``, ``real_labels`` as given or loaded
+    from that path (default: timm's copy), sha256 checked; without, None, and ReaL options are
+    an error rather than silently ignored."""
+    if FULL_SPLIT not in splits:
+        if real_labels is not None or allow_unverified:
+            raise ToolkitError(f"ReaL labels are used by split {FULL_SPLIT!r} only")
+        return None
+    if isinstance(real_labels, RealLabels):
+        return real_labels
+    return load_real_labels(real_labels, allow_unverified=allow_unverified)
+
+
+def labels_provenance(labels: Labels, real_labels: RealLabels | None) -> dict[str, Any]:
+    """The results' ``labels`` block: the multi-label labels, and ``real`` when scored."""
+    if real_labels is None:
+        return dict(labels.provenance)
+    return {**labels.provenance, "real": real_labels.provenance()}
 
 
 def score_predictions(
@@ -42,6 +79,8 @@ def score_predictions(
     allow_unverified: bool = False,
     label_patches: Sequence[str | os.PathLike] = (),
     limit: int | None = None,
+    real_labels: RealLabels | str | os.PathLike | None = None,
+    allow_unverified_real_labels: bool = False,
 ) -> dict[str, Any]:
     """The results document (`eval_cli.results`) of a predictions file on ``split``.
 
@@ -50,11 +89,14 @@ def score_predictions(
     mistake analysis knows the ImageNet-M images) from ``annotations`` (a local annotation file),
     ``labels_dataset`` (a labels dataset folder or Hub id) or, with neither, the published
     annotation file, with ``label_patches`` applied. ``limit``: score only the first N images of
-    each split (a smoke test; the results are marked partial).
+    each split (a smoke test; the results are marked partial). Split ``full`` also needs the ReaL
+    labels: ``real_labels`` (loaded ``RealLabels`` or a path; default timm's copy), another
+    sha256 than the published one only with ``allow_unverified_real_labels``.
     """
     if not isinstance(predictions, Predictions):
         predictions = read_predictions(predictions)
     splits = chosen_splits(split)
+    real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
     if labels is None:
         labels = load_labels(
             SPLITS,
@@ -65,10 +107,10 @@ def score_predictions(
         )
     elif label_patches:
         raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
-    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit)
+    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit, real_labels=real)
     return results.document(
         metrics,
-        labels=labels.provenance,
+        labels=labels_provenance(labels, real),
         predictions={
             "source": predictions.source,
             "sha256": sha256_of_file(Path(predictions.source)),
@@ -85,11 +127,16 @@ def score_splits(
     splits: Sequence[str],
     *,
     limit: int | None = None,
+    real_labels: RealLabels | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int]:
     """Metrics per split, and how many predictions lie outside every chosen split."""
     metrics: dict[str, dict[str, Any]] = {}
     in_some_split = np.zeros(len(predictions), dtype=bool)
     for split in splits:
+        if split == FULL_SPLIT:
+            rows, metrics[split] = score_full(predictions, real_labels, limit)
+            in_some_split[rows] = True
+            continue
         references, rows, num_missing = predicted_references(predictions, labels, split, limit)
         in_some_split[rows] = True
         split_metrics = score(
@@ -106,6 +153,35 @@ def score_splits(
             split_metrics["partial"] = True
         metrics[split] = split_metrics
     return metrics, int((~in_some_split).sum())
+
+
+def score_full(
+    predictions: Predictions, real_labels: RealLabels | None, limit: int | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Split ``full``: top-1/top-5 on the original labels and ReaL accuracy over all validation
+    images (the first ``limit``) that have a prediction, joined by file name; and the rows of
+    the predictions used."""
+    if real_labels is None:
+        raise ToolkitError(f"split {FULL_SPLIT!r} needs the ReaL labels (load_real_labels)")
+    file_names = full_split_file_names(limit)
+    rows = predictions.rows_for(file_names)
+    predicted = np.flatnonzero(rows >= 0)
+    if predicted.size == 0:
+        raise ToolkitError(
+            f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
+            f"split {FULL_SPLIT!r}"
+        )
+    ranked = predictions.ranked()[rows[predicted]]
+    # file_names[i] is image i + 1, whose original label is validation_labels()[i].
+    metrics = score_original(ranked, classes.validation_labels()[predicted])
+    metrics.update(
+        score_real(ranked, real_labels.references([file_names[i] for i in predicted.tolist()]))
+    )
+    metrics["num_missing_predictions"] = int(len(rows) - predicted.size)
+    if limit is not None:
+        metrics["limit"] = limit
+        metrics["partial"] = True
+    return rows[predicted], metrics
 
 
 def predicted_references(

@@ -19,9 +19,12 @@ from imagenet_multilabel.metric.errors import ToolkitError
 
 PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
+FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
 
 
-def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str) -> None:
+def _add_label_arguments(
+    parser: argparse.ArgumentParser, *, default_split: str, full_split: bool = False
+) -> None:
     """The label options shared by `score`, `run` and `analyze`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -52,10 +55,29 @@ def _add_label_arguments(parser: argparse.ArgumentParser, *, default_split: str)
     )
     parser.add_argument(
         "--split",
-        choices=SPLIT_CHOICES,
+        choices=(*SPLIT_CHOICES, FULL_SPLIT) if full_split else SPLIT_CHOICES,
         default=default_split,
-        help=f"which split to score (default: {default_split})",
+        help=f"which split to score (default: {default_split})"
+        + (
+            f"; {FULL_SPLIT}: all 50,000 validation images (top-1/top-5 on the original labels, "
+            "ReaL accuracy) plus every label split"
+            if full_split
+            else ""
+        ),
     )
+    if full_split:
+        parser.add_argument(
+            "--real-labels",
+            metavar="PATH",
+            help=f"with --split {FULL_SPLIT}: a copy of the ReaL labels' real.json (default: the "
+            "copy inside timm); its sha256 must be the published one",
+        )
+        parser.add_argument(
+            "--allow-unverified-real-labels",
+            action="store_true",
+            help="accept a --real-labels file whose sha256 is not the published one; results "
+            "are then marked unverified",
+        )
     parser.add_argument(
         "--limit",
         type=_positive_int,
@@ -77,7 +99,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="CSV or JSONL with file_name and prediction (and optionally top5)",
     )
-    _add_label_arguments(parser, default_split="validation")
+    _add_label_arguments(parser, default_split="validation", full_split=True)
     parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
 
 
@@ -94,6 +116,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--trust-remote-code",
         action="store_true",
         help="allow models whose code lives in their Hub repository",
+    )
+    model.add_argument(
+        "--zero-shot-prompts",
+        choices=("ensemble", "single"),  # eval_cli.models.ZERO_SHOT_PROMPTS, which imports torch
+        default="ensemble",
+        help="CLIP/SigLIP prompts: 'ensemble' (default: OpenAI's curated class names and 80 "
+        "templates, as the literature reports zero-shot accuracy) or 'single' ('a photo of a "
+        "{}.' over the first WordNet lemma)",
     )
     data = parser.add_argument_group("images and labels")
     data.add_argument(
@@ -113,7 +143,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not decode every image before the model runs (a corrupt one then stops the run)",
     )
-    _add_label_arguments(parser, default_split="imagenet_m")
+    _add_label_arguments(parser, default_split="imagenet_m", full_split=True)
     compute = parser.add_argument_group("compute")
     compute.add_argument(
         "--batch-size",
@@ -360,6 +390,8 @@ def _score(args: argparse.Namespace) -> int:
         allow_unverified=args.allow_unverified_annotations,
         label_patches=args.label_patch,
         limit=args.limit,
+        real_labels=args.real_labels,
+        allow_unverified_real_labels=args.allow_unverified_real_labels,
     )
     status = _report(document, args)
     if args.output:
@@ -398,6 +430,9 @@ def run_command(args: argparse.Namespace) -> dict | None:
         push_to_hub=args.push_to_hub,
         hub_repo_id=args.hub_repo_id,
         dry_run=args.dry_run,
+        real_labels=args.real_labels,
+        allow_unverified_real_labels=args.allow_unverified_real_labels,
+        zero_shot_prompts=args.zero_shot_prompts,
     )
 
 

@@ -212,3 +212,89 @@ def test_module_real_config_refuses_multilabel_options(real_metric):
 def test_module_unknown_config_is_an_error():
     with pytest.raises(ValueError, match="unknown configuration 'reel'"):
         evaluate.load(str(MODULE_PATH), "reel")
+
+
+# ---------------------------------------------------------------------------------------------
+# `score --split full`: the 50,000-image numbers next to the label splits
+
+
+def _full_predictions(path: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
+    """Top-5 for every validation image, written in shuffled order: the devkit label first for
+    two images in three, else a random class."""
+    rng = np.random.default_rng(seed)
+    original = classes.validation_labels().astype(np.int64)
+    top5 = np.stack([rng.permutation(1000)[:5] for _ in range(original.size)])
+    keep = np.arange(original.size) % 3 != 0
+    top5[keep, 0] = original[keep]
+    top5[keep, 1:] = (original[keep, None] + np.arange(1, 5)) % 1000
+    lines = [
+        json.dumps({"file_name": classes.file_name_from_image_id(i + 1), "top5": top5[i].tolist()})
+        for i in rng.permutation(original.size)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path, top5
+
+
+def test_score_full_split_reports_every_label_set(annotation_file, tmp_path, capsys):
+    from imagenet_multilabel.cli import main
+
+    predictions, top5 = _full_predictions(tmp_path / "predictions.jsonl")
+    output = tmp_path / "results.json"
+    args = ["score", "--predictions", str(predictions), "--split", "full", "--output", str(output)]
+    labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    assert main([*args, *labels]) == 0
+    document = json.loads(output.read_text())
+    assert list(document["metrics"]) == ["full", "validation", "imagenet_m"]
+    full = document["metrics"]["full"]
+    original = classes.validation_labels()
+    assert full["top1_accuracy"] == pytest.approx(np.mean(top5[:, 0] == original))
+    assert full["top5_accuracy"] == pytest.approx(np.mean((top5 == original[:, None]).any(1)))
+    real_labels = load_real_labels()
+    names = [classes.file_name_from_image_id(i + 1) for i in range(len(top5))]
+    assert {k: full[k] for k in ("real_accuracy", "num_real_scored", "num_real_left_out")} == {
+        k: v
+        for k, v in score_real(top5, real_labels.references(names)).items()
+        if k != "real_accuracy_top5"
+    }
+    assert (full["num_real_scored"], full["num_real_left_out"]) == (46_837, 3_163)
+    assert full["num_missing_predictions"] == 0 and document["complete"] is True
+    assert document["labels"]["real"]["verified"] is True
+    for split in ("validation", "imagenet_m"):  # the label splits exactly as `--split all`
+        assert document["metrics"][split]["num_missing_predictions"] == 0
+    printed = capsys.readouterr().out
+    assert "ReaL accuracy (top-1 in the ReaL set)" in printed and "UNVERIFIED ReaL" not in printed
+
+
+def test_score_full_split_with_missing_images_and_unverified_real_labels(
+    annotation_file, synthetic_file, tmp_path, capsys
+):
+    from imagenet_multilabel.cli import main
+
+    predictions, _ = _full_predictions(tmp_path / "all.jsonl", seed=1)
+    lines = predictions.read_text().splitlines()
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("\n".join(lines[:40_000]) + "\n")
+    output = tmp_path / "results.json"
+    labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    args = ["score", "--predictions", str(partial), "--split", "full", *labels]
+    real_args = ["--real-labels", str(synthetic_file[0])]
+    assert main([*args, *real_args]) == 2
+    assert "--allow-unverified-real-labels" in capsys.readouterr().err
+    assert main([*args, *real_args, "--allow-unverified-real-labels", "--output", str(output)]) == 0
+    document = json.loads(output.read_text())
+    full = document["metrics"]["full"]
+    assert full["num_missing_predictions"] == 10_000 and full["num_scored"] == 40_000
+    assert full["num_real_scored"] + full["num_real_left_out"] == 40_000
+    assert document["complete"] is False and document["labels"]["real"]["verified"] is False
+    printed = capsys.readouterr().out
+    assert "UNVERIFIED ReaL labels" in printed and "INCOMPLETE (full)" in printed
+
+
+def test_real_options_outside_the_full_split_are_refused(annotation_file, tmp_path, capsys):
+    from imagenet_multilabel.cli import main
+
+    predictions, _ = _full_predictions(tmp_path / "p.jsonl")
+    labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    args = ["score", "--predictions", str(predictions), "--split", "validation", *labels]
+    assert main([*args, "--real-labels", "real.json"]) == 2
+    assert "used by split 'full' only" in capsys.readouterr().err
