@@ -58,19 +58,22 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import tarfile
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import datasets
+import numpy as np
 import pyarrow.compute as pc
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
 from PIL import Image
 
 DEFAULT_SPLIT = "validation"
@@ -80,7 +83,6 @@ IMAGES_CONFIG = "images"  # the config of images that ``dataset_script.build`` w
 # Columns that reveal a Hugging Face row's file name, in order of preference; then the image path.
 ROW_NAME_COLUMNS = ("file_name", "__key__")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_SHOWN = 5  # how many offending names an error message lists
 _INDEX_BATCH_ROWS = 10_000
 _EXPECTED_NAME = "ILSVRC2012_val_NNNNNNNN.JPEG"
 
@@ -98,11 +100,19 @@ class MissingImagesError(ImageSourceError):
 
     @classmethod
     def from_missing(
-        cls, missing: Sequence[str], num_wanted: int, source: str, expected: str
+        cls,
+        missing: Sequence[str],
+        num_wanted: int,
+        source: str,
+        expected: str,
+        found_instead: dict[str, str] | None = None,
     ) -> MissingImagesError:
+        """``found_instead``: what the source holds under some missing names (not an image)."""
+        instead = found_instead or {}
+        shown = (f"{name} ({instead[name]})" if name in instead else name for name in missing)
         return cls(
             f"{len(missing)} of {num_wanted} wanted images are missing from {source} "
-            f"(first: {_first(missing)}); {expected}",
+            f"(first: {first_few(shown)}); {expected}",
             missing=missing,
         )
 
@@ -112,7 +122,7 @@ class DuplicateImagesError(ImageSourceError):
 
     @classmethod
     def from_places(cls, places: dict[str, list[str]], source: str) -> DuplicateImagesError:
-        shown = "; ".join(f"{name}: {', '.join(where)}" for name, where in list(places.items())[:3])
+        shown = "; ".join(f"{name}: {first_few(where)}" for name, where in list(places.items())[:3])
         return cls(
             f"{len(places)} file names occur more than once in {source} (first: {shown}); "
             "expected each validation image once"
@@ -130,7 +140,7 @@ class CorruptImageError(ImageSourceError):
     def from_problems(
         cls, problems: Sequence[tuple[str, str]], num_checked: int = 1
     ) -> CorruptImageError:
-        shown = "; ".join(f"{name} ({reason})" for name, reason in problems[:_SHOWN])
+        shown = first_few(f"{name} ({reason})" for name, reason in problems)
         count = "image does" if len(problems) == 1 else "images do"
         of = f" of {num_checked}" if num_checked > 1 else ""
         return cls(f"{len(problems)}{of} {count} not decode: {shown}", problems=problems)
@@ -140,21 +150,73 @@ class CorruptImageError(ImageSourceError):
         return tuple(name for name, _ in self.problems)
 
 
-def _first(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_SHOWN])
-    return shown + (", ..." if len(names) > _SHOWN else "")
+# What decoding hostile bytes raises (Pillow's plugins use all of these); each means the image
+# is unusable, never a bug, so it is reported as such with the image's name.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+# Pixel modes and how they become RGB. The 8-bit modes convert as every ImageNet pipeline does;
+# 16-bit grayscale is scaled (65535 is white: a plain convert clips it to mostly 255); alpha is
+# composited over white, as transformers' convert_to_rgb does, instead of showing whatever colour
+# the transparent pixels hold. 32-bit integer and float pixels have no defined white: refused.
+_EIGHT_BIT_MODES = frozenset({"1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_SUPPORTED_MODES = _EIGHT_BIT_MODES | _ALPHA_MODES | _SIXTEEN_BIT_MODES
+_WHITE = (255, 255, 255, 255)
 
 
-def decode_image(data: bytes, file_name: str) -> Image.Image:
-    """Decode to RGB whatever the bytes hold: ImageNet has CMYK, grayscale and a PNG named .JPEG."""
+@contextmanager
+def _problem_of(file_name: str) -> Iterator[None]:
+    """Turn what decoding raises into a ``CorruptImageError`` naming the image."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return image.convert("RGB")  # a copy, so it outlives the closed file
-    except (OSError, SyntaxError, ValueError) as exc:
+        yield
+    except _DECODE_ERRORS as exc:
         raise CorruptImageError.from_problems(
             [(file_name, f"{type(exc).__name__}: {exc}")]
         ) from exc
+
+
+def check_image_header(data: bytes, file_name: str) -> None:
+    """Read what the header says (format, size, pixel mode) without decoding the pixels: an
+    empty or foreign file, a decompression bomb or an unsupported mode fails here; bytes cut
+    short after the header only fail a full ``decode_image``."""
+    with _problem_of(file_name), Image.open(io.BytesIO(data)) as image:
+        _check_mode(image)
+
+
+def decode_image(data: bytes, file_name: str) -> Image.Image:
+    """Decode to RGB whatever the bytes hold: ImageNet has CMYK, grayscale and a PNG named
+    .JPEG; other files may hold 16-bit, palette or transparent images (see ``_to_rgb``)."""
+    with _problem_of(file_name), Image.open(io.BytesIO(data)) as image:
+        _check_mode(image)
+        image.load()
+        return _to_rgb(image)  # a copy, so it outlives the closed file
+
+
+def _check_mode(image: Image.Image) -> None:
+    if image.mode not in _SUPPORTED_MODES:
+        raise ValueError(
+            f"pixel mode {image.mode!r} has no defined conversion to RGB (32-bit integer and "
+            "float pixels have no defined white); expected an 8- or 16-bit grayscale, RGB, "
+            "CMYK or palette image"
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """An RGB copy of a decoded image of a supported mode (the table above says how)."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        levels = np.asarray(image, dtype=np.float64) / 257  # 0..65535 onto 0..255
+        return Image.fromarray(np.rint(levels).astype(np.uint8)).convert("RGB")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", image.size, _WHITE), rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 class LocatedImages(ABC):
@@ -215,7 +277,7 @@ class _FolderImages(LocatedImages):
         self._paths = tuple(paths)
 
     def _read(self, index: int) -> bytes:
-        return Path(self._paths[index]).read_bytes()
+        return _read_file(self._paths[index], self.file_names[index])
 
 
 class _DatasetImages(LocatedImages):
@@ -237,11 +299,23 @@ class _DatasetImages(LocatedImages):
         if image["bytes"] is not None:
             return image["bytes"]
         if image["path"]:  # e.g. a local imagefolder keeps paths, not bytes
-            return Path(image["path"]).read_bytes()
+            return _read_file(image["path"], self.file_names[index])
         raise ImageSourceError(
             f"{self.source}: row {self._rows[index]} ({self.file_names[index]}) has neither image "
             "bytes nor a path"
         )
+
+
+def _read_file(path: str, file_name: str) -> bytes:
+    """The bytes of an image file; one that cannot be read (no permission, removed since it was
+    indexed) is a problem of that image, listed like one that does not decode."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CorruptImageError.from_problems(
+            [(file_name, f"cannot be read: {type(exc).__name__}: {exc}")]
+        ) from exc
 
 
 Location = TypeVar("Location")
@@ -260,9 +334,13 @@ class ImageSource(ABC, Generic[Location]):
         missing = [name for name in names if name not in index]
         if missing:
             raise MissingImagesError.from_missing(
-                missing, len(names), self.description, self.expected
+                missing, len(names), self.description, self.expected, self._not_images()
             )
         return self._located(names, [index[name] for name in names])
+
+    def _not_images(self) -> dict[str, str]:
+        """File name -> what the source holds under it instead of an image, for messages."""
+        return {}
 
     @cached_property
     def _index(self) -> dict[str, Location]:
@@ -287,13 +365,13 @@ def _checked_wanted(wanted: Sequence[str], source: str) -> list[str]:
     if invalid:
         raise ImageSourceError(
             f"{len(invalid)} of {len(names)} wanted names for {source} are not validation file "
-            f"names (first: {_first(invalid)}); expected {_EXPECTED_NAME}"
+            f"names (first: {first_few(invalid)}); expected {_EXPECTED_NAME}"
         )
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise ImageSourceError(
             f"{len(repeated)} wanted names for {source} occur more than once "
-            f"(first: {_first(repeated)}); expected each file name once"
+            f"(first: {first_few(repeated)}); expected each file name once"
         )
     return names
 
@@ -354,15 +432,27 @@ class FolderImageSource(ImageSource[str]):
             raise ImageSourceError(f"{self.description} does not exist or is not a directory")
 
     def _build_index(self) -> dict[str, str]:
+        """Regular files only: reading a FIFO named .JPEG would block forever, a broken link
+        fails; such entries are kept aside and reported like missing images."""
         image_files = sorted(
             path for path in _walk_files(self.path) if path.suffix.lower() in IMAGE_SUFFIXES
         )
         named = []
+        self._non_images: dict[str, str] = {}
         for path in image_files:
             name = classes.file_name_from_any(path.name)
-            if name is not None:
-                named.append((name, str(path), str(path.relative_to(self.path))))
+            if name is None:
+                continue
+            where = str(path.relative_to(self.path))
+            what = not_a_regular_file(path)
+            if what is None:
+                named.append((name, str(path), where))
+            else:
+                self._non_images[name] = f"{where} {what}"
         return _index_or_raise(named, self.description)
+
+    def _not_images(self) -> dict[str, str]:
+        return self._non_images
 
     def _located(self, names: list[str], locations: list[str]) -> LocatedImages:
         return _FolderImages(names, self.description, locations)
@@ -625,8 +715,8 @@ def check_images(images: LocatedImages, *, num_threads: int | None = None) -> No
     """
 
     def problem(index: int) -> tuple[str, str] | None:
-        file_name, data = images[index]
         try:
+            file_name, data = images[index]
             decode_image(data, file_name)
         except CorruptImageError as exc:
             return exc.problems[0]

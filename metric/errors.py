@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterable
 
 SHOWN = 5  # offending items an error message lists
-ITEM_CHARS = 80  # characters of one listed item (a 1 MB "file name" must not fill the screen)
+ITEM_CHARS = 200  # characters of one listed item (a 1 MB "file name" must not fill the screen)
 
 
 class ToolkitError(ValueError):

@@ -190,4 +190,4 @@ def test_thousands_of_bad_entries_give_a_short_message(tmp_path):
     message = str(raised.value)
     assert "6000 unknown wnid(s) in 'wrong' labels, first 'n00000000xxxxx" in message
     assert message.endswith("characters), ...; expected ILSVRC-2012 wnids such as 'n01440764'")
-    assert len(message) < 1000, len(message)
+    assert len(message) < 1500, len(message)  # five items of at most 200 characters
