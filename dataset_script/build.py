@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,13 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations
-from imagenet_multilabel.dataset_script.images import LocatedImages, open_image_source
+from imagenet_multilabel.dataset_script.images import (
+    CorruptImageError,
+    LocatedImages,
+    check_image_header,
+    decode_image,
+    open_image_source,
+)
 from imagenet_multilabel.dataset_script.patches import (
     LabelPatch,
     patch_split_columns,
@@ -144,6 +150,7 @@ def build_dataset(
     images_split: str | None = None,
     repo_id: str | None = None,
     patches: Sequence[LabelPatch] = (),
+    full_image_check: bool = False,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     rows_per_row_group: int = DEFAULT_ROWS_PER_ROW_GROUP,
 ) -> Path:
@@ -152,6 +159,9 @@ def build_dataset(
     ``images`` is an image source for ``dataset_script.images.open_image_source`` (tar, folder,
     Hugging Face dataset); without it only the ``labels`` config is built. Every wanted image is
     located before anything is written, so a source that lacks some fails fast, listing them.
+    Each image is checked as it is written: its header (format, size, pixel mode), or with
+    ``full_image_check`` a full decode; images that fail stop the build with their count and
+    first names, and nothing is left behind: a dataset never stores an image it cannot load.
     ``repo_id`` only fills the card's code examples. ``patches`` (``dataset_script.patches``)
     are applied to the labels, which then carry a patched version and are never the official ones.
     """
@@ -186,7 +196,13 @@ def build_dataset(
         written = {LABELS_CONFIG: _write_labels(staging, split_columns, metadata)}
         if located is not None:
             written[IMAGES_CONFIG] = _write_images(
-                staging, split_columns, located, metadata, max_shard_bytes, rows_per_row_group
+                staging,
+                split_columns,
+                located,
+                metadata,
+                max_shard_bytes,
+                rows_per_row_group,
+                decode_image if full_image_check else check_image_header,
             )
         (staging / "eval.yaml").write_text(eval_yaml(), encoding="utf-8")
         card = render_card(written, provenance, repo_id=repo_id or PLACEHOLDER_REPO_ID)
@@ -245,23 +261,39 @@ def _write_images(
     provenance: Mapping[str, Any],
     max_shard_bytes: int,
     rows_per_row_group: int,
+    check: Callable[[bytes, str], object],
 ) -> dict[str, SplitFiles]:
+    """Stream every split's images into shards, each checked by ``check(data, file_name)``.
+
+    Every image is checked, so that one error lists all the bad ones; rows stop being written
+    at the first, since the build then fails and its staging folder goes.
+    """
     schema = _schema(image_features(), provenance)
     (folder / IMAGES_CONFIG).mkdir()
     written = {}
+    problems: dict[str, str] = {}  # file name -> why it cannot be stored
     for split in SPLITS:
         columns, images = split_columns[split], located[split]
         shards = _ImageShardWriter(folder, split, schema, max_shard_bytes, rows_per_row_group)
         with shards:
             for row in tqdm(range(len(images)), desc=f"Writing images/{split}", unit="img"):
-                file_name, data = images[row]
+                try:
+                    file_name, data = images[row]
+                    check(data, file_name)
+                except CorruptImageError as error:
+                    problems.update(error.problems)
+                    continue
                 if file_name != columns["file_name"][row]:  # rows join on names, never position
                     raise BuildError(
                         f"image source returned {file_name} for row {row} of {split}, whose "
                         f"labels are for {columns['file_name'][row]}"
                     )
-                shards.add({name: columns[name][row] for name in LABEL_COLUMNS}, data)
+                if not problems:
+                    shards.add({name: columns[name][row] for name in LABEL_COLUMNS}, data)
         written[split] = shards.finish()
+    if problems:
+        checked = set().union(*(images.file_names for images in located.values()))
+        raise CorruptImageError.from_problems(list(problems.items()), num_checked=len(checked))
     return written
 
 

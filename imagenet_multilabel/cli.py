@@ -220,6 +220,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="split of a Hugging Face image dataset (default: validation)",
     )
     parser.add_argument(
+        "--full-image-check",
+        action="store_true",
+        help="with --images: fully decode every image as it is written, not only its header",
+    )
+    parser.add_argument(
         "--repo-id",
         metavar="ORG/NAME",
         help="Hub id the folder will be pushed to; only used in the card's code examples",
@@ -352,6 +357,8 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
                 parser.error(f"{option} only applies with --push-to-hub")
     if args.command in ("build", "analyze") and args.images_split and not args.images:
         parser.error("--images-split needs --images SOURCE")
+    if args.command == "build" and args.full_image_check and not args.images:
+        parser.error("--full-image-check needs --images SOURCE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -495,6 +502,7 @@ def _build(args: argparse.Namespace) -> int:
         images_split=args.images_split,
         repo_id=args.repo_id,
         patches=[read_patch(path) for path in args.patch],
+        full_image_check=args.full_image_check,
     )
     print(f"wrote {folder}")
     return 0
