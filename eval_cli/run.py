@@ -11,18 +11,24 @@ scores it ->
 A killed run resumes: ``predictions.jsonl`` is appended and flushed per batch, and a restart with
 the same arguments predicts only the images it lacks. ``run_identity.json`` records what the
 predictions depend on, so that a restart with another model or labels is refused, not mixed in.
+One run at a time per output directory: the main process holds an exclusive kernel lock on
+``.run.lock`` for the whole run (released by the kernel when the process dies, so a killed run
+never blocks the next); a second launch into the same directory is refused at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +65,7 @@ from tqdm.auto import tqdm
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
 IDENTITY_FILE = "run_identity.json"
+LOCK_FILE = ".run.lock"
 TOP_K = 5
 
 
@@ -68,6 +75,10 @@ class ResumeError(ToolkitError):
 
 class NonFiniteOutputError(ToolkitError):
     """The model's outputs cannot be ranked."""
+
+
+class OutputDirectoryInUseError(ToolkitError):
+    """Another run holds the output directory; two runs appending to one file would ruin it."""
 
 
 class _PreprocessedImages(Dataset):
@@ -115,7 +126,6 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
             f"{_identity_difference(recorded, identity)}; choose another output directory or "
             "remove that one"
         )
-    _drop_torn_last_line(predictions_path)
 
 
 def _identity_difference(recorded: Any, identity: dict[str, Any]) -> str:
@@ -146,15 +156,59 @@ def _completed(predictions_path: Path) -> set[str]:
     any split: a later run over more splits reuses them)."""
     if not predictions_path.exists() or predictions_path.stat().st_size == 0:
         return set()
+    _keep_first_complete_line_per_image(predictions_path)
     return set(read_predictions(predictions_path).file_names.tolist())
 
 
-def _drop_torn_last_line(path: Path) -> None:
-    """A kill during a write can leave half a line; it is predicted again, never parsed."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
+def _keep_first_complete_line_per_image(path: Path) -> None:
+    """Repair what a kill or two concurrent runs (before runs took a lock) leave behind: a torn
+    line, interleaved fragments, the same image predicted twice. The first complete line of each
+    file name is kept; the rest is dropped (their images are predicted again if none is kept)
+    and counted in one line on stderr. The file is replaced atomically, only if something
+    was dropped."""
+    kept: dict[str, bytes] = {}
+    duplicates = incomplete = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            file_name = _file_name_of_line(line)
+            if file_name is None:
+                incomplete += 1
+            elif file_name in kept:
+                duplicates += 1
+            else:
+                kept[file_name] = line
+    if not duplicates and not incomplete:
+        return
+    _replace_atomically(path, b"".join(kept.values()))
+    print(
+        f"note: repaired {path}: dropped {duplicates} duplicate and {incomplete} incomplete "
+        f"line(s), kept the first complete line of each of {len(kept)} images",
+        file=sys.stderr,
+    )
+
+
+def _file_name_of_line(line: bytes) -> str | None:
+    """The file name of a whole JSON object line ending in a newline; None for anything else."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    file_name = record.get("file_name") if isinstance(record, dict) else None
+    return file_name if isinstance(file_name, str) else None
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    """A kill during the rewrite leaves the old file, never half of the new one."""
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(handle.name, path.stat().st_mode & 0o777)
+    os.replace(handle.name, path)
 
 
 def _auto_batch_size(
@@ -244,140 +298,145 @@ def evaluate_model(
     )
     _warn_about_the_setup(accelerator, mixed_precision)
     output_dir = Path(output_dir) if output_dir else default_output_dir(model)
+    lock = contextlib.nullcontext()
     if accelerator.is_main_process:
         _check_writable(output_dir)
-    splits = chosen_splits(split)
-    real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
-    # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
-    # process; the others then read the cache.
-    if labels is None:
-        with accelerator.local_main_process_first():
-            labels = load_labels(
-                SPLITS,  # all: the mistake analysis marks the ImageNet-M images
-                annotations=annotations,
-                dataset=labels_dataset,
-                allow_unverified=allow_unverified,
-                patches=label_patches,
+        lock = _exclusive_output_dir(output_dir)
+    with lock:
+        splits = chosen_splits(split)
+        real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
+        # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
+        # process; the others then read the cache.
+        if labels is None:
+            with accelerator.local_main_process_first():
+                labels = load_labels(
+                    SPLITS,  # all: the mistake analysis marks the ImageNet-M images
+                    annotations=annotations,
+                    dataset=labels_dataset,
+                    allow_unverified=allow_unverified,
+                    patches=label_patches,
+                )
+        elif label_patches:
+            raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+        if push_to_hub and labels.provenance.get("verified") is not True:
+            raise hub.HubResultsError(
+                "--push-to-hub needs the published labels, but these are unverified (sha256 "
+                f"{labels.provenance.get('sha256')}): only complete results on the published "
+                "labels go to the Hub; nothing was run"
             )
-    elif label_patches:
-        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
-    if push_to_hub and labels.provenance.get("verified") is not True:
-        raise hub.HubResultsError(
-            f"--push-to-hub needs the published labels, but these are unverified (sha256 "
-            f"{labels.provenance.get('sha256')}): only complete results on the published labels "
-            "go to the Hub; nothing was run"
-        )
-    wanted = _wanted_file_names(labels, splits, limit)
-    with accelerator.local_main_process_first():
-        source = open_image_source(images, split=images_split)
-    source.locate(wanted)  # a missing image stops the run before the model is loaded
-    with accelerator.local_main_process_first():
-        adapter = load_model(
-            model,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-            kind=model_kind,
-            device=accelerator.device,
-            zero_shot_prompts=zero_shot_prompts,
-        )
-    missing_classes = adapter.label_mapping.get("missing_classes")
-    if missing_classes and accelerator.is_main_process:
-        print(
-            f"note: {model} has no output for {len(missing_classes)} ImageNet class(es) "
-            f"({', '.join(missing_classes)}); they are never predicted",
-            file=sys.stderr,
-        )
-    model_provenance = adapter.provenance()
-    identity = _identity(model_provenance, mixed_precision, labels.provenance)
-    # Only the main process reads the output directory, which other machines may not share;
-    # every process then shards the same list of images.
-    done_on_main = [None]
-    if accelerator.is_main_process:
-        _prepare_output_dir(output_dir, identity)
-        done_on_main = [sorted(_completed(output_dir / PREDICTIONS_FILE))]
-    done = set(broadcast_object_list(done_on_main)[0])
-    todo = [name for name in wanted if name not in done]
+        wanted = _wanted_file_names(labels, splits, limit)
+        with accelerator.local_main_process_first():
+            source = open_image_source(images, split=images_split)
+        source.locate(wanted)  # a missing image stops the run before the model is loaded
+        with accelerator.local_main_process_first():
+            adapter = load_model(
+                model,
+                revision=revision,
+                trust_remote_code=trust_remote_code,
+                kind=model_kind,
+                device=accelerator.device,
+                zero_shot_prompts=zero_shot_prompts,
+            )
+        missing_classes = adapter.label_mapping.get("missing_classes")
+        if missing_classes and accelerator.is_main_process:
+            print(
+                f"note: {model} has no output for {len(missing_classes)} ImageNet class(es) "
+                f"({', '.join(missing_classes)}); they are never predicted",
+                file=sys.stderr,
+            )
+        model_provenance = adapter.provenance()
+        identity = _identity(model_provenance, mixed_precision, labels.provenance)
+        # Only the main process reads the output directory, which other machines may not share;
+        # every process then shards the same list of images.
+        done_on_main = [None]
+        if accelerator.is_main_process:
+            _prepare_output_dir(output_dir, identity)
+            done_on_main = [sorted(_completed(output_dir / PREDICTIONS_FILE))]
+        done = set(broadcast_object_list(done_on_main)[0])
+        todo = [name for name in wanted if name not in done]
 
-    located = source.locate(todo)
-    if not skip_image_check and accelerator.is_main_process:
-        check_images(located)
-    accelerator.wait_for_everyone()
+        located = source.locate(todo)
+        if not skip_image_check and accelerator.is_main_process:
+            check_images(located)
+        accelerator.wait_for_everyone()
 
-    module = adapter.module.eval()
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
-    module = accelerator.prepare_model(module, evaluation_mode=True)
-    if compile:
-        module = torch.compile(module)
-
-    def forward(pixel_values: torch.Tensor) -> torch.Tensor:
+        module = adapter.module.eval()
         if channels_last:
-            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-        with accelerator.autocast():
-            return adapter.logits(module, pixel_values)
+            module = module.to(memory_format=torch.channels_last)
+        module = accelerator.prepare_model(module, evaluation_mode=True)
+        if compile:
+            module = torch.compile(module)
 
-    if batch_size == "auto":
-        batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
-    dataset = _PreprocessedImages(located, adapter.preprocess)
-    loader = accelerator.prepare_data_loader(
-        DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=accelerator.device.type == "cuda",
-            persistent_workers=False,
+        def forward(pixel_values: torch.Tensor) -> torch.Tensor:
+            if channels_last:
+                pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+            with accelerator.autocast():
+                return adapter.logits(module, pixel_values)
+
+        if batch_size == "auto":
+            batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
+        dataset = _PreprocessedImages(located, adapter.preprocess)
+        loader = accelerator.prepare_data_loader(
+            DataLoader(
+                dataset,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                pin_memory=accelerator.device.type == "cuda",
+                persistent_workers=False,
+            )
         )
-    )
-    loop_started = time.perf_counter()
-    _predict(accelerator, loader, forward, located, output_dir / PREDICTIONS_FILE, len(todo))
-    loop_seconds = time.perf_counter() - loop_started
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        return None
+        loop_started = time.perf_counter()
+        _predict(accelerator, loader, forward, located, output_dir / PREDICTIONS_FILE, len(todo))
+        loop_seconds = time.perf_counter() - loop_started
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return None
 
-    predictions_path = output_dir / PREDICTIONS_FILE
-    predictions = read_predictions(predictions_path)
-    metrics, num_outside = score_splits(predictions, labels, splits, limit=limit, real_labels=real)
-    unpredicted = {
-        split: split_metrics["num_missing_predictions"]
-        for split, split_metrics in metrics.items()
-        if split_metrics["num_missing_predictions"]
-    }
-    if unpredicted:  # an invariant of the loop above; never scored as if complete
-        raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
-    document = results.document(
-        metrics,
-        labels=labels_provenance(labels, real),
-        predictions={
-            "file": PREDICTIONS_FILE,
-            "sha256": sha256_of_file(predictions_path),
-            "num_rows": len(predictions),
-            "num_outside_chosen_splits": num_outside,
-        },
-        mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
-        model=model_provenance,
-        run={
-            "images_source": Path(images).name if Path(images).exists() else images,
-            "split": split,
-            "limit": limit,
-            "num_processes": accelerator.num_processes,
-            "device": _device_name(accelerator),
-            "mixed_precision": mixed_precision,
-            "batch_size_per_process": batch_size,
-            "num_workers": num_workers,
-            "channels_last": channels_last,
-            "compile": compile,
-            "images_predicted_this_session": len(todo),
-            "images_resumed": len(done),
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
-        },
-    )
-    results.write_json(output_dir / RESULTS_FILE, document)
-    hub.write_card_files(document, output_dir)
-    if push_to_hub:
-        hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
-    return document
+        predictions_path = output_dir / PREDICTIONS_FILE
+        predictions = read_predictions(predictions_path)
+        metrics, num_outside = score_splits(
+            predictions, labels, splits, limit=limit, real_labels=real
+        )
+        unpredicted = {
+            split: split_metrics["num_missing_predictions"]
+            for split, split_metrics in metrics.items()
+            if split_metrics["num_missing_predictions"]
+        }
+        if unpredicted:  # an invariant of the loop above; never scored as if complete
+            raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
+        document = results.document(
+            metrics,
+            labels=labels_provenance(labels, real),
+            predictions={
+                "file": PREDICTIONS_FILE,
+                "sha256": sha256_of_file(predictions_path),
+                "num_rows": len(predictions),
+                "num_outside_chosen_splits": num_outside,
+            },
+            mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
+            model=model_provenance,
+            run={
+                "images_source": Path(images).name if Path(images).exists() else images,
+                "split": split,
+                "limit": limit,
+                "num_processes": accelerator.num_processes,
+                "device": _device_name(accelerator),
+                "mixed_precision": mixed_precision,
+                "batch_size_per_process": batch_size,
+                "num_workers": num_workers,
+                "channels_last": channels_last,
+                "compile": compile,
+                "images_predicted_this_session": len(todo),
+                "images_resumed": len(done),
+                "wall_seconds": round(time.perf_counter() - started, 3),
+                "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
+            },
+        )
+        results.write_json(output_dir / RESULTS_FILE, document)
+        hub.write_card_files(document, output_dir)
+        if push_to_hub:
+            hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
+        return document
 
 
 def _check_writable(output_dir: Path) -> None:
@@ -391,6 +450,34 @@ def _check_writable(output_dir: Path) -> None:
             f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
             "choose another with --output-dir; nothing was run"
         ) from None
+
+
+@contextlib.contextmanager
+def _exclusive_output_dir(output_dir: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``output_dir/.run.lock`` while the run lasts; refuse at once
+    if another process holds it. The kernel drops the lock when its holder dies (even by
+    ``kill -9``), so a stale lock file never blocks; the holder's pid, host and start time are
+    written into it for the refusal message."""
+    descriptor = os.open(output_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip()
+            raise OutputDirectoryInUseError(
+                f"output directory {str(output_dir)!r} is in use by another run "
+                f"({holder or 'holder not yet recorded'}); wait for it to end or choose another "
+                "--output-dir; nothing was run"
+            ) from None
+        holder = (
+            f"pid {os.getpid()} on host {socket.gethostname()}, started "
+            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+        )
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{holder}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _warn_about_the_setup(accelerator: Accelerator, mixed_precision: str) -> None:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from annotation_fixtures import synthetic_annotations, write_annotation_file
-from image_fixtures import make_hf_parquet_dataset, make_val_folder, make_val_tar
+from image_fixtures import make_hf_parquet_dataset, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.images import CorruptImageError, MissingImagesError
 from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.predictions import read_predictions
-from model_fixtures import save_clip, save_resnet, save_timm_model, save_vit
+from model_fixtures import save_clip, save_timm_model, save_vit
+from run_fixtures import make_workspace, namespace, prediction_ids, run_args, with_option
 
 from imagenet_multilabel.cli import main, run_command
 
@@ -34,53 +33,14 @@ def _fresh_accelerator_state():
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A ~150-image annotation file (ImageNet-M included), its images as a tar, and a model."""
-    root = tmp_path_factory.mktemp("run")
-    data = synthetic_annotations()
-    validation = sorted(n for n in data["initial_annots"] if n.startswith("ILSVRC"))
-    keep = set(validation[:83]) | set(data["imagenet_m"])
-    assert len(keep) % 8, "an image count that 2 processes x batch 4 do not divide"
-    data["initial_annots"] = {k: v for k, v in data["initial_annots"].items() if k in keep}
-    write_annotation_file(root / "annotations.json", data)
-    image_ids = sorted(classes.image_id_from_file_name(n) for n in keep)
-    make_val_tar(root / "val.tar", image_ids)
-    return {
-        "root": root,
-        "annotations": root / "annotations.json",
-        "tar": root / "val.tar",
-        "image_ids": image_ids,
-        "resnet": save_resnet(root / "resnet"),
-    }
-
-
-def _args(workspace, model: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--model",
-        str(model),
-        "--images",
-        str(workspace["tar"]),
-        "--annotations",
-        str(workspace["annotations"]),
-        "--allow-unverified-annotations",
-        "--output-dir",
-        str(output),
-        "--num-workers",
-        "0",
-        *extra,
-    ]
-
-
-def _prediction_ids(path: Path) -> dict[str, list[int]]:
-    predictions = read_predictions(path)
-    return dict(zip(predictions.file_names.tolist(), predictions.topk.tolist(), strict=True))
+    return make_workspace(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")
 def reference_run(workspace) -> Path:
     """One uninterrupted single-process run over every split, the baseline for the others."""
     output = workspace["root"] / "reference"
-    assert main(_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
+    assert main(run_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
     return output
 
 
@@ -142,7 +102,7 @@ def test_two_processes_match_one(workspace, reference_run, tmp_path):
         "2",
         "-m",
         "imagenet_multilabel",
-        *_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4"),
+        *run_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4"),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -151,14 +111,19 @@ def test_two_processes_match_one(workspace, reference_run, tmp_path):
     reference = json.loads((reference_run / "results.json").read_text())
     assert document["run"]["num_processes"] == 2
     assert document["metrics"] == reference["metrics"]
-    assert _prediction_ids(output / "predictions.jsonl") == _prediction_ids(
+    assert prediction_ids(output / "predictions.jsonl") == prediction_ids(
         reference_run / "predictions.jsonl"
     )
 
 
-def test_resume_after_kill_matches_an_uninterrupted_run(workspace, reference_run, tmp_path):
+def test_a_second_run_is_refused_while_one_runs_and_a_killed_run_resumes(
+    workspace, reference_run, tmp_path, capsys
+):
+    """One running launch serves both checks: a second run into its directory is refused at
+    once (two runs used to both append, and leave duplicates that no later run could read); once
+    the first is killed (kill -9), its lock is gone and a restart resumes it."""
     output = tmp_path / "killed"
-    args = _args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "1")
+    args = run_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "1")
     process = subprocess.Popen(
         [sys.executable, "-m", "imagenet_multilabel", *args],
         stdout=subprocess.DEVNULL,
@@ -171,6 +136,10 @@ def test_resume_after_kill_matches_an_uninterrupted_run(workspace, reference_run
             break
         time.sleep(0.02)
     assert process.poll() is None, "the run finished before it could be killed"
+    assert main(args) == 2
+    refusal = capsys.readouterr().err
+    assert f"{str(output)!r} is in use by another run (pid {process.pid} on host " in refusal
+    assert process.poll() is None, "the first run must still be running when refused"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done_before = predictions.read_bytes().count(b"\n")
@@ -186,14 +155,14 @@ def test_resume_after_kill_matches_an_uninterrupted_run(workspace, reference_run
     assert document["run"]["images_predicted_this_session"] == (
         len(workspace["image_ids"]) - done_before
     )
-    assert _prediction_ids(predictions) == _prediction_ids(reference_run / "predictions.jsonl")
+    assert prediction_ids(predictions) == prediction_ids(reference_run / "predictions.jsonl")
 
 
 def test_resume_refuses_another_model(workspace, reference_run, tmp_path, capsys):
     output = tmp_path / "other"
-    assert main(_args(workspace, workspace["resnet"], output)) == 0
+    assert main(run_args(workspace, workspace["resnet"], output)) == 0
     vit = save_vit(tmp_path / "vit")
-    assert main(_args(workspace, vit, output)) == 2
+    assert main(run_args(workspace, vit, output)) == 2
     assert "holds predictions of a different run" in capsys.readouterr().err
 
 
@@ -205,12 +174,12 @@ def test_every_image_source_gives_the_same_predictions(workspace, reference_run,
     else:
         images = make_val_folder(tmp_path / "images", ids, class_subfolders=source != "folder")
     output = tmp_path / "out"
-    args = _args(workspace, workspace["resnet"], output)
-    args[args.index("--images") + 1] = str(images)
-    args[args.index("--num-workers") + 1] = "2"  # the default path: decoding in worker processes
+    args = run_args(workspace, workspace["resnet"], output)
+    args = with_option(args, "--images", str(images))
+    args = with_option(args, "--num-workers", "2")  # the default path: decoding in workers
     assert main(args) == 0
-    reference = _prediction_ids(reference_run / "predictions.jsonl")
-    predicted = _prediction_ids(output / "predictions.jsonl")
+    reference = prediction_ids(reference_run / "predictions.jsonl")
+    predicted = prediction_ids(output / "predictions.jsonl")
     assert predicted == {name: reference[name] for name in predicted}
 
 
@@ -221,7 +190,7 @@ def test_every_image_source_gives_the_same_predictions(workspace, reference_run,
 def test_every_model_kind_runs(workspace, tmp_path, saver, kind):
     model = saver(tmp_path / kind)
     output = tmp_path / "out"
-    assert main(_args(workspace, model, output, "--mixed-precision", "bf16")) == 0
+    assert main(run_args(workspace, model, output, "--mixed-precision", "bf16")) == 0
     document = json.loads((output / "results.json").read_text())
     assert document["model"]["kind"] == kind
     assert document["run"]["mixed_precision"] == "bf16"
@@ -234,22 +203,16 @@ def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_pa
 
     ids = workspace["image_ids"]
     folder = make_val_folder(tmp_path / "images", ids[1:], class_subfolders=False)
-    args = _args(workspace, workspace["resnet"], tmp_path / "out", "--split", "all")
-    args[args.index("--images") + 1] = str(folder)
+    args = run_args(workspace, workspace["resnet"], tmp_path / "out", "--split", "all")
+    args = with_option(args, "--images", str(folder))
     with monkeypatch.context() as patch:
         patch.setattr(run_module, "load_model", must_not_run)  # missing: before the model loads
         with pytest.raises(MissingImagesError, match="1 of"):
-            run_command(_namespace(args))
+            run_command(namespace(args))
     (folder / classes.file_name_from_image_id(ids[0])).write_bytes(b"not a jpeg")
     monkeypatch.setattr(run_module, "_predict", must_not_run)  # corrupt: before any prediction
     with pytest.raises(CorruptImageError, match=classes.file_name_from_image_id(ids[0])):
-        run_command(_namespace(args))
-
-
-def _namespace(args: list[str]):
-    from imagenet_multilabel.cli import build_parser
-
-    return build_parser().parse_args(args)
+        run_command(namespace(args))
 
 
 def _wrap_logits(monkeypatch, wrapper) -> None:
@@ -273,15 +236,15 @@ def test_auto_batch_size_backs_off_on_out_of_memory(workspace, tmp_path, monkeyp
 
     _wrap_logits(monkeypatch, memory_limit)
     output = tmp_path / "auto"
-    args = _args(workspace, workspace["resnet"], output, "--batch-size", "auto")
-    document = run_command(_namespace(args))
+    args = run_args(workspace, workspace["resnet"], output, "--batch-size", "auto")
+    document = run_command(namespace(args))
     assert 8 < document["run"]["batch_size_per_process"] <= 16  # accelerate backs off by 0.9
     assert document["metrics"]["imagenet_m"]["imagenet_m_total"] == 68
 
 
 def test_bad_batch_size(workspace, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(_args(workspace, workspace["resnet"], tmp_path / "o", "--batch-size", "0"))
+        main(run_args(workspace, workspace["resnet"], tmp_path / "o", "--batch-size", "0"))
     assert exit_info.value.code == 2
     assert "expected a positive integer or 'auto', got '0'" in capsys.readouterr().err
 
@@ -289,7 +252,7 @@ def test_bad_batch_size(workspace, tmp_path, capsys):
 def test_push_to_hub_dry_run(workspace, tmp_path, capsys):
     output = tmp_path / "push"
     extra = ["--push-to-hub", "--hub-repo-id", "someone/tiny-resnet", "--dry-run"]
-    args = _args(workspace, workspace["resnet"], output, *extra)
+    args = run_args(workspace, workspace["resnet"], output, *extra)
     assert main(args) == 2  # unverified labels never become model-index entries
     assert "unverified" in capsys.readouterr().err.lower()
 
@@ -297,24 +260,24 @@ def test_push_to_hub_dry_run(workspace, tmp_path, capsys):
 def test_compile_and_channels_last_agree_with_eager(workspace, reference_run, tmp_path):
     output = tmp_path / "compiled"
     extra = ("--compile", "--channels-last", "--batch-size", "16")
-    assert main(_args(workspace, workspace["resnet"], output, *extra)) == 0
+    assert main(run_args(workspace, workspace["resnet"], output, *extra)) == 0
     document = json.loads((output / "results.json").read_text())
     assert document["run"]["compile"] and document["run"]["channels_last"]
-    reference = _prediction_ids(reference_run / "predictions.jsonl")
-    compiled = _prediction_ids(output / "predictions.jsonl")
+    reference = prediction_ids(reference_run / "predictions.jsonl")
+    compiled = prediction_ids(output / "predictions.jsonl")
     same_top1 = sum(compiled[name][0] == reference[name][0] for name in compiled)
     assert same_top1 >= 0.9 * len(compiled)  # kernels may differ in the last float bits
 
 
 def test_a_later_run_over_more_splits_reuses_the_predictions(workspace, reference_run, tmp_path):
     output = tmp_path / "growing"
-    assert main(_args(workspace, workspace["resnet"], output)) == 0  # ImageNet-M only
-    assert main(_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
+    assert main(run_args(workspace, workspace["resnet"], output)) == 0  # ImageNet-M only
+    assert main(run_args(workspace, workspace["resnet"], output, "--split", "all")) == 0
     document = json.loads((output / "results.json").read_text())
     reference = json.loads((reference_run / "results.json").read_text())
     assert document["run"]["images_resumed"] == 68
     assert document["metrics"] == reference["metrics"]
-    assert main(_args(workspace, workspace["resnet"], output)) == 0  # back to ImageNet-M alone
+    assert main(run_args(workspace, workspace["resnet"], output)) == 0  # back to ImageNet-M alone
     document = json.loads((output / "results.json").read_text())
     assert document["metrics"]["imagenet_m"] == reference["metrics"]["imagenet_m"]
     assert document["predictions"]["num_outside_chosen_splits"] == len(workspace["image_ids"]) - 68
@@ -328,7 +291,7 @@ def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
 
     _wrap_logits(monkeypatch, overflow)
     with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
-        run_command(_namespace(_args(workspace, workspace["resnet"], tmp_path / "nan")))
+        run_command(namespace(run_args(workspace, workspace["resnet"], tmp_path / "nan")))
 
 
 def test_corrupt_image_in_a_worker_is_a_clear_error(workspace, tmp_path, capsys):
@@ -337,8 +300,7 @@ def test_corrupt_image_in_a_worker_is_a_clear_error(workspace, tmp_path, capsys)
     corrupt = classes.file_name_from_image_id(ids[-1])
     (folder / corrupt).write_bytes(b"not a jpeg")
     extra = ("--skip-image-check", "--split", "all")
-    args = _args(workspace, workspace["resnet"], tmp_path / "out", *extra)
-    args[args.index("--images") + 1] = str(folder)
-    args[args.index("--num-workers") + 1] = "2"
+    args = run_args(workspace, workspace["resnet"], tmp_path / "out", *extra)
+    args = with_option(with_option(args, "--images", str(folder)), "--num-workers", "2")
     assert main(args) == 2
     assert corrupt in capsys.readouterr().err
