@@ -1,7 +1,8 @@
 """Card templates (jinja2), shipped as package data so that installed copies can render cards.
 
 - ``dataset_card.md``: the Hub dataset card, rendered by ``dataset_script.build``.
-- ``model_card_results.md``: the results section for a model card, rendered by ``eval_cli.hub``.
+- ``model_card_results.md``: the results section for a model card, rendered by ``eval_cli.hub``
+  with every value escaped for markdown and HTML (its environment's ``finalize``).
 """
 
 from importlib import resources

@@ -11,6 +11,16 @@ From one results document (`eval_cli.results`) this module makes
 - a markdown results section (``cards/model_card_results.md``) with the numbers, the labels'
   version and sha256, the command and both citations.
 
+The files credit the labels actually used: a Hub labels dataset at its commit, the annotation file
+downloaded from its URL, or a local annotation file or labels folder, named as such. The Hub
+metadata must name a Hub dataset: the labels dataset itself, or for the published labels (verified
+by their sha256, wherever the file came from) the dataset this toolkit publishes them as.
+
+Everything meant for the Hub is public, and a model folder name, a label name or a command line
+can carry markup: every value from outside the toolkit is escaped for markdown and HTML in the
+card section and the pull request (`_markdown_text`), a local model is named by its folder name,
+and absolute local paths are cut to their last component (`_without_local_paths`).
+
 Units, the same in both metadata formats: accuracies in percent (0-100) rounded to two decimals,
 as the benchmark's ``eval.yaml`` declares, as the papers report them and as the model-index spec
 example (``20.90``) reads; ImageNet-M as the count of correct images. Only complete results on the
@@ -20,10 +30,14 @@ for the Hub; the files written next to the results are always written, marked wh
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shlex
+import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +50,6 @@ from huggingface_hub import (
     HfApi,
     ModelCardData,
     eval_result_entries_to_yaml,
-    get_token,
     metadata_update,
 )
 from huggingface_hub.constants import EVAL_RESULTS_FOLDER
@@ -44,13 +57,13 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
-from imagenet_multilabel.dataset_script.push import HUB_ERRORS
+from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
 from imagenet_multilabel.eval_cli import results
-from imagenet_multilabel.metric.errors import ToolkitError
+from markupsafe import Markup
 
-# The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit;
-# used when the labels did not come from a Hub dataset (`--labels ORG/NAME` records its id and
-# commit in the labels provenance, `dataset_script.labels`).
+# The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
+# Hub metadata names it for the published labels when they did not come from a Hub dataset
+# (`--labels ORG/NAME` records its id and commit in the labels provenance, `dataset_script.labels`).
 DEFAULT_DATASET_ID = f"{results.TOOLKIT}/{results.TOOLKIT}"
 TASK_TYPE = "image-classification"
 TASK_NAME = "Image Classification"
@@ -71,10 +84,35 @@ MODEL_INDEX_METRICS = {
     "full": (),
 }
 _PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
+# Markdown that can start anywhere in a line: emphasis, code, links and images (they need
+# brackets), table cells, strikethrough, math, the backslash itself, and "#" (a heading, or a
+# discussion reference on the Hub). Other block markup (lists, quotes, "=" underlines) needs a line
+# start, which a value never is: the template puts each after text, and line breaks become blanks.
+_MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~$#]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# An absolute POSIX path of two or more components inside a longer text: a slash at the start,
+# or after a blank, quote, bracket, comma or "=" (not inside a word, URL or tag such as "</b>"),
+# then components up to a blank.
+_ABSOLUTE_PATH = re.compile(r"""(?<![^\s"'=(\[,])/(?:[^/\s]+/)+([^/\s"']+)/?""")
+_YAML_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+# The name the results' errors had before the three push paths shared one; eval_cli.run uses it.
+HubResultsError = PushError
 
 
-class HubResultsError(ToolkitError):
-    """The results cannot go to the Hub as asked; the message says why and what to do."""
+@dataclass(frozen=True)
+class LabelsCredit:
+    """The labels the numbers were scored against, as the model-card files name them.
+
+    ``kind``: ``hub`` (a labels dataset on the Hub, at ``revision``), ``download`` (an annotation
+    file downloaded from ``url``), ``folder`` (a local labels dataset folder) or ``file`` (a local
+    annotation file). ``name`` holds no local path.
+    """
+
+    kind: str
+    name: str
+    url: str | None = None
+    revision: str | None = None
 
 
 def model_index(document: Mapping[str, Any], *, model_name: str | None = None) -> list[dict]:
@@ -82,15 +120,14 @@ def model_index(document: Mapping[str, Any], *, model_name: str | None = None) -
 
     ``model_name`` defaults to the document's model id (the folder name for a local model).
     """
-    _check_publishable(document)
-    return _card_data(document, model_name).to_dict()["model-index"]
+    dataset = _publishable_dataset(document)
+    return _card_data(document, model_name, dataset).to_dict()["model-index"]
 
 
 def eval_results_files(document: Mapping[str, Any]) -> dict[str, str]:
     """``.eval_results`` YAML files of the model repo, path in repo -> content; refuses like
     `model_index`."""
-    _check_publishable(document)
-    return _eval_results_files(document)
+    return _eval_results_files(document, _publishable_dataset(document))
 
 
 def model_card_section(document: Mapping[str, Any]) -> str:
@@ -101,46 +138,73 @@ def model_card_section(document: Mapping[str, Any]) -> str:
     environment = document.get("environment", {})
     splits, rows = results.metric_rows(document)
     packages = environment.get("packages", {})
-    template = jinja2.Template(
-        read_template("model_card_results.md"),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return template.render(
+    local_names = _local_names(document)
+    public_model = _without_local_paths(model, local_names) if model else None
+    return _card_template().render(
         benchmark_name=PRETTY_NAME,
         warnings=results.publication_problems(document),
         splits=splits,
         rows=rows,
-        dataset=dict(zip(("id", "revision"), _labels_dataset(document), strict=True)),
+        credit=_labels_credit(labels),
         labels={
             "version": labels.get("version"),
             "sha256": labels.get("sha256"),
             "verified": labels.get("verified") is True,
         },
-        model={key: model.get(key) for key in ("id", "revision", "kind")} if model else None,
-        preprocessing=_compact_json(model.get("preprocessing")) if model else None,
-        label_mapping=_compact_json(model.get("label_mapping")) if model else None,
+        model={key: public_model.get(key) for key in ("id", "revision", "kind")}
+        if public_model
+        else None,
+        preprocessing=_compact_json(public_model.get("preprocessing")) if public_model else None,
+        label_mapping=_compact_json(public_model.get("label_mapping")) if public_model else None,
         created_at=environment.get("created_at"),
         packages=[f"{name} {version}" for name, version in packages.items() if version],
-        command=_command_line(environment.get("command")),
+        command=_command_line(environment.get("command"), local_names),
     )
+
+
+def _labels_credit(labels: Mapping[str, Any]) -> LabelsCredit:
+    """How the model-card files name the labels of a results document's ``labels`` provenance.
+
+    A Hub labels dataset is the only source with a ``revision``; an annotation file downloaded
+    from a URL records the URL; a local labels folder records the file it was built from
+    (``annotations_source``); anything else is a local annotation file.
+    """
+    source = str(labels.get("source") or "")
+    if labels.get("revision"):
+        return LabelsCredit(
+            "hub",
+            source,
+            url=f"https://huggingface.co/datasets/{source}",
+            revision=str(labels["revision"]),
+        )
+    if source.startswith(("https://", "http://")):
+        name = urllib.parse.urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1] or source
+        return LabelsCredit("download", name, url=source)
+    kind = "folder" if "annotations_source" in labels else "file"
+    return LabelsCredit(kind, _last_component(source))
 
 
 def write_card_files(document: Mapping[str, Any], output_dir: str | Path) -> list[Path]:
     """Write the model-index, ``.eval_results`` and markdown files for users to paste or upload.
 
     Written whatever the results; when they are not the benchmark's numbers (partial, incomplete,
-    unverified labels) each file says so at its top.
+    unverified labels) each file says so at its top. Unverified labels from no Hub dataset give
+    no metadata to name a dataset with: the model-index file then holds only the reasons.
     """
     output_dir = Path(output_dir)
     problems = results.publication_problems(document)
+    dataset = _hub_dataset(document)
+    if dataset is None:
+        problems.append("no Hub dataset holds these labels, so no model-index can name one")
+        metadata = {MODEL_INDEX_FILE: ""}
+    else:
+        metadata = {
+            MODEL_INDEX_FILE: f"{_card_data(document, None, dataset).to_yaml()}\n",
+            **_eval_results_files(document, dataset),
+        }
     warning = "".join(f"# NOT FOR THE HUB: {problem}\n" for problem in problems)
-    metadata_yaml = _card_data(document, None).to_yaml()
     contents = {
-        MODEL_INDEX_FILE: f"{warning}{metadata_yaml}\n",
-        **{path: warning + text for path, text in _eval_results_files(document).items()},
+        **{path: warning + text for path, text in metadata.items()},
         CARD_SECTION_FILE: model_card_section(document),
     }
     written = []
@@ -177,13 +241,10 @@ def push_results(
     if dry_run:
         print(_dry_run_report(target, title, description, metadata, files))
         return None
-    token = token or get_token()
-    if token is None:
-        raise HubResultsError(
-            f"pushing results to {target!r} needs a Hugging Face token with write access: run "
-            "`hf auth login` or set the HF_TOKEN environment variable (or use --dry-run)"
-        )
-    try:
+    token = token or resolve_token()
+    with hub_call(
+        f"could not open a pull request on {target!r}", advice="nothing was changed there"
+    ):
         commit = metadata_update(
             target,
             metadata,
@@ -193,11 +254,12 @@ def push_results(
             commit_message=title,
             commit_description=description,
         )
-    except HUB_ERRORS as error:
-        raise HubResultsError(
-            f"could not open a pull request on {target!r}: {error}; nothing was changed there"
-        ) from error
-    try:
+    with hub_call(
+        f"opened {commit.pr_url} with the model-index update, but could not add "
+        f"{', '.join(files)} to it",
+        advice=f"upload them to revision {commit.pr_revision} from {Path(output_dir)} or close "
+        "the pull request",
+    ):
         HfApi(token=token).create_commit(
             target,
             operations=[
@@ -207,12 +269,6 @@ def push_results(
             commit_message=f"Add {', '.join(files)}",
             revision=commit.pr_revision,
         )
-    except HUB_ERRORS as error:
-        raise HubResultsError(
-            f"opened {commit.pr_url} with the model-index update, but adding "
-            f"{', '.join(files)} to it failed ({error}); upload them to revision "
-            f"{commit.pr_revision} from {Path(output_dir)} or close the pull request"
-        ) from error
     results.write_json(
         Path(output_dir) / PUSH_RECORD_FILE,
         {"repo_id": target, "pull_request": commit.pr_url, "files": ["README.md", *files]},
@@ -223,29 +279,34 @@ def push_results(
 def _metrics(document: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
     metrics = document.get("metrics")
     if not metrics:
-        raise HubResultsError("the results document has no 'metrics': nothing to report")
+        raise PushError("the results document has no 'metrics': nothing to report")
     unknown = [split for split in metrics if split not in MODEL_INDEX_METRICS]
     if unknown:
-        raise HubResultsError(
+        raise PushError(
             f"the results document has unknown split(s) {unknown}; expected "
             f"{list(MODEL_INDEX_METRICS)}"
         )
     return metrics
 
 
-def _check_publishable(document: Mapping[str, Any]) -> None:
+def _publishable_dataset(document: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The Hub dataset that the metadata of publishable results names; refuses the others."""
     problems = results.publication_problems(document)
-    if problems:
-        raise HubResultsError(
+    dataset = _hub_dataset(document)
+    if problems or dataset is None:  # no dataset means unverified labels: a problem listed
+        raise PushError(
             "refusing to make Hub evaluation metadata from these results: "
             + "; ".join(problems)
             + ". Only complete results on the published labels are the benchmark's numbers."
         )
+    return dataset
 
 
-def _card_data(document: Mapping[str, Any], model_name: str | None) -> ModelCardData:
+def _card_data(
+    document: Mapping[str, Any], model_name: str | None, dataset: tuple[str, str | None]
+) -> ModelCardData:
     metrics = _metrics(document)
-    dataset_id, dataset_revision = _labels_dataset(document)
+    dataset_id, dataset_revision = dataset
     eval_results = [
         EvalResult(
             task_type=TASK_TYPE,
@@ -265,9 +326,11 @@ def _card_data(document: Mapping[str, Any], model_name: str | None) -> ModelCard
     return ModelCardData(model_name=model_name or _model_name(document), eval_results=eval_results)
 
 
-def _eval_results_files(document: Mapping[str, Any]) -> dict[str, str]:
+def _eval_results_files(
+    document: Mapping[str, Any], dataset: tuple[str, str | None]
+) -> dict[str, str]:
     metrics = _metrics(document)
-    dataset_id, dataset_revision = _labels_dataset(document)
+    dataset_id, dataset_revision = dataset
     entries = [
         EvalResultEntry(
             dataset_id=dataset_id,
@@ -288,7 +351,7 @@ def _value(metrics: Mapping[str, Mapping[str, Any]], split: str, key: str) -> fl
     try:
         value = metrics[split][key]
     except KeyError:
-        raise HubResultsError(
+        raise PushError(
             f"the results document lacks metric {key!r} of split {split!r}; expected the keys of "
             "metric.scoring.score"
         ) from None
@@ -297,23 +360,38 @@ def _value(metrics: Mapping[str, Mapping[str, Any]], split: str, key: str) -> fl
 
 def _metric_name(split_metrics: Mapping[str, Any], key: str) -> str:
     if key == "imagenet_m_correct":
-        return f"ImageNet-M correct (of {split_metrics['imagenet_m_total']})"
+        return f"ImageNet-M correct (of {int(split_metrics['imagenet_m_total'])})"
     return f"{results.metric_label(key, official=True)}, %"
 
 
-def _labels_dataset(document: Mapping[str, Any]) -> tuple[str, str | None]:
-    """Hub id and commit of the labels dataset: the one ``--labels ORG/NAME`` downloaded (only
-    those labels carry a ``revision``), else `DEFAULT_DATASET_ID` at no particular commit."""
+def _hub_dataset(document: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """Hub id and commit of the dataset the Hub metadata names: the labels dataset that
+    ``--labels ORG/NAME`` downloaded (only those labels carry a ``revision``), else for the
+    published labels (their sha256 verified) `DEFAULT_DATASET_ID` at no particular commit; None
+    for other labels, which no Hub dataset holds."""
     labels = document.get("labels", {})
     if labels.get("revision"):
-        return labels["source"], labels["revision"]
-    return DEFAULT_DATASET_ID, None
+        return _hub_dataset_id(str(labels.get("source"))), str(labels["revision"])
+    if labels.get("verified") is True:
+        return DEFAULT_DATASET_ID, None
+    return None
+
+
+def _hub_dataset_id(source: str) -> str:
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise PushError(
+            f"the labels provenance records a Hub revision of {source!r}, which is not a Hub "
+            "dataset id (ORG/NAME)"
+        ) from None
+    return source
 
 
 def _model(document: Mapping[str, Any]) -> Mapping[str, Any]:
     model = document.get("model")
     if not model or not model.get("id"):
-        raise HubResultsError(
+        raise PushError(
             "the results document names no model ('model.id'; results of `score` have none): "
             "pass the Hub model repository id"
         )
@@ -332,8 +410,14 @@ def _is_local(model_id: str) -> bool:
 
 
 def _model_name(document: Mapping[str, Any]) -> str:
+    """The model's name in model-index: its Hub id, or a local folder's name in the characters of
+    a Hub repository name (nothing there is escaped, and a folder name may hold markup)."""
     model_id = _model(document)["id"]
-    return Path(model_id).name if _is_local(model_id) else model_id
+    return _yaml_name(_last_component(model_id)) if _is_local(model_id) else model_id
+
+
+def _yaml_name(name: str) -> str:
+    return _YAML_NAME.sub("-", name).strip("-.") or "local"
 
 
 def _target_repo(document: Mapping[str, Any], repo_id: str | None) -> str:
@@ -347,12 +431,12 @@ def check_target_repo(model_id: str, repo_id: str | None) -> str:
         try:
             validate_repo_id(repo_id)
         except HFValidationError as error:
-            raise HubResultsError(
+            raise PushError(
                 f"--hub-repo-id {repo_id!r} is not a Hub model repository id (ORG/NAME): {error}"
             ) from None
         return repo_id
     if _is_local(model_id):
-        raise HubResultsError(
+        raise PushError(
             f"the model {Path(model_id).name!r} is a local path, not a Hub repository: pass "
             "--hub-repo-id ORG/NAME to name the model repository that should receive the results"
         )
@@ -363,14 +447,90 @@ def _compact_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
-def _command_line(command: list[str] | None) -> str | None:
-    """The recorded argv as a shell line for a public card: local paths (`--images /home/...`)
-    are cut to their last component."""
+def _command_line(command: list[str] | None, local_names: Mapping[str, str]) -> str | None:
+    """The recorded argv as a shell line for a public card, local paths cut (`--images /home/...`
+    becomes `--images ...`, `--model=/x/ckpt` `--model=ckpt`)."""
     if not command:
         return None
-    program = shlex.quote(command[0])
-    arguments = [Path(arg).name if os.path.isabs(arg) else arg for arg in command[1:]]
-    return " ".join([program, *map(shlex.quote, arguments)])
+    return " ".join(shlex.quote(_without_local_paths(arg, local_names)) for arg in command)
+
+
+def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
+    """Local paths the document names (a local model, local labels) -> the name the Hub sees."""
+    model_id = str((document.get("model") or {}).get("id") or "")
+    paths = [model_id] if model_id and _is_local(model_id) else []
+    labels = document.get("labels", {})
+    if labels.get("source") and _labels_credit(labels).kind in ("file", "folder"):
+        paths.append(str(labels["source"]))
+    names = {path: _last_component(path) for path in paths}
+    return {path: name for path, name in names.items() if path != name}
+
+
+def _without_local_paths(value: Any, local_names: Mapping[str, str]) -> Any:
+    """``value`` (JSON: a string, list or mapping) with every local path cut to its last
+    component: the known ones of ``local_names`` (longest first, relative ones too), then any
+    absolute path, whole (``/a b/c d``) or inside a text (``--x=/a/b``, ``/a/b config.json``)."""
+    if isinstance(value, Mapping):
+        return {key: _without_local_paths(item, local_names) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_local_paths(item, local_names) for item in value]
+    if not isinstance(value, str):
+        return value
+    if os.path.isabs(value):
+        return _last_component(value)
+    for path in sorted(local_names, key=len, reverse=True):
+        value = value.replace(path, local_names[path])
+    key, equals, rest = value.partition("=")
+    if equals and os.path.isabs(rest):
+        return f"{key}={_last_component(rest)}"
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), value)
+
+
+def _last_component(path: str) -> str:
+    return Path(path).name or path
+
+
+def _markdown_text(value: Any) -> str:
+    """``value`` as literal text in markdown that may contain HTML: line breaks and control
+    characters become blanks, ``&<>`` HTML entities, and inline markdown is backslash-escaped."""
+    text = html.escape(_CONTROL.sub(" ", str(value)), quote=False)
+    return _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
+
+
+def _escape_unless_built(value: Any) -> Any:
+    """The template's finalize: escape each value, except markup a filter below built."""
+    return value if isinstance(value, Markup) else _markdown_text(value)
+
+
+def _link(text: Any, url: str) -> Markup:
+    """``[text](url)`` for an http(s) URL (the only ones given), the text escaped and the URL
+    percent-encoded, so that neither can end the link early."""
+    return Markup(f"[{_markdown_text(text)}]({urllib.parse.quote(url, safe=':/?#=&%~+,;@!$*')})")
+
+
+def _preformatted(text: Any) -> Markup:
+    """A ``<pre>`` block on one markdown line, which the browser shows verbatim: ``&<>``, the
+    characters `_markdown_text` escapes and line breaks as character references, so that nothing
+    in it reads as HTML or markdown, even to a renderer that looks inside HTML blocks."""
+    escaped = html.escape(str(text), quote=False)
+    escaped = _MARKDOWN_INLINE.sub(_character_reference, escaped)
+    return Markup(f"<pre><code>{_CONTROL.sub(_character_reference, escaped)}</code></pre>")
+
+
+def _character_reference(match: re.Match[str]) -> str:
+    return f"&#{ord(match.group())};"
+
+
+def _card_template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_escape_unless_built,
+    )
+    environment.filters.update(link=_link, pre=_preformatted)
+    return environment.from_string(read_template("model_card_results.md"))
 
 
 def _pull_request_description(document: Mapping[str, Any], files: Mapping[str, str]) -> str:

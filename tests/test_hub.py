@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
+from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS
+from imagenet_multilabel.dataset_script.hub_access import PushError
 from imagenet_multilabel.eval_cli import hub
+from markdown_it import MarkdownIt
 
 MODEL_ID = "timm/resnet50.a1_in1k"
 SHA256 = "d5b2b6111fc9efea16aaebd21bc5a401d16ad18285d3fd99635d8b32ebdb6287"
@@ -60,7 +64,12 @@ def sample_document() -> dict[str, Any]:
             },
         },
         "complete": True,
-        "labels": {"source": "hub", "sha256": SHA256, "version": "3.0.0", "verified": True},
+        "labels": {
+            "source": PUBLISHED_URL,
+            "sha256": SHA256,
+            "version": "3.0.0",
+            "verified": True,
+        },
         "model": {
             "id": MODEL_ID,
             "revision": "0123abcd",
@@ -99,7 +108,12 @@ def missing_predictions_document() -> dict[str, Any]:
 
 def unverified_document() -> dict[str, Any]:
     document = sample_document()
-    document["labels"].update(sha256="f" * 64, version="unverified", verified=False)
+    document["labels"].update(
+        source="/home/alice/data/human_accuracy_v3.0.0.json",
+        sha256="f" * 64,
+        version="unverified",
+        verified=False,
+    )
     return document
 
 
@@ -117,6 +131,16 @@ NOT_PUBLISHABLE = [
     pytest.param(unverified_document, r"UNVERIFIED labels: .* f{64}", id="unverified"),
     pytest.param(unmarked_document, "not marked complete", id="unmarked"),
 ]
+
+
+def rendered(markdown: str) -> str:
+    """The HTML a CommonMark renderer with GFM tables makes of ``markdown``."""
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def visible_text(markdown: str) -> str:
+    """What a reader sees of ``markdown``: its rendered HTML without tags, blanks collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", rendered(markdown))).split())
 
 
 class FakeHub:
@@ -186,8 +210,8 @@ def test_labels_from_a_hub_dataset_name_it_and_its_commit() -> None:
     } == {("some-org/imagenet-ml", "9" * 40)}
     section = hub.model_card_section(document)
     assert (
-        "[`some-org/imagenet-ml`](https://huggingface.co/datasets/some-org/imagenet-ml) at "
-        f"revision `{'9' * 40}`, version 3.0.0," in section
+        "Labels: labels dataset [some-org/imagenet-ml](https://huggingface.co/datasets/"
+        f"some-org/imagenet-ml) at revision {'9' * 40}, version 3.0.0," in section
     )
 
 
@@ -220,7 +244,7 @@ def test_eval_results_file_parses_back_with_the_benchmark_task_ids() -> None:
 def test_results_that_are_not_the_benchmark_are_refused(make_document, reason: str) -> None:
     document = make_document()
     for build in (hub.model_index, hub.eval_results_files):
-        with pytest.raises(hub.HubResultsError, match=f"refusing.*{reason}"):
+        with pytest.raises(PushError, match=f"refusing.*{reason}"):
             build(document)
 
 
@@ -228,7 +252,7 @@ def test_results_that_are_not_the_benchmark_are_refused(make_document, reason: s
 def test_refused_results_are_not_pushed(
     make_document, reason: str, tmp_path: Path, fake_hub
 ) -> None:
-    with pytest.raises(hub.HubResultsError, match=reason):
+    with pytest.raises(PushError, match=reason):
         hub.push_results(make_document(), tmp_path, token="hf_secret")
     assert fake_hub.metadata_calls == []
     assert fake_hub.commit_calls == []
@@ -237,31 +261,29 @@ def test_refused_results_are_not_pushed(
 def test_missing_metric_is_named() -> None:
     document = sample_document()
     del document["metrics"]["validation"]["multilabel_accuracy_strict"]
-    with pytest.raises(
-        hub.HubResultsError, match="'multilabel_accuracy_strict' of split 'validation'"
-    ):
+    with pytest.raises(PushError, match="'multilabel_accuracy_strict' of split 'validation'"):
         hub.model_index(document)
 
 
 def test_unknown_split_is_named() -> None:
     document = sample_document()
     document["metrics"]["test"] = document["metrics"]["validation"]
-    with pytest.raises(hub.HubResultsError, match=r"unknown split\(s\) \['test'\]"):
+    with pytest.raises(PushError, match=r"unknown split\(s\) \['test'\]"):
         hub.model_index(document)
 
 
 def test_card_section_has_numbers_provenance_command_and_citations() -> None:
     section = hub.model_card_section(sample_document())
-    assert "| Metric | validation | imagenet_m |" in section
+    assert "| Metric | validation | imagenet\\_m |" in section
     assert "| Multi-label accuracy (official) | 84.57% | - |" in section
     assert "| ImageNet-M correct | - | 23 / 68 |" in section
     assert (
-        f"- Labels: [`{hub.DEFAULT_DATASET_ID}`](https://huggingface.co/datasets/"
-        f"{hub.DEFAULT_DATASET_ID}), version 3.0.0,\n  annotation file sha256 `{SHA256}`\n"
-        "  (the published file)." in section
+        f"- Labels: annotation file [human\\_accuracy\\_v3.0.0.json]({PUBLISHED_URL}), "
+        f"version 3.0.0,\n  annotation file sha256 {SHA256}\n  (the published file)." in section
     )
-    assert f"`{MODEL_ID}` at revision `0123abcd` (timm)" in section
-    assert "imagenet-multilabel run --model timm/resnet50.a1_in1k --images 'val set'" in section
+    text = visible_text(section)
+    assert f"Model: {MODEL_ID} at revision 0123abcd (timm)." in text
+    assert "imagenet-multilabel run --model timm/resnet50.a1_in1k --images 'val set'" in text
     assert "imagenet-multilabel 0.1.0, torch 2.4.1." in section
     assert "Evaluating Machine Accuracy on {ImageNet}" in section
     assert "arXiv:2205.04596" in section
@@ -276,7 +298,10 @@ def test_card_section_of_a_document_without_model() -> None:
     assert "Top-1 predictions scored against" in section
 
 
-@pytest.mark.parametrize(("make_document", "reason"), NOT_PUBLISHABLE)
+@pytest.mark.parametrize(
+    ("make_document", "reason"),
+    [param for param in NOT_PUBLISHABLE if param.id != "unverified"],
+)
 def test_card_files_are_written_and_marked_when_not_publishable(
     make_document, reason: str, tmp_path: Path
 ) -> None:
@@ -293,7 +318,134 @@ def test_card_files_are_written_and_marked_when_not_publishable(
             assert yaml.safe_load(text)  # the warning is a comment: the YAML still parses
         else:
             assert "> [!WARNING]" in text
+            text = visible_text(text)
         assert re.search(reason, text, re.IGNORECASE)
+
+
+def test_unverified_local_labels_are_named_and_give_no_hub_metadata(tmp_path: Path) -> None:
+    written = hub.write_card_files(unverified_document(), tmp_path)
+    assert {path.relative_to(tmp_path).as_posix() for path in written} == {
+        "model-index.yaml",
+        "model_card_results.md",
+    }
+    metadata = (tmp_path / "model-index.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(metadata) is None  # comments only: the reasons
+    assert "UNVERIFIED labels" in metadata and "no Hub dataset holds these labels" in metadata
+    section = (tmp_path / "model_card_results.md").read_text(encoding="utf-8")
+    assert (
+        "Labels: local annotation file human_accuracy_v3.0.0.json, version unverified, "
+        f"annotation file sha256 {'f' * 64} (not the published file)." in visible_text(section)
+    )
+    assert hub.DEFAULT_DATASET_ID not in section and "/home/alice" not in section
+
+
+LOCAL_FILE = "/home/alice/data/human_accuracy_v3.0.0.json"
+LABEL_SOURCES = [
+    pytest.param(
+        {"source": PUBLISHED_URL},
+        f"annotation file [human\\_accuracy\\_v3.0.0.json]({PUBLISHED_URL})",
+        id="published file, downloaded",
+    ),
+    pytest.param(
+        {"source": LOCAL_FILE},
+        "local annotation file human\\_accuracy\\_v3.0.0.json",
+        id="local annotation file",
+    ),
+    pytest.param(
+        {"source": "/home/alice/built/imagenet-ml", "revision": None, "annotations_source": ""},
+        "local labels folder imagenet-ml",
+        id="local labels folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("labels", "credit"), LABEL_SOURCES)
+def test_the_card_credits_the_labels_actually_used(labels: dict, credit: str) -> None:
+    document = sample_document()
+    document["labels"].update(labels)
+    section = hub.model_card_section(document)
+    assert f"- Labels: {credit}, version 3.0.0,\n  annotation file sha256 {SHA256}\n" in section
+    assert hub.DEFAULT_DATASET_ID not in section and "/home/alice" not in section
+    # The published labels (sha256 verified) are the benchmark's: the metadata names its dataset.
+    [entry] = hub.model_index(document)
+    assert {result["dataset"]["type"] for result in entry["results"]} == {hub.DEFAULT_DATASET_ID}
+
+
+# Hostile names, and what each looks like where it would act: anywhere for HTML and a link, at a
+# line start (after indentation or a quote marker) for a heading.
+HOSTILE_NAMES = {
+    "<img src=x onerror=alert(1)>": re.escape("<img src=x onerror=alert(1)>"),
+    "# Heading": r"^[ \t>]*# Heading",
+    "[x](javascript:alert(1))": re.escape("[x](javascript:alert(1))"),
+}
+HOSTILE_LABEL = "<script>alert(1)</script>|x"
+RAW = [*HOSTILE_NAMES.values(), re.escape(HOSTILE_LABEL), r"(?<!\\)\|x", "/home/alice"]
+
+
+def hostile_document(folder_name: str) -> dict[str, Any]:
+    """Complete results of a local model whose folder name, label names, provenance and command
+    line carry markup and absolute paths."""
+    model_dir = f"/home/alice/models/{folder_name}"
+    document = sample_document()
+    document["labels"]["source"] = LOCAL_FILE
+    document["model"].update(
+        id=model_dir,
+        preprocessing={"processor": f"{model_dir}/preprocessor_config.json", "size": 224},
+        label_mapping={
+            "method": "permutation",
+            "source": f"{model_dir} config.id2label",
+            "unmatched_labels": [HOSTILE_LABEL],
+        },
+    )
+    document["environment"]["command"] = [
+        "imagenet-multilabel",
+        "run",
+        "--model",
+        model_dir,
+        f"--images=/home/alice/data/{folder_name}",
+        "--annotations",
+        LOCAL_FILE,
+        f"note\n{folder_name}",
+    ]
+    return document
+
+
+@pytest.mark.parametrize("folder_name", HOSTILE_NAMES)
+def test_markup_and_local_paths_never_reach_the_hub_files(
+    folder_name: str, tmp_path: Path, fake_hub: FakeHub
+) -> None:
+    document = hostile_document(folder_name)
+    written = hub.write_card_files(document, tmp_path / "files")
+    assert hub.push_results(document, tmp_path, repo_id="me/my-model", token="hf_x") == PR_URL
+    [(_, metadata_kwargs)] = fake_hub.metadata_calls
+    [(_, commit_kwargs)] = fake_hub.commit_calls
+    sent = [metadata_kwargs["commit_description"]]
+    sent += [op.path_or_fileobj.decode() for op in commit_kwargs["operations"]]
+    texts = {path.name: path.read_text(encoding="utf-8") for path in written}
+    for text in [*texts.values(), *sent]:
+        for raw in RAW:
+            assert not re.search(raw, text, re.MULTILINE), raw
+    assert yaml.safe_load(texts["model-index.yaml"])["model-index"][0]["name"]
+    assert parse_eval_result_entries(yaml.safe_load(texts["imagenet-multilabel.yaml"]))
+
+    section = texts["model_card_results.md"]
+    html_text = rendered(section)
+    assert "<img" not in html_text and "<script" not in html_text
+    assert re.findall(r"<h\d>(.*?)</h\d>", html_text) == [
+        f"Evaluation: {hub.PRETTY_NAME}",
+        "How these numbers were produced",
+        "Citation",
+    ]
+    assert re.findall(r'href="([^"]*)"', html_text) == []
+    shown = visible_text(section)
+    assert f"Model: {folder_name} at revision 0123abcd (timm)." in shown
+    assert f'"source": "{folder_name} config.id2label"' in shown
+    assert f'"unmatched_labels": ["{HOSTILE_LABEL}"]' in shown
+    assert "Labels: local annotation file human_accuracy_v3.0.0.json," in shown
+    assert (
+        f"--model '{folder_name}' '--images={folder_name}' --annotations "
+        "human_accuracy_v3.0.0.json" in shown
+    )
 
 
 def test_card_files_of_complete_results_are_paste_ready(tmp_path: Path) -> None:
@@ -371,7 +523,7 @@ def test_push_without_token_says_how_to_log_in(
     tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    with pytest.raises(hub.HubResultsError, match="hf auth login.*HF_TOKEN"):
+    with pytest.raises(PushError, match="hf auth login.*HF_TOKEN"):
         hub.push_results(sample_document(), tmp_path)
     assert fake_hub.metadata_calls == []
 
@@ -382,7 +534,7 @@ def test_failed_eval_results_commit_names_the_open_pull_request(
     fake = FakeHub(fail_commit=True)
     monkeypatch.setattr(hub, "metadata_update", fake.metadata_update)
     monkeypatch.setattr(hub, "HfApi", fake.hf_api)
-    with pytest.raises(hub.HubResultsError, match=f"opened {PR_URL} .*connection reset.*refs/pr/7"):
+    with pytest.raises(PushError, match=f"opened {PR_URL} .*connection reset.*refs/pr/7"):
         hub.push_results(sample_document(), tmp_path, token="hf_secret")
     assert not (tmp_path / hub.PUSH_RECORD_FILE).exists()
 
@@ -394,7 +546,7 @@ def test_hub_refusal_before_the_pull_request_is_a_clear_error(
         raise ConnectionError("offline")
 
     monkeypatch.setattr(hub, "metadata_update", refuse)
-    with pytest.raises(hub.HubResultsError, match="could not open a pull request.*offline"):
+    with pytest.raises(PushError, match="could not open a pull request.*offline"):
         hub.push_results(sample_document(), tmp_path, token="hf_secret")
 
 
@@ -402,7 +554,7 @@ def test_local_model_needs_a_repo_id(tmp_path: Path, fake_hub: FakeHub) -> None:
     document = sample_document()
     document["model"]["id"] = str(tmp_path / "checkpoint")
     (tmp_path / "checkpoint").mkdir()
-    with pytest.raises(hub.HubResultsError, match="local path.*--hub-repo-id"):
+    with pytest.raises(PushError, match="local path.*--hub-repo-id"):
         hub.push_results(document, tmp_path, token="hf_secret")
     assert hub.model_index(document)[0]["name"] == "checkpoint"
     assert hub.push_results(document, tmp_path, repo_id="me/my-model", token="hf_secret") == PR_URL
@@ -417,17 +569,17 @@ def test_relative_path_that_exists_is_local(
     (tmp_path / "checkpoints" / "run1").mkdir(parents=True)
     document = sample_document()
     document["model"]["id"] = "checkpoints/run1"
-    with pytest.raises(hub.HubResultsError, match="local path"):
+    with pytest.raises(PushError, match="local path"):
         hub.push_results(document, tmp_path, dry_run=True)
 
 
 def test_invalid_repo_id_is_named(tmp_path: Path) -> None:
-    with pytest.raises(hub.HubResultsError, match="'not a/valid/id' is not a Hub model"):
+    with pytest.raises(PushError, match="'not a/valid/id' is not a Hub model"):
         hub.push_results(sample_document(), tmp_path, repo_id="not a/valid/id", dry_run=True)
 
 
 def test_score_document_without_model_needs_a_repo_id(tmp_path: Path) -> None:
     document = sample_document()
     del document["model"]
-    with pytest.raises(hub.HubResultsError, match="names no model"):
+    with pytest.raises(PushError, match="names no model"):
         hub.push_results(document, tmp_path, dry_run=True)
