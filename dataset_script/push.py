@@ -19,26 +19,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import huggingface_hub
 from huggingface_hub import DatasetCard, HfApi
-from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from imagenet_multilabel.dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
 
 CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
-
-
-# What a Hub call raises: HfHubHTTPError for an HTTP error status, OfflineModeIsEnabled (an
-# OSError) with HF_HUB_OFFLINE=1, and the HTTP client's own errors for a refused connection or a
-# timeout (httpx2's in huggingface_hub 2.x, httpx's in 1.x). HfHubHTTPError derives from that
-# client's base error, so its bases name the client's errors without importing the client.
-HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
-
-
-class PushError(ToolkitError):
-    """The push cannot proceed; the message says why and what to do."""
 
 
 def folder_files(folder: Path) -> list[tuple[str, int]]:
@@ -117,13 +104,9 @@ def push_dataset(
                 "repository (pass --private, or --allow-public-images if you may publish them)"
             )
         return None
-    if huggingface_hub.get_token() is None:
-        raise PushError(
-            "no Hugging Face token found; log in with `hf auth login`, or set HF_TOKEN to a token "
-            "with write access (https://huggingface.co/settings/tokens)"
-        )
-    api = api or HfApi()
-    try:
+    token = resolve_token()
+    api = api or HfApi(token=token)
+    with hub_call(f"could not push {str(source)!r} to {target}"):
         return _upload(
             api,
             source,
@@ -135,8 +118,6 @@ def push_dataset(
             replace_remote_configs,
             echo,
         )
-    except HUB_ERRORS as error:
-        raise PushError(f"pushing {str(source)!r} to {target} failed: {error}") from error
 
 
 def _upload(

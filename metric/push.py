@@ -9,16 +9,13 @@ to the repo id so that the Space documents itself.
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import huggingface_hub
 from huggingface_hub import CommitOperationAdd, HfApi, constants
-from imagenet_multilabel.dataset_script.push import HUB_ERRORS
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
 
 METRIC_DIR = Path(__file__).resolve().parent
 MODULE_FILE = "imagenet_multilabel.py"
@@ -32,11 +29,6 @@ FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
 _RESERVED_NAMES = {"scoring", "errors", "app"}
-
-
-class PushError(ToolkitError):
-    """The push cannot go ahead or failed: bad repo id, no token, a file that drifted, or the
-    Hub refused or could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -92,22 +84,6 @@ def stage_space(repo_id: str, staging_dir: Path) -> list[StagedFile]:
     return staged
 
 
-def resolve_token(token_env: str | None) -> str:
-    """The token from ``token_env`` if given, else the logged-in one; never printed."""
-    if token_env is not None:
-        token = os.environ.get(token_env, "").strip()
-        if not token:
-            raise PushError(f"--token-env {token_env}: that environment variable is unset or empty")
-        return token
-    token = huggingface_hub.get_token()
-    if not token:
-        raise PushError(
-            "no Hugging Face token found: log in with `hf auth login`, or set HF_TOKEN to a token "
-            "with write access (or pass --token-env NAME_OF_A_VARIABLE_HOLDING_ONE)"
-        )
-    return token
-
-
 def space_url(repo_id: str) -> str:
     return f"{constants.ENDPOINT}/spaces/{repo_id}"
 
@@ -129,18 +105,18 @@ def describe_dry_run(repo_id: str, *, private: bool) -> str:
     return "\n".join(lines)
 
 
-def push_space(repo_id: str, *, token: str, private: bool = False) -> str:
+def push_space(repo_id: str, *, token: str | None = None, private: bool = False) -> str:
     """Create the Space if absent (``private`` applies only then) and upload every file in one
-    commit; return the Space URL."""
-    api = HfApi(token=token)
+    commit; return the Space URL. ``token`` defaults to the logged-in one (`resolve_token`)."""
+    api = HfApi(token=token or resolve_token())
     with tempfile.TemporaryDirectory() as staging_dir:
         staged = stage_space(repo_id, Path(staging_dir))
-        step = "create"
-        try:
+        where = f"Space {repo_id} ({space_url(repo_id)})"
+        with hub_call(f"could not create {where}"):
             repo_url = api.create_repo(
                 repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True
             )
-            step = "upload the files to"
+        with hub_call(f"could not upload the files to {where}"):
             api.create_commit(
                 repo_id,
                 [
@@ -150,9 +126,4 @@ def push_space(repo_id: str, *, token: str, private: bool = False) -> str:
                 commit_message="Upload the ImageNet multi-label evaluate metric",
                 repo_type="space",
             )
-        except HUB_ERRORS as error:
-            raise PushError(
-                f"could not {step} Space {repo_id} ({space_url(repo_id)}): "
-                f"{type(error).__name__}: {error}"
-            ) from error
     return str(repo_url)
