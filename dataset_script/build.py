@@ -9,7 +9,7 @@ Layout (what ``datasets.load_dataset(folder)`` and the Hub read)::
     images/validation-00000-of-000NN.parquet    config ``images``, only with ``--images``
     images/imagenet_m-00000-of-000NN.parquet
 
-Every parquet schema carries the ``huggingface`` features metadata (so ClassLabel, List and
+Every parquet file carries the ``huggingface`` features metadata once (so ClassLabel, List and
 Image round-trip) and, under ``imagenet_multilabel``, the annotations' provenance plus
 ``label_sha256``: each split's ``label_digest``, so that a reader can tell labels edited after the
 build from the ones the recorded annotation file gave. Files are written deterministically: the
@@ -238,6 +238,22 @@ def _schema(features: Features, provenance: Mapping[str, Any]) -> pa.Schema:
     return schema.with_metadata(metadata)
 
 
+def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer that stores ``schema``'s metadata once, as the file's key-value metadata.
+
+    pyarrow would also store the whole schema serialised (``ARROW:schema``), metadata included:
+    a second copy of the ``huggingface`` features, whose four ClassLabel columns each list the
+    1,000 class names. Every column type here maps to a parquet type and back unchanged, so that
+    copy adds nothing; ``store_schema=False`` drops it, and the key-value metadata with it, which
+    is therefore added back by hand.
+    """
+    writer = pq.ParquetWriter(
+        path, schema.remove_metadata(), compression=_COMPRESSION, store_schema=False
+    )
+    writer.add_key_value_metadata(schema.metadata)
+    return writer
+
+
 def _write_labels(
     folder: Path, split_columns: Mapping[str, Mapping[str, list]], provenance: Mapping[str, Any]
 ) -> dict[str, SplitFiles]:
@@ -248,7 +264,8 @@ def _write_labels(
         columns = split_columns[split]
         table = pa.Table.from_pydict({name: columns[name] for name in LABEL_COLUMNS}, schema=schema)
         relative = f"{LABELS_CONFIG}/{split}-00000-of-00001.parquet"
-        pq.write_table(table, folder / relative, compression=_COMPRESSION)
+        with _parquet_writer(folder / relative, schema) as writer:
+            writer.write_table(table)
         size = (folder / relative).stat().st_size
         written[split] = SplitFiles(table.num_rows, table.nbytes, size)
     return written
@@ -349,7 +366,7 @@ class _ImageShardWriter:
                 self._folder / IMAGES_CONFIG / f"{self._split}-{len(self._partials):05d}.partial"
             )
             self._partials.append(partial)
-            self._writer = pq.ParquetWriter(partial, self._schema, compression=_COMPRESSION)
+            self._writer = _parquet_writer(partial, self._schema)
         columns: dict[str, list] = {name: [] for name in LABEL_COLUMNS}
         columns[IMAGE_COLUMN] = []
         for labels, data in self._pending:
