@@ -18,6 +18,7 @@ tried in this order:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
@@ -45,10 +46,67 @@ _LABEL_SETS = ("correct", "unclear", "wrong")
 
 @dataclass(frozen=True)
 class MistakeAnalysis:
-    """The rejected predictions of one split: ``records`` (mistakes.jsonl) and ``summary``."""
+    """The rejected predictions of one split: ``summary`` (the results' ``mistakes`` block) at
+    once, and ``records()`` (the rows of mistakes.jsonl) when asked for: `score` and `run` only
+    need the summary."""
 
-    records: list[dict[str, Any]]
     summary: dict[str, Any]
+    rejected: References  # the labels of the rejected predictions' images
+    ranked: np.ndarray  # their (n,) or (n, k) predictions
+    top5_probs: np.ndarray | None  # their (n, 5) probabilities, NaN rows unknown
+    sources: list[str]
+    categories: list[str]  # "" when unknown
+    severities: list[str]  # "" when unknown
+    in_imagenet_m: list[bool] | None  # None: the ImageNet-M images are not known
+
+    def with_top5_probs(self, top5_probs: np.ndarray | None) -> MistakeAnalysis:
+        """The same analysis, its records showing ``top5_probs`` ((n, 5), row-aligned with
+        ``rejected``; NaN rows unknown)."""
+        return dataclasses.replace(self, top5_probs=top5_probs)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One object per rejected prediction, with class names beside the ids."""
+        names = classes.CLASS_NAMES
+        label_lists = {name: self.rejected.label_lists(name) for name in _LABEL_SETS}
+        top5 = self.ranked[:, :5].tolist() if self.ranked.ndim == 2 else None
+        probs = self.top5_probs
+        known_probs = None if probs is None else ~np.isnan(probs).any(axis=1)
+        top1 = (self.ranked if self.ranked.ndim == 1 else self.ranked[:, 0]).tolist()
+        records = []
+        for position, (file_name, original, prediction) in enumerate(
+            zip(
+                self.rejected.file_names.tolist(),
+                self.rejected.original_label.tolist(),
+                top1,
+                strict=True,
+            )
+        ):
+            record: dict[str, Any] = {
+                "file_name": file_name,
+                "original_label": original,
+                "original_label_name": names[original],
+                "prediction": prediction,
+                "prediction_name": names[prediction],
+            }
+            if top5 is not None:
+                record["top5"] = top5[position]
+                record["top5_names"] = [names[i] for i in top5[position]]
+            if known_probs is not None and known_probs[position]:
+                record["top5_probs"] = probs[position].tolist()
+            for name in _LABEL_SETS:
+                ids = label_lists[name][position]
+                record[name] = ids
+                record[f"{name}_names"] = [names[i] for i in ids]
+            severity = self.severities[position]
+            record["source"] = self.sources[position]
+            record["category"] = self.categories[position]
+            record["severity"] = severity
+            record["severity_collapsed"] = mistakes.collapse_severity(severity) if severity else ""
+            record["in_imagenet_m"] = (
+                None if self.in_imagenet_m is None else self.in_imagenet_m[position]
+            )
+            records.append(record)
+        return records
 
 
 def analyze_split(
@@ -57,60 +115,37 @@ def analyze_split(
     references: References,
     *,
     imagenet_m_file_names: Collection[str] | None,
-    top5_probs: np.ndarray | None = None,
 ) -> MistakeAnalysis:
     """Analyze the rejected top-1 predictions of ``ranked`` ((N,) or (N, k) class ids).
 
-    ``ranked`` and ``top5_probs`` (NaN rows: unknown) are row-aligned with ``references`` (the
-    predicted images of ``split``); ``imagenet_m_file_names`` marks the ImageNet-M images (None:
-    unknown, as when only the validation labels were loaded).
+    ``ranked`` is row-aligned with ``references`` (the predicted images of ``split``);
+    ``imagenet_m_file_names`` marks the ImageNet-M images (None: unknown, as when only the
+    validation labels were loaded). The records get probabilities from ``with_top5_probs``.
     """
     ranked = np.asarray(ranked)
     top1 = ranked if ranked.ndim == 1 else ranked[:, 0]
     verdicts = judge(top1, references)
     rejected_rows = np.flatnonzero((verdicts == WRONG) | (verdicts == UNREVIEWED))
     rejected = references.take(rejected_rows)
-    predicted = top1[rejected_rows]
     file_names = rejected.file_names.tolist()
     sources, categories, severities = _sources(
-        file_names, predicted, verdicts[rejected_rows] == UNREVIEWED, rejected
+        file_names, top1[rejected_rows], verdicts[rejected_rows] == UNREVIEWED, rejected
     )
-    label_lists = {name: rejected.label_lists(name) for name in _LABEL_SETS}
-    records = []
-    for position, file_name in enumerate(file_names):
-        row = rejected_rows[position]
-        prediction = int(predicted[position])
-        original = int(rejected.original_label[position])
-        record: dict[str, Any] = {
-            "file_name": file_name,
-            "original_label": original,
-            "original_label_name": classes.CLASS_NAMES[original],
-            "prediction": prediction,
-            "prediction_name": classes.CLASS_NAMES[prediction],
-        }
-        if ranked.ndim == 2:
-            top5 = ranked[row, :5].tolist()
-            record["top5"] = top5
-            record["top5_names"] = [classes.CLASS_NAMES[i] for i in top5]
-        if top5_probs is not None and not np.isnan(top5_probs[row]).any():
-            record["top5_probs"] = top5_probs[row].tolist()
-        for name in _LABEL_SETS:
-            ids = label_lists[name][position]
-            record[name] = ids
-            record[f"{name}_names"] = [classes.CLASS_NAMES[i] for i in ids]
-        severity = severities[position]
-        record.update(
-            source=sources[position],
-            category=categories[position],
-            severity=severity,
-            severity_collapsed=mistakes.collapse_severity(severity) if severity else "",
-            in_imagenet_m=(
-                None if imagenet_m_file_names is None else file_name in imagenet_m_file_names
-            ),
-        )
-        records.append(record)
-    summary = _summary(split, records, references, verdicts, imagenet_m_file_names)
-    return MistakeAnalysis(records=records, summary=summary)
+    in_imagenet_m = None
+    if imagenet_m_file_names is not None:
+        in_imagenet_m = [name in imagenet_m_file_names for name in file_names]
+    columns = MistakeAnalysis(
+        summary={},
+        rejected=rejected,
+        ranked=ranked[rejected_rows],
+        top5_probs=None,
+        sources=sources,
+        categories=categories,
+        severities=severities,
+        in_imagenet_m=in_imagenet_m,
+    )
+    summary = _summary(split, columns, references, verdicts, imagenet_m_file_names)
+    return dataclasses.replace(columns, summary=summary)
 
 
 def _sources(
@@ -144,25 +179,29 @@ def _sources(
 
 def _summary(
     split: str,
-    records: Sequence[Mapping[str, Any]],
+    analysis: MistakeAnalysis,
     references: References,
     verdicts: np.ndarray,
     imagenet_m_file_names: Collection[str] | None,
 ) -> dict[str, Any]:
     """The ``mistakes`` block of results.json."""
-    by_source = Counter(record["source"] for record in records)
-    expert = [record for record in records if record["source"] == "expert"]
+    by_source = Counter(analysis.sources)
     table = {
         category: {severity: 0 for severity in mistakes.SEVERITIES}
         for category in mistakes.CATEGORIES
     }
-    for record in expert:
-        table[record["category"]][record["severity"]] += 1
-    per_class = Counter(record["original_label"] for record in records)
-    confusions = Counter((record["original_label"], record["prediction"]) for record in records)
+    collapsed = {"minor": 0, "major": 0}
+    for source, category, severity in zip(
+        analysis.sources, analysis.categories, analysis.severities, strict=True
+    ):
+        if source == "expert":
+            table[category][severity] += 1
+            collapsed[mistakes.collapse_severity(severity)] += 1
+    originals = analysis.rejected.original_label.tolist()
+    top1 = analysis.ranked if analysis.ranked.ndim == 1 else analysis.ranked[:, 0]
     imagenet_m = None
     if imagenet_m_file_names is not None:
-        rejected_names = {record["file_name"] for record in records}
+        rejected_names = set(analysis.rejected.file_names.tolist())
         scored = [
             name
             for name, verdict in zip(references.file_names.tolist(), verdicts.tolist(), strict=True)
@@ -174,16 +213,13 @@ def _summary(
         }
     return {
         "split": split,
-        "num_rejected": len(records),
+        "num_rejected": len(analysis.sources),
         "by_source": {source: by_source.get(source, 0) for source in SOURCES},
         "expert_category_severity": table,
-        "expert_severity_collapsed": {
-            collapsed: sum(r["severity_collapsed"] == collapsed for r in expert)
-            for collapsed in ("minor", "major")
-        },
+        "expert_severity_collapsed": collapsed,
         "classes_with_most_mistakes": [
             {"class_id": class_id, "name": classes.CLASS_NAMES[class_id], "mistakes": count}
-            for class_id, count in _most_common(per_class)
+            for class_id, count in _most_common(Counter(originals))
         ],
         "most_frequent_confusions": [
             {
@@ -193,7 +229,9 @@ def _summary(
                 "prediction_name": classes.CLASS_NAMES[prediction],
                 "count": count,
             }
-            for (original, prediction), count in _most_common(confusions)
+            for (original, prediction), count in _most_common(
+                Counter(zip(originals, top1.tolist(), strict=True))
+            )
         ],
         "imagenet_m": imagenet_m,
         "expert_metadata": {

@@ -71,10 +71,11 @@ def analyze_predictions(
     )
     output = Path(output_dir)
     results.write_json(output / RESULTS_FILE, document)
-    write_mistakes_jsonl(output / MISTAKES_FILE, analysis.records)
+    records = analysis.records()
+    write_mistakes_jsonl(output / MISTAKES_FILE, records)
     write_review_page(
         output,
-        analysis.records,
+        records,
         labels=document["labels"],
         title=title or f"Mistakes of {Path(predictions.source).name}",
         images=images,

@@ -390,28 +390,36 @@ def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[
     return json.dumps(record) + "\n"
 
 
-def read_top5_probs(path: str | os.PathLike, file_names: Sequence[str]) -> np.ndarray | None:
-    """The ``top5_probs`` (as `run` writes them) of ``file_names`` in a JSONL file, row-aligned.
+_TOP5_PROBS_FIELD = re.compile(r'"top5_probs"\s*:\s*\[([^\]]*)\]')
 
-    (N, 5) floats, NaN for a row without five numbers; None when no row has them (a CSV, or a
-    JSONL file of another tool). Read apart from ``read_predictions``, which validates the file
-    first: probabilities are shown beside the mistakes, never scored, so they are optional.
+
+def read_top5_probs(predictions: Predictions, rows: np.ndarray) -> np.ndarray | None:
+    """The ``top5_probs`` (as `run` writes them) of the given rows of a JSONL predictions file.
+
+    (len(rows), 5) floats, NaN for a row without five finite numbers; None when none has them (a
+    CSV, or a JSONL file of another tool). Probabilities are shown beside the mistakes, never
+    scored, so they are optional and read apart from ``read_predictions``, only for the rows
+    asked for: row ``i`` is the file's ``i``-th non-blank line, as ``read_predictions`` (which
+    validated the file) numbers them.
     """
-    path = Path(path)
+    path = Path(predictions.source)
     if path.suffix.lower() not in (".jsonl", ".json"):
         return None
-    row_of = {name: row for row, name in enumerate(file_names)}
-    probs = np.full((len(file_names), TOP_K), np.nan)
-    found = False
+    position_of = {int(row): position for position, row in enumerate(rows)}
+    probs = np.full((len(position_of), TOP_K), np.nan)
     with open(path, encoding="utf-8-sig") as handle:
-        for text in handle:
-            if '"top5_probs"' not in text:
+        nonblank = (text for text in handle if text.strip())
+        for row, text in enumerate(nonblank):
+            position = position_of.get(row)
+            listed = _TOP5_PROBS_FIELD.search(text) if position is not None else None
+            if listed is None:
                 continue
-            record = json.loads(text)  # valid: read_predictions read this file
-            name, values = record.get("file_name"), record.get("top5_probs")
-            row = row_of.get(name) if isinstance(name, str) else None
-            numbers = isinstance(values, list) and len(values) == TOP_K
-            if row is not None and numbers and all(type(v) in (int, float) for v in values):
-                probs[row] = values
-                found = True
-    return probs if found else None
+            try:
+                values = [float(value) for value in listed.group(1).split(",")]
+            except ValueError:
+                continue
+            if len(values) == TOP_K:
+                probs[position] = values
+    known = np.isfinite(probs).all(axis=1)
+    probs[~known] = np.nan
+    return probs if known.any() else None

@@ -228,6 +228,11 @@ def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
         + ", ".join(f"{count:,} {source}" for source, count in by_source.items())
     ]
     table = mistakes["expert_category_severity"]
+    if not by_source.get("expert"):
+        return [
+            *lines,
+            "None of them is a mistake the paper's experts reviewed (ViT-3B, Greedy Soups).",
+        ]
     severities = list(next(iter(table.values())))
     totals = [sum(row[severity] for row in table.values()) for severity in severities]
     rows = [

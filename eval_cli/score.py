@@ -212,17 +212,17 @@ def analyze_mistakes(
 ) -> MistakeAnalysis:
     """The mistake analysis (`eval_cli.analysis`) of the validation split when chosen (it holds
     the ImageNet-M images too), else of ImageNet-M; ``with_probabilities`` reads the top-5
-    probabilities of a JSONL file for the records."""
+    probabilities of the rejected predictions from a JSONL file, for the records."""
     split = "validation" if "validation" in splits else "imagenet_m"
     references, rows, _ = predicted_references(predictions, labels, split, limit)
     imagenet_m = labels.splits.get("imagenet_m")
-    probabilities = None
-    if with_probabilities:
-        probabilities = read_top5_probs(predictions.source, references.file_names.tolist())
-    return analyze_split(
+    analysis = analyze_split(
         split,
         predictions.ranked()[rows],
         references,
         imagenet_m_file_names=None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
-        top5_probs=probabilities,
     )
+    if not with_probabilities:
+        return analysis
+    rejected_rows = predictions.rows_for(analysis.rejected.file_names.tolist())
+    return analysis.with_top5_probs(read_top5_probs(predictions, rejected_rows))

@@ -15,6 +15,7 @@ from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
+from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
 from imagenet_multilabel.metric.scoring import References
 from mistake_fixtures import paper_mistake_annotations
 
@@ -102,16 +103,12 @@ def _references() -> tuple[References, mistakes.ExpertMistake, list[int]]:
 def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     references, expert, top1 = _references()
     ranked = np.array([[p, 0, 1, 2, 3] for p in top1])
-    probs = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (7, 1))
+    probs = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (5, 1))  # the five rejected ones
     names = references.file_names.tolist()
     result = analysis.analyze_split(
-        "validation",
-        ranked,
-        references,
-        imagenet_m_file_names={names[1], names[5]},
-        top5_probs=probs,
-    )
-    by_name = {record["file_name"]: record for record in result.records}
+        "validation", ranked, references, imagenet_m_file_names={names[1], names[5]}
+    ).with_top5_probs(probs)
+    by_name = {record["file_name"]: record for record in result.records()}
     assert list(by_name) == names[:5]  # accepted (unclear) and problematic images are no mistake
     assert [by_name[n]["source"] for n in names[:5]] == [
         "expert",
@@ -158,8 +155,8 @@ def test_a_confused_pair_with_any_correct_label_counts() -> None:
     result = analysis.analyze_split(
         "validation", [second, second], references, imagenet_m_file_names=()
     )
-    assert [r["source"] for r in result.records] == ["confusion-pair", "uncategorized"]
-    assert "top5" not in result.records[0] and "top5_probs" not in result.records[0]
+    assert [r["source"] for r in result.records()] == ["confusion-pair", "uncategorized"]
+    assert "top5" not in result.records()[0] and "top5_probs" not in result.records()[0]
     assert result.summary["most_frequent_confusions"][0]["prediction"] == second
 
 
@@ -333,3 +330,24 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     args = ["score", "--predictions", predictions, *_label_args(loop_inputs)]
     assert main([*args, "--label-patch", str(other)]) == 2
     assert "other.json' applies to the annotation file with sha256 cdcd" in capsys.readouterr().err
+
+
+def test_top5_probabilities_of_the_rows_asked_for(tmp_path: Path) -> None:
+    lines = [
+        {"file_name": "ILSVRC2012_val_00000001.JPEG", "top5": [1, 2, 3, 4, 5]},
+        {"file_name": "ILSVRC2012_val_00000002.JPEG", "top5": [1, 2, 3, 4, 5]},
+        {"file_name": "ILSVRC2012_val_00000003.JPEG", "top5": [1, 2, 3, 4, 5]},
+    ]
+    lines[0]["top5_probs"] = [0.5, 0.2, 0.1, 0.1, 0.1]
+    lines[1]["top5_probs"] = [0.5, 0.2]  # not five: unknown, not an error
+    lines[2]["top5_probs"] = [1, 0, 0, 0, 0]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    predictions = read_predictions(path)
+    probs = read_top5_probs(predictions, np.array([2, 1, 0]))
+    np.testing.assert_array_equal(probs[0], [1, 0, 0, 0, 0])
+    assert np.isnan(probs[1]).all()
+    np.testing.assert_array_equal(probs[2], [0.5, 0.2, 0.1, 0.1, 0.1])
+    csv = tmp_path / "p.csv"
+    csv.write_text("file_name,prediction\nILSVRC2012_val_00000001.JPEG,3\n", encoding="utf-8")
+    assert read_top5_probs(read_predictions(csv), np.array([0])) is None
