@@ -14,12 +14,19 @@ predictions depend on, so that a restart with another model or labels is refused
 One run at a time per output directory: the main process holds an exclusive kernel lock on
 ``.run.lock`` for the whole run (released by the kernel when the process dies, so a killed run
 never blocks the next); a second launch into the same directory is refused at once.
+
+Each prediction records its image's fingerprint (byte count and a 64-bit BLAKE2b of the bytes,
+computed where the DataLoader reads them): a resumed run reuses a prediction only if the image
+source it is given now holds the same bytes under that file name, wherever they are read from.
+A full disk or an unwritable directory stops the run with the path named; the predictions
+written until then are whole batches, synced to disk, so a rerun resumes from them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -28,6 +35,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -57,7 +66,7 @@ from imagenet_multilabel.eval_cli.score import (
     real_labels_for,
     score_splits,
 )
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, first_few
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -81,8 +90,48 @@ class OutputDirectoryInUseError(ToolkitError):
     """Another run holds the output directory; two runs appending to one file would ruin it."""
 
 
+class OutputWriteError(ToolkitError):
+    """The output directory stopped taking writes (a full disk, say) during the run."""
+
+
+@dataclass(frozen=True)
+class ImageFingerprint:
+    """What identifies an image's bytes, independent of the path they were read from: their
+    count and a 64-bit BLAKE2b (~1 GB/s, next to nothing beside decoding)."""
+
+    num_bytes: int
+    blake2b: str  # 16 hex digits
+
+    @classmethod
+    def of(cls, data: bytes) -> ImageFingerprint:
+        return cls(len(data), hashlib.blake2b(data, digest_size=8).hexdigest())
+
+    @classmethod
+    def from_ints(cls, num_bytes: int, blake2b: int) -> ImageFingerprint:
+        """From the int64 pair that crosses the DataLoader and the gather (``as_ints``)."""
+        return cls(num_bytes, blake2b.to_bytes(8, "big", signed=True).hex())
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ImageFingerprint | None:
+        """The fingerprint a predictions line recorded; None in lines of older runs."""
+        num_bytes, blake2b = record.get("image_bytes"), record.get("image_blake2b")
+        if not isinstance(num_bytes, int) or not isinstance(blake2b, str):
+            return None
+        return cls(num_bytes, blake2b)
+
+    def as_ints(self) -> tuple[int, int]:
+        return self.num_bytes, int.from_bytes(bytes.fromhex(self.blake2b), "big", signed=True)
+
+    def as_record(self) -> dict[str, Any]:
+        return {"image_bytes": self.num_bytes, "image_blake2b": self.blake2b}
+
+    def __str__(self) -> str:
+        return f"{self.num_bytes:,} bytes, blake2b {self.blake2b}"
+
+
 class _PreprocessedImages(Dataset):
-    """Decode + the model's own preprocessing, in DataLoader workers; items keep their index."""
+    """Decode + the model's own preprocessing, in DataLoader workers; items keep their index and
+    carry the fingerprint of the bytes they were decoded from (``ImageFingerprint.as_ints``)."""
 
     def __init__(self, images: LocatedImages, preprocess: Callable[[Image.Image], torch.Tensor]):
         self.images, self.preprocess = images, preprocess
@@ -90,9 +139,10 @@ class _PreprocessedImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, int, int]:
         file_name, data = self.images[index]
-        return index, self.preprocess(decode_image(data, file_name))
+        num_bytes, blake2b = ImageFingerprint.of(data).as_ints()
+        return index, self.preprocess(decode_image(data, file_name)), num_bytes, blake2b
 
 
 def default_output_dir(model: str) -> Path:
@@ -117,7 +167,10 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
     """Main process: record the run's identity, or check it against an interrupted run's."""
     identity_path, predictions_path = output_dir / IDENTITY_FILE, output_dir / PREDICTIONS_FILE
     if not predictions_path.exists():
-        results.write_json(identity_path, identity)
+        try:
+            results.write_json(identity_path, identity)
+        except OSError as error:
+            raise _output_write_error(identity_path, error, "nothing was run") from error
         return
     recorded = json.loads(identity_path.read_text()) if identity_path.exists() else None
     if recorded != identity:
@@ -151,64 +204,98 @@ def _leaf_differences(old: Any, new: Any, path: str) -> Iterator[tuple[str, Any,
         yield path, old, new
 
 
-def _completed(predictions_path: Path) -> set[str]:
+def _completed(predictions_path: Path) -> dict[str, ImageFingerprint | None]:
     """File names already predicted by an earlier, interrupted run of the same identity (for
-    any split: a later run over more splits reuses them)."""
+    any split: a later run over more splits reuses them), with their images' fingerprints."""
     if not predictions_path.exists() or predictions_path.stat().st_size == 0:
-        return set()
-    _keep_first_complete_line_per_image(predictions_path)
-    return set(read_predictions(predictions_path).file_names.tolist())
+        return {}
+    records = _first_complete_record_per_image(predictions_path)
+    read_predictions(predictions_path)  # every kept line as `score` reads it, or a clear error
+    return {name: ImageFingerprint.from_record(record) for name, record in records.items()}
 
 
-def _keep_first_complete_line_per_image(path: Path) -> None:
+def _first_complete_record_per_image(path: Path) -> dict[str, dict[str, Any]]:
     """Repair what a kill or two concurrent runs (before runs took a lock) leave behind: a torn
     line, interleaved fragments, the same image predicted twice. The first complete line of each
     file name is kept; the rest is dropped (their images are predicted again if none is kept)
     and counted in one line on stderr. The file is replaced atomically, only if something
     was dropped."""
-    kept: dict[str, bytes] = {}
+    kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
     duplicates = incomplete = 0
     with open(path, "rb") as handle:
         for line in handle:
-            file_name = _file_name_of_line(line)
-            if file_name is None:
+            record = _record_of_line(line)
+            if record is None:
                 incomplete += 1
-            elif file_name in kept:
+            elif record["file_name"] in kept:
                 duplicates += 1
             else:
-                kept[file_name] = line
-    if not duplicates and not incomplete:
-        return
-    _replace_atomically(path, b"".join(kept.values()))
-    print(
-        f"note: repaired {path}: dropped {duplicates} duplicate and {incomplete} incomplete "
-        f"line(s), kept the first complete line of each of {len(kept)} images",
-        file=sys.stderr,
-    )
+                kept[record["file_name"]] = line, record
+    if duplicates or incomplete:
+        _replace_atomically(path, b"".join(line for line, _ in kept.values()))
+        print(
+            f"note: repaired {path}: dropped {duplicates} duplicate and {incomplete} incomplete "
+            f"line(s), kept the first complete line of each of {len(kept)} images",
+            file=sys.stderr,
+        )
+    return {name: record for name, (_, record) in kept.items()}
 
 
-def _file_name_of_line(line: bytes) -> str | None:
-    """The file name of a whole JSON object line ending in a newline; None for anything else."""
+def _record_of_line(line: bytes) -> dict[str, Any] | None:
+    """A whole JSON object line (ending in a newline) with a string file name, else None."""
     if not line.endswith(b"\n"):
         return None
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    file_name = record.get("file_name") if isinstance(record, dict) else None
-    return file_name if isinstance(file_name, str) else None
+    if not isinstance(record, dict) or not isinstance(record.get("file_name"), str):
+        return None
+    return record
+
+
+def _check_same_images(
+    recorded: Mapping[str, ImageFingerprint | None],
+    reused: LocatedImages,
+    predictions_path: Path,
+) -> None:
+    """Reuse predictions only of the same bytes, wherever they are read from now (another path,
+    a tar instead of a folder): each reused image is read and hashed again, never decoded."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        now = pool.map(lambda index: ImageFingerprint.of(reused[index][1]), range(len(reused)))
+        differing = [
+            f"{name}: {recorded[name]} then, {fingerprint} now"
+            for name, fingerprint in zip(reused.file_names, now, strict=True)
+            if recorded[name] not in (None, fingerprint)
+        ]
+    if differing:
+        raise ResumeError(
+            f"{len(differing)} of the {len(reused)} images already predicted in "
+            f"{str(predictions_path)!r} differ in {reused.source} (first: {first_few(differing)});"
+            " those predictions were made from other images: evaluate this source into another "
+            "--output-dir, or remove the directory to predict every image again"
+        )
+    unchecked = sum(recorded[name] is None for name in reused.file_names)
+    if unchecked:
+        print(
+            f"note: {unchecked} reused prediction(s) in {predictions_path} were written before "
+            f"runs recorded image fingerprints; they are not checked against {reused.source}",
+            file=sys.stderr,
+        )
 
 
 def _replace_atomically(path: Path, data: bytes) -> None:
-    """A kill during the rewrite leaves the old file, never half of the new one."""
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(handle.name, path.stat().st_mode & 0o777)
-    os.replace(handle.name, path)
+    """A kill or a full disk during the rewrite leaves the old file, never half of the new one."""
+    temporary = path.with_name(f".{path.name}.repair")
+    try:
+        temporary.write_bytes(data)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _output_write_error(path, error, "it is unchanged and nothing was run") from error
 
 
 def _auto_batch_size(
@@ -351,7 +438,10 @@ def evaluate_model(
         done_on_main = [None]
         if accelerator.is_main_process:
             _prepare_output_dir(output_dir, identity)
-            done_on_main = [sorted(_completed(output_dir / PREDICTIONS_FILE))]
+            recorded = _completed(output_dir / PREDICTIONS_FILE)
+            reused = source.locate([name for name in wanted if name in recorded])
+            _check_same_images(recorded, reused, output_dir / PREDICTIONS_FILE)
+            done_on_main = [sorted(recorded)]
         done = set(broadcast_object_list(done_on_main)[0])
         todo = [name for name in wanted if name not in done]
 
@@ -427,13 +517,21 @@ def evaluate_model(
                 "channels_last": channels_last,
                 "compile": compile,
                 "images_predicted_this_session": len(todo),
-                "images_resumed": len(done),
+                "images_resumed": len(wanted) - len(todo),
                 "wall_seconds": round(time.perf_counter() - started, 3),
                 "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
             },
         )
-        results.write_json(output_dir / RESULTS_FILE, document)
-        hub.write_card_files(document, output_dir)
+        try:
+            results.write_json(output_dir / RESULTS_FILE, document)
+            hub.write_card_files(document, output_dir)
+        except OSError as error:
+            raise _output_write_error(
+                output_dir / RESULTS_FILE,
+                error,
+                f"nothing was lost: every prediction is in {predictions_path}, and the rerun "
+                "predicts nothing again before it writes the results",
+            ) from error
         if push_to_hub:
             hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
         return document
@@ -446,9 +544,9 @@ def _check_writable(output_dir: Path) -> None:
         with tempfile.TemporaryFile(dir=output_dir):
             pass
     except OSError as error:
-        raise ToolkitError(
+        raise OutputWriteError(
             f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
-            "choose another with --output-dir; nothing was run"
+            "choose another with --output-dir; nothing was run and nothing in it was changed"
         ) from None
 
 
@@ -458,7 +556,11 @@ def _exclusive_output_dir(output_dir: Path) -> Iterator[None]:
     if another process holds it. The kernel drops the lock when its holder dies (even by
     ``kill -9``), so a stale lock file never blocks; the holder's pid, host and start time are
     written into it for the refusal message."""
-    descriptor = os.open(output_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    lock_path = output_dir / LOCK_FILE
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise _output_write_error(lock_path, error, "nothing was run") from error
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -473,8 +575,11 @@ def _exclusive_output_dir(output_dir: Path) -> Iterator[None]:
             f"pid {os.getpid()} on host {socket.gethostname()}, started "
             f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
         )
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{holder}\n".encode(), 0)
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{holder}\n".encode(), 0)
+        except OSError as error:
+            raise _output_write_error(lock_path, error, "nothing was run") from error
         yield
     finally:
         os.close(descriptor)  # releases the lock
@@ -516,27 +621,94 @@ def _predict(
     progress = tqdm(
         total=total, unit="img", desc="Evaluating", disable=not accelerator.is_main_process
     )
-    writer = open if accelerator.is_main_process else _no_file
-    with writer(predictions_path, "a", encoding="utf-8") as out, torch.inference_mode():
-        for indices, pixel_values in loader:
-            logits = forward(pixel_values).float()
-            _check_finite(logits, indices, images)
-            probabilities = logits.softmax(dim=-1)
-            top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
-            indices, top_ids, top_probs = accelerator.gather_for_metrics(
-                (indices, top_ids, top_probs)
-            )
-            if accelerator.is_main_process:
-                out.writelines(
-                    prediction_record(images.file_names[i], ids, probs)
-                    for i, ids, probs in zip(
-                        indices.tolist(), top_ids.tolist(), top_probs.tolist(), strict=True
-                    )
+    appender = _PredictionsAppender(predictions_path) if accelerator.is_main_process else None
+    try:
+        with torch.inference_mode():
+            for indices, pixel_values, num_bytes, blake2b in loader:
+                logits = forward(pixel_values).float()
+                _check_finite(logits, indices, images)
+                probabilities = logits.softmax(dim=-1)
+                top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
+                gathered = accelerator.gather_for_metrics(
+                    (indices, top_ids, top_probs, num_bytes, blake2b)
                 )
-                out.flush()
-                os.fsync(out.fileno())
-            progress.update(len(indices))
-    progress.close()
+                if appender is not None:
+                    appender.append(
+                        _prediction_line(
+                            images.file_names[index],
+                            ids,
+                            probs,
+                            ImageFingerprint.from_ints(size, digest),
+                        )
+                        for index, ids, probs, size, digest in zip(
+                            *(column.tolist() for column in gathered), strict=True
+                        )
+                    )
+                progress.update(len(gathered[0]))
+    finally:
+        if appender is not None:
+            appender.close()
+        progress.close()
+
+
+def _prediction_line(
+    file_name: str, top5: Sequence[int], top5_probs: Sequence[float], image: ImageFingerprint
+) -> str:
+    """The predictions file's line (`eval_cli.predictions.prediction_record`) plus the image's
+    fingerprint, which readers other than resume ignore."""
+    record = json.loads(prediction_record(file_name, top5, top5_probs))
+    return json.dumps({**record, **image.as_record()}) + "\n"
+
+
+class _PredictionsAppender:
+    """Appends whole batches of lines, each synced to disk before the next batch runs. A write
+    that fails (a full disk, a directory turned read-only) is cut back to the last whole batch,
+    so the file stays readable and a rerun resumes from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.num_appended = 0
+        try:
+            self._descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise _output_write_error(path, error, "nothing was run") from error
+
+    def append(self, lines: Iterator[str] | Sequence[str]) -> None:
+        lines = list(lines)
+        end = os.lseek(self._descriptor, 0, os.SEEK_END)
+        try:
+            _write_all(self._descriptor, "".join(lines).encode())
+            os.fsync(self._descriptor)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._descriptor, end)
+            raise _output_write_error(
+                self.path,
+                error,
+                f"nothing was lost: the {self.num_appended:,} predictions of this session's "
+                "earlier batches (and any of earlier runs) are kept in it, synced to disk, and the "
+                "rerun predicts only the images still missing",
+            ) from error
+        self.num_appended += len(lines)
+
+    def close(self) -> None:
+        os.close(self._descriptor)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _output_write_error(path: Path, error: OSError, consequence: str) -> OutputWriteError:
+    """The one message of a failed write into the output directory: which path, why, what it
+    means for the work done, and what to do."""
+    return OutputWriteError(
+        f"cannot write {str(path)!r} ({error.strerror or error}); {consequence}; free space on "
+        "that disk (or make the directory writable) and run the same command again"
+    )
 
 
 def _check_finite(logits: torch.Tensor, indices: torch.Tensor, images: LocatedImages) -> None:
@@ -551,11 +723,6 @@ def _check_finite(logits: torch.Tensor, indices: torch.Tensor, images: LocatedIm
             f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "
             "bf16 or no"
         )
-
-
-def _no_file(*_args: Any, **_kwargs: Any) -> contextlib.nullcontext:
-    """Processes other than the main one write nothing."""
-    return contextlib.nullcontext()
 
 
 def _cpu_launch_collapsed_to_one_process(accelerator: Accelerator) -> bool:

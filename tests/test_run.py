@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from image_fixtures import make_hf_parquet_dataset, make_val_folder
+from image_fixtures import make_hf_parquet_dataset, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.images import CorruptImageError, MissingImagesError
 from imagenet_multilabel.eval_cli import run as run_module
@@ -65,7 +66,12 @@ def test_single_process_outputs(workspace, reference_run):
         "top5",
         "top5_probs",
         "top5_names",
+        "image_bytes",
+        "image_blake2b",
     }
+    tar_member = make_jpeg(classes.image_id_from_file_name(record["file_name"]))
+    assert record["image_bytes"] == len(tar_member)
+    assert record["image_blake2b"] == hashlib.blake2b(tar_member, digest_size=8).hexdigest()
     assert record["prediction_name"] == classes.CLASS_NAMES[record["prediction"]]
     assert record["top5_names"] == [classes.CLASS_NAMES[i] for i in record["top5"]]
     assert record["top5_probs"] == sorted(record["top5_probs"], reverse=True)

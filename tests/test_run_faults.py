@@ -3,12 +3,16 @@ full disks, read-only directories and images that fail to decode mid-run."""
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from run_fixtures import make_workspace, prediction_ids, run_args
+from image_fixtures import make_jpeg, make_val_folder
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.eval_cli import run as run_module
+from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 
 from imagenet_multilabel.cli import main
 
@@ -60,3 +64,107 @@ def test_resume_repairs_the_duplicates_of_two_concurrent_runs(
     assert prediction_ids(output / "predictions.jsonl") == prediction_ids(
         clean_run / "predictions.jsonl"
     )
+
+
+@pytest.fixture
+def resumable(clean_run, tmp_path) -> Path:
+    """A copy of the clean run's directory, for a test to resume from or break."""
+    return Path(shutil.copytree(clean_run, tmp_path / "resumable"))
+
+
+def test_resume_accepts_the_same_images_read_from_elsewhere(workspace, resumable):
+    """The fingerprints are of bytes, not paths: a folder copy of the tar's images is the same."""
+    folder = make_val_folder(resumable.parent / "copy", workspace["image_ids"], True)
+    args = run_args(workspace, workspace["resnet"], resumable)
+    assert main(with_option(args, "--images", str(folder))) == 0
+    document = _results(resumable)
+    assert document["run"]["images_predicted_this_session"] == 0
+    assert document["run"]["images_resumed"] == 68
+
+
+def test_resume_refuses_other_image_bytes(workspace, resumable, capsys):
+    imagenet_m = sorted(json.loads(line)["file_name"] for line in _lines(resumable))
+    changed_ids = [classes.image_id_from_file_name(name) for name in imagenet_m[:3]]
+    other_bytes = {image_id: make_jpeg(image_id, size=20) for image_id in changed_ids}
+    folder = make_val_folder(resumable.parent / "other", workspace["image_ids"], False, other_bytes)
+    before = (resumable / "predictions.jsonl").read_bytes()
+    args = run_args(workspace, workspace["resnet"], resumable)
+    assert main(with_option(args, "--images", str(folder))) == 2
+    error = capsys.readouterr().err
+    assert "3 of the 68 images already predicted in" in error
+    assert all(name in error for name in imagenet_m[:3])
+    assert f"{len(make_jpeg(changed_ids[0], size=20)):,} bytes" in error
+    assert (resumable / "predictions.jsonl").read_bytes() == before
+
+
+def _lines(output: Path) -> list[str]:
+    return (output / "predictions.jsonl").read_text().splitlines(keepends=True)
+
+
+def test_a_full_disk_keeps_whole_batches_and_the_rerun_resumes(
+    workspace, clean_run, tmp_path, monkeypatch, capsys
+):
+    real_write_all = run_module._write_all
+    writes = []
+
+    def disk_fills_on_the_third_batch(descriptor: int, data: bytes) -> None:
+        writes.append(len(data))
+        if len(writes) == 3:
+            real_write_all(descriptor, data[: len(data) // 2])  # part of the batch got out
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_all(descriptor, data)
+
+    output = tmp_path / "full"
+    args = run_args(workspace, workspace["resnet"], output, "--batch-size", "8")
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "_write_all", disk_fills_on_the_third_batch)
+        assert main(args) == 2
+    error = capsys.readouterr().err
+    predictions = output / "predictions.jsonl"
+    assert f"cannot write {str(predictions)!r} (No space left on device)" in error
+    assert "nothing was lost: the 16 predictions" in error
+    assert predictions.read_text().count("\n") == 16
+    assert predictions.read_text().endswith("\n")  # the half-written batch was cut off
+    assert not (output / "results.json").exists()
+
+    assert main(args) == 0  # space freed
+    document = _results(output)
+    assert document["metrics"] == _results(clean_run)["metrics"]
+    assert document["run"]["images_resumed"] == 16
+    assert document["run"]["images_predicted_this_session"] == 68 - 16
+
+
+def test_a_full_disk_at_the_results_keeps_every_prediction(
+    workspace, resumable, monkeypatch, capsys
+):
+    (resumable / "results.json").unlink()
+
+    def disk_full(path, document):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    args = run_args(workspace, workspace["resnet"], resumable)
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module.results, "write_json", disk_full)
+        assert main(args) == 2
+    error = capsys.readouterr().err
+    assert f"cannot write {str(resumable / 'results.json')!r} (No space left on device)" in error
+    assert "every prediction is in" in error
+    assert main(args) == 0
+    assert _results(resumable)["run"]["images_predicted_this_session"] == 0
+
+
+def test_a_read_only_output_directory_is_named_and_left_alone(
+    workspace, resumable, monkeypatch, capsys
+):
+    """Simulated: permission bits do not stop root, who may run the tests."""
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    before = {path.name: path.read_bytes() for path in resumable.iterdir()}
+    monkeypatch.setattr(run_module.tempfile, "TemporaryFile", read_only)
+    assert main(run_args(workspace, workspace["resnet"], resumable)) == 2
+    error = capsys.readouterr().err
+    assert f"output directory {str(resumable)!r} cannot be written (Read-only file system)" in error
+    assert "nothing in it was changed" in error
+    assert {path.name: path.read_bytes() for path in resumable.iterdir()} == before
