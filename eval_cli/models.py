@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import json
+import pickle
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -617,6 +618,19 @@ def _loading_kwargs(source: ModelSource, trust_remote_code: bool) -> dict[str, A
     return {"revision": source.revision, "trust_remote_code": trust_remote_code}
 
 
+def _unsafe_weights(source: ModelSource, error: pickle.UnpicklingError) -> ModelLoadError:
+    """The error for pickled weights that ``torch.load(weights_only=True)``, the safe loader
+    transformers and timm use, refused: loading them anyway could run any code they carry."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    # torch's message opens with advice to set weights_only=False; the cause is the next line.
+    cause = next((line for line in lines if "weights_only" not in line), lines[0] if lines else "")
+    return ModelLoadError(
+        f"the weights of {source.model_id!r} are not loadable safely: torch.load with "
+        f"weights_only=True refused them ({cause.strip()}); nothing was run. Use a safetensors "
+        "checkpoint, or a pickled one that holds tensors only"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Adapters
 
@@ -705,6 +719,8 @@ class TransformersAdapter(ModelAdapter):
                 source.location, dtype=torch.float32, output_loading_info=True, **kwargs
             )
             image_processor = AutoImageProcessor.from_pretrained(source.location, **kwargs)
+        except pickle.UnpicklingError as err:
+            raise _unsafe_weights(source, err) from err
         except (OSError, ValueError, KeyError) as err:
             raise ModelLoadError(
                 f"transformers cannot load {source.model_id!r} as an image classifier "
@@ -777,6 +793,8 @@ class TimmAdapter(ModelAdapter):
             name = f"hf-hub:{source.location}{pin}"
         try:
             model = timm.create_model(name, pretrained=True)
+        except pickle.UnpicklingError as err:
+            raise _unsafe_weights(source, err) from err
         except (OSError, RuntimeError, ValueError, KeyError) as err:
             raise ModelLoadError(f"timm cannot load {source.model_id!r} ({name}): {err}") from err
         data_config = timm.data.resolve_input_data_config(model, use_test_size=True)
@@ -897,6 +915,8 @@ class ZeroShotAdapter(ModelAdapter):
                 source.location, dtype=torch.float32, **kwargs
             )
             processor = AutoProcessor.from_pretrained(source.location, **kwargs)
+        except pickle.UnpicklingError as err:
+            raise _unsafe_weights(source, err) from err
         except (OSError, ValueError, KeyError) as err:
             raise ModelLoadError(
                 f"transformers cannot load {source.model_id!r} as a zero-shot image classifier "
