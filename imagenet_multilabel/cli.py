@@ -22,10 +22,8 @@ SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
 
 
-def _add_label_arguments(
-    parser: argparse.ArgumentParser, *, default_split: str, full_split: bool = False
-) -> None:
-    """The label options shared by `score`, `run` and `analyze`."""
+def _add_label_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the labels come from: `score`, `run`, `analyze` and `leaderboard`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--annotations",
@@ -44,6 +42,13 @@ def _add_label_arguments(
         help="accept an --annotations file whose sha256 is not the published one; results are "
         "then marked unverified",
     )
+
+
+def _add_label_arguments(
+    parser: argparse.ArgumentParser, *, default_split: str, full_split: bool = False
+) -> None:
+    """The label options shared by `score`, `run` and `analyze`."""
+    _add_label_source_arguments(parser)
     parser.add_argument(
         "--label-patch",
         nargs="+",
@@ -271,6 +276,22 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULTS",
+        help="results.json files of `score` or `run`, or run directories holding one",
+    )
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        default="leaderboard",
+        help="where leaderboard.md, leaderboard.csv and the plots go (default: leaderboard)",
+    )
+    _add_label_source_arguments(parser)
+
+
 def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", help="folder written by `build`")
     parser.add_argument("--repo-id", required=True, metavar="ORG/NAME")
@@ -335,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_push_arguments(
         commands.add_parser("push", help="upload a built dataset folder to a Hub dataset repo")
+    )
+    add_leaderboard_arguments(
+        commands.add_parser(
+            "leaderboard",
+            help="one table and the paper's plots from many results files",
+            description="Write leaderboard.md, leaderboard.csv and two plots (PNG and SVG): "
+            "multi-label accuracy and ImageNet-M correct against original top-1. The label "
+            "options give the labels on which the paper's reference models are scored.",
+        )
     )
     add_push_metric_arguments(
         commands.add_parser(
@@ -533,6 +563,23 @@ def _push_metric(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard(args: argparse.Namespace) -> int:
+    from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard
+
+    board = write_leaderboard(
+        args.results,
+        args.output_dir,
+        annotations=args.annotations,
+        labels_dataset=args.labels,
+        allow_unverified=args.allow_unverified_annotations,
+    )
+    for note in board.notes:
+        print(f"note: {note}")
+    table = os.path.join(args.output_dir, "leaderboard.md")
+    print(f"{len(board.entries)} result(s): {table}, leaderboard.csv and the plots written")
+    return 0
+
+
 _COMMANDS = {
     "score": _score,
     "run": _run,
@@ -540,4 +587,5 @@ _COMMANDS = {
     "build": _build,
     "push": _push,
     "push-metric": _push_metric,
+    "leaderboard": _leaderboard,
 }
