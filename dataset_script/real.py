@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.scoring import RealReferences
@@ -121,27 +123,32 @@ def load_real_labels(
 
 
 def _by_file_name(sets: Any, source: str) -> dict[str, frozenset[int]]:
-    """Entry ``i`` of the published list is the image with id ``i + 1``."""
+    """Entry ``i`` of the published list is the image with id ``i + 1``. Checked in bulk (one
+    pass over the flat class ids), per entry only to name the offending ones."""
     if not isinstance(sets, list) or len(sets) != classes.NUM_VALIDATION_IMAGES:
         shape = f"{len(sets):,} entries" if isinstance(sets, list) else type(sets).__name__
         raise RealLabelsError(
             f"ReaL labels {source!r}: expected a JSON list of {classes.NUM_VALIDATION_IMAGES:,} "
             f"lists of class ids (one per validation image, in file-name order), got {shape}"
         )
-    by_file_name, bad = {}, []
-    for image_id, labels in enumerate(sets, start=1):
-        file_name = classes.file_name_from_image_id(image_id)
-        if not isinstance(labels, list) or not all(map(_is_class_id, labels)):
-            bad.append(file_name)
-            continue
-        by_file_name[file_name] = frozenset(labels)
-    if bad:
-        raise RealLabelsError(
-            f"ReaL labels {source!r}: {len(bad)} entr(y/ies) are not lists of class ids in "
-            f"0..{classes.NUM_CLASSES - 1}, first for {bad[:_SHOWN]}"
-        )
-    return by_file_name
+    file_names = [classes.FILE_NAME_PREFIX + f"{i:08d}.JPEG" for i in range(1, len(sets) + 1)]
+    if set(map(type, sets)) == {list}:
+        flat = list(itertools.chain.from_iterable(sets))
+        ids = np.array(flat, dtype=np.int64) if set(map(type, flat)) <= {int} else None
+        if ids is not None and (
+            ids.size == 0 or (ids.min() >= 0 and ids.max() < classes.NUM_CLASSES)
+        ):
+            return dict(zip(file_names, map(frozenset, sets), strict=True))
+    bad = [
+        name for name, labels in zip(file_names, sets, strict=True) if not _is_class_list(labels)
+    ]
+    raise RealLabelsError(
+        f"ReaL labels {source!r}: {len(bad)} entr(y/ies) are not lists of class ids in "
+        f"0..{classes.NUM_CLASSES - 1}, first for {bad[:_SHOWN]}"
+    )
 
 
-def _is_class_id(value: Any) -> bool:
-    return type(value) is int and 0 <= value < classes.NUM_CLASSES
+def _is_class_list(labels: Any) -> bool:
+    return isinstance(labels, list) and all(
+        type(value) is int and 0 <= value < classes.NUM_CLASSES for value in labels
+    )
