@@ -17,7 +17,7 @@ from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
 from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
 from imagenet_multilabel.metric.scoring import References
-from mistake_fixtures import paper_mistake_annotations
+from mistake_fixtures import NUM_UNREVIEWED, paper_mistake_annotations, write_loop_inputs
 
 from imagenet_multilabel.cli import main
 
@@ -173,43 +173,9 @@ def test_summary_table_has_the_papers_shape() -> None:
     assert lines[9].split()[0] == "total" and lines[9].split()[-1] == "1"
 
 
-NUM_UNREVIEWED = 5
-
-
 @pytest.fixture(scope="module")
 def loop_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """ViT-3B's mistakes judged wrong, its rebuilt predictions (top-5 with probabilities), and
-    ``NUM_UNREVIEWED`` images predicted as a class none of their label sets holds."""
-    root = tmp_path_factory.mktemp("loop")
-    annotations = root / "annotations.json"
-    sha256 = write_annotation_file(annotations, paper_mistake_annotations("vit3b"))
-    validation, _ = _validation_and_imagenet_m(annotations, root / "cache")
-    top1 = mistakes.paper_model_predictions("vit3b", validation)
-    vit3b = mistakes.model_mistakes("vit3b")
-    names = validation.file_names.tolist()
-    candidates = [
-        row
-        for row in range(len(names))
-        if names[row] not in vit3b and not validation.is_problematic[row]
-    ][:NUM_UNREVIEWED]
-    sets = {name: validation.label_lists(name) for name in ("correct", "unclear", "wrong")}
-    for row in candidates:
-        known = {c for label_sets in sets.values() for c in label_sets[row]}
-        top1[row] = next(c for c in range(999, -1, -1) if c not in known)
-    lines = []
-    for name, prediction in zip(names, top1.tolist(), strict=True):
-        top5 = [prediction] + [(prediction + k) % 1000 for k in range(1, 5)]
-        record = {"file_name": name, "prediction": prediction, "top5": top5}
-        record["top5_probs"] = [0.6, 0.2, 0.1, 0.05, 0.05]
-        lines.append(json.dumps(record))
-    predictions = root / "predictions.jsonl"
-    predictions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return {
-        "annotations": annotations,
-        "sha256": sha256,
-        "predictions": predictions,
-        "unreviewed": [(names[row], int(top1[row])) for row in candidates],
-    }
+    return write_loop_inputs(tmp_path_factory.mktemp("loop"))
 
 
 def _label_args(inputs: dict[str, Any], *extra: str) -> list[str]:

@@ -14,6 +14,9 @@ from browser_fixtures import headless_chromium, missing_browser_reason
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.eval_cli import review
+from imagenet_multilabel.eval_cli.analyze import analyze_predictions
+from imagenet_multilabel.eval_cli.score import score_predictions
+from mistake_fixtures import NUM_UNREVIEWED, write_loop_inputs
 from PIL import Image
 
 BASE = "ab" * 32
@@ -107,44 +110,51 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> Any:
     raise AssertionError("timed out waiting for the browser")
 
 
-def test_review_page_in_a_headless_browser(tmp_path: Path) -> None:
-    """Open, filter, record two verdicts, reload, export, and read the exported patch."""
+def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
+    """analyze -> open the page, filter, record two verdicts, reload, export -> score with the
+    exported patch: the number changes."""
     reason = missing_browser_reason()
     if reason:
         pytest.skip(f"no headless browser: {reason}")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
 
-    records = _records()
-    tar = make_val_tar(tmp_path / "val.tar", range(1, NUM_RECORDS + 1))
-    page = review.write_review_page(
-        tmp_path / "out", records, labels=LABELS, title=HOSTILE, images=str(tar)
+    inputs = write_loop_inputs(tmp_path)
+    tar = make_val_tar(tmp_path / "val.tar", inputs["mistake_image_ids"])
+    labels = {"annotations": inputs["annotations"], "allow_unverified": True}
+    before = analyze_predictions(
+        inputs["predictions"],
+        output_dir=tmp_path / "analysis",
+        images=str(tar),
+        title=HOSTILE,
+        **labels,
     )
+    total = before["mistakes"]["num_rejected"]
+    unreviewed_name, unreviewed_class = inputs["unreviewed"][0]
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     driver = headless_chromium(downloads)
     try:
-        driver.get(page.as_uri())
+        driver.get(review.page_path(tmp_path / "analysis").as_uri())
         shown = driver.find_element(By.ID, "shown-count")
-        assert shown.text == f"{NUM_RECORDS} of {NUM_RECORDS} mistakes shown"
+        assert shown.text.startswith(f"{total} of {total} mistakes shown")
         assert driver.title == HOSTILE
+        assert (
+            driver.execute_script("return document.querySelector('img').naturalWidth") > 0
+        )  # thumbnails load from file://
         Select(driver.find_element(By.ID, "filter-source")).select_by_value("unreviewed")
-        assert shown.text == f"10 of {NUM_RECORDS} mistakes shown"
-        Select(driver.find_element(By.ID, "filter-imagenet-m")).select_by_value("true")
+        assert shown.text == f"{NUM_UNREVIEWED} of {total} mistakes shown"
+        Select(driver.find_element(By.ID, "filter-class")).select_by_value(str(unreviewed_class))
         cards = driver.find_elements(By.CSS_SELECTOR, "article.mistake")
-        expected = [r for r in records if r["source"] == "unreviewed" and r["in_imagenet_m"]]
-        assert [c.get_attribute("data-file-name") for c in cards] == [
-            r["file_name"] for r in expected
-        ]
-        assert shown.text == f"{len(expected)} of {NUM_RECORDS} mistakes shown"
-        unreviewed = expected[0]
-        card = cards[0]
+        assert unreviewed_name in [card.get_attribute("data-file-name") for card in cards]
+        card = next(c for c in cards if c.get_attribute("data-file-name") == unreviewed_name)
         card.find_element(By.CSS_SELECTOR, "input[value=correct]").click()
         card.find_element(By.CSS_SELECTOR, "textarea").send_keys(HOSTILE)
-        Select(driver.find_element(By.ID, "filter-imagenet-m")).select_by_value("")
+        Select(driver.find_element(By.ID, "filter-class")).select_by_value("")
         Select(driver.find_element(By.ID, "filter-source")).select_by_value("expert")
-        expert = next(r for r in records if r["source"] == "expert")
+        Select(driver.find_element(By.ID, "filter-severity")).select_by_value("major")
         card = driver.find_element(By.CSS_SELECTOR, "article.mistake")
+        expert_name = card.get_attribute("data-file-name")
         card.find_element(By.TAG_NAME, "summary").click()
         card.find_element(By.CSS_SELECTOR, "input[value=unclear]").click()
         Select(card.find_element(By.CSS_SELECTOR, "select[aria-label=category]")).select_by_value(
@@ -155,19 +165,31 @@ def test_review_page_in_a_headless_browser(tmp_path: Path) -> None:
         driver.refresh()
         assert driver.find_element(By.ID, "verdict-count").text == "2 verdicts recorded"
         assert driver.execute_script("return window.__injected") is None
-        card = driver.find_element(
-            By.CSS_SELECTOR, f"article[data-file-name='{unreviewed['file_name']}']"
-        )
+        card = driver.find_element(By.CSS_SELECTOR, f"article[data-file-name='{unreviewed_name}']")
         assert card.find_element(By.CSS_SELECTOR, "input[value=correct]").is_selected()
         assert card.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value") == HOSTILE
         driver.find_element(By.ID, "reviewer").send_keys("Reviewer <b>One</b>")
         driver.find_element(By.ID, "download-patch").click()
-        exported = _wait_for(lambda: [p for p in downloads.glob("label-patch-*.json")])
+        exported = _wait_for(lambda: list(downloads.glob("label-patch-*.json")))
     finally:
         driver.quit()
+
     patch = patches.read_patch(exported[0])
-    assert patch.base == BASE and patch.reviewer == "Reviewer <b>One</b>"
-    assert [(d.file_name, d.class_id, d.verdict, d.category, d.note) for d in patch.decisions] == [
-        (expert["file_name"], expert["prediction"], "unclear", "non-prototypical", None),
-        (unreviewed["file_name"], unreviewed["prediction"], "correct", None, HOSTILE.strip()),
-    ]  # sorted by file name
+    assert patch.base == inputs["sha256"] and patch.reviewer == "Reviewer <b>One</b>"
+    expert_class = mistakes.model_mistakes("vit3b")[expert_name].prediction
+    decided = {(d.file_name, d.class_id): (d.verdict, d.category, d.note) for d in patch.decisions}
+    assert decided == {
+        (unreviewed_name, unreviewed_class): ("correct", None, HOSTILE.strip()),
+        (expert_name, expert_class): ("unclear", "non-prototypical", None),
+    }
+    after = score_predictions(
+        inputs["predictions"], split="all", label_patches=[exported[0]], **labels
+    )
+    old, new = before["metrics"]["validation"], after["metrics"]["validation"]
+    assert (new["num_unreviewed"], new["num_mistakes"]) == (
+        old["num_unreviewed"] - 1,
+        old["num_mistakes"] - 1,
+    )
+    assert new["multilabel_accuracy_micro"] == pytest.approx(
+        old["multilabel_accuracy_micro"] + 2 / old["num_scored"]
+    )

@@ -5,7 +5,7 @@
   const data = JSON.parse(document.getElementById("review-data").textContent);
   const names = data.class_names;
   const mistakes = data.mistakes;
-  const PAGE_SIZE = 200;
+  const PAGE_SIZE = 50;
   const STORE_KEY = "imagenet-multilabel-review/" + data.base;
   const REVIEWER_KEY = "imagenet-multilabel-review/reviewer";
   const ANY = "";
@@ -165,11 +165,24 @@
       category.value = severity.value = note.value = "";
       record();
     });
-    node.classList.toggle("decided", Boolean(saved.verdict));
-    if (mistake.source === "unreviewed") return form;
-    const details = el("details", {}, [
-      el("summary", { text: "Disagree with the labels? Record a verdict" }), form]);
-    details.open = Boolean(saved.verdict);
+    return form;
+  }
+  // Unreviewed predictions get the form at once; others behind a disclosure that builds it
+  // when first opened (fewer elements: the page opens and filters faster).
+  function verdictSection(mistake, index, node) {
+    const decided = Boolean((verdicts[keyOf(mistake)] || {}).verdict);
+    node.classList.toggle("decided", decided);
+    if (mistake.source === "unreviewed") return verdictForm(mistake, index, node);
+    const summary = el("summary", { text: "Disagree with the labels? Record a verdict" });
+    const details = el("details", {}, [summary]);
+    const build = () => {
+      if (details.childElementCount === 1) details.append(verdictForm(mistake, index, node));
+    };
+    summary.addEventListener("click", build);  // before the click opens it, keys included
+    if (decided) {
+      build();
+      details.open = true;
+    }
     return details;
   }
   function card(index) {
@@ -177,7 +190,8 @@
     const m = mistakes[index];
     const thumb = el("div", { class: "thumb" });
     if (m.thumbnail) {
-      thumb.append(el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy" }));
+      thumb.append(el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy",
+        decoding: "async" }));
     } else {
       thumb.append(el("div", { class: "noimage", text: "no image (analyze --images SOURCE)" }));
     }
@@ -206,7 +220,7 @@
     const node = el("article", { class: "mistake", "data-file-name": m.file_name });
     node.append(thumb, el("div", { class: "details" }, [
       el("h2", { class: "file", text: m.file_name }), badges, list]));
-    node.lastChild.append(verdictForm(m, index, node));
+    node.lastChild.append(verdictSection(m, index, node));
     cards.set(index, node);
     return node;
   }
