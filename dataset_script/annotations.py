@@ -38,9 +38,9 @@ from filelock import FileLock
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.metric.errors import (
     ToolkitError,
+    brief_repr,
     first_few,
     not_a_regular_file,
-    shorten,
 )
 from tqdm.auto import tqdm
 
@@ -408,7 +408,7 @@ def parse_annotation_json(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:  # ValueError: also ints of 4,301+ digits
         raise AnnotationError(f"{str(path)!r} is not valid JSON: {error}") from error
     except RecursionError as error:
         raise AnnotationError(f"{str(path)!r} is JSON nested too deeply to read") from error
@@ -431,7 +431,7 @@ def parse_annotation_json(path: Path) -> dict[str, Any]:
     if not isinstance(problematic_names, dict | list):
         raise AnnotationError(
             f"{str(path)!r}: 'problematic_images' must map image names to reasons (or list the "
-            f"names), found {shorten(repr(problematic_names))}"
+            f"names), found {brief_repr(problematic_names)}"
         )
     problematic = set(_validation_ids(path, "problematic_images", problematic_names))
     imagenet_m = _imagenet_m_ids(path, data["imagenet_m"], annotated)
@@ -525,8 +525,7 @@ def _ragged(path: Path, kind: str, entries: Iterable[Mapping]) -> tuple[np.ndarr
         wnids = entry.get(kind, [])
         if not isinstance(wnids, list):
             raise AnnotationError(
-                f"{str(path)!r}: {kind!r} labels must be lists of wnids, found "
-                f"{shorten(repr(wnids))}"
+                f"{str(path)!r}: {kind!r} labels must be lists of wnids, found {brief_repr(wnids)}"
             )
         lengths.append(len(wnids))
         for wnid in wnids:

@@ -73,7 +73,7 @@ import datasets
 import numpy as np
 import pyarrow.compute as pc
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
+from imagenet_multilabel.metric.errors import SHOWN, ToolkitError, first_few, not_a_regular_file
 from PIL import Image
 
 DEFAULT_SPLIT = "validation"
@@ -489,7 +489,8 @@ class DatasetImageSource(ImageSource[int]):
         looked_at = [*candidates, f"{self.image_column}.path"]
         raise ImageSourceError(
             f"no row of {self.description} reveals a validation file name: looked at "
-            f"{', '.join(looked_at)} (columns: {', '.join(self.dataset.column_names)}); expected "
+            f"{', '.join(looked_at)} (columns: {first_few(self.dataset.column_names, shown=20)}); "
+            "expected "
             f"a 'file_name' column, a webdataset '__key__' or an image path containing "
             f"ILSVRC2012_val_NNNNNNNN"
         )
@@ -523,11 +524,12 @@ def _image_column(dataset: datasets.Dataset, description: str) -> str:
         return image_columns[0]
     if "image" in image_columns:
         return "image"
-    found = ", ".join(
-        f"{name} ({type(feature).__name__})" for name, feature in dataset.features.items()
+    found = first_few(
+        (f"{name} ({type(feature).__name__})" for name, feature in dataset.features.items()),
+        shown=20,
     )
     raise ImageSourceError(
-        f"{description} has {len(image_columns)} Image columns ({', '.join(image_columns)}); "
+        f"{description} has {len(image_columns)} Image columns ({first_few(image_columns)}); "
         f"columns found: {found}; expected exactly one Image column, or one named 'image'"
     )
 
@@ -555,8 +557,9 @@ def _image_builder(path: str) -> datasets.DatasetBuilder:
     ]
     if not candidates:
         found = "; ".join(
-            f"{builder.config.name!r} ({', '.join(builder.info.features)})" for builder in builders
-        )
+            f"{builder.config.name!r} ({first_few(builder.info.features, shown=20)})"
+            for builder in builders[:SHOWN]
+        ) + ("; ..." if len(builders) > SHOWN else "")
         raise ImageSourceError(
             f"no config of {path} has an Image column: {found}; expected a dataset of images, "
             f"such as the {IMAGES_CONFIG!r} config that dataset_script builds with --images"
@@ -706,18 +709,23 @@ def open_image_source(source: str, *, split: str | None = None) -> ImageSource[A
     )
 
 
-def check_images(images: LocatedImages, *, num_threads: int | None = None) -> None:
+def check_images(
+    images: LocatedImages, *, full_decode: bool = True, num_threads: int | None = None
+) -> None:
     """Fully decode every image; raise one ``CorruptImageError`` listing every failure.
 
     A full decode, not ``Image.verify()``: for JPEG, Pillow's verify checks almost nothing
     (a truncated file passes), and only decoding with ``decode_image`` proves that the evaluation
     will decode the image. Pillow releases the GIL while decoding, so threads parallelise it.
+    ``full_decode=False`` reads every image but checks only its header (``check_image_header``),
+    for a caller that decodes each image later anyway and collects the failures itself.
     """
+    check = decode_image if full_decode else check_image_header
 
     def problem(index: int) -> tuple[str, str] | None:
         try:
             file_name, data = images[index]
-            decode_image(data, file_name)
+            check(data, file_name)
         except CorruptImageError as exc:
             return exc.problems[0]
         return None

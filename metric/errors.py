@@ -35,6 +35,15 @@ def first_few(items: Iterable[object], *, shown: int = SHOWN) -> str:
     return f"{listed}, ..." if len(head) > shown else listed
 
 
+def brief_repr(value: object) -> str:
+    """``repr(value)`` cut to ``ITEM_CHARS``; a value Python refuses to print (an int of over
+    4,300 digits, alone or inside a list) is named by its type instead."""
+    try:
+        return shorten(repr(value))
+    except ValueError:
+        return f"a {type(value).__name__} too large to print"
+
+
 def shorten(text: str, limit: int = ITEM_CHARS) -> str:
     """``text`` cut to ``limit`` characters, saying how long it was."""
     if len(text) <= limit:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ToolkitError, first_few, shorten
+from .errors import ToolkitError, brief_repr, first_few
 
 NUM_CLASSES = 1000
 TOP_K = 5
@@ -81,7 +81,8 @@ def _integer_array(values: list[Any], what: str, rows_of_values: np.ndarray) -> 
         if bad:
             raise ReferencesError(
                 f"{what}: expected integer class ids, got {len(bad)} non-integer value(s), e.g. "
-                f"{values[bad[0]]!r}; first offending rows: {_first(rows_of_values[bad])}"
+                f"{brief_repr(values[bad[0]])}; first offending rows: "
+                f"{_first(rows_of_values[bad])}"
             )
         # Only Python ints too large for int64 get here.
         array = np.array([min(max(value, -1), NUM_CLASSES) for value in values])
@@ -98,10 +99,11 @@ def _class_ids_in_range(
     if array.size and (array.min() < 0 or array.max() >= NUM_CLASSES):
         out_of_range = np.flatnonzero((array < 0) | (array >= NUM_CLASSES))
         rows = np.unique(rows_of_values[out_of_range])
-        example = (array if shown is None else shown)[out_of_range[0]]
+        example = array[out_of_range[0]].item() if shown is None else shown[out_of_range[0]]
         raise ReferencesError(
             f"{what}: class ids must be in 0..{NUM_CLASSES - 1}; {out_of_range.size} value(s) "
-            f"outside (e.g. {example}) in {rows.size} row(s); first offending rows: {_first(rows)}"
+            f"outside (e.g. {brief_repr(example)}) in {rows.size} row(s); first offending rows: "
+            f"{_first(rows)}"
         )
     return array.astype(np.int64, copy=False)
 
@@ -221,7 +223,8 @@ class References:
             bad = [i for i, flag in enumerate(columns["is_problematic"]) if not _is_bool(flag)]
             raise ReferencesError(
                 f"column 'is_problematic': expected booleans, got {len(bad)} other value(s), "
-                f"e.g. {columns['is_problematic'][bad[0]]!r}; first offending rows: {_first(bad)}"
+                f"e.g. {brief_repr(columns['is_problematic'][bad[0]])}; first offending rows: "
+                f"{_first(bad)}"
             )
         correct, wrong, unclear = (_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
         return cls(
@@ -333,7 +336,7 @@ def _file_names(names: list[Any]) -> np.ndarray:
         bad = [row for row, name in enumerate(names) if not isinstance(name, str)]
         raise ReferencesError(
             f"column 'file_name': expected strings, got {len(bad)} other value(s), e.g. "
-            f"{names[bad[0]]!r}; first offending rows: {_first(bad)}"
+            f"{brief_repr(names[bad[0]])}; first offending rows: {_first(bad)}"
         )
     _check_distinct(names)
     file_names = np.empty(len(names), dtype=object)
@@ -420,7 +423,7 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
             )
         shown = (
             f"; {bad.size} offending row(s), first: {_first(bad)} "
-            f"(row {bad[0]}: {shorten(repr(matrix[bad[0]].tolist()))})"
+            f"(row {bad[0]}: {brief_repr(matrix[bad[0]].tolist())})"
             if bad.size
             else ""
         )
@@ -658,7 +661,7 @@ def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -
         if bad:
             raise ReferencesError(
                 f"references: 'image_id' must be an int in 1..{NUM_VALIDATION_IMAGES:,}; "
-                f"{len(bad)} row(s) hold something else, e.g. {shorten(repr(image_ids[bad[0]]))}; "
+                f"{len(bad)} row(s) hold something else, e.g. {brief_repr(image_ids[bad[0]])}; "
                 f"first offending rows: {_first(bad)}"
             )
     _prediction_matrix(predictions, len(references))

@@ -191,3 +191,10 @@ def test_thousands_of_bad_entries_give_a_short_message(tmp_path):
     assert "6000 unknown wnid(s) in 'wrong' labels, first 'n00000000xxxxx" in message
     assert message.endswith("characters), ...; expected ILSVRC-2012 wnids such as 'n01440764'")
     assert len(message) < 1500, len(message)  # five items of at most 200 characters
+
+
+def test_an_integer_of_5000_digits_in_the_annotation_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"initial_annots": {}, "problematic_images": ' + "7" * 5000 + "}")
+    with pytest.raises(ann.AnnotationError, match="bad.json' is not valid JSON: Exceeds the limit"):
+        ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)

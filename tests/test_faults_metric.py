@@ -7,7 +7,12 @@ import evaluate
 import numpy as np
 import pytest
 from imagenet_multilabel.metric import PATH
-from imagenet_multilabel.metric.scoring import PredictionsError, ReferencesError, check_raw_inputs
+from imagenet_multilabel.metric.scoring import (
+    PredictionsError,
+    References,
+    ReferencesError,
+    check_raw_inputs,
+)
 
 
 def _row(image_id: int, label: int) -> dict:
@@ -107,3 +112,27 @@ def test_well_formed_inputs_pass_the_raw_check():
     check_raw_inputs([0, 1], ROWS)
     check_raw_inputs(np.array([[0, 1], [1, 2]]), ROWS)
     check_raw_inputs([0], [{"file_name": "a", "real_labels": []}], real=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"file_name": ["x" * 1_000_000] * 2},  # a duplicate 1 MB name
+        {"file_name": [b"x" * 1_000_000, "b"]},  # not a string
+        {"original_label": ["7" * 1_000_000, 1]},  # not an int
+        {"original_label": [10**5000, 1]},  # out of range, 5,001 digits
+        {"is_problematic": ["false" * 200_000, False]},
+    ],
+    ids=["duplicate", "bytes-name", "string-label", "huge-label", "string-flag"],
+)
+def test_huge_offending_values_are_shortened_in_messages(change):
+    columns = {name: [row[name] for row in ROWS] for name in ROWS[0]}
+    columns.update(change)
+    with pytest.raises(ReferencesError) as raised:
+        References.from_columns(columns)
+    assert len(str(raised.value)) < 600, len(str(raised.value))
+
+
+def test_a_prediction_too_large_to_print_is_named_by_its_type():
+    with pytest.raises(PredictionsError, match=r"row 0: a list too large to print"):
+        check_raw_inputs([[10**5000, 1], [1, 2]], ROWS)
