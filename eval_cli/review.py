@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.images import decode_image, open_image_source
 from imagenet_multilabel.dataset_script.patches import (
     PATCH_FORMAT,
     PATCH_FORMAT_VERSION,
@@ -68,6 +67,9 @@ def write_thumbnails(
     The image source is opened only when a thumbnail is missing. Each file is written to a
     temporary name and renamed, so an interrupted run leaves no half image to be reused.
     """
+    # Imported here: image sources bring in `datasets`, which a page without pictures never needs.
+    from imagenet_multilabel.dataset_script.images import decode_image, open_image_source
+
     target = folder / THUMBNAIL_FOLDER
     missing = [name for name in file_names if not (folder / thumbnail_name(name)).is_file()]
     if not missing:
@@ -97,11 +99,13 @@ def page_data(
     folder: Path,
 ) -> dict[str, Any]:
     """What the page's script reads: the mistakes (ids only), class names and vocabularies."""
+    thumbnails = folder / THUMBNAIL_FOLDER
+    written = {f"{THUMBNAIL_FOLDER}/{path.name}" for path in thumbnails.glob("*.jpg")}
     page_records = []
     for record in records:
         entry = {key: record.get(key) for key in PAGE_FIELDS}
         thumbnail = thumbnail_name(record["file_name"])
-        entry["thumbnail"] = thumbnail if (folder / thumbnail).is_file() else None
+        entry["thumbnail"] = thumbnail if thumbnail in written else None
         page_records.append(entry)
     return {
         "title": title,
