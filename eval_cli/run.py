@@ -319,9 +319,11 @@ def _auto_batch_size(
 
 
 def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None) -> list[str]:
-    if FULL_SPLIT in splits:  # every validation image: the label splits are among them
-        return full_split_file_names(limit)
-    names = {name for split in splits for name in labels.split(split).file_names[:limit].tolist()}
+    """Every image that a chosen split scores (the first ``limit`` of each), in id order."""
+    label_splits = [split for split in splits if split != FULL_SPLIT]
+    names = {name for split in label_splits for name in labels.split(split).file_names[:limit]}
+    if FULL_SPLIT in splits:
+        names.update(full_split_file_names(limit))
     return sorted(names, key=classes.image_id_from_file_name)
 
 

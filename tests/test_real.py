@@ -298,3 +298,48 @@ def test_real_options_outside_the_full_split_are_refused(annotation_file, tmp_pa
     args = ["score", "--predictions", str(predictions), "--split", "validation", *labels]
     assert main([*args, "--real-labels", "real.json"]) == 2
     assert "used by split 'full' only" in capsys.readouterr().err
+
+
+def test_run_full_split_and_zero_shot_prompt_style(annotation_file, tmp_path):
+    """`run --split full --limit 6`: the first 6 validation images scored against original
+    labels and ReaL next to the label splits; the zero-shot prompt style is recorded."""
+    from image_fixtures import make_val_tar
+    from imagenet_multilabel.dataset_script.labels import load_labels
+    from model_fixtures import save_clip
+
+    from imagenet_multilabel.cli import main
+
+    labels = load_labels(annotations=annotation_file[0], allow_unverified=True)
+    names = {classes.file_name_from_image_id(i) for i in range(1, 7)}
+    for split in ("validation", "imagenet_m"):
+        names |= set(labels.split(split).file_names[:6].tolist())
+    tar = make_val_tar(tmp_path / "val.tar", sorted(map(classes.image_id_from_file_name, names)))
+    output = tmp_path / "run"
+    args = [
+        "run",
+        "--model",
+        str(save_clip(tmp_path / "clip")),
+        "--images",
+        str(tar),
+        "--annotations",
+        str(annotation_file[0]),
+        "--allow-unverified-annotations",
+        "--split",
+        "full",
+        "--limit",
+        "6",
+        "--zero-shot-prompts",
+        "single",
+        "--num-workers",
+        "0",
+        "--output-dir",
+        str(output),
+    ]
+    assert main(args) == 0
+    document = json.loads((output / "results.json").read_text())
+    assert list(document["metrics"]) == ["full", "validation", "imagenet_m"]
+    full = document["metrics"]["full"]
+    assert (full["num_scored"], full["limit"], full["partial"]) == (6, 6, True)
+    assert full["num_real_scored"] + full["num_real_left_out"] == 6
+    assert document["labels"]["real"]["verified"] is True
+    assert document["model"]["label_mapping"]["prompts"] == "single"
