@@ -307,17 +307,17 @@ def _read_jsonl(path: Path, rows: _Rows) -> None:
             predictions: list[Any] = []
             top5: list[Any] = []
             for line, text in chunk:
+                unreadable = None
                 try:
                     record = _json_line(text)
                 except RecursionError:
-                    record, what = None, "nested too deeply to read"
+                    record, unreadable = None, "nested too deeply to read"
                 except ValueError as error:  # JSONDecodeError; an int of over 4,300 digits
                     if not text.strip():
                         continue
-                    record, what = None, str(error)
-                else:
-                    what = f"a JSON {type(record).__name__}"
+                    record, unreadable = None, str(error)
                 if type(record) is not dict:
+                    what = unreadable or f"a JSON {type(record).__name__}"
                     problems.add("line(s) are not JSON objects", line, f"line {line}: {what}")
                     continue
                 rows.keys.update(record)
