@@ -2,37 +2,19 @@
 
 Two sources give the same ``Labels`` (per split a ``metric.scoring.References``, plus provenance):
 the annotation file (``dataset_script.annotations``: the published one through the cache, or a
-local copy) and a built or published labels dataset (``--labels HUB_ID_OR_DIR``), the ``labels``
-config written by ``imagenet-multilabel build``, from a local folder or from the Hub. A Hub
-dataset is fetched with ``snapshot_download`` restricted to the card and ``labels/*`` (never the
-gated, large ``images`` config), and the snapshot's commit hash is recorded, so a result names the
-exact labels it was scored against. The annotations' sha256, version and verification come back
-from the parquet metadata that the builder wrote, and are believed only for splits whose rows
-still have the ``label_digest`` recorded there at build time.
+local copy) and a built or published labels dataset (``dataset_script.labels_dataset``, imported
+only when one is asked for, since it imports ``datasets``). Label patches
+(``dataset_script.patches``) apply on top of either.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import datasets
-import huggingface_hub
-import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard
 from imagenet_multilabel.dataset_script.annotations import SPLITS, load_annotations
-from imagenet_multilabel.dataset_script.build import (
-    LABEL_COLUMNS,
-    LABEL_DIGESTS_KEY,
-    LABELS_CONFIG,
-    PROVENANCE_KEY,
-    label_digest,
-)
 from imagenet_multilabel.dataset_script.patches import (
     apply_patches,
     patched_provenance,
@@ -40,17 +22,6 @@ from imagenet_multilabel.dataset_script.patches import (
 )
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.scoring import References
-
-HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
-_PROVENANCE_FIELDS = ("source", "sha256", "version", "verified", "num_annotated_images")
-# Present only in a build with label patches (``dataset_script.patches.patched_provenance``).
-_PATCH_FIELDS = ("base_verified", "patched", "patches")
-
-
-class LabelsDatasetError(ToolkitError):
-    """The labels dataset is unusable; the message names it and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +69,8 @@ def load_labels(
         tuple(splits) if not patches or "validation" in splits else (*splits, "validation")
     )
     if dataset is not None:
+        from imagenet_multilabel.dataset_script.labels_dataset import load_labels_dataset
+
         references, provenance = load_labels_dataset(dataset, loaded_splits)
     else:
         loaded = load_annotations(annotations, allow_unverified=allow_unverified)
@@ -116,167 +89,3 @@ def load_labels(
         for split in splits
     }
     return Labels(patched, patched_provenance(provenance, read))
-
-
-def load_labels_dataset(
-    id_or_dir: str, splits: Sequence[str]
-) -> tuple[dict[str, References], dict[str, Any]]:
-    """References of each requested split, read from the Arrow table, and their provenance.
-
-    Provenance keys: ``source`` (the folder or Hub id), ``revision`` (the Hub commit hash, None
-    for a folder), and from the parquet metadata ``sha256``, ``version``, ``verified``,
-    ``num_annotated_images`` and ``annotations_source``.
-    """
-    local = Path(id_or_dir)
-    if local.is_dir():
-        folder, source, revision = local, str(local.resolve()), None
-    elif _HUB_ID.fullmatch(id_or_dir):
-        folder = _download(id_or_dir)
-        source, revision = id_or_dir, folder.name
-        if not _COMMIT_HASH.fullmatch(revision):
-            raise LabelsDatasetError(
-                f"snapshot of {id_or_dir!r} is at {str(folder)!r}, whose name is not a commit "
-                "hash; expected huggingface_hub's cache layout snapshots/<commit hash>"
-            )
-    else:
-        raise LabelsDatasetError(
-            f"--labels {id_or_dir!r} is neither an existing directory nor a Hub dataset id ORG/NAME"
-        )
-    split_files = _labels_data_files(folder, source)
-    unknown = [split for split in splits if split not in split_files]
-    if unknown:
-        raise LabelsDatasetError(
-            f"labels dataset {source!r} has no split(s) {', '.join(map(repr, unknown))} in its "
-            f"{LABELS_CONFIG!r} config; splits there: {', '.join(split_files)}"
-        )
-    tables = {split: _split_table(source, split, split_files[split]) for split in splits}
-    annotations = _annotations_provenance(
-        [path for split in splits for path in split_files[split]], source
-    )
-    for split, table in tables.items():
-        _check_digest(source, split, table.to_pydict(), annotations)
-    provenance = {
-        "source": source,
-        "revision": revision,
-        **{key: annotations[key] for key in _PROVENANCE_FIELDS if key != "source"},
-        **{key: annotations[key] for key in _PATCH_FIELDS if key in annotations},
-        "annotations_source": annotations["source"],
-    }
-    return {split: References.from_arrow(table) for split, table in tables.items()}, provenance
-
-
-def _download(repo_id: str) -> Path:
-    """Card and labels parquet of a Hub dataset, through the Hugging Face cache."""
-    try:
-        snapshot = huggingface_hub.snapshot_download(
-            repo_id, repo_type="dataset", allow_patterns=HUB_ALLOW_PATTERNS
-        )
-    except OSError as error:  # not found, gated, offline and not cached, HTTP errors
-        raise LabelsDatasetError(
-            f"could not download the labels dataset {repo_id!r} from the Hugging Face Hub: "
-            f"{error}. For a private or gated repository log in (`hf auth login` or HF_TOKEN); "
-            "offline, pass a local folder built by `imagenet-multilabel build`"
-        ) from error
-    return Path(snapshot)
-
-
-def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
-    """Parquet files per split of the ``labels`` config, as the card's ``configs`` declares."""
-    readme = folder / "README.md"
-    if not readme.is_file():
-        raise LabelsDatasetError(
-            f"{source!r} is not a labels dataset: it has no README.md; expected a folder written "
-            "by `imagenet-multilabel build` or its Hub copy"
-        )
-    configs = DatasetCard.load(readme).data.to_dict().get("configs") or []
-    labels = [config for config in configs if config.get("config_name") == LABELS_CONFIG]
-    if not labels:
-        names = [str(config.get("config_name")) for config in configs]
-        raise LabelsDatasetError(
-            f"{source!r} is not a labels dataset: its card declares no {LABELS_CONFIG!r} config "
-            f"(configs: {', '.join(names) or 'none'})"
-        )
-    split_files: dict[str, list[Path]] = {}
-    for entry in labels[0].get("data_files") or []:
-        patterns = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
-        files = sorted(path for pattern in patterns for path in folder.glob(pattern))
-        if not files:
-            raise LabelsDatasetError(
-                f"labels dataset {source!r}: split {entry['split']!r} declares "
-                f"{', '.join(patterns)} but no such file exists"
-            )
-        split_files[entry["split"]] = files
-    return split_files
-
-
-def _split_table(source: str, split: str, files: Sequence[Path]) -> Any:
-    """Read the split's parquet files with ``datasets``, whose metadata restores the features.
-
-    ``load_dataset(folder, "labels")`` would resolve the data files of every config the card
-    declares, and a labels-only snapshot of a repository with the ``images`` config lacks those.
-    """
-    try:
-        dataset = datasets.load_dataset(
-            "parquet", data_files={split: [str(path) for path in files]}, split=split
-        )
-    except (OSError, ValueError) as error:
-        raise LabelsDatasetError(
-            f"could not load split {split!r} of the labels dataset {source!r}: {error}"
-        ) from error
-    missing = [name for name in LABEL_COLUMNS if name not in dataset.column_names]
-    if missing:
-        raise LabelsDatasetError(
-            f"labels dataset {source!r} split {split!r} lacks the column(s) {', '.join(missing)}; "
-            f"found {', '.join(dataset.column_names)}; expected {', '.join(LABEL_COLUMNS)}"
-        )
-    return dataset.select_columns(list(LABEL_COLUMNS)).with_format("arrow")[:]
-
-
-def _annotations_provenance(files: Sequence[Path], source: str) -> dict[str, Any]:
-    """The builder's provenance record, which every parquet file must carry identically."""
-    records: dict[str, list[str]] = {}
-    for path in files:
-        metadata = pq.read_schema(path).metadata or {}
-        raw = metadata.get(PROVENANCE_KEY.encode())
-        if raw is None:
-            raise LabelsDatasetError(
-                f"labels dataset {source!r}: {path.name} carries no {PROVENANCE_KEY!r} schema "
-                "metadata, so the annotations it was built from are unknown; expected a file "
-                "written by `imagenet-multilabel build`"
-            )
-        records.setdefault(raw.decode(), []).append(path.name)
-    if len(records) > 1:
-        shown = "; ".join(f"{', '.join(names)}: {record}" for record, names in records.items())
-        raise LabelsDatasetError(
-            f"labels dataset {source!r} mixes files built from different annotations ({shown}); "
-            "expected one build"
-        )
-    record = json.loads(next(iter(records)))
-    absent = [key for key in (*_PROVENANCE_FIELDS, LABEL_DIGESTS_KEY) if key not in record]
-    if absent:
-        raise LabelsDatasetError(
-            f"labels dataset {source!r}: the {PROVENANCE_KEY!r} metadata lacks "
-            f"{', '.join(absent)}; found {record}"
-        )
-    return record
-
-
-def _check_digest(
-    source: str, split: str, columns: dict[str, list], record: dict[str, Any]
-) -> None:
-    """Refuse rows edited after the build: the recorded sha256 vouches only for the built ones."""
-    digests = record[LABEL_DIGESTS_KEY]
-    expected = digests.get(split) if isinstance(digests, dict) else None
-    if expected is None:
-        raise LabelsDatasetError(
-            f"labels dataset {source!r}: the {PROVENANCE_KEY!r} metadata records no "
-            f"{LABEL_DIGESTS_KEY} for split {split!r}, so its rows cannot be checked"
-        )
-    actual = label_digest(columns)
-    if actual != expected:
-        raise LabelsDatasetError(
-            f"labels dataset {source!r} split {split!r}: the labels were changed after they were "
-            f"built from the annotation file with sha256 {record['sha256']} (label content "
-            f"sha256 {actual}, recorded {expected}); rebuild it with "
-            "`imagenet-multilabel build`"
-        )

@@ -22,7 +22,10 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import build
 from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
-from imagenet_multilabel.dataset_script.labels import LabelsDatasetError, load_labels_dataset
+from imagenet_multilabel.dataset_script.labels_dataset import (
+    LabelsDatasetError,
+    load_labels_dataset,
+)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
