@@ -106,7 +106,7 @@ class Annotations:
             rows = np.searchsorted(self.image_ids, self.imagenet_m_ids)
         image_ids = self.image_ids[rows]
         columns: dict[str, list] = {
-            "file_name": [classes.file_name_from_image_id(int(i)) for i in image_ids],
+            "file_name": [classes.validation_file_names()[i - 1] for i in image_ids.tolist()],
             "image_id": image_ids.tolist(),
             "original_label": classes.validation_labels()[image_ids - 1].tolist(),
         }

@@ -59,6 +59,12 @@ def image_id_from_file_name(file_name: str) -> int:
     return int(match.group(1))
 
 
+@cache
+def validation_file_names() -> tuple[str, ...]:
+    """Every validation file name, entry ``image_id - 1``: built once, then indexed."""
+    return tuple(f"{FILE_NAME_PREFIX}{i:08d}.JPEG" for i in range(1, NUM_VALIDATION_IMAGES + 1))
+
+
 def file_name_from_image_id(image_id: int) -> str:
     if not 1 <= image_id <= NUM_VALIDATION_IMAGES:
         raise ToolkitError(f"image id {image_id} is outside 1..{NUM_VALIDATION_IMAGES}")

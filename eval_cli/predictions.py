@@ -291,10 +291,7 @@ def _first_row_of_each_image(image_ids: np.ndarray) -> np.ndarray:
 @cache
 def _file_names_by_image_id() -> np.ndarray:
     """Indexed by image id: its canonical file name (entry 0, no image, empty)."""
-    return np.array(
-        [""]
-        + [classes.file_name_from_image_id(i) for i in range(1, classes.NUM_VALIDATION_IMAGES + 1)]
-    )
+    return np.array([""] + list(classes.validation_file_names()))
 
 
 def _read_jsonl(path: Path, rows: _Rows) -> None:

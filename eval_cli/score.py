@@ -40,9 +40,7 @@ def chosen_splits(split: str) -> tuple[str, ...]:
 
 def full_split_file_names(limit: int | None = None) -> list[str]:
     """The file names of split ``full`` (all validation images, the first ``limit``)."""
-    count = classes.NUM_VALIDATION_IMAGES
-    count = count if limit is None else min(limit, count)
-    return [classes.file_name_from_image_id(i) for i in range(1, count + 1)]
+    return list(classes.validation_file_names()[:limit])
 
 
 def real_labels_for(
