@@ -39,7 +39,13 @@ from imagenet_multilabel.metric.errors import (
 
 TOP_K = 5
 _CHUNK_ROWS = 1 << 16  # rows read into Python objects before they become numpy columns
-_ABSENT = object()  # the value of a column a row does not have
+
+
+class _Absent:
+    """The type of ``_ABSENT``, the value of a column a row does not have."""
+
+
+_ABSENT = _Absent()
 # Codes beside the class ids 0..999 in the int16 columns:
 _INVALID = -1  # present, but not an integer class id in 0..999
 _MISSING = -2  # absent
@@ -266,6 +272,8 @@ def _class_id(value: Any) -> int:
 def _top5_ids(values: list[Any]) -> np.ndarray:
     """(N, 5) int16 class ids of lists of five values; rows of anything else all ``_INVALID``
     (``_MISSING`` where absent)."""
+    if set(map(type, values)) == {_Absent}:  # a file without top5: no row to look at
+        return np.full((len(values), TOP_K), _MISSING, dtype=np.int16)
     is_five = np.fromiter((type(ids) is list and len(ids) == TOP_K for ids in values), bool)
     ids = np.full((len(values), TOP_K), _INVALID, dtype=np.int16)
     five = itertools.chain.from_iterable(itertools.compress(values, is_five))
