@@ -67,13 +67,13 @@ def write_thumbnails(
     The image source is opened only when a thumbnail is missing. Each file is written to a
     temporary name and renamed, so an interrupted run leaves no half image to be reused.
     """
-    # Imported here: image sources bring in `datasets`, which a page without pictures never needs.
-    from imagenet_multilabel.dataset_script.images import decode_image, open_image_source
-
     target = folder / THUMBNAIL_FOLDER
     missing = [name for name in file_names if not (folder / thumbnail_name(name)).is_file()]
     if not missing:
         return 0
+    # Imported here: image sources bring in `datasets`, which reused thumbnails never need.
+    from imagenet_multilabel.dataset_script.images import decode_image, open_image_source
+
     target.mkdir(parents=True, exist_ok=True)
     located = open_image_source(images, split=images_split).locate(missing)
 
