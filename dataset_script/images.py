@@ -75,6 +75,7 @@ import pyarrow.compute as pc
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.metric.errors import SHOWN, ToolkitError, first_few, not_a_regular_file
 from PIL import Image
+from tqdm.auto import tqdm
 
 DEFAULT_SPLIT = "validation"
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
@@ -402,8 +403,18 @@ class TarImageSource(ImageSource[tuple[int, int]]):
     def _build_index(self) -> dict[str, tuple[int, int]]:
         named = []
         try:
-            with tarfile.open(self.path, "r:") as tar:
+            with (
+                tarfile.open(self.path, "r:") as tar,
+                tqdm(
+                    total=self.path.stat().st_size,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"Indexing {self.path.name}",
+                    leave=False,
+                ) as progress,
+            ):
                 for member in tar:
+                    progress.update(tar.offset - progress.n)
                     if not member.isfile():
                         continue
                     name = classes.file_name_from_any(member.name.rsplit("/", 1)[-1])
@@ -731,7 +742,15 @@ def check_images(
         return None
 
     workers = num_threads or min(8, os.cpu_count() or 1)
+    what = "Decoding" if full_decode else "Checking"
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        problems = [found for found in pool.map(problem, range(len(images))) if found]
+        checked = tqdm(
+            pool.map(problem, range(len(images))),
+            total=len(images),
+            unit="img",
+            desc=f"{what} images before the run",
+            leave=False,
+        )
+        problems = [found for found in checked if found]
     if problems:
         raise CorruptImageError.from_problems(problems, num_checked=len(images))

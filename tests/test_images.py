@@ -438,3 +438,13 @@ def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_pat
         assert str(copy) == str(error)
     assert errors[0].missing == (file_name_from_image_id(2),)
     assert errors[2].file_names == (file_name_from_image_id(3),)
+
+
+def test_tar_indexing_and_the_up_front_check_show_progress(tmp_path, capsys):
+    """Both can take minutes on the real 6.4 GB tar and 50,000 images: each shows a bar."""
+    tar = images.open_image_source(str(make_val_tar(tmp_path / "val.tar", range(1, 9))))
+    located = tar.locate([file_name_from_image_id(i) for i in range(1, 9)])
+    images.check_images(located)
+    shown = capsys.readouterr().err
+    assert "Indexing val.tar" in shown
+    assert "Decoding images before the run" in shown and "/8 [" in shown
