@@ -190,8 +190,8 @@ def report(document: Mapping[str, Any]) -> str:
     splits, rows = metric_rows(document)
     lines = _table(["Metric", *splits], [[label, *values] for label, values in rows])
     lines.append(
-        "Per class: accuracy per original class, then the mean over the classes covered. Every"
-        "\nrow uses the same annotated, non-problematic images; counts are per image."
+        "validation, imagenet_m: every row uses the split's annotated, non-problematic images;"
+        "\nper class = accuracy per original class, then the mean over the classes covered."
     )
     if "full" in document["metrics"]:
         lines.append(
