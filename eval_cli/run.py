@@ -20,6 +20,12 @@ computed where the DataLoader reads them): a resumed run reuses a prediction onl
 source it is given now holds the same bytes under that file name, wherever they are read from.
 A full disk or an unwritable directory stops the run with the path named; the predictions
 written until then are whole batches, synced to disk, so a rerun resumes from them.
+
+Each image is decoded once. Before the model runs, every image is read and its header checked
+(format, size, pixel mode: a fraction of a decode), so a foreign or empty file stops the run at
+once; an image that fails only when fully decoded (cut short, say) is met in the DataLoader, which
+hands on a marker instead of raising: the run predicts every other image, then stops with the list
+before writing results, and a rerun after the images are fixed predicts only those.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import broadcast_object_list, find_executable_batch_size
+from accelerate.utils import broadcast_object_list, find_executable_batch_size, gather_object
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
 from imagenet_multilabel.dataset_script.images import (
+    CorruptImageError,
     LocatedImages,
     check_images,
     decode_image,
@@ -130,8 +137,9 @@ class ImageFingerprint:
 
 
 class _PreprocessedImages(Dataset):
-    """Decode + the model's own preprocessing, in DataLoader workers; items keep their index and
-    carry the fingerprint of the bytes they were decoded from (``ImageFingerprint.as_ints``)."""
+    """Decode + the model's own preprocessing, in DataLoader workers. An item is ``(index,
+    pixels, fingerprint as two ints, problem)``: ``problem`` is empty, or says why the image could
+    not be read or decoded, and ``pixels`` is then a blank stand-in that is never predicted."""
 
     def __init__(self, images: LocatedImages, preprocess: Callable[[Image.Image], torch.Tensor]):
         self.images, self.preprocess = images, preprocess
@@ -139,10 +147,14 @@ class _PreprocessedImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, int, int]:
-        file_name, data = self.images[index]
-        num_bytes, blake2b = ImageFingerprint.of(data).as_ints()
-        return index, self.preprocess(decode_image(data, file_name)), num_bytes, blake2b
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, int, int, str]:
+        try:
+            file_name, data = self.images[index]
+            pixels = self.preprocess(decode_image(data, file_name))
+        except CorruptImageError as error:
+            blank = self.preprocess(Image.new("RGB", (256, 256)))
+            return index, blank, 0, 0, error.problems[0][1]
+        return index, pixels, *ImageFingerprint.of(data).as_ints(), ""
 
 
 def default_output_dir(model: str) -> Path:
@@ -449,7 +461,7 @@ def evaluate_model(
 
         located = source.locate(todo)
         if not skip_image_check and accelerator.is_main_process:
-            check_images(located)
+            check_images(located, full_decode=False)  # decoded once, by the DataLoader
         accelerator.wait_for_everyone()
 
         module = adapter.module.eval()
@@ -619,20 +631,29 @@ def _predict(
     predictions_path: Path,
     total: int,
 ) -> None:
-    """Top-5 of every image, gathered and appended on the main process batch by batch."""
+    """Top-5 of every image, gathered and appended on the main process batch by batch. Images
+    that fail to decode are left out and, once every other image is predicted, raised together
+    on every process."""
     progress = tqdm(
         total=total, unit="img", desc="Evaluating", disable=not accelerator.is_main_process
     )
     appender = _PredictionsAppender(predictions_path) if accelerator.is_main_process else None
+    undecodable: dict[str, str] = {}  # this process's share: file name -> problem
     try:
         with torch.inference_mode():
-            for indices, pixel_values, num_bytes, blake2b in loader:
+            for indices, pixel_values, num_bytes, blake2b, problems in loader:
+                decoded = torch.tensor([not problem for problem in problems], device=indices.device)
+                undecodable.update(
+                    (images.file_names[index], problem)
+                    for index, problem in zip(indices.tolist(), problems, strict=True)
+                    if problem
+                )
                 logits = forward(pixel_values).float()
-                _check_finite(logits, indices, images)
+                _check_finite(logits[decoded], indices[decoded], images)
                 probabilities = logits.softmax(dim=-1)
                 top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
                 gathered = accelerator.gather_for_metrics(
-                    (indices, top_ids, top_probs, num_bytes, blake2b)
+                    (indices, top_ids, top_probs, num_bytes, blake2b, decoded.long())
                 )
                 if appender is not None:
                     appender.append(
@@ -642,15 +663,33 @@ def _predict(
                             probs,
                             ImageFingerprint.from_ints(size, digest),
                         )
-                        for index, ids, probs, size, digest in zip(
+                        for index, ids, probs, size, digest, ok in zip(
                             *(column.tolist() for column in gathered), strict=True
                         )
+                        if ok
                     )
                 progress.update(len(gathered[0]))
     finally:
         if appender is not None:
             appender.close()
         progress.close()
+    _raise_if_undecodable(gather_object(sorted(undecodable.items())), predictions_path, total)
+
+
+def _raise_if_undecodable(
+    problems: Sequence[tuple[str, str]], predictions_path: Path, total: int
+) -> None:
+    """One error for every image that failed to decode (a padding duplicate counts once)."""
+    unique = sorted(
+        dict(problems).items(), key=lambda item: classes.image_id_from_file_name(item[0])
+    )
+    if unique:
+        error = CorruptImageError.from_problems(unique, num_checked=total)
+        raise CorruptImageError(
+            f"{error}; the predictions of the other images are kept in {predictions_path}: "
+            "replace these images and run the same command again to predict only them",
+            problems=unique,
+        )
 
 
 def _prediction_line(

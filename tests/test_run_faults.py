@@ -4,14 +4,22 @@ full disks, read-only directories and images that fail to decode mid-run."""
 from __future__ import annotations
 
 import errno
+import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from image_fixtures import make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script import images as images_module
 from imagenet_multilabel.eval_cli import run as run_module
+from PIL import Image
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 
 from imagenet_multilabel.cli import main
@@ -168,3 +176,77 @@ def test_a_read_only_output_directory_is_named_and_left_alone(
     assert f"output directory {str(resumable)!r} cannot be written (Read-only file system)" in error
     assert "nothing in it was changed" in error
     assert {path.name: path.read_bytes() for path in resumable.iterdir()} == before
+
+
+def test_each_image_is_decoded_once_and_one_cut_short_is_listed_after_the_others(
+    workspace, clean_run, tmp_path, monkeypatch, capsys
+):
+    """The header check up front decodes nothing; an image whose header is fine but whose data
+    ends early fails in the DataLoader, the run predicts the others and then lists it."""
+    imagenet_m = sorted(json.loads(line)["file_name"] for line in _lines(clean_run))
+    cut_ids = [classes.image_id_from_file_name(name) for name in imagenet_m[:2]]
+    cut_short = {image_id: _cut_short_jpeg(image_id) for image_id in cut_ids}
+    folder = make_val_folder(tmp_path / "images", workspace["image_ids"], False, cut_short)
+    decodes: Counter[str] = Counter()
+    real_decode = images_module.decode_image
+
+    def counted_decode(data: bytes, file_name: str):
+        decodes[file_name] += 1
+        return real_decode(data, file_name)
+
+    monkeypatch.setattr(images_module, "decode_image", counted_decode)
+    monkeypatch.setattr(run_module, "decode_image", counted_decode)
+    output = tmp_path / "out"
+    args = with_option(run_args(workspace, workspace["resnet"], output), "--images", str(folder))
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "2 of 68 images do not decode" in error
+    assert all(name in error for name in imagenet_m[:2])
+    assert (
+        f"the predictions of the other images are kept in {output / 'predictions.jsonl'}" in error
+    )
+    assert decodes == Counter(imagenet_m)  # every image once, none before the model ran
+    assert len(_lines(output)) == 66
+    assert not (output / "results.json").exists()
+
+    make_val_folder(folder, cut_ids, False)  # the images replaced by good copies
+    assert main(args) == 0
+    document = _results(output)
+    assert document["run"]["images_predicted_this_session"] == 2
+    assert document["metrics"] == _results(clean_run)["metrics"]
+
+
+def _cut_short_jpeg(seed: int) -> bytes:
+    """A JPEG whose header is whole but whose scan data ends halfway (noise: a long scan)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return buffer.getvalue()[: buffer.tell() // 2]
+
+
+def test_two_processes_list_an_image_cut_short_once(workspace, clean_run, tmp_path):
+    """Each process meets its own share of the images; the list is gathered on all of them."""
+    imagenet_m = sorted(json.loads(line)["file_name"] for line in _lines(clean_run))
+    cut_id = classes.image_id_from_file_name(imagenet_m[-1])
+    folder = make_val_folder(
+        tmp_path / "images", workspace["image_ids"], False, {cut_id: _cut_short_jpeg(cut_id)}
+    )
+    output = tmp_path / "two"
+    args = run_args(workspace, workspace["resnet"], output, "--batch-size", "4")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "imagenet_multilabel",
+        *with_option(args, "--images", str(folder)),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode != 0
+    assert (
+        f"does not decode: {imagenet_m[-1]} (OSError: image file is truncated" in completed.stderr
+    )
+    assert sorted(json.loads(line)["file_name"] for line in _lines(output)) == imagenet_m[:-1]
