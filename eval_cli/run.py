@@ -26,6 +26,13 @@ Each image is decoded once. Before the model runs, every image is read and its h
 once; an image that fails only when fully decoded (cut short, say) is met in the DataLoader, which
 hands on a marker instead of raising: the run predicts every other image, then stops with the list
 before writing results, and a rerun after the images are fixed predicts only those.
+
+Several models in one launch (`evaluate_models`, ``run --model A --model B``, ``--models FILE``)
+share what `_start_launch` prepares (the processes, labels, located images and their header
+check); each model then runs through `_evaluate_one`, the same code as a single run, into its own
+folder. Whatever only the main process decides (resume, checks) reaches the others through
+`_on_main`, so that a failing model stops every process at the same point and the next one starts
+in step.
 """
 
 from __future__ import annotations
@@ -40,12 +47,13 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from accelerate import Accelerator
@@ -55,15 +63,18 @@ from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
 from imagenet_multilabel.dataset_script.images import (
     CorruptImageError,
+    ImageSource,
     LocatedImages,
     check_images,
     decode_image,
     open_image_source,
 )
 from imagenet_multilabel.dataset_script.labels import Labels, load_labels
+from imagenet_multilabel.dataset_script.real import RealLabels
 from imagenet_multilabel.eval_cli import hub, results
-from imagenet_multilabel.eval_cli.models import ZERO_SHOT_PROMPTS, load_model
+from imagenet_multilabel.eval_cli.models import KINDS, ZERO_SHOT_PROMPTS, load_model
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
+from imagenet_multilabel.eval_cli.results import OFFICIAL_KEY, format_cell
 from imagenet_multilabel.eval_cli.score import (
     FULL_SPLIT,
     analyze_mistakes,
@@ -73,7 +84,7 @@ from imagenet_multilabel.eval_cli.score import (
     real_labels_for,
     score_splits,
 )
-from imagenet_multilabel.metric.errors import ToolkitError, first_few
+from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -160,8 +171,14 @@ class _PreprocessedImages(Dataset):
 def default_output_dir(model: str) -> Path:
     """``eval_results/<name>``: a local folder by its own name, a Hub id as ``ORG--NAME``."""
     local = Path(model)
-    name = local.resolve().name if local.exists() else model.strip("/")
-    return Path("eval_results") / re.sub(r"[^\w.-]+", "--", name)
+    return Path("eval_results") / _folder_name(
+        local.resolve().name if local.exists() else model.strip("/")
+    )
+
+
+def _folder_name(text: str) -> str:
+    """``text`` as one path component: every run of other characters than ``\\w.-`` is ``--``."""
+    return re.sub(r"[^\w.-]+", "--", text)
 
 
 def _identity(
@@ -340,12 +357,119 @@ def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None)
 
 
 def _accelerator(mixed_precision: str, cpu: bool) -> Accelerator:
-    """An Accelerator for this evaluation. accelerate keeps one global state per process; a
-    second evaluation in the same process (another model, another precision) starts from a
-    fresh state, keeping the process group that a launcher set up."""
+    """An Accelerator for this launch. accelerate keeps one global state per process; a second
+    launch in the same process (another precision, say) starts from a fresh state, keeping the
+    process group that a launcher set up."""
     if AcceleratorState._shared_state:
         AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        cpu=cpu or (_launched_processes() > 1 and not torch.cuda.is_available()),
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to evaluate: a Hub id or local folder, with an optional revision and kind
+    (one of `eval_cli.models.KINDS`; detected from the model's config when None)."""
+
+    model: str
+    revision: str | None = None
+    kind: str | None = None
+
+    def output_dir(self, parent: str | os.PathLike | None) -> Path:
+        """Its folder in a sweep: ``parent/<model name>`` (parent default ``eval_results``), with
+        ``@<revision>`` when one is given, so that two revisions never share a folder."""
+        name = default_output_dir(self.model).name
+        if self.revision:
+            name = f"{name}@{_folder_name(self.revision)}"
+        return Path(parent or "eval_results") / name
+
+
+Outcome = tuple[ModelSpec, "dict[str, Any] | ToolkitError | None"]
+_MODELS_FILE_LINE = f"MODEL [revision=REVISION] [kind={'|'.join(KINDS)}]"
+
+
+def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
+    """The models of a ``--models`` file: one a line, ``MODEL [revision=REV] [kind=KIND]``
+    (e.g. ``timm/resnet50.a1_in1k revision=main kind=timm``); ``#`` starts a comment."""
+    path = Path(path)
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise ToolkitError(f"models file {str(path)!r} {what}; expected a text file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ToolkitError(f"cannot read models file {str(path)!r}: {error}") from error
+    specs, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        words = line.split("#", 1)[0].split()
+        spec = _model_line(words) if words else None
+        if spec is not None:
+            specs.append(spec)
+        elif words:
+            problems.append(f"line {number}: {line.strip()}")
+    if problems:
+        raise ToolkitError(
+            f"models file {str(path)!r}: {len(problems)} line(s) not of the form "
+            f"{_MODELS_FILE_LINE!r} (first: {first_few(problems)})"
+        )
+    if not specs:
+        raise ToolkitError(
+            f"models file {str(path)!r} names no model; expected {_MODELS_FILE_LINE}"
+        )
+    return specs
+
+
+def _model_line(words: Sequence[str]) -> ModelSpec | None:
+    """``MODEL [revision=REV] [kind=KIND]``, split into words; None for anything else."""
+    model, *options = words
+    given: dict[str, str] = {}
+    for option in options:
+        key, equals, value = option.partition("=")
+        if not equals or not value or key not in ("revision", "kind") or key in given:
+            return None
+        given[key] = value
+    if given.get("kind", KINDS[0]) not in KINDS:
+        return None
+    return ModelSpec(model, given.get("revision"), given.get("kind"))
+
+
+@dataclass(frozen=True)
+class _Compute:
+    """How the models of a launch run."""
+
+    batch_size: int | str
+    num_workers: int
+    mixed_precision: str
+    channels_last: bool
+    compile: bool
+    skip_image_check: bool
+    trust_remote_code: bool
+    zero_shot_prompts: str
+
+    def __post_init__(self) -> None:
+        size = self.batch_size
+        if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {size!r}")
+
+
+@dataclass
+class _Launch:
+    """What the models of one launch share, prepared once: the processes, the labels, the
+    images located in their source, and (on the main process) those whose headers passed."""
+
+    accelerator: Accelerator
+    compute: _Compute
+    images: str
+    source: ImageSource
+    labels: Labels
+    real_labels: RealLabels | None
+    split: str
+    splits: tuple[str, ...]
+    limit: int | None
+    wanted: list[str]
+    checked: set[str] = field(default_factory=set)
 
 
 def evaluate_model(
@@ -389,166 +513,406 @@ def evaluate_model(
     `score_predictions`; ``zero_shot_prompts``: the prompt style of a zero-shot model
     (`eval_cli.models.ZERO_SHOT_PROMPTS`, default the 80-template ensemble).
     """
-    started = time.perf_counter()
-    if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {batch_size!r}")
+    compute = _Compute(
+        batch_size=batch_size,
+        num_workers=num_workers,
+        mixed_precision=mixed_precision,
+        channels_last=channels_last,
+        compile=compile,
+        skip_image_check=skip_image_check,
+        trust_remote_code=trust_remote_code,
+        zero_shot_prompts=zero_shot_prompts,
+    )
     if push_to_hub:
         hub.check_target_repo(model, hub_repo_id)
-    accelerator = _accelerator(
-        mixed_precision, cpu or (_launched_processes() > 1 and not torch.cuda.is_available())
-    )
-    _warn_about_the_setup(accelerator, mixed_precision)
+    accelerator = _accelerator(mixed_precision, cpu)
     output_dir = Path(output_dir) if output_dir else default_output_dir(model)
-    lock = contextlib.nullcontext()
-    if accelerator.is_main_process:
-        _check_writable(output_dir)
-        lock = _exclusive_output_dir(output_dir)
-    with lock:
-        splits = chosen_splits(split)
-        real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
-        # Downloads (labels, a Hub image dataset, the model) happen once per machine, on its first
-        # process; the others then read the cache.
-        if labels is None:
-            with accelerator.local_main_process_first():
-                labels = load_labels(
-                    SPLITS,  # all: the mistake analysis marks the ImageNet-M images
-                    annotations=annotations,
-                    dataset=labels_dataset,
-                    allow_unverified=allow_unverified,
-                    patches=label_patches,
+    with _exclusive_output_dirs(accelerator, [output_dir]):
+        launch = _start_launch(
+            accelerator,
+            compute,
+            images,
+            split=split,
+            labels=labels,
+            annotations=annotations,
+            labels_dataset=labels_dataset,
+            allow_unverified=allow_unverified,
+            label_patches=label_patches,
+            images_split=images_split,
+            limit=limit,
+            real_labels=real_labels,
+            allow_unverified_real_labels=allow_unverified_real_labels,
+            published_labels_only=push_to_hub,
+        )
+        spec = ModelSpec(model, revision, model_kind)
+        return _evaluate_one(
+            launch,
+            spec,
+            output_dir,
+            push_to_hub=push_to_hub,
+            hub_repo_id=hub_repo_id,
+            dry_run=dry_run,
+        )
+
+
+def evaluate_models(
+    models: Sequence[str | ModelSpec],
+    images: str,
+    *,
+    split: str = "imagenet_m",
+    labels: Labels | None = None,
+    annotations: str | os.PathLike | None = None,
+    labels_dataset: str | None = None,
+    allow_unverified: bool = False,
+    label_patches: Sequence[str | os.PathLike] = (),
+    trust_remote_code: bool = False,
+    images_split: str = "validation",
+    skip_image_check: bool = False,
+    limit: int | None = None,
+    batch_size: int | str = 64,
+    num_workers: int = 0,
+    mixed_precision: str = "no",
+    channels_last: bool = False,
+    compile: bool = False,
+    cpu: bool = False,
+    output_dir: str | os.PathLike | None = None,
+    push_to_hub: bool = False,
+    dry_run: bool = False,
+    real_labels: str | os.PathLike | None = None,
+    allow_unverified_real_labels: bool = False,
+    zero_shot_prompts: str = ZERO_SHOT_PROMPTS[0],
+) -> list[Outcome]:
+    """Evaluate several models (ids, folders or `ModelSpec`) in one launch: labels loaded and
+    images located once, then each model exactly as `evaluate_model` runs it (resume and lock
+    included) into its own folder ``ModelSpec.output_dir(output_dir)``. A model that fails
+    with a ToolkitError (it does not load, its label space is not ImageNet's, its folder holds
+    another run, images fail to decode) is reported on stderr and the others go on; labels that
+    do not load or images missing from the source stop the launch before any model runs.
+
+    Returns ``(model, outcome)`` per model, in order, on every process: the results document
+    (None on processes other than the main one) or the error.
+    """
+    specs = [model if isinstance(model, ModelSpec) else ModelSpec(model) for model in models]
+    if not specs:
+        raise ToolkitError("no model to evaluate; expected at least one")
+    output_dirs = [spec.output_dir(output_dir) for spec in specs]
+    shared = sorted(str(path) for path, count in Counter(output_dirs).items() if count > 1)
+    if shared:
+        raise ToolkitError(
+            f"{len(shared)} output folder(s) would be written by several models (first: "
+            f"{first_few(shared)}); expected each model, or each revision of it, once"
+        )
+    compute = _Compute(
+        batch_size=batch_size,
+        num_workers=num_workers,
+        mixed_precision=mixed_precision,
+        channels_last=channels_last,
+        compile=compile,
+        skip_image_check=skip_image_check,
+        trust_remote_code=trust_remote_code,
+        zero_shot_prompts=zero_shot_prompts,
+    )
+    if push_to_hub:
+        for spec in specs:
+            hub.check_target_repo(spec.model, None)
+    accelerator = _accelerator(mixed_precision, cpu)
+    outcomes: list[Outcome] = []
+    with _exclusive_output_dirs(accelerator, output_dirs):
+        launch = _start_launch(
+            accelerator,
+            compute,
+            images,
+            split=split,
+            labels=labels,
+            annotations=annotations,
+            labels_dataset=labels_dataset,
+            allow_unverified=allow_unverified,
+            label_patches=label_patches,
+            images_split=images_split,
+            limit=limit,
+            real_labels=real_labels,
+            allow_unverified_real_labels=allow_unverified_real_labels,
+            published_labels_only=push_to_hub,
+        )
+        for spec, directory in zip(specs, output_dirs, strict=True):
+            try:
+                outcome = _evaluate_one(
+                    launch,
+                    spec,
+                    directory,
+                    push_to_hub=push_to_hub,
+                    hub_repo_id=None,
+                    dry_run=dry_run,
                 )
-        elif label_patches:
-            raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
-        if push_to_hub and labels.provenance.get("verified") is not True:
-            raise hub.HubResultsError(
-                "--push-to-hub needs the published labels, but these are unverified (sha256 "
-                f"{labels.provenance.get('sha256')}): only complete results on the published "
-                "labels go to the Hub; nothing was run"
-            )
-        wanted = _wanted_file_names(labels, splits, limit)
+            except ToolkitError as error:
+                outcome = error
+                if accelerator.is_main_process:
+                    print(f"error: {spec.model}: {error}", file=sys.stderr)
+            outcomes.append((spec, outcome))
+            accelerator.free_memory()  # the model's memory, before the next one loads
+    return outcomes
+
+
+def _start_launch(
+    accelerator: Accelerator,
+    compute: _Compute,
+    images: str,
+    *,
+    split: str,
+    labels: Labels | None,
+    annotations: str | os.PathLike | None,
+    labels_dataset: str | None,
+    allow_unverified: bool,
+    label_patches: Sequence[str | os.PathLike],
+    images_split: str,
+    limit: int | None,
+    real_labels: str | os.PathLike | None,
+    allow_unverified_real_labels: bool,
+    published_labels_only: bool,
+) -> _Launch:
+    """Labels loaded and every wanted image located, once for all the models of a launch; a
+    missing image stops the launch before any model is loaded."""
+    _warn_about_the_setup(accelerator, compute.mixed_precision)
+    splits = chosen_splits(split)
+    real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
+    # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
+    # process; the others then read the cache.
+    if labels is None:
         with accelerator.local_main_process_first():
-            source = open_image_source(images, split=images_split)
-        source.locate(wanted)  # a missing image stops the run before the model is loaded
-        with accelerator.local_main_process_first():
-            adapter = load_model(
-                model,
-                revision=revision,
-                trust_remote_code=trust_remote_code,
-                kind=model_kind,
-                device=accelerator.device,
-                zero_shot_prompts=zero_shot_prompts,
+            labels = load_labels(
+                SPLITS,  # all: the mistake analysis marks the ImageNet-M images
+                annotations=annotations,
+                dataset=labels_dataset,
+                allow_unverified=allow_unverified,
+                patches=label_patches,
             )
-        missing_classes = adapter.label_mapping.get("missing_classes")
-        if missing_classes and accelerator.is_main_process:
-            print(
-                f"note: {model} has no output for {len(missing_classes)} ImageNet class(es) "
-                f"({', '.join(missing_classes)}); they are never predicted",
-                file=sys.stderr,
-            )
-        model_provenance = adapter.provenance()
-        identity = _identity(model_provenance, mixed_precision, labels.provenance)
-        # Only the main process reads the output directory, which other machines may not share;
-        # every process then shards the same list of images.
-        done_on_main = [None]
-        if accelerator.is_main_process:
-            _prepare_output_dir(output_dir, identity)
-            recorded = _completed(output_dir / PREDICTIONS_FILE)
-            reused = source.locate([name for name in wanted if name in recorded])
-            _check_same_images(recorded, reused, output_dir / PREDICTIONS_FILE)
-            done_on_main = [sorted(recorded)]
-        done = set(broadcast_object_list(done_on_main)[0])
-        todo = [name for name in wanted if name not in done]
-
-        located = source.locate(todo)
-        if not skip_image_check and accelerator.is_main_process:
-            check_images(located, full_decode=False)  # decoded once, by the DataLoader
-        accelerator.wait_for_everyone()
-
-        module = adapter.module.eval()
-        if channels_last:
-            module = module.to(memory_format=torch.channels_last)
-        module = accelerator.prepare_model(module, evaluation_mode=True)
-        if compile:
-            module = torch.compile(module)
-
-        def forward(pixel_values: torch.Tensor) -> torch.Tensor:
-            if channels_last:
-                pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-            with accelerator.autocast():
-                return adapter.logits(module, pixel_values)
-
-        if batch_size == "auto":
-            batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
-        dataset = _PreprocessedImages(located, adapter.preprocess)
-        loader = accelerator.prepare_data_loader(
-            DataLoader(
-                dataset,
-                batch_size=batch_size,
-                num_workers=num_workers,
-                pin_memory=accelerator.device.type == "cuda",
-                persistent_workers=False,
-            )
+    elif label_patches:
+        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+    if published_labels_only and labels.provenance.get("verified") is not True:
+        raise hub.HubResultsError(
+            "--push-to-hub needs the published labels, but these are unverified (sha256 "
+            f"{labels.provenance.get('sha256')}): only complete results on the published "
+            "labels go to the Hub; nothing was run"
         )
-        loop_started = time.perf_counter()
-        _predict(accelerator, loader, forward, located, output_dir / PREDICTIONS_FILE, len(todo))
-        loop_seconds = time.perf_counter() - loop_started
-        accelerator.wait_for_everyone()
-        if not accelerator.is_main_process:
-            return None
+    wanted = _wanted_file_names(labels, splits, limit)
+    with accelerator.local_main_process_first():
+        source = open_image_source(images, split=images_split)
+    source.locate(wanted)
+    return _Launch(accelerator, compute, images, source, labels, real, split, splits, limit, wanted)
 
-        predictions_path = output_dir / PREDICTIONS_FILE
-        predictions = read_predictions(predictions_path)
-        metrics, num_outside = score_splits(
-            predictions, labels, splits, limit=limit, real_labels=real
+
+def _evaluate_one(
+    launch: _Launch,
+    spec: ModelSpec,
+    output_dir: Path,
+    *,
+    push_to_hub: bool,
+    hub_repo_id: str | None,
+    dry_run: bool,
+) -> dict[str, Any] | None:
+    """One model of a launch: load, resume, predict what is missing, score, write the results
+    (and push them); the document on the main process, None on the others."""
+    started = time.perf_counter()
+    accelerator, compute = launch.accelerator, launch.compute
+    adapter = _loaded_in_step(
+        accelerator,
+        lambda: load_model(
+            spec.model,
+            revision=spec.revision,
+            trust_remote_code=compute.trust_remote_code,
+            kind=spec.kind,
+            device=accelerator.device,
+            zero_shot_prompts=compute.zero_shot_prompts,
+        ),
+    )
+    missing_classes = adapter.label_mapping.get("missing_classes")
+    if missing_classes and accelerator.is_main_process:
+        print(
+            f"note: {spec.model} has no output for {len(missing_classes)} ImageNet class(es) "
+            f"({', '.join(missing_classes)}); they are never predicted",
+            file=sys.stderr,
         )
-        unpredicted = {
-            split: split_metrics["num_missing_predictions"]
-            for split, split_metrics in metrics.items()
-            if split_metrics["num_missing_predictions"]
-        }
-        if unpredicted:  # an invariant of the loop above; never scored as if complete
-            raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
-        document = results.document(
-            metrics,
-            labels=labels_provenance(labels, real),
-            predictions={
-                "file": PREDICTIONS_FILE,
-                "sha256": sha256_of_file(predictions_path),
-                "num_rows": len(predictions),
-                "num_outside_chosen_splits": num_outside,
-            },
-            mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
-            model=model_provenance,
-            run={
-                "images_source": Path(images).name if Path(images).exists() else images,
-                "split": split,
-                "limit": limit,
-                "num_processes": accelerator.num_processes,
-                "device": _device_name(accelerator),
-                "mixed_precision": mixed_precision,
-                "batch_size_per_process": batch_size,
-                "num_workers": num_workers,
-                "channels_last": channels_last,
-                "compile": compile,
-                "images_predicted_this_session": len(todo),
-                "images_resumed": len(wanted) - len(todo),
-                "wall_seconds": round(time.perf_counter() - started, 3),
-                "images_per_second": round(len(todo) / loop_seconds, 2) if todo else None,
-            },
+    model_provenance = adapter.provenance()
+    identity = _identity(model_provenance, compute.mixed_precision, launch.labels.provenance)
+    done = set(_on_main(accelerator, lambda: _predicted_before(launch, output_dir, identity)))
+    located = launch.source.locate([name for name in launch.wanted if name not in done])
+    if not compute.skip_image_check:
+        _on_main(accelerator, lambda: _check_headers(launch, located))
+
+    module = adapter.module.eval()
+    if compute.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    module = accelerator.prepare_model(module, evaluation_mode=True)
+    if compute.compile:
+        module = torch.compile(module)
+
+    def forward(pixel_values: torch.Tensor) -> torch.Tensor:
+        if compute.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast():
+            return adapter.logits(module, pixel_values)
+
+    batch_size = compute.batch_size
+    if batch_size == "auto":
+        batch_size = _auto_batch_size(accelerator, forward, adapter.preprocess)
+    loader = accelerator.prepare_data_loader(
+        DataLoader(
+            _PreprocessedImages(located, adapter.preprocess),
+            batch_size=batch_size,
+            num_workers=compute.num_workers,
+            pin_memory=accelerator.device.type == "cuda",
+            persistent_workers=False,
         )
+    )
+    loop_started = time.perf_counter()
+    _predict(accelerator, loader, forward, located, output_dir / PREDICTIONS_FILE, len(located))
+    loop_seconds = time.perf_counter() - loop_started
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return None
+    run = {
+        "images_source": Path(launch.images).name
+        if Path(launch.images).exists()
+        else launch.images,
+        "split": launch.split,
+        "limit": launch.limit,
+        "num_processes": accelerator.num_processes,
+        "device": _device_name(accelerator),
+        "mixed_precision": compute.mixed_precision,
+        "batch_size_per_process": batch_size,
+        "num_workers": compute.num_workers,
+        "channels_last": compute.channels_last,
+        "compile": compute.compile,
+        "images_predicted_this_session": len(located),
+        "images_resumed": len(done),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "images_per_second": round(len(located) / loop_seconds, 2) if len(located) else None,
+    }
+    document = _scored_document(launch, output_dir, model_provenance, run)
+    if push_to_hub:
+        hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
+    return document
+
+
+def _scored_document(
+    launch: _Launch, output_dir: Path, model: Mapping[str, Any], run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Main process: the predictions file scored as `score` scores it, the results document and
+    the model-card files written."""
+    predictions_path = output_dir / PREDICTIONS_FILE
+    predictions = read_predictions(predictions_path)
+    metrics, num_outside = score_splits(
+        predictions,
+        launch.labels,
+        launch.splits,
+        limit=launch.limit,
+        real_labels=launch.real_labels,
+    )
+    unpredicted = {
+        split: split_metrics["num_missing_predictions"]
+        for split, split_metrics in metrics.items()
+        if split_metrics["num_missing_predictions"]
+    }
+    if unpredicted:  # an invariant of the loop; never scored as if complete
+        raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
+    document = results.document(
+        metrics,
+        labels=labels_provenance(launch.labels, launch.real_labels),
+        predictions={
+            "file": PREDICTIONS_FILE,
+            "sha256": sha256_of_file(predictions_path),
+            "num_rows": len(predictions),
+            "num_outside_chosen_splits": num_outside,
+        },
+        mistakes=analyze_mistakes(
+            predictions, launch.labels, launch.splits, limit=launch.limit
+        ).summary,
+        model=model,
+        run=run,
+    )
+    try:
+        results.write_json(output_dir / RESULTS_FILE, document)
+        hub.write_card_files(document, output_dir)
+    except OSError as error:
+        raise _output_write_error(
+            output_dir / RESULTS_FILE,
+            error,
+            f"nothing was lost: every prediction is in {predictions_path}, and the rerun "
+            "predicts nothing again before it writes the results",
+        ) from error
+    return document
+
+
+def _predicted_before(launch: _Launch, output_dir: Path, identity: dict[str, Any]) -> list[str]:
+    """Main process: the wanted images that an interrupted run of the same identity predicted
+    into ``output_dir``, their bytes checked against the launch's image source."""
+    _prepare_output_dir(output_dir, identity)
+    predictions_path = output_dir / PREDICTIONS_FILE
+    recorded = _completed(predictions_path)
+    reused = launch.source.locate([name for name in launch.wanted if name in recorded])
+    _check_same_images(recorded, reused, predictions_path)
+    return list(reused.file_names)
+
+
+def _check_headers(launch: _Launch, located: LocatedImages) -> None:
+    """Main process: the header of every image not checked yet for an earlier model."""
+    unchecked = [name for name in located.file_names if name not in launch.checked]
+    check_images(launch.source.locate(unchecked), full_decode=False)  # decoded once, later
+    launch.checked.update(unchecked)
+
+
+Result = TypeVar("Result")
+
+
+def _on_main(accelerator: Accelerator, work: Callable[[], Result]) -> Result:
+    """Run ``work`` on the main process only (it alone reads the output directory, which other
+    machines may not share) and hand its result, or its ToolkitError, to every process: all go
+    on, or all stop, together."""
+    outcome: list[Any] = [None]
+    if accelerator.is_main_process:
         try:
-            results.write_json(output_dir / RESULTS_FILE, document)
-            hub.write_card_files(document, output_dir)
-        except OSError as error:
-            raise _output_write_error(
-                output_dir / RESULTS_FILE,
-                error,
-                f"nothing was lost: every prediction is in {predictions_path}, and the rerun "
-                "predicts nothing again before it writes the results",
-            ) from error
-        if push_to_hub:
-            hub.push_results(document, output_dir, repo_id=hub_repo_id, dry_run=dry_run)
-        return document
+            outcome = [work()]
+        except ToolkitError as error:
+            outcome = [error]
+    (result,) = broadcast_object_list(outcome)
+    if isinstance(result, ToolkitError):
+        raise result
+    return result
+
+
+def _loaded_in_step(accelerator: Accelerator, load: Callable[[], Result]) -> Result:
+    """``load`` on each machine's first process (it downloads), then on the others (they read
+    the cache). Unlike ``local_main_process_first``, a failure there keeps the processes in
+    step: every process meets the one barrier, then raises its own error."""
+    first, failure = accelerator.is_local_main_process, None
+    if first:
+        try:
+            loaded = load()
+        except ToolkitError as error:
+            failure = error
+    accelerator.wait_for_everyone()
+    if failure is not None:
+        raise failure
+    return loaded if first else load()
+
+
+def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) -> str:
+    """The table a sweep ends with: each model's status, main numbers and folder, then the
+    errors in full."""
+    rows, errors = [], []
+    for spec, outcome in outcomes:
+        name = f"{spec.model}@{spec.revision}" if spec.revision else spec.model
+        metrics = outcome["metrics"] if isinstance(outcome, dict) else {}
+        cells = [
+            format_cell(metrics[split], key) if split in metrics else "-"
+            for split, key in (("validation", OFFICIAL_KEY), ("imagenet_m", "imagenet_m_correct"))
+        ]
+        status = "ok" if isinstance(outcome, dict) else f"failed ({type(outcome).__name__})"
+        rows.append([name, status, *cells, str(spec.output_dir(parent))])
+        if isinstance(outcome, ToolkitError):
+            errors.append(f"{name}: {outcome}")
+    header = ["Model", "Status", "Multi-label accuracy", "ImageNet-M", "Output"]
+    return "\n".join([*results._table(header, rows), *errors])
 
 
 def _check_writable(output_dir: Path) -> None:
@@ -562,6 +926,18 @@ def _check_writable(output_dir: Path) -> None:
             f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
             "choose another with --output-dir; nothing was run and nothing in it was changed"
         ) from None
+
+
+@contextlib.contextmanager
+def _exclusive_output_dirs(accelerator: Accelerator, output_dirs: Sequence[Path]) -> Iterator[None]:
+    """The main process checks that each output directory can be written and locks it for the
+    whole launch, before any work: a second launch into any of them is refused at once."""
+    with contextlib.ExitStack() as locks:
+        if accelerator.is_main_process:
+            for output_dir in output_dirs:
+                _check_writable(output_dir)
+                locks.enter_context(_exclusive_output_dir(output_dir))
+        yield
 
 
 @contextlib.contextmanager
@@ -633,7 +1009,8 @@ def _predict(
 ) -> None:
     """Top-5 of every image, gathered and appended on the main process batch by batch. Images
     that fail to decode are left out and, once every other image is predicted, raised together
-    on every process."""
+    on every process; unrankable outputs stop the run at once, on every process alike (each
+    judges the gathered batch), so that a sweep's processes stay in step."""
     progress = tqdm(
         total=total, unit="img", desc="Evaluating", disable=not accelerator.is_main_process
     )
@@ -649,12 +1026,13 @@ def _predict(
                     if problem
                 )
                 logits = forward(pixel_values).float()
-                _check_finite(logits[decoded], indices[decoded], images)
-                probabilities = logits.softmax(dim=-1)
-                top_probs, top_ids = probabilities.topk(TOP_K, dim=-1)
-                gathered = accelerator.gather_for_metrics(
-                    (indices, top_ids, top_probs, num_bytes, blake2b, decoded.long())
+                top_probs, top_ids = logits.softmax(dim=-1).topk(TOP_K, dim=-1)
+                flags = torch.stack((decoded, _rankable(logits)), dim=1).long()  # gloo: no bool
+                *gathered, flags = accelerator.gather_for_metrics(
+                    (indices, top_ids, top_probs, num_bytes, blake2b, flags)
                 )
+                decoded, rankable = flags.bool().unbind(dim=1)
+                _check_finite(gathered[0][decoded & ~rankable], images)
                 if appender is not None:
                     appender.append(
                         _prediction_line(
@@ -663,12 +1041,11 @@ def _predict(
                             probs,
                             ImageFingerprint.from_ints(size, digest),
                         )
-                        for index, ids, probs, size, digest, ok in zip(
-                            *(column.tolist() for column in gathered), strict=True
+                        for index, ids, probs, size, digest in zip(
+                            *(column[decoded].tolist() for column in gathered), strict=True
                         )
-                        if ok
                     )
-                progress.update(len(gathered[0]))
+                progress.update(len(decoded))
     finally:
         if appender is not None:
             appender.close()
@@ -752,13 +1129,18 @@ def _output_write_error(path: Path, error: OSError, consequence: str) -> OutputW
     )
 
 
-def _check_finite(logits: torch.Tensor, indices: torch.Tensor, images: LocatedImages) -> None:
-    """NaN or +inf logits (an fp16 overflow, say) would be ranked as if they meant something;
-    -inf is fine (a class the head lacks) unless no logit of an image is finite."""
+def _rankable(logits: torch.Tensor) -> torch.Tensor:
+    """Per image, whether its logits can be ranked: NaN or +inf (an fp16 overflow, say) would be
+    ranked as if they meant something; -inf is fine (a class the head lacks) unless no logit of
+    the image is finite."""
     unusable = torch.isnan(logits) | torch.isposinf(logits)
-    bad_rows = (unusable.any(dim=-1) | ~torch.isfinite(logits).any(dim=-1)).nonzero()
-    if len(bad_rows):
-        names = [images.file_names[indices[row]] for row in bad_rows.flatten().tolist()]
+    return ~unusable.any(dim=-1) & torch.isfinite(logits).any(dim=-1)
+
+
+def _check_finite(unrankable: torch.Tensor, images: LocatedImages) -> None:
+    """Stop on the indices of images whose logits cannot be ranked (``_rankable``)."""
+    if len(unrankable):
+        names = [images.file_names[index] for index in unrankable.tolist()]
         raise NonFiniteOutputError(
             f"the model returned NaN, +inf or no finite logit for {len(names)} image(s), "
             f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "

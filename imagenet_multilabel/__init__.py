@@ -8,6 +8,7 @@ thin layer over these functions::
     labels = iml.load_labels(("validation", "imagenet_m"), annotations="human_accuracy_v3.0.0.json")
     results = iml.score_predictions("predictions.jsonl", labels=labels)
     results = iml.evaluate_model("timm/resnet50.a1_in1k", "/data/val", labels=labels)
+    outcomes = iml.evaluate_models(["timm/resnet50.a1_in1k", "microsoft/resnet-50"], "/data/val")
 
 Names are imported on first use, so ``import imagenet_multilabel`` stays light (no torch).
 """
@@ -31,6 +32,8 @@ _API = {
     "load_labels": "imagenet_multilabel.dataset_script.labels",
     "score_predictions": "imagenet_multilabel.eval_cli.score",
     "evaluate_model": "imagenet_multilabel.eval_cli.run",
+    "evaluate_models": "imagenet_multilabel.eval_cli.run",
+    "ModelSpec": "imagenet_multilabel.eval_cli.run",
 }
 __all__ = ["ToolkitError", "__version__", *_API]
 

@@ -110,12 +110,24 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="Hub model id or local model folder")
-    model.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    model.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="Hub model id or local model folder; repeat it to evaluate several models in one "
+        "launch (labels and images prepared once)",
+    )
+    model.add_argument(
+        "--models",
+        metavar="FILE",
+        help="a file of models to evaluate, one a line: MODEL [revision=REV] [kind=KIND]; "
+        "'#' starts a comment",
+    )
+    model.add_argument("--revision", help="branch, tag or commit of a Hub model (each --model)")
     model.add_argument(
         "--model-kind",
         choices=("transformers", "timm", "zero-shot"),
-        help="override the detected model kind",
+        help="override the detected model kind (each --model)",
     )
     model.add_argument(
         "--trust-remote-code",
@@ -174,7 +186,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     compute.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
     output = parser.add_argument_group("output")
     output.add_argument(
-        "--output-dir", help="where results go (default: eval_results/<model name>)"
+        "--output-dir",
+        help="where results go (default: eval_results/<model name>); with several models the "
+        "parent of one folder per model (default: eval_results)",
     )
     output.add_argument(
         "--push-to-hub",
@@ -381,6 +395,10 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
     """Options that would otherwise be silently ignored."""
     if getattr(args, "labels", None) and args.allow_unverified_annotations:
         parser.error("--allow-unverified-annotations applies to --annotations, not --labels")
+    if args.command == "run" and not args.model and not args.models:
+        parser.error("run needs --model MODEL (repeatable) or --models FILE")
+    if args.command == "run" and _is_sweep(args) and args.hub_repo_id:
+        parser.error("--hub-repo-id names one model's repository; it does not apply to several")
     if args.command == "run" and not args.push_to_hub:
         for option, value in (("--dry-run", args.dry_run), ("--hub-repo-id", args.hub_repo_id)):
             if value:
@@ -443,8 +461,9 @@ def run_command(args: argparse.Namespace) -> dict | None:
     """`run`'s arguments handed to `evaluate_model`; the document on the main process."""
     from imagenet_multilabel.eval_cli.run import evaluate_model
 
+    (model,) = args.model
     return evaluate_model(
-        args.model,
+        model,
         args.images,
         split=args.split,
         annotations=args.annotations,
@@ -473,15 +492,75 @@ def run_command(args: argparse.Namespace) -> dict | None:
     )
 
 
+def sweep_command(args: argparse.Namespace) -> list:
+    """`run` with several models handed to `evaluate_models`: ``(model, document or error)``."""
+    from imagenet_multilabel.eval_cli.run import ModelSpec, evaluate_models, read_models_file
+
+    specs = [ModelSpec(model, args.revision, args.model_kind) for model in args.model]
+    if args.models:
+        specs += read_models_file(args.models)
+    return evaluate_models(
+        specs,
+        args.images,
+        split=args.split,
+        annotations=args.annotations,
+        labels_dataset=args.labels,
+        allow_unverified=args.allow_unverified_annotations,
+        label_patches=args.label_patch,
+        trust_remote_code=args.trust_remote_code,
+        images_split=args.images_split,
+        skip_image_check=args.skip_image_check,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        mixed_precision=args.mixed_precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        cpu=args.cpu,
+        output_dir=args.output_dir,
+        push_to_hub=args.push_to_hub,
+        dry_run=args.dry_run,
+        real_labels=args.real_labels,
+        allow_unverified_real_labels=args.allow_unverified_real_labels,
+        zero_shot_prompts=args.zero_shot_prompts,
+    )
+
+
+def _is_sweep(args: argparse.Namespace) -> bool:
+    return bool(args.models) or len(args.model) > 1
+
+
 def _run(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.run import RESULTS_FILE, default_output_dir
 
+    if _is_sweep(args):
+        return _run_sweep(args)
     document = run_command(args)
     status = _report(document, args)
     if document is not None:
-        output_dir = args.output_dir or default_output_dir(args.model)
+        output_dir = args.output_dir or default_output_dir(args.model[0])
         print(f"Results written to {os.path.join(output_dir, RESULTS_FILE)}")
     return status
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    """The table of every model; exit 2 if any failed, else 3 with --strict if any results are
+    not official."""
+    from accelerate import PartialState
+
+    from imagenet_multilabel.eval_cli import results
+    from imagenet_multilabel.eval_cli.run import sweep_report
+
+    outcomes = sweep_command(args)
+    if PartialState().is_main_process:
+        print(sweep_report(outcomes, args.output_dir))
+    if any(isinstance(outcome, ToolkitError) for _, outcome in outcomes):
+        return 2
+    documents = [outcome for _, outcome in outcomes if isinstance(outcome, dict)]
+    if args.strict and any(results.publication_problems(document) for document in documents):
+        print("--strict: some of these results are not official; exit status 3", file=sys.stderr)
+        return 3
+    return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -1,0 +1,131 @@
+"""A sweep of three small models in one launch against three separate runs on the same images.
+
+Three timm MobileNetV3 models (small 0.50, 0.75, 1.00; random weights, timm's own preprocessing,
+the same for all three), the same synthetic 500x375 JPEGs, batch size and workers, each way as a
+user would type it:
+
+(a) three `imagenet-multilabel run --model M` commands, one after the other;
+(b) one `imagenet-multilabel run --model A --model B --model C` command;
+(c) one pass of decoding + preprocessing over the images alone (one process, no model): what a
+    sweep that decoded each image once for all three models could save, twice, at most.
+
+Rounds interleave (a) and (b); medians are printed with the ratio (a)/(b).
+Run: ``python benchmarks/bench_sweep.py [--images 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_run import make_images  # noqa: E402 (the same synthetic photos and annotations)
+
+ARCHITECTURES = ("mobilenetv3_small_050", "mobilenetv3_small_075", "mobilenetv3_small_100")
+
+
+def make_models(directory: Path) -> list[Path]:
+    """The three models in timm's Hub layout, random weights (timm's own init)."""
+    import timm
+    from timm.models._hub import save_for_hf
+
+    torch.manual_seed(0)
+    for architecture in ARCHITECTURES:
+        save_for_hf(timm.create_model(architecture), directory / architecture)
+    return [directory / architecture for architecture in ARCHITECTURES]
+
+
+def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, args) -> float:
+    """Seconds of one `imagenet-multilabel run` process over ``models``."""
+    command = [sys.executable, "-m", "imagenet_multilabel", "run"]
+    for model in models:
+        command += ["--model", str(model)]
+    command += [
+        "--images",
+        str(tar),
+        "--annotations",
+        str(annotations),
+        "--allow-unverified-annotations",
+        "--split",
+        "validation",
+        "--batch-size",
+        str(args.batch_size),
+        "--num-workers",
+        str(args.num_workers),
+        "--output-dir",
+        str(output),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def time_decoding(model: Path, tar: Path) -> float:
+    """One pass of decoding and the model's preprocessing over every image of ``tar``."""
+    from imagenet_multilabel.dataset_script.images import TarImageSource, decode_image
+    from imagenet_multilabel.eval_cli.models import load_model
+
+    preprocess = load_model(str(model), device=torch.device("cpu")).preprocess
+    source = TarImageSource(tar)
+    images = source.locate(sorted(source._index))
+    started = time.perf_counter()
+    for index in range(len(images)):
+        file_name, data = images[index]
+        preprocess(decode_image(data, file_name))
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are reported")
+    args = parser.parse_args(argv)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    times: dict[str, list[float]] = {"separate": [], "sweep": []}
+    with tempfile.TemporaryDirectory() as temp:
+        directory = Path(temp)
+        os.environ["HF_HOME"] = str(directory / "hf_home")
+        tar, annotations, _ = make_images(directory, args.images)
+        models = make_models(directory)
+        for round_index in range(args.repeats):
+            separate = directory / f"separate-{round_index}"
+            times["separate"].append(
+                sum(
+                    run_command([model], tar, annotations, separate / model.name, args)
+                    for model in models
+                )
+            )
+            sweep = directory / f"sweep-{round_index}"
+            times["sweep"].append(run_command(models, tar, annotations, sweep, args))
+        decoding = time_decoding(models[0], tar)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    summary = {
+        "torch_threads": torch.get_num_threads(),
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "num_workers": args.num_workers,
+        "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
+        "decode_and_preprocess_one_pass_s": round(decoding, 3),
+        "separate_vs_sweep": round(median["separate"] / median["sweep"], 3),
+    }
+    print(f"medians of {args.repeats} rounds, {args.images} images, 3 models:")
+    print(f"(a) 3 separate runs  {median['separate']:6.2f} s")
+    print(f"(b) 1 sweep          {median['sweep']:6.2f} s: {summary['separate_vs_sweep']:.2f}x")
+    print(f"(c) decode + preprocess, one pass, one process: {decoding:.2f} s")
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

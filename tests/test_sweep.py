@@ -1,0 +1,184 @@
+"""`run` with several models in one launch: `--model A --model B`, `--models FILE`,
+`evaluate_models`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from imagenet_multilabel.dataset_script import images as images_module
+from imagenet_multilabel.eval_cli import run as run_module
+from imagenet_multilabel.eval_cli.models import LabelSpaceError
+from imagenet_multilabel.eval_cli.run import ModelSpec, evaluate_models, read_models_file
+from imagenet_multilabel.metric.errors import ToolkitError
+from model_fixtures import save_timm_model, save_vit
+from run_fixtures import make_workspace, prediction_ids, run_args
+
+from imagenet_multilabel.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerator_state():
+    """Each in-process run creates its Accelerator anew, as a new process would."""
+    from accelerate.state import AcceleratorState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The run workspace plus a timm model and a 10-class model that no sweep can score."""
+    workspace = make_workspace(tmp_path_factory.mktemp("sweep"))
+    workspace["timm"] = save_timm_model(workspace["root"] / "timm")
+    workspace["cifar"] = save_vit(workspace["root"] / "cifar", labels=[f"c{i}" for i in range(10)])
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def single_runs(workspace) -> dict[str, Path]:
+    """The ResNet and the timm model each run on its own: what a sweep must reproduce."""
+    outputs = {}
+    for name in ("resnet", "timm"):
+        outputs[name] = workspace["root"] / f"single-{name}"
+        assert main(run_args(workspace, workspace[name], outputs[name])) == 0
+    return outputs
+
+
+def _sweep_args(workspace, parent: Path, models_file: Path) -> list[str]:
+    """`--model resnet --models FILE`: the ResNet, the 10-class model, the timm model."""
+    models_file.write_text(f"# a sweep\n{workspace['cifar']}\n{workspace['timm']} kind=timm\n")
+    args = run_args(workspace, workspace["resnet"], parent)
+    return [*args, "--models", str(models_file)]
+
+
+def _results(output: Path) -> dict:
+    return json.loads((output / "results.json").read_text())
+
+
+def test_a_sweep_is_separate_runs_sharing_labels_and_images(
+    workspace, single_runs, tmp_path, monkeypatch, capsys
+):
+    calls: Counter[str] = Counter()
+    checked: Counter[str] = Counter()
+    for module, name in ((run_module, "load_labels"), (run_module, "open_image_source")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, _counted(real, name, calls))
+    real_check = images_module.check_images
+
+    def counted_check(images, **kwargs):
+        checked.update(images.file_names)
+        return real_check(images, **kwargs)
+
+    monkeypatch.setattr(run_module, "check_images", counted_check)
+    parent = tmp_path / "sweep"
+    assert main(_sweep_args(workspace, parent, tmp_path / "models.txt")) == 2
+    captured = capsys.readouterr()
+
+    assert calls == {"load_labels": 1, "open_image_source": 1}
+    assert len(checked) == 68 and set(checked.values()) == {1}  # every header once, not per model
+    for name in ("resnet", "timm"):
+        sweep = _results(parent / name)
+        assert sweep["metrics"] == _results(single_runs[name])["metrics"]
+        assert prediction_ids(parent / name / "predictions.jsonl") == prediction_ids(
+            single_runs[name] / "predictions.jsonl"
+        )
+    assert not (parent / "cifar" / "results.json").exists()
+    table = captured.out.splitlines()
+    assert table[0].split() == [
+        "Model",
+        "Status",
+        "Multi-label",
+        "accuracy",
+        "ImageNet-M",
+        "Output",
+    ]
+    rows = {line.split()[0]: line for line in table[2:5]}
+    assert (
+        "ok" in rows[str(workspace["resnet"])]
+        and str(parent / "resnet") in rows[str(workspace["resnet"])]
+    )
+    assert "failed (LabelSpaceError)" in rows[str(workspace["cifar"])]
+    imagenet_m = _results(single_runs["timm"])["metrics"]["imagenet_m"]["imagenet_m_correct"]
+    assert f"{imagenet_m} / 68" in rows[str(workspace["timm"])]
+    assert f"error: {workspace['cifar']}: " in captured.err
+
+    assert main(_sweep_args(workspace, parent, tmp_path / "models.txt")) == 2  # resumed
+    for name in ("resnet", "timm"):
+        assert _results(parent / name)["run"]["images_predicted_this_session"] == 0
+
+
+def _counted(function, name: str, calls: Counter):
+    def counted(*args, **kwargs):
+        calls[name] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def test_evaluate_models_returns_each_document_or_error(workspace, single_runs, tmp_path):
+    outcomes = evaluate_models(
+        [str(workspace["cifar"]), ModelSpec(str(workspace["resnet"]))],
+        str(workspace["tar"]),
+        annotations=workspace["annotations"],
+        allow_unverified=True,
+        output_dir=tmp_path,
+    )
+    (cifar, error), (resnet, document) = outcomes
+    assert cifar == ModelSpec(str(workspace["cifar"])) and isinstance(error, LabelSpaceError)
+    assert resnet.output_dir(tmp_path) == tmp_path / "resnet"
+    assert document["metrics"] == _results(single_runs["resnet"])["metrics"]
+
+
+def test_two_revisions_of_one_model_get_two_folders_and_a_repeat_is_refused(tmp_path):
+    main_branch, tagged = ModelSpec("org/model", "main"), ModelSpec("org/model", "v1.0/rc")
+    assert main_branch.output_dir(tmp_path) == tmp_path / "org--model@main"
+    assert tagged.output_dir(None) == Path("eval_results/org--model@v1.0--rc")
+    with pytest.raises(ToolkitError, match="1 output folder.*org--model@main"):
+        evaluate_models([main_branch, main_branch], "unused", output_dir=tmp_path)
+
+
+def test_a_models_file_line_that_is_not_a_model_is_named(tmp_path):
+    models = tmp_path / "models.txt"
+    models.write_text("timm/resnet50.a1_in1k revision=main kind=timm  # fine\n\nx kind=onnx\ny z\n")
+    with pytest.raises(ToolkitError, match=r"2 line\(s\).*line 3: x kind=onnx, line 4: y z"):
+        read_models_file(models)
+    models.write_text("# nothing but comments\n")
+    with pytest.raises(ToolkitError, match="names no model"):
+        read_models_file(models)
+
+
+def test_run_needs_a_model(workspace, tmp_path, capsys):
+    args = run_args(workspace, workspace["resnet"], tmp_path)
+    del args[1:3]  # --model MODEL
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "run needs --model MODEL (repeatable) or --models FILE" in capsys.readouterr().err
+
+
+def test_two_processes_sweep_in_step_past_a_failing_model(workspace, single_runs, tmp_path):
+    """The failing model fails on both processes at the same point; the next model runs on
+    both and gathers as a single run does."""
+    parent = tmp_path / "two"
+    args = [*_sweep_args(workspace, parent, tmp_path / "models.txt"), "--batch-size", "4"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [*command, "-m", "imagenet_multilabel", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode != 0
+    assert "failed (LabelSpaceError)" in completed.stdout
+    for name in ("resnet", "timm"):
+        assert _results(parent / name)["run"]["num_processes"] == 2
+        assert prediction_ids(parent / name / "predictions.jsonl") == prediction_ids(
+            single_runs[name] / "predictions.jsonl"
+        )
