@@ -96,9 +96,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _ABSOLUTE_PATH = re.compile(r"""(?<![^\s"'=(\[,])/(?:[^/\s]+/)+([^/\s"']+)/?""")
 _YAML_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-# The name the results' errors had before the three push paths shared one; eval_cli.run uses it.
-HubResultsError = PushError
-
 
 @dataclass(frozen=True)
 class LabelsCredit:

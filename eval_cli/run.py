@@ -61,6 +61,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list, find_executable_batch_size, gather_object
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
+from imagenet_multilabel.dataset_script.hub_access import PushError
 from imagenet_multilabel.dataset_script.images import (
     CorruptImageError,
     ImageSource,
@@ -689,7 +690,7 @@ def _start_launch(
     elif label_patches:
         raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
     if published_labels_only and labels.provenance.get("verified") is not True:
-        raise hub.HubResultsError(
+        raise PushError(
             "--push-to-hub needs the published labels, but these are unverified (sha256 "
             f"{labels.provenance.get('sha256')}): only complete results on the published "
             "labels go to the Hub; nothing was run"
