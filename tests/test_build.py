@@ -322,9 +322,18 @@ def test_image_shards_rotate_and_are_named_with_their_count(small_annotations, t
     assert not list(output.rglob("*.partial"))
 
 
-def test_images_card_carries_imagenet_terms_and_gate(small_annotations, tmp_path):
-    source = make_val_tar(tmp_path / "val.tar", all_image_ids(small_annotations))
-    output = build.build_dataset(tmp_path / "out", small_annotations, images=str(source))
+@pytest.fixture(scope="module")
+def tar_build(small_annotations, tmp_path_factory) -> tuple[str, Path]:
+    """One images build from a tar, built once for the tests that only read it."""
+    directory = tmp_path_factory.mktemp("tar_build")
+    source = make_source("tar", directory, all_image_ids(small_annotations))
+    return source, build.build_dataset(
+        directory / "out", small_annotations, images=source, max_shard_bytes=3000
+    )
+
+
+def test_images_card_carries_imagenet_terms_and_gate(tar_build):
+    _, output = tar_build
     card = DatasetCard.load(output / "README.md")
     metadata = front_matter(output / "README.md")
     assert metadata == card.data.to_dict()
@@ -357,11 +366,8 @@ def test_missing_images_are_listed_before_anything_is_written(small_annotations,
     assert not builds.exists() or not any(builds.iterdir())
 
 
-def test_images_builds_are_byte_identical(small_annotations, tmp_path):
-    source = str(make_val_tar(tmp_path / "val.tar", all_image_ids(small_annotations)))
-    first = build.build_dataset(
-        tmp_path / "a", small_annotations, images=source, max_shard_bytes=3000
-    )
+def test_images_builds_are_byte_identical(small_annotations, tar_build, tmp_path):
+    source, first = tar_build
     second = build.build_dataset(
         tmp_path / "b", small_annotations, images=source, max_shard_bytes=3000
     )

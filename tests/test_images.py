@@ -373,9 +373,15 @@ def built_dataset(root: Path, with_images: bool) -> tuple[Path, Annotations]:
     return build.build_dataset(root / "built", annotations, images=tar), annotations
 
 
+@pytest.fixture(scope="module")
+def built_with_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Annotations]:
+    """Built once for both splits' tests: the build is the slow part, and neither writes to it."""
+    return built_dataset(tmp_path_factory.mktemp("built_with_images"), with_images=True)
+
+
 @pytest.mark.parametrize("split", SPLITS)
-def test_the_images_config_of_a_built_dataset_is_an_image_source(split, tmp_path):
-    output, annotations = built_dataset(tmp_path, with_images=True)
+def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_with_images):
+    output, annotations = built_with_images
     wanted = annotations.split_columns(split)["file_name"]
     for source in (
         images.open_image_source(str(output), split=split),
