@@ -457,6 +457,33 @@ def _score(args: argparse.Namespace) -> int:
     return status
 
 
+def _run_options(args: argparse.Namespace) -> dict:
+    """The options of `run` that `evaluate_model` and `evaluate_models` take alike."""
+    return {
+        "split": args.split,
+        "annotations": args.annotations,
+        "labels_dataset": args.labels,
+        "allow_unverified": args.allow_unverified_annotations,
+        "label_patches": args.label_patch,
+        "trust_remote_code": args.trust_remote_code,
+        "images_split": args.images_split,
+        "skip_image_check": args.skip_image_check,
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "num_workers": args.num_workers,
+        "mixed_precision": args.mixed_precision,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "cpu": args.cpu,
+        "output_dir": args.output_dir,
+        "push_to_hub": args.push_to_hub,
+        "dry_run": args.dry_run,
+        "real_labels": args.real_labels,
+        "allow_unverified_real_labels": args.allow_unverified_real_labels,
+        "zero_shot_prompts": args.zero_shot_prompts,
+    }
+
+
 def run_command(args: argparse.Namespace) -> dict | None:
     """`run`'s arguments handed to `evaluate_model`; the document on the main process."""
     from imagenet_multilabel.eval_cli.run import evaluate_model
@@ -465,30 +492,10 @@ def run_command(args: argparse.Namespace) -> dict | None:
     return evaluate_model(
         model,
         args.images,
-        split=args.split,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
         revision=args.revision,
         model_kind=args.model_kind,
-        trust_remote_code=args.trust_remote_code,
-        images_split=args.images_split,
-        skip_image_check=args.skip_image_check,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        mixed_precision=args.mixed_precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        cpu=args.cpu,
-        output_dir=args.output_dir,
-        push_to_hub=args.push_to_hub,
         hub_repo_id=args.hub_repo_id,
-        dry_run=args.dry_run,
-        real_labels=args.real_labels,
-        allow_unverified_real_labels=args.allow_unverified_real_labels,
-        zero_shot_prompts=args.zero_shot_prompts,
+        **_run_options(args),
     )
 
 
@@ -499,31 +506,7 @@ def sweep_command(args: argparse.Namespace) -> list:
     specs = [ModelSpec(model, args.revision, args.model_kind) for model in args.model]
     if args.models:
         specs += read_models_file(args.models)
-    return evaluate_models(
-        specs,
-        args.images,
-        split=args.split,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
-        trust_remote_code=args.trust_remote_code,
-        images_split=args.images_split,
-        skip_image_check=args.skip_image_check,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        mixed_precision=args.mixed_precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        cpu=args.cpu,
-        output_dir=args.output_dir,
-        push_to_hub=args.push_to_hub,
-        dry_run=args.dry_run,
-        real_labels=args.real_labels,
-        allow_unverified_real_labels=args.allow_unverified_real_labels,
-        zero_shot_prompts=args.zero_shot_prompts,
-    )
+    return evaluate_models(specs, args.images, **_run_options(args))
 
 
 def _is_sweep(args: argparse.Namespace) -> bool:
