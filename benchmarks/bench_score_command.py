@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
             times.append(time.perf_counter() - started)
     summary = {"images": len(names), "best_s": round(min(times), 3), "goal_s": 2.0}
     print(
-        f"eval_cli score, {len(names):,} predictions, labels cached: {min(times):.2f} s "
+        f"imagenet-multilabel score, {len(names):,} predictions, labels cached: {min(times):.2f} s "
         f"(best of {args.repeats}; goal < 2 s)"
     )
     print(json.dumps(summary))

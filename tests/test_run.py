@@ -1,4 +1,4 @@
-"""`eval_cli run` end to end: sources, model kinds, processes, resume, errors, outputs."""
+"""`imagenet-multilabel run` end to end: sources, model kinds, processes, resume, outputs."""
 
 from __future__ import annotations
 
