@@ -22,3 +22,13 @@ def annotation_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
     """A synthetic annotation file (2 images per class) and its sha256."""
     path = tmp_path_factory.mktemp("annotations") / "human_accuracy_v3.0.0.json"
     return path, write_annotation_file(path)
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Each in-process run creates its Accelerator anew, as a new process would: accelerate's
+    global state (partial state included) is reset after the test."""
+    from accelerate.state import AcceleratorState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

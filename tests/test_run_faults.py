@@ -24,14 +24,7 @@ from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 
 from imagenet_multilabel.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerator_state():
-    """Each in-process run creates its Accelerator anew, as a new process would."""
-    from accelerate.state import AcceleratorState
-
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
 
 @pytest.fixture(scope="module")
