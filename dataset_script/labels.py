@@ -89,3 +89,28 @@ def load_labels(
         for split in splits
     }
     return Labels(patched, patched_provenance(provenance, read))
+
+
+def given_or_loaded(
+    labels: Labels | None,
+    *,
+    annotations: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    allow_unverified: bool = False,
+    patches: Sequence[str | os.PathLike] = (),
+) -> Labels:
+    """``labels`` as the caller loaded them, else every split loaded from the source given (the
+    mistake analysis marks the ImageNet-M images, so both splits are loaded). Patches belong
+    with the loading: given with ready labels they would be silently ignored, so they are refused.
+    """
+    if labels is not None:
+        if patches:
+            raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+        return labels
+    return load_labels(
+        SPLITS,
+        annotations=annotations,
+        dataset=dataset,
+        allow_unverified=allow_unverified,
+        patches=patches,
+    )

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.dataset_script.annotations import SPLITS
-from imagenet_multilabel.dataset_script.labels import Labels, load_labels
+from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
@@ -55,16 +54,13 @@ def analyze_predictions(
     """
     if not isinstance(predictions, Predictions):
         predictions = read_predictions(predictions)
-    if labels is None:
-        labels = load_labels(
-            SPLITS,
-            annotations=annotations,
-            dataset=labels_dataset,
-            allow_unverified=allow_unverified,
-            patches=label_patches,
-        )
-    elif label_patches:
-        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+    labels = given_or_loaded(
+        labels,
+        annotations=annotations,
+        dataset=labels_dataset,
+        allow_unverified=allow_unverified,
+        patches=label_patches,
+    )
     document = score_predictions(predictions, split=split, labels=labels, limit=limit)
     analysis = analyze_mistakes(
         predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True

@@ -60,7 +60,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast_object_list, find_executable_batch_size, gather_object
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
+from imagenet_multilabel.dataset_script.annotations import sha256_of_file
 from imagenet_multilabel.dataset_script.hub_access import PushError
 from imagenet_multilabel.dataset_script.images import (
     CorruptImageError,
@@ -70,7 +70,7 @@ from imagenet_multilabel.dataset_script.images import (
     decode_image,
     open_image_source,
 )
-from imagenet_multilabel.dataset_script.labels import Labels, load_labels
+from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.dataset_script.real import RealLabels
 from imagenet_multilabel.eval_cli import hub, results
 from imagenet_multilabel.eval_cli.models import KINDS, ZERO_SHOT_PROMPTS, load_model
@@ -678,17 +678,14 @@ def _start_launch(
     real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
     # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
     # process; the others then read the cache.
-    if labels is None:
-        with accelerator.local_main_process_first():
-            labels = load_labels(
-                SPLITS,  # all: the mistake analysis marks the ImageNet-M images
-                annotations=annotations,
-                dataset=labels_dataset,
-                allow_unverified=allow_unverified,
-                patches=label_patches,
-            )
-    elif label_patches:
-        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+    with accelerator.local_main_process_first():
+        labels = given_or_loaded(
+            labels,
+            annotations=annotations,
+            dataset=labels_dataset,
+            allow_unverified=allow_unverified,
+            patches=label_patches,
+        )
     if published_labels_only and labels.provenance.get("verified") is not True:
         raise PushError(
             "--push-to-hub needs the published labels, but these are unverified (sha256 "

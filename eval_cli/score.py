@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
-from imagenet_multilabel.dataset_script.labels import Labels, load_labels
+from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.dataset_script.real import RealLabels, load_real_labels
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.analysis import MistakeAnalysis, analyze_split
@@ -95,16 +95,13 @@ def score_predictions(
         predictions = read_predictions(predictions)
     splits = chosen_splits(split)
     real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
-    if labels is None:
-        labels = load_labels(
-            SPLITS,
-            annotations=annotations,
-            dataset=labels_dataset,
-            allow_unverified=allow_unverified,
-            patches=label_patches,
-        )
-    elif label_patches:
-        raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
+    labels = given_or_loaded(
+        labels,
+        annotations=annotations,
+        dataset=labels_dataset,
+        allow_unverified=allow_unverified,
+        patches=label_patches,
+    )
     metrics, num_outside = score_splits(predictions, labels, splits, limit=limit, real_labels=real)
     return results.document(
         metrics,

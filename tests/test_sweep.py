@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from imagenet_multilabel.dataset_script import images as images_module
+from imagenet_multilabel.dataset_script import labels as labels_module
 from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.models import LabelSpaceError
 from imagenet_multilabel.eval_cli.run import ModelSpec, evaluate_models, read_models_file
@@ -59,7 +60,7 @@ def test_a_sweep_is_separate_runs_sharing_labels_and_images(
 ):
     calls: Counter[str] = Counter()
     checked: Counter[str] = Counter()
-    for module, name in ((run_module, "load_labels"), (run_module, "open_image_source")):
+    for module, name in ((labels_module, "load_labels"), (run_module, "open_image_source")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, _counted(real, name, calls))
     real_check = images_module.check_images
