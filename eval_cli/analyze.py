@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
-from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.eval_cli.review import write_review_page
@@ -66,7 +66,7 @@ def analyze_predictions(
         predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True
     )
     output = Path(output_dir)
-    results.write_json(output / RESULTS_FILE, document)
+    outputs.write_json(output / RESULTS_FILE, document)
     records = analysis.records()
     write_mistakes_jsonl(output / MISTAKES_FILE, records)
     write_review_page(

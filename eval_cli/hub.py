@@ -58,7 +58,7 @@ from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
-from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.eval_cli import outputs, results
 from markupsafe import Markup
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
@@ -266,7 +266,7 @@ def push_results(
             commit_message=f"Add {', '.join(files)}",
             revision=commit.pr_revision,
         )
-    results.write_json(
+    outputs.write_json(
         Path(output_dir) / PUSH_RECORD_FILE,
         {"repo_id": target, "pull_request": commit.pr_url, "files": ["README.md", *files]},
     )

@@ -18,11 +18,8 @@ leaderboard use them) and of the rule for what may be called official or publish
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import sys
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
@@ -286,25 +283,6 @@ def is_complete(metrics: Mapping[str, Mapping[str, Any]]) -> bool:
         not split.get("partial", False) and split.get("num_missing_predictions", 0) == 0
         for split in metrics.values()
     )
-
-
-def write_json(path: str | os.PathLike, document: Mapping[str, Any]) -> None:
-    """Write atomically: a reader never sees half a file, a failure leaves the old one intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    os.chmod(handle.name, 0o666 & ~_umask())  # a temporary file is private; results are not
-    os.replace(handle.name, path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -38,20 +38,16 @@ in step.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
-import socket
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,7 +68,7 @@ from imagenet_multilabel.dataset_script.images import (
 )
 from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.dataset_script.real import RealLabels
-from imagenet_multilabel.eval_cli import hub, results
+from imagenet_multilabel.eval_cli import hub, outputs, results
 from imagenet_multilabel.eval_cli.models import KINDS, ZERO_SHOT_PROMPTS, load_model
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
 from imagenet_multilabel.eval_cli.results import OFFICIAL_KEY, format_cell
@@ -93,7 +89,6 @@ from tqdm.auto import tqdm
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
 IDENTITY_FILE = "run_identity.json"
-LOCK_FILE = ".run.lock"
 TOP_K = 5
 
 
@@ -103,14 +98,6 @@ class ResumeError(ToolkitError):
 
 class NonFiniteOutputError(ToolkitError):
     """The model's outputs cannot be ranked."""
-
-
-class OutputDirectoryInUseError(ToolkitError):
-    """Another run holds the output directory; two runs appending to one file would ruin it."""
-
-
-class OutputWriteError(ToolkitError):
-    """The output directory stopped taking writes (a full disk, say) during the run."""
 
 
 @dataclass(frozen=True)
@@ -198,9 +185,9 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
     identity_path, predictions_path = output_dir / IDENTITY_FILE, output_dir / PREDICTIONS_FILE
     if not predictions_path.exists():
         try:
-            results.write_json(identity_path, identity)
+            outputs.write_json(identity_path, identity)
         except OSError as error:
-            raise _output_write_error(identity_path, error, "nothing was run") from error
+            raise outputs.write_error(identity_path, error, "nothing was run") from error
         return
     recorded = json.loads(identity_path.read_text()) if identity_path.exists() else None
     if recorded != identity:
@@ -262,7 +249,9 @@ def _first_complete_record_per_image(path: Path) -> dict[str, dict[str, Any]]:
             else:
                 kept[record["file_name"]] = line, record
     if duplicates or incomplete:
-        _replace_atomically(path, b"".join(line for line, _ in kept.values()))
+        outputs.write_bytes(
+            path, b"".join(line for line, _ in kept.values()), mode=path.stat().st_mode & 0o777
+        )
         print(
             f"note: repaired {path}: dropped {duplicates} duplicate and {incomplete} incomplete "
             f"line(s), kept the first complete line of each of {len(kept)} images",
@@ -312,20 +301,6 @@ def _check_same_images(
             f"runs recorded image fingerprints; they are not checked against {reused.source}",
             file=sys.stderr,
         )
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    """A kill or a full disk during the rewrite leaves the old file, never half of the new one."""
-    temporary = path.with_name(f".{path.name}.repair")
-    try:
-        temporary.write_bytes(data)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise _output_write_error(path, error, "it is unchanged and nothing was run") from error
 
 
 def _auto_batch_size(
@@ -829,10 +804,10 @@ def _scored_document(
         run=run,
     )
     try:
-        results.write_json(output_dir / RESULTS_FILE, document)
+        outputs.write_json(output_dir / RESULTS_FILE, document)
         hub.write_card_files(document, output_dir)
     except OSError as error:
-        raise _output_write_error(
+        raise outputs.write_error(
             output_dir / RESULTS_FILE,
             error,
             f"nothing was lost: every prediction is in {predictions_path}, and the rerun "
@@ -913,19 +888,6 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
     return "\n".join([*results._table(header, rows), *errors])
 
 
-def _check_writable(output_dir: Path) -> None:
-    """Fail before any work if the results could not be written."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
-        raise OutputWriteError(
-            f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
-            "choose another with --output-dir; nothing was run and nothing in it was changed"
-        ) from None
-
-
 @contextlib.contextmanager
 def _exclusive_output_dirs(accelerator: Accelerator, output_dirs: Sequence[Path]) -> Iterator[None]:
     """The main process checks that each output directory can be written and locks it for the
@@ -933,44 +895,8 @@ def _exclusive_output_dirs(accelerator: Accelerator, output_dirs: Sequence[Path]
     with contextlib.ExitStack() as locks:
         if accelerator.is_main_process:
             for output_dir in output_dirs:
-                _check_writable(output_dir)
-                locks.enter_context(_exclusive_output_dir(output_dir))
+                locks.enter_context(outputs.exclusive_directory(output_dir))
         yield
-
-
-@contextlib.contextmanager
-def _exclusive_output_dir(output_dir: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``output_dir/.run.lock`` while the run lasts; refuse at once
-    if another process holds it. The kernel drops the lock when its holder dies (even by
-    ``kill -9``), so a stale lock file never blocks; the holder's pid, host and start time are
-    written into it for the refusal message."""
-    lock_path = output_dir / LOCK_FILE
-    try:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise _output_write_error(lock_path, error, "nothing was run") from error
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip()
-            raise OutputDirectoryInUseError(
-                f"output directory {str(output_dir)!r} is in use by another run "
-                f"({holder or 'holder not yet recorded'}); wait for it to end or choose another "
-                "--output-dir; nothing was run"
-            ) from None
-        holder = (
-            f"pid {os.getpid()} on host {socket.gethostname()}, started "
-            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
-        )
-        try:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, f"{holder}\n".encode(), 0)
-        except OSError as error:
-            raise _output_write_error(lock_path, error, "nothing was run") from error
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock
 
 
 def _warn_about_the_setup(accelerator: Accelerator, mixed_precision: str) -> None:
@@ -1087,7 +1013,7 @@ class _PredictionsAppender:
         try:
             self._descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as error:
-            raise _output_write_error(path, error, "nothing was run") from error
+            raise outputs.write_error(path, error, "nothing was run") from error
 
     def append(self, lines: Iterator[str] | Sequence[str]) -> None:
         lines = list(lines)
@@ -1098,7 +1024,7 @@ class _PredictionsAppender:
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._descriptor, end)
-            raise _output_write_error(
+            raise outputs.write_error(
                 self.path,
                 error,
                 f"nothing was lost: the {self.num_appended:,} predictions of this session's "
@@ -1116,15 +1042,6 @@ def _write_all(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
-
-
-def _output_write_error(path: Path, error: OSError, consequence: str) -> OutputWriteError:
-    """The one message of a failed write into the output directory: which path, why, what it
-    means for the work done, and what to do."""
-    return OutputWriteError(
-        f"cannot write {str(path)!r} ({error.strerror or error}); {consequence}; free space on "
-        "that disk (or make the directory writable) and run the same command again"
-    )
 
 
 def _rankable(logits: torch.Tensor) -> torch.Tensor:

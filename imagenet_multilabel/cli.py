@@ -434,9 +434,13 @@ def _report(document: dict | None, args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from imagenet_multilabel.eval_cli import results
+    from imagenet_multilabel.eval_cli import outputs
     from imagenet_multilabel.eval_cli.score import score_predictions
 
+    outputs.refuse_overwriting_inputs(
+        {"--output": args.output},
+        {"--predictions": args.predictions, "--annotations": args.annotations},
+    )
     document = score_predictions(
         args.predictions,
         split=args.split,
@@ -450,7 +454,7 @@ def _score(args: argparse.Namespace) -> int:
     )
     status = _report(document, args)
     if args.output:
-        results.write_json(args.output, document)
+        outputs.write_json(args.output, document)
         print(f"Results written to {args.output}")
     else:
         print("No results file written (pass --output FILE to keep them).")

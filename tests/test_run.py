@@ -137,7 +137,7 @@ def test_a_second_run_is_refused_while_one_runs_and_a_killed_run_resumes(
     assert process.poll() is None, "the run finished before it could be killed"
     assert main(args) == 2
     refusal = capsys.readouterr().err
-    assert f"{str(output)!r} is in use by another run (pid {process.pid} on host " in refusal
+    assert f"{str(output)!r} is in use by another command (pid {process.pid} on host " in refusal
     assert process.poll() is None, "the first run must still be running when refused"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()

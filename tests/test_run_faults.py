@@ -18,6 +18,7 @@ import pytest
 from image_fixtures import make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script import images as images_module
+from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli import run as run_module
 from PIL import Image
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
@@ -145,7 +146,7 @@ def test_a_full_disk_at_the_results_keeps_every_prediction(
 
     args = run_args(workspace, workspace["resnet"], resumable)
     with monkeypatch.context() as patch:
-        patch.setattr(run_module.results, "write_json", disk_full)
+        patch.setattr(run_module.outputs, "write_json", disk_full)
         assert main(args) == 2
     error = capsys.readouterr().err
     assert f"cannot write {str(resumable / 'results.json')!r} (No space left on device)" in error
@@ -163,7 +164,7 @@ def test_a_read_only_output_directory_is_named_and_left_alone(
         raise OSError(errno.EROFS, "Read-only file system")
 
     before = {path.name: path.read_bytes() for path in resumable.iterdir()}
-    monkeypatch.setattr(run_module.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(outputs_module.tempfile, "TemporaryFile", read_only)
     assert main(run_args(workspace, workspace["resnet"], resumable)) == 2
     error = capsys.readouterr().err
     assert f"output directory {str(resumable)!r} cannot be written (Read-only file system)" in error

@@ -1,0 +1,176 @@
+"""The one writer of the toolkit's output files.
+
+Every command writes through here, so three guarantees hold at one place instead of per input:
+an output never replaces one of the command's own inputs; a file is written whole or not at all
+(a temporary file beside it, synced, then renamed; a failure removes the temporary and leaves the
+old file); and a failed write is one ``OutputWriteError`` naming the path and what to do. An
+output directory that a command fills with several files is held under an exclusive lock, so two
+runs into it never mix their files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from imagenet_multilabel.metric.errors import ToolkitError
+
+LOCK_FILE = ".run.lock"
+
+
+class OutputWriteError(ToolkitError):
+    """An output could not be written (a full disk, a read-only directory, a name too long)."""
+
+
+class OutputOverwritesInputError(ToolkitError):
+    """An output path names one of the command's inputs: writing it would destroy the input."""
+
+
+class OutputDirectoryInUseError(ToolkitError):
+    """Another command holds the output directory; two writers into one folder would mix it."""
+
+
+def write_error(path: str | os.PathLike, error: OSError, consequence: str) -> OutputWriteError:
+    """The one message of a failed write: which path, why, what it means, what to do."""
+    return OutputWriteError(
+        f"cannot write {str(path)!r} ({error.strerror or error}); {consequence}; free space on "
+        "that disk (or make the directory writable) and run the same command again"
+    )
+
+
+def refuse_overwriting_inputs(
+    outputs: Mapping[str, str | os.PathLike | None],
+    inputs: Mapping[str, str | os.PathLike | None],
+) -> None:
+    """Refuse before anything is written if an output file is an input file, or an output folder
+    is (or holds) an input. ``outputs`` and ``inputs`` map the parameter name (as the user gave it)
+    to its path; ``None`` entries are ignored."""
+    for output_name, output in outputs.items():
+        if output is None:
+            continue
+        output_path = Path(output).expanduser().resolve()
+        for input_name, given in inputs.items():
+            if given is None:
+                continue
+            input_path = Path(given).expanduser().resolve()
+            if output_path == input_path or _same_file(output_path, input_path):
+                raise OutputOverwritesInputError(
+                    f"{output_name} {str(output)!r} is the {input_name} it reads; writing it "
+                    f"would destroy that input: choose another {output_name}; nothing was written"
+                )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Hard links and other names of one file (``resolve`` already follows symbolic links)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a kill, a full disk or a read-only folder
+    leaves the old file (or none) and no temporary file behind. ``mode`` defaults to what a plain
+    ``open`` would give (a temporary file is private; results are not)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise write_error(path, error, "nothing was written") from error
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        consequence = "the existing file is unchanged" if path.exists() else "nothing was written"
+        raise write_error(path, error, consequence) from error
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str, *, mode: int | None = None) -> None:
+    """``write_bytes`` for UTF-8 text."""
+    write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_json(path: str | os.PathLike, document: Mapping[str, Any]) -> None:
+    """A JSON document, indented, ending in a newline, written whole or not at all."""
+    write_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
+    """A text file of lines (JSON lines, CSV rows), written whole or not at all."""
+    write_text(path, "".join(f"{line}\n" for line in lines))
+
+
+def check_writable(output_dir: Path, option: str = "--output-dir") -> None:
+    """Fail before any work if files could not be created in ``output_dir``."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise OutputWriteError(
+            f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
+            f"choose another with {option}; nothing was run and nothing in it was changed"
+        ) from None
+
+
+@contextlib.contextmanager
+def exclusive_directory(output_dir: Path, option: str = "--output-dir") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``output_dir/.run.lock`` while the work lasts; refuse at once
+    if another process holds it. The kernel drops the lock when its holder dies (even by
+    ``kill -9``), so a stale lock file never blocks; the holder's pid, host and start time are
+    written into it for the refusal message."""
+    check_writable(output_dir, option)
+    lock_path = output_dir / LOCK_FILE
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise write_error(lock_path, error, "nothing was run") from error
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip()
+            raise OutputDirectoryInUseError(
+                f"output directory {str(output_dir)!r} is in use by another command "
+                f"({holder or 'holder not yet recorded'}); wait for it to end or choose another "
+                f"{option}; nothing was run"
+            ) from None
+        holder = (
+            f"pid {os.getpid()} on host {socket.gethostname()}, started "
+            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+        )
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{holder}\n".encode(), 0)
+        except OSError as error:
+            raise write_error(lock_path, error, "nothing was run") from error
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
