@@ -18,6 +18,7 @@ leaderboard use them) and of the rule for what may be called official or publish
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 from collections.abc import Mapping
@@ -26,7 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.metric.scoring import NUM_CLASSES
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+from imagenet_multilabel.metric.scoring import NUM_CLASSES, NUM_VALIDATION_IMAGES
 
 TOOLKIT = "imagenet-multilabel"
 _PACKAGES = (
@@ -63,15 +65,18 @@ SUMMARY_ROWS = (
     ("imagenet_m_correct", "ImageNet-M correct", "count"),
     ("num_scored", "Images scored", "count"),
     ("num_problematic_skipped", "Problematic images skipped", "count"),
-    ("num_rejected", "Rejected predictions (wrong + unreviewed)", "rejected"),
-    ("num_mistakes", "  judged wrong by the experts", "count"),
-    ("num_unreviewed", "  never reviewed (novel)", "count"),
+    ("num_rejected", "Rejected predictions (wrong + outside the label set)", "rejected"),
+    ("num_mistakes", "  judged wrong by the labels", "count"),
+    ("num_outside_label_set", "  outside the label set (in no label set)", "count"),
     ("num_missing_predictions", "Images without a prediction", "count"),
 )
 _LABELS = {key: label for key, label, _ in SUMMARY_ROWS}
 _STYLES = {key: style for key, _, style in SUMMARY_ROWS}
 OFFICIAL_KEY = "multilabel_accuracy"
-_SHOWN_UNREVIEWED = 3
+_SHOWN_OUTSIDE_LABEL_SET = 3
+# Metric keys of results written before the rename (``unreviewed`` meant two things): readers of
+# old files look a current key up under its old name too.
+OLD_METRIC_KEYS = {"num_outside_label_set": "num_unreviewed", "outside_label_set": "unreviewed"}
 
 
 def document(
@@ -112,6 +117,13 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
             "label patch(es) applied, so these are not the official labels"
+        )
+    elif labels.get("verification") == "unchecked":  # dataset_script.labels_dataset.UNCHECKED
+        problems.append(
+            "UNCHECKED labels: the labels dataset claims to hold the published labels, but "
+            "the published annotation file was not at hand to prove its "
+            "rows (any command run once without --labels caches it), so these are not the "
+            "benchmark's numbers"
         )
     elif labels.get("verified") is not True:
         problems.append(
@@ -154,7 +166,7 @@ def metric_label(key: str, *, official: bool) -> str:
 
 def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
     """One metric as the summary table and the model card show it."""
-    value = split_metrics.get(key)
+    value = metric_value(split_metrics, key)
     if value is None:
         return "-"
     style = _STYLES[key]
@@ -163,10 +175,20 @@ def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
     if key == "imagenet_m_correct":
         return f"{value} / {split_metrics['imagenet_m_total']}"
     if style == "rejected":
-        return (
-            f"{value:,} ({split_metrics['num_mistakes']:,} + {split_metrics['num_unreviewed']:,})"
-        )
+        outside = metric_value(split_metrics, "num_outside_label_set")
+        return f"{value:,} ({split_metrics['num_mistakes']:,} + {outside:,})"
     return f"{value:,}"
+
+
+def metric_value(split_metrics: Mapping[str, Any], key: str) -> Any:
+    """``split_metrics[key]``, or the value under its old name (``OLD_METRIC_KEYS``); None if
+    neither is there."""
+    value = split_metrics.get(key)
+    return (
+        split_metrics.get(OLD_METRIC_KEYS[key])
+        if value is None and key in OLD_METRIC_KEYS
+        else value
+    )
 
 
 def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
@@ -177,7 +199,7 @@ def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
     rows = [
         (metric_label(key, official=official), [format_cell(metrics[s], key) for s in splits])
         for key, _, _ in SUMMARY_ROWS
-        if any(key in metrics[split] for split in splits)
+        if any(metric_value(metrics[split], key) is not None for split in splits)
     ]
     return splits, rows
 
@@ -198,16 +220,16 @@ def report(document: Mapping[str, Any]) -> str:
     if "mistakes" in document:
         lines.extend(mistakes_report(document["mistakes"]))
     for split in splits:
-        unreviewed = document["metrics"][split].get("unreviewed") or []
-        if unreviewed:
+        outside = metric_value(document["metrics"][split], "outside_label_set") or []
+        if outside:
             lines.append(
-                f"Unreviewed predictions ({split}): {len(unreviewed):,}; the first "
-                f"{min(len(unreviewed), _SHOWN_UNREVIEWED)}:"
+                f"Top-1 predictions outside the label set ({split}): {len(outside):,}; the first "
+                f"{min(len(outside), _SHOWN_OUTSIDE_LABEL_SET)}:"
             )
             lines.extend(
                 f"  {entry['file_name']}  {entry['prediction']:>3} "
                 f"{entry.get('prediction_name', '').split(',')[0]}"
-                for entry in unreviewed[:_SHOWN_UNREVIEWED]
+                for entry in outside[:_SHOWN_OUTSIDE_LABEL_SET]
             )
     for problem in publication_problems(document):
         lines.append(f"{problem}.")
@@ -219,13 +241,23 @@ def report(document: Mapping[str, Any]) -> str:
 
 def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
     """The ``mistakes`` block in words: counts by source, the paper's category x severity table."""
-    by_source = mistakes["by_source"]
+    by_source = dict(mistakes["by_source"])
+    expert = by_source.pop("expert", 0)
     lines = [
-        f"Rejected top-1 predictions ({mistakes['split']}) by source:\n  "
-        + ", ".join(f"{count:,} {source}" for source, count in by_source.items())
+        f"Rejected top-1 predictions ({mistakes['split']}) by source:\n"
+        f"  {expert:,} expert (reviewed by the paper's experts); not reviewed by the paper's "
+        "experts: " + ", ".join(f"{count:,} {source}" for source, count in by_source.items())
     ]
+    outside = mistakes.get("num_outside_label_set")
+    if outside:
+        reviewed = mistakes.get("num_outside_label_set_expert_reviewed", 0)
+        lines.append(
+            f"Outside the label set: {outside:,} (in none of the image's label sets); "
+            f"{reviewed:,} of them reviewed by the paper's experts (source expert), "
+            f"{outside - reviewed:,} not (source outside-label-set)."
+        )
     table = mistakes["expert_category_severity"]
-    if not by_source.get("expert"):
+    if not expert:
         return [
             *lines,
             "None of them is a mistake the paper's experts reviewed (ViT-3B, Greedy Soups).",
@@ -298,3 +330,38 @@ def _aligned(row: list[str], widths: list[int]) -> list[str]:
     return [row[0].ljust(widths[0])] + [
         cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
     ]
+
+
+IMAGENET_M_SIZE = 68
+# The most a count metric can be; any other count is of validation images (at most 50,000), and
+# ``limit`` (the --limit given) has no maximum.
+_COUNT_MAXIMA: dict[str, int | None] = {
+    "imagenet_m_correct": IMAGENET_M_SIZE,
+    "imagenet_m_total": IMAGENET_M_SIZE,
+    "num_classes_covered": NUM_CLASSES,
+    "limit": None,
+}
+
+
+class MetricValueError(ToolkitError):
+    """A metric read from a results file that is not a number in its range."""
+
+
+def checked_metric(value: Any, key: str, source: str, *, most: int | None = None) -> float | int:
+    """``value`` of metric ``key`` as read from results file ``source``, the one validator of
+    numbers read back: accuracies (``SUMMARY_ROWS`` style ``pct``) are finite numbers in 0..1,
+    every other metric a count (an integer) in 0..its maximum (``most`` if given, e.g. the
+    split's ``imagenet_m_total`` for ``imagenet_m_correct``). ``true`` is not a number, and a
+    NaN, a string or -3.0 is refused with a `MetricValueError` naming the file and key."""
+    where = f"results file {source!r}: metric {key!r} is {brief_repr(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MetricValueError(f"{where}; expected a number")
+    if _STYLES.get(key) == "pct":
+        if not (math.isfinite(value) and 0 <= value <= 1):
+            raise MetricValueError(f"{where}; expected an accuracy, a fraction in 0..1")
+        return value
+    maximum = most if most is not None else _COUNT_MAXIMA.get(key, NUM_VALIDATION_IMAGES)
+    if not isinstance(value, int) or value < 0 or (maximum is not None and value > maximum):
+        expected = f"0..{maximum:,}" if maximum is not None else "0 or more"
+        raise MetricValueError(f"{where}; expected a count, an integer in {expected}")
+    return value

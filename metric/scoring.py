@@ -441,8 +441,8 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
 
 # Verdicts of one prediction on one image, as ``judge`` returns them. A prediction is judged by
 # the first set that holds it, in this order; the official score accepts correct and unclear.
-VERDICTS = ("problematic", "correct", "unclear", "wrong", "unreviewed")
-PROBLEMATIC, CORRECT, UNCLEAR, WRONG, UNREVIEWED = range(len(VERDICTS))
+VERDICTS = ("problematic", "correct", "unclear", "wrong", "outside-label-set")
+PROBLEMATIC, CORRECT, UNCLEAR, WRONG, OUTSIDE_LABEL_SET = range(len(VERDICTS))
 
 
 def judge(predictions: ArrayLike, references: References) -> np.ndarray:
@@ -451,7 +451,8 @@ def judge(predictions: ArrayLike, references: References) -> np.ndarray:
     Top-1 ids (N,) give (N,) verdicts; top-k ids (N, k) give (N, k), one per rank. Problematic
     images are ``PROBLEMATIC`` whatever was predicted; otherwise a class in the image's
     ``correct`` set is ``CORRECT``, else in ``unclear`` ``UNCLEAR``, else in ``wrong``
-    ``WRONG``, else ``UNREVIEWED`` (the experts never judged it).
+    ``WRONG``, else ``OUTSIDE_LABEL_SET`` (in none of the image's label sets: the labels do not
+    judge it).
     """
     num_rows = len(references)
     matrix = _prediction_matrix(predictions, num_rows)
@@ -461,7 +462,7 @@ def judge(predictions: ArrayLike, references: References) -> np.ndarray:
 
 def _judge_ranks(ranks: np.ndarray, references: References) -> np.ndarray:
     """(k, N) verdict codes for (k, N) class ids: one contiguous row per rank."""
-    verdicts = np.full(ranks.shape, UNREVIEWED, dtype=np.int8)
+    verdicts = np.full(ranks.shape, OUTSIDE_LABEL_SET, dtype=np.int8)
     # Lowest precedence first, so that each later assignment overrides.
     for code, label_sets in ((WRONG, references.wrong), (UNCLEAR, references.unclear)):
         verdicts[label_sets.contains(ranks)] = code
@@ -503,7 +504,7 @@ def score(
     accepted = (verdicts == CORRECT) | (verdicts == UNCLEAR)
     top1 = verdicts[0]
     num_accepted = int(np.count_nonzero(accepted[0]))
-    unreviewed_rows = np.flatnonzero(top1 == UNREVIEWED)
+    outside_rows = np.flatnonzero(top1 == OUTSIDE_LABEL_SET)
 
     results: dict[str, Any] = {}
     if not imagenet_m:
@@ -542,13 +543,13 @@ def score(
     results["num_scored"] = num_scored
     results["num_problematic_skipped"] = num_rows - num_scored
     results["num_mistakes"] = int(np.count_nonzero(top1 == WRONG))
-    results["num_unreviewed"] = int(unreviewed_rows.size)
-    results["num_rejected"] = results["num_mistakes"] + results["num_unreviewed"]
-    results["unreviewed"] = [
+    results["num_outside_label_set"] = int(outside_rows.size)
+    results["num_rejected"] = results["num_mistakes"] + results["num_outside_label_set"]
+    results["outside_label_set"] = [
         {"file_name": file_name, "prediction": prediction}
         for file_name, prediction in zip(
-            references.file_names[unreviewed_rows].tolist(),
-            matrix[unreviewed_rows, 0].tolist(),
+            references.file_names[outside_rows].tolist(),
+            matrix[outside_rows, 0].tolist(),
             strict=True,
         )
     ]

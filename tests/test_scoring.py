@@ -22,9 +22,9 @@ from imagenet_multilabel.metric.scoring import (
     CORRECT,
     LABEL_SET_COLUMNS,
     NUM_CLASSES,
+    OUTSIDE_LABEL_SET,
     PROBLEMATIC,
     UNCLEAR,
-    UNREVIEWED,
     VERDICTS,
     WRONG,
     LabelSets,
@@ -64,7 +64,7 @@ def official_loop(
     num_original_top5_per_class: dict[int, int] = {}
     num_images_per_class: dict[int, int] = {}
     num_correct = num_scored = num_skipped = num_mistakes = num_rejected = 0
-    unreviewed = []
+    outside_label_set = []
     for example, prediction in zip(rows, predictions, strict=True):
         # We ignore all problematic images.
         if example["is_problematic"]:
@@ -104,7 +104,7 @@ def official_loop(
         if not accepted and cur_pred in example["wrong_multi_labels"]:
             num_mistakes += 1
         if not accepted and cur_pred not in example["wrong_multi_labels"]:
-            unreviewed.append({"file_name": example["file_name"], "prediction": cur_pred})
+            outside_label_set.append({"file_name": example["file_name"], "prediction": cur_pred})
 
     def class_mean(counts: dict[int, int]) -> float:
         accuracies = [counts[c] / num_images_per_class[c] for c in num_images_per_class]
@@ -128,9 +128,9 @@ def official_loop(
     results["num_scored"] = num_scored
     results["num_problematic_skipped"] = num_skipped
     results["num_mistakes"] = num_mistakes
-    results["num_unreviewed"] = len(unreviewed)
+    results["num_outside_label_set"] = len(outside_label_set)
     results["num_rejected"] = num_rejected
-    results["unreviewed"] = unreviewed
+    results["outside_label_set"] = outside_label_set
     return results
 
 
@@ -260,15 +260,15 @@ def test_small_example_keys():
         "num_scored": 4,
         "num_problematic_skipped": 1,
         "num_mistakes": 1,  # image 3 predicted its wrong label 2
-        "num_unreviewed": 1,
-        "num_rejected": 2,  # judged wrong + unreviewed: the paper's count of mistakes
-        "unreviewed": [{"file_name": "ILSVRC2012_val_00000005.JPEG", "prediction": 9}],
+        "num_outside_label_set": 1,
+        "num_rejected": 2,  # judged wrong + outside the label set: the paper's count of mistakes
+        "outside_label_set": [{"file_name": "ILSVRC2012_val_00000005.JPEG", "prediction": 9}],
     }
     json.dumps(results)
 
 
 def test_judge_gives_each_rank_its_verdict_by_precedence():
-    """Problematic beats everything; then correct, unclear, wrong, and unreviewed last."""
+    """Problematic beats everything; then correct, unclear, wrong; outside the label set last."""
     rows = small_rows()
     rows[1]["wrong_multi_labels"] = [7, 5]  # 5 is also correct, 7 also unclear
     references = References.from_rows(rows)
@@ -277,16 +277,16 @@ def test_judge_gives_each_rank_its_verdict_by_precedence():
     assert names == [
         ["correct", "wrong"],
         ["unclear", "correct"],
-        ["wrong", "unreviewed"],
+        ["wrong", "outside-label-set"],
         ["problematic", "problematic"],
-        ["unreviewed", "correct"],
+        ["outside-label-set", "correct"],
     ]
     assert judge([0, 7, 2, 1, 9], references).tolist() == [
         CORRECT,
         UNCLEAR,
         WRONG,
         PROBLEMATIC,
-        UNREVIEWED,
+        OUTSIDE_LABEL_SET,
     ]
 
 
@@ -328,7 +328,7 @@ def test_problematic_rows_count_in_no_key():
     }
 
 
-def test_unreviewed_are_in_row_order_and_exclude_judged_predictions():
+def test_outside_label_set_is_in_row_order_and_excludes_judged_predictions():
     rows = [
         make_row(0, 0, correct=[0], wrong=[3]),
         make_row(1, 1, correct=[1]),
@@ -337,11 +337,11 @@ def test_unreviewed_are_in_row_order_and_exclude_judged_predictions():
     ]
     results = score([3, 8, 4, 6], References.from_rows(rows), allow_partial=True)
     assert results["num_mistakes"] == 1
-    assert results["unreviewed"] == [
+    assert results["outside_label_set"] == [
         {"file_name": "ILSVRC2012_val_00000002.JPEG", "prediction": 8},
         {"file_name": "ILSVRC2012_val_00000004.JPEG", "prediction": 6},
     ]
-    assert results["num_unreviewed"] == 2
+    assert results["num_outside_label_set"] == 2
 
 
 def test_imagenet_m_reports_a_count_and_no_per_class_keys():
