@@ -36,12 +36,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
+import huggingface_hub.constants
 import numpy as np
 import torch
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from PIL import Image
 
 __all__ = [
@@ -65,7 +67,9 @@ __all__ = [
     "detect_kind",
     "load_model",
     "load_zero_shot_prompts",
+    "local_model_folder",
     "map_labels",
+    "model_problem",
     "resolve_model_source",
     "zero_shot_class_names",
 ]
@@ -83,6 +87,7 @@ MISSING_CLASS = -1
 
 _WNID = re.compile(r"n\d{8}")
 _DISAMBIGUATION_SUFFIX = re.compile(r" \(n\d{8}\)$")
+_SUFFIXED_NAME = re.compile(r"(.+) \((n\d{8})\)")
 _SNAPSHOT_COMMIT = re.compile(r"/snapshots/([0-9a-f]{40})/")
 _PROMPT_BATCH_SIZE = 1024  # prompts per text forward: 12 classes of the 80-template ensemble
 
@@ -334,14 +339,37 @@ def _columns_by_wnid(
     return tuple(position.get(wnid, MISSING_CLASS) for wnid in WNIDS)
 
 
+def _class_of_suffixed_name(label: str) -> int | None:
+    """The class of a name spelt with its wnid, as the toolkit's own table spells the two cranes
+    (``crane (n02012849)``): the wnid decides, and the name must be that class's; else None."""
+    match = _SUFFIXED_NAME.fullmatch(label)
+    if match is None:
+        return None
+    name, wnid = match.groups()
+    index = _index_of_wnid().get(wnid)
+    if index is None or _name_key(name) not in _accepted_name_keys()[index]:
+        return None
+    return index
+
+
+@cache
+def _index_of_wnid() -> dict[str, int]:
+    return {wnid: index for index, wnid in enumerate(WNIDS)}
+
+
 def _columns_by_name(names: Sequence[str], offset: int, labels: Sequence[str], source: str):
     """Columns for 1,000 names: identity when each names its own index (ambiguous names such as
-    "crane" are fine in place), else a permutation through names that name one class only."""
+    "crane" are fine in place), else a permutation through names that name one class only, or
+    that carry their wnid (``crane (n02012849)``)."""
     keys = [_name_key(name) for name in names]
+    by_wnid = [_class_of_suffixed_name(name) for name in names]
     accepted = _accepted_name_keys()
-    if all(key in accepted[index] for index, key in enumerate(keys)):
+    if all(key in accepted[index] or by_wnid[index] == index for index, key in enumerate(keys)):
         return tuple(range(offset, offset + NUM_CLASSES)), "names in ImageNet index order"
-    classes = [_class_of_name_key(key) for key in keys]
+    classes = [
+        index if index is not None else _class_of_name_key(key)
+        for index, key in zip(by_wnid, keys, strict=True)
+    ]
     unmatched = [name for name, index in zip(names, classes, strict=True) if index is None]
     if unmatched:
         raise _label_space_error(
@@ -349,7 +377,8 @@ def _columns_by_name(names: Sequence[str], offset: int, labels: Sequence[str], s
             source,
             f"{len(unmatched)} labels are not in ImageNet index order and do not name exactly one "
             f"ImageNet class (e.g. {', '.join(repr(name) for name in unmatched[:5])}); names "
-            f"shared by two classes (crane) can only be mapped by wnid",
+            f"shared by two classes (crane) can only be mapped by wnid, alone or as the "
+            f"toolkit's class names spell them ('crane (n02012849)')",
         )
     column_of_class: dict[int, int] = {}
     for column, index in enumerate(classes, start=offset):
@@ -537,25 +566,75 @@ class ModelSource:
     is_local: bool
 
 
+def local_model_folder(model_id: str) -> Path | None:
+    """The folder ``model_id`` names, or None (a Hub id, a missing path, or a name longer than
+    the file system allows, which names no folder either)."""
+    path = Path(model_id).expanduser()
+    try:
+        return path if path.is_dir() else None
+    except OSError:
+        return None
+
+
+def _names_a_path(model_id: str) -> bool:
+    """Written as a path, or naming something on disk: never a Hub id."""
+    try:
+        exists = Path(model_id).expanduser().exists()
+    except OSError:
+        exists = False
+    return exists or model_id.startswith(("/", ".", "~"))
+
+
+def model_problem(model_id: str, revision: str | None = None) -> str | None:
+    """Why ``model_id`` cannot be loaded, found without loading anything, or None: a path that
+    is not a model folder, a name that is no Hub id, or (with ``HF_HUB_OFFLINE=1``) a Hub model
+    missing from the local cache. A launch checks every model with it before any runs."""
+    shown = brief_repr(model_id)
+    folder = local_model_folder(model_id)
+    if folder is not None:
+        if revision is not None:
+            return (
+                f"revision={brief_repr(revision)} was given for the local folder {shown}; "
+                "revisions apply to Hub model ids only"
+            )
+        if not (folder / "config.json").is_file():
+            return f"the model folder {shown} has no config.json"
+        return None
+    if _names_a_path(model_id):
+        return (
+            f"{shown} is not a model folder; expected a folder with config.json or a Hub model "
+            "id such as 'google/vit-base-patch16-224'"
+        )
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError:
+        return (
+            f"{shown} is neither a local model folder nor a Hub model id (ORG/NAME of letters, "
+            "digits, '-', '_' and '.', at most 96 characters)"
+        )
+    if huggingface_hub.constants.HF_HUB_OFFLINE and not _in_hub_cache(model_id, revision):
+        return (
+            f"the Hub model {shown} (revision {brief_repr(revision)}) is not in the local Hugging "
+            "Face cache, and HF_HUB_OFFLINE=1 forbids downloading it"
+        )
+    return None
+
+
+def _in_hub_cache(model_id: str, revision: str | None) -> bool:
+    cached = try_to_load_from_cache(model_id, "config.json", revision=revision)
+    return isinstance(cached, str)
+
+
 def resolve_model_source(model_id: str, revision: str | None = None) -> ModelSource:
     """Read ``config.json`` of a local folder or a Hub model (through the Hub cache, so it works
     offline for cached models) and pin a Hub model to a commit."""
-    path = Path(model_id).expanduser()
-    if path.is_dir():
-        if revision is not None:
-            raise ModelLoadError(
-                f"revision={revision!r} was given for the local folder {model_id!r}; "
-                f"revisions apply to Hub model ids only"
-            )
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise ModelLoadError(f"the model folder {model_id!r} has no config.json")
-        return ModelSource(model_id, str(path), None, _read_json(config_file, model_id), True)
-    if path.exists() or model_id.startswith(("/", ".", "~")):
-        raise ModelLoadError(
-            f"{model_id!r} is not a model folder; expected a folder with config.json or a Hub "
-            f"model id such as 'google/vit-base-patch16-224'"
-        )
+    problem = model_problem(model_id, revision)
+    if problem is not None:
+        raise ModelLoadError(problem)
+    folder = local_model_folder(model_id)
+    if folder is not None:
+        config = _read_json(folder / "config.json", model_id)
+        return ModelSource(model_id, str(folder), None, config, True)
     try:
         config_file = hf_hub_download(model_id, "config.json", revision=revision)
     except (OSError, EntryNotFoundError, HFValidationError) as err:

@@ -16,6 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from imagenet_multilabel.eval_cli import models as models_module
 from imagenet_multilabel.eval_cli.models import (
     ADAPTERS,
     KINDS,
@@ -29,6 +30,7 @@ from imagenet_multilabel.eval_cli.models import (
     detect_kind,
     load_model,
     map_labels,
+    model_problem,
     zero_shot_class_names,
 )
 from timm.data import ImageNetInfo
@@ -169,6 +171,34 @@ def test_permuted_first_lemmas_naming_one_class_twice_are_rejected():
     labels = [first_lemmas[index] for index in fixtures.permuted_indices(seed=7)]
     with pytest.raises(LabelSpaceError, match="class n03710637 is named by two outputs"):
         map_labels(labels, source="test")
+
+
+def test_the_toolkits_own_class_names_map_by_their_wnids():
+    """``crane (n02012849)`` is how the toolkit's table spells the two cranes: accepted in index
+    order and, permuted, mapped by the wnid it carries, never by the bare "crane"."""
+    assert map_labels(CLASS_NAMES, source="test").method == "identity"
+    class_at_output = fixtures.permuted_indices(seed=8)
+    mapping = map_labels([CLASS_NAMES[index] for index in class_at_output], source="test")
+    assert mapping.method == "permutation"
+    assert [class_at_output[column] for column in mapping.columns] == list(range(NUM_CLASSES))
+
+
+def test_a_wnid_suffix_naming_another_class_is_rejected():
+    crane = CLASS_NAMES.index("crane (n02012849)")
+    labels = [CLASS_NAMES[index] for index in fixtures.permuted_indices(seed=9)]
+    labels[labels.index(CLASS_NAMES[crane])] = f"crane ({WNIDS[0]})"  # the tench's wnid
+    with pytest.raises(LabelSpaceError, match=rf"'crane \({WNIDS[0]}\)'"):
+        map_labels(labels, source="test")
+
+
+def test_a_transformers_model_labelled_with_the_toolkits_class_names_loads(saved):
+    class_at_output = fixtures.permuted_indices(seed=10)
+    labels = [CLASS_NAMES[index] for index in class_at_output]
+    adapter = load_model(str(saved("vit-toolkit-names", fixtures.save_vit, labels=labels)))
+    assert adapter.label_mapping["method"] == "permutation"
+    assert [class_at_output[column] for column in adapter.label_space.columns] == list(
+        range(NUM_CLASSES)
+    )
 
 
 def test_background_column_is_dropped():
@@ -323,11 +353,31 @@ def test_hub_ids_load_pinned_to_their_commit(hub_cache, vit_dir, timm_dir):
     assert (timm_model.kind, timm_model.revision) == ("timm", fixtures.FAKE_COMMIT)
 
 
-def test_unknown_hub_id_is_rejected(hub_cache):
-    with pytest.raises(
-        ModelLoadError, match="cannot read config.json of the Hub model 'tiny/nope'"
-    ):
+def test_a_hub_id_missing_from_the_offline_cache_is_named_before_any_download(
+    hub_cache, monkeypatch
+):
+    def download(*args, **kwargs):
+        raise AssertionError("no download is tried")
+
+    monkeypatch.setattr(models_module, "hf_hub_download", download)
+    with pytest.raises(ModelLoadError, match="'tiny/nope'.*not in the local.*HF_HUB_OFFLINE=1"):
         load_model("tiny/nope")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("x" * 300, r"'x{100}.*\(302 characters\) is neither a local model folder nor a Hub"),
+        ("bad name!", "'bad name!' is neither a local model folder nor a Hub model id"),
+        ("./" + "y" * 300, r"is not a model folder"),
+    ],
+    ids=["too-long", "not-an-id", "path-too-long"],
+)
+def test_a_name_that_is_no_model_is_named_briefly(model, message):
+    assert model_problem(model) is not None
+    with pytest.raises(ModelLoadError, match=message) as raised:
+        load_model(model)
+    assert len(str(raised.value)) < 400
 
 
 # ---------------------------------------------------------------------------------------------
