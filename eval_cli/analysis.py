@@ -1,16 +1,23 @@
 """Mistake analysis: which rejected predictions are the paper's known hard cases, which are new.
 
 For every scored image (problematic ones are skipped, as by the official metric) whose top-1
-prediction ``metric.scoring.judge`` rejects (``wrong`` or ``unreviewed``), exactly one source,
-tried in this order:
+prediction ``metric.scoring.judge`` rejects (``wrong``, or ``outside-label-set``: in none of the
+image's correct/unclear/wrong sets), exactly one source, tried in this order:
 
-- ``expert``: the paper's experts reviewed this very (file name, predicted class) as a mistake of
-  ViT-3B or Greedy Soups (``dataset_script.mistakes``); its category and severity are theirs.
-- ``unreviewed``: the prediction is in none of the image's correct/unclear/wrong sets: a novel
+- ``expert``: reviewed by the paper's experts: this very (file name, predicted class) is a mistake
+  of ViT-3B or Greedy Soups in the paper's metadata (``dataset_script.mistakes``); its category
+  and severity are theirs. Such a prediction may still be outside the label set (28 of Greedy
+  Soups' are): the labels were not updated with every reviewed mistake.
+- ``outside-label-set``: outside the label set and not reviewed by the paper's experts: a novel
   prediction, which the paper found right almost half the time. The review page asks for these.
 - ``confusion-pair``: {prediction, original label} or {prediction, a correct label} is one of the
   481 class pairs ViT-3B confused: called ``fine-grained`` by that heuristic, not by an expert.
 - ``uncategorized``: judged wrong, nothing more known.
+
+Every source but ``expert`` is "not reviewed by the paper's experts". Whether a prediction is
+outside the label set is a separate fact, kept beside the source (``outside_label_set`` in each
+record; ``num_outside_label_set`` and how many of them the experts reviewed in the summary), so
+that the results' ``num_outside_label_set`` and the mistakes' counts always add up.
 
 ``analyze_split`` gives one record per rejected prediction (a row of ``mistakes.jsonl``) and the
 ``mistakes`` block of ``results.json`` (printed under the metrics by ``results.report``).
@@ -29,15 +36,16 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes, mistakes
+from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.metric.scoring import (
+    OUTSIDE_LABEL_SET,
     PROBLEMATIC,
-    UNREVIEWED,
     WRONG,
     References,
     judge,
 )
 
-SOURCES = ("expert", "unreviewed", "confusion-pair", "uncategorized")
+SOURCES = ("expert", "outside-label-set", "confusion-pair", "uncategorized")
 CONFUSION_PAIR_CATEGORY = "fine-grained"
 MISTAKES_FILE = "mistakes.jsonl"
 TOP_SHOWN = 10  # classes and confusions listed in the results
@@ -55,6 +63,7 @@ class MistakeAnalysis:
     ranked: np.ndarray  # their (n,) or (n, k) predictions
     top5_probs: np.ndarray | None  # their (n, 5) probabilities, NaN rows unknown
     sources: list[str]
+    outside_label_set: list[bool]  # top-1 in none of the image's label sets
     categories: list[str]  # "" when unknown
     severities: list[str]  # "" when unknown
     in_imagenet_m: list[bool] | None  # None: the ImageNet-M images are not known
@@ -99,6 +108,7 @@ class MistakeAnalysis:
                 record[f"{name}_names"] = [names[i] for i in ids]
             severity = self.severities[position]
             record["source"] = self.sources[position]
+            record["outside_label_set"] = self.outside_label_set[position]
             record["category"] = self.categories[position]
             record["severity"] = severity
             record["severity_collapsed"] = mistakes.collapse_severity(severity) if severity else ""
@@ -125,12 +135,11 @@ def analyze_split(
     ranked = np.asarray(ranked)
     top1 = ranked if ranked.ndim == 1 else ranked[:, 0]
     verdicts = judge(top1, references)
-    rejected_rows = np.flatnonzero((verdicts == WRONG) | (verdicts == UNREVIEWED))
+    rejected_rows = np.flatnonzero((verdicts == WRONG) | (verdicts == OUTSIDE_LABEL_SET))
     rejected = references.take(rejected_rows)
     file_names = rejected.file_names.tolist()
-    sources, categories, severities = _sources(
-        file_names, top1[rejected_rows], verdicts[rejected_rows] == UNREVIEWED, rejected
-    )
+    outside = verdicts[rejected_rows] == OUTSIDE_LABEL_SET
+    sources, categories, severities = _sources(file_names, top1[rejected_rows], outside, rejected)
     in_imagenet_m = None
     if imagenet_m_file_names is not None:
         in_imagenet_m = [name in imagenet_m_file_names for name in file_names]
@@ -140,6 +149,7 @@ def analyze_split(
         ranked=ranked[rejected_rows],
         top5_probs=None,
         sources=sources,
+        outside_label_set=outside.tolist(),
         categories=categories,
         severities=severities,
         in_imagenet_m=in_imagenet_m,
@@ -151,7 +161,7 @@ def analyze_split(
 def _sources(
     file_names: Sequence[str],
     predicted: np.ndarray,
-    unreviewed: np.ndarray,
+    outside_label_set: np.ndarray,
     rejected: References,
 ) -> tuple[list[str], list[str], list[str]]:
     """Source, category and severity ("" when unknown) of each rejected prediction."""
@@ -165,8 +175,8 @@ def _sources(
         mistake = expert.get(key)
         if mistake is not None:
             source, category, severity = "expert", mistake.category, mistake.severity
-        elif unreviewed[position]:
-            source, category, severity = "unreviewed", "", ""
+        elif outside_label_set[position]:
+            source, category, severity = "outside-label-set", "", ""
         elif confused[position]:
             source, category, severity = "confusion-pair", CONFUSION_PAIR_CATEGORY, ""
         else:
@@ -215,6 +225,11 @@ def _summary(
         "split": split,
         "num_rejected": len(analysis.sources),
         "by_source": {source: by_source.get(source, 0) for source in SOURCES},
+        "num_outside_label_set": sum(analysis.outside_label_set),
+        "num_outside_label_set_expert_reviewed": sum(
+            outside and source == "expert"
+            for outside, source in zip(analysis.outside_label_set, analysis.sources, strict=True)
+        ),
         "expert_category_severity": table,
         "expert_severity_collapsed": collapsed,
         "classes_with_most_mistakes": [
@@ -248,8 +263,6 @@ def _most_common(counts: Counter) -> list[tuple[Any, int]]:
 
 
 def write_mistakes_jsonl(path: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(record) + "\n" for record in records)
-    return path
+    """One JSON object a line, written whole or not at all (`eval_cli.outputs`)."""
+    outputs.write_lines(path, (json.dumps(record) for record in records))
+    return Path(path)

@@ -16,6 +16,7 @@ problem is reported as a count and its first lines: time, memory and message sta
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -418,9 +419,6 @@ def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[
     return json.dumps(record) + "\n"
 
 
-_TOP5_PROBS_FIELD = re.compile(r'"top5_probs"\s*:\s*\[([^\]]*)\]')
-
-
 def read_top5_probs(predictions: Predictions, rows: np.ndarray) -> np.ndarray | None:
     """The ``top5_probs`` (as `run` writes them) of the given rows of a JSONL predictions file.
 
@@ -439,15 +437,19 @@ def read_top5_probs(predictions: Predictions, rows: np.ndarray) -> np.ndarray | 
         nonblank = (text for text in handle if text.strip())
         for row, text in enumerate(nonblank):
             position = position_of.get(row)
-            listed = _TOP5_PROBS_FIELD.search(text) if position is not None else None
-            if listed is None:
+            if position is None:
                 continue
-            try:
-                values = [float(value) for value in listed.group(1).split(",")]
-            except ValueError:
-                continue
-            if len(values) == TOP_K:
-                probs[position] = values
+            listed = _json_line(text).get("top5_probs")  # the record's own field, parsed
+            if isinstance(listed, list) and len(listed) == TOP_K:
+                with contextlib.suppress(TypeError, ValueError, OverflowError):
+                    probs[position] = [_probability(value) for value in listed]
     known = np.isfinite(probs).all(axis=1)
     probs[~known] = np.nan
     return probs if known.any() else None
+
+
+def _probability(value: Any) -> float:
+    """A number of the record as a float; a bool or a string is no probability."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)

@@ -140,7 +140,7 @@ def score_splits(
             imagenet_m=split == "imagenet_m",
             allow_partial=True,
         )
-        for entry in split_metrics["unreviewed"]:
+        for entry in split_metrics["outside_label_set"]:
             entry["prediction_name"] = classes.CLASS_NAMES[entry["prediction"]]
         split_metrics["num_missing_predictions"] = num_missing
         if limit is not None:

@@ -16,7 +16,7 @@ from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
 from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.scoring import References, score
 from mistake_fixtures import NUM_UNREVIEWED, paper_mistake_annotations, write_loop_inputs
 
 from imagenet_multilabel.cli import main
@@ -61,7 +61,7 @@ def test_a_paper_models_own_predictions_give_its_expert_mistakes(
     expected = len(mistakes.model_mistakes(model))
     assert result.summary["by_source"] == {
         "expert": expected,
-        "unreviewed": 0,
+        "outside-label-set": 0,
         "confusion-pair": 0,
         "uncategorized": 0,
     }
@@ -75,12 +75,16 @@ def test_a_paper_models_own_predictions_give_its_expert_mistakes(
         assert result.summary["expert_severity_collapsed"] == {"minor": 224, "major": 154}
 
 
-def _references() -> tuple[References, mistakes.ExpertMistake, list[int]]:
+def _references(
+    expert_class_labelled: bool = True,
+) -> tuple[References, mistakes.ExpertMistake, list[int]]:
     """Seven images, one per case; returns them, the expert mistake and the top-1 predictions.
 
-    0: the expert mistake; 1: unreviewed; 2: wrong, {prediction, original} a confused pair;
-    3: unreviewed although a confused pair (the order of sources decides); 4: wrong, nothing
-    known; 5: unclear, accepted; 6: problematic.
+    0: the expert mistake; 1: outside the label set; 2: wrong, {prediction, original} a confused
+    pair; 3: outside the label set although a confused pair (the order of sources decides); 4:
+    wrong, nothing known; 5: unclear, accepted; 6: problematic. Without ``expert_class_labelled``
+    the expert's mistake is in no label set of its image (as 28 of Greedy Soups' are in the
+    published labels).
     """
     vit3b = mistakes.model_mistakes("vit3b")
     expert = vit3b[sorted(vit3b)[0]]
@@ -92,7 +96,10 @@ def _references() -> tuple[References, mistakes.ExpertMistake, list[int]]:
             "file_name": names,
             "original_label": [1, 2, pair[0], other_pair[0], 5, 6, 7],
             "correct_multi_labels": [[1], [2], [pair[0]], [other_pair[0]], [5], [6], [7]],
-            "wrong_multi_labels": [[expert.prediction], [], [pair[1]], [], [9], [], []],
+            "wrong_multi_labels": [
+                [expert.prediction] if expert_class_labelled else [],
+                *([], [pair[1]], [], [9], [], []),
+            ],
             "unclear_multi_labels": [[], [], [], [], [], [8], []],
             "is_problematic": [False] * 6 + [True],
         }
@@ -112,9 +119,9 @@ def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     assert list(by_name) == names[:5]  # accepted (unclear) and problematic images are no mistake
     assert [by_name[n]["source"] for n in names[:5]] == [
         "expert",
-        "unreviewed",
+        "outside-label-set",
         "confusion-pair",
-        "unreviewed",
+        "outside-label-set",
         "uncategorized",
     ]
     first = by_name[names[0]]
@@ -131,11 +138,28 @@ def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     assert summary["num_rejected"] == 5
     assert summary["by_source"] == {
         "expert": 1,
-        "unreviewed": 2,
+        "outside-label-set": 2,
         "confusion-pair": 1,
         "uncategorized": 1,
     }
     assert summary["imagenet_m"] == {"solved": [names[5]], "missed": [names[1]]}
+
+
+def test_an_expert_reviewed_prediction_outside_the_label_set_counts_under_both_names() -> None:
+    """Greedy Soups' case: the experts reviewed a mistake that no label set holds. Its source is
+    expert, it is outside the label set, and the mistakes block says so, so that its count of
+    predictions outside the label set is the metrics' one."""
+    references, expert, top1 = _references(expert_class_labelled=False)
+    result = analysis.analyze_split("validation", top1, references, imagenet_m_file_names=())
+    first = result.records()[0]
+    assert (first["source"], first["outside_label_set"]) == ("expert", True)
+    summary = result.summary
+    metrics = score(top1, references, allow_partial=True)
+    assert summary["num_outside_label_set"] == metrics["num_outside_label_set"] == 3
+    assert summary["num_outside_label_set_expert_reviewed"] == 1
+    assert summary["by_source"]["outside-label-set"] == 2
+    report = "\n".join(results.mistakes_report(summary))
+    assert "Outside the label set: 3 (in none of the image's label sets); 1 of them" in report
 
 
 def test_a_confused_pair_with_any_correct_label_counts() -> None:
@@ -164,13 +188,16 @@ def test_summary_table_has_the_papers_shape() -> None:
     references, expert, top1 = _references()
     result = analysis.analyze_split("validation", top1, references, imagenet_m_file_names=())
     lines = "\n".join(results.mistakes_report(result.summary)).splitlines()
-    assert lines[:2] == [
+    assert lines[:3] == [
         "Rejected top-1 predictions (validation) by source:",
-        "  1 expert, 2 unreviewed, 1 confusion-pair, 1 uncategorized",
+        "  1 expert (reviewed by the paper's experts); not reviewed by the paper's experts: "
+        "2 outside-label-set, 1 confusion-pair, 1 uncategorized",
+        "Outside the label set: 2 (in none of the image's label sets); 0 of them reviewed by "
+        "the paper's experts (source expert), 2 not (source outside-label-set).",
     ]
-    assert lines[2].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
+    assert lines[3].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
     assert any(line.split()[:1] == [expert.category] for line in lines)
-    assert lines[9].split()[0] == "total" and lines[9].split()[-1] == "1"
+    assert lines[10].split()[0] == "total" and lines[10].split()[-1] == "1"
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +223,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert block["split"] == "validation"
     assert block["by_source"] == {
         "expert": 378,
-        "unreviewed": NUM_UNREVIEWED,
+        "outside-label-set": NUM_UNREVIEWED,
         "confusion-pair": 0,
         "uncategorized": 0,
     }
@@ -204,8 +231,9 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     records = [json.loads(line) for line in (output / "mistakes.jsonl").read_text().splitlines()]
     assert len(records) == block["num_rejected"]
     assert all(r["top5_probs"] == [0.6, 0.2, 0.1, 0.05, 0.05] for r in records)
-    unreviewed = [(r["file_name"], r["prediction"]) for r in records if r["source"] == "unreviewed"]
-    assert sorted(unreviewed) == sorted(loop_inputs["unreviewed"])
+    outside = [(r["file_name"], r["prediction"]) for r in records if r["outside_label_set"]]
+    assert sorted(outside) == sorted(loop_inputs["unreviewed"])
+    assert all(r["source"] == "outside-label-set" for r in records if r["outside_label_set"])
     page = _page_data(output / "review" / "index.html")
     assert page["title"] == "Mistakes of predictions.jsonl"
     assert page["base"] == loop_inputs["sha256"] and len(page["mistakes"]) == len(records)
@@ -218,19 +246,24 @@ def test_analyze_a_run_dir(loop_inputs: dict[str, Any], tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(loop_inputs["predictions"], run_dir / "predictions.jsonl")
-    (run_dir / "results.json").write_text(json.dumps({"model": {"id": "org/<b>net</b>"}}))
     args = [
         "analyze",
         "--run-dir",
         str(run_dir),
         *_label_args(loop_inputs, "--split", "imagenet_m"),
     ]
-    assert main(args) == 0
+    assert main(args) == 0  # a run without results yet (still going, or killed)
+    page = _page_data(run_dir / "analysis" / "review" / "index.html")
+    assert page["title"] == "Mistakes of run"
+    local_model = str(tmp_path / "models" / "my-net")
+    for model_id, title in [("org/net", "org/net"), (local_model, "my-net")]:
+        (run_dir / "results.json").write_text(json.dumps({"model": {"id": model_id}}))
+        assert main(args) == 0
+        page = _page_data(run_dir / "analysis" / "review" / "index.html")
+        assert page["title"] == f"Mistakes of {title}"  # a Hub id, or a local model's folder name
     document = json.loads((run_dir / "analysis" / "results.json").read_text())
     assert list(document["metrics"]) == ["imagenet_m"]
     assert document["mistakes"]["split"] == "imagenet_m"
-    page = _page_data(run_dir / "analysis" / "review" / "index.html")
-    assert page["title"] == "Mistakes of org/<b>net</b>"
     assert all(record["in_imagenet_m"] for record in page["mistakes"])
     (run_dir / "results.json").write_text("{not json")
     assert main(args) == 2
@@ -274,11 +307,11 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     after = score("--label-patch", str(patch), str(patch))
     assert "PATCHED labels: version unverified+patch." in capsys.readouterr().out
     old, new = before["metrics"]["validation"], after["metrics"]["validation"]
-    assert new["num_unreviewed"] == old["num_unreviewed"] - 1 == NUM_UNREVIEWED - 1
+    assert new["num_outside_label_set"] == old["num_outside_label_set"] - 1 == NUM_UNREVIEWED - 1
     assert new["multilabel_accuracy_micro"] == pytest.approx(
         old["multilabel_accuracy_micro"] + 1 / old["num_scored"]
     )
-    assert after["mistakes"]["by_source"]["unreviewed"] == NUM_UNREVIEWED - 1
+    assert after["mistakes"]["by_source"]["outside-label-set"] == NUM_UNREVIEWED - 1
     labels = after["labels"]
     assert labels["patched"] is True and labels["verified"] is False
     assert labels["version"] == patches.patched_version("unverified", [patches.read_patch(patch)])
