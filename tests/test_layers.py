@@ -1,0 +1,119 @@
+"""Imports only go down the layers, so each layer can be read, tested and shipped without the ones
+above it (the `evaluate` module is `metric/` alone; `score` never loads the model code).
+
+Layers, lowest first: `metric/` (the scoring core and the error base) < `dataset_script/` (labels,
+images, the Hub dataset) < `eval_cli/` (the commands' work) < `imagenet_multilabel/` (the CLI, the
+API namespace). `cards/` is data (templates) that any layer may read. Every import is checked,
+module-level and inside functions alike, as written in the source (parsed, not executed).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "imagenet_multilabel"
+LAYERS = ("metric", "dataset_script", "eval_cli", NAMESPACE)  # folders, lowest first
+DATA_PACKAGES = ("cards",)
+# (importing file, imported module) that still run up a layer. metric/push.py reuses the Hub
+# access of dataset_script/; issue 14 moves it beside the other Hub code, and then this entry goes
+# (test_no_import_runs_up_a_layer fails while an entry is no longer needed).
+KNOWN_UPWARD_IMPORTS = {
+    ("metric/push.py", f"{NAMESPACE}.dataset_script.hub_access"),
+}
+
+
+def module_name(path: Path) -> str:
+    """The installed name of a source file: the folders map under the one namespace."""
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    if parts[0] != NAMESPACE:
+        parts.insert(0, NAMESPACE)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, name: str, is_package: bool) -> Iterator[str]:
+    """Every module that ``source`` (the module ``name``) imports, relative imports resolved."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                yield node.module
+                continue
+            package = name.split(".") if is_package else name.split(".")[:-1]
+            base = ".".join(package[: len(package) - (node.level - 1)])
+            yield f"{base}.{node.module}" if node.module else base
+
+
+def layer_of(module: str) -> int | None:
+    """The layer index of one of the toolkit's modules; None for data and for other packages."""
+    parts = module.split(".")
+    if parts[0] != NAMESPACE:
+        return None
+    if len(parts) > 1 and parts[1] in DATA_PACKAGES:
+        return None
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return LAYERS.index(NAMESPACE)  # the namespace itself, its cli and __main__
+
+
+def upward_imports(path: Path, source: str) -> set[str]:
+    """The modules that ``path`` imports from a higher layer than its own."""
+    name = module_name(path)
+    own = layer_of(name)
+    found = imported_modules(source, name, is_package=path.name == "__init__.py")
+    return {module for module in found if (layer_of(module) or 0) > own}
+
+
+def source_files() -> list[Path]:
+    return sorted(path for folder in LAYERS for path in (ROOT / folder).rglob("*.py"))
+
+
+def test_every_package_folder_has_a_layer():
+    folders = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    assert folders == {*LAYERS, *DATA_PACKAGES}
+
+
+def test_data_packages_import_none_of_the_toolkit():
+    for folder in DATA_PACKAGES:
+        for path in (ROOT / folder).rglob("*.py"):
+            name = module_name(path)
+            found = imported_modules(path.read_text(), name, path.name == "__init__.py")
+            assert not [m for m in found if m.startswith(f"{NAMESPACE}.")], path
+
+
+def test_no_import_runs_up_a_layer():
+    found = {
+        (path.relative_to(ROOT).as_posix(), module)
+        for path in source_files()
+        for module in upward_imports(path, path.read_text())
+    }
+    assert found - KNOWN_UPWARD_IMPORTS == set(), "imports up the layers"
+    assert KNOWN_UPWARD_IMPORTS - found == set(), "fixed: remove from KNOWN_UPWARD_IMPORTS"
+
+
+@pytest.mark.parametrize(
+    ("folder", "source", "expected"),
+    [
+        # inside a function, absolute
+        ("metric", "def f():\n    from imagenet_multilabel.eval_cli import run\n", 1),
+        # relative, two levels up then down
+        ("dataset_script", "from ..eval_cli.score import score_predictions\n", 1),
+        # the namespace itself is the top layer
+        ("eval_cli", "import imagenet_multilabel\n", 1),
+        ("eval_cli", "from imagenet_multilabel.cli import main\n", 1),
+        # downward, sideways, data and other packages are fine
+        ("eval_cli", "from imagenet_multilabel.metric.errors import ToolkitError\n", 0),
+        ("metric", "from .scoring import score\nimport numpy\n", 0),
+        ("metric", "from imagenet_multilabel.cards import read_template\n", 0),
+    ],
+)
+def test_the_check_sees_upward_imports(folder: str, source: str, expected: int):
+    assert len(upward_imports(ROOT / folder / "example.py", source)) == expected
