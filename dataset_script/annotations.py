@@ -183,6 +183,29 @@ def load_annotations(
     return Annotations(**arrays, sha256=sha256, source=source, verified=verified)
 
 
+def cached_published_annotations(cache_dir: str | os.PathLike | None = None) -> Annotations | None:
+    """The published annotations when this machine's cache already holds them (the compact
+    entry, or the verified download it is rebuilt from), else None; never downloads. What a
+    labels dataset's rows are checked against (``dataset_script.labels_dataset``)."""
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    compact = cache / "compact" / f"{PUBLISHED_SHA256}.npz"
+    download = cache / "downloads" / PUBLISHED_SHA256 / Path(PUBLISHED_URL).name
+    try:
+        arrays = _read_compact(compact)
+    except _UnreadableCacheEntry:
+        arrays = None  # rebuilt below from the download, when there is one
+    if arrays is None:
+        if not download.is_file() or sha256_of_file(download) != PUBLISHED_SHA256:
+            return None
+        try:
+            arrays = _cached_arrays(compact, lambda: parse_annotation_json(download), PUBLISHED_URL)
+        except OSError as error:
+            raise AnnotationError(
+                f"cannot write the annotation cache in {str(cache)!r} ({_describe(error)})"
+            ) from error
+    return Annotations(**arrays, sha256=PUBLISHED_SHA256, source=PUBLISHED_URL, verified=True)
+
+
 def sha256_of_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -376,7 +399,14 @@ def _check_compact(arrays: Mapping[str, Any]) -> None:
             or (values.size and (values.min() < 0 or values.max() >= classes.NUM_CLASSES))
         ):
             problems.append(f"{kind!r} labels are not ragged class ids")
-    if not np.isin(arrays["imagenet_m_ids"], image_ids).all():
+    imagenet_m_ids = arrays["imagenet_m_ids"]
+    if (
+        imagenet_m_ids.ndim != 1
+        or imagenet_m_ids.dtype.kind != "i"
+        or (np.diff(imagenet_m_ids) <= 0).any()
+    ):
+        problems.append("ImageNet-M ids are not increasing, distinct ids in a 1-d array")
+    elif not np.isin(imagenet_m_ids, image_ids).all():
         problems.append("ImageNet-M ids are not annotated images")
     if problems:
         raise ValueError("; ".join(problems))

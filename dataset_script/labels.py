@@ -14,13 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imagenet_multilabel.dataset_script.annotations import SPLITS, load_annotations
+from imagenet_multilabel.dataset_script.annotations import (
+    SPLITS,
+    Annotations,
+    cached_published_annotations,
+    load_annotations,
+)
 from imagenet_multilabel.dataset_script.patches import (
     apply_patches,
     patched_provenance,
     read_patch,
 )
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from imagenet_multilabel.metric.scoring import References
 
 
@@ -41,37 +46,51 @@ class Labels:
 
 
 def load_labels(
-    splits: Sequence[str] = SPLITS,
+    splits: str | Sequence[str] = SPLITS,
     *,
     annotations: str | os.PathLike | None = None,
-    dataset: str | None = None,
+    dataset: str | os.PathLike | None = None,
     allow_unverified: bool = False,
-    patches: Sequence[str | os.PathLike] = (),
+    patches: str | os.PathLike | Sequence[str | os.PathLike] = (),
 ) -> Labels:
-    """The labels of ``splits`` (``validation``, ``imagenet_m``) from one source.
+    """The labels of ``splits`` (``validation``, ``imagenet_m``; one name alone is one split).
 
     ``annotations``: a local copy of the annotation file (refused unless its sha256 is the
     published one or ``allow_unverified``); ``dataset``: a labels dataset folder or Hub id;
     neither: the published annotation file, downloaded once into the Hugging Face cache.
-    ``patches``: label patch files (``dataset_script.patches``) applied in memory; the labels
-    then carry a patched version and are never the official ones.
+    A labels dataset is ``verified`` (official) only when its rows equal the published file's:
+    that file is taken from ``annotations`` (which must then be the published one) or from the
+    cache, never downloaded for this; without it the labels are ``verification: "unchecked"``.
+    ``patches``: label patch files (``dataset_script.patches``; one path alone is one patch)
+    applied in memory; the labels then carry a patched version and are never the official ones.
     """
+    splits = _names(splits, "splits", (str,), "a split name")
+    patches = _names(patches, "patches", (str, os.PathLike), "a label patch path")
+    for parameter, value in (("annotations", annotations), ("dataset", dataset)):
+        if value is not None and not isinstance(value, str | os.PathLike):
+            raise ToolkitError(
+                f"load_labels({parameter}=...): expected a path, got {type(value).__name__} "
+                f"{brief_repr(value)}"
+            )
     unknown = [split for split in splits if split not in SPLITS]
     if unknown:
-        raise ToolkitError(f"unknown split(s) {unknown}; expected some of {', '.join(SPLITS)}")
-    if dataset is not None and (annotations is not None or allow_unverified):
         raise ToolkitError(
-            "labels come from one source: pass either a labels dataset or an annotation file "
-            "(allow_unverified applies to the annotation file only)"
+            f"unknown split(s) {brief_repr(unknown)}; expected some of {', '.join(SPLITS)}"
+        )
+    if dataset is not None and allow_unverified:
+        raise ToolkitError(
+            "allow_unverified applies to an annotation file as the labels' source; with a "
+            "labels dataset an annotation file only checks it, and must be the published one"
         )
     # A patch is checked against every annotated image: the validation split.
-    loaded_splits = (
-        tuple(splits) if not patches or "validation" in splits else (*splits, "validation")
-    )
+    loaded_splits = splits if not patches or "validation" in splits else (*splits, "validation")
     if dataset is not None:
         from imagenet_multilabel.dataset_script.labels_dataset import load_labels_dataset
 
-        references, provenance = load_labels_dataset(dataset, loaded_splits)
+        published = _published_to_check_against(annotations)
+        references, provenance = load_labels_dataset(
+            os.fspath(dataset), loaded_splits, published=published
+        )
     else:
         loaded = load_annotations(annotations, allow_unverified=allow_unverified)
         references = {s: References.from_columns(loaded.split_columns(s)) for s in loaded_splits}
@@ -91,13 +110,43 @@ def load_labels(
     return Labels(patched, patched_provenance(provenance, read))
 
 
+def _published_to_check_against(annotations: str | os.PathLike | None) -> Annotations | None:
+    """The published annotations a labels dataset is checked against: ``annotations`` (which
+    must be the published file), else the cache's copy, else None (the check is left undone)."""
+    if annotations is None:
+        return cached_published_annotations()
+    published = load_annotations(annotations, allow_unverified=True)
+    if not published.verified:
+        raise ToolkitError(
+            f"the annotation file {str(annotations)!r} given to check the labels dataset has "
+            f"sha256 {published.sha256}, not the published one; pass the published "
+            "human_accuracy_v3.0.0.json, or no annotation file (the cache's copy is used when "
+            "there is one)"
+        )
+    return published
+
+
+def _names(value: object, parameter: str, types: tuple[type, ...], what: str) -> tuple[Any, ...]:
+    """``value`` as a tuple of items of ``types``: one item alone is a tuple of one (a string
+    iterated would give its characters); anything else is an error naming ``parameter``."""
+    if isinstance(value, types):
+        return (value,)
+    items = tuple(value) if isinstance(value, Sequence) else None
+    if items is None or not all(isinstance(item, types) for item in items):
+        raise ToolkitError(
+            f"load_labels({parameter}=...): expected {what} or a list of them, got "
+            f"{type(value).__name__} {brief_repr(value)}"
+        )
+    return items
+
+
 def given_or_loaded(
     labels: Labels | None,
     *,
     annotations: str | os.PathLike | None = None,
-    dataset: str | None = None,
+    dataset: str | os.PathLike | None = None,
     allow_unverified: bool = False,
-    patches: Sequence[str | os.PathLike] = (),
+    patches: str | os.PathLike | Sequence[str | os.PathLike] = (),
 ) -> Labels:
     """``labels`` as the caller loaded them, else every split loaded from the source given (the
     mistake analysis marks the ImageNet-M images, so both splits are loaded). Patches belong

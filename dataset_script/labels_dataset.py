@@ -3,14 +3,22 @@
 The ``labels`` config written by ``imagenet-multilabel build``, from a local folder or from the
 Hub. A Hub dataset is fetched with ``snapshot_download`` restricted to the card and ``labels/*``
 (never the gated, large ``images`` config), and the snapshot's commit hash is recorded, so a
-result names the exact labels it was scored against. The annotations' sha256, version and
-verification come back from the parquet metadata that the builder wrote, and are believed only
-for splits whose rows still have the ``label_digest`` recorded there at build time. This module
-imports ``datasets`` (seconds), so `dataset_script.labels` imports it only when it is needed.
+result names the exact labels it was scored against. The annotations' sha256 and version come
+back from the parquet metadata that the builder wrote, and are believed only for splits whose
+rows still have the ``label_digest`` recorded there at build time.
+
+Metadata is written by whoever made the files, so its ``verified`` proves nothing: the labels
+are ``verified`` (official) only when every loaded split's rows are shown equal to those of the
+sha256-verified published annotation file (``label_content_digest`` and the row count of each
+split, both sides computed here). Without that file at hand the claim is left *unchecked*
+(``verified: False``, ``verification: "unchecked"``); rows that differ from it are an error.
+This module imports ``datasets`` (seconds), so `dataset_script.labels` imports it only when it
+is needed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -19,8 +27,10 @@ from typing import Any
 
 import datasets
 import huggingface_hub
+import numpy as np
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
+from imagenet_multilabel.dataset_script.annotations import Annotations
 from imagenet_multilabel.dataset_script.build import (
     LABEL_COLUMNS,
     LABEL_DIGESTS_KEY,
@@ -28,8 +38,9 @@ from imagenet_multilabel.dataset_script.build import (
     PROVENANCE_KEY,
     label_digest,
 )
+from imagenet_multilabel.dataset_script.classes import NUM_CLASSES
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.scoring import LABEL_SET_COLUMNS, References
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -37,6 +48,11 @@ _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _PROVENANCE_FIELDS = ("source", "sha256", "version", "verified", "num_annotated_images")
 # Present only in a build with label patches (``dataset_script.patches.patched_provenance``).
 _PATCH_FIELDS = ("base_verified", "patched", "patches")
+# ``verification`` in the provenance: how far the metadata's claim to be the published labels
+# was checked. Only CHECKED labels are ``verified``.
+CHECKED = "checked"  # rows equal the sha256-verified published annotation file's
+UNCHECKED = "unchecked"  # claimed, but the published file was not at hand to compare
+NOT_CLAIMED = "not claimed"  # built from another annotation file, or patched
 
 
 class LabelsDatasetError(ToolkitError):
@@ -44,13 +60,15 @@ class LabelsDatasetError(ToolkitError):
 
 
 def load_labels_dataset(
-    id_or_dir: str, splits: Sequence[str]
+    id_or_dir: str, splits: Sequence[str], *, published: Annotations | None = None
 ) -> tuple[dict[str, References], dict[str, Any]]:
     """References of each requested split, read from the Arrow table, and their provenance.
 
+    ``published``: the sha256-verified published annotations (from the cache or a local copy),
+    against which a dataset that claims to hold them is checked; None leaves it unchecked.
     Provenance keys: ``source`` (the folder or Hub id), ``revision`` (the Hub commit hash, None
-    for a folder), and from the parquet metadata ``sha256``, ``version``, ``verified``,
-    ``num_annotated_images`` and ``annotations_source``.
+    for a folder), from the parquet metadata ``sha256``, ``version``, ``num_annotated_images``
+    and ``annotations_source``, and ``verified`` and ``verification`` as this check found them.
     """
     local = Path(id_or_dir)
     if local.is_dir():
@@ -80,14 +98,79 @@ def load_labels_dataset(
     )
     for split, table in tables.items():
         _check_digest(source, split, table.to_pydict(), annotations)
+    references = {split: References.from_arrow(table) for split, table in tables.items()}
+    verification = _verification(source, references, annotations, published)
     provenance = {
         "source": source,
         "revision": revision,
         **{key: annotations[key] for key in _PROVENANCE_FIELDS if key != "source"},
         **{key: annotations[key] for key in _PATCH_FIELDS if key in annotations},
         "annotations_source": annotations["source"],
+        "verified": verification == CHECKED,
+        "verification": verification,
     }
-    return {split: References.from_arrow(table) for split, table in tables.items()}, provenance
+    return references, provenance
+
+
+def label_content_digest(references: References) -> str:
+    """sha256 of what scoring reads from one split, the same however its rows are ordered.
+
+    Rows sorted by file name; the file names (as a JSON list), original labels (int64) and
+    problematic flags (one byte each), then per label set the sorted, distinct
+    ``row * 1000 + class`` keys (int64), each part preceded by its length: a class listed twice,
+    or in another order within a row, scores the same and digests the same.
+    """
+    order = np.argsort(references.file_names, kind="stable")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    names = json.dumps(references.file_names[order].tolist()).encode()
+    parts = [
+        names,
+        references.original_label[order].astype("<i8").tobytes(),
+        references.is_problematic[order].astype(np.uint8).tobytes(),
+    ]
+    for name in LABEL_SET_COLUMNS:
+        label_sets = getattr(references, name.removesuffix("_multi_labels"))
+        keys = np.unique(position[label_sets.rows] * NUM_CLASSES + label_sets.classes)
+        parts.append(keys.astype("<i8").tobytes())
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _verification(
+    source: str,
+    references: dict[str, References],
+    record: dict[str, Any],
+    published: Annotations | None,
+) -> str:
+    """``CHECKED``, ``UNCHECKED`` or ``NOT_CLAIMED`` (see the module docstring); a claim that the
+    published file disproves is an error naming the split."""
+    if record["verified"] is not True or record.get("patched"):
+        return NOT_CLAIMED
+    if published is None:
+        return UNCHECKED
+    if record["sha256"] != published.sha256:
+        raise LabelsDatasetError(
+            f"labels dataset {source!r} claims to be verified, but records the annotation file "
+            f"sha256 {record['sha256']}, not the published {published.sha256}; its metadata is "
+            "not what `imagenet-multilabel build` writes: rebuild it"
+        )
+    for split, loaded in references.items():
+        expected = References.from_columns(published.split_columns(split))
+        if len(loaded) != len(expected) or label_content_digest(loaded) != label_content_digest(
+            expected
+        ):
+            raise LabelsDatasetError(
+                f"labels dataset {source!r} split {split!r} claims to be the published labels, "
+                f"but its {len(loaded):,} rows differ from the {len(expected):,} of the "
+                f"published annotation file (sha256 {published.sha256}): they were changed and "
+                "its metadata rewritten. Score the published labels without --labels, or "
+                "rebuild the dataset with `imagenet-multilabel build`"
+            )
+    return CHECKED
 
 
 def _download(repo_id: str) -> Path:

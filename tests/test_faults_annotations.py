@@ -29,21 +29,22 @@ def _flip_a_data_byte(compact: Path) -> None:
     compact.write_bytes(bytes(data))
 
 
-def _inconsistent(compact: Path) -> None:
-    """A loadable entry whose label values are not class ids."""
+def _edited(compact: Path, name: str, edit) -> None:
+    """Rewrite one array of a loadable entry with ``edit`` applied."""
     with np.load(compact) as data:
         arrays = dict(data)
-    arrays["correct_values"] = arrays["correct_values"] + 5000
+    arrays[name] = edit(arrays[name])
     with open(compact, "wb") as handle:
         np.savez(handle, **arrays)
+
+
+def _inconsistent(compact: Path) -> None:
+    """A loadable entry whose label values are not class ids."""
+    _edited(compact, "correct_values", lambda values: values + 5000)
 
 
 def _other_format(compact: Path) -> None:
-    with np.load(compact) as data:
-        arrays = dict(data)
-    arrays["format"] = np.int32(99)
-    with open(compact, "wb") as handle:
-        np.savez(handle, **arrays)
+    _edited(compact, "format", lambda _: np.int32(99))
 
 
 CORRUPTIONS = {
@@ -52,6 +53,16 @@ CORRUPTIONS = {
     "crc-error": _flip_a_data_byte,
     "inconsistent": _inconsistent,
     "other-format": _other_format,
+    "duplicate-image-ids": lambda path: _edited(
+        path, "image_ids", lambda ids: np.concatenate([ids[:1], ids[:-1]])
+    ),
+    "duplicate-imagenet-m-ids": lambda path: _edited(
+        path, "imagenet_m_ids", lambda ids: np.concatenate([ids[:1], ids[:-1]])
+    ),
+    "imagenet-m-wrong-shape": lambda path: _edited(
+        path, "imagenet_m_ids", lambda ids: ids.reshape(2, -1)
+    ),
+    "flags-wrong-shape": lambda path: _edited(path, "is_problematic", lambda f: f[:, None]),
 }
 REASONS = {
     "truncated": "BadZipFile",
@@ -59,6 +70,10 @@ REASONS = {
     "crc-error": "Bad CRC-32",
     "inconsistent": "'correct' labels are not ragged class ids",
     "other-format": "format 99, expected 1",
+    "duplicate-image-ids": "image ids are not increasing ids of validation images",
+    "duplicate-imagenet-m-ids": "ImageNet-M ids are not increasing, distinct ids",
+    "imagenet-m-wrong-shape": "ImageNet-M ids are not increasing, distinct ids in a 1-d array",
+    "flags-wrong-shape": "problematic flags do not match the image ids",
 }
 
 

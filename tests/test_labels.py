@@ -56,6 +56,7 @@ def test_round_trip_from_a_folder(built, annotations, annotation_file):
         "sha256": sha256,
         "version": "unverified",
         "verified": False,
+        "verification": "not claimed",
         "num_annotated_images": 2000,
         "annotations_source": "local file human_accuracy_v3.0.0.json",
     }
