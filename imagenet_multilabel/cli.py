@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.util import find_spec
 
 from imagenet_multilabel import __version__
 from imagenet_multilabel.dataset_script.annotations import SPLITS
@@ -20,6 +21,8 @@ from imagenet_multilabel.metric.errors import ToolkitError
 PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
+# The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
+RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
 
 
 def _add_label_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -518,6 +521,12 @@ def _is_sweep(args: argparse.Namespace) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    missing = [name for name in RUN_EXTRA_PACKAGES if find_spec(name) is None]
+    if missing:
+        raise ToolkitError(
+            'run needs the [run] extra: pip install "imagenet-multilabel[run]" '
+            f"(not installed: {', '.join(missing)})"
+        )
     from imagenet_multilabel.eval_cli.run import RESULTS_FILE, default_output_dir
 
     if _is_sweep(args):

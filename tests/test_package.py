@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,39 @@ from annotation_fixtures import synthetic_annotations
 from imagenet_multilabel.dataset_script import classes
 
 import imagenet_multilabel
+from imagenet_multilabel.cli import RUN_EXTRA_PACKAGES
 
 # Generic names that other PyPI distributions install at top level; a file of that name in the
 # working directory is what a user's project may well contain.
 STRAY_MODULES = ("metric", "cards", "eval_cli", "dataset_script")
+ROOT = Path(__file__).resolve().parents[1]
+# The public names that need the [run] extra; `pip install imagenet-multilabel` serves the rest.
+NEEDS_RUN_EXTRA = {"evaluate_model", "evaluate_models", "ModelSpec"}
+# Run first in a child interpreter: every import finder reports the [run] extra's packages
+# missing, as after `pip install imagenet-multilabel` without the extra (sys.argv[1] names them).
+HIDE_RUN_EXTRA = textwrap.dedent(
+    """
+    import sys
+
+    HIDDEN = set(sys.argv[1].split(","))
+
+
+    class Hidden:
+        def __init__(self, finder):
+            self.finder = finder
+
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in HIDDEN:
+                return None
+            return self.finder.find_spec(name, path, target)
+
+        def __getattr__(self, attribute):
+            return getattr(self.finder, attribute)
+
+
+    sys.meta_path[:] = [Hidden(finder) for finder in sys.meta_path]
+    """
+)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -112,3 +142,97 @@ def test_python_api_scores_like_the_command(annotation_file, tmp_path):
     assert document["complete"] is True
     with pytest.raises(imagenet_multilabel.ToolkitError, match="split 'full'|unknown split"):
         imagenet_multilabel.score_predictions(predictions, labels=labels, split="train")
+
+
+def _run_extra_in_pyproject() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["run"]
+    return {re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0] for requirement in extra}
+
+
+def test_run_checks_for_exactly_the_run_extra_and_the_core_needs_none_of_it():
+    assert set(RUN_EXTRA_PACKAGES) == _run_extra_in_pyproject()
+    tomllib = pytest.importorskip("tomllib")
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert (
+        not {re.split(r"[<>=!~ \[;]", r, maxsplit=1)[0] for r in core} & _run_extra_in_pyproject()
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from imagenet_multilabel.eval_cli.score import score_predictions",
+        "from imagenet_multilabel.eval_cli.analyze import analyze_predictions",
+        "from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard",
+        "from imagenet_multilabel.metric.scoring import score",
+        "import imagenet_multilabel.cli",
+        "from imagenet_multilabel import "
+        + ", ".join(sorted(set(imagenet_multilabel.__all__) - NEEDS_RUN_EXTRA)),
+    ],
+)
+def test_scoring_imports_none_of_the_run_extra(statement):
+    """Scoring stays light where torch is installed too: none of [run] is imported."""
+    code = f"import sys\n{statement}\nprint(sorted(set(sys.argv[1:]) & set(sys.modules)))"
+    completed = _run([sys.executable, "-c", code, *RUN_EXTRA_PACKAGES], cwd=ROOT)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]", statement
+
+
+def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path):
+    """Without the [run] extra: score, analyze, leaderboard, build and the `evaluate` module
+    work; run says which extra to install and exits 2."""
+    path, _ = annotation_file
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(
+        "".join(
+            json.dumps({"file_name": n, "prediction": 0}) + "\n"
+            for n in synthetic_annotations()["imagenet_m"]
+        )
+    )
+    code = HIDE_RUN_EXTRA + textwrap.dedent(
+        """
+        import contextlib, io, json
+        import evaluate, imagenet_multilabel.metric
+        from imagenet_multilabel.cli import main
+
+        annotations, predictions, out = sys.argv[2:]
+        labels = ["--annotations", annotations, "--allow-unverified-annotations"]
+        scored = f"{out}/scored.json"
+        commands = {
+            "score": ["score", "--predictions", predictions, *labels, "--split", "imagenet_m",
+                      "--output", scored],
+            "analyze": ["analyze", "--predictions", predictions, *labels, "--split", "imagenet_m",
+                        "--output-dir", f"{out}/analysis"],
+            "leaderboard": ["leaderboard", scored, "--output-dir", f"{out}/board"],
+            "build": ["build", "--output", f"{out}/built", *labels],
+            "run": ["run", "--model", "timm/resnet50.a1_in1k", "--images", out],
+        }
+        outcome = {}
+        for name, args in commands.items():
+            stderr = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+                outcome[name] = [main(args), stderr.getvalue()]
+        row = {"file_name": "ILSVRC2012_val_00000001.JPEG", "image_id": 1, "original_label": 0,
+               "correct_multi_labels": [0], "wrong_multi_labels": [], "unclear_multi_labels": [],
+               "is_problematic": False}
+        metric = evaluate.load(imagenet_multilabel.metric.PATH)
+        outcome["metric"] = metric.compute(predictions=[0], references=[row], imagenet_m=True)
+        outcome["imported"] = sorted(set(sys.modules) & HIDDEN)
+        print(json.dumps(outcome))
+        """
+    )
+    args = [",".join(RUN_EXTRA_PACKAGES), str(path), str(predictions), str(tmp_path)]
+    completed = _run([sys.executable, "-c", code, *args], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    for command in ("score", "analyze", "leaderboard", "build"):
+        assert outcome[command][0] == 0, (command, outcome[command][1])
+    assert outcome["run"] == [
+        2,
+        'error: run needs the [run] extra: pip install "imagenet-multilabel[run]" '
+        f"(not installed: {', '.join(RUN_EXTRA_PACKAGES)})\n",
+    ]
+    assert outcome["metric"]["imagenet_m_correct"] == 1
+    assert outcome["imported"] == []
