@@ -6,21 +6,33 @@ output folder (the command's default: ``analysis/`` next to the predictions file
     results.json      the results document, with its ``mistakes`` block
     mistakes.jsonl    one record per rejected prediction (`eval_cli.analysis`)
     review/index.html the review page (`eval_cli.review`), thumbnails with ``images``
+
+Every file goes through `eval_cli.outputs`: an output that would replace one of the inputs is
+refused before anything is written, each file is written whole or not at all, and the output
+folder is locked while the command works in it, so two ``analyze`` never mix their files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
-from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli import escape, outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
-from imagenet_multilabel.eval_cli.review import write_review_page
+from imagenet_multilabel.eval_cli.review import (
+    REVIEW_FOLDER,
+    THUMBNAIL_FOLDER,
+    page_path,
+    write_review_page,
+    write_thumbnails,
+)
 from imagenet_multilabel.eval_cli.score import analyze_mistakes, chosen_splits, score_predictions
 from imagenet_multilabel.metric.errors import ToolkitError
 
@@ -45,55 +57,188 @@ def analyze_predictions(
     images: str | None = None,
     images_split: str | None = None,
     title: str | None = None,
+    other_inputs: Mapping[str, str | os.PathLike | None] | None = None,
 ) -> dict[str, Any]:
     """Score and analyze ``predictions``; write the three outputs; return the results document.
 
     Label arguments as `score_predictions`. ``images``: an image source
     (`dataset_script.images`) for the review page's thumbnails. ``title`` heads the page
-    (default: the predictions file's name).
+    (default: the predictions file's name). ``other_inputs`` (option name -> path) are further
+    files the caller read, such as a run folder's ``results.json``: no output may replace them.
     """
-    if not isinstance(predictions, Predictions):
-        predictions = read_predictions(predictions)
-    labels = given_or_loaded(
-        labels,
-        annotations=annotations,
-        dataset=labels_dataset,
-        allow_unverified=allow_unverified,
-        patches=label_patches,
-    )
-    document = score_predictions(predictions, split=split, labels=labels, limit=limit)
-    analysis = analyze_mistakes(
-        predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True
-    )
     output = Path(output_dir)
-    outputs.write_json(output / RESULTS_FILE, document)
-    records = analysis.records()
-    write_mistakes_jsonl(output / MISTAKES_FILE, records)
-    write_review_page(
+    source = Path(predictions.source if isinstance(predictions, Predictions) else predictions)
+    _refuse_outputs_over_inputs(
         output,
-        records,
-        labels=document["labels"],
-        title=title or f"Mistakes of {Path(predictions.source).name}",
-        images=images,
-        images_split=images_split,
+        {
+            "--predictions": source,
+            "--annotations": annotations,
+            "--images": images,
+            **{f"--label-patch {Path(p).name}": p for p in label_patches},
+            **(other_inputs or {}),
+        },
     )
+    with outputs.exclusive_directory(output):
+        if not isinstance(predictions, Predictions):
+            predictions = read_predictions(predictions)
+        labels = given_or_loaded(
+            labels,
+            annotations=annotations,
+            dataset=labels_dataset,
+            allow_unverified=allow_unverified,
+            patches=label_patches,
+        )
+        document = score_predictions(predictions, split=split, labels=labels, limit=limit)
+        analysis = analyze_mistakes(
+            predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True
+        )
+        records = analysis.records()
+        review_folder = page_path(output).parent
+        if images is not None:  # before any result: a source that cannot be read writes nothing
+            write_thumbnails(
+                review_folder, [r["file_name"] for r in records], images, images_split=images_split
+            )
+        outputs.write_json(output / RESULTS_FILE, document)
+        write_mistakes_jsonl(output / MISTAKES_FILE, records)
+        write_review_page(
+            output,
+            records,
+            labels=document["labels"],
+            title=title or f"Mistakes of {source.name}",
+        )
     return document
 
 
-def run_dir_inputs(run_dir: str | os.PathLike) -> tuple[Path, str | None]:
-    """A `run` output folder's predictions file, and a page title naming its model if known."""
+def _refuse_outputs_over_inputs(
+    output: Path, inputs: Mapping[str, str | os.PathLike | None]
+) -> None:
+    """Refuse, before anything is written, an output folder that is an input, or whose files
+    (results, mistakes, the page, the thumbnails folder) would replace one."""
+    review = output / REVIEW_FOLDER
+    outputs.refuse_overwriting_inputs(
+        {
+            "--output-dir": output,
+            f"--output-dir's {RESULTS_FILE}": output / RESULTS_FILE,
+            f"--output-dir's {MISTAKES_FILE}": output / MISTAKES_FILE,
+            "--output-dir's review page": page_path(output),
+            "--output-dir's review folder": review,
+            "--output-dir's thumbnails": review / THUMBNAIL_FOLDER,
+        },
+        inputs,
+    )
+
+
+@dataclass(frozen=True)
+class RunDirInputs:
+    """What ``analyze --run-dir`` takes from a `run` output folder."""
+
+    predictions: Path
+    results: Path | None  # None: the run has not written its results (still going, or killed)
+    title: str
+    # The label arguments of `analyze_predictions` that give the run's own labels; empty for the
+    # published labels (the default) or when the run wrote no results.
+    labels: dict[str, Any] = field(default_factory=dict)
+    labels_description: str = "the published labels (the default)"
+
+
+def run_dir_inputs(run_dir: str | os.PathLike) -> RunDirInputs:
+    """A `run` output folder's predictions file, its results file, a page title naming its model
+    (Hub id, or a local model's folder name) and the labels the run scored with."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ToolkitError(f"--run-dir {str(folder)!r} is not a directory; expected `run`'s output")
+    predictions = folder / RUN_PREDICTIONS_FILE
     results_path = folder / RUN_RESULTS_FILE
+    fallback_title = f"Mistakes of {folder.resolve().name}"
     if not results_path.is_file():  # a run still going, or killed: its predictions still count
-        return folder / RUN_PREDICTIONS_FILE, None
+        return RunDirInputs(predictions, None, fallback_title)
     try:
-        model = json.loads(results_path.read_text(encoding="utf-8")).get("model") or {}
-    except (ValueError, AttributeError) as error:
+        document = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
         raise ToolkitError(
             f"{str(results_path)!r} is not a results document of `run` ({error}); expected the "
             "JSON object that `run` writes"
         ) from error
+    if not isinstance(document, dict):
+        raise ToolkitError(
+            f"{str(results_path)!r} holds a JSON {type(document).__name__}, not the results "
+            "object that `run` writes"
+        )
+    model = document.get("model")
     model_id = model.get("id") if isinstance(model, dict) else None
-    return folder / RUN_PREDICTIONS_FILE, f"Mistakes of {model_id}" if model_id else None
+    title = (
+        f"Mistakes of {escape.public_model_name(model_id)}"
+        if isinstance(model_id, str) and model_id
+        else fallback_title
+    )
+    recorded = document.get("labels")
+    if not isinstance(recorded, dict):
+        return RunDirInputs(predictions, results_path, title)
+    labels, description = run_labels(recorded, document, folder, results_path)
+    return RunDirInputs(predictions, results_path, title, labels, description)
+
+
+def run_labels(
+    recorded: Mapping[str, Any],
+    document: Mapping[str, Any],
+    run_dir: Path,
+    results_path: Path,
+) -> tuple[dict[str, Any], str]:
+    """The label arguments that load the labels a run recorded (its results' ``labels``), and
+    those labels in words. The annotation file and each patch must still be where the run read
+    them (patches: as named on its command line, or in the run folder) with the recorded
+    sha256; otherwise the labels options are needed, and the error says which."""
+    source = recorded.get("source")
+    if not isinstance(source, str) or not source:
+        raise _labels_not_found(results_path, "it records no labels source")
+    patches = [
+        _recorded_patch(entry, document, run_dir, results_path)
+        for entry in recorded.get("patches") or []
+    ]
+    patch_words = f", patched with {', '.join(p.name for p in patches)}" if patches else ""
+    if "annotations_source" in recorded:  # a labels dataset, local or on the Hub
+        return (
+            {"labels_dataset": source, "label_patches": patches},
+            f"the run's labels dataset {escape.public_model_name(source)}{patch_words}",
+        )
+    if source == PUBLISHED_URL:
+        return {"label_patches": patches}, f"the published labels{patch_words}"
+    path = Path(source)
+    if not path.is_file() or sha256_of_file(path) != recorded.get("sha256"):
+        raise _labels_not_found(
+            results_path,
+            f"its annotation file {source!r} is not here with the recorded sha256 "
+            f"{recorded.get('sha256')}; pass --annotations PATH",
+        )
+    verified = recorded.get("base_verified", recorded.get("verified")) is True
+    return (
+        {"annotations": path, "allow_unverified": not verified, "label_patches": patches},
+        f"the run's annotation file {path.name}{patch_words}",
+    )
+
+
+def _recorded_patch(
+    entry: Any, document: Mapping[str, Any], run_dir: Path, results_path: Path
+) -> Path:
+    """Where a patch the run applied is now: a path of its command line, or the run folder,
+    holding a file of that name and sha256."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise _labels_not_found(results_path, f"a recorded patch is not an object: {entry!r:.200}")
+    name, sha256 = entry["file"], entry.get("sha256")
+    command = (document.get("environment") or {}).get("command") or []
+    given = [part.split("=", 1)[-1] for part in command if isinstance(part, str)]
+    for candidate in [*(Path(p) for p in given if Path(p).name == name), run_dir / name]:
+        if candidate.is_file() and sha256_of_file(candidate) == sha256:
+            return candidate
+    raise _labels_not_found(
+        results_path,
+        f"its label patch {name!r} (sha256 {sha256}) is neither where its command line named it "
+        "nor in the run folder; pass --label-patch PATH",
+    )
+
+
+def _labels_not_found(results_path: Path, why: str) -> ToolkitError:
+    return ToolkitError(
+        f"cannot reuse the labels the run recorded in {str(results_path)!r}: {why}; label "
+        "options given to analyze are used instead of the run's"
+    )

@@ -5,16 +5,19 @@ data (``review_assets/``) and are inlined into the page, and the mistakes are em
 a ``<script type="application/json">`` block with every ``<`` written as ``\\u003c``, so no text
 from the labels, the model or a file name can close the block or open a tag. The page builds its
 DOM with ``textContent`` only. Thumbnails (JPEG, long side at most ``THUMBNAIL_SIZE``) lie in
-``review/thumbnails/``; each is written once, so a second ``analyze`` reuses them without opening
-the image source. Verdicts live in the browser's ``localStorage`` and leave as a label patch
+``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a
+second ``analyze`` reuses it only for the very same bytes (another image source with other bytes
+gets new ones) and an image that does not decode leaves its card the reason instead of aborting
+the page. Verdicts live in the browser's ``localStorage`` and leave as a label patch
 (``dataset_script.patches``) through the page's "Download label patch" button.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -27,11 +30,14 @@ from imagenet_multilabel.dataset_script.patches import (
     PATCH_FORMAT_VERSION,
     PATCH_VERDICTS,
 )
+from imagenet_multilabel.eval_cli import outputs
 
 REVIEW_FOLDER = "review"
 PAGE_FILE = "index.html"
 THUMBNAIL_FOLDER = "thumbnails"
+THUMBNAILS_FILE = "thumbnails.json"  # file name -> its thumbnail, or why there is none
 THUMBNAIL_SIZE = 256
+_PROBLEM_SHOWN = 300  # characters of a decoding error shown on a card
 _THUMBNAIL_QUALITY = 85
 # The fields of a mistake record (``eval_cli.analysis``) that the page shows.
 PAGE_FIELDS = (
@@ -44,6 +50,7 @@ PAGE_FIELDS = (
     "unclear",
     "wrong",
     "source",
+    "outside_label_set",
     "category",
     "severity",
     "in_imagenet_m",
@@ -55,40 +62,64 @@ def page_path(output_dir: str | os.PathLike) -> Path:
     return Path(output_dir) / REVIEW_FOLDER / PAGE_FILE
 
 
-def thumbnail_name(file_name: str) -> str:
-    return f"{THUMBNAIL_FOLDER}/{Path(file_name).stem}.jpg"
+def image_fingerprint(data: bytes) -> str:
+    """What names a thumbnail: the image bytes' count and 64-bit BLAKE2b, as `run`'s
+    ``ImageFingerprint``; another image source with other bytes for a file name gets its own."""
+    return f"{len(data)}-{hashlib.blake2b(data, digest_size=8).hexdigest()}"
+
+
+def thumbnail_name(file_name: str, fingerprint: str) -> str:
+    return f"{THUMBNAIL_FOLDER}/{Path(file_name).stem}-{fingerprint}.jpg"
 
 
 def write_thumbnails(
     folder: Path, file_names: Sequence[str], images: str, *, images_split: str | None = None
-) -> int:
-    """Write the missing thumbnails of ``file_names`` under ``folder``; returns how many.
+) -> dict[str, dict[str, str]]:
+    """The thumbnail of each of ``file_names`` under ``folder``, as the page finds them: file name
+    -> ``{"thumbnail": path}``, or ``{"problem": why}`` for an image that does not decode.
 
-    The image source is opened only when a thumbnail is missing. Each file is written to a
-    temporary name and renamed, so an interrupted run leaves no half image to be reused.
+    Every image is read from the source to take its fingerprint; a thumbnail of those very bytes
+    is reused, any other is made. The map is written to ``THUMBNAILS_FILE`` and returned, so a
+    page written later without ``images`` shows the thumbnails of the last source.
     """
-    target = folder / THUMBNAIL_FOLDER
-    missing = [name for name in file_names if not (folder / thumbnail_name(name)).is_file()]
-    if not missing:
-        return 0
-    # Imported here: image sources bring in `datasets`, which reused thumbnails never need.
-    from imagenet_multilabel.dataset_script.images import decode_image, open_image_source
+    # Imported here: image sources bring in `datasets`, which a page without thumbnails never needs.
+    from imagenet_multilabel.dataset_script.images import (
+        CorruptImageError,
+        decode_image,
+        open_image_source,
+    )
 
-    target.mkdir(parents=True, exist_ok=True)
-    located = open_image_source(images, split=images_split).locate(missing)
+    located = open_image_source(images, split=images_split).locate(list(file_names))
 
-    def write(index: int) -> None:
+    def thumbnail(index: int) -> tuple[str, dict[str, str]]:
         file_name, data = located[index]
-        image = decode_image(data, file_name)
+        name = thumbnail_name(file_name, image_fingerprint(data))
+        if (folder / name).is_file():
+            return file_name, {"thumbnail": name}
+        try:
+            image = decode_image(data, file_name)
+        except CorruptImageError as error:
+            return file_name, {"problem": str(error)[:_PROBLEM_SHOWN]}
         image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        path = folder / thumbnail_name(file_name)
-        with tempfile.NamedTemporaryFile(dir=target, suffix=".tmp", delete=False) as handle:
-            image.save(handle, format="JPEG", quality=_THUMBNAIL_QUALITY)
-        os.replace(handle.name, path)
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=_THUMBNAIL_QUALITY)
+        outputs.write_bytes(folder / name, encoded.getvalue())
+        return file_name, {"thumbnail": name}
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(write, range(len(located))))
-    return len(missing)
+        written = dict(pool.map(thumbnail, range(len(located))))
+    outputs.write_json(folder / THUMBNAILS_FILE, written)
+    return written
+
+
+def _written_thumbnails(folder: Path) -> dict[str, Any]:
+    """``THUMBNAILS_FILE`` as the last ``write_thumbnails`` left it; empty when there is none (or
+    it cannot be read: the page then shows no pictures rather than wrong ones)."""
+    try:
+        written = json.loads((folder / THUMBNAILS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return written if isinstance(written, dict) else {}
 
 
 def page_data(
@@ -99,13 +130,16 @@ def page_data(
     folder: Path,
 ) -> dict[str, Any]:
     """What the page's script reads: the mistakes (ids only), class names and vocabularies."""
-    thumbnails = folder / THUMBNAIL_FOLDER
-    written = {f"{THUMBNAIL_FOLDER}/{path.name}" for path in thumbnails.glob("*.jpg")}
+    thumbnails = _written_thumbnails(folder)
     page_records = []
     for record in records:
         entry = {key: record.get(key) for key in PAGE_FIELDS}
-        thumbnail = thumbnail_name(record["file_name"])
-        entry["thumbnail"] = thumbnail if thumbnail in written else None
+        written = thumbnails.get(record["file_name"])
+        written = written if isinstance(written, dict) else {}
+        thumbnail = written.get("thumbnail")
+        shown = isinstance(thumbnail, str) and (folder / thumbnail).is_file()
+        entry["thumbnail"] = thumbnail if shown else None
+        entry["thumbnail_problem"] = written.get("problem") if not shown else None
         page_records.append(entry)
     return {
         "title": title,
@@ -132,21 +166,15 @@ def write_review_page(
     *,
     labels: Mapping[str, Any],
     title: str,
-    images: str | None = None,
-    images_split: str | None = None,
 ) -> Path:
-    """Write ``review/index.html`` (and thumbnails, with ``images``) and return its path.
+    """Write ``review/index.html`` and return its path; it shows the thumbnails that
+    ``write_thumbnails`` last wrote there.
 
     ``labels`` is the results' labels provenance: its ``sha256`` is the base of the patches the
     page exports.
     """
     path = page_path(output_dir)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    if images is not None:
-        write_thumbnails(
-            folder, [r["file_name"] for r in records], images, images_split=images_split
-        )
     assets = resources.files(__package__).joinpath(_ASSETS)
     template = assets.joinpath("index.html").read_text(encoding="utf-8")
     page = (
@@ -157,5 +185,5 @@ def write_review_page(
             embedded_json(page_data(records, labels=labels, title=title, folder=folder)),
         )
     )
-    path.write_text(page, encoding="utf-8")
+    outputs.write_text(path, page)
     return path

@@ -22,7 +22,7 @@ from PIL import Image
 BASE = "ab" * 32
 LABELS = {"sha256": BASE, "version": "3.0.0"}
 HOSTILE = '</script><script>window.__injected = 1</script><!--<img src=x onerror="x()">'
-SOURCES = ("expert", "unreviewed", "confusion-pair", "uncategorized")
+SOURCES = ("expert", "outside-label-set", "confusion-pair", "uncategorized")
 NUM_RECORDS = 40
 
 
@@ -42,8 +42,9 @@ def _records() -> list[dict[str, Any]]:
                 "top5_probs": [0.4, 0.3, 0.1, 0.1, 0.05],
                 "correct": [int(classes.validation_labels()[image_id - 1])],
                 "unclear": [],
-                "wrong": [] if source == "unreviewed" else [prediction],
+                "wrong": [] if source == "outside-label-set" else [prediction],
                 "source": source,
+                "outside_label_set": source == "outside-label-set",
                 "category": mistakes.CATEGORIES[image_id % 5] if expert else "",
                 "severity": mistakes.SEVERITIES[image_id % 3] if expert else "",
                 "in_imagenet_m": image_id % 7 == 0,
@@ -81,23 +82,59 @@ def test_page_script_builds_the_dom_from_text_only_and_loads_nothing_remote() ->
         assert not re.search(r"https?://|//cdn|@import|fetch\(|XMLHttpRequest", text), asset
 
 
-def test_thumbnails_are_small_jpegs_written_once(tmp_path: Path) -> None:
+def _thumbnail_entries(page: Path) -> list[tuple[Any, Any]]:
+    data = json.loads(_data_block(page.read_text(encoding="utf-8")))
+    return [(m["thumbnail"], m["thumbnail_problem"]) for m in data["mistakes"]]
+
+
+def _red(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.convert("RGB").getpixel((0, 0))[0]
+
+
+def test_thumbnails_are_small_jpegs_keyed_by_the_image_bytes(tmp_path: Path) -> None:
     records = _records()
     tar = make_val_tar(tmp_path / "val.tar", range(1, NUM_RECORDS + 1), {1: _wide_jpeg(900, 300)})
-    review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t", images=str(tar))
     folder = tmp_path / "out" / review.REVIEW_FOLDER
+    review.write_thumbnails(folder, [r["file_name"] for r in records], str(tar))
+    page = review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t")
     thumbnails = sorted((folder / review.THUMBNAIL_FOLDER).iterdir())
     assert len(thumbnails) == NUM_RECORDS
-    with Image.open(thumbnails[0]) as wide:
+    before = [thumbnail for thumbnail, _ in _thumbnail_entries(page)]
+    first = before[0]
+    with Image.open(folder / first) as wide:
         assert wide.format == "JPEG" and wide.size == (256, 85)
     modified = {path: path.stat().st_mtime_ns for path in thumbnails}
-    tar.unlink()  # a second page must not need the image source again
-    page = review.write_review_page(
-        tmp_path / "out", records, labels=LABELS, title="t", images=str(tar)
-    )
-    assert {path: path.stat().st_mtime_ns for path in thumbnails} == modified
-    data = json.loads(_data_block(page.read_text(encoding="utf-8")))
-    assert data["mistakes"][0]["thumbnail"] == "thumbnails/ILSVRC2012_val_00000001.jpg"
+    review.write_thumbnails(folder, [r["file_name"] for r in records], str(tar))
+    assert {path: path.stat().st_mtime_ns for path in thumbnails} == modified  # same bytes: reused
+
+    # Another source, other bytes under the same file name: a new thumbnail, never the old one.
+    blue = io.BytesIO()
+    Image.new("RGB", (300, 300), (20, 40, 220)).save(blue, format="JPEG")
+    other = make_val_tar(tmp_path / "other.tar", range(1, NUM_RECORDS + 1), {1: blue.getvalue()})
+    review.write_thumbnails(folder, [r["file_name"] for r in records], str(other))
+    page = review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t")
+    rebuilt = _thumbnail_entries(page)[0][0]
+    assert rebuilt != first and _red(folder / first) > 150 and _red(folder / rebuilt) < 100
+    after = [thumbnail for thumbnail, _ in _thumbnail_entries(page)]
+    assert after[1:] == before[1:]  # the other images' bytes are the same: thumbnails kept
+
+    page = review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t")
+    assert [thumbnail for thumbnail, _ in _thumbnail_entries(page)] == after  # no source: last
+
+
+def test_an_image_that_does_not_decode_leaves_its_reason_on_the_card(tmp_path: Path) -> None:
+    records = _records()[:3]
+    truncated = _wide_jpeg(400, 400)[:200]
+    tar = make_val_tar(tmp_path / "val.tar", range(1, 4), {2: truncated})
+    folder = tmp_path / "out" / review.REVIEW_FOLDER
+    review.write_thumbnails(folder, [r["file_name"] for r in records], str(tar))
+    page = review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t")
+    (good, none), (missing, problem), _ = _thumbnail_entries(page)
+    assert good is not None and none is None
+    assert missing is None and "ILSVRC2012_val_00000002.JPEG" in problem
+    script = (Path(review.__file__).parent / "review_assets" / "review.js").read_text()
+    assert "no thumbnail: ${m.thumbnail_problem}" in script
 
 
 def _wait_for(condition: Any, timeout: float = 10.0) -> Any:
@@ -130,7 +167,7 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         **labels,
     )
     total = before["mistakes"]["num_rejected"]
-    unreviewed_name, unreviewed_class = inputs["unreviewed"][0]
+    outside_name, outside_class = inputs["unreviewed"][0]
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     driver = headless_chromium(downloads)
@@ -142,12 +179,23 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         assert (
             driver.execute_script("return document.querySelector('img').naturalWidth") > 0
         )  # thumbnails load from file://
-        Select(driver.find_element(By.ID, "filter-source")).select_by_value("unreviewed")
+        show_more = driver.find_element(By.ID, "show-more")
+        assert show_more.is_displayed()  # more than a page of mistakes
+        source = Select(driver.find_element(By.ID, "filter-source"))
+        assert [o.text for o in source.options][2] == (
+            "outside-label-set: outside the label set, not reviewed by the experts "
+            f"({NUM_UNREVIEWED})"
+        )
+        label_set = Select(driver.find_element(By.ID, "filter-label-set"))
+        assert label_set.options[1].text == f"outside the label set ({NUM_UNREVIEWED})"
+        source.select_by_value("outside-label-set")
         assert shown.text == f"{NUM_UNREVIEWED} of {total} mistakes shown"
-        Select(driver.find_element(By.ID, "filter-class")).select_by_value(str(unreviewed_class))
+        assert not show_more.is_displayed()  # everything is shown
+        driver.save_screenshot(str(tmp_path / "review-page.png"))
+        Select(driver.find_element(By.ID, "filter-class")).select_by_value(str(outside_class))
         cards = driver.find_elements(By.CSS_SELECTOR, "article.mistake")
-        assert unreviewed_name in [card.get_attribute("data-file-name") for card in cards]
-        card = next(c for c in cards if c.get_attribute("data-file-name") == unreviewed_name)
+        assert outside_name in [card.get_attribute("data-file-name") for card in cards]
+        card = next(c for c in cards if c.get_attribute("data-file-name") == outside_name)
         card.find_element(By.CSS_SELECTOR, "input[value=correct]").click()
         card.find_element(By.CSS_SELECTOR, "textarea").send_keys(HOSTILE)
         Select(driver.find_element(By.ID, "filter-class")).select_by_value("")
@@ -161,11 +209,20 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
             "non-prototypical"
         )
         assert driver.find_element(By.ID, "verdict-count").text == "2 verdicts recorded"
+        Select(driver.find_element(By.ID, "filter-source")).select_by_value("")
+        Select(driver.find_element(By.ID, "filter-severity")).select_by_value("")
+        yours = Select(driver.find_element(By.ID, "filter-verdict"))
+        assert [o.text for o in yours.options][1:] == [
+            f"not yet judged (by you) ({total - 2})",
+            "judged by you (2)",
+        ]
+        yours.select_by_value("judged")
+        assert shown.text == f"2 of {total} mistakes shown"
 
         driver.refresh()
         assert driver.find_element(By.ID, "verdict-count").text == "2 verdicts recorded"
         assert driver.execute_script("return window.__injected") is None
-        card = driver.find_element(By.CSS_SELECTOR, f"article[data-file-name='{unreviewed_name}']")
+        card = driver.find_element(By.CSS_SELECTOR, f"article[data-file-name='{outside_name}']")
         assert card.find_element(By.CSS_SELECTOR, "input[value=correct]").is_selected()
         assert card.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value") == HOSTILE
         driver.find_element(By.ID, "reviewer").send_keys("Reviewer <b>One</b>")
@@ -179,15 +236,15 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
     expert_class = mistakes.model_mistakes("vit3b")[expert_name].prediction
     decided = {(d.file_name, d.class_id): (d.verdict, d.category, d.note) for d in patch.decisions}
     assert decided == {
-        (unreviewed_name, unreviewed_class): ("correct", None, HOSTILE.strip()),
+        (outside_name, outside_class): ("correct", None, HOSTILE.strip()),
         (expert_name, expert_class): ("unclear", "non-prototypical", None),
     }
     after = score_predictions(
         inputs["predictions"], split="all", label_patches=[exported[0]], **labels
     )
     old, new = before["metrics"]["validation"], after["metrics"]["validation"]
-    assert (new["num_unreviewed"], new["num_mistakes"]) == (
-        old["num_unreviewed"] - 1,
+    assert (new["num_outside_label_set"], new["num_mistakes"]) == (
+        old["num_outside_label_set"] - 1,
         old["num_mistakes"] - 1,
     )
     assert new["multilabel_accuracy_micro"] == pytest.approx(

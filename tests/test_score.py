@@ -52,7 +52,7 @@ def test_score_end_to_end_is_keyed_by_file_name(annotation_file, label_columns, 
             imagenet_m=split == "imagenet_m",
             allow_partial=True,
         )
-        for entry in expected["unreviewed"]:  # the toolkit names each class beside its id
+        for entry in expected["outside_label_set"]:  # the toolkit names each class beside its id
             entry["prediction_name"] = CLASS_NAMES[entry["prediction"]]
         assert document["metrics"][split] == {**expected, "num_missing_predictions": 0}
     assert document["complete"] is True

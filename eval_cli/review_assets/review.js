@@ -10,7 +10,15 @@
   const REVIEWER_KEY = "imagenet-multilabel-review/reviewer";
   const ANY = "";
   const NONE = "(none)";
-  const SOURCES = ["expert", "unreviewed", "confusion-pair", "uncategorized"];
+  // The sources of eval_cli/analysis.py, in words; every one but "expert" is a mistake not
+  // reviewed by the paper's experts.
+  const SOURCES = [
+    ["expert", "expert: reviewed by the paper's experts"],
+    ["outside-label-set", "outside-label-set: outside the label set, not reviewed by the experts"],
+    ["confusion-pair", "confusion-pair: a class pair ViT-3B confused (heuristic)"],
+    ["uncategorized", "uncategorized: judged wrong by the labels, nothing more known"],
+  ];
+  const JUDGED_BY_YOU = "judged", NOT_JUDGED_BY_YOU = "not-judged";
 
   const byId = (id) => document.getElementById(id);
   function el(tag, attributes, children) {
@@ -46,6 +54,7 @@
   function saveVerdicts() {
     if (storage) storage.setItem(STORE_KEY, JSON.stringify(verdicts));
     updateVerdictCount();
+    fillVerdictFilter();
   }
   function pageDecisions() {
     return Object.entries(verdicts)
@@ -76,7 +85,24 @@
   }
   const withCount = (counts, value, label) => [value, `${label} (${counts.get(value) || 0})`];
   const sourceCounts = count(mistakes.map((m) => m.source));
-  fillSelect(byId("filter-source"), SOURCES.map((s) => withCount(sourceCounts, s, s)));
+  fillSelect(byId("filter-source"),
+    SOURCES.map(([source, label]) => withCount(sourceCounts, source, label)));
+  const labelSetCounts = count(mistakes.map((m) => String(m.outside_label_set)));
+  fillSelect(byId("filter-label-set"), [
+    withCount(labelSetCounts, "true", "outside the label set"),
+    withCount(labelSetCounts, "false", "in the label set (judged wrong)"),
+  ]);
+  const isJudgedByYou = (mistake) => Boolean((verdicts[keyOf(mistake)] || {}).verdict);
+  function fillVerdictFilter() {
+    const select = byId("filter-verdict");
+    const chosen = select.value;
+    const judged = mistakes.filter(isJudgedByYou).length;
+    fillSelect(select, [
+      [NOT_JUDGED_BY_YOU, `not yet judged (by you) (${mistakes.length - judged})`],
+      [JUDGED_BY_YOU, `judged by you (${judged})`],
+    ]);
+    select.value = chosen;
+  }
   const categoryCounts = count(mistakes.map((m) => m.category || NONE));
   fillSelect(byId("filter-category"),
     [...data.categories, NONE].map((c) => withCount(categoryCounts, c, c)));
@@ -99,7 +125,11 @@
     const severity = byId("filter-severity").value;
     const imagenetM = byId("filter-imagenet-m").value;
     const classId = byId("filter-class").value;
+    const labelSet = byId("filter-label-set").value;
+    const verdict = byId("filter-verdict").value;
     return (source === ANY || mistake.source === source) &&
+      (labelSet === ANY || String(mistake.outside_label_set) === labelSet) &&
+      (verdict === ANY || (verdict === JUDGED_BY_YOU) === isJudgedByYou(mistake)) &&
       (category === ANY || (mistake.category || NONE) === category) &&
       (severity === ANY || (mistake.severity || NONE) === severity) &&
       (imagenetM === ANY || String(mistake.in_imagenet_m) === imagenetM) &&
@@ -167,12 +197,13 @@
     });
     return form;
   }
-  // Unreviewed predictions get the form at once; others behind a disclosure that builds it
-  // when first opened (fewer elements: the page opens and filters faster).
+  // Predictions outside the label set get the form at once (the labels cannot judge them);
+  // others behind a disclosure that builds it when first opened (fewer elements: the page opens
+  // and filters faster).
   function verdictSection(mistake, index, node) {
     const decided = Boolean((verdicts[keyOf(mistake)] || {}).verdict);
     node.classList.toggle("decided", decided);
-    if (mistake.source === "unreviewed") return verdictForm(mistake, index, node);
+    if (mistake.outside_label_set) return verdictForm(mistake, index, node);
     const summary = el("summary", { text: "Disagree with the labels? Record a verdict" });
     const details = el("details", {}, [summary]);
     const build = () => {
@@ -192,12 +223,19 @@
     if (m.thumbnail) {
       thumb.append(el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy",
         decoding: "async" }));
+    } else if (m.thumbnail_problem) {
+      thumb.append(el("div", { class: "noimage problem",
+        text: `no thumbnail: ${m.thumbnail_problem}` }));
     } else {
       thumb.append(el("div", { class: "noimage", text: "no image (analyze --images SOURCE)" }));
     }
     const badges = el("div", { class: "badges" }, [
       el("span", { class: `badge source-${m.source}`, text: m.source }),
     ]);
+    if (m.outside_label_set && m.source !== "outside-label-set") {
+      badges.append(el("span", { class: "badge source-outside-label-set",
+        text: "outside the label set" }));
+    }
     if (m.category) badges.append(el("span", { class: "badge", text: m.category }));
     if (m.severity) {
       badges.append(el("span", { class: `badge severity-${m.severity}`, text: m.severity }));
@@ -240,8 +278,10 @@
     shown = Math.min(PAGE_SIZE, matching.length);
     render();
   }
-  for (const id of ["filter-source", "filter-category", "filter-severity", "filter-imagenet-m",
-    "filter-class"]) byId(id).addEventListener("change", applyFilters);
+  for (const id of ["filter-source", "filter-label-set", "filter-category", "filter-severity",
+    "filter-imagenet-m", "filter-class", "filter-verdict"]) {
+    byId(id).addEventListener("change", applyFilters);
+  }
   byId("show-more").addEventListener("click", () => {
     shown = Math.min(shown + PAGE_SIZE, matching.length);
     render();
@@ -281,6 +321,7 @@
   });
 
   updateVerdictCount();
+  fillVerdictFilter();
   applyFilters();
   performance.mark("review-ready");  // the page is usable: what the benchmark times
 })();
