@@ -267,7 +267,8 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument(
         "--run-dir",
         metavar="DIR",
-        help="output folder of `run` (its predictions.jsonl; output in DIR/analysis)",
+        help="output folder of `run` (its predictions.jsonl; output in DIR/analysis); the labels "
+        "the run recorded are used unless label options are given",
     )
     given.add_argument(
         "--predictions",
@@ -289,7 +290,8 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
-        help="where results.json, mistakes.jsonl and review/ go",
+        help="where results.json, mistakes.jsonl and review/ go; never the run folder or a "
+        "folder whose outputs would replace an input",
     )
 
 
@@ -567,7 +569,12 @@ def _analyze(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.review import page_path
 
     if args.run_dir:
-        predictions, title = analyze.run_dir_inputs(args.run_dir)
+        run = analyze.run_dir_inputs(args.run_dir)
+        predictions, title = run.predictions, run.title
+        other_inputs = {"--run-dir": args.run_dir, "--run-dir's results.json": run.results}
+        if not any(label_options.values()):  # explicit label options win over the run's
+            label_options = {**label_options, **run.labels}
+            labels_used = f"{run.labels_description}, as the run recorded them"
     else:
         predictions, title = Path(args.predictions), None
     output_dir = Path(args.output_dir or predictions.parent / analyze.ANALYSIS_FOLDER)
@@ -575,10 +582,6 @@ def _analyze(args: argparse.Namespace) -> int:
         predictions,
         output_dir=output_dir,
         split=args.split,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
         limit=args.limit,
         images=args.images,
         images_split=args.images_split,
@@ -604,6 +607,14 @@ def _build(args: argparse.Namespace) -> int:
         args.output,
         annotations,
         images=args.images,
+    label_options = {
+        "annotations": args.annotations,
+        "labels_dataset": args.labels,
+        "allow_unverified": args.allow_unverified_annotations,
+        "label_patches": args.label_patch,
+    }
+    labels_used = "as given by the label options"
+    other_inputs = {}
         images_split=args.images_split,
         repo_id=args.repo_id,
         patches=[read_patch(path) for path in args.patch],
@@ -621,9 +632,12 @@ def _push(args: argparse.Namespace) -> int:
         args.repo_id,
         private=args.private,
         dry_run=args.dry_run,
+        other_inputs=other_inputs,
+        **label_options,
         allow_public_images=args.allow_public_images,
         replace_remote_configs=args.replace_remote_configs,
     )
+        f"Labels: version {document['labels'].get('version')}, {labels_used}\n"
     return 0
 
 
