@@ -568,6 +568,14 @@ def _analyze(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE
     from imagenet_multilabel.eval_cli.review import page_path
 
+    label_options = {
+        "annotations": args.annotations,
+        "labels_dataset": args.labels,
+        "allow_unverified": args.allow_unverified_annotations,
+        "label_patches": args.label_patch,
+    }
+    labels_used = "as given by the label options"
+    other_inputs = {}
     if args.run_dir:
         run = analyze.run_dir_inputs(args.run_dir)
         predictions, title = run.predictions, run.title
@@ -586,9 +594,12 @@ def _analyze(args: argparse.Namespace) -> int:
         images=args.images,
         images_split=args.images_split,
         title=title,
+        other_inputs=other_inputs,
+        **label_options,
     )
     status = _report(document, args)
     print(
+        f"Labels: version {document['labels'].get('version')}, {labels_used}\n"
         f"Wrote {output_dir / analyze.RESULTS_FILE} and {output_dir / MISTAKES_FILE}\n"
         f"Review page: {page_path(output_dir).resolve().as_uri()}"
     )
@@ -607,14 +618,6 @@ def _build(args: argparse.Namespace) -> int:
         args.output,
         annotations,
         images=args.images,
-    label_options = {
-        "annotations": args.annotations,
-        "labels_dataset": args.labels,
-        "allow_unverified": args.allow_unverified_annotations,
-        "label_patches": args.label_patch,
-    }
-    labels_used = "as given by the label options"
-    other_inputs = {}
         images_split=args.images_split,
         repo_id=args.repo_id,
         patches=[read_patch(path) for path in args.patch],
@@ -632,12 +635,9 @@ def _push(args: argparse.Namespace) -> int:
         args.repo_id,
         private=args.private,
         dry_run=args.dry_run,
-        other_inputs=other_inputs,
-        **label_options,
         allow_public_images=args.allow_public_images,
         replace_remote_configs=args.replace_remote_configs,
     )
-        f"Labels: version {document['labels'].get('version')}, {labels_used}\n"
     return 0
 
 
