@@ -18,8 +18,8 @@ by their sha256, wherever the file came from) the dataset this toolkit publishes
 
 Everything meant for the Hub is public, and a model folder name, a label name or a command line
 can carry markup: every value from outside the toolkit is escaped for markdown and HTML in the
-card section and the pull request (`_markdown_text`), a local model is named by its folder name,
-and absolute local paths are cut to their last component (`_without_local_paths`).
+card section and the pull request (`escape.markdown_text`), a local model is named by its folder
+name, and local paths are cut to their last component (`escape.without_local_paths`).
 
 Units, the same in both metadata formats: accuracies in percent (0-100) rounded to two decimals,
 as the benchmark's ``eval.yaml`` declares, as the papers report them and as the model-index spec
@@ -30,9 +30,7 @@ for the Hub; the files written next to the results are always written, marked wh
 
 from __future__ import annotations
 
-import html
 import json
-import os
 import re
 import shlex
 import urllib.parse
@@ -58,7 +56,7 @@ from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
-from imagenet_multilabel.eval_cli import outputs, results
+from imagenet_multilabel.eval_cli import escape, outputs, results
 from markupsafe import Markup
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
@@ -84,16 +82,6 @@ MODEL_INDEX_METRICS = {
     "full": (),
 }
 _PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
-# Markdown that can start anywhere in a line: emphasis, code, links and images (they need
-# brackets), table cells, strikethrough, math, the backslash itself, and "#" (a heading, or a
-# discussion reference on the Hub). Other block markup (lists, quotes, "=" underlines) needs a line
-# start, which a value never is: the template puts each after text, and line breaks become blanks.
-_MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~$#]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-# An absolute POSIX path of two or more components inside a longer text: a slash at the start,
-# or after a blank, quote, bracket, comma or "=" (not inside a word, URL or tag such as "</b>"),
-# then components up to a blank.
-_ABSOLUTE_PATH = re.compile(r"""(?<![^\s"'=(\[,])/(?:[^/\s]+/)+([^/\s"']+)/?""")
 _YAML_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -136,7 +124,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
     splits, rows = results.metric_rows(document)
     packages = environment.get("packages", {})
     local_names = _local_names(document)
-    public_model = _without_local_paths(model, local_names) if model else None
+    public_model = escape.without_local_paths(model, local_names) if model else None
     return _card_template().render(
         benchmark_name=PRETTY_NAME,
         warnings=results.publication_problems(document),
@@ -178,7 +166,7 @@ def _labels_credit(labels: Mapping[str, Any]) -> LabelsCredit:
         name = urllib.parse.urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1] or source
         return LabelsCredit("download", name, url=source)
     kind = "folder" if "annotations_source" in labels else "file"
-    return LabelsCredit(kind, _last_component(source))
+    return LabelsCredit(kind, escape.last_component(source))
 
 
 def write_card_files(document: Mapping[str, Any], output_dir: str | Path) -> list[Path]:
@@ -207,8 +195,7 @@ def write_card_files(document: Mapping[str, Any], output_dir: str | Path) -> lis
     written = []
     for relative_path, text in contents.items():
         path = output_dir / relative_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        outputs.write_text(path, text)
         written.append(path)
     return written
 
@@ -395,22 +382,12 @@ def _model(document: Mapping[str, Any]) -> Mapping[str, Any]:
     return model
 
 
-def _is_local(model_id: str) -> bool:
-    """A folder on disk, or a string that cannot be a Hub repo id."""
-    if Path(model_id).exists():
-        return True
-    try:
-        validate_repo_id(model_id)
-    except HFValidationError:
-        return True
-    return False
-
-
 def _model_name(document: Mapping[str, Any]) -> str:
     """The model's name in model-index: its Hub id, or a local folder's name in the characters of
     a Hub repository name (nothing there is escaped, and a folder name may hold markup)."""
     model_id = _model(document)["id"]
-    return _yaml_name(_last_component(model_id)) if _is_local(model_id) else model_id
+    public_name = escape.public_model_name(model_id)
+    return public_name if public_name == model_id else _yaml_name(public_name)
 
 
 def _yaml_name(name: str) -> str:
@@ -432,10 +409,11 @@ def check_target_repo(model_id: str, repo_id: str | None) -> str:
                 f"--hub-repo-id {repo_id!r} is not a Hub model repository id (ORG/NAME): {error}"
             ) from None
         return repo_id
-    if _is_local(model_id):
+    if escape.is_local_path(model_id):
         raise PushError(
-            f"the model {Path(model_id).name!r} is a local path, not a Hub repository: pass "
-            "--hub-repo-id ORG/NAME to name the model repository that should receive the results"
+            f"the model {escape.last_component(model_id)!r} is a local path, not a Hub "
+            "repository: pass --hub-repo-id ORG/NAME to name the model repository that should "
+            "receive the results"
         )
     return model_id
 
@@ -449,73 +427,36 @@ def _command_line(command: list[str] | None, local_names: Mapping[str, str]) -> 
     becomes `--images ...`, `--model=/x/ckpt` `--model=ckpt`)."""
     if not command:
         return None
-    return " ".join(shlex.quote(_without_local_paths(arg, local_names)) for arg in command)
+    return " ".join(shlex.quote(escape.without_local_paths(arg, local_names)) for arg in command)
 
 
 def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
     """Local paths the document names (a local model, local labels) -> the name the Hub sees."""
     model_id = str((document.get("model") or {}).get("id") or "")
-    paths = [model_id] if model_id and _is_local(model_id) else []
+    paths = [model_id] if model_id and escape.is_local_path(model_id) else []
     labels = document.get("labels", {})
     if labels.get("source") and _labels_credit(labels).kind in ("file", "folder"):
         paths.append(str(labels["source"]))
-    names = {path: _last_component(path) for path in paths}
+    names = {path: escape.last_component(path) for path in paths}
     return {path: name for path, name in names.items() if path != name}
-
-
-def _without_local_paths(value: Any, local_names: Mapping[str, str]) -> Any:
-    """``value`` (JSON: a string, list or mapping) with every local path cut to its last
-    component: the known ones of ``local_names`` (longest first, relative ones too), then any
-    absolute path, whole (``/a b/c d``) or inside a text (``--x=/a/b``, ``/a/b config.json``)."""
-    if isinstance(value, Mapping):
-        return {key: _without_local_paths(item, local_names) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_local_paths(item, local_names) for item in value]
-    if not isinstance(value, str):
-        return value
-    if os.path.isabs(value):
-        return _last_component(value)
-    for path in sorted(local_names, key=len, reverse=True):
-        value = value.replace(path, local_names[path])
-    key, equals, rest = value.partition("=")
-    if equals and os.path.isabs(rest):
-        return f"{key}={_last_component(rest)}"
-    return _ABSOLUTE_PATH.sub(lambda match: match.group(1), value)
-
-
-def _last_component(path: str) -> str:
-    return Path(path).name or path
-
-
-def _markdown_text(value: Any) -> str:
-    """``value`` as literal text in markdown that may contain HTML: line breaks and control
-    characters become blanks, ``&<>`` HTML entities, and inline markdown is backslash-escaped."""
-    text = html.escape(_CONTROL.sub(" ", str(value)), quote=False)
-    return _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
 
 
 def _escape_unless_built(value: Any) -> Any:
     """The template's finalize: escape each value, except markup a filter below built."""
-    return value if isinstance(value, Markup) else _markdown_text(value)
+    return value if isinstance(value, Markup) else escape.markdown_text(value)
 
 
 def _link(text: Any, url: str) -> Markup:
     """``[text](url)`` for an http(s) URL (the only ones given), the text escaped and the URL
     percent-encoded, so that neither can end the link early."""
-    return Markup(f"[{_markdown_text(text)}]({urllib.parse.quote(url, safe=':/?#=&%~+,;@!$*')})")
+    return Markup(
+        f"[{escape.markdown_text(text)}]({urllib.parse.quote(url, safe=':/?#=&%~+,;@!$*')})"
+    )
 
 
 def _preformatted(text: Any) -> Markup:
-    """A ``<pre>`` block on one markdown line, which the browser shows verbatim: ``&<>``, the
-    characters `_markdown_text` escapes and line breaks as character references, so that nothing
-    in it reads as HTML or markdown, even to a renderer that looks inside HTML blocks."""
-    escaped = html.escape(str(text), quote=False)
-    escaped = _MARKDOWN_INLINE.sub(_character_reference, escaped)
-    return Markup(f"<pre><code>{_CONTROL.sub(_character_reference, escaped)}</code></pre>")
-
-
-def _character_reference(match: re.Match[str]) -> str:
-    return f"&#{ord(match.group())};"
+    """A ``<pre>`` block on one markdown line that nothing reads as markup."""
+    return Markup(escape.preformatted_html(text))
 
 
 def _card_template() -> jinja2.Template:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.labels import load_labels
-from imagenet_multilabel.eval_cli import leaderboard
+from imagenet_multilabel.eval_cli import leaderboard, outputs, results
 from imagenet_multilabel.metric.scoring import score
+from markdown_it import MarkdownIt
 
 from imagenet_multilabel.cli import main
 
@@ -100,12 +103,20 @@ def test_table_rows_are_the_results_numbers(scored, board_dir):
         assert row["imagenet_m"] == (
             f"{imagenet_m['imagenet_m_correct']}/{imagenet_m['imagenet_m_total']}"
         )
-        assert row["num_unreviewed"] == str(validation["num_unreviewed"])
+        assert row["top1_annotated"] == f"{100 * validation['top1_accuracy_original']:.2f}"
+        assert row["num_outside_label_set"] == str(
+            results.metric_value(validation, "num_outside_label_set")
+        )
         for source, count in document["mistakes"]["by_source"].items():
+            source = leaderboard.OLD_MISTAKE_SOURCES.get(source, source)
             assert row[f"rejected_{source}"] == str(count)
         severity_table = document["mistakes"]["expert_category_severity"]
         assert row["expert_major"] == str(sum(r["major"] for r in severity_table.values()))
     assert rows["org/delta"]["revision"] == "abc123"
+    assert rows["org/delta"]["source"] == "run_delta"  # the run folder, no local path
+    assert rows["alpha"]["source"] == "alpha.json"
+    predictions_sha256 = json.loads(scored["alpha"].read_text())["predictions"]["sha256"]
+    assert rows["alpha"]["revision"] == f"predictions sha256 {predictions_sha256[:12]}"
     assert rows["gamma"]["flags"] == "unverified, incomplete"
     assert rows["alpha"]["flags"] == "unverified"  # the synthetic annotation file
     ranks = [row["rank"] for row in _csv_rows(board_dir)]
@@ -140,9 +151,13 @@ def test_markdown_and_both_plots_are_written(board_dir):
         png = (board_dir / f"{plot}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
         svg = (board_dir / f"{plot}.svg").read_text()
-        for label in ("alpha", "org/delta", "(%)", "ViT-3B (paper reference)", "flagged"):
+        for label in ("alpha", "org/delta", "annotated validation images", "flagged"):
             assert label in svg, (plot, label)
+        assert "ViT-3B (paper reference)" in svg and "unverified labels" in svg
+        assert "gamma" not in svg  # incomplete: in the table, not beside complete results
     assert "y = x" in (board_dir / "multilabel_vs_top1.svg").read_text()
+    assert "left out of them: gamma (partial or incomplete)" in text
+    assert "Unreviewed" not in text and "| Outside label set |" in text
 
 
 def test_newest_result_of_a_model_wins_and_the_table_says_so(scored, tmp_path, capsys):
@@ -161,9 +176,10 @@ def test_newest_result_of_a_model_wins_and_the_table_says_so(scored, tmp_path, c
     assert main(["leaderboard", *paths, "--output-dir", str(output)]) == 0
     rows = _csv_rows(output)
     assert [row["model"] for row in rows] == ["org/same"]
-    assert rows[0]["source"] == str(tmp_path / "new.json")
+    assert rows[0]["source"] == "new.json"
     text = (output / "leaderboard.md").read_text()
-    assert "org/same @ main: 2 results; kept the newest" in text and "old.json" in text
+    assert "org/same @ main: 2 results; kept the newest, new.json" in text
+    assert "left out old.json (2026-01-01" in text
     printed = capsys.readouterr().out
     assert "Paper reference lines left out: no labels given" in printed
 
@@ -186,18 +202,14 @@ def test_label_versions_and_flags_are_never_mixed_silently(scored, tmp_path):
     assert [entry.official for entry in board.entries] == [True, False]
 
 
-def test_a_mistakes_block_is_read_defensively(scored, tmp_path):
+def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
     document = json.loads(scored["alpha"].read_text())
-    document["mistakes"] = {"by_source": ["not", "a", "mapping"], "expert_category_severity": 3}
-    path = tmp_path / "odd.json"
+    del document["mistakes"]
+    path = tmp_path / "no_mistakes.json"
     path.write_text(json.dumps(document))
     (entry,) = leaderboard.build_leaderboard([path]).entries
     cells = leaderboard.row_cells(1, entry)
     assert cells["rejected_expert"] == "" and cells["expert_major"] == ""
-    del document["mistakes"]
-    path.write_text(json.dumps(document))
-    (entry,) = leaderboard.build_leaderboard([path]).entries
-    assert leaderboard.row_cells(1, entry)["rejected_unreviewed"] == ""
 
 
 @pytest.mark.parametrize(
@@ -247,3 +259,236 @@ def test_label_placement_never_overlaps():
             assert not (
                 first[0] < x + 5 and x - 5 < first[2] and first[1] < y + 5 and y - 5 < first[3]
             )
+
+
+def _write(path: Path, document) -> Path:
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+def _leaderboard_error(paths, output: Path, capsys) -> str:
+    assert main(["leaderboard", *map(str, paths), "--output-dir", str(output)]) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("split", "key", "value", "expected"),
+    [
+        ("validation", "multilabel_accuracy", float("nan"), "expected an accuracy"),
+        ("validation", "multilabel_accuracy", True, "expected a number"),
+        ("validation", "multilabel_accuracy", -3.0, "expected an accuracy"),
+        ("validation", "multilabel_accuracy", "0.9", "expected a number"),
+        ("full", "top1_accuracy", 1.5, "expected an accuracy"),
+        ("imagenet_m", "imagenet_m_correct", 69, "expected a count, an integer in 0..68"),
+        ("validation", "num_outside_label_set", 2.5, "expected a count"),
+        ("validation", "limit", "10", "expected a number"),
+    ],
+)
+def test_metrics_that_are_not_numbers_in_range_are_refused(
+    scored, tmp_path, capsys, split, key, value, expected
+):
+    """Today a NaN broke the ranking of the others silently, true printed 100.00, -3.0 -300.00."""
+    document = json.loads(scored["alpha"].read_text())
+    document["metrics"][split][key] = value
+    path = _write(tmp_path / "bad.json", document)
+    error = _leaderboard_error([path, scored["beta"]], tmp_path / "out", capsys)
+    assert str(path) in error and repr(key) in error and expected in error
+    assert "Traceback" not in error and not (tmp_path / "out" / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(model=5), "'model' is 5; expected a JSON object"),
+        (lambda d: d.update(labels=["x"]), "'labels' is ['x']; expected a JSON object"),
+        (lambda d: d["metrics"].update(validation="x"), "'metrics.validation' is 'x'"),
+        (lambda d: d["metrics"].update(test={}), "unknown split(s) ['test']"),
+        (lambda d: d.update(mistakes={"by_source": [1]}), "'mistakes.by_source' is [1]"),
+        (lambda d: d["mistakes"]["by_source"].update(expert="3"), "mistakes.by_source.expert"),
+        (lambda d: d.update(model={"id": ["a"]}), "'model.id' is ['a']; expected a string"),
+        (lambda d: d["labels"].update(patches=3), "'labels.patches' is 3; expected a list"),
+        (lambda d: d["labels"].update(verified="yes"), "'labels.verified' is 'yes'"),
+        (lambda d: d.update(complete="yes"), "'complete' is 'yes'"),
+        (lambda d: d["metrics"]["validation"].update(partial=1), "'metrics.validation.partial'"),
+    ],
+)
+def test_malformed_blocks_are_errors_naming_the_file_and_key(
+    scored, tmp_path, capsys, change, expected
+):
+    document = json.loads(scored["alpha"].read_text())
+    change(document)
+    path = _write(tmp_path / "malformed.json", document)
+    error = _leaderboard_error([path], tmp_path / "out", capsys)
+    assert str(path) in error and expected in error, error
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"metrics": {"validation": {"num_scored": ' + "9" * 5000 + "}}}", "integer string"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"metrics": {"validation": {"multilabel_accuracy": 1e400}}}', "inf"),
+    ],
+    ids=["huge int", "deep nesting", "huge float"],
+)
+def test_huge_or_deep_numbers_are_errors_not_tracebacks(tmp_path, capsys, content, expected):
+    path = _write(tmp_path / "hostile.json", content)
+    error = _leaderboard_error([path], tmp_path / "out", capsys)
+    assert str(path) in error and expected in error and "Traceback" not in error
+
+
+def test_the_output_dir_may_not_be_a_file(scored, tmp_path, capsys):
+    occupied = _write(tmp_path / "board", "a file")
+    error = _leaderboard_error([scored["alpha"]], occupied, capsys)
+    assert f"output directory {str(occupied)!r} cannot be written" in error
+
+
+def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
+    """Keyed by the model identity recorded in the results, not by the file name."""
+    complete = json.loads(scored["alpha"].read_text())
+    partial = json.loads(scored["gamma"].read_text())  # incomplete, scored later
+    for document, created in ((complete, "2026-01-01T00:00:00+00:00"), (partial, "2026-05-01")):
+        document["model"] = {"id": "org/same", "revision": "main"}
+        document["environment"]["created_at"] = created
+    paths = [_write(tmp_path / "a.json", complete), _write(tmp_path / "b.json", partial)]
+    board = leaderboard.build_leaderboard(paths)
+    assert [entry.source for entry in board.entries] == ["a.json"]
+    assert any(
+        "org/same @ main: 2 results; kept the complete one, a.json" in note
+        and "left out b.json (2026-05-01, incomplete)" in note
+        for note in board.notes
+    )
+
+
+def test_results_of_different_predictions_files_are_never_merged_by_name(scored, tmp_path):
+    """Two `score` results whose predictions files share a name: two models, two rows; the same
+    predictions file scored twice: one model, the merge said."""
+    first, second = (json.loads(scored[name].read_text()) for name in ("alpha", "beta"))
+    second["predictions"]["source"] = first["predictions"]["source"]
+    paths = [
+        _write(tmp_path / "one.json", first),
+        _write(tmp_path / "two.json", second),
+        _write(tmp_path / "again.json", first),
+    ]
+    board = leaderboard.build_leaderboard(paths)
+    assert [entry.model for entry in board.entries] == ["alpha", "alpha"]
+    assert len({entry.revision for entry in board.entries}) == 2  # their sha256s
+    assert sum("alpha @ predictions sha256" in note for note in board.notes) == 1
+
+
+def test_old_result_keys_read_as_today_and_unreviewed_is_gone(scored, tmp_path):
+    document = json.loads(scored["alpha"].read_text())
+    validation = document["metrics"]["validation"]
+    count = results.metric_value(validation, "num_outside_label_set")
+    validation.pop("num_outside_label_set", None)
+    validation["num_unreviewed"] = count
+    by_source = document["mistakes"]["by_source"]
+    by_source["unreviewed"] = by_source.pop("outside-label-set", by_source.pop("unreviewed", 0))
+    path = _write(tmp_path / "old.json", document)
+    output = tmp_path / "board"
+    assert main(["leaderboard", str(path), "--output-dir", str(output)]) == 0
+    (row,) = _csv_rows(output)
+    assert row["num_outside_label_set"] == str(count)
+    assert row["rejected_outside-label-set"] == str(by_source["unreviewed"])
+    for name in ("leaderboard.md", "leaderboard.csv", "multilabel_vs_top1.svg"):
+        assert "nreviewed" not in (output / name).read_text(), name
+
+
+HOSTILE_MODEL = "[x](javascript:alert(1)) *em* `code` <b>|cell\n=HYPERLINK(1) $\\frac{1}{$"
+
+
+def test_hostile_names_are_escaped_and_local_paths_cut(scored, tmp_path):
+    """A model id that is a local path (absolute or relative) shows as its folder name only;
+    markup, formulas and mathtext in it stay text in the md, the csv and the plots."""
+    paths = []
+    for number, model_id in enumerate(
+        (f"{tmp_path}/models/{HOSTILE_MODEL}", "../checkpoints/=cmd|calc", "org/fine-model")
+    ):
+        document = json.loads(scored["alpha"].read_text())
+        document["model"] = {"id": model_id, "revision": f"rev\n{number}|*"}
+        document["metrics"]["validation"]["top1_accuracy_original"] = 0.5 + number / 10
+        paths.append(_write(tmp_path / f"hostile{number}.json", document))
+    output = tmp_path / "board"
+    assert main(["leaderboard", *map(str, paths), "--output-dir", str(output)]) == 0
+    texts = {path.name: path.read_text() for path in output.iterdir() if path.suffix != ".png"}
+    for name, text in texts.items():
+        assert str(tmp_path) not in text and "../checkpoints" not in text, name
+    models = [row["model"] for row in _csv_rows(output)]
+    assert sorted(models) == sorted(["org/fine-model", "'=cmd|calc", HOSTILE_MODEL])
+    html = MarkdownIt("commonmark").enable("table").render(texts["leaderboard.md"])
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert "<a " not in body and "<em>" not in body and "<code>" not in body and "<b>" not in body
+    header_cells = len(re.findall(r"<th[ >]", html.split("</thead>")[0]))
+    for body_row in body.split("</tr>")[:-1]:
+        assert body_row.count("<td") == header_cells  # no "|" split a row
+    assert "=HYPERLINK(1) $\\frac{1}{$" in texts["multilabel_vs_top1.svg"]  # not mathtext
+
+
+def test_two_leaderboards_into_one_directory_the_second_is_refused(scored, tmp_path, capsys):
+    output = tmp_path / "board"
+    with outputs.exclusive_directory(output):  # another leaderboard is writing there
+        error = _leaderboard_error([scored["alpha"]], output, capsys)
+    assert f"output directory {str(output)!r} is in use by another command" in error
+    assert not (output / "leaderboard.md").exists() and not (output / "leaderboard.csv").exists()
+
+
+def test_a_full_disk_is_an_error_naming_the_path_and_keeps_the_old_files(
+    scored, tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "board"
+    assert main(["leaderboard", str(scored["alpha"]), "--output-dir", str(output)]) == 0
+    before = {path.name: path.read_bytes() for path in output.iterdir()}
+    synced = []
+
+    def disk_fills_on_the_third_file(descriptor: int) -> None:
+        synced.append(descriptor)
+        if len(synced) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(outputs.os, "fsync", disk_fills_on_the_third_file)
+        error = _leaderboard_error([scored["beta"]], output, capsys)
+    assert "(No space left on device); the existing file is unchanged" in error
+    assert str(output) in error
+    after = {path.name: path.read_bytes() for path in output.iterdir()}
+    assert set(after) == set(before)  # no temporary file left behind
+    # the third file (a plot) kept whole, and the table pair not yet replaced: never mixed
+    for name in ("imagenet_m_vs_top1.png", "leaderboard.md", "leaderboard.csv"):
+        assert after[name] == before[name], name
+    assert main(["leaderboard", str(scored["beta"]), "--output-dir", str(output)]) == 0
+    assert [row["model"] for row in _csv_rows(output)] == ["beta"]
+
+
+def test_plots_draw_one_label_version_and_say_unverified(scored, tmp_path):
+    """x is top-1 on the annotated images, present without --split full; other label versions
+    and incomplete results are left out of the plots with a note."""
+    no_full = json.loads(scored["alpha"].read_text())
+    del no_full["metrics"]["full"]
+    other = json.loads(scored["beta"].read_text())
+    other["labels"]["version"] = "9.9.9"
+    paths = [
+        _write(tmp_path / "no_full.json", no_full),
+        _write(tmp_path / "other.json", other),
+        scored["gamma"],
+    ]
+    board = leaderboard.build_leaderboard(paths)
+    assert [entry.source for entry in board.plotted] == ["no_full.json"]
+    (note,) = [note for note in board.notes if note.startswith("The plots draw")]
+    assert "beta (labels 9.9.9?)" in note and "gamma (partial or incomplete)" in note
+    svg = leaderboard.render_plot(board, "multilabel_vs_top1")["multilabel_vs_top1.svg"].decode()
+    assert "(unverified labels)" in svg and "annotated validation images" in svg
+
+
+def test_labels_keep_clear_of_obstacles():
+    """A reference line's boxes are never under a label."""
+    points = np.array([[200.0, 200.0], [260.0, 200.0]])
+    line = np.array([[x, 197.0, x + 6, 203.0] for x in range(80, 520, 4)])
+    offsets = leaderboard._place_labels(
+        points,
+        ["long label", "other"],
+        size_px=9.0,
+        bounds=np.array([80, 80, 520, 520]),
+        obstacles=line,
+    )
+    assert all(offset is not None and offset[1] != 0 for offset in offsets)

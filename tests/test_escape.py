@@ -1,0 +1,82 @@
+"""The one escaper of text (`eval_cli.escape`) and the one validator of numbers read back
+(`results.checked_metric`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from imagenet_multilabel.eval_cli import escape, results
+
+
+@pytest.mark.parametrize(
+    ("model", "public"),
+    [
+        ("timm/resnet50.a1_in1k", "timm/resnet50.a1_in1k"),
+        ("/home/alice/models/my_vit/", "my_vit"),
+        ("../checkpoints/run 1", "run 1"),
+        ("./ckpt", "ckpt"),
+    ],
+)
+def test_public_model_name_is_a_hub_id_or_a_folder_name(model: str, public: str) -> None:
+    assert escape.public_model_name(model) == public
+
+
+def test_an_existing_relative_folder_is_local(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "org" / "name").mkdir(parents=True)
+    assert escape.public_model_name("org/name") == "name"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_start_a_formula_are_quoted(start: str) -> None:
+    assert escape.csv_cell(f"{start}1+1") == f"'{start}1+1"
+    assert escape.csv_cell(f"a{start}1") == f"a{start}1"
+
+
+def test_mathtext_is_never_parsed() -> None:
+    from matplotlib.figure import Figure
+
+    raw = r"a $\frac{1}{$ b"
+    for text, fails in ((raw, True), (escape.mathtext_text(raw), False)):
+        figure = Figure()
+        figure.text(0, 0, text)
+        if fails:
+            with pytest.raises(ValueError):
+                figure.canvas.draw()
+        else:
+            figure.canvas.draw()
+
+
+def test_markdown_text_leaves_no_markup() -> None:
+    assert escape.markdown_text("[a](b) *c*|`d`\n<e>") == r"\[a\](b) \*c\*\|\`d\` &lt;e&gt;"
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "expected"),
+    [
+        (math.nan, "multilabel_accuracy", "expected an accuracy"),
+        (math.inf, "top1_accuracy", "expected an accuracy"),
+        (True, "multilabel_accuracy", "expected a number"),
+        ("0.5", "multilabel_accuracy", "expected a number"),
+        (-3.0, "multilabel_accuracy", "expected an accuracy"),
+        (69, "imagenet_m_correct", "0..68"),
+        (2.0, "num_scored", "expected a count"),
+        (50_001, "num_scored", "0..50,000"),
+        (10**300, "limit", None),
+    ],
+)
+def test_checked_metric_refuses_what_is_not_a_number_in_range(value, key, expected) -> None:
+    if expected is None:
+        assert results.checked_metric(value, key, "r.json") == value
+        return
+    with pytest.raises(results.MetricValueError, match=expected) as error:
+        results.checked_metric(value, key, "r.json")
+    assert "'r.json'" in str(error.value) and repr(key) in str(error.value)
+
+
+def test_checked_metric_bounds_a_count_by_its_total() -> None:
+    assert results.checked_metric(10, "imagenet_m_correct", "r.json", most=10) == 10
+    with pytest.raises(results.MetricValueError, match="0..10"):
+        results.checked_metric(11, "imagenet_m_correct", "r.json", most=10)
