@@ -36,11 +36,13 @@ def test_csv_cells_that_start_a_formula_are_quoted(start: str) -> None:
 
 
 def test_mathtext_is_never_parsed() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     raw = r"a $\frac{1}{$ b"
     for text, fails in ((raw, True), (escape.mathtext_text(raw), False)):
         figure = Figure()
+        FigureCanvasAgg(figure)
         figure.text(0, 0, text)
         if fails:
             with pytest.raises(ValueError):
