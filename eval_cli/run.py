@@ -69,7 +69,14 @@ from imagenet_multilabel.dataset_script.images import (
 from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.dataset_script.real import RealLabels
 from imagenet_multilabel.eval_cli import hub, outputs, results
-from imagenet_multilabel.eval_cli.models import KINDS, ZERO_SHOT_PROMPTS, load_model
+from imagenet_multilabel.eval_cli.models import (
+    KINDS,
+    ZERO_SHOT_PROMPTS,
+    ModelLoadError,
+    load_model,
+    local_model_folder,
+    model_problem,
+)
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
 from imagenet_multilabel.eval_cli.results import OFFICIAL_KEY, format_cell
 from imagenet_multilabel.eval_cli.score import (
@@ -81,7 +88,13 @@ from imagenet_multilabel.eval_cli.score import (
     real_labels_for,
     score_splits,
 )
-from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
+from imagenet_multilabel.metric.errors import (
+    ToolkitError,
+    brief_repr,
+    first_few,
+    not_a_regular_file,
+    shorten,
+)
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -158,15 +171,43 @@ class _PreprocessedImages(Dataset):
 
 def default_output_dir(model: str) -> Path:
     """``eval_results/<name>``: a local folder by its own name, a Hub id as ``ORG--NAME``."""
-    local = Path(model)
-    return Path("eval_results") / _folder_name(
-        local.resolve().name if local.exists() else model.strip("/")
+    return _model_folder(
+        Path("eval_results"),
+        _model_folder_name(model),
+        model,
+        "choose its output folder with --output-dir DIR (output_dir=)",
     )
+
+
+def _model_folder_name(model: str) -> str:
+    folder = local_model_folder(model)
+    return _folder_name(folder.resolve().name if folder is not None else model.strip("/"))
 
 
 def _folder_name(text: str) -> str:
     """``text`` as one path component: every run of other characters than ``\\w.-`` is ``--``."""
     return re.sub(r"[^\w.-]+", "--", text)
+
+
+def _model_folder(parent: Path, name: str, model: str, advice: str) -> Path:
+    """``parent / name``, refused before any work when ``name``, made from the model's name, is
+    longer than the file system allows a name to be."""
+    limit = _longest_name(parent)
+    if len(name.encode()) > limit:
+        raise outputs.OutputWriteError(
+            f"the output folder of model {brief_repr(model)} would be named {brief_repr(name)}, "
+            f"{len(name.encode()):,} bytes, longer than the {limit} this file system allows in a "
+            f"name; {advice}; nothing was run"
+        )
+    return parent / name
+
+
+def _longest_name(directory: Path) -> int:
+    """The longest file name (in bytes) allowed where ``directory`` is or would be created."""
+    for folder in (directory, *directory.absolute().parents):
+        with contextlib.suppress(OSError, ValueError):
+            return os.pathconf(folder, "PC_NAME_MAX")
+    return 255
 
 
 def _identity(
@@ -189,7 +230,13 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
         except OSError as error:
             raise outputs.write_error(identity_path, error, "nothing was run") from error
         return
-    recorded = json.loads(identity_path.read_text()) if identity_path.exists() else None
+    recorded, unreadable = _recorded_identity(identity_path)
+    if unreadable is not None:
+        raise ResumeError(
+            f"{str(output_dir)!r} holds predictions, but {IDENTITY_FILE}, which says which run "
+            f"made them, {unreadable}; they cannot be resumed: choose another output directory "
+            "or remove that one"
+        )
     if recorded != identity:
         raise ResumeError(
             f"{str(output_dir)!r} holds predictions of a different run: "
@@ -198,12 +245,26 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
         )
 
 
-def _identity_difference(recorded: Any, identity: dict[str, Any]) -> str:
+def _recorded_identity(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The identity an earlier run recorded, or why it cannot be read (missing, not UTF-8 JSON,
+    not an object, nested too deep to compare)."""
+    what = not_a_regular_file(path)
+    if what is not None:
+        return None, what
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(recorded, dict):
+            return None, f"holds {type(recorded).__name__}, not an object"
+        repr(recorded)  # nested too deep for Python to print, it could not be compared either
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        return None, f"cannot be read as JSON ({shorten(str(error))})"
+    return recorded, None
+
+
+def _identity_difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str:
     """The fields that differ, each with the recorded and the new value."""
-    if not isinstance(recorded, dict):
-        return f"{IDENTITY_FILE} is missing or unreadable"
     differences = [
-        f"{path}: recorded {old!r}, now {new!r}"
+        f"{path}: recorded {brief_repr(old)}, now {brief_repr(new)}"
         for path, old, new in _leaf_differences(recorded, identity, "")
     ]
     return "; ".join(differences[:5]) + (
@@ -353,13 +414,34 @@ class ModelSpec:
     revision: str | None = None
     kind: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ModelLoadError(
+                f"model: expected a Hub model id or a local folder, got {brief_repr(self.model)}"
+            )
+        if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
+            raise ModelLoadError(
+                f"revision of {brief_repr(self.model)}: expected a branch, tag or commit, got "
+                f"{brief_repr(self.revision)}"
+            )
+        if self.kind is not None and self.kind not in KINDS:
+            raise ModelLoadError(
+                f"kind of {brief_repr(self.model)}: expected one of {', '.join(KINDS)} or None "
+                f"(detected), got {brief_repr(self.kind)}"
+            )
+
     def output_dir(self, parent: str | os.PathLike | None) -> Path:
         """Its folder in a sweep: ``parent/<model name>`` (parent default ``eval_results``), with
         ``@<revision>`` when one is given, so that two revisions never share a folder."""
-        name = default_output_dir(self.model).name
+        name = _model_folder_name(self.model)
         if self.revision:
             name = f"{name}@{_folder_name(self.revision)}"
-        return Path(parent or "eval_results") / name
+        return _model_folder(
+            Path(parent or "eval_results"),
+            name,
+            self.model,
+            "evaluate that model on its own, naming its output folder with --output-dir DIR",
+        )
 
 
 Outcome = tuple[ModelSpec, "dict[str, Any] | ToolkitError | None"]
@@ -395,6 +477,40 @@ def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
             f"models file {str(path)!r} names no model; expected {_MODELS_FILE_LINE}"
         )
     return specs
+
+
+def _as_specs(models: Sequence[str | ModelSpec]) -> list[ModelSpec]:
+    """``evaluate_models``' list of models as specs; one string is not a list of characters."""
+    if isinstance(models, str | bytes | os.PathLike) or not isinstance(models, Sequence):
+        raise ModelLoadError(
+            f"models: expected a list of Hub model ids, local folders or ModelSpec, got "
+            f"{type(models).__name__} {brief_repr(models)}; for one model pass [model] or call "
+            "evaluate_model"
+        )
+    wrong = [model for model in models if not isinstance(model, str | ModelSpec)]
+    if wrong:
+        raise ModelLoadError(
+            f"models: expected Hub model ids, local folders or ModelSpec, got {len(wrong)} other "
+            f"value(s): {first_few(map(brief_repr, wrong))}"
+        )
+    specs = [model if isinstance(model, ModelSpec) else ModelSpec(model) for model in models]
+    if not specs:
+        raise ModelLoadError("no model to evaluate; expected at least one")
+    return specs
+
+
+def _check_models(specs: Sequence[ModelSpec]) -> None:
+    """Every model of a launch checked before anything is created or loaded
+    (`eval_cli.models.model_problem`): a bad name on a models file's 500th line, or a model
+    missing from the cache when offline, stops the launch at once, not after hours of others."""
+    problems = [problem for spec in specs if (problem := model_problem(spec.model, spec.revision))]
+    if len(problems) == 1 == len(specs):
+        raise ModelLoadError(f"{problems[0]}; nothing was run")
+    if problems:
+        raise ModelLoadError(
+            f"{len(problems)} of the {len(specs)} models cannot be evaluated (first: "
+            f"{first_few(problems)}); nothing was run"
+        )
 
 
 def _model_line(words: Sequence[str]) -> ModelSpec | None:
@@ -499,10 +615,12 @@ def evaluate_model(
         trust_remote_code=trust_remote_code,
         zero_shot_prompts=zero_shot_prompts,
     )
+    spec = ModelSpec(model, revision, model_kind)
+    _check_models([spec])
+    output_dir = Path(output_dir) if output_dir else default_output_dir(model)
     if push_to_hub:
         hub.check_target_repo(model, hub_repo_id)
     accelerator = _accelerator(mixed_precision, cpu)
-    output_dir = Path(output_dir) if output_dir else default_output_dir(model)
     with _exclusive_output_dirs(accelerator, [output_dir]):
         launch = _start_launch(
             accelerator,
@@ -520,7 +638,6 @@ def evaluate_model(
             allow_unverified_real_labels=allow_unverified_real_labels,
             published_labels_only=push_to_hub,
         )
-        spec = ModelSpec(model, revision, model_kind)
         return _evaluate_one(
             launch,
             spec,
@@ -568,9 +685,7 @@ def evaluate_models(
     Returns ``(model, outcome)`` per model, in order, on every process: the results document
     (None on processes other than the main one) or the error.
     """
-    specs = [model if isinstance(model, ModelSpec) else ModelSpec(model) for model in models]
-    if not specs:
-        raise ToolkitError("no model to evaluate; expected at least one")
+    specs = _as_specs(models)
     output_dirs = [spec.output_dir(output_dir) for spec in specs]
     shared = sorted(str(path) for path, count in Counter(output_dirs).items() if count > 1)
     if shared:
@@ -578,6 +693,7 @@ def evaluate_models(
             f"{len(shared)} output folder(s) would be written by several models (first: "
             f"{first_few(shared)}); expected each model, or each revision of it, once"
         )
+    _check_models(specs)
     compute = _Compute(
         batch_size=batch_size,
         num_workers=num_workers,

@@ -21,6 +21,7 @@ from imagenet_multilabel.metric.errors import ToolkitError
 PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 # The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
 RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
 
@@ -423,6 +424,43 @@ def main(argv: list[str] | None = None) -> int:
     except ToolkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":  # one line per launch, not per process
+            print(_interrupted(args), file=sys.stderr)
+        return INTERRUPTED_STATUS
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind, per command: each writes its files whole or not at all."""
+    if args.command == "run":
+        if _is_sweep(args):
+            kept = f"in each model's folder under {args.output_dir or 'eval_results'}"
+        else:
+            kept = f"in {args.output_dir or _default_output_dir(args.model[0])}"
+        return (
+            f"interrupted: the predictions made so far are kept {kept}; run the same command "
+            "again to resume (only the images still missing are predicted)"
+        )
+    if args.command in ("analyze", "leaderboard"):
+        return (
+            f"interrupted; each file in {args.output_dir or 'the output folder'} is whole, but "
+            "some may be missing or from an earlier run: run the same command again"
+        )
+    if args.command in ("push", "push-metric"):
+        return (
+            "interrupted; nothing was committed to the repository (it may have been created): "
+            "run the same command again"
+        )
+    return "interrupted; nothing was written"
+
+
+def _default_output_dir(model: str) -> str:
+    from imagenet_multilabel.eval_cli.run import default_output_dir
+
+    try:
+        return str(default_output_dir(model))
+    except ToolkitError:
+        return "the output folder"
 
 
 def _report(document: dict | None, args: argparse.Namespace) -> int:

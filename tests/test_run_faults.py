@@ -244,3 +244,51 @@ def test_two_processes_list_an_image_cut_short_once(workspace, clean_run, tmp_pa
         f"does not decode: {imagenet_m[-1]} (OSError: image file is truncated" in completed.stderr
     )
     assert sorted(json.loads(line)["file_name"] for line in _lines(output)) == imagenet_m[:-1]
+
+
+def test_ctrl_c_keeps_whole_batches_says_so_in_one_line_and_the_rerun_resumes(
+    workspace, clean_run, tmp_path, monkeypatch, capsys
+):
+    real_append = run_module._PredictionsAppender.append
+
+    def interrupted_after_two_batches(appender, lines) -> None:
+        if appender.num_appended == 16:
+            raise KeyboardInterrupt
+        real_append(appender, lines)
+
+    output = tmp_path / "interrupted"
+    args = run_args(workspace, workspace["resnet"], output, "--batch-size", "8")
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module._PredictionsAppender, "append", interrupted_after_two_batches)
+        assert main(args) == 130
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1] == (
+        f"interrupted: the predictions made so far are kept in {output}; run the same command "
+        "again to resume (only the images still missing are predicted)"
+    )
+    assert not any("Traceback" in line for line in error)
+    assert len(_lines(output)) == 16
+
+    assert main(args) == 0
+    document = _results(output)
+    assert document["metrics"] == _results(clean_run)["metrics"]
+    assert document["run"]["images_resumed"] == 16
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b"[" * 5_000 + b"]" * 5_000,
+        b'{"model": 1' + b"0" * 5000 + b"}",
+    ],
+    ids=["torn", "not-utf8", "not-an-object", "deeply-nested", "huge-int"],
+)
+def test_an_unreadable_run_identity_is_a_clear_refusal(workspace, resumable, capsys, identity):
+    (resumable / "run_identity.json").write_bytes(identity)
+    assert main(run_args(workspace, workspace["resnet"], resumable)) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith(f"error: {str(resumable)!r} holds predictions, but run_identity.json")
+    assert "they cannot be resumed" in error and len(error) < 600

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -14,11 +16,17 @@ import pytest
 from imagenet_multilabel.dataset_script import images as images_module
 from imagenet_multilabel.dataset_script import labels as labels_module
 from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.models import LabelSpaceError
-from imagenet_multilabel.eval_cli.run import ModelSpec, evaluate_models, read_models_file
+from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
+from imagenet_multilabel.eval_cli.outputs import OutputWriteError
+from imagenet_multilabel.eval_cli.run import (
+    ModelSpec,
+    default_output_dir,
+    evaluate_models,
+    read_models_file,
+)
 from imagenet_multilabel.metric.errors import ToolkitError
 from model_fixtures import save_timm_model, save_vit
-from run_fixtures import make_workspace, prediction_ids, run_args
+from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 
 from imagenet_multilabel.cli import main
 
@@ -176,3 +184,96 @@ def test_two_processes_sweep_in_step_past_a_failing_model(workspace, single_runs
         assert prediction_ids(parent / name / "predictions.jsonl") == prediction_ids(
             single_runs[name] / "predictions.jsonl"
         )
+
+
+def test_a_corrupt_run_identity_fails_that_model_and_the_sweep_goes_on(
+    workspace, single_runs, tmp_path, capsys
+):
+    parent = tmp_path / "corrupt"
+    (parent / "resnet").mkdir(parents=True)
+    shutil.copy(single_runs["resnet"] / "predictions.jsonl", parent / "resnet")
+    (parent / "resnet" / "run_identity.json").write_text('{"model": {"id": ')  # torn
+    args = [*run_args(workspace, workspace["resnet"], parent), "--model", str(workspace["timm"])]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[2:4]}
+    assert "failed (ResumeError)" in rows[str(workspace["resnet"])]
+    assert " ok " in rows[str(workspace["timm"])]
+    assert _results(parent / "timm")["metrics"] == _results(single_runs["timm"])["metrics"]
+    assert "run_identity.json, which says which run made them, cannot be read" in captured.out
+    assert "Traceback" not in captured.err
+
+
+def _models_file(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+BAD_500TH_LINES = {
+    "syntax": ("m kind=onnx", r"1 line\(s\) not of the form.*line 500: m kind=onnx"),
+    "duplicate": ("{first}", r"1 output folder\(s\) would be written by several models"),
+    "missing-folder": ("./no/such/model", r"'./no/such/model' is not a model folder"),
+    "not-a-hub-id": ("bad!name", r"'bad!name' is neither a local model folder nor a Hub"),
+    "offline-uncached": ("org/uncached", r"'org/uncached'.*not in the local Hugging Face cache"),
+}
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_500TH_LINES.values(), ids=BAD_500TH_LINES)
+def test_a_models_file_is_checked_whole_before_any_folder_is_created(
+    workspace, tmp_path, monkeypatch, capsys, line, message
+):
+    """499 good models (folders with a config.json; none is loaded) and a bad 500th line: the
+    launch stops at once, before labels are loaded or any output folder is made."""
+    folders = []
+    for index in range(499):
+        folder = tmp_path / "models" / f"m{index}"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        folders.append(str(folder))
+    models = _models_file(tmp_path / "models.txt", [*folders, line.format(first=folders[0])])
+
+    def no_labels(*args, **kwargs):
+        raise AssertionError("labels are loaded only after every model passed its check")
+
+    monkeypatch.setattr(labels_module, "load_labels", no_labels)
+    parent = tmp_path / "out"
+    args = [*run_args(workspace, workspace["resnet"], parent), "--models", str(models)]
+    assert main(args) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not parent.exists()
+
+
+def test_a_models_file_line_is_quoted_briefly(tmp_path):
+    models = _models_file(tmp_path / "models.txt", ["x kind=" + "k" * 1_000_000])
+    with pytest.raises(ToolkitError, match=r"line 1: x kind=k+\.\.\. \(1,000,015 characters\)\)$"):
+        read_models_file(models)
+
+
+@pytest.mark.parametrize("models", ["timm/resnet50.a1_in1k", Path("models.txt"), b"ab"])
+def test_evaluate_models_refuses_one_string_instead_of_a_list(models):
+    with pytest.raises(ModelLoadError, match="models: expected a list of Hub model ids"):
+        evaluate_models(models, "unused")
+
+
+def test_a_model_spec_checks_its_fields():
+    with pytest.raises(ModelLoadError, match="kind of 'org/model': expected one of"):
+        ModelSpec("org/model", kind="onnx")
+    with pytest.raises(ModelLoadError, match="model: expected a Hub model id"):
+        ModelSpec(["org/model"])
+
+
+def test_a_folder_name_too_long_for_the_file_system_names_the_model(tmp_path, monkeypatch):
+    spec = ModelSpec("org/model", "r" * 300)
+    with pytest.raises(OutputWriteError, match=r"model 'org/model'.*evaluate that model on its"):
+        spec.output_dir(tmp_path)
+    monkeypatch.setattr(run_module, "_longest_name", lambda directory: 8)
+    with pytest.raises(OutputWriteError, match=r"'org--model', 10 bytes.*--output-dir DIR"):
+        default_output_dir("org/model")
+
+
+def test_a_model_name_longer_than_a_path_is_a_clear_error(workspace, tmp_path, capsys):
+    args = with_option(run_args(workspace, workspace["resnet"], tmp_path), "--model", "m" * 5000)
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: 'mmmm") and "(5,002 characters) is neither" in error
+    assert len(error) < 400

@@ -1,0 +1,60 @@
+"""Ctrl-C: one line on stderr saying what is kept (and how to resume), exit status 130, no
+traceback, in every command. `run`'s resume after Ctrl-C is tested in test_run_faults.py."""
+
+from __future__ import annotations
+
+import pytest
+from imagenet_multilabel.dataset_script import build as build_module
+from imagenet_multilabel.eval_cli import leaderboard as leaderboard_module
+from imagenet_multilabel.eval_cli import score as score_module
+
+from imagenet_multilabel.cli import INTERRUPTED_STATUS, main
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+COMMANDS = {
+    "score": (
+        score_module,
+        "score_predictions",
+        ["score", "--predictions", "p.jsonl", "--output", "results.json"],
+        "interrupted; nothing was written",
+    ),
+    "build": (
+        build_module,
+        "build_dataset",
+        ["build", "--output", "built", "--annotations", "a.json"],
+        "interrupted; nothing was written",
+    ),
+    "leaderboard": (
+        leaderboard_module,
+        "write_leaderboard",
+        ["leaderboard", "results.json", "--output-dir", "board"],
+        "interrupted; each file in board is whole, but some may be missing or from an earlier "
+        "run: run the same command again",
+    ),
+}
+
+
+@pytest.mark.parametrize(("module", "function", "args", "message"), COMMANDS.values(), ids=COMMANDS)
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, module, function, args, message):
+    monkeypatch.setattr(module, function, _interrupt)
+    if function == "build_dataset":
+        monkeypatch.setattr(
+            "imagenet_multilabel.dataset_script.annotations.load_annotations", _none
+        )
+    assert main(args) == INTERRUPTED_STATUS == 130
+    assert capsys.readouterr().err == f"{message}\n"
+
+
+def _none(*args, **kwargs) -> None:
+    return None
+
+
+def test_only_the_first_process_of_a_launch_says_it(monkeypatch, capsys):
+    monkeypatch.setattr(score_module, "score_predictions", _interrupt)
+    monkeypatch.setenv("RANK", "1")
+    assert main(["score", "--predictions", "p.jsonl"]) == 130
+    assert capsys.readouterr().err == ""
