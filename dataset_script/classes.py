@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 
 NUM_CLASSES = 1000
 NUM_VALIDATION_IMAGES = 50_000
@@ -53,7 +53,7 @@ def image_id_from_file_name(file_name: str) -> int:
     match = _FILE_NAME.fullmatch(file_name)
     if match is None or not 1 <= int(match.group(1)) <= NUM_VALIDATION_IMAGES:
         raise ToolkitError(
-            f"{file_name!r} is not an ImageNet validation file name: expected "
+            f"{brief_repr(file_name)} is not an ImageNet validation file name: expected "
             f"'ILSVRC2012_val_NNNNNNNN.JPEG' with NNNNNNNN in 00000001..{NUM_VALIDATION_IMAGES:08d}"
         )
     return int(match.group(1))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from imagenet_multilabel.metric.scoring import References
 
 SOURCE_REPOSITORY = "https://github.com/google-research/imagenet-mistakes"
@@ -91,7 +91,7 @@ def normalize_category(spelling: Any, *, source: str) -> str:
     )
     if category is None:
         raise MistakesMetadataError(
-            f"{source}: unknown mistake category {spelling!r}; expected one of "
+            f"{source}: unknown mistake category {brief_repr(spelling)}; expected one of "
             f"{', '.join(CATEGORIES)} (or the paper's spellings, e.g. 'Fine-grained with OOV')"
         )
     return category
@@ -102,7 +102,7 @@ def normalize_severity(spelling: Any, *, source: str) -> str:
     severity = _spelling_key(spelling) if isinstance(spelling, str) else None
     if severity not in SEVERITIES:
         raise MistakesMetadataError(
-            f"{source}: unknown mistake severity {spelling!r}; expected one of "
+            f"{source}: unknown mistake severity {brief_repr(spelling)}; expected one of "
             f"{', '.join(SEVERITIES)}"
         )
     return severity

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.mistakes import normalize_category, normalize_severity
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr, not_a_regular_file
 from imagenet_multilabel.metric.scoring import LabelSets, References
 
 PATCH_FORMAT = "imagenet-multilabel-label-patch"
@@ -88,17 +88,26 @@ class LabelPatch:
 
 
 def read_patch(path: str | os.PathLike) -> LabelPatch:
-    """Read and validate a patch file; every problem names the file and the first decisions."""
+    """Read and validate a patch file; every problem names the file and the first decisions.
+
+    Values are quoted cut short (``brief_repr``), so a hostile file gives a message a person can
+    read; a FIFO or device is refused before it is opened (reading it would block).
+    """
     path = Path(path)
     source = str(path)
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise LabelPatchError(f"label patch {source!r} {what}; expected a JSON file")
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise LabelPatchError(f"label patch {source!r} cannot be read: {error}") from error
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:  # ValueError: also ints of 4,301+ digits
         raise LabelPatchError(f"label patch {source!r} is not valid JSON: {error}") from error
+    except RecursionError:
+        raise LabelPatchError(f"label patch {source!r} is JSON nested too deeply to read") from None
     if not isinstance(document, dict):
         raise LabelPatchError(
             f"label patch {source!r}: expected a JSON object, found {type(document).__name__}"
@@ -108,15 +117,15 @@ def read_patch(path: str | os.PathLike) -> LabelPatch:
         PATCH_FORMAT_VERSION,
     ):
         raise LabelPatchError(
-            f"label patch {source!r}: format {document.get('format')!r} version "
-            f"{document.get('format_version')!r}; expected {PATCH_FORMAT!r} version "
+            f"label patch {source!r}: format {brief_repr(document.get('format'))} version "
+            f"{brief_repr(document.get('format_version'))}; expected {PATCH_FORMAT!r} version "
             f"{PATCH_FORMAT_VERSION}"
         )
     base = document.get("base")
     if not isinstance(base, str) or not _SHA256.fullmatch(base):
         raise LabelPatchError(
-            f"label patch {source!r}: 'base' is {base!r}; expected the 64 lower-case hex digits "
-            "of the sha256 of the annotation file the patch applies to"
+            f"label patch {source!r}: 'base' is {brief_repr(base)}; expected the 64 lower-case "
+            "hex digits of the sha256 of the annotation file the patch applies to"
         )
     texts = {key: document.get(key) for key in ("created", "reviewer")}
     not_text = [key for key, value in texts.items() if not isinstance(value, str)]
@@ -124,8 +133,9 @@ def read_patch(path: str | os.PathLike) -> LabelPatch:
     if not_text or not isinstance(decisions, list):
         raise LabelPatchError(
             f"label patch {source!r}: expected 'created' and 'reviewer' strings and a "
-            f"'decisions' list; got created={texts['created']!r}, reviewer={texts['reviewer']!r},"
-            f" decisions of type {type(decisions).__name__}"
+            f"'decisions' list; got created={brief_repr(texts['created'])}, "
+            f"reviewer={brief_repr(texts['reviewer'])}, decisions of type "
+            f"{type(decisions).__name__}"
         )
     parsed, bad = [], []
     for index, entry in enumerate(decisions):
@@ -156,7 +166,7 @@ def _decision(index: int, entry: Any) -> Decision:
         raise LabelPatchError(f"{where} is {type(entry).__name__}, expected an object")
     file_name, class_id, verdict = (entry.get(key) for key in ("file_name", "class_id", "verdict"))
     if not isinstance(file_name, str):
-        raise LabelPatchError(f"{where}: file_name {file_name!r} is not a string")
+        raise LabelPatchError(f"{where}: file_name {brief_repr(file_name)} is not a string")
     try:
         classes.image_id_from_file_name(file_name)
     except ToolkitError as error:
@@ -164,16 +174,19 @@ def _decision(index: int, entry: Any) -> Decision:
     is_int = isinstance(class_id, int) and not isinstance(class_id, bool)
     if not is_int or not 0 <= class_id < classes.NUM_CLASSES:
         raise LabelPatchError(
-            f"{where} ({file_name}): class_id {class_id!r} is not a class index 0..999"
+            f"{where} ({file_name}): class_id {brief_repr(class_id)} is not a class index 0..999"
         )
     if verdict not in PATCH_VERDICTS:
         raise LabelPatchError(
-            f"{where} ({file_name}, class {class_id}): verdict {verdict!r}; expected one of "
+            f"{where} ({file_name}, class {class_id}): verdict {brief_repr(verdict)}; expected "
+            "one of "
             f"{', '.join(PATCH_VERDICTS)}"
         )
     optional = {key: entry.get(key) or None for key in ("category", "severity", "note")}
     if optional["note"] is not None and not isinstance(optional["note"], str):
-        raise LabelPatchError(f"{where} ({file_name}): note {optional['note']!r} is not a string")
+        raise LabelPatchError(
+            f"{where} ({file_name}): note {brief_repr(optional['note'])} is not a string"
+        )
     return Decision(
         index=index,
         file_name=file_name,

@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
 from imagenet_multilabel.metric.scoring import RealReferences
 
 REAL_LABELS_SHA256 = "d83e9bff374c631aae8439eb064c7019acc56e1b3bc3f56b8380c2a710b0220b"
 SOURCE_REPOSITORY = "https://github.com/google-research/reassessed-imagenet"
 SOURCE_COMMIT = "bcd006fe12e929f055e0ec7fe39dbf4d64a6881a"
 TIMM_COPY = "data/_info/imagenet_real_labels.json"
-_SHOWN = 5
 
 
 class RealLabelsError(ToolkitError):
@@ -64,7 +63,7 @@ class RealLabels:
         if unknown:
             raise RealLabelsError(
                 f"{len(unknown)} file name(s) are not ImageNet validation images, e.g. "
-                f"{unknown[:_SHOWN]}; expected 'ILSVRC2012_val_NNNNNNNN.JPEG'"
+                f"{first_few(map(repr, unknown))}; expected 'ILSVRC2012_val_NNNNNNNN.JPEG'"
             )
         return RealReferences.from_columns(
             file_names, [self.by_file_name[name] for name in file_names]
@@ -98,6 +97,11 @@ def load_real_labels(
     it is then marked ``verified=False``, and its shape is checked all the same.
     """
     path = Path(path) if path is not None else timm_copy()
+    what = not_a_regular_file(path)  # a FIFO or device would block the read
+    if what is not None:
+        raise RealLabelsError(
+            f"the ReaL labels file {str(path)!r} {what}; expected a copy of real.json"
+        )
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -112,8 +116,13 @@ def load_real_labels(
         )
     try:
         sets = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError) as error:  # ValueError: also ints of 4,301+ digits
         raise RealLabelsError(f"ReaL labels {str(path)!r} are not JSON: {error}") from None
+    except RecursionError:
+        raise RealLabelsError(
+            f"ReaL labels {str(path)!r} are JSON nested too deeply to read; expected lists of "
+            "class ids"
+        ) from None
     return RealLabels(
         by_file_name=_by_file_name(sets, str(path)),
         source=str(path),
@@ -134,7 +143,7 @@ def _by_file_name(sets: Any, source: str) -> dict[str, frozenset[int]]:
     file_names = [classes.FILE_NAME_PREFIX + f"{i:08d}.JPEG" for i in range(1, len(sets) + 1)]
     if set(map(type, sets)) == {list}:
         flat = list(itertools.chain.from_iterable(sets))
-        ids = np.array(flat, dtype=np.int64) if set(map(type, flat)) <= {int} else None
+        ids = _int64_array(flat) if set(map(type, flat)) <= {int} else None
         if ids is not None and (
             ids.size == 0 or (ids.min() >= 0 and ids.max() < classes.NUM_CLASSES)
         ):
@@ -144,8 +153,16 @@ def _by_file_name(sets: Any, source: str) -> dict[str, frozenset[int]]:
     ]
     raise RealLabelsError(
         f"ReaL labels {source!r}: {len(bad)} entr(y/ies) are not lists of class ids in "
-        f"0..{classes.NUM_CLASSES - 1}, first for {bad[:_SHOWN]}"
+        f"0..{classes.NUM_CLASSES - 1}, first for {first_few(bad)}"
     )
+
+
+def _int64_array(ints: list[int]) -> np.ndarray | None:
+    """``ints`` as int64, None when one does not fit (it is then no class id either)."""
+    try:
+        return np.array(ints, dtype=np.int64)
+    except OverflowError:
+        return None
 
 
 def _is_class_list(labels: Any) -> bool:

@@ -37,11 +37,13 @@ def first_few(items: Iterable[object], *, shown: int = SHOWN) -> str:
 
 def brief_repr(value: object) -> str:
     """``repr(value)`` cut to ``ITEM_CHARS``; a value Python refuses to print (an int of over
-    4,300 digits, alone or inside a list) is named by its type instead."""
+    4,300 digits, alone or inside a list; lists nested too deeply) is named by its type."""
     try:
         return shorten(repr(value))
     except ValueError:
         return f"a {type(value).__name__} too large to print"
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to print"
 
 
 def shorten(text: str, limit: int = ITEM_CHARS) -> str:

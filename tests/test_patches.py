@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,7 @@ def test_patches_that_cannot_apply_to_these_labels(tmp_path: Path) -> None:
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(LabelPatchError, match=r"'.*missing.json' cannot be read"):
+    with pytest.raises(LabelPatchError, match=r"'.*missing.json' does not exist"):
         patches.read_patch(tmp_path / "missing.json")
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
     with pytest.raises(LabelPatchError, match=r"'.*broken.json' is not valid JSON"):
@@ -215,3 +216,53 @@ def test_build_with_a_patch_writes_patched_labels_and_lists_the_patch(
     patch_sha256 = patches.read_patch(patch_file).sha256
     assert f"| patch.json | `{patch_sha256}` | R &#124; &lt;b&gt; |" in card
     assert card.count(patch_sha256) == 1
+
+
+def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
+    """Reading a named pipe would block until a writer came."""
+    fifo = tmp_path / "patch.json"
+    os.mkfifo(fifo)
+    with pytest.raises(LabelPatchError, match=r"'.*patch.json' is a FIFO \(named pipe\)"):
+        patches.read_patch(fifo)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"decisions": [' + "9" * 5000 + "]}", "is not valid JSON: .*digits"),
+        ("[" * 100_000 + "]" * 100_000, "is JSON nested too deeply to read"),
+    ],
+)
+def test_huge_ints_and_deep_nesting_are_clear_errors(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LabelPatchError, match=f"'.*hostile.json' {message}"):
+        patches.read_patch(path)
+
+
+LONG = "x" * 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("decisions", "fields"),
+    [
+        ([], {"base": LONG}),
+        ([], {"format": LONG}),
+        ([], {"reviewer": [LONG]}),
+        ([], {"created": 10**4000}),
+        ([_decision(LONG, 1, "wrong")], {}),
+        ([_decision(NAMES[0], 1, "wrong", note=[LONG])], {}),
+        ([_decision(NAMES[0], 1, "wrong", category=LONG)], {}),
+        ([_decision(NAMES[0], 1, "wrong", severity=LONG)], {}),
+        ([_decision(NAMES[0], 1, LONG)], {}),
+        ([_decision(NAMES[0], [LONG], "wrong")], {}),
+        ([{"file_name": [[[LONG]]]}], {}),
+    ],
+)
+def test_long_values_are_quoted_short(tmp_path: Path, decisions: list, fields: dict) -> None:
+    path = _write_patch(tmp_path / "long.json", decisions, **fields)
+    with pytest.raises(LabelPatchError) as raised:
+        patches.read_patch(path)
+    assert "long.json" in str(raised.value) and len(str(raised.value)) < 700

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import evaluate
@@ -94,7 +95,12 @@ def test_unknown_file_names_are_an_error(synthetic_file):
         ("not json", "are not JSON"),
         ("{}", "expected a JSON list of 50,000 lists .* got dict"),
         ("[[1], [2]]", "expected a JSON list of 50,000 lists .* got 2 entries"),
-        (json.dumps([[1]] * 49_999 + [[1000]]), r"1 entr.*first for \['ILSVRC2012_val_00050000"),
+        (json.dumps([[1]] * 49_999 + [[1000]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
+        # an int beyond int64 is no class id (numpy would overflow converting it)
+        (json.dumps([[1]] * 49_999 + [[2**70]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
+        # ints of 4,301+ digits and deep nesting are refused by the JSON reader itself
+        ("[[" + "9" * 5000 + "]]", "are not JSON: .*digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
         (json.dumps([[1]] * 49_998 + [["1"], 5]), r"2 entr.*ILSVRC2012_val_00049999.JPEG"),
         (json.dumps([[1]] * 49_999 + [[True]]), r"1 entr.*ILSVRC2012_val_00050000"),
     ],
@@ -107,11 +113,26 @@ def test_malformed_files_are_errors_naming_the_entries(tmp_path, content, messag
 
 
 def test_missing_file_and_missing_timm_copy(tmp_path, monkeypatch):
-    with pytest.raises(RealLabelsError, match="cannot read the ReaL labels file"):
+    with pytest.raises(RealLabelsError, match="ReaL labels file .*absent.json' does not exist"):
         load_real_labels(tmp_path / "absent.json")
     monkeypatch.setattr(real, "TIMM_COPY", "data/_info/absent.json")
     with pytest.raises(RealLabelsError, match="no data/_info/absent.json .* --real-labels PATH"):
         load_real_labels()
+
+
+def test_a_fifo_is_refused_not_read(tmp_path):
+    """Reading a named pipe would block until a writer came."""
+    fifo = tmp_path / "real.json"
+    os.mkfifo(fifo)
+    with pytest.raises(RealLabelsError, match=r"'.*real.json' is a FIFO \(named pipe\)"):
+        load_real_labels(fifo, allow_unverified=True)
+
+
+def test_long_file_names_are_quoted_short(synthetic_file):
+    labels = load_real_labels(synthetic_file[0], allow_unverified=True)
+    with pytest.raises(RealLabelsError) as raised:
+        labels.references(["x" * 1_000_000])
+    assert len(str(raised.value)) < 400
 
 
 # ---------------------------------------------------------------------------------------------

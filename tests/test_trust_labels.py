@@ -15,7 +15,7 @@ import pytest
 from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import annotations as ann
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.labels import load_labels
+from imagenet_multilabel.dataset_script.labels import given_or_loaded, load_labels
 from imagenet_multilabel.dataset_script.labels_dataset import (
     LabelsDatasetError,
     label_content_digest,
@@ -215,3 +215,62 @@ def test_content_digest_ignores_row_and_class_order_and_is_fast(annotation_file,
     start = time.perf_counter()
     label_content_digest(twenty_thousand)
     assert time.perf_counter() - start < 0.5
+
+
+# The API's parameter types (issue 13, item 17): a string is never iterated character by character.
+
+
+def _patch(path: Path, base: str, file_name: str) -> Path:
+    document = {
+        "format": "imagenet-multilabel-label-patch",
+        "format_version": 1,
+        "base": base,
+        "created": "2026-01-31T12:00:00Z",
+        "reviewer": "a reviewer",
+        "decisions": [{"file_name": file_name, "class_id": 1, "verdict": "wrong"}],
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_one_split_or_one_patch_may_be_given_alone(annotation_file, tmp_path):
+    path, sha256 = annotation_file
+    source = {"annotations": path, "allow_unverified": True}
+    labels = load_labels("imagenet_m", **source)
+    assert list(labels.splits) == ["imagenet_m"]
+    file_name = labels.split("imagenet_m").file_names[0]
+    patch = _patch(tmp_path / "p.json", sha256, file_name)
+    alone, listed = (load_labels("imagenet_m", patches=p, **source) for p in (patch, [str(patch)]))
+    assert alone.provenance == listed.provenance and alone.provenance["patched"] is True
+    assert alone.split("imagenet_m").wrong.classes.tolist() == (
+        listed.split("imagenet_m").wrong.classes.tolist()
+    )
+    given = given_or_loaded(None, patches=str(patch), **source)
+    assert given.provenance["version"] == alone.provenance["version"]
+
+
+def _deeply_nested(depth: int) -> list:
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"splits": 5}, r"load_labels\(splits=...\): expected a split name or a list of them"),
+        ({"splits": ["validation", None]}, r"load_labels\(splits=...\)"),
+        ({"splits": b"validation"}, r"load_labels\(splits=...\): .* got bytes"),
+        ({"patches": [5]}, r"load_labels\(patches=...\): expected a label patch path"),
+        ({"patches": {"p.json": 1}}, r"load_labels\(patches=...\)"),
+        ({"dataset": 5}, r"load_labels\(dataset=...\): expected a path, got int"),
+        ({"annotations": ["a.json"]}, r"load_labels\(annotations=...\): expected a path"),
+        ({"splits": ["x" * 10_000]}, r"unknown split\(s\) \['xxx.*characters\)"),
+        ({"splits": _deeply_nested(100_000)}, r"got list a list nested too deeply to print"),
+    ],
+)
+def test_wrong_types_are_refused_naming_the_parameter(arguments, message):
+    with pytest.raises(ToolkitError, match=message) as raised:
+        load_labels(**arguments)
+    assert len(str(raised.value)) < 400
