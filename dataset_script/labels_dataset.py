@@ -39,7 +39,7 @@ from imagenet_multilabel.dataset_script.build import (
     label_digest,
 )
 from imagenet_multilabel.dataset_script.classes import NUM_CLASSES
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from imagenet_multilabel.metric.scoring import LABEL_SET_COLUMNS, References
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
@@ -83,7 +83,8 @@ def load_labels_dataset(
             )
     else:
         raise LabelsDatasetError(
-            f"--labels {id_or_dir!r} is neither an existing directory nor a Hub dataset id ORG/NAME"
+            f"--labels {brief_repr(id_or_dir)} is neither an existing directory nor a Hub "
+            "dataset id ORG/NAME"
         )
     split_files = _labels_data_files(folder, source)
     unknown = [split for split in splits if split not in split_files]

@@ -121,6 +121,9 @@ def test_missing_split_lists_the_available_ones(built):
 def test_neither_folder_nor_hub_id(tmp_path):
     with pytest.raises(LabelsDatasetError, match="neither an existing directory nor"):
         load_labels_dataset(str(tmp_path / "a" / "b"), SPLITS)
+    with pytest.raises(LabelsDatasetError, match="neither") as raised:
+        load_labels_dataset("x" * 100_000, SPLITS)
+    assert len(str(raised.value)) < 400
 
 
 def test_folder_without_card_or_labels_config_is_refused(tmp_path):
