@@ -71,7 +71,7 @@ def load_labels_dataset(
     and ``annotations_source``, and ``verified`` and ``verification`` as this check found them.
     """
     local = Path(id_or_dir)
-    if local.is_dir():
+    if _is_directory(local):
         folder, source, revision = local, str(local.resolve()), None
     elif _HUB_ID.fullmatch(id_or_dir):
         folder = _download(id_or_dir)
@@ -172,6 +172,14 @@ def _verification(
                 "rebuild the dataset with `imagenet-multilabel build`"
             )
     return CHECKED
+
+
+def _is_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory; a name the OS refuses (too long) is none."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _download(repo_id: str) -> Path:
