@@ -1,0 +1,227 @@
+"""`patches merge`: consensus, conflicts and kappa, against hand-computed examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.patch_merge import merge_patches
+from imagenet_multilabel.dataset_script.patches import LabelPatchError, read_patch
+from imagenet_multilabel.eval_cli import patches_merge
+from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
+
+BASE = "b" * 64
+ITEMS = [(classes.file_name_from_image_id(i), 10 * i) for i in range(1, 5)]  # items 1..4
+
+
+def _patch(root: Path, reviewer: str, verdicts: dict[int, str], base: str = BASE, **extra) -> Path:
+    """A patch deciding ``verdicts`` (item number 1..4 -> verdict), with ``extra`` fields per
+    item number (category, severity, note)."""
+    decisions = []
+    for item, verdict in verdicts.items():
+        file_name, class_id = ITEMS[item - 1]
+        decision: dict[str, Any] = {"file_name": file_name, "class_id": class_id}
+        decision["verdict"] = verdict
+        decision.update(extra.get(f"item{item}", {}))
+        decisions.append(decision)
+    document = {
+        "format": "imagenet-multilabel-label-patch",
+        "format_version": 1,
+        "base": base,
+        "created": "2026-01-31T12:00:00Z",
+        "reviewer": reviewer,
+        "decisions": decisions,
+    }
+    path = root / f"{reviewer or 'anonymous'}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def _kept(document: dict[str, Any]) -> dict[int, str]:
+    return {
+        ITEMS.index((d["file_name"], d["class_id"])) + 1: d["verdict"]
+        for d in document["decisions"]
+    }
+
+
+def test_all_agree(tmp_path: Path) -> None:
+    verdicts = {1: "correct", 2: "wrong", 3: "unclear"}
+    paths = [_patch(tmp_path, name, verdicts) for name in ("ana", "ben")]
+    document, conflicts, report = merge_patches(paths)
+    assert _kept(document) == verdicts and conflicts == []
+    (cohen,) = report["agreement"]["cohen"]
+    # po = 1, pe = 3 * (1/3)^2 = 1/3: kappa 1
+    assert (cohen["num_items"], cohen["observed_agreement"], cohen["kappa"]) == (3, 1.0, 1.0)
+    assert cohen["expected_agreement"] == pytest.approx(1 / 3)
+    fleiss = report["agreement"]["fleiss"]
+    assert (fleiss["num_items"], fleiss["num_raters"], fleiss["kappa"]) == (3, 2, 1.0)
+
+
+def test_total_disagreement(tmp_path: Path) -> None:
+    paths = [
+        _patch(tmp_path, "ana", {1: "correct", 2: "wrong"}),
+        _patch(tmp_path, "ben", {1: "wrong", 2: "correct"}),
+    ]
+    document, conflicts, report = merge_patches(paths, min_agreement=1)
+    assert document["decisions"] == []  # a tie keeps nothing, whatever min_agreement
+    assert conflicts == [
+        {
+            "file_name": ITEMS[0][0],
+            "class_id": 10,
+            "verdicts": {"ana": "correct", "ben": "wrong"},
+            "kept": None,
+        },
+        {
+            "file_name": ITEMS[1][0],
+            "class_id": 20,
+            "verdicts": {"ana": "wrong", "ben": "correct"},
+            "kept": None,
+        },
+    ]
+    # po = 0, pe = 0.5 * 0.5 + 0.5 * 0.5 = 0.5: kappa -1; Fleiss: P = 0, Pe = 0.5: -1
+    assert report["agreement"]["cohen"][0]["kappa"] == -1.0
+    assert report["agreement"]["fleiss"]["kappa"] == -1.0
+
+
+def test_partial_overlap(tmp_path: Path) -> None:
+    paths = [
+        _patch(tmp_path, "ana", {1: "correct", 2: "correct", 3: "wrong"}),
+        _patch(tmp_path, "ben", {2: "correct", 3: "unclear", 4: "wrong"}),
+    ]
+    document, conflicts, report = merge_patches(paths, min_agreement=2)
+    assert _kept(document) == {2: "correct"}
+    assert [(c["file_name"], c["kept"]) for c in conflicts] == [(ITEMS[2][0], None)]
+    assert (report["num_pairs_decided"], report["num_held_back"]) == (4, 2)  # items 1 and 4
+    # on items 2, 3: po = 1/2, pe = 0.5 * 0.5 (correct) = 1/4: kappa (1/2 - 1/4) / (3/4) = 1/3
+    (cohen,) = report["agreement"]["cohen"]
+    assert cohen["num_items"] == 2 and cohen["kappa"] == pytest.approx(1 / 3)
+    # P = (1 + 0) / 2, Pe = (2/4)^2 + (1/4)^2 + (1/4)^2 = 3/8: kappa (1/2 - 3/8) / (5/8) = 1/5
+    fleiss = report["agreement"]["fleiss"]
+    assert fleiss["num_items"] == 2 and fleiss["kappa"] == pytest.approx(0.2)
+    document, _, _ = merge_patches(paths, min_agreement=1)
+    assert _kept(document) == {1: "correct", 2: "correct", 4: "wrong"}
+
+
+def test_three_reviewers_majority(tmp_path: Path) -> None:
+    paths = [
+        _patch(tmp_path, "ana", {1: "correct", 2: "correct", 3: "wrong", 4: "unclear"}),
+        _patch(tmp_path, "ben", {1: "correct", 2: "correct", 3: "unclear", 4: "unclear"}),
+        _patch(tmp_path, "cy", {1: "correct", 2: "wrong", 3: "wrong", 4: "unclear"}),
+    ]
+    document, conflicts, report = merge_patches(paths, min_agreement=2)
+    assert _kept(document) == {1: "correct", 2: "correct", 3: "wrong", 4: "unclear"}
+    assert [(c["class_id"], c["kept"]) for c in conflicts] == [(20, "correct"), (30, "wrong")]
+    assert report["num_conflicts_resolved"] == 2
+    # ana / ben: po = 3/4, pe = 0.5 * 0.5 + 0.25 * 0.5 = 3/8: kappa (3/4 - 3/8) / (5/8) = 0.6
+    cohen = {tuple(pair["reviewers"]): pair["kappa"] for pair in report["agreement"]["cohen"]}
+    assert cohen["ana", "ben"] == pytest.approx(0.6)
+    # P = (1 + 1/3 + 1/3 + 1) / 4 = 2/3; Pe = (5/12)^2 + (3/12)^2 + (4/12)^2 = 25/72: 23/47
+    assert report["agreement"]["fleiss"]["kappa"] == pytest.approx(23 / 47)
+    assert report["agreement"]["fleiss"]["num_raters"] == 3
+    document, _, _ = merge_patches(paths, min_agreement=3)
+    assert _kept(document) == {1: "correct", 4: "unclear"}
+
+
+def test_kappa_undefined_when_every_verdict_is_the_same(tmp_path: Path) -> None:
+    paths = [_patch(tmp_path, name, {1: "correct", 2: "correct"}) for name in ("ana", "ben")]
+    _, _, report = merge_patches(paths)
+    for result in (report["agreement"]["cohen"][0], report["agreement"]["fleiss"]):
+        assert result["kappa"] is None and "chance agreement is 1" in result["undefined"]
+        assert result["observed_agreement"] == 1.0 and result["num_items"] == 2
+    paths = [_patch(tmp_path, "ana", {1: "correct"}), _patch(tmp_path, "ben", {2: "wrong"})]
+    _, _, report = merge_patches(paths)
+    assert report["agreement"]["cohen"][0] == {
+        "reviewers": ["ana", "ben"],
+        "num_items": 0,
+        "kappa": None,
+        "undefined": "no (image, class) was decided by both",
+    }
+
+
+def test_merged_patch_is_a_patch_with_its_sources(tmp_path: Path) -> None:
+    paths = [
+        _patch(tmp_path, "ana", {1: "wrong"}, item1={"category": "fine-grained", "note": "dog"}),
+        _patch(tmp_path, "ben", {1: "wrong"}, item1={"category": "non-prototypical"}),
+    ]
+    report = patches_merge.write_merged_patch(paths, tmp_path / "out" / "merged.json")
+    merged = read_patch(tmp_path / "out" / "merged.json")
+    assert merged.base == BASE and len(merged.decisions) == 1
+    decision = merged.decisions[0]
+    assert decision.category is None  # they differ: left out, and said in the note
+    assert decision.note == "ana: dog; category differs: ana fine-grained, ben non-prototypical"
+    document = json.loads((tmp_path / "out" / "merged.json").read_text())
+    assert [(s["file"], s["reviewer"]) for s in document["sources"]] == [
+        ("ana.json", "ana"),
+        ("ben.json", "ben"),
+    ]
+    assert document["sources"][0]["sha256"] == read_patch(paths[0]).sha256
+    assert document["merge"] == report
+    assert (tmp_path / "out" / "conflicts.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "message"),
+    [
+        (lambda root: [_patch(root, "ana", {1: "wrong"})], {}, "two or more patches, got 1"),
+        (
+            lambda root: [
+                _patch(root, "ana", {1: "wrong"}),
+                _patch(root, "ben", {1: "wrong"}, base="c" * 64),
+            ],
+            {},
+            "different annotation files",
+        ),
+        (
+            lambda root: [_patch(root, "ana", {1: "wrong"}), _patch(root, "ben", {1: "wrong"})],
+            {"base_sha256": "c" * 64},
+            f"different annotation files.*expected {'c' * 64}",
+        ),
+        (
+            lambda root: [_patch(root, "ana", {1: "wrong"})] * 2,
+            {},
+            "the same file is given 2 times",
+        ),
+        (
+            lambda root: [
+                _patch(root, "ana", {1: "wrong"}),
+                _patch(root / "other", "ana", {1: "correct"}),
+            ],
+            {},
+            "the same reviewer is given 2 times",
+        ),
+        (
+            lambda root: [_patch(root, "ana", {1: "wrong"}), _patch(root, "ben", {1: "wrong"})],
+            {"min_agreement": 3},
+            "min_agreement 3 is not between 1 and the 2",
+        ),
+    ],
+)
+def test_bad_merges_are_refused(tmp_path: Path, make, kwargs, message: str) -> None:
+    (tmp_path / "other").mkdir()
+    with pytest.raises(LabelPatchError, match=message):
+        merge_patches(make(tmp_path), **kwargs)
+
+
+def test_output_that_is_a_patch_is_refused_and_main_args_reports(tmp_path: Path, capsys) -> None:
+    paths = [
+        _patch(tmp_path, "ana", {1: "correct", 2: "wrong"}),
+        _patch(tmp_path, "ben", {1: "correct", 2: "correct"}),
+    ]
+    before = paths[0].read_bytes()
+    with pytest.raises(OutputOverwritesInputError, match="--output"):
+        patches_merge.write_merged_patch(paths, paths[0])
+    assert paths[0].read_bytes() == before
+    args = argparse.Namespace(
+        patches=paths, output=str(tmp_path / "merged.json"), conflicts=None, min_agreement=2
+    )
+    assert patches_merge.main_args(args) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 2 (image, class) pair(s) kept" in printed and "1 conflict(s)" in printed
+    (conflict,) = [
+        json.loads(line) for line in (tmp_path / "conflicts.jsonl").read_text().splitlines()
+    ]
+    assert conflict["verdicts"] == {"ana": "wrong", "ben": "correct"}
