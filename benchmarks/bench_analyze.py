@@ -20,17 +20,14 @@ import io
 import json
 import os
 import random
-import resource
-import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from timing import Rounds, Timing, time_command, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -64,20 +61,9 @@ def _predictions(references: References, wrong_rows: set[int], rng: random.Rando
     return "\n".join(lines) + "\n"
 
 
-def _command(*args: str, env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one command: on a shared machine the CPU time
-    says more about the command than the wall time."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "imagenet_multilabel", *args],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+def _command(*args: str, env: dict[str, str]) -> Timing:
+    """One `imagenet-multilabel` command in a fresh process."""
+    return time_command([sys.executable, "-m", "imagenet_multilabel", *args], env)
 
 
 def _in_process(
@@ -88,14 +74,16 @@ def _in_process(
     os.environ["HF_HOME"] = env["HF_HOME"]
     from imagenet_multilabel.cli import main as cli_main
 
-    times: dict[str, list[float]] = {"score": [], "analyze": []}
-    for _ in range(repeats + 1):  # the first round imports and is not counted
-        for name, command in (("score", score), ("analyze", analyze)):
-            started = time.process_time()
-            with contextlib.redirect_stdout(io.StringIO()):
-                cli_main(command)
-            times[name].append(time.process_time() - started)
-    cpu = {name: statistics.median(values[1:]) for name, values in times.items()}
+    commands = {"score": score, "analyze": analyze}
+    rounds = Rounds()
+    with contextlib.redirect_stdout(io.StringIO()):
+        for command in commands.values():
+            cli_main(command)  # imports: not counted
+        for _ in range(repeats):
+            for name, command in commands.items():
+                with rounds.measure(name):
+                    cli_main(command)
+    cpu = {name: rounds.median(name).cpu_s for name in commands}
     return {
         "in_process_score_cpu_s": round(cpu["score"], 3),
         "in_process_analyze_cpu_s": round(cpu["analyze"], 3),
@@ -148,12 +136,12 @@ def main(argv: list[str] | None = None) -> dict:
         ]
         analyze = ["analyze", "--predictions", str(predictions), *labels]
         _command(*score, env=env)  # parses the annotation file once into the compact cache
-        times: dict[str, list[tuple[float, float]]] = {"score": [], "analyze": []}
+        rounds = Rounds()
         for _ in range(args.repeats):
-            times["score"].append(_command(*score, env=env))
-            times["analyze"].append(_command(*analyze, env=env))
-        wall = {name: statistics.median(t[0] for t in values) for name, values in times.items()}
-        cpu = {name: statistics.median(t[1] for t in values) for name, values in times.items()}
+            rounds.add("score", _command(*score, env=env))
+            rounds.add("analyze", _command(*analyze, env=env))
+        wall = {name: rounds.median(name).wall_s for name in ("score", "analyze")}
+        cpu = {name: rounds.median(name).cpu_s for name in ("score", "analyze")}
         rejected = json.loads((directory / "a" / "analysis" / "results.json").read_text())
         report["a"] = {
             "num_predictions": len(validation),
@@ -182,11 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
             for row in sorted(wrong_rows):
                 add_tar_member(archive, validation.file_names[row], _jpeg(pixels))
         analyze = ["analyze", "--predictions", str(predictions), *labels, "--images", str(tar)]
-        first, _ = _command(*analyze, env=env)
+        first = _command(*analyze, env=env).wall_s
         output = directory / "b" / "analysis"
         thumbnails = sorted((output / "review" / "thumbnails").iterdir())
         written = {path: path.stat().st_mtime_ns for path in thumbnails}
-        second, _ = _command(*analyze, env=env)
+        second = _command(*analyze, env=env).wall_s
         assert {path: path.stat().st_mtime_ns for path in thumbnails} == written
         page = output / "review" / "index.html"
         report["b"] = {
@@ -214,9 +202,8 @@ def _browser_timings(page: Path, downloads: Path) -> dict[str, float]:
     downloads.mkdir()
     driver = headless_chromium(downloads)
     try:
-        started = time.perf_counter()
-        driver.get(page.as_uri())
-        open_wall = time.perf_counter() - started
+        with timed() as opening:
+            driver.get(page.as_uri())
         ready_ms, load_ms = driver.execute_script(
             "return [performance.getEntriesByName('review-ready')[0].startTime,"
             " performance.getEntriesByType('navigation')[0].loadEventEnd];"
@@ -239,7 +226,7 @@ def _browser_timings(page: Path, downloads: Path) -> dict[str, float]:
     finally:
         driver.quit()
     return {
-        "open_wall_s": round(open_wall, 3),
+        "open_wall_s": round(opening.wall_s, 3),
         "ready_ms": round(ready_ms, 1),
         "load_event_ms": round(load_ms, 1),
         "filter_source_ms": round(filter_ms["filter-source"], 1),

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import Rounds, Timing, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import make_images  # noqa: E402 (the same synthetic photos and annotations)
@@ -43,32 +42,34 @@ def make_mobilenet(directory: Path) -> Path:
     return directory
 
 
-def time_run(model: Path, tar: Path, annotations: Path, output: Path, args, *, before: bool):
-    """Seconds of one `evaluate_model` call; ``before``: with the full-decode check up front."""
+def time_run(
+    model: Path, tar: Path, annotations: Path, output: Path, args, *, before: bool
+) -> Timing:
+    """One `evaluate_model` call; ``before``: with the full-decode check up front."""
     from imagenet_multilabel.dataset_script.images import check_images
     from imagenet_multilabel.eval_cli import run
 
     now = run.check_images
     if before:
         run.check_images = lambda images, **_: check_images(images, full_decode=True)
-    started = time.perf_counter()
     try:
-        run.evaluate_model(
-            str(model),
-            str(tar),
-            split="validation",
-            annotations=annotations,
-            allow_unverified=True,
-            batch_size=args.batch_size,
-            num_workers=args.num_workers,
-            output_dir=output,
-        )
+        with timed() as timing:
+            run.evaluate_model(
+                str(model),
+                str(tar),
+                split="validation",
+                annotations=annotations,
+                allow_unverified=True,
+                batch_size=args.batch_size,
+                num_workers=args.num_workers,
+                output_dir=output,
+            )
     finally:
         run.check_images = now
-    return time.perf_counter() - started
+    return timing
 
 
-def time_forward(model: Path, count: int, batch_size: int) -> float:
+def time_forward(model: Path, count: int, batch_size: int) -> Timing:
     """The forward pass alone, on tensors made before the clock starts."""
     import timm
 
@@ -78,24 +79,21 @@ def time_forward(model: Path, count: int, batch_size: int) -> float:
     ]
     with torch.inference_mode():
         module(batches[0])  # warm-up outside the clock
-        started = time.perf_counter()
-        for batch in batches:
-            module(batch).softmax(-1).topk(5)
-    return time.perf_counter() - started
+        with timed() as timing:
+            for batch in batches:
+                module(batch).softmax(-1).topk(5)
+    return timing
 
 
-def time_checks(tar: Path) -> dict[str, float]:
-    """Seconds of the up-front check of every image of ``tar``, full decode and header only."""
+def time_checks(tar: Path, rounds: Rounds) -> None:
+    """The up-front check of every image of ``tar``, full decode and header only."""
     from imagenet_multilabel.dataset_script.images import TarImageSource, check_images
 
     source = TarImageSource(tar)
     images = source.locate(sorted(source._index))
-    seconds = {}
     for name, full_decode in (("check_before", True), ("check_now", False)):
-        started = time.perf_counter()
-        check_images(images, full_decode=full_decode)
-        seconds[name] = time.perf_counter() - started
-    return seconds
+        with rounds.measure(name):
+            check_images(images, full_decode=full_decode)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -106,13 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are reported")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    times: dict[str, list[float]] = {
-        "before": [],
-        "now": [],
-        "forward": [],
-        "check_before": [],
-        "check_now": [],
-    }
+    rounds = Rounds()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         os.environ["HF_HOME"] = str(directory / "hf_home")
@@ -121,18 +113,17 @@ def main(argv: list[str] | None = None) -> dict:
         for round_index in range(args.repeats):
             for name in ("before", "now"):
                 output = directory / f"{name}-{round_index}"
-                seconds = time_run(model, tar, annotations, output, args, before=name == "before")
-                times[name].append(seconds)
-            times["forward"].append(time_forward(model, args.images, args.batch_size))
-            for name, seconds in time_checks(tar).items():
-                times[name].append(seconds)
-    median = {name: statistics.median(values) for name, values in times.items()}
+                timing = time_run(model, tar, annotations, output, args, before=name == "before")
+                rounds.add(name, timing)
+            rounds.add("forward", time_forward(model, args.images, args.batch_size))
+            time_checks(tar, rounds)
+    median = {name: rounds.median(name).wall_s for name in rounds.timings}
     summary = {
         "torch_threads": torch.get_num_threads(),
         "images": args.images,
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
-        "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
+        "seconds": rounds.wall_seconds(),
         "forward_vs_run_before": round(median["forward"] / median["before"], 3),
         "forward_vs_run_now": round(median["forward"] / median["now"], 3),
         "speedup_now_vs_before": round(median["before"] / median["now"], 3),

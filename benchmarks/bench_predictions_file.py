@@ -20,8 +20,9 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 NUM_NAMES = 50_000
 
@@ -49,14 +50,13 @@ def read_once(path: str) -> None:
     """Child process: read the file, print the outcome as one JSON line."""
     from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
 
-    start, cpu_start = time.perf_counter(), time.process_time()
-    try:
-        read_predictions(path)
-        message = ""
-    except PredictionsFileError as error:
-        message = str(error)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "message": message}))
+    message = ""
+    with timed() as reading:
+        try:
+            read_predictions(path)
+        except PredictionsFileError as error:
+            message = str(error)
+    print(json.dumps({"seconds": reading.wall_s, "cpu_seconds": reading.cpu_s, "message": message}))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,14 +72,13 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / f"predictions.{args.format}"
         write_file(path, args.rows, args.format, args.top5)
-        start = time.perf_counter()
-        child = subprocess.run(
-            [sys.executable, __file__, "--read", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        wall = time.perf_counter() - start
+        with timed() as child_timing:
+            child = subprocess.run(
+                [sys.executable, __file__, "--read", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
         outcome = json.loads(child.stdout)
         size_mb = path.stat().st_size / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         "file_mb": round(size_mb, 1),
         "read_s": round(outcome["seconds"], 2),
         "read_cpu_s": round(outcome["cpu_seconds"], 2),  # less swayed by other processes
-        "child_wall_s": round(wall, 2),
+        "child_wall_s": round(child_timing.wall_s, 2),
         "peak_rss_mb": round(peak_mb),
         "message_chars": len(outcome["message"]),
         "message_start": outcome["message"][:300],

@@ -18,16 +18,15 @@ import argparse
 import io
 import json
 import os
-import statistics
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import Rounds, Timing, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the synthetic annotation file of the test suite
@@ -81,26 +80,26 @@ def make_model(directory: Path) -> Path:
 
 def time_eval_cli(
     model: Path, tar: Path, annotations: Path, out: Path, args, precision: str
-) -> float:
+) -> Timing:
     """(a): the whole evaluation through the API the command calls."""
     from imagenet_multilabel import evaluate_model
 
-    started = time.perf_counter()
-    evaluate_model(
-        str(model),
-        str(tar),
-        split="validation",
-        annotations=annotations,
-        allow_unverified=True,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        mixed_precision=precision,
-        output_dir=out,
-    )
-    return time.perf_counter() - started
+    with timed() as timing:
+        evaluate_model(
+            str(model),
+            str(tar),
+            split="validation",
+            annotations=annotations,
+            allow_unverified=True,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            mixed_precision=precision,
+            output_dir=out,
+        )
+    return timing
 
 
-def time_forward(model: Path, count: int, batch_size: int, precision: str) -> float:
+def time_forward(model: Path, count: int, batch_size: int, precision: str) -> Timing:
     """The forward pass alone, on tensors made before the clock starts, in the same precision."""
     from transformers import ResNetForImageClassification
 
@@ -114,12 +113,12 @@ def time_forward(model: Path, count: int, batch_size: int, precision: str) -> fl
     with torch.inference_mode(), autocast:
         module(pixel_values=batches[0])  # warm-up outside the clock
         _synchronize(device)
-        started = time.perf_counter()
-        for batch in batches:
-            top5 = module(pixel_values=batch).logits.softmax(-1).topk(5)
-        top5.indices.cpu()  # like the run, which brings every batch's top-5 to the host
-        _synchronize(device)
-    return time.perf_counter() - started
+        with timed() as timing:
+            for batch in batches:
+                top5 = module(pixel_values=batch).logits.softmax(-1).topk(5)
+            top5.indices.cpu()  # like the run, which brings every batch's top-5 to the host
+            _synchronize(device)
+    return timing
 
 
 def _synchronize(device: torch.device) -> None:
@@ -127,7 +126,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_evaluator(model: Path, tar: Path, directory: Path) -> float:
+def time_evaluator(model: Path, tar: Path, directory: Path) -> Timing:
     """`evaluate.evaluator("image-classification")` with its default pipeline settings."""
     import datasets
     import evaluate
@@ -154,18 +153,18 @@ def time_evaluator(model: Path, tar: Path, directory: Path) -> float:
     metric_dir.mkdir(parents=True)
     (metric_dir / "plain_accuracy.py").write_text(_ACCURACY_MODULE)
     metric = evaluate.load(str(metric_dir / "plain_accuracy.py"))
-    started = time.perf_counter()  # like (a), the clock includes loading the model
-    pipe = pipeline(
-        "image-classification", model=str(model), device=0 if torch.cuda.is_available() else -1
-    )
-    evaluator = evaluate.evaluator("image-classification")
-    evaluator.compute(
-        model_or_pipeline=pipe,
-        data=data,
-        metric=metric,
-        label_mapping={wnid: index for index, wnid in enumerate(classes.WNIDS)},
-    )
-    return time.perf_counter() - started
+    with timed() as timing:  # like (a), the clock includes loading the model
+        pipe = pipeline(
+            "image-classification", model=str(model), device=0 if torch.cuda.is_available() else -1
+        )
+        evaluator = evaluate.evaluator("image-classification")
+        evaluator.compute(
+            model_or_pipeline=pipe,
+            data=data,
+            metric=metric,
+            label_mapping={wnid: index for index, wnid in enumerate(classes.WNIDS)},
+        )
+    return timing
 
 
 _ACCURACY_MODULE = """
@@ -197,25 +196,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are reported")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    times: dict[str, list[float]] = {}
+    rounds = Rounds()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         os.environ["HF_HOME"] = str(directory / "hf_home")
         tar, annotations, _ = make_images(directory, args.images)
         model = make_model(directory / "resnet50")
         for round_index in range(args.repeats):  # rounds interleave the three measurements
-            times.setdefault("evaluator", []).append(
-                time_evaluator(model, tar, directory / f"evaluator-{round_index}")
+            rounds.add(
+                "evaluator", time_evaluator(model, tar, directory / f"evaluator-{round_index}")
             )
             for precision in args.precisions:
                 out = directory / f"out-{precision}-{round_index}"
-                times.setdefault(f"run-{precision}", []).append(
-                    time_eval_cli(model, tar, annotations, out, args, precision)
+                rounds.add(
+                    f"run-{precision}", time_eval_cli(model, tar, annotations, out, args, precision)
                 )
-                times.setdefault(f"forward-{precision}", []).append(
-                    time_forward(model, args.images, args.batch_size, precision)
+                rounds.add(
+                    f"forward-{precision}",
+                    time_forward(model, args.images, args.batch_size, precision),
                 )
-    median = {name: statistics.median(values) for name, values in times.items()}
+    median = {name: rounds.median(name).wall_s for name in rounds.timings}
     evaluator = median["evaluator"]
     summary: dict = {
         "device": "cuda" if torch.cuda.is_available() else "cpu",
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
         "repeats": args.repeats,
-        "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
+        "seconds": rounds.wall_seconds(),
         "evaluator_fp32_median_s": round(evaluator, 3),
     }
     print(f"medians of {args.repeats} rounds, {args.images} images:")

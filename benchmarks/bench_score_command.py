@@ -2,7 +2,8 @@
 
 A synthetic annotation file of the published size in images (20 per class: 20,000 validation
 images) and 20,000 top-5 predictions; the first call parses the file and fills the compact cache,
-the timed calls then run as a user's would. Goal (issue 2): under 2 s.
+the timed calls then run as a user's would. Goal (issue 2): under 2 s. Also prints the CPU time
+of the command, which does not grow when other processes share the machine.
 Run: ``python benchmarks/bench_score_command.py [--repeats 3]``.
 """
 
@@ -12,11 +13,11 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import Rounds, time_command
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -58,16 +59,20 @@ def main(argv: list[str] | None = None) -> dict:
             str(directory / "results.json"),
         ]
         env = {**os.environ, "HF_HOME": str(directory / "hf_home"), "HF_HUB_OFFLINE": "1"}
-        subprocess.run(command, env=env, check=True, capture_output=True)  # fills the cache
-        times = []
+        time_command(command, env)  # fills the cache
+        rounds = Rounds()
         for _ in range(args.repeats):
-            started = time.perf_counter()
-            subprocess.run(command, env=env, check=True, capture_output=True)
-            times.append(time.perf_counter() - started)
-    summary = {"images": len(names), "best_s": round(min(times), 3), "goal_s": 2.0}
+            rounds.command("score", command, env)
+    best = rounds.best("score")
+    summary = {
+        "images": len(names),
+        "best_s": round(best.wall_s, 3),
+        "best_cpu_s": round(best.cpu_s, 3),
+        "goal_s": 2.0,
+    }
     print(
-        f"imagenet-multilabel score, {len(names):,} predictions, labels cached: {min(times):.2f} s "
-        f"(best of {args.repeats}; goal < 2 s)"
+        f"imagenet-multilabel score, {len(names):,} predictions, labels cached: "
+        f"{best.wall_s:.2f} s wall, {best.cpu_s:.2f} s CPU (best of {args.repeats}; goal < 2 s)"
     )
     print(json.dumps(summary))
     return summary

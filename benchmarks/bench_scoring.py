@@ -23,14 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import datasets
 import numpy as np
 from imagenet_multilabel.dataset_script.build import label_features
 from imagenet_multilabel.metric.scoring import NUM_CLASSES, References, score
+from timing import Rounds, Timing, timed
 
 IMAGES_PER_CLASS = 20
 TOP_K = 5
@@ -114,25 +114,20 @@ def aligned(predictions: Mapping[str, Sequence[int]], file_names: list[str]) -> 
     return np.array([predictions[name] for name in file_names])
 
 
+CORE_STEPS = ("from_arrow", "align", "score")
+
+
 def core(
     table: Any, predictions: Mapping[str, Sequence[int]]
-) -> tuple[dict[str, Any], list[float]]:
-    """Score the labels table; also the wall time of each step (build, align, score)."""
-    start = time.perf_counter()
-    references = References.from_arrow(table)
-    built = time.perf_counter()
-    matrix = aligned(predictions, references.file_names.tolist())
-    lined_up = time.perf_counter()
-    results = score(matrix, references)
-    done = time.perf_counter()
-    return results, [built - start, lined_up - built, done - lined_up]
-
-
-def timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    """Wall time of one run, and its result."""
-    start = time.perf_counter()
-    result = run()
-    return time.perf_counter() - start, result
+) -> tuple[dict[str, Any], dict[str, Timing]]:
+    """Score the labels table; also the timing of each of the ``CORE_STEPS``."""
+    with timed() as building:
+        references = References.from_arrow(table)
+    with timed() as aligning:
+        matrix = aligned(predictions, references.file_names.tolist())
+    with timed() as scoring:
+        results = score(matrix, references)
+    return results, dict(zip(CORE_STEPS, (building, aligning, scoring), strict=True))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -149,22 +144,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     in_row_order = aligned(predictions, columns["file_name"])
 
     # Rounds interleave the sides, so that a noisy spell on the machine does not hit one only.
-    anchor_s, rows_loop_s, core_runs, metric_s = [], [], [], []  # core run: total, then steps
+    rounds = Rounds()
     for _ in range(args.rounds):
-        seconds, anchor_accuracy = timed(lambda: official_loop(dataset, predictions))
-        anchor_s.append(seconds)
-        seconds, rows_accuracy = timed(lambda: official_loop(rows, predictions))
-        rows_loop_s.append(seconds)
+        with rounds.measure("anchor"):
+            anchor_accuracy = official_loop(dataset, predictions)
+        with rounds.measure("dict_loop"):
+            rows_accuracy = official_loop(rows, predictions)
         for _ in range(args.repeats):
-            seconds, (results, steps) = timed(lambda: core(dataset.data.table, predictions))
-            core_runs.append([seconds, *steps])
-            seconds, _ = timed(
-                lambda: score(in_row_order, References.from_arrow(dataset.data.table))
-            )
-            metric_s.append(seconds)
-    core_s, *best_steps = np.min(core_runs, axis=0).tolist()
-    core_median_s = float(np.median([run[0] for run in core_runs]))
-    anchor_s, rows_loop_s, metric_s = min(anchor_s), min(rows_loop_s), min(metric_s)
+            with rounds.measure("core"):
+                results, steps = core(dataset.data.table, predictions)
+            for step, timing in steps.items():
+                rounds.add(step, timing)
+            with rounds.measure("metric_core"):
+                score(in_row_order, References.from_arrow(dataset.data.table))
+    core_s, core_median_s = rounds.best("core").wall_s, rounds.median("core").wall_s
+    best_steps = [rounds.best(step).wall_s for step in CORE_STEPS]
+    anchor_s, rows_loop_s, metric_s = (
+        rounds.best(name).wall_s for name in ("anchor", "dict_loop", "metric_core")
+    )
 
     if {results["multilabel_accuracy"], anchor_accuracy, rows_accuracy} != {anchor_accuracy}:
         raise SystemExit(

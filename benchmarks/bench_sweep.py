@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import Rounds, Timing, time_command, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import make_images  # noqa: E402 (the same synthetic photos and annotations)
@@ -44,8 +42,8 @@ def make_models(directory: Path) -> list[Path]:
     return [directory / architecture for architecture in ARCHITECTURES]
 
 
-def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, args) -> float:
-    """Seconds of one `imagenet-multilabel run` process over ``models``."""
+def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, args) -> Timing:
+    """One `imagenet-multilabel run` process over ``models``."""
     command = [sys.executable, "-m", "imagenet_multilabel", "run"]
     for model in models:
         command += ["--model", str(model)]
@@ -64,12 +62,10 @@ def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, 
         "--output-dir",
         str(output),
     ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    return time_command(command)
 
 
-def time_decoding(model: Path, tar: Path) -> float:
+def time_decoding(model: Path, tar: Path) -> Timing:
     """One pass of decoding and the model's preprocessing over every image of ``tar``."""
     from imagenet_multilabel.dataset_script.images import TarImageSource, decode_image
     from imagenet_multilabel.eval_cli.models import load_model
@@ -77,11 +73,11 @@ def time_decoding(model: Path, tar: Path) -> float:
     preprocess = load_model(str(model), device=torch.device("cpu")).preprocess
     source = TarImageSource(tar)
     images = source.locate(sorted(source._index))
-    started = time.perf_counter()
-    for index in range(len(images)):
-        file_name, data = images[index]
-        preprocess(decode_image(data, file_name))
-    return time.perf_counter() - started
+    with timed() as timing:
+        for index in range(len(images)):
+            file_name, data = images[index]
+            preprocess(decode_image(data, file_name))
+    return timing
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are reported")
     args = parser.parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    times: dict[str, list[float]] = {"separate": [], "sweep": []}
+    rounds = Rounds()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         os.environ["HF_HOME"] = str(directory / "hf_home")
@@ -100,22 +96,19 @@ def main(argv: list[str] | None = None) -> dict:
         models = make_models(directory)
         for round_index in range(args.repeats):
             separate = directory / f"separate-{round_index}"
-            times["separate"].append(
-                sum(
+            with rounds.measure("separate"):
+                for model in models:
                     run_command([model], tar, annotations, separate / model.name, args)
-                    for model in models
-                )
-            )
             sweep = directory / f"sweep-{round_index}"
-            times["sweep"].append(run_command(models, tar, annotations, sweep, args))
-        decoding = time_decoding(models[0], tar)
-    median = {name: statistics.median(values) for name, values in times.items()}
+            rounds.add("sweep", run_command(models, tar, annotations, sweep, args))
+        decoding = time_decoding(models[0], tar).wall_s
+    median = {name: rounds.median(name).wall_s for name in rounds.timings}
     summary = {
         "torch_threads": torch.get_num_threads(),
         "images": args.images,
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
-        "seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},
+        "seconds": rounds.wall_seconds(),
         "decode_and_preprocess_one_pass_s": round(decoding, 3),
         "separate_vs_sweep": round(median["separate"] / median["sweep"], 3),
     }
