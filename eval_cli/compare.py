@@ -865,7 +865,8 @@ def main_args(args: argparse.Namespace) -> int:
     )
     for summary in document["models"]:
         print(
-            f"{summary['name']}: {100 * summary['multilabel_accuracy']:.2f}% multi-label accuracy, "
+            f"{summary['name']}: {100 * summary['multilabel_accuracy']:.2f}% multi-label accuracy"
+            f"{' (partial: not every class covered)' if summary['partial'] else ''}, "
             f"{summary['num_outside_label_set']} top-1 prediction(s) outside the label set"
         )
     queue, slice_ = document["queue"], document["major_candidates"]
