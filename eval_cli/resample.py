@@ -111,8 +111,9 @@ def check_filter(resample: int) -> Image.Resampling:
         mode = None
     if mode not in FILTERS:
         supported = ", ".join(f.name for f in FILTERS)
+        named = f"{int(mode)} ({mode.name})" if mode is not None else repr(resample)
         raise UnsupportedResampleError(
-            f"resampling filter {resample!r} is not reproduced exactly on the device; "
+            f"resampling filter {named} is not reproduced exactly on the device; "
             f"supported: {supported}"
         )
     return mode
