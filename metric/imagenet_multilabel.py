@@ -72,8 +72,9 @@ Args:
     image has no ReaL label and is left out), and `imagenet_m`/`allow_partial` do not apply.
     Inputs are checked as given, before `evaluate` casts them to its features (which would make
     0.9 class 0 and "false" a problematic image): a float, string or bool where an int is
-    expected, a row with a key missing or extra, or empty inputs raise a ValueError (the
-    toolkit's ToolkitError) naming the first offending rows.
+    expected, a class repeated within a top-k row, a flag that is not a bool (1, "true"), a row
+    with a key missing or extra, or empty inputs raise a ValueError (the toolkit's
+    ToolkitError) naming the first offending rows.
 Returns:
     multilabel_accuracy: the official score (per-class mean, correct or unclear top-1).
     multilabel_accuracy_micro: the plain mean over scored images.
@@ -84,9 +85,10 @@ Returns:
     imagenet_m_correct, imagenet_m_total: with `imagenet_m=True` only.
     num_scored, num_problematic_skipped: images scored and images skipped as problematic.
     num_mistakes: top-1 predictions the experts judged wrong.
-    num_unreviewed, unreviewed: top-1 predictions the experts never judged (in no label set),
-        as `{"file_name", "prediction"}` dicts: almost half of such novel predictions of top
-        models were found correct, so they need a look rather than counting as plain errors.
+    num_outside_label_set, outside_label_set: top-1 predictions outside the label set (in none
+        of the image's three label sets), as `{"file_name", "prediction"}` dicts: almost half of
+        such novel predictions of top models were found correct, so they need a look rather
+        than counting as plain errors. num_rejected: num_mistakes + num_outside_label_set.
     With the `real` configuration: real_accuracy (top-1 in the ReaL set), real_accuracy_top5
         (k >= 5: any of the first five in it), num_real_scored and num_real_left_out (images
         with an empty ReaL set).
@@ -122,7 +124,7 @@ Examples:
     (2, True)
     >>> results["num_scored"], results["num_problematic_skipped"], results["num_mistakes"]
     (4, 1, 1)
-    >>> results["unreviewed"]
+    >>> results["outside_label_set"]
     [{'file_name': 'ILSVRC2012_val_00000005.JPEG', 'prediction': 9}]
 
     Top-5 predictions, best first, add the top-5 keys:

@@ -218,14 +218,7 @@ class References:
         original_label = _integer_array(
             list(columns["original_label"]), "column 'original_label'", row_index
         )
-        is_problematic = np.array(list(columns["is_problematic"]))
-        if is_problematic.size and is_problematic.dtype != np.bool_:
-            bad = [i for i, flag in enumerate(columns["is_problematic"]) if not _is_bool(flag)]
-            raise ReferencesError(
-                f"column 'is_problematic': expected booleans, got {len(bad)} other value(s), "
-                f"e.g. {brief_repr(columns['is_problematic'][bad[0]])}; first offending rows: "
-                f"{_first(bad)}"
-            )
+        is_problematic = _flags(columns["is_problematic"])
         correct, wrong, unclear = (_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
         return cls(
             file_names=file_names,
@@ -328,6 +321,21 @@ def _check_lengths(lengths: Mapping[str, int]) -> None:
 
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
+
+
+def _flags(values: Sequence[Any]) -> np.ndarray:
+    """``is_problematic`` as a bool array, each value a bool: judged by its dtype, the column
+    would take ``[True]`` (a 2-D bool array) and refuse ``[True, 1]`` only by luck."""
+    if isinstance(values, np.ndarray) and values.dtype == np.bool_ and values.ndim == 1:
+        return values
+    flags = list(values)
+    bad = [row for row, flag in enumerate(flags) if not _is_bool(flag)]
+    if bad:
+        raise ReferencesError(
+            f"column 'is_problematic': expected booleans, got {len(bad)} other value(s), "
+            f"e.g. {brief_repr(flags[bad[0]])}; first offending rows: {_first(bad)}"
+        )
+    return np.array(flags, dtype=bool)
 
 
 def _file_names(names: list[Any]) -> np.ndarray:
@@ -437,6 +445,18 @@ def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
             f"outside, first: {_first(bad)} (row {bad[0]}: {matrix[bad[0]].tolist()})"
         )
     return matrix.astype(np.int64, copy=False)
+
+
+def _check_distinct_ids(matrix: np.ndarray) -> None:
+    """Top-k ids of a row are k different classes, as predictions files must hold them: a
+    top-5 of four classes would be scored as if it were five guesses."""
+    ordered = np.sort(matrix, axis=1)
+    repeated = _rows_where(ordered[:, 1:] == ordered[:, :-1])
+    if repeated.size:
+        raise PredictionsError(
+            f"predictions: the top-k ids of a row must be distinct; {repeated.size} row(s) repeat "
+            f"an id, first: {_first(repeated)} (row {repeated[0]}: {matrix[repeated[0]].tolist()})"
+        )
 
 
 # Verdicts of one prediction on one image, as ``judge`` returns them. A prediction is judged by
@@ -646,7 +666,8 @@ def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -
     0.9 becomes class 0, ``"false"`` a problematic image, 2**70 an OverflowError, a missing or
     extra key a bare KeyError. So the batch is checked as given, by the scorer's own rules:
     rows with exactly ``ROW_KEYS`` (``REAL_COLUMNS`` when ``real``), class ids that are ints in
-    0..999 (not floats, strings or bools), flags that are bools, image ids in 1..50,000.
+    0..999 (not floats, strings or bools), distinct within a top-k row, flags that are bools,
+    image ids in 1..50,000.
     """
     if predictions is None or references is None:
         raise PredictionsError("pass predictions and references together, one per image")
@@ -665,7 +686,7 @@ def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -
                 f"{len(bad)} row(s) hold something else, e.g. {brief_repr(image_ids[bad[0]])}; "
                 f"first offending rows: {_first(bad)}"
             )
-    _prediction_matrix(predictions, len(references))
+    _check_distinct_ids(_prediction_matrix(predictions, len(references)))
     if isinstance(predictions, list | tuple):  # numpy would make [True, 2] an int array
         flags = np.vectorize(_is_bool, otypes=[bool])(np.asarray(predictions, dtype=object))
         bad = _rows_where(flags)

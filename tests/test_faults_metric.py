@@ -53,6 +53,13 @@ BAD_INPUTS = {
     "bool-prediction": ([True, 1], ROWS, r"got booleans in 1 row\(s\), first: 0"),
     "huge-prediction": ([2**70, 1], ROWS, r"integer class ids.*first: 0 \(row 0: \[1180591"),
     "string-flag": ([0, 1], _with(is_problematic="false"), r"booleans.*'false'.*rows: 0"),
+    "int-flag": ([0, 1], _with(is_problematic=1), r"'is_problematic'.*booleans.*e\.g\. 1;"),
+    "flag-in-a-list": ([0, 1], _with(is_problematic=[True]), r"booleans.*\[True\].*rows: 0"),
+    "repeated-top5": (
+        [[0, 0, 1, 2, 3], [1, 2, 3, 4, 5]],
+        ROWS,
+        r"top-k ids of a row must be distinct; 1 row\(s\).*\(row 0: \[0, 0, 1, 2, 3\]\)",
+    ),
     "float-label": ([0, 1], _with(original_label=0.5), r"'original_label'.*non-integer"),
     "float-in-label-set": (
         [0, 1],

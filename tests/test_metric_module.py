@@ -38,7 +38,8 @@ def metric() -> evaluate.EvaluationModule:
 
 
 def full_split(seed: int) -> tuple[list[dict], np.ndarray]:
-    """Two images per class, some problematic, random label sets, top-5 predictions."""
+    """Two images per class, some problematic, random label sets, top-5 predictions (five
+    distinct ids per row, as the module requires)."""
     rng = np.random.default_rng(seed)
     rows = []
     for index in range(2000):
@@ -55,9 +56,10 @@ def full_split(seed: int) -> tuple[list[dict], np.ndarray]:
                 "is_problematic": index % 2 == 1 and rng.random() < 0.3,
             }
         )
-    predictions = rng.integers(0, 1000, (len(rows), 5))
-    predictions[::2, 0] = np.arange(1000)
-    return rows, predictions
+    top1 = rng.integers(0, 1000, len(rows))
+    top1[::2] = np.arange(1000)
+    offsets = np.stack([rng.choice(999, 4, replace=False) + 1 for _ in rows])  # distinct ids
+    return rows, np.column_stack([top1, (top1[:, None] + offsets) % 1000])
 
 
 def doctest_examples(text: str) -> list[tuple[str, str]]:

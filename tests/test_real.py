@@ -217,8 +217,11 @@ def test_module_real_config_equals_the_scoring_core(real_metric, synthetic_file)
     labels = load_real_labels(synthetic_file[0], allow_unverified=True)
     names = [classes.file_name_from_image_id(i) for i in range(1, 2001)]
     rows = [{"file_name": name, "real_labels": sorted(labels.by_file_name[name])} for name in names]
-    top5 = np.random.default_rng(3).integers(0, 1000, (len(rows), 5))
-    top5[::3, 0] = [(i % 1000) for i in range(0, 2000, 3)]
+    rng = np.random.default_rng(3)
+    top1 = rng.integers(0, 1000, len(rows))
+    top1[::3] = [(i % 1000) for i in range(0, 2000, 3)]
+    offsets = np.stack([rng.choice(999, 4, replace=False) + 1 for _ in rows])
+    top5 = np.column_stack([top1, (top1[:, None] + offsets) % 1000])  # distinct, as required
     expected = score_real(top5, labels.references(names))
     assert 0 < expected["real_accuracy"] < 1
     assert real_metric.compute(predictions=top5.tolist(), references=rows) == expected
