@@ -142,6 +142,11 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
             split_problems.append(
                 f"PARTIAL ({split}): only the first {split_metrics['limit']:,} images of the "
                 "split were scored (--limit)"
+                + (
+                    f"; the predictions of its {past:,} later images were left out"
+                    if (past := split_metrics.get("num_past_limit"))
+                    else ""
+                )
             )
         elif split_metrics.get("partial"):
             split_problems.append(

@@ -147,7 +147,24 @@ def score_splits(
             split_metrics["limit"] = limit
             split_metrics["partial"] = True
         metrics[split] = split_metrics
+    if limit is not None:  # predictions of a chosen split's later images are not outside it
+        for split in splits:
+            past = _rows_past_limit(predictions, labels, split, limit)
+            metrics[split]["num_past_limit"] = int(past.size)
+            in_some_split[past] = True
     return metrics, int((~in_some_split).sum())
+
+
+def _rows_past_limit(
+    predictions: Predictions, labels: Labels, split: str, limit: int
+) -> np.ndarray:
+    """Rows of the predictions of ``split``'s images after its first ``limit`` (id order)."""
+    if split == FULL_SPLIT:
+        names = full_split_file_names()
+    else:
+        names = labels.split(split).file_names.tolist()
+    rows = predictions.rows_for(names[limit:])
+    return rows[rows >= 0]
 
 
 def score_full(

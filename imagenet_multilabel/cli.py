@@ -91,13 +91,15 @@ def _add_label_arguments(
         "--limit",
         type=_positive_int,
         metavar="N",
-        help="only the first N images of each split: a quick smoke test, results marked partial",
+        help="only the first N images (by image id) of each chosen split: a quick smoke test; "
+        "results are marked partial, and the summary names each limited split",
     )
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="exit with status 3 when the results are not official (partial, incomplete or on "
-        "unverified labels), e.g. in CI",
+        help="exit with status 3 when the results are not official: partial (--limit), "
+        "incomplete, or on labels that are not the published ones (unverified, unchecked or "
+        "patched with --label-patch), e.g. in CI",
     )
 
 
@@ -162,7 +164,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--skip-image-check",
         action="store_true",
-        help="do not decode every image before the model runs (a corrupt one then stops the run)",
+        help="skip the up-front check of every image's header (format, size, pixel mode) before "
+        "the model runs; either way each image is fully decoded once, during the run, and any "
+        "that fail are listed after the others are predicted",
     )
     _add_label_arguments(parser, default_split="imagenet_m", full_split=True)
     compute = parser.add_argument_group("compute")
