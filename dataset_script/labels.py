@@ -45,6 +45,63 @@ class Labels:
         return self.splits[name]
 
 
+@dataclass(frozen=True)
+class LabelSource:
+    """Where the labels come from: the label options every command shares, gathered once.
+
+    ``annotations``: a local copy of the annotation file (with ``dataset``, the published file
+    that checks it); ``dataset``: a labels dataset folder or Hub id; neither: the published
+    annotation file through the cache. ``patches``: label patch files applied on top. The CLI
+    builds one from its arguments (``from_cli``), the API takes one (or ready ``Labels``).
+    """
+
+    annotations: str | os.PathLike | None = None
+    dataset: str | os.PathLike | None = None
+    allow_unverified: bool = False
+    patches: tuple[str | os.PathLike, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "patches", _names(self.patches, "patches", (str, os.PathLike), "a patch path")
+        )
+
+    @classmethod
+    def from_cli(cls, args: Any) -> LabelSource:
+        """The label options of a parsed command line (``--annotations``, ``--labels``,
+        ``--allow-unverified-annotations``, ``--label-patch``)."""
+        return cls(
+            annotations=args.annotations,
+            dataset=args.labels,
+            allow_unverified=args.allow_unverified_annotations,
+            patches=tuple(args.label_patch or ()),
+        )
+
+    def load(self, splits: str | Sequence[str] = SPLITS) -> Labels:
+        """The labels of ``splits`` from this source (see ``load_labels``)."""
+        return load_labels(
+            splits,
+            annotations=self.annotations,
+            dataset=self.dataset,
+            allow_unverified=self.allow_unverified,
+            patches=self.patches,
+        )
+
+
+def resolve_labels(labels: Labels | LabelSource | None) -> Labels:
+    """Ready ``Labels`` as given, else every split loaded from the ``LabelSource`` (the published
+    file when None): the mistake analysis marks the ImageNet-M images, so both are loaded."""
+    if isinstance(labels, Labels):
+        return labels
+    if labels is None:
+        return LabelSource().load()
+    if isinstance(labels, LabelSource):
+        return labels.load()
+    raise ToolkitError(
+        f"labels=...: expected Labels, a LabelSource or None, got {type(labels).__name__} "
+        f"{brief_repr(labels)}"
+    )
+
+
 def load_labels(
     splits: str | Sequence[str] = SPLITS,
     *,
