@@ -12,7 +12,7 @@ from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.metric.scoring import References
 
-NUM_UNREVIEWED = 5
+NUM_OUTSIDE_LABEL_SET = 5
 
 
 def paper_mistake_annotations(model: str = "vit3b") -> dict[str, Any]:
@@ -37,8 +37,8 @@ def paper_mistake_annotations(model: str = "vit3b") -> dict[str, Any]:
 
 def write_loop_inputs(root: Path) -> dict[str, Any]:
     """ViT-3B's mistakes judged wrong (annotation file), its rebuilt predictions (JSONL, top-5 with
-    probabilities, as `run` writes them) and ``NUM_UNREVIEWED`` images predicted as a class none
-    of their label sets holds: 378 expert mistakes and a few unreviewed predictions to review."""
+    probabilities, as `run` writes them) and ``NUM_OUTSIDE_LABEL_SET`` images predicted as a class none
+    of their label sets holds: 378 expert mistakes and a few predictions outside the label set to review."""
     annotations = root / "annotations.json"
     sha256 = write_annotation_file(annotations, paper_mistake_annotations("vit3b"))
     loaded = load_annotations(annotations, allow_unverified=True, cache_dir=root / "cache")
@@ -50,7 +50,7 @@ def write_loop_inputs(root: Path) -> dict[str, Any]:
         row
         for row in range(len(names))
         if names[row] not in vit3b and not validation.is_problematic[row]
-    ][:NUM_UNREVIEWED]
+    ][:NUM_OUTSIDE_LABEL_SET]
     sets = [validation.label_lists(name) for name in ("correct", "unclear", "wrong")]
     for row in candidates:
         known = {class_id for label_sets in sets for class_id in label_sets[row]}
@@ -67,7 +67,7 @@ def write_loop_inputs(root: Path) -> dict[str, Any]:
         "annotations": annotations,
         "sha256": sha256,
         "predictions": predictions,
-        "unreviewed": [(names[row], int(top1[row])) for row in candidates],
+        "outside_label_set": [(names[row], int(top1[row])) for row in candidates],
         "mistake_image_ids": sorted(
             classes.image_id_from_file_name(name)
             for name in [*vit3b, *(names[row] for row in candidates)]

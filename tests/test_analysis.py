@@ -17,7 +17,7 @@ from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
 from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
 from imagenet_multilabel.metric.scoring import References, score
-from mistake_fixtures import NUM_UNREVIEWED, paper_mistake_annotations, write_loop_inputs
+from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, paper_mistake_annotations, write_loop_inputs
 
 from imagenet_multilabel.cli import main
 
@@ -223,7 +223,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert block["split"] == "validation"
     assert block["by_source"] == {
         "expert": 378,
-        "outside-label-set": NUM_UNREVIEWED,
+        "outside-label-set": NUM_OUTSIDE_LABEL_SET,
         "confusion-pair": 0,
         "uncategorized": 0,
     }
@@ -232,7 +232,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert len(records) == block["num_rejected"]
     assert all(r["top5_probs"] == [0.6, 0.2, 0.1, 0.05, 0.05] for r in records)
     outside = [(r["file_name"], r["prediction"]) for r in records if r["outside_label_set"]]
-    assert sorted(outside) == sorted(loop_inputs["unreviewed"])
+    assert sorted(outside) == sorted(loop_inputs["outside_label_set"])
     assert all(r["source"] == "outside-label-set" for r in records if r["outside_label_set"])
     page = _page_data(output / "review" / "index.html")
     assert page["title"] == "Mistakes of predictions.jsonl"
@@ -299,7 +299,7 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
         return json.loads(output.read_text())
 
     before = score()
-    name, class_id = loop_inputs["unreviewed"][0]
+    name, class_id = loop_inputs["outside_label_set"][0]
     patch = _write_patch(
         tmp_path / "patch.json", loop_inputs["sha256"], [(name, class_id, "correct")]
     )
@@ -307,11 +307,11 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     after = score("--label-patch", str(patch), str(patch))
     assert "PATCHED labels: version unverified+patch." in capsys.readouterr().out
     old, new = before["metrics"]["validation"], after["metrics"]["validation"]
-    assert new["num_outside_label_set"] == old["num_outside_label_set"] - 1 == NUM_UNREVIEWED - 1
+    assert new["num_outside_label_set"] == old["num_outside_label_set"] - 1 == NUM_OUTSIDE_LABEL_SET - 1
     assert new["multilabel_accuracy_micro"] == pytest.approx(
         old["multilabel_accuracy_micro"] + 1 / old["num_scored"]
     )
-    assert after["mistakes"]["by_source"]["outside-label-set"] == NUM_UNREVIEWED - 1
+    assert after["mistakes"]["by_source"]["outside-label-set"] == NUM_OUTSIDE_LABEL_SET - 1
     labels = after["labels"]
     assert labels["patched"] is True and labels["verified"] is False
     assert labels["version"] == patches.patched_version("unverified", [patches.read_patch(patch)])

@@ -83,7 +83,7 @@ def test_an_output_folder_that_cannot_be_written_is_named(
 def test_analyze_a_run_dir_reuses_the_runs_labels(
     loop_inputs: dict[str, Any], tmp_path: Path, capsys
 ) -> None:
-    name, class_id = loop_inputs["unreviewed"][0]
+    name, class_id = loop_inputs["outside_label_set"][0]
     patch = tmp_path / "patch.json"
     patch.write_text(
         json.dumps(

@@ -16,7 +16,7 @@ from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.eval_cli import review
 from imagenet_multilabel.eval_cli.analyze import analyze_predictions
 from imagenet_multilabel.eval_cli.score import score_predictions
-from mistake_fixtures import NUM_UNREVIEWED, write_loop_inputs
+from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, write_loop_inputs
 from PIL import Image
 
 BASE = "ab" * 32
@@ -167,7 +167,7 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         **labels,
     )
     total = before["mistakes"]["num_rejected"]
-    outside_name, outside_class = inputs["unreviewed"][0]
+    outside_name, outside_class = inputs["outside_label_set"][0]
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     driver = headless_chromium(downloads)
@@ -184,12 +184,12 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         source = Select(driver.find_element(By.ID, "filter-source"))
         assert [o.text for o in source.options][2] == (
             "outside-label-set: outside the label set, not reviewed by the experts "
-            f"({NUM_UNREVIEWED})"
+            f"({NUM_OUTSIDE_LABEL_SET})"
         )
         label_set = Select(driver.find_element(By.ID, "filter-label-set"))
-        assert label_set.options[1].text == f"outside the label set ({NUM_UNREVIEWED})"
+        assert label_set.options[1].text == f"outside the label set ({NUM_OUTSIDE_LABEL_SET})"
         source.select_by_value("outside-label-set")
-        assert shown.text == f"{NUM_UNREVIEWED} of {total} mistakes shown"
+        assert shown.text == f"{NUM_OUTSIDE_LABEL_SET} of {total} mistakes shown"
         assert not show_more.is_displayed()  # everything is shown
         driver.save_screenshot(str(tmp_path / "review-page.png"))
         Select(driver.find_element(By.ID, "filter-class")).select_by_value(str(outside_class))
