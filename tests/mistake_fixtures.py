@@ -37,8 +37,9 @@ def paper_mistake_annotations(model: str = "vit3b") -> dict[str, Any]:
 
 def write_loop_inputs(root: Path) -> dict[str, Any]:
     """ViT-3B's mistakes judged wrong (annotation file), its rebuilt predictions (JSONL, top-5 with
-    probabilities, as `run` writes them) and ``NUM_OUTSIDE_LABEL_SET`` images predicted as a class none
-    of their label sets holds: 378 expert mistakes and a few predictions outside the label set to review."""
+    probabilities, as `run` writes them) and ``NUM_OUTSIDE_LABEL_SET`` images predicted as a
+    class none of their label sets holds: 378 expert mistakes and a few predictions outside the
+    label set to review."""
     annotations = root / "annotations.json"
     sha256 = write_annotation_file(annotations, paper_mistake_annotations("vit3b"))
     loaded = load_annotations(annotations, allow_unverified=True, cache_dir=root / "cache")

@@ -307,7 +307,11 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     after = score("--label-patch", str(patch), str(patch))
     assert "PATCHED labels: version unverified+patch." in capsys.readouterr().out
     old, new = before["metrics"]["validation"], after["metrics"]["validation"]
-    assert new["num_outside_label_set"] == old["num_outside_label_set"] - 1 == NUM_OUTSIDE_LABEL_SET - 1
+    assert (
+        new["num_outside_label_set"]
+        == old["num_outside_label_set"] - 1
+        == NUM_OUTSIDE_LABEL_SET - 1
+    )
     assert new["multilabel_accuracy_micro"] == pytest.approx(
         old["multilabel_accuracy_micro"] + 1 / old["num_scored"]
     )
