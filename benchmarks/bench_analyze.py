@@ -72,7 +72,7 @@ def _in_process(
     """The same two commands in one warm process (as from the Python API or a notebook): their
     CPU time without the ~2 s of imports that every fresh command pays."""
     os.environ["HF_HOME"] = env["HF_HOME"]
-    from imagenet_multilabel.cli import main as cli_main
+    from imagenet_multilabel.eval_cli.cli import main as cli_main
 
     commands = {"score": score, "analyze": analyze}
     rounds = Rounds()

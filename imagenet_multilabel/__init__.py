@@ -16,15 +16,10 @@ Names are imported on first use, so ``import imagenet_multilabel`` stays light (
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from typing import Any
 
+from imagenet_multilabel.eval_cli import __version__
 from imagenet_multilabel.metric.errors import ToolkitError
-
-try:
-    __version__ = metadata.version("imagenet-multilabel")
-except metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 # public name -> module that defines it
 _API = {

@@ -9,10 +9,9 @@ from pathlib import Path
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.eval_cli.cli import build_parser
 from imagenet_multilabel.eval_cli.predictions import read_predictions
 from model_fixtures import save_resnet
-
-from imagenet_multilabel.cli import build_parser
 
 
 def make_workspace(root: Path) -> dict[str, Path]:

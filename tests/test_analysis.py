@@ -15,11 +15,10 @@ from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import classes, mistakes, patches
 from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
 from imagenet_multilabel.metric.scoring import References, score
 from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, paper_mistake_annotations, write_loop_inputs
-
-from imagenet_multilabel.cli import main
 
 # The paper's own spellings, read straight from its files (not through dataset_script.mistakes).
 PAPER_CATEGORIES = {

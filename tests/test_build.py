@@ -35,9 +35,8 @@ from imagenet_multilabel.dataset_script.annotations import (
     load_annotations,
 )
 from imagenet_multilabel.dataset_script.images import MissingImagesError, decode_image
+from imagenet_multilabel.eval_cli.cli import main
 from PIL import Image
-
-from imagenet_multilabel.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from imagenet_multilabel.dataset_script import annotations as ann
-
-from imagenet_multilabel.cli import main
+from imagenet_multilabel.eval_cli.cli import main
 
 # An unreachable URL: a test that touched the network would fail, not hang.
 OFFLINE_URL = "http://127.0.0.1:9/human_accuracy_v3.0.0.json"

@@ -17,9 +17,8 @@ from imagenet_multilabel.dataset_script.classes import (
     image_id_from_file_name,
 )
 from imagenet_multilabel.dataset_script.images import CorruptImageError
+from imagenet_multilabel.eval_cli.cli import main
 from PIL import Image
-
-from imagenet_multilabel.cli import main
 
 
 @pytest.fixture(scope="module")

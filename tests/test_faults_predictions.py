@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagenet_multilabel.eval_cli import predictions as predictions_module
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
-
-from imagenet_multilabel.cli import main
 
 FIRST = "ILSVRC2012_val_00000001.JPEG"
 SECOND = "ILSVRC2012_val_00000002.JPEG"

@@ -7,8 +7,7 @@ import pytest
 from imagenet_multilabel.dataset_script import build as build_module
 from imagenet_multilabel.eval_cli import leaderboard as leaderboard_module
 from imagenet_multilabel.eval_cli import score as score_module
-
-from imagenet_multilabel.cli import INTERRUPTED_STATUS, main
+from imagenet_multilabel.eval_cli.cli import INTERRUPTED_STATUS, main
 
 
 def _interrupt(*args, **kwargs):

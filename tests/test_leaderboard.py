@@ -13,10 +13,9 @@ import pytest
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.labels import load_labels
 from imagenet_multilabel.eval_cli import leaderboard, outputs, results
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.metric.scoring import score
 from markdown_it import MarkdownIt
-
-from imagenet_multilabel.cli import main
 
 
 def _label_args(annotation_file) -> list[str]:

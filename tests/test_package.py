@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from annotation_fixtures import synthetic_annotations
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.eval_cli.cli import RUN_EXTRA_PACKAGES
 
 import imagenet_multilabel
-from imagenet_multilabel.cli import RUN_EXTRA_PACKAGES
 
 # Generic names that other PyPI distributions install at top level; a file of that name in the
 # working directory is what a user's project may well contain.
@@ -167,7 +167,7 @@ def test_run_checks_for_exactly_the_run_extra_and_the_core_needs_none_of_it():
         "from imagenet_multilabel.eval_cli.analyze import analyze_predictions",
         "from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard",
         "from imagenet_multilabel.metric.scoring import score",
-        "import imagenet_multilabel.cli",
+        "import imagenet_multilabel.eval_cli.cli",
         "from imagenet_multilabel import "
         + ", ".join(sorted(set(imagenet_multilabel.__all__) - NEEDS_RUN_EXTRA)),
     ],
@@ -195,7 +195,7 @@ def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path
         """
         import contextlib, io, json
         import evaluate, imagenet_multilabel.metric
-        from imagenet_multilabel.cli import main
+        from imagenet_multilabel.eval_cli.cli import main
 
         annotations, predictions, out = sys.argv[2:]
         labels = ["--annotations", annotations, "--allow-unverified-annotations"]

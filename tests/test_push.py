@@ -12,8 +12,7 @@ from huggingface_hub import RepoUrl
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import build, push
 from imagenet_multilabel.dataset_script.annotations import load_annotations
-
-from imagenet_multilabel.cli import main
+from imagenet_multilabel.eval_cli.cli import main
 
 TOKEN = "hf_secret_token_never_shown"
 REPO = "someone/imagenet-multilabel"

@@ -17,10 +17,9 @@ from image_fixtures import make_hf_parquet_dataset, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.images import CorruptImageError, MissingImagesError
 from imagenet_multilabel.eval_cli import run as run_module
+from imagenet_multilabel.eval_cli.cli import main, run_command
 from model_fixtures import save_clip, save_timm_model, save_vit
 from run_fixtures import make_workspace, namespace, prediction_ids, run_args, with_option
-
-from imagenet_multilabel.cli import main, run_command
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 

@@ -20,10 +20,9 @@ from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script import images as images_module
 from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli import run as run_module
+from imagenet_multilabel.eval_cli.cli import main
 from PIL import Image
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
-
-from imagenet_multilabel.cli import main
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 

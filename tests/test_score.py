@@ -4,10 +4,9 @@ import random
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
 from imagenet_multilabel.metric.scoring import References, score
-
-from imagenet_multilabel.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 from imagenet_multilabel.dataset_script import images as images_module
 from imagenet_multilabel.dataset_script import labels as labels_module
 from imagenet_multilabel.eval_cli import run as run_module
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
 from imagenet_multilabel.eval_cli.outputs import OutputWriteError
 from imagenet_multilabel.eval_cli.run import (
@@ -27,8 +28,6 @@ from imagenet_multilabel.eval_cli.run import (
 from imagenet_multilabel.metric.errors import ToolkitError
 from model_fixtures import save_timm_model, save_vit
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
-
-from imagenet_multilabel.cli import main
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 

@@ -21,11 +21,10 @@ from imagenet_multilabel.dataset_script.labels_dataset import (
     label_content_digest,
 )
 from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.run import evaluate_model
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.scoring import References
-
-from imagenet_multilabel.cli import main
 
 
 @pytest.fixture(scope="module")

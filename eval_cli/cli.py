@@ -14,8 +14,8 @@ import os
 import sys
 from importlib.util import find_spec
 
-from imagenet_multilabel import __version__
 from imagenet_multilabel.dataset_script.annotations import SPLITS
+from imagenet_multilabel.eval_cli import __version__
 from imagenet_multilabel.metric.errors import ToolkitError
 
 PROG = "imagenet-multilabel"
@@ -354,6 +354,60 @@ def add_push_metric_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="RUN_DIR_OR_PREDICTIONS",
+        help="two or more `run` output folders (predictions.jsonl + results.json) or predictions "
+        "files (CSV or JSONL), all judged on the labels given here",
+    )
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        metavar="DIR",
+        help="where compare.json, compare.md, compare.csv, queue.jsonl and the plot go",
+    )
+    _add_label_source_arguments(parser)
+    parser.add_argument(
+        "--label-patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) applied to the labels before comparing",
+    )
+    parser.add_argument(
+        "--min-models",
+        type=_positive_int,
+        metavar="K",
+        help="a slice candidate is an image at least K models get wrong with a major mistake "
+        "(default: all the models)",
+    )
+
+
+def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="patches_command", required=True, metavar="ACTION")
+    merge = actions.add_parser(
+        "merge", help="several reviewers' label patches -> one consensus patch and its conflicts"
+    )
+    merge.add_argument("patches", nargs="+", metavar="PATCH", help="one label patch per reviewer")
+    merge.add_argument("--output", required=True, metavar="FILE", help="the merged label patch")
+    merge.add_argument(
+        "--conflicts",
+        metavar="FILE",
+        help="where the conflicts go, one JSON object a line (default: conflicts.jsonl beside "
+        "--output)",
+    )
+    merge.add_argument(
+        "--min-agreement",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="keep a verdict given by at least N reviewers and by more than any other (default: 2)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -389,6 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
             "multi-label accuracy and ImageNet-M correct against original top-1. The label "
             "options give the labels on which the paper's reference models are scored.",
         )
+    )
+    add_compare_arguments(
+        commands.add_parser(
+            "compare",
+            help="compare several models: novel-prediction queue, the paper's mistakes solved, "
+            "shared mistakes, ImageNet-M-style slice candidates",
+        )
+    )
+    add_patches_arguments(
+        commands.add_parser("patches", help="label patches: merge several reviewers' patches")
     )
     add_push_metric_arguments(
         commands.add_parser(
@@ -587,7 +651,6 @@ def _run_sweep(args: argparse.Namespace) -> int:
     """The table of every model; exit 2 if any failed, else 3 with --strict if any results are
     not official."""
     from accelerate import PartialState
-
     from imagenet_multilabel.eval_cli import results
     from imagenet_multilabel.eval_cli.run import sweep_report
 
@@ -711,6 +774,18 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from imagenet_multilabel.eval_cli import compare
+
+    return compare.main_args(args)
+
+
+def _patches(args: argparse.Namespace) -> int:
+    from imagenet_multilabel.eval_cli import patches_merge
+
+    return patches_merge.main_args(args)
+
+
 _COMMANDS = {
     "score": _score,
     "run": _run,
@@ -719,4 +794,6 @@ _COMMANDS = {
     "push": _push,
     "push-metric": _push_metric,
     "leaderboard": _leaderboard,
+    "compare": _compare,
+    "patches": _patches,
 }
