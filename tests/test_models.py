@@ -16,7 +16,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
-from imagenet_multilabel.eval_cli import models as models_module
 from imagenet_multilabel.eval_cli.models import (
     ADAPTERS,
     KINDS,
@@ -33,6 +32,7 @@ from imagenet_multilabel.eval_cli.models import (
     model_problem,
     zero_shot_class_names,
 )
+from imagenet_multilabel.eval_cli.models import source as model_source
 from timm.data import ImageNetInfo
 from transformers import AutoImageProcessor, AutoProcessor
 
@@ -359,7 +359,7 @@ def test_a_hub_id_missing_from_the_offline_cache_is_named_before_any_download(
     def download(*args, **kwargs):
         raise AssertionError("no download is tried")
 
-    monkeypatch.setattr(models_module, "hf_hub_download", download)
+    monkeypatch.setattr(model_source, "hf_hub_download", download)
     with pytest.raises(ModelLoadError, match="'tiny/nope'.*not in the local.*HF_HUB_OFFLINE=1"):
         load_model("tiny/nope")
 

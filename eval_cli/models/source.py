@@ -1,0 +1,160 @@
+"""Finding and reading a model before choosing a loader: a local folder or a Hub id (pinned to a
+commit, read through the Hub cache so cached models work offline), its ``config.json``, and the
+adapter kind that config calls for."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub.constants
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
+from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
+from imagenet_multilabel.metric.errors import brief_repr
+
+__all__ = [
+    "KINDS",
+    "ZERO_SHOT_MODEL_TYPES",
+    "ModelSource",
+    "detect_kind",
+    "local_model_folder",
+    "model_problem",
+    "resolve_model_source",
+]
+
+KINDS = ("transformers", "timm", "zero-shot")
+ZERO_SHOT_MODEL_TYPES = frozenset({"clip", "siglip", "siglip2"})
+_SNAPSHOT_COMMIT = re.compile(r"/snapshots/([0-9a-f]{40})/")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model is and what its ``config.json`` says, read once before choosing a loader.
+
+    For a Hub id, ``revision`` is the commit the requested revision resolved to, and every file
+    is loaded at that commit; for a local folder it is None.
+    """
+
+    model_id: str
+    location: str
+    revision: str | None
+    config: Mapping[str, Any]
+    is_local: bool
+
+
+def local_model_folder(model_id: str) -> Path | None:
+    """The folder ``model_id`` names, or None (a Hub id, a missing path, or a name longer than
+    the file system allows, which names no folder either)."""
+    path = Path(model_id).expanduser()
+    try:
+        return path if path.is_dir() else None
+    except OSError:
+        return None
+
+
+def _names_a_path(model_id: str) -> bool:
+    """Written as a path, or naming something on disk: never a Hub id."""
+    try:
+        exists = Path(model_id).expanduser().exists()
+    except OSError:
+        exists = False
+    return exists or model_id.startswith(("/", ".", "~"))
+
+
+def model_problem(model_id: str, revision: str | None = None) -> str | None:
+    """Why ``model_id`` cannot be loaded, found without loading anything, or None: a path that
+    is not a model folder, a name that is no Hub id, or (with ``HF_HUB_OFFLINE=1``) a Hub model
+    missing from the local cache. A launch checks every model with it before any runs."""
+    shown = brief_repr(model_id)
+    folder = local_model_folder(model_id)
+    if folder is not None:
+        if revision is not None:
+            return (
+                f"revision={brief_repr(revision)} was given for the local folder {shown}; "
+                "revisions apply to Hub model ids only"
+            )
+        if not (folder / "config.json").is_file():
+            return f"the model folder {shown} has no config.json"
+        return None
+    if _names_a_path(model_id):
+        return (
+            f"{shown} is not a model folder; expected a folder with config.json or a Hub model "
+            "id such as 'google/vit-base-patch16-224'"
+        )
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError:
+        return (
+            f"{shown} is neither a local model folder nor a Hub model id (ORG/NAME of letters, "
+            "digits, '-', '_' and '.', at most 96 characters)"
+        )
+    if huggingface_hub.constants.HF_HUB_OFFLINE and not _in_hub_cache(model_id, revision):
+        return (
+            f"the Hub model {shown} (revision {brief_repr(revision)}) is not in the local Hugging "
+            "Face cache, and HF_HUB_OFFLINE=1 forbids downloading it"
+        )
+    return None
+
+
+def _in_hub_cache(model_id: str, revision: str | None) -> bool:
+    cached = try_to_load_from_cache(model_id, "config.json", revision=revision)
+    return isinstance(cached, str)
+
+
+def resolve_model_source(model_id: str, revision: str | None = None) -> ModelSource:
+    """Read ``config.json`` of a local folder or a Hub model (through the Hub cache, so it works
+    offline for cached models) and pin a Hub model to a commit."""
+    problem = model_problem(model_id, revision)
+    if problem is not None:
+        raise ModelLoadError(problem)
+    folder = local_model_folder(model_id)
+    if folder is not None:
+        config = _read_json(folder / "config.json", model_id)
+        return ModelSource(model_id, str(folder), None, config, True)
+    try:
+        config_file = hf_hub_download(model_id, "config.json", revision=revision)
+    except (OSError, EntryNotFoundError, HFValidationError) as err:
+        raise ModelLoadError(
+            f"cannot read config.json of the Hub model {model_id!r} (revision {revision!r}): {err}"
+        ) from err
+    match = _SNAPSHOT_COMMIT.search(Path(config_file).as_posix())
+    commit = match.group(1) if match else revision
+    return ModelSource(model_id, model_id, commit, _read_json(Path(config_file), model_id), False)
+
+
+def _read_json(path: Path, model_id: str) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{model_id}: config.json is not valid JSON: {err}") from err
+    if not isinstance(config, dict):
+        raise ModelLoadError(
+            f"{model_id}: config.json holds {type(config).__name__}, not an object"
+        )
+    return config
+
+
+def detect_kind(config: Mapping[str, Any]) -> str:
+    """The adapter kind for a ``config.json``: timm's layout (``architecture``, no
+    ``model_type``) -> ``timm``; an ``*ForImageClassification`` architecture -> ``transformers``;
+    CLIP/SigLIP -> ``zero-shot``; any other transformers model_type -> ``transformers``."""
+    model_type = config.get("model_type")
+    if model_type is None:
+        if "architecture" in config:
+            return "timm"
+        raise ModelLoadError(
+            "config.json has neither 'model_type' (transformers) nor 'architecture' (timm); "
+            f"pass kind= one of {', '.join(KINDS)}"
+        )
+    architectures = config.get("architectures") or []
+    if any(str(name).endswith("ForImageClassification") for name in architectures):
+        return "transformers"
+    if model_type in ZERO_SHOT_MODEL_TYPES:
+        return "zero-shot"
+    return "transformers"
