@@ -27,28 +27,36 @@ few numpy operations. Written into the output folder::
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
-import io
 import itertools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.annotations import sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
 from imagenet_multilabel.eval_cli import outputs
-from imagenet_multilabel.eval_cli.predictions import (
-    Predictions,
-    read_predictions,
-    read_top5_probs,
+from imagenet_multilabel.eval_cli.compare_inputs import (
+    CompareError,
+    ModelInput,
+    check_same_labels,
+    read_model_inputs,
 )
-from imagenet_multilabel.metric.errors import ToolkitError, first_few
+from imagenet_multilabel.eval_cli.compare_report import (
+    CSV_FILE,
+    MARKDOWN_FILE,
+    PLOT_STEM,
+    PLOT_SUFFIXES,
+    QUEUE_FILE,
+    csv_text,
+    markdown,
+    plot_solved,
+)
+from imagenet_multilabel.eval_cli.predictions import read_top5_probs
+from imagenet_multilabel.metric.errors import first_few
 from imagenet_multilabel.metric.scoring import (
     CORRECT,
     NUM_CLASSES,
@@ -64,43 +72,9 @@ from imagenet_multilabel.metric.scoring import (
 COMPARE_FORMAT = "imagenet-multilabel-compare"
 COMPARE_FORMAT_VERSION = 1
 JSON_FILE = "compare.json"
-MARKDOWN_FILE = "compare.md"
-CSV_FILE = "compare.csv"
-QUEUE_FILE = "queue.jsonl"
-PLOT_STEM = "solved_vs_top1"
-PLOT_SUFFIXES = (".png", ".svg")
-# What `run` writes into its output folder (named here: eval_cli.run imports torch).
-RUN_PREDICTIONS_FILE = "predictions.jsonl"
-RUN_RESULTS_FILE = "results.json"
 SPLIT = "validation"
 PAPER_MODEL_NAMES = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 _MISSING = -1  # the top-1 of an image a model has no prediction for
-_CSV_COLUMNS = (
-    "section",
-    "model",
-    "other_model",
-    "paper_set",
-    "category",
-    "severity",
-    "measure",
-    "value",
-)
-
-
-class CompareError(ToolkitError):
-    """Inputs that cannot be compared: too few, unknown, duplicated, or on different labels."""
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """One compared model: its predictions and who it is."""
-
-    name: str  # shown in every table; unique among the inputs
-    identity: dict[str, Any]  # run: model id + revision; predictions file: name + sha256
-    source: str  # the path as given
-    predictions: Predictions
-    predictions_sha256: str
-    recorded_labels: Mapping[str, Any] | None  # a run's results.json ``labels`` block
 
 
 @dataclass(frozen=True)
@@ -124,130 +98,6 @@ class Aligned:
     @property
     def accepted(self) -> np.ndarray:
         return (self.verdicts == CORRECT) | (self.verdicts == UNCLEAR)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-def read_model_input(given: str | os.PathLike) -> ModelInput:
-    """A `run` folder (predictions.jsonl, results.json) or a predictions file, and its identity."""
-    path = Path(given)
-    if path.is_dir():
-        predictions_path, results_path = path / RUN_PREDICTIONS_FILE, path / RUN_RESULTS_FILE
-        lacking = [p.name for p in (predictions_path, results_path) if not p.is_file()]
-        if lacking:
-            raise CompareError(
-                f"{str(given)!r} is a folder without {' and '.join(lacking)}; expected a "
-                f"finished `run` folder ({RUN_PREDICTIONS_FILE} and {RUN_RESULTS_FILE}) or a "
-                "predictions file"
-            )
-        document = _results_document(results_path)
-        model = document.get("model")
-        model_id = model.get("id") if isinstance(model, dict) else None
-        if not isinstance(model_id, str) or not model_id:
-            raise CompareError(
-                f"{str(results_path)!r} names no model ('model': {{'id': ...}}); expected the "
-                "results.json of `run` (compare a `score` result by its predictions file instead)"
-            )
-        revision = model.get("revision")
-        labels = document.get("labels")
-        return ModelInput(
-            name=model_id + (f"@{revision}" if revision else ""),
-            identity={"kind": "run", "model": model_id, "revision": revision},
-            source=str(given),
-            predictions=read_predictions(predictions_path),
-            predictions_sha256=sha256_of_file(predictions_path),
-            recorded_labels=labels if isinstance(labels, dict) else None,
-        )
-    if not path.exists():
-        raise CompareError(
-            f"{str(given)!r} does not exist; expected a `run` folder ({RUN_PREDICTIONS_FILE} and "
-            f"{RUN_RESULTS_FILE}) or a predictions file (.jsonl or .csv)"
-        )
-    predictions = read_predictions(path)
-    sha256 = sha256_of_file(path)
-    name = path.parent.name if path.stem == "predictions" and path.parent.name else path.stem
-    return ModelInput(
-        name=name,
-        identity={"kind": "predictions", "file": path.name, "sha256": sha256},
-        source=str(given),
-        predictions=predictions,
-        predictions_sha256=sha256,
-        recorded_labels=None,
-    )
-
-
-def _results_document(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CompareError(f"cannot read results file {str(path)!r}: {error}") from None
-    if not isinstance(document, dict):
-        raise CompareError(f"{str(path)!r} is not a results document: expected a JSON object")
-    return document
-
-
-def read_model_inputs(paths: Sequence[str | os.PathLike]) -> list[ModelInput]:
-    """Every input read, at least two, no model twice, and a unique name for each."""
-    if len(paths) < 2:
-        raise CompareError(
-            f"compare needs two or more models, got {len(paths)} ({first_few(map(str, paths))}); "
-            "pass several run folders or predictions files"
-        )
-    models = [read_model_input(path) for path in paths]
-    seen: dict[Any, ModelInput] = {}
-    for model in models:
-        keys = [("predictions", model.predictions_sha256)]
-        if model.identity["kind"] == "run":
-            keys.append(("run", model.identity["model"], model.identity["revision"]))
-        for key in keys:
-            earlier = seen.setdefault(key, model)
-            if earlier is not model:
-                what = "the same model and revision" if key[0] == "run" else "identical predictions"
-                raise CompareError(
-                    f"{model.source!r} and {earlier.source!r} are {what} ({model.name}); expected "
-                    "each model once"
-                )
-    names = [model.name for model in models]
-    return [
-        model
-        if names.count(model.name) == 1
-        else dataclasses.replace(model, name=f"{model.name}#{model.predictions_sha256[:8]}")
-        for model in models
-    ]
-
-
-def check_same_labels(models: Sequence[ModelInput], labels: Labels) -> None:
-    """The runs were scored on one label set, from the annotation file compare uses.
-
-    compare judges every model again on ``labels`` (with their patches, if any), so a run's
-    recorded patches may differ from them; but runs on different labels, or on another
-    annotation file than ``labels``, are a mix-up to be fixed, not compared.
-    """
-    runs = [model for model in models if model.recorded_labels is not None]
-    recorded = {
-        (model.recorded_labels.get("sha256"), model.recorded_labels.get("version"))
-        for model in runs
-    }
-    if len(recorded) > 1:
-        listing = "; ".join(
-            f"{model.name}: sha256 {model.recorded_labels.get('sha256')}, version "
-            f"{model.recorded_labels.get('version')}"
-            for model in runs
-        )
-        raise CompareError(
-            f"the runs were scored on different labels ({listing}); expected one label set: "
-            "run or score them all on the same labels"
-        )
-    base = labels.provenance.get("sha256")
-    other = [model for model in runs if model.recorded_labels.get("sha256") != base]
-    if other:
-        raise CompareError(
-            f"{other[0].name} ({other[0].source!r}) was scored on the annotation file with sha256 "
-            f"{other[0].recorded_labels.get('sha256')}, but compare loaded {base} from "
-            f"{labels.provenance.get('source')!r}; pass the label options the runs used"
-        )
 
 
 def align(models: Sequence[ModelInput], references: References) -> Aligned:
@@ -578,274 +428,6 @@ def compare_models(
         outputs.write_text(output / MARKDOWN_FILE, markdown(document, queue))
         outputs.write_json(output / JSON_FILE, document)
     return document
-
-
-# ---------------------------------------------------------------------------------------------
-# Tables and the plot
-
-
-def _solved_fraction(cell: Mapping[str, int]) -> float | None:
-    return cell["solved"] / cell["scored"] if cell["scored"] else None
-
-
-def _category_cells(by_model: Mapping[str, Any], category: str) -> dict[str, int]:
-    """A model's counts of one category, every severity together."""
-    cells = by_model["by_category_severity"][category].values()
-    return {key: sum(cell[key] for cell in cells) for key in ("scored", "solved")}
-
-
-def csv_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every number of ``document`` as one long table (``_CSV_COLUMNS``)."""
-    rows = []
-
-    def add(section: str, model: str, measure: str, value: Any, **where: str) -> None:
-        rows.append(
-            {"section": section, "model": model, "measure": measure, "value": value, **where}
-        )
-
-    for summary in document["models"]:
-        for measure in (
-            "multilabel_accuracy",
-            "num_scored",
-            "num_missing_predictions",
-            "num_rejected",
-            "num_wrong",
-            "num_outside_label_set",
-        ):
-            add("models", summary["name"], measure, summary[measure])
-    for paper_set, report in document["solved"].items():
-        for model, counts in report["by_model"].items():
-            for measure in ("scored", "solved", "same_mistake"):
-                add("solved", model, measure, counts[measure], paper_set=paper_set)
-            for category, severities in counts["by_category_severity"].items():
-                for severity, cell in severities.items():
-                    for measure in ("scored", "solved"):
-                        add(
-                            "solved",
-                            model,
-                            measure,
-                            cell[measure],
-                            paper_set=paper_set,
-                            category=category,
-                            severity=severity,
-                        )
-    for (model, other), counts in _pair_lookup(document).items():
-        for measure, value in counts.items():
-            add("pairs", model, measure, value, other_model=other)
-    return rows
-
-
-def csv_text(document: Mapping[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(csv_rows(document))
-    return buffer.getvalue()
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
-    lines.append("| " + " | ".join("---:" if n else "---" for n in numeric) + " |")
-    lines.extend("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows)
-    return [*lines, ""]
-
-
-def _pair_lookup(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, int]]:
-    """(model, other model) -> images compared, mistakes in common, with the same wrong class,
-    and ``only_model``: the model's mistakes that the other gets right."""
-    lookup = {}
-    for pair in document["pairs"]:
-        first, second = pair["models"]
-        shared = {key: pair[key] for key in ("images_compared", "common", "same_wrong_class")}
-        lookup[first, second] = {**shared, "only_model": pair["only_first"]}
-        lookup[second, first] = {**shared, "only_model": pair["only_second"]}
-    return lookup
-
-
-def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) -> str:
-    """compare.md: the models, the queue's head, what each solves, the pair matrices, the slice."""
-    labels = document["labels"]
-    names = [summary["name"] for summary in document["models"]]
-    lines = [
-        "# Model comparison",
-        "",
-        f"{len(names)} models judged on split `{document['split']}` of the labels "
-        f"{labels.get('source')} (version {labels.get('version')}, sha256 {labels.get('sha256')}"
-        f"{', patched' if labels.get('patched') else ''}). Accuracy: multi-label top-1, per class, "
-        "on the images each model predicted. Mistakes: top-1 predictions judged wrong or outside "
-        "the label set.",
-        "",
-        "## Models",
-        "",
-    ]
-    lines += _table(
-        ["model", "accuracy", "scored", "missing", "mistakes", "wrong", "outside label set"],
-        [
-            [
-                s["name"],
-                f"{100 * s['multilabel_accuracy']:.2f}%" + (" (partial)" if s["partial"] else ""),
-                s["num_scored"],
-                s["num_missing_predictions"],
-                s["num_rejected"],
-                s["num_wrong"],
-                s["num_outside_label_set"],
-            ]
-            for s in document["models"]
-        ],
-    )
-    shown = 20
-    lines += [
-        "## Novel-prediction queue",
-        "",
-        f"{document['queue']['num_items']} (image, class) pairs predicted top-1 and outside the "
-        f"label set, {document['queue']['num_predicted_by_one_model']} of them by exactly one "
-        f"model (first in the queue). All in `{QUEUE_FILE}`; the first {min(shown, len(queue))}:",
-        "",
-    ]
-    lines += _table(
-        ["rank", "image", "class", "models", "probabilities", "paper's experts"],
-        [
-            [
-                item["rank"],
-                item["file_name"],
-                f"{item['class_id']} {item['class_name']}",
-                ", ".join(item["models"]),
-                ", ".join("?" if p is None else f"{p:.3f}" for p in item["probabilities"]),
-                ""
-                if item["expert"] is None
-                else f"{item['expert']['category']}, {item['expert']['severity']}",
-            ]
-            for item in queue[:shown]
-        ],
-    )
-    for report in document["solved"].values():
-        lines += [
-            f"## What each model solves of {report['paper_model']}'s reviewed mistakes",
-            "",
-            f"{report['num_reviewed']} mistakes reviewed by the paper's experts, "
-            f"{report['num_in_labels']} on images of these labels. Solved: the model's top-1 is "
-            "accepted (correct or unclear); same: it repeats the very mistake. Cells: solved / "
-            "scored, per category x severity.",
-            "",
-        ]
-        cells = [(c, s) for c in mistakes.CATEGORIES for s in mistakes.SEVERITIES]
-        cells = [(c, s) for c, s in cells if _any_scored(report, c, s)]
-        rows = []
-        for model, counts in report["by_model"].items():
-            table = counts["by_category_severity"]
-            rows.append(
-                [model, f"{counts['solved']} / {counts['scored']}", counts["same_mistake"]]
-                + [f"{table[c][s]['solved']} / {table[c][s]['scored']}" for c, s in cells]
-            )
-        lines += _table(["model", "solved", "same"] + [f"{c} {s}" for c, s in cells], rows)
-    lines += [f"![{PLOT_STEM}]({PLOT_STEM}.png)", "", "## Shared and unique mistakes", ""]
-    lookup = _pair_lookup(document)
-    for title, key in (
-        ("Mistakes in common", "common"),
-        ("Mistakes in common with the same wrong class", "same_wrong_class"),
-        ("Mistakes of the row model that the column model gets right", "only_model"),
-    ):
-        lines += [f"{title}:", ""]
-        lines += _table(
-            ["", *names],
-            [
-                [row, *(lookup[row, col][key] if row != col else "" for col in names)]
-                for row in names
-            ],
-        )
-    slice_ = document["major_candidates"]
-    imagenet_m = slice_["imagenet_m"]
-    lines += [
-        "## Major-mistake slice candidates",
-        "",
-        f"{slice_['num_candidates']} images that at least {slice_['min_models']} of the models "
-        "get wrong with a major mistake (the experts' severity where they reviewed that "
-        "prediction, else the labels' `wrong`)"
-        + (
-            f"; {imagenet_m['among_candidates']} of the {imagenet_m['total']} ImageNet-M images "
-            "among them (marked M)."
-            if imagenet_m
-            else "."
-        ),
-        "",
-    ]
-    lines += _table(
-        ["image", "M", "models", "predictions"],
-        [
-            [
-                image["file_name"],
-                "M" if image["in_imagenet_m"] else "",
-                image["num_models"],
-                "; ".join(
-                    f"{m['model']}: {m['prediction']} {m['prediction_name']} ({m['major_by']})"
-                    for m in image["models"]
-                ),
-            ]
-            for image in slice_["images"]
-        ],
-    )
-    return "\n".join(lines)
-
-
-def _any_scored(report: Mapping[str, Any], category: str, severity: str) -> bool:
-    return any(
-        counts["by_category_severity"][category][severity]["scored"]
-        for counts in report["by_model"].values()
-    )
-
-
-def plot_solved(document: Mapping[str, Any]) -> dict[str, bytes]:
-    """The solved fraction of each category of each paper set against each model's accuracy,
-    one line per category (the paper's finding 2: no category is solved first), as PNG and SVG."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure registry
-
-    summaries = sorted(document["models"], key=lambda s: s["multilabel_accuracy"])
-    xs = [100 * s["multilabel_accuracy"] for s in summaries]
-    figure = Figure(figsize=(12, 5.5), dpi=100)
-    panels = figure.subplots(1, len(document["solved"]), sharey=True, squeeze=False)[0]
-    for axes, report in zip(panels, document["solved"].values(), strict=True):
-        for category in mistakes.CATEGORIES:
-            cells = [_category_cells(report["by_model"][s["name"]], category) for s in summaries]
-            if not any(cell["scored"] for cell in cells):
-                continue
-            fractions = [_solved_fraction(cell) for cell in cells]
-            ys = [np.nan if f is None else 100 * f for f in fractions]
-            axes.plot(
-                xs,
-                ys,
-                marker="o",
-                color=f"C{mistakes.CATEGORIES.index(category)}",  # one colour per category
-                label=f"{category} (n={max(c['scored'] for c in cells)})",
-            )
-        axes.set_title(f"{report['paper_model']}: {report['num_in_labels']} reviewed mistakes")
-        axes.set_xlabel("model's multi-label top-1 accuracy (%)")
-        axes.set_ylim(-3, 103)
-        axes.grid(alpha=0.3)
-        if axes.lines:
-            axes.legend(fontsize=8, loc="best")
-        else:
-            axes.text(
-                0.5,
-                0.5,
-                "none of these mistakes is\namong the compared images",
-                transform=axes.transAxes,
-                ha="center",
-                color="0.35",
-            )
-    panels[0].set_ylabel("solved (%)")
-    figure.suptitle("Solved fraction of the paper's reviewed mistakes, per category")
-    figure.tight_layout()
-    rendered = {}
-    for suffix in PLOT_SUFFIXES:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix[1:])
-        rendered[suffix] = buffer.getvalue()
-    return rendered
 
 
 # ---------------------------------------------------------------------------------------------
