@@ -1,9 +1,9 @@
 """What the three push paths share: one error type, one token check, one turn of Hub errors.
 
 ``imagenet-multilabel push`` (the dataset, `dataset_script.push`), ``push-metric`` (the Space,
-`metric.push`) and ``run --push-to-hub`` (a pull request with results, `eval_cli.hub`) all need a
-write token and all meet the same Hub and network errors; each says so in the same words here. A
-token is passed on to ``huggingface_hub`` and never printed.
+`dataset_script.metric_push`) and ``run --push-to-hub`` (a pull request with results,
+`eval_cli.hub`) all need a write token and all meet the same Hub and network errors; each says so
+in the same words here. A token is passed on to ``huggingface_hub`` and never printed.
 """
 
 from __future__ import annotations

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, sha256_of_file
-from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
-from imagenet_multilabel.eval_cli import escape, outputs
+from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
+from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.eval_cli.review import (
@@ -48,11 +49,7 @@ def analyze_predictions(
     *,
     output_dir: str | os.PathLike,
     split: str = "all",
-    labels: Labels | None = None,
-    annotations: str | os.PathLike | None = None,
-    labels_dataset: str | None = None,
-    allow_unverified: bool = False,
-    label_patches: Sequence[str | os.PathLike] = (),
+    labels: Labels | LabelSource | None = None,
     limit: int | None = None,
     images: str | None = None,
     images_split: str | None = None,
@@ -61,33 +58,28 @@ def analyze_predictions(
 ) -> dict[str, Any]:
     """Score and analyze ``predictions``; write the three outputs; return the results document.
 
-    Label arguments as `score_predictions`. ``images``: an image source
+    ``labels`` as `score_predictions` takes them. ``images``: an image source
     (`dataset_script.images`) for the review page's thumbnails. ``title`` heads the page
     (default: the predictions file's name). ``other_inputs`` (option name -> path) are further
     files the caller read, such as a run folder's ``results.json``: no output may replace them.
     """
     output = Path(output_dir)
     source = Path(predictions.source if isinstance(predictions, Predictions) else predictions)
+    label_files = labels if isinstance(labels, LabelSource) else LabelSource()
     _refuse_outputs_over_inputs(
         output,
         {
-            "--predictions": source,
-            "--annotations": annotations,
-            "--images": images,
-            **{f"--label-patch {Path(p).name}": p for p in label_patches},
+            "`predictions`": source,
+            "`annotations`": label_files.annotations,
+            "`images`": images,
+            **{f"`patches` {Path(p).name}": p for p in label_files.patches},
             **(other_inputs or {}),
         },
     )
     with outputs.exclusive_directory(output):
         if not isinstance(predictions, Predictions):
             predictions = read_predictions(predictions)
-        labels = given_or_loaded(
-            labels,
-            annotations=annotations,
-            dataset=labels_dataset,
-            allow_unverified=allow_unverified,
-            patches=label_patches,
-        )
+        labels = resolve_labels(labels)
         document = score_predictions(predictions, split=split, labels=labels, limit=limit)
         analysis = analyze_mistakes(
             predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True
@@ -117,12 +109,12 @@ def _refuse_outputs_over_inputs(
     review = output / REVIEW_FOLDER
     outputs.refuse_overwriting_inputs(
         {
-            "--output-dir": output,
-            f"--output-dir's {RESULTS_FILE}": output / RESULTS_FILE,
-            f"--output-dir's {MISTAKES_FILE}": output / MISTAKES_FILE,
-            "--output-dir's review page": page_path(output),
-            "--output-dir's review folder": review,
-            "--output-dir's thumbnails": review / THUMBNAIL_FOLDER,
+            "`output_dir`": output,
+            f"`output_dir`'s {RESULTS_FILE}": output / RESULTS_FILE,
+            f"`output_dir`'s {MISTAKES_FILE}": output / MISTAKES_FILE,
+            "`output_dir`'s review page": page_path(output),
+            "`output_dir`'s review folder": review,
+            "`output_dir`'s thumbnails": review / THUMBNAIL_FOLDER,
         },
         inputs,
     )
@@ -135,9 +127,9 @@ class RunDirInputs:
     predictions: Path
     results: Path | None  # None: the run has not written its results (still going, or killed)
     title: str
-    # The label arguments of `analyze_predictions` that give the run's own labels; empty for the
-    # published labels (the default) or when the run wrote no results.
-    labels: dict[str, Any] = field(default_factory=dict)
+    # Where the run's own labels come from: the published labels (the default) when it recorded
+    # them, or when it wrote no results.
+    labels: LabelSource = LabelSource()
     labels_description: str = "the published labels (the default)"
 
 
@@ -183,8 +175,8 @@ def run_labels(
     document: Mapping[str, Any],
     run_dir: Path,
     results_path: Path,
-) -> tuple[dict[str, Any], str]:
-    """The label arguments that load the labels a run recorded (its results' ``labels``), and
+) -> tuple[LabelSource, str]:
+    """The ``LabelSource`` of the labels a run recorded (its results' ``labels``), and
     those labels in words. The annotation file and each patch must still be where the run read
     them (patches: as named on its command line, or in the run folder) with the recorded
     sha256; otherwise the labels options are needed, and the error says which."""
@@ -198,11 +190,11 @@ def run_labels(
     patch_words = f", patched with {', '.join(p.name for p in patches)}" if patches else ""
     if "annotations_source" in recorded:  # a labels dataset, local or on the Hub
         return (
-            {"labels_dataset": source, "label_patches": patches},
+            LabelSource(dataset=source, patches=tuple(patches)),
             f"the run's labels dataset {escape.public_model_name(source)}{patch_words}",
         )
     if source == PUBLISHED_URL:
-        return {"label_patches": patches}, f"the published labels{patch_words}"
+        return LabelSource(patches=tuple(patches)), f"the published labels{patch_words}"
     path = Path(source)
     if not path.is_file() or sha256_of_file(path) != recorded.get("sha256"):
         raise _labels_not_found(
@@ -212,7 +204,7 @@ def run_labels(
         )
     verified = recorded.get("base_verified", recorded.get("verified")) is True
     return (
-        {"annotations": path, "allow_unverified": not verified, "label_patches": patches},
+        LabelSource(annotations=path, allow_unverified=not verified, patches=tuple(patches)),
         f"the run's annotation file {path.name}{patch_words}",
     )
 

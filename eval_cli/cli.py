@@ -747,7 +747,11 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _push_metric(args: argparse.Namespace) -> int:
-    from imagenet_multilabel.metric.push import describe_dry_run, push_space, resolve_token
+    from imagenet_multilabel.dataset_script.metric_push import (
+        describe_dry_run,
+        push_space,
+        resolve_token,
+    )
 
     if args.dry_run:
         print(describe_dry_run(args.repo_id, private=args.private))

@@ -54,9 +54,10 @@ from huggingface_hub.constants import EVAL_RESULTS_FOLDER
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
+from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
-from imagenet_multilabel.eval_cli import escape, outputs, results
+from imagenet_multilabel.eval_cli import outputs, results
 from markupsafe import Markup
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the

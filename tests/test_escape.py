@@ -1,4 +1,4 @@
-"""The one escaper of text (`eval_cli.escape`) and the one validator of numbers read back
+"""The one escaper of text (`dataset_script.escape`) and the one validator of numbers read back
 (`results.checked_metric`)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.eval_cli import escape, results
+from imagenet_multilabel.dataset_script import escape
+from imagenet_multilabel.eval_cli import results
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from imagenet_multilabel.dataset_script import hub_access, push
+from imagenet_multilabel.dataset_script import hub_access, metric_push, push
 from imagenet_multilabel.dataset_script.hub_access import LOGIN_HINT, PushError
 from imagenet_multilabel.eval_cli import hub
-from imagenet_multilabel.metric import push as metric_push
 from test_hub import sample_document
 from test_push import FakeHfApi, built
 

@@ -218,7 +218,7 @@ def test_card_cites_both_papers(metric):
 
 def test_space_requirements_cover_the_uploaded_imports(tmp_path):
     """Every import of the files as staged for the Space (where the toolkit is not installed)."""
-    from imagenet_multilabel.metric import push
+    from imagenet_multilabel.dataset_script import metric_push as push
 
     staged = push.stage_space("some-org/imagenet-multilabel-v3", tmp_path)
     requirements = [

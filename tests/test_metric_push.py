@@ -14,8 +14,8 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import hf_raise_for_status
+from imagenet_multilabel.dataset_script import metric_push as push
 from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.metric import push
 from imagenet_multilabel.metric.scoring import References, score
 
 REPO_ID = "some-org/imagenet-multilabel-v3"

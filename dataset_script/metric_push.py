@@ -1,4 +1,5 @@
-"""Publish the metric as a Hub Space that ``evaluate.load("ORG/NAME")`` loads.
+"""Publish the metric (`metric/`, the layer below) as a Hub Space that ``evaluate.load("ORG/NAME")``
+loads; it sits beside the other Hub code and shares its access (`dataset_script.hub_access`).
 
 ``evaluate`` fetches ``<NAME>.py`` from the Space ``ORG/NAME`` (evaluate/loading.py,
 ``HubEvaluationModuleFactory``) and then the files it imports relatively from the same Space, so
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
+from imagenet_multilabel.metric import PATH as METRIC_MODULE_PATH
 
-METRIC_DIR = Path(__file__).resolve().parent
+METRIC_DIR = Path(METRIC_MODULE_PATH).parent  # the files staged for the Space
 MODULE_FILE = "imagenet_multilabel.py"
 SUPPORT_FILES = ("scoring.py", "errors.py", "README.md", "app.py", "requirements.txt")
 # In the checkout the module is loaded by its installed path; the Space loads it by its id and
@@ -74,7 +76,7 @@ def stage_space(repo_id: str, staging_dir: Path) -> list[StagedFile]:
             if LOCAL_LOAD_CALL not in text:
                 raise PushError(
                     f"{source} no longer contains {LOCAL_LOAD_CALL}, which staging rewrites to "
-                    f"{hub_load_call}; update metric/push.py together with that file"
+                    f"{hub_load_call}; update dataset_script/metric_push.py together with that file"
                 )
             text = LOCAL_IMPORT_LINE.sub("", text.replace(LOCAL_LOAD_CALL, hub_load_call))
         path_in_repo = f"{name}.py" if file_name == MODULE_FILE else file_name
