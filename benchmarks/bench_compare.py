@@ -4,28 +4,32 @@ Labels: a synthetic annotation file of the published size in images (20 per clas
 (as `compare` gets them from the cache). Each model: JSONL as `run` writes it (top-5 with
 probabilities), right on a share of the images that grows with the model, else a random class
 (mostly outside the label set, so the queue is long). Timed: ``compare_models`` from reading the
-10 files to writing every output, plot included; medians of ``--repeats`` rounds, wall and CPU.
-Run: ``python benchmarks/bench_compare.py [--repeats 3]``.
+10 files to writing every output, plot included; medians of ``--repeats`` rounds, wall and CPU
+(``benchmarks/timing.py``). ``--profile``: one more round under cProfile, its top functions by
+cumulative time, to say where the time goes.
+Run: ``python benchmarks/bench_compare.py [--repeats 3] [--profile]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from annotation_fixtures import synthetic_annotations, write_annotation_file  # noqa: E402
 from imagenet_multilabel.dataset_script import classes  # noqa: E402
 from imagenet_multilabel.dataset_script.labels import load_labels  # noqa: E402
 from imagenet_multilabel.eval_cli.compare import compare_models  # noqa: E402
+from timing import Rounds  # noqa: E402
 
 NUM_MODELS = 10
 
@@ -46,6 +50,7 @@ def _write_model(path: Path, first_correct: dict[str, int], accuracy: float, see
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="also profile one round")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -65,18 +70,21 @@ def main() -> None:
             path = root / f"model_{model}.jsonl"
             _write_model(path, first_correct, 0.80 + 0.015 * model, seed=model)
             inputs.append(path)
-        walls, cpus = [], []
+        rounds = Rounds()
         for repeat in range(args.repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            document = compare_models(inputs, output_dir=root / f"out{repeat}", labels=labels)
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
+            with rounds.measure("compare"):
+                document = compare_models(inputs, output_dir=root / f"out{repeat}", labels=labels)
+        median = rounds.median("compare")
         print(
             f"compare of {NUM_MODELS} models x 50,000 predictions ({len(validation):,} annotated "
             f"images, queue of {document['queue']['num_items']:,} (image, class) pairs): "
-            f"median {statistics.median(walls):.2f} s wall, {statistics.median(cpus):.2f} s CPU "
-            f"over {args.repeats} rounds (goal: < 3 s)"
+            f"median {median.wall_s:.2f} s wall, {median.cpu_s:.2f} s CPU "
+            f"over {args.repeats} rounds (goal: < 3 s); rounds: {rounds.wall_seconds()['compare']}"
         )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(compare_models, inputs, output_dir=root / "profiled", labels=labels)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
 
 
 if __name__ == "__main__":

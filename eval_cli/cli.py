@@ -384,6 +384,17 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         help="a slice candidate is an image at least K models get wrong with a major mistake "
         "(default: all the models)",
     )
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="validation images (ILSVRC2012_img_val.tar, a folder or a Hugging Face dataset): "
+        "also write the queue as a review page, review/index.html with thumbnails",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
 
 
 def add_patches_arguments(parser: argparse.ArgumentParser) -> None:

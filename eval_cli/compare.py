@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
-from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
+from imagenet_multilabel.eval_cli import outputs, review
 from imagenet_multilabel.eval_cli.compare_inputs import (
     CompareError,
     ModelInput,
@@ -55,16 +55,16 @@ from imagenet_multilabel.eval_cli.compare_report import (
     markdown,
     plot_solved,
 )
+from imagenet_multilabel.eval_cli.compare_review import queue_records, write_queue_review
 from imagenet_multilabel.eval_cli.predictions import read_top5_probs
 from imagenet_multilabel.metric.errors import first_few
+from imagenet_multilabel.metric.references import NUM_CLASSES, References
 from imagenet_multilabel.metric.scoring import (
     CORRECT,
-    NUM_CLASSES,
     OUTSIDE_LABEL_SET,
     PROBLEMATIC,
     UNCLEAR,
     WRONG,
-    References,
     judge,
     score,
 )
@@ -354,26 +354,30 @@ def compare_models(
     inputs: Sequence[str | os.PathLike],
     *,
     output_dir: str | os.PathLike,
-    labels: Labels | None = None,
-    annotations: str | os.PathLike | None = None,
-    labels_dataset: str | None = None,
-    allow_unverified: bool = False,
-    label_patches: Sequence[str | os.PathLike] = (),
+    labels: Labels | LabelSource | None = None,
     min_models: int | None = None,
+    images: str | None = None,
+    images_split: str | None = None,
 ) -> dict[str, Any]:
     """Compare the models of ``inputs`` (`run` folders or predictions files) on one set of labels
     and write compare.json, compare.md, compare.csv, queue.jsonl and the plot into
     ``output_dir``; return the compare.json document.
 
-    Label arguments as `score_predictions`. ``min_models``: how many models must make a major
-    mistake on an image for it to be a slice candidate (default: all of them).
+    ``labels`` as `score_predictions` takes them. ``min_models``: how many models must make a major
+    mistake on an image for it to be a slice candidate (default: all of them). ``images``: an
+    image source (`dataset_script.images`, split ``images_split``); with it the queue is also
+    written as a review page, ``review/index.html`` with thumbnails.
     """
     output = Path(output_dir)
     written = [output / name for name in (JSON_FILE, MARKDOWN_FILE, CSV_FILE, QUEUE_FILE)]
     written += [output / f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES]
+    if images is not None:
+        written += [review.page_path(output), review.page_path(output).parent]
     given_inputs = {f"input {path}": path for path in inputs}
-    given_inputs.update({f"label patch {path}": path for path in label_patches})
-    given_inputs["annotations"] = annotations
+    label_files = labels if isinstance(labels, LabelSource) else LabelSource()
+    given_inputs.update({f"label patch {path}": path for path in label_files.patches})
+    given_inputs["annotations"] = label_files.annotations
+    given_inputs["--images"] = images
     outputs.refuse_overwriting_inputs(
         {"--output-dir": output, **{f"output {path.name}": path for path in written}},
         given_inputs,
@@ -385,13 +389,7 @@ def compare_models(
         raise CompareError(
             f"min_models {min_models} is not between 1 and the {len(models)} models compared"
         )
-    labels = given_or_loaded(
-        labels,
-        annotations=annotations,
-        dataset=labels_dataset,
-        allow_unverified=allow_unverified,
-        patches=label_patches,
-    )
+    labels = resolve_labels(labels)
     check_same_labels(models, labels)
     aligned = align(models, labels.split(SPLIT))
     summaries = model_summaries(models, aligned)
@@ -421,6 +419,22 @@ def compare_models(
         "paper_metadata": {"source": mistakes.SOURCE_REPOSITORY, "commit": mistakes.SOURCE_COMMIT},
     }
     with outputs.exclusive_directory(output):
+        if images is not None:  # first: an image source that cannot be read writes nothing
+            page_records = queue_records(
+                models,
+                aligned.references,
+                aligned.top1,
+                queue,
+                None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+            )
+            write_queue_review(
+                output,
+                page_records,
+                labels=labels.provenance,
+                images=images,
+                images_split=images_split,
+                num_models=len(models),
+            )
         outputs.write_lines(output / QUEUE_FILE, (json.dumps(item) for item in queue))
         for suffix, data in plot_solved(document).items():
             outputs.write_bytes(output / f"{PLOT_STEM}{suffix}", data)
@@ -439,11 +453,10 @@ def main_args(args: argparse.Namespace) -> int:
     document = compare_models(
         args.inputs,
         output_dir=args.output_dir,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
+        labels=LabelSource.from_cli(args),
         min_models=args.min_models,
+        images=args.images,
+        images_split=args.images_split,
     )
     for summary in document["models"]:
         print(
@@ -459,4 +472,6 @@ def main_args(args: argparse.Namespace) -> int:
         f"{Path(args.output_dir) / MARKDOWN_FILE}, {JSON_FILE}, {CSV_FILE}, {QUEUE_FILE} and "
         "the plot"
     )
+    if args.images is not None:
+        print(f"Review page: {review.page_path(args.output_dir).resolve().as_uri()}")
     return 0

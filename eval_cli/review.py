@@ -1,4 +1,10 @@
-"""The review page: a static ``review/index.html`` to look at the mistakes and record verdicts.
+"""The review page: a static ``review/index.html`` to look at predictions and record verdicts.
+
+One page for two kinds of records: ``analyze``'s mistakes of one model, and ``compare``'s
+novel-prediction queue, whose records also carry their queue ``rank`` and every model's top-1 on
+the image (``model_predictions``). Both get the same filters, sort (page order, confidence, class,
+file), keyboard review (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and
+patch download.
 
 It works from ``file://`` with no server and no network: the script and style ship as package
 data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in
@@ -54,7 +60,24 @@ PAGE_FIELDS = (
     "category",
     "severity",
     "in_imagenet_m",
+    "rank",  # queue records: their place in the queue
+    "model_predictions",  # queue records: [{model, class_id, probability}] per compared model
 )
+# What each kind of page calls its records, and the command that adds thumbnails to it.
+PAGE_KINDS = {
+    "mistakes": {
+        "noun": "mistakes",
+        "summary": "rejected predictions",
+        "command": "analyze",
+        "order": "as in mistakes.jsonl",
+    },
+    "queue": {
+        "noun": "queued predictions",
+        "order": "queue order",
+        "summary": "novel predictions (outside the label set) in queue order",
+        "command": "compare",
+    },
+}
 _ASSETS = "review_assets"
 
 
@@ -83,11 +106,9 @@ def write_thumbnails(
     page written later without ``images`` shows the thumbnails of the last source.
     """
     # Imported here: image sources bring in `datasets`, which a page without thumbnails never needs.
-    from imagenet_multilabel.dataset_script.images import (
-        CorruptImageError,
-        decode_image,
-        open_image_source,
-    )
+    from imagenet_multilabel.dataset_script.image_decode import decode_image
+    from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
+    from imagenet_multilabel.dataset_script.images import open_image_source
 
     located = open_image_source(images, split=images_split).locate(list(file_names))
 
@@ -122,14 +143,32 @@ def _written_thumbnails(folder: Path) -> dict[str, Any]:
     return written if isinstance(written, dict) else {}
 
 
+def confidence(record: Mapping[str, Any]) -> float | None:
+    """What the page sorts by confidence: the highest known probability of the record's
+    prediction (a queue record: among the models predicting it; a mistake: its top-1's)."""
+    predictions = record.get("model_predictions")
+    if predictions:
+        known = [
+            entry["probability"]
+            for entry in predictions
+            if entry["class_id"] == record["prediction"] and entry["probability"] is not None
+        ]
+        return max(known, default=None)
+    top5, probs = record.get("top5"), record.get("top5_probs")
+    if top5 and probs and top5[0] == record["prediction"]:
+        return probs[0]
+    return None
+
+
 def page_data(
     records: Sequence[Mapping[str, Any]],
     *,
     labels: Mapping[str, Any],
     title: str,
     folder: Path,
+    kind: str = "mistakes",
 ) -> dict[str, Any]:
-    """What the page's script reads: the mistakes (ids only), class names and vocabularies."""
+    """What the page's script reads: the records (ids only), class names and vocabularies."""
     thumbnails = _written_thumbnails(folder)
     page_records = []
     for record in records:
@@ -140,9 +179,11 @@ def page_data(
         shown = isinstance(thumbnail, str) and (folder / thumbnail).is_file()
         entry["thumbnail"] = thumbnail if shown else None
         entry["thumbnail_problem"] = written.get("problem") if not shown else None
+        entry["confidence"] = confidence(record)
         page_records.append(entry)
     return {
         "title": title,
+        "kind": PAGE_KINDS[kind],
         "base": labels["sha256"],
         "labels_version": labels["version"],
         "class_names": list(classes.CLASS_NAMES),
@@ -151,7 +192,7 @@ def page_data(
         "verdicts": list(PATCH_VERDICTS),
         "patch_format": PATCH_FORMAT,
         "patch_format_version": PATCH_FORMAT_VERSION,
-        "mistakes": page_records,
+        "records": page_records,
     }
 
 
@@ -166,12 +207,13 @@ def write_review_page(
     *,
     labels: Mapping[str, Any],
     title: str,
+    kind: str = "mistakes",
 ) -> Path:
     """Write ``review/index.html`` and return its path; it shows the thumbnails that
     ``write_thumbnails`` last wrote there.
 
     ``labels`` is the results' labels provenance: its ``sha256`` is the base of the patches the
-    page exports.
+    page exports. ``kind``: one of ``PAGE_KINDS``, what the records are.
     """
     path = page_path(output_dir)
     folder = path.parent
@@ -182,7 +224,7 @@ def write_review_page(
         .replace("/*SCRIPT*/", assets.joinpath("review.js").read_text(encoding="utf-8"))
         .replace(
             "/*DATA*/",
-            embedded_json(page_data(records, labels=labels, title=title, folder=folder)),
+            embedded_json(page_data(records, labels=labels, title=title, folder=folder, kind=kind)),
         )
     )
     outputs.write_text(path, page)

@@ -84,7 +84,7 @@ def test_page_script_builds_the_dom_from_text_only_and_loads_nothing_remote() ->
 
 def _thumbnail_entries(page: Path) -> list[tuple[Any, Any]]:
     data = json.loads(_data_block(page.read_text(encoding="utf-8")))
-    return [(m["thumbnail"], m["thumbnail_problem"]) for m in data["mistakes"]]
+    return [(m["thumbnail"], m["thumbnail_problem"]) for m in data["records"]]
 
 
 def _red(path: Path) -> int:
@@ -250,3 +250,142 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
     assert new["multilabel_accuracy_micro"] == pytest.approx(
         old["multilabel_accuracy_micro"] + 2 / old["num_scored"]
     )
+
+
+def _second_model(inputs: dict[str, Any], path: Path, moved: int) -> Path:
+    """The loop's predictions with the first ``moved`` outside-label-set images predicted as
+    another class outside the label set, more confidently (0.9): each such image queues two
+    classes, one per model."""
+    changed = {
+        name: (class_id + 999) % 1000 for name, class_id in inputs["outside_label_set"][:moved]
+    }
+    lines = []
+    for text in inputs["predictions"].read_text(encoding="utf-8").splitlines():
+        record = json.loads(text)
+        if record["file_name"] in changed:
+            record["prediction"] = changed[record["file_name"]]
+            record["top5"] = [record["prediction"], 1, 2, 3, 4]
+            record["top5_probs"] = [0.9, 0.04, 0.03, 0.02, 0.01]
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Path, capsys) -> None:
+    """compare --images -> the queue page: every model's prediction, sort, keyboard verdicts,
+    progress, two reviewers' exports -> patches merge -> score again: the number changes."""
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"no headless browser: {reason}")
+    from imagenet_multilabel.eval_cli import cli
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+
+    inputs = write_loop_inputs(tmp_path)
+    first = inputs["predictions"].rename(tmp_path / "model_a.jsonl")
+    inputs["predictions"] = first
+    second = _second_model(inputs, tmp_path / "model_b.jsonl", moved=3)
+    tar = make_val_tar(tmp_path / "val.tar", inputs["mistake_image_ids"])
+    labels = ["--annotations", str(inputs["annotations"]), "--allow-unverified-annotations"]
+    out = tmp_path / "compare"
+    argv = ["compare", str(first), str(second), "--output-dir", str(out), *labels]
+    assert cli.main([*argv, "--images", str(tar)]) == 0
+    assert "Review page: file://" in capsys.readouterr().out
+    queue = [json.loads(line) for line in (out / "queue.jsonl").read_text().splitlines()]
+    total = NUM_OUTSIDE_LABEL_SET + 3
+    assert len(queue) == total
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = headless_chromium(downloads)
+
+    def cards() -> list[Any]:
+        return driver.find_elements(By.CSS_SELECTOR, "article.mistake")
+
+    def export(reviewer: str, count: int) -> Path:
+        name = driver.find_element(By.ID, "reviewer")
+        name.clear()
+        name.send_keys(reviewer)
+        driver.find_element(By.ID, "download-patch").click()
+        files = _wait_for(
+            lambda: (
+                [p for p in downloads.glob("*.json") if p.stat().st_size]
+                if len(list(downloads.glob("*.json"))) == count
+                else None
+            )
+        )
+        time.sleep(0.3)
+        return max(files, key=lambda path: path.stat().st_mtime_ns)
+
+    try:
+        driver.get(review.page_path(out).as_uri())
+        assert driver.find_element(By.ID, "shown-count").text == (
+            f"{total} of {total} queued predictions shown"
+        )
+        assert driver.find_element(By.ID, "progress").text == f"0 of {total} reviewed"
+        top = cards()[0]
+        assert top.get_attribute("data-file-name") == queue[0]["file_name"]
+        assert "queue #1" in top.text
+        assert "model_a: " in top.text and "model_b: " in top.text  # every model's prediction
+        assert driver.execute_script("return document.querySelector('img').naturalWidth") > 0
+        sort = Select(driver.find_element(By.ID, "sort"))
+        assert [o.text for o in sort.options] == [
+            "queue order",
+            "confidence (highest first)",
+            "class",
+            "file",
+        ]
+        sort.select_by_value("file")
+        files = [card.get_attribute("data-file-name") for card in cards()]
+        assert files == sorted(files) and files != [item["file_name"] for item in queue]
+        sort.select_by_value("confidence")
+        assert "90.0%" in cards()[0].text and "60.0%" in cards()[-1].text
+        sort.select_by_value("class")
+        shown_classes = [
+            next(
+                i["class_id"]
+                for i in queue
+                if i["file_name"] == c.get_attribute("data-file-name")
+                and str(i["class_id"]) in c.find_element(By.CLASS_NAME, "prediction").text
+            )
+            for c in cards()
+        ]
+        assert shown_classes == sorted(shown_classes)
+        sort.select_by_value("page")
+        assert [c.get_attribute("data-file-name") for c in cards()] == [
+            item["file_name"] for item in queue
+        ]
+
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys("j")
+        assert "current" in cards()[0].get_attribute("class")
+        body.send_keys("1")  # correct on #1, then on to #2
+        assert "current" in cards()[1].get_attribute("class")
+        body.send_keys("3")  # wrong on #2
+        body.send_keys(Keys.ARROW_UP)
+        assert "current" in cards()[1].get_attribute("class")
+        assert cards()[0].find_element(By.CSS_SELECTOR, "input[value=correct]").is_selected()
+        assert cards()[1].find_element(By.CSS_SELECTOR, "input[value=wrong]").is_selected()
+        assert driver.find_element(By.ID, "progress").text == f"2 of {total} reviewed"
+        driver.save_screenshot(str(tmp_path / "queue-review.png"))
+        one = export("One", 1)
+        body.send_keys("2")  # the second reviewer: unclear on #2, agreeing on #1
+        assert driver.find_element(By.ID, "progress").text == f"2 of {total} reviewed"
+        two = export("Two", 2)
+    finally:
+        driver.quit()
+
+    merged = tmp_path / "merged.json"
+    assert cli.main(["patches", "merge", str(one), str(two), "--output", str(merged)]) == 0
+    merged_patch = patches.read_patch(merged)
+    assert [(d.file_name, d.class_id, d.verdict) for d in merged_patch.decisions] == [
+        (queue[0]["file_name"], queue[0]["class_id"], "correct")
+    ]
+    model = first if queue[0]["models"] == ["model_a"] else second
+    scores = []
+    for patch in ([], ["--label-patch", str(merged)]):
+        results = tmp_path / f"results{len(patch)}.json"
+        cli.main(["score", "--predictions", str(model), *labels, *patch, "--output", str(results)])
+        scores.append(json.loads(results.read_text())["metrics"]["validation"])
+    assert scores[1]["num_outside_label_set"] == scores[0]["num_outside_label_set"] - 1
+    assert scores[1]["multilabel_accuracy_micro"] > scores[0]["multilabel_accuracy_micro"]

@@ -4,7 +4,7 @@
 (() => {
   const data = JSON.parse(document.getElementById("review-data").textContent);
   const names = data.class_names;
-  const mistakes = data.mistakes;
+  const mistakes = data.records;  // analyze's mistakes or compare's queue: one record shape
   const PAGE_SIZE = 50;
   const STORE_KEY = "imagenet-multilabel-review/" + data.base;
   const REVIEWER_KEY = "imagenet-multilabel-review/reviewer";
@@ -54,6 +54,7 @@
   function saveVerdicts() {
     if (storage) storage.setItem(STORE_KEY, JSON.stringify(verdicts));
     updateVerdictCount();
+    updateProgress();
     fillVerdictFilter();
   }
   function pageDecisions() {
@@ -68,11 +69,17 @@
       message || `${count} verdict${count === 1 ? "" : "s"} recorded`;
   }
 
+  function updateProgress() {
+    const reviewed = mistakes.filter(isJudgedByYou).length;
+    byId("progress").textContent = `${reviewed} of ${mistakes.length} reviewed`;
+    byId("progress-bar").value = mistakes.length ? reviewed / mistakes.length : 0;
+  }
+
   // Header and filters.
   document.title = data.title;
   byId("title").textContent = data.title;
   byId("labels").textContent =
-    `${mistakes.length} rejected predictions · labels ${data.labels_version} ` +
+    `${mistakes.length} ${data.kind.summary} · labels ${data.labels_version} ` +
     `(annotation file sha256 ${data.base})`;
   function count(values) {
     const counts = new Map();
@@ -148,6 +155,8 @@
     const probs = mistake.top5_probs;
     return probs && probs[rank] != null ? ` ${(100 * probs[rank]).toFixed(1)}%` : "";
   }
+  const forms = new Map();  // record index -> its verdict form, once built
+  const openers = new Map();  // record index -> opens its verdict disclosure, building the form
   function verdictForm(mistake, index, node) {
     const key = keyOf(mistake);
     const saved = verdicts[key] || {};
@@ -188,6 +197,7 @@
       node.classList.toggle("decided", Boolean(chosen));
       saveVerdicts();
     }
+    forms.set(index, form);
     form.addEventListener("change", record);
     note.addEventListener("input", record);
     clear.addEventListener("click", () => {
@@ -210,11 +220,24 @@
       if (details.childElementCount === 1) details.append(verdictForm(mistake, index, node));
     };
     summary.addEventListener("click", build);  // before the click opens it, keys included
+    openers.set(index, () => {
+      build();
+      details.open = true;
+    });
     if (decided) {
       build();
       details.open = true;
     }
     return details;
+  }
+  // A queue record: each compared model's top-1 on the image, the queued class in bold.
+  function modelPredictions(m) {
+    return el("ul", { class: "models" }, m.model_predictions.map((entry) => {
+      const predicted = entry.class_id == null ? "no prediction" : className(entry.class_id);
+      const prob = entry.probability == null ? "" : ` ${(100 * entry.probability).toFixed(1)}%`;
+      return el("li", { class: entry.class_id === m.prediction ? "same" : "" },
+        [`${entry.model}: ${predicted}`, el("span", { class: "prob", text: prob })]);
+    }));
   }
   function card(index) {
     if (cards.has(index)) return cards.get(index);
@@ -227,11 +250,13 @@
       thumb.append(el("div", { class: "noimage problem",
         text: `no thumbnail: ${m.thumbnail_problem}` }));
     } else {
-      thumb.append(el("div", { class: "noimage", text: "no image (analyze --images SOURCE)" }));
+      thumb.append(el("div", { class: "noimage",
+        text: `no image (${data.kind.command} --images SOURCE)` }));
     }
     const badges = el("div", { class: "badges" }, [
       el("span", { class: `badge source-${m.source}`, text: m.source }),
     ]);
+    if (m.rank != null) badges.prepend(el("span", { class: "badge rank", text: `queue #${m.rank}` }));
     if (m.outside_label_set && m.source !== "outside-label-set") {
       badges.append(el("span", { class: "badge source-outside-label-set",
         text: "outside the label set" }));
@@ -246,9 +271,10 @@
     const rows = [
       ["Original label", el("span", { text: className(m.original_label) })],
       ["Prediction", el("span", { class: "prediction",
-        text: className(m.prediction) + (m.top5 && m.top5[0] === m.prediction ?
-          probability(m, 0) : "") })],
+        text: className(m.prediction) + (m.confidence != null ?
+          ` ${(100 * m.confidence).toFixed(1)}%` : "") })],
       ...(m.top5 ? [["Top-5", top5]] : []),
+      ...(m.model_predictions ? [["Every model", modelPredictions(m)]] : []),
       ["Correct", labelList(m.correct)],
       ["Unclear", labelList(m.unclear)],
       ["Wrong", labelList(m.wrong)],
@@ -263,22 +289,72 @@
     return node;
   }
 
+  // Sort: the page's own order (the queue's), confidence (highest first, unknown last), the
+  // predicted class, the file; ties keep the page's order.
+  byId("sort").options[0].textContent = data.kind.order;
+  const SORTS = {
+    page: () => 0,
+    confidence: (a, b) => (b.confidence ?? -1) - (a.confidence ?? -1),
+    class: (a, b) => a.prediction - b.prediction,
+    file: (a, b) => a.file_name.localeCompare(b.file_name),
+  };
+
   let matching = [];
   let shown = 0;
+  let current = -1;  // the position in `matching` of the card the keys act on
   function render() {
     byId("mistakes").replaceChildren(...matching.slice(0, shown).map(card));
     const limited = shown < matching.length ? ` (first ${shown} displayed)` : "";
     byId("shown-count").textContent =
-      `${matching.length} of ${mistakes.length} mistakes shown${limited}`;
+      `${matching.length} of ${mistakes.length} ${data.kind.noun} shown${limited}`;
     byId("show-more").hidden = shown >= matching.length;
   }
   function applyFilters() {
+    if (current >= 0) card(matching[current]).classList.remove("current");
+    current = -1;
     matching = [];
     mistakes.forEach((mistake, index) => { if (matches(mistake)) matching.push(index); });
+    const order = SORTS[byId("sort").value];
+    matching.sort((a, b) => order(mistakes[a], mistakes[b]) || a - b);
     shown = Math.min(PAGE_SIZE, matching.length);
     render();
   }
-  for (const id of ["filter-source", "filter-label-set", "filter-category", "filter-severity",
+  // Keyboard review: j/k or the arrows move between the shown cards; 1/2/3 record correct,
+  // unclear, wrong on the current card and move on. Keys typed into a field stay the field's.
+  function moveTo(position) {
+    if (matching.length === 0) return;
+    if (current >= 0) card(matching[current]).classList.remove("current");
+    current = Math.max(0, Math.min(position, matching.length - 1));
+    if (current >= shown) {
+      shown = Math.min(current + PAGE_SIZE, matching.length);
+      render();
+    }
+    const node = card(matching[current]);
+    node.classList.add("current");
+    node.scrollIntoView({ block: "nearest" });
+  }
+  function decide(verdict) {
+    if (current < 0) moveTo(0);
+    const index = matching[current];
+    if (index === undefined) return;
+    if (!forms.has(index)) openers.get(index)();
+    const form = forms.get(index);
+    form.querySelector(`input[type=radio][value=${verdict}]`).checked = true;
+    form.dispatchEvent(new Event("change"));
+    moveTo(current + 1);
+  }
+  const NEXT = ["j", "ArrowDown", "ArrowRight"], PREVIOUS = ["k", "ArrowUp", "ArrowLeft"];
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest && event.target.closest("input, textarea, select");
+    if (typing || event.altKey || event.ctrlKey || event.metaKey) return;
+    const verdict = data.verdicts[Number(event.key) - 1];
+    if (NEXT.includes(event.key)) moveTo(current + 1);
+    else if (PREVIOUS.includes(event.key)) moveTo(current - 1);
+    else if (verdict && /^[1-9]$/.test(event.key)) decide(verdict);
+    else return;
+    event.preventDefault();
+  });
+  for (const id of ["sort", "filter-source", "filter-label-set", "filter-category", "filter-severity",
     "filter-imagenet-m", "filter-class", "filter-verdict"]) {
     byId(id).addEventListener("change", applyFilters);
   }
@@ -321,6 +397,7 @@
   });
 
   updateVerdictCount();
+  updateProgress();
   fillVerdictFilter();
   applyFilters();
   performance.mark("review-ready");  // the page is usable: what the benchmark times
