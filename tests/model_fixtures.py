@@ -79,12 +79,11 @@ def permuted_indices(seed: int = 0, size: int = len(WNIDS)) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(size)]
 
 
-def _id2label(labels: Sequence[str] | None, num_labels: int) -> dict[int, str]:
-    """transformers' default ``LABEL_i`` names when ``labels`` is None."""
+def _id2label(labels: Sequence[str] | None) -> dict[int, str]:
+    """One output per label; transformers' default ``LABEL_i`` names of a 1,000-way head when
+    ``labels`` is None."""
     if labels is None:
-        return {i: f"LABEL_{i}" for i in range(num_labels)}
-    if len(labels) != num_labels:
-        raise ValueError(f"got {len(labels)} labels for {num_labels} outputs")
+        return {i: f"LABEL_{i}" for i in range(len(WNIDS))}
     return dict(enumerate(labels))
 
 
@@ -98,8 +97,7 @@ def _save_transformers(model: torch.nn.Module, processor, directory: Path) -> Pa
 def save_vit(directory: Path, labels: Sequence[str] | None = HUB_CLASS_NAMES) -> Path:
     """transformers ViT, ``ViTImageProcessor`` (plain resize to 32x32); labels default to names."""
     torch.manual_seed(0)
-    num_labels = len(labels) if labels is not None else len(WNIDS)
-    config = ViTConfig(**_TINY_VIT, id2label=_id2label(labels, num_labels))
+    config = ViTConfig(**_TINY_VIT, id2label=_id2label(labels))
     processor = ViTImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     return _save_transformers(ViTForImageClassification(config), processor, directory)
 
@@ -107,7 +105,6 @@ def save_vit(directory: Path, labels: Sequence[str] | None = HUB_CLASS_NAMES) ->
 def save_convnext(directory: Path, labels: Sequence[str] | None = WNIDS) -> Path:
     """transformers ConvNeXt with ``crop_pct`` resize-then-crop; labels default to wnids."""
     torch.manual_seed(1)
-    num_labels = len(labels) if labels is not None else len(WNIDS)
     config = ConvNextConfig(
         num_channels=3,
         patch_size=4,
@@ -115,7 +112,7 @@ def save_convnext(directory: Path, labels: Sequence[str] | None = WNIDS) -> Path
         depths=[1, 1],
         num_stages=2,
         image_size=IMAGE_SIZE,
-        id2label=_id2label(labels, num_labels),
+        id2label=_id2label(labels),
     )
     processor = ConvNextImageProcessor(size={"shortest_edge": IMAGE_SIZE}, crop_pct=0.875)
     return _save_transformers(ConvNextForImageClassification(config), processor, directory)
@@ -124,13 +121,12 @@ def save_convnext(directory: Path, labels: Sequence[str] | None = WNIDS) -> Path
 def save_resnet(directory: Path, labels: Sequence[str] | None = None) -> Path:
     """transformers ResNet, processor laid out as microsoft/resnet-50's; ``LABEL_i`` names."""
     torch.manual_seed(2)
-    num_labels = len(labels) if labels is not None else len(WNIDS)
     config = ResNetConfig(
         embedding_size=8,
         hidden_sizes=[8, 16],
         depths=[1, 1],
         layer_type="basic",
-        id2label=_id2label(labels, num_labels),
+        id2label=_id2label(labels),
     )
     processor = ConvNextImageProcessor(
         size={"shortest_edge": IMAGE_SIZE}, crop_pct=0.875, resample=Image.Resampling.BILINEAR
@@ -145,7 +141,7 @@ def save_mobilenet_v2_with_background(directory: Path) -> Path:
         image_size=IMAGE_SIZE,
         depth_multiplier=0.25,
         finegrained_output=False,
-        id2label=_id2label(("background", *HUB_CLASS_NAMES), len(WNIDS) + 1),
+        id2label=_id2label(("background", *HUB_CLASS_NAMES)),
     )
     processor = MobileNetV2ImageProcessor(
         size={"shortest_edge": 36}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}

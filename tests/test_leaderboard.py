@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.labels import load_labels
-from imagenet_multilabel.eval_cli import leaderboard, outputs, results
+from imagenet_multilabel.eval_cli import (
+    leaderboard,
+    leaderboard_entries,
+    leaderboard_plots,
+    outputs,
+    results,
+)
 from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.metric.scoring import score
 from markdown_it import MarkdownIt
@@ -107,7 +113,7 @@ def test_table_rows_are_the_results_numbers(scored, board_dir):
             results.metric_value(validation, "num_outside_label_set")
         )
         for source, count in document["mistakes"]["by_source"].items():
-            source = leaderboard.OLD_MISTAKE_SOURCES.get(source, source)
+            source = leaderboard_entries.OLD_MISTAKE_SOURCES.get(source, source)
             assert row[f"rejected_{source}"] == str(count)
         severity_table = document["mistakes"]["expert_category_severity"]
         assert row["expert_major"] == str(sum(r["major"] for r in severity_table.values()))
@@ -145,7 +151,7 @@ def test_markdown_and_both_plots_are_written(board_dir):
     text = (board_dir / "leaderboard.md").read_text()
     assert text.startswith("# ImageNet multi-label leaderboard")
     assert "| 1 |" in text and "ref:" in text and "Flags:" in text
-    for plot in leaderboard.PLOTS:
+    for plot in leaderboard_plots.PLOTS:
         assert f"]({plot}.png)" in text
         png = (board_dir / f"{plot}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
@@ -234,7 +240,7 @@ def test_label_placement_never_overlaps():
     points = rng.uniform(100, 500, (300, 2))
     texts = [str(i) for i in range(len(points))]
     size = 9.0
-    offsets = leaderboard._place_labels(
+    offsets = leaderboard_plots._place_labels(
         points, texts, size_px=size, bounds=np.array([80, 80, 520, 520])
     )
     placed = [i for i, offset in enumerate(offsets) if offset is not None]
@@ -475,7 +481,9 @@ def test_plots_draw_one_label_version_and_say_unverified(scored, tmp_path):
     assert [entry.source for entry in board.plotted] == ["no_full.json"]
     (note,) = [note for note in board.notes if note.startswith("The plots draw")]
     assert "beta (labels 9.9.9?)" in note and "gamma (partial or incomplete)" in note
-    svg = leaderboard.render_plot(board, "multilabel_vs_top1")["multilabel_vs_top1.svg"].decode()
+    svg = leaderboard_plots.render_plot(board, "multilabel_vs_top1")[
+        "multilabel_vs_top1.svg"
+    ].decode()
     assert "(unverified labels)" in svg and "annotated validation images" in svg
 
 
@@ -483,7 +491,7 @@ def test_labels_keep_clear_of_obstacles():
     """A reference line's boxes are never under a label."""
     points = np.array([[200.0, 200.0], [260.0, 200.0]])
     line = np.array([[x, 197.0, x + 6, 203.0] for x in range(80, 520, 4)])
-    offsets = leaderboard._place_labels(
+    offsets = leaderboard_plots._place_labels(
         points,
         ["long label", "other"],
         size_px=9.0,

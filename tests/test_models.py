@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -57,34 +58,22 @@ def saved(tmp_path_factory):
     return save
 
 
-@pytest.fixture(scope="session")
-def vit_dir(saved) -> Path:
-    return saved("vit", fixtures.save_vit)
+def _saved_model(name: str, save: Callable[[Path], Path]):
+    """A session fixture: the tiny model ``save`` writes, saved once under ``name``."""
+
+    @pytest.fixture(scope="session")
+    def model_dir(saved) -> Path:
+        return saved(name, save)
+
+    return model_dir
 
 
-@pytest.fixture(scope="session")
-def convnext_dir(saved) -> Path:
-    return saved("convnext", fixtures.save_convnext)
-
-
-@pytest.fixture(scope="session")
-def resnet_dir(saved) -> Path:
-    return saved("resnet", fixtures.save_resnet)
-
-
-@pytest.fixture(scope="session")
-def timm_dir(saved) -> Path:
-    return saved("timm", fixtures.save_timm_model)
-
-
-@pytest.fixture(scope="session")
-def clip_dir(saved) -> Path:
-    return saved("clip", fixtures.save_clip)
-
-
-@pytest.fixture(scope="session")
-def siglip_dir(saved) -> Path:
-    return saved("siglip", fixtures.save_siglip)
+vit_dir = _saved_model("vit", fixtures.save_vit)
+convnext_dir = _saved_model("convnext", fixtures.save_convnext)
+resnet_dir = _saved_model("resnet", fixtures.save_resnet)
+timm_dir = _saved_model("timm", fixtures.save_timm_model)
+clip_dir = _saved_model("clip", fixtures.save_clip)
+siglip_dir = _saved_model("siglip", fixtures.save_siglip)
 
 
 # ---------------------------------------------------------------------------------------------

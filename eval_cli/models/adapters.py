@@ -19,7 +19,8 @@ from __future__ import annotations
 import abc
 import json
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -151,6 +152,20 @@ def _unsafe_weights(source: ModelSource, error: pickle.UnpicklingError) -> Model
     )
 
 
+@contextmanager
+def _transformers_loading(source: ModelSource, what: str) -> Iterator[None]:
+    """transformers' loading errors as `ModelLoadError`s naming the model and ``what`` it was
+    loaded as; pickled weights the safe loader refused as `_unsafe_weights`."""
+    try:
+        yield
+    except pickle.UnpicklingError as err:
+        raise _unsafe_weights(source, err) from err
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelLoadError(
+            f"transformers cannot load {source.model_id!r} as {what}: {err}"
+        ) from err
+
+
 # ---------------------------------------------------------------------------------------------
 # Adapters
 
@@ -234,18 +249,12 @@ class TransformersAdapter(ModelAdapter):
 
         _check_remote_code(source, trust_remote_code)
         kwargs = _loading_kwargs(source, trust_remote_code)
-        try:
+        what = "an image classifier (AutoModelForImageClassification + AutoImageProcessor)"
+        with _transformers_loading(source, what):
             model, loading_info = AutoModelForImageClassification.from_pretrained(
                 source.location, dtype=torch.float32, output_loading_info=True, **kwargs
             )
             image_processor = AutoImageProcessor.from_pretrained(source.location, **kwargs)
-        except pickle.UnpicklingError as err:
-            raise _unsafe_weights(source, err) from err
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelLoadError(
-                f"transformers cannot load {source.model_id!r} as an image classifier "
-                f"(AutoModelForImageClassification + AutoImageProcessor): {err}"
-            ) from err
         missing = sorted(loading_info.get("missing_keys") or [])
         if missing:
             raise ModelLoadError(
@@ -403,18 +412,14 @@ class ZeroShotAdapter(ModelAdapter):
             )
         _check_remote_code(source, trust_remote_code)
         kwargs = _loading_kwargs(source, trust_remote_code)
-        try:
+        what = (
+            "a zero-shot image classifier (AutoModelForZeroShotImageClassification + AutoProcessor)"
+        )
+        with _transformers_loading(source, what):
             model = AutoModelForZeroShotImageClassification.from_pretrained(
                 source.location, dtype=torch.float32, **kwargs
             )
             processor = AutoProcessor.from_pretrained(source.location, **kwargs)
-        except pickle.UnpicklingError as err:
-            raise _unsafe_weights(source, err) from err
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelLoadError(
-                f"transformers cannot load {source.model_id!r} as a zero-shot image classifier "
-                f"(AutoModelForZeroShotImageClassification + AutoProcessor): {err}"
-            ) from err
         for needed in ("get_image_features", "get_text_features", "logit_scale"):
             if not hasattr(model, needed):
                 raise ModelLoadError(
