@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,22 +37,26 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from imagenet_multilabel.cards import read_template
-from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, SPLITS, Annotations
-from imagenet_multilabel.dataset_script.images import (
-    CorruptImageError,
-    LocatedImages,
-    check_image_header,
-    decode_image,
-    open_image_source,
+from imagenet_multilabel.dataset_script import classes, escape
+from imagenet_multilabel.dataset_script.annotations import (
+    PUBLISHED_URL,
+    SPLITS,
+    Annotations,
+    load_annotations,
 )
+from imagenet_multilabel.dataset_script.image_decode import check_image_header, decode_image
+from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
+from imagenet_multilabel.dataset_script.image_source import LocatedImages
+from imagenet_multilabel.dataset_script.images import open_image_source
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.dataset_script.patches import (
     LabelPatch,
     patch_split_columns,
     patched_provenance,
+    read_patch,
 )
 from imagenet_multilabel.metric import scoring
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from tqdm.auto import tqdm
 
 PRETTY_NAME = "ImageNet Multi-Label (v3.0.0) and ImageNet-M"
@@ -144,26 +148,28 @@ def public_provenance(annotations: Annotations) -> dict[str, Any]:
 
 def build_dataset(
     output: str | os.PathLike,
-    annotations: Annotations,
+    labels: Annotations | LabelSource | None = None,
     *,
     images: str | None = None,
     images_split: str | None = None,
     repo_id: str | None = None,
-    patches: Sequence[LabelPatch] = (),
     full_image_check: bool = False,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     rows_per_row_group: int = DEFAULT_ROWS_PER_ROW_GROUP,
 ) -> Path:
     """Write the dataset folder at ``output`` (absent or empty) and return its path.
 
+    ``labels``: a loaded annotation file, or a ``LabelSource`` naming one (``annotations``,
+    ``allow_unverified``) and the label ``patches`` to apply (the labels then carry a patched
+    version and are never the official ones); None: the published annotation file. A build
+    writes the annotation file's own rows, so a labels dataset (``dataset``) is no source for it.
     ``images`` is an image source for ``dataset_script.images.open_image_source`` (tar, folder,
     Hugging Face dataset); without it only the ``labels`` config is built. Every wanted image is
     located before anything is written, so a source that lacks some fails fast, listing them.
     Each image is checked as it is written: its header (format, size, pixel mode), or with
     ``full_image_check`` a full decode; images that fail stop the build with their count and
     first names, and nothing is left behind: a dataset never stores an image it cannot load.
-    ``repo_id`` only fills the card's code examples. ``patches`` (``dataset_script.patches``)
-    are applied to the labels, which then carry a patched version and are never the official ones.
+    ``repo_id`` only fills the card's code examples.
     """
     target = Path(output)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -176,6 +182,7 @@ def build_dataset(
             f"max_shard_bytes ({max_shard_bytes}) and rows_per_row_group ({rows_per_row_group}) "
             "must be positive"
         )
+    annotations, patches = _annotations_and_patches(labels)
     provenance = public_provenance(annotations)
     split_columns = {split: annotations.split_columns(split) for split in SPLITS}
     if patches:
@@ -214,6 +221,28 @@ def build_dataset(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _annotations_and_patches(
+    labels: Annotations | LabelSource | None,
+) -> tuple[Annotations, list[LabelPatch]]:
+    """The annotation file a build writes and the patches applied to it."""
+    if isinstance(labels, Annotations):
+        return labels, []
+    source = LabelSource() if labels is None else labels
+    if not isinstance(source, LabelSource):
+        raise BuildError(
+            f"build_dataset(labels=...): expected Annotations, a LabelSource or None, got "
+            f"{type(labels).__name__} {brief_repr(labels)}"
+        )
+    if source.dataset is not None:
+        raise BuildError(
+            f"a build writes the rows of an annotation file, so the labels dataset `dataset` "
+            f"{brief_repr(source.dataset)} is no source for it; expected `annotations=PATH` or "
+            "none (the published file)"
+        )
+    annotations = load_annotations(source.annotations, allow_unverified=source.allow_unverified)
+    return annotations, [read_patch(path) for path in source.patches]
 
 
 def _new_directory_mode(fresh: Path) -> int:
@@ -457,7 +486,7 @@ def render_card(
             config: {split: {"num_examples": files.num_examples} for split, files in splits.items()}
             for config, splits in written.items()
         },
-        provenance=dict(provenance),
+        provenance=_shown_provenance(provenance),
         provenance_key=PROVENANCE_KEY,
         has_images=has_images,
         repo_id=repo_id,
@@ -465,6 +494,20 @@ def render_card(
         imagenet_terms_url=IMAGENET_TERMS_URL,
     )
     return str(card)
+
+
+def _shown_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The provenance as the card shows it: every text of a patch record (its file name, reviewer,
+    created, note: the patch author's own words) escaped by `escape.markdown_text`, so that none
+    of them adds a link, emphasis, code, a line break or a table cell to the card."""
+    patches = [
+        {
+            key: escape.markdown_text(value) if isinstance(value, str) else value
+            for key, value in patch.items()
+        }
+        for patch in provenance.get("patches") or ()
+    ]
+    return {**provenance, "patches": patches}
 
 
 def _image_terms_fields() -> dict[str, Any]:

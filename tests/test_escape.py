@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.dataset_script import escape
+from imagenet_multilabel.dataset_script import build, escape
 from imagenet_multilabel.eval_cli import results
+from markdown_it import MarkdownIt
 
 
 @pytest.mark.parametrize(
@@ -83,3 +85,41 @@ def test_checked_metric_bounds_a_count_by_its_total() -> None:
     assert results.checked_metric(10, "imagenet_m_correct", "r.json", most=10) == 10
     with pytest.raises(results.MetricValueError, match="0..10"):
         results.checked_metric(11, "imagenet_m_correct", "r.json", most=10)
+
+
+def test_the_dataset_card_shows_hostile_patch_fields_as_plain_text() -> None:
+    """A patch's file name, reviewer and created are the patch author's words: in the card's
+    table they add no link, image, emphasis, code, HTML, line break or cell (was: jinja's ``e``
+    and a ``|`` replacement, which let links, emphasis, backticks and line breaks through)."""
+    hostile = {
+        "file": "[x](https://evil.example)`a`.json",
+        "sha256": "ab" * 32,
+        "reviewer": "**R** | <b>bold</b>\n| injected | row |",
+        "created": "_2026_ ![i](https://evil.example/i.png) ~~x~~",
+        "num_decisions": 1,
+    }
+    split = build.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
+    written = {build.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
+    provenance = {
+        "source": "local file a.json",
+        "sha256": "cd" * 32,
+        "version": "3.0.0+patch.abababab",
+        "verified": False,
+        "base_verified": True,
+        "patched": True,
+        "num_annotated_images": 10,
+        "patches": [hostile],
+    }
+    card = build.render_card(written, provenance, repo_id="ORG/NAME")
+    row = [line for line in card.splitlines() if hostile["sha256"] in line]
+    assert len(row) == 1  # the line break made no second line
+    html = MarkdownIt("commonmark").enable("table").render(card.split("---", 2)[2])
+    (table_row,) = [
+        row for row in re.findall(r"<tr>.*?</tr>", html, re.S) if hostile["sha256"] in row
+    ]
+    assert table_row.count("<td>") == 5
+    for markup in ("<a ", "<img", "<em>", "<strong>", "<s>", "<b>", "<br"):
+        assert markup not in table_row
+    assert table_row.count("<code>") == 1  # the sha256's own
+    assert "[x](https://evil.example)`a`.json" in table_row
+    assert "**R** | &lt;b&gt;bold&lt;/b&gt; | injected | row |" in table_row

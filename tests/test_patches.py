@@ -13,8 +13,11 @@ import pytest
 from imagenet_multilabel.dataset_script import patches
 from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.dataset_script.build import build_dataset
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.dataset_script.patches import LabelPatchError
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.references import References
 
 BASE = "ab" * 32
 NAMES = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2, 3)]
@@ -202,9 +205,8 @@ def test_build_with_a_patch_writes_patched_labels_and_lists_the_patch(
         base=sha256,
         reviewer="R | <b>",
     )
-    output = build_dataset(
-        tmp_path / "out", annotations, patches=[patches.read_patch(patch_file)] * 2
-    )
+    source = LabelSource(annotations=path, allow_unverified=True, patches=(patch_file, patch_file))
+    output = build_dataset(tmp_path / "out", source)
     for split in ("validation", "imagenet_m"):
         table = pq.read_table(output / "labels" / f"{split}-00000-of-00001.parquet").to_pydict()
         row = table["file_name"].index(file_name)
@@ -214,8 +216,34 @@ def test_build_with_a_patch_writes_patched_labels_and_lists_the_patch(
     version = patches.patched_version("unverified", [patches.read_patch(patch_file)])
     assert f"**This build applies label patches** (version {version};" in card
     patch_sha256 = patches.read_patch(patch_file).sha256
-    assert f"| patch.json | `{patch_sha256}` | R &#124; &lt;b&gt; |" in card
+    assert f"| patch.json | `{patch_sha256}` | R \\| &lt;b&gt; |" in card
     assert card.count(patch_sha256) == 1
+
+
+def test_disagreeing_patches_are_refused_naming_the_merge_in_each_surface(
+    annotation_file: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path, sha256 = annotation_file
+    reviewers = [
+        _write_patch(tmp_path / f"{verdict}.json", [_decision(NAMES[0], 1, verdict)], base=sha256)
+        for verdict in ("wrong", "correct")
+    ]
+    source = LabelSource(annotations=path, allow_unverified=True, patches=tuple(reviewers))
+    with pytest.raises(LabelPatchError, match="consensus patch with `merge_patches`") as raised:
+        build_dataset(tmp_path / "api", source)
+    assert "--" not in str(raised.value)
+    command = ["build", "--output", str(tmp_path / "cli"), "--annotations", str(path)]
+    command += ["--allow-unverified-annotations", "--label-patch", *map(str, reviewers)]
+    assert main(command) == 2
+    assert "consensus patch with `imagenet-multilabel patches merge`" in capsys.readouterr().err
+    assert not (tmp_path / "api").exists() and not (tmp_path / "cli").exists()
+
+
+def test_build_takes_no_labels_dataset_and_no_second_patch_option(tmp_path: Path) -> None:
+    with pytest.raises(ToolkitError, match="labels dataset `dataset` 'built' is no source"):
+        build_dataset(tmp_path / "out", LabelSource(dataset="built"))
+    with pytest.raises(SystemExit):
+        main(["build", "--output", str(tmp_path / "out"), "--patch", "p.json"])
 
 
 def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
