@@ -36,7 +36,7 @@ from annotation_fixtures import synthetic_annotations, write_annotation_file  # 
 from browser_fixtures import headless_chromium, missing_browser_reason  # noqa: E402
 from image_fixtures import add_tar_member  # noqa: E402
 from imagenet_multilabel.dataset_script.annotations import load_annotations  # noqa: E402
-from imagenet_multilabel.metric.scoring import References  # noqa: E402
+from imagenet_multilabel.metric.references import References  # noqa: E402
 
 NUM_REVIEW_MISTAKES = 500
 

@@ -67,7 +67,8 @@ def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, 
 
 def time_decoding(model: Path, tar: Path) -> Timing:
     """One pass of decoding and the model's preprocessing over every image of ``tar``."""
-    from imagenet_multilabel.dataset_script.images import TarImageSource, decode_image
+    from imagenet_multilabel.dataset_script.image_decode import decode_image
+    from imagenet_multilabel.dataset_script.image_files import TarImageSource
     from imagenet_multilabel.eval_cli.models import load_model
 
     preprocess = load_model(str(model), device=torch.device("cpu")).preprocess

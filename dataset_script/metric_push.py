@@ -21,7 +21,14 @@ from imagenet_multilabel.metric import PATH as METRIC_MODULE_PATH
 
 METRIC_DIR = Path(METRIC_MODULE_PATH).parent  # the files staged for the Space
 MODULE_FILE = "imagenet_multilabel.py"
-SUPPORT_FILES = ("scoring.py", "errors.py", "README.md", "app.py", "requirements.txt")
+SUPPORT_FILES = (
+    "scoring.py",
+    "references.py",
+    "errors.py",
+    "README.md",
+    "app.py",
+    "requirements.txt",
+)
 # In the checkout the module is loaded by its installed path; the Space loads it by its id and
 # has no toolkit to import, so staging rewrites the call and drops the import line.
 LOCAL_LOAD_CALL = "evaluate.load(imagenet_multilabel.metric.PATH"
@@ -30,7 +37,7 @@ FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 # A dot would split evaluate's dynamic module path (evaluate_modules.metrics.ORG--NAME.<hash>.NAME)
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
-_RESERVED_NAMES = {"scoring", "errors", "app"}
+_RESERVED_NAMES = {"scoring", "references", "errors", "app"}
 
 
 @dataclass(frozen=True)

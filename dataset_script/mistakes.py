@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 SOURCE_REPOSITORY = "https://github.com/google-research/imagenet-mistakes"
 SOURCE_COMMIT = "6fdda60a87dd79cdef764c8823db7b2f67c43a97"

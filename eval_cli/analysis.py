@@ -37,13 +37,8 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.eval_cli import outputs
-from imagenet_multilabel.metric.scoring import (
-    OUTSIDE_LABEL_SET,
-    PROBLEMATIC,
-    WRONG,
-    References,
-    judge,
-)
+from imagenet_multilabel.metric.references import References
+from imagenet_multilabel.metric.scoring import OUTSIDE_LABEL_SET, PROBLEMATIC, WRONG, judge
 
 SOURCES = ("expert", "outside-label-set", "confusion-pair", "uncategorized")
 CONFUSION_PAIR_CATEGORY = "fine-grained"

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from imagenet_multilabel.dataset_script import escape
-from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL, sha256_of_file
+from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
+from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl

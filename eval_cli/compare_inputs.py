@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.dataset_script.annotations import sha256_of_file
+from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.metric.errors import ToolkitError, first_few

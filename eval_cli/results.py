@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
-from imagenet_multilabel.metric.scoring import NUM_CLASSES, NUM_VALIDATION_IMAGES
+from imagenet_multilabel.metric.references import NUM_CLASSES, NUM_VALIDATION_IMAGES
 
 TOOLKIT = "imagenet-multilabel"
 _PACKAGES = (

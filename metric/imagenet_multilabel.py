@@ -1,18 +1,19 @@
 """The ``evaluate`` module: ImageNet multi-label accuracy (labels v3.0.0) and ImageNet-M.
 
-Input contract and documentation only; all scoring happens in ``scoring.py``, which ``evaluate``
-copies along because of the relative import below. ``evaluate`` reads the imports of this file as
-text: keep one plain import per line.
+Input contract and documentation only; all scoring happens in ``scoring.py`` (with the labels in
+``references.py``), which ``evaluate`` copies along because of the relative imports below.
+``evaluate`` reads the imports of this file as text: keep one plain import per line.
 """
 
 import datasets
 import evaluate
 
 from .errors import ToolkitError
-from .scoring import LABEL_COLUMNS, RealReferences, References, check_raw_inputs, score, score_real
+from .references import LABEL_COLUMNS, RealReferences, References
+from .scoring import check_raw_inputs, score, score_real
 
 # ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
-# errors.py, which scoring.py imports, next to this module.
+# errors.py, which scoring.py and references.py import, next to this module.
 __all__ = ["ImagenetMultilabel", "ToolkitError"]
 
 _CITATION = """\

@@ -10,7 +10,7 @@ from typing import Any
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.annotations import load_annotations
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 NUM_OUTSIDE_LABEL_SET = 5
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from annotation_fixtures import IMAGENET_M_SIZE, synthetic_annotations, write_annotation_file
+from imagenet_multilabel.dataset_script import annotation_download, classes
 from imagenet_multilabel.dataset_script import annotations as ann
-from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotation_json import LABEL_KINDS, AnnotationError
 
 
 def test_local_file_with_matching_checksum_is_verified(annotation_file, tmp_path):
@@ -24,7 +25,7 @@ def test_local_file_with_matching_checksum_is_verified(annotation_file, tmp_path
 
 def test_local_file_with_other_checksum_is_refused_unless_allowed(annotation_file, tmp_path):
     path, sha = annotation_file
-    with pytest.raises(ann.AnnotationError, match="allow-unverified-annotations"):
+    with pytest.raises(AnnotationError, match="`allow_unverified=True`"):
         ann.load_annotations(path, cache_dir=tmp_path)
     loaded = ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
     assert not loaded.verified and loaded.sha256 == sha and loaded.version == "unverified"
@@ -40,7 +41,7 @@ def test_split_columns_follow_the_file(annotation_file, tmp_path):
     assert validation["image_id"] == sorted(validation["image_id"])
     for row, name in enumerate(validation["file_name"]):
         entry = raw["initial_annots"][name]
-        for kind in ann.LABEL_KINDS:
+        for kind in LABEL_KINDS:
             expected = [classes.WNID_TO_INDEX[w] for w in entry.get(kind, [])]
             assert validation[f"{kind}_multi_labels"][row] == expected
         assert validation["is_problematic"][row] == (name in raw["problematic_images"])
@@ -115,7 +116,7 @@ def _first_val(data):
 )
 def test_bad_files_get_clear_errors(tmp_path, mutate, message):
     path = _mutated(tmp_path, mutate)
-    with pytest.raises(ann.AnnotationError, match=message) as error:
+    with pytest.raises(AnnotationError, match=message) as error:
         ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
     assert "bad.json" in str(error.value)
 
@@ -123,9 +124,9 @@ def test_bad_files_get_clear_errors(tmp_path, mutate, message):
 def test_not_json(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("<html>not found</html>")
-    with pytest.raises(ann.AnnotationError, match="not valid JSON"):
+    with pytest.raises(AnnotationError, match="not valid JSON"):
         ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
-    with pytest.raises(ann.AnnotationError, match="does not exist"):
+    with pytest.raises(AnnotationError, match="does not exist"):
         ann.load_annotations(tmp_path / "missing.json", cache_dir=tmp_path)
 
 
@@ -197,7 +198,7 @@ def test_download_resumes_a_partial_file(served, tmp_path):
     target.parent.mkdir(parents=True)
     half = len(server.payload) // 2
     (target.parent / (target.name + ".incomplete")).write_bytes(server.payload[:half])
-    path = ann._download_verified(server.url, sha, tmp_path / "downloads")
+    path = annotation_download.download_verified(server.url, sha, tmp_path / "downloads")
     assert server.requests == [f"bytes={half}-"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
 
@@ -207,20 +208,20 @@ def test_corrupt_cached_download_is_fetched_again(served, tmp_path):
     target = tmp_path / "downloads" / sha / "human_accuracy_v3.0.0.json"
     target.parent.mkdir(parents=True)
     target.write_bytes(server.payload[:-10])  # truncated
-    path = ann._download_verified(server.url, sha, tmp_path / "downloads")
+    path = annotation_download.download_verified(server.url, sha, tmp_path / "downloads")
     assert server.requests == [None] and path.read_bytes() == server.payload
 
 
 def test_download_with_wrong_checksum_is_removed(served, tmp_path):
     server, _ = served
-    with pytest.raises(ann.AnnotationError, match="expected 0000"):
+    with pytest.raises(AnnotationError, match="expected 0000"):
         ann.load_annotations(url=server.url, expected_sha256="0" * 64, cache_dir=tmp_path)
     downloads = tmp_path / "downloads"
     assert not list(downloads.rglob("*.json")) and not list(downloads.rglob("*.incomplete"))
 
 
 def test_unreachable_url_suggests_a_local_copy(tmp_path):
-    with pytest.raises(ann.AnnotationError, match="--annotations PATH"):
+    with pytest.raises(AnnotationError, match="`annotations=PATH`"):
         ann.load_annotations(url="http://127.0.0.1:9/x.json", cache_dir=tmp_path)
 
 
@@ -234,9 +235,9 @@ def test_unreachable_url_suggests_a_local_copy(tmp_path):
 )
 def test_interrupted_download_is_kept_and_resumed(served, tmp_path, monkeypatch, failure, cause):
     server, sha = served
-    monkeypatch.setattr(ann, "_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(annotation_download, "_TIMEOUT_S", 0.5)
     server.failures.append(failure)
-    with pytest.raises(ann.AnnotationError, match=rf"interrupted \({cause}.*running again resumes"):
+    with pytest.raises(AnnotationError, match=rf"interrupted \({cause}.*running again resumes"):
         ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
     partial = tmp_path / "downloads" / sha / "human_accuracy_v3.0.0.json.incomplete"
     kept = partial.read_bytes()
@@ -259,7 +260,9 @@ def test_concurrent_callers_download_once(served, tmp_path, entry):
         if entry == "load_annotations":
             loaded = ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
             return loaded.split_columns("validation")
-        return ann._download_verified(server.url, sha, tmp_path / "downloads").read_bytes()
+        return annotation_download.download_verified(
+            server.url, sha, tmp_path / "downloads"
+        ).read_bytes()
 
     with ThreadPoolExecutor(2) as pool:
         first, second = [future.result() for future in [pool.submit(call) for _ in range(2)]]

@@ -34,7 +34,8 @@ from imagenet_multilabel.dataset_script.annotations import (
     Annotations,
     load_annotations,
 )
-from imagenet_multilabel.dataset_script.images import MissingImagesError, decode_image
+from imagenet_multilabel.dataset_script.image_decode import decode_image
+from imagenet_multilabel.dataset_script.image_errors import MissingImagesError
 from imagenet_multilabel.eval_cli.cli import main
 from PIL import Image
 

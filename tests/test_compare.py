@@ -16,7 +16,7 @@ from imagenet_multilabel.dataset_script.labels import Labels, load_labels
 from imagenet_multilabel.eval_cli import compare
 from imagenet_multilabel.eval_cli.compare import CompareError, compare_models
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 NAMES = [classes.file_name_from_image_id(image_id) for image_id in range(1, 8)]
 PROVENANCE = {"source": "synthetic", "sha256": "a" * 64, "version": "test", "verified": False}

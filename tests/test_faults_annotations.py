@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
+from imagenet_multilabel.dataset_script import annotation_cache
 from imagenet_multilabel.dataset_script import annotations as ann
+from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
+from imagenet_multilabel.dataset_script.annotation_json import AnnotationError
 from imagenet_multilabel.eval_cli.cli import main
 
 # An unreachable URL: a test that touched the network would fail, not hang.
@@ -119,12 +122,12 @@ def test_unwritable_cache_names_the_path_and_loses_nothing(annotation_file, tmp_
     path, sha = annotation_file
     blocked = tmp_path / "not_a_directory"
     blocked.write_text("")
-    with pytest.raises(ann.AnnotationError) as raised:
+    with pytest.raises(AnnotationError) as raised:
         ann.load_annotations(path, expected_sha256=sha, cache_dir=blocked / "cache")
     message = str(raised.value)
     assert f"cannot write the annotation cache in '{blocked / 'cache'}'" in message
     assert "NotADirectoryError" in message and "nothing was lost" in message
-    assert ann.sha256_of_file(path) == sha
+    assert sha256_of_file(path) == sha
 
 
 def test_read_only_hf_home_is_a_clear_error(annotation_file, tmp_path, monkeypatch, capsys):
@@ -135,7 +138,7 @@ def test_read_only_hf_home_is_a_clear_error(annotation_file, tmp_path, monkeypat
     def read_only(target: Path, arrays) -> None:
         raise PermissionError(13, "Permission denied", str(target.parent))
 
-    monkeypatch.setattr(ann, "_write_compact", read_only)
+    monkeypatch.setattr(annotation_cache, "_write_compact", read_only)
     monkeypatch.setattr(ann, "default_cache_dir", lambda: tmp_path / "hf_home" / "cache")
     predictions = tmp_path / "p.jsonl"
     predictions.write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}\n')
@@ -151,7 +154,7 @@ def test_annotations_option_says_what_the_path_is(annotation_file, tmp_path, cap
     fifo = tmp_path / "annotations.json"
     os.mkfifo(fifo)  # reading it would block forever
     for target, what in ((tmp_path, "is a directory"), (fifo, r"is a FIFO \(named pipe\)")):
-        with pytest.raises(ann.AnnotationError, match=f"'{target}' {what}; expected the JSON"):
+        with pytest.raises(AnnotationError, match=f"'{target}' {what}; expected the JSON"):
             ann.load_annotations(target, allow_unverified=True, cache_dir=tmp_path)
     predictions = tmp_path / "p.jsonl"
     predictions.write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}\n')
@@ -169,14 +172,14 @@ def _write(tmp_path: Path, data: dict) -> Path:
 def test_problematic_images_of_another_type(tmp_path, value):
     data = synthetic_annotations()
     data["problematic_images"] = value
-    with pytest.raises(ann.AnnotationError, match="bad.json': 'problematic_images' must map"):
+    with pytest.raises(AnnotationError, match="bad.json': 'problematic_images' must map"):
         ann.load_annotations(_write(tmp_path, data), allow_unverified=True, cache_dir=tmp_path)
 
 
 def test_deeply_nested_annotation_file(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(ann.AnnotationError, match="bad.json' is JSON nested too deeply"):
+    with pytest.raises(AnnotationError, match="bad.json' is JSON nested too deeply"):
         ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
 
 
@@ -199,7 +202,7 @@ def test_thousands_of_bad_entries_give_a_short_message(tmp_path):
     for name, entry in list(data["initial_annots"].items())[:2000]:
         entry["wrong"] = [f"n{index:08d}" + "x" * 500 for index in range(3)]
         data["initial_annots"][name] = entry
-    with pytest.raises(ann.AnnotationError) as raised:
+    with pytest.raises(AnnotationError) as raised:
         ann.load_annotations(_write(tmp_path, data), allow_unverified=True, cache_dir=tmp_path)
     message = str(raised.value)
     assert "6000 unknown wnid(s) in 'wrong' labels, first 'n00000000xxxxx" in message
@@ -210,5 +213,5 @@ def test_thousands_of_bad_entries_give_a_short_message(tmp_path):
 def test_an_integer_of_5000_digits_in_the_annotation_file(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"initial_annots": {}, "problematic_images": ' + "7" * 5000 + "}")
-    with pytest.raises(ann.AnnotationError, match="bad.json' is not valid JSON: Exceeds the limit"):
+    with pytest.raises(AnnotationError, match="bad.json' is not valid JSON: Exceeds the limit"):
         ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)

@@ -16,7 +16,7 @@ from imagenet_multilabel.dataset_script.classes import (
     file_name_from_image_id,
     image_id_from_file_name,
 )
-from imagenet_multilabel.dataset_script.images import CorruptImageError
+from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
 from imagenet_multilabel.eval_cli.cli import main
 from PIL import Image
 

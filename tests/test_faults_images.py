@@ -10,8 +10,21 @@ import tarfile
 import numpy as np
 import pytest
 from image_fixtures import add_tar_member, make_jpeg, make_val_folder
-from imagenet_multilabel.dataset_script import images
+from imagenet_multilabel.dataset_script import (
+    image_source,
+    images,
+)
 from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
+from imagenet_multilabel.dataset_script.image_decode import (
+    check_image_header,
+    check_images,
+    decode_image,
+)
+from imagenet_multilabel.dataset_script.image_errors import (
+    CorruptImageError,
+    DuplicateImagesError,
+    MissingImagesError,
+)
 from PIL import Image
 
 NAME = "ILSVRC2012_val_00000001.JPEG"  # every test image is "named .JPEG", whatever it holds
@@ -53,13 +66,13 @@ MODES = {
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_becomes_the_right_rgb(mode):
     data, first_pixel, last_pixel = MODES[mode]
-    image = images.decode_image(data, NAME)
+    image = decode_image(data, NAME)
     pixels = np.asarray(image)
     assert image.mode == "RGB"
     assert np.abs(pixels[0, 0].astype(int) - first_pixel).max() <= 1, pixels[0, 0]
     if last_pixel is not None:
         assert tuple(pixels[3, 3]) == last_pixel
-    images.check_image_header(data, NAME)
+    check_image_header(data, NAME)
 
 
 @pytest.mark.parametrize(
@@ -69,8 +82,8 @@ def test_every_mode_becomes_the_right_rgb(mode):
 def test_pixels_without_a_defined_white_are_refused(pixels, mode):
     """32-bit integer or float pixels: a plain convert clips them; there is no right answer."""
     data = _encoded(Image.fromarray(pixels), "TIFF")
-    for check in (images.decode_image, images.check_image_header):
-        with pytest.raises(images.CorruptImageError, match=f"{NAME} .*pixel mode {mode}") as error:
+    for check in (decode_image, check_image_header):
+        with pytest.raises(CorruptImageError, match=f"{NAME} .*pixel mode {mode}") as error:
             check(data, NAME)
         assert error.value.file_names == (NAME,)
 
@@ -79,8 +92,8 @@ def test_a_decompression_bomb_is_a_problem_of_that_image(tmp_path, monkeypatch):
     make_val_folder(tmp_path, [1, 2], class_subfolders=False, images={2: make_jpeg(2, size=64)})
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 > 2 x 1000: a bomb
     located = images.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
-    with pytest.raises(images.CorruptImageError, match="1 of 2 image does not decode") as error:
-        images.check_images(located, num_threads=1)
+    with pytest.raises(CorruptImageError, match="1 of 2 image does not decode") as error:
+        check_images(located, num_threads=1)
     assert error.value.file_names == (file_name_from_image_id(2),)
     assert "DecompressionBombError" in str(error.value)
 
@@ -93,9 +106,7 @@ def test_a_fifo_or_broken_link_named_jpeg_is_reported_like_a_missing_image(tmp_p
     (tmp_path / file_name_from_image_id(3)).symlink_to(tmp_path / "gone.JPEG")
     source = images.open_image_source(str(tmp_path))
     wanted = [NAME, file_name_from_image_id(2), file_name_from_image_id(3)]
-    with pytest.raises(
-        images.MissingImagesError, match="2 of 3 wanted images are missing"
-    ) as error:
+    with pytest.raises(MissingImagesError, match="2 of 3 wanted images are missing") as error:
         source.locate(wanted)
     message = str(error.value)
     assert f"{file_name_from_image_id(2)} ({file_name_from_image_id(2)} is a FIFO" in message
@@ -117,9 +128,9 @@ def test_an_unreadable_image_is_a_problem_of_that_image(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", unreadable)
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(images, "open", refusing_open, raising=False)
-    with pytest.raises(images.CorruptImageError, match="1 of 3 image does not decode") as error:
-        images.check_images(located, num_threads=1)
+    monkeypatch.setattr(image_source, "open", refusing_open, raising=False)
+    with pytest.raises(CorruptImageError, match="1 of 3 image does not decode") as error:
+        check_images(located, num_threads=1)
     assert error.value.file_names == (file_name_from_image_id(2),)
     assert "cannot be read: PermissionError" in str(error.value)
 
@@ -128,7 +139,7 @@ def test_an_image_removed_after_indexing_is_a_problem_of_that_image(tmp_path):
     make_val_folder(tmp_path, [1, 2], class_subfolders=False)
     located = images.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
     (tmp_path / NAME).unlink()
-    with pytest.raises(images.CorruptImageError, match=f"{NAME} .cannot be read: FileNotFound"):
+    with pytest.raises(CorruptImageError, match=f"{NAME} .cannot be read: FileNotFound"):
         located[0]
 
 
@@ -137,7 +148,7 @@ def test_a_name_in_thousands_of_places_gives_a_short_message(tmp_path):
     with tarfile.open(tar_path, "w") as tar:
         for copy in range(2000):
             add_tar_member(tar, f"copy_{copy:04d}/{NAME}", b"x")
-    with pytest.raises(images.DuplicateImagesError) as error:
+    with pytest.raises(DuplicateImagesError) as error:
         images.open_image_source(str(tar_path)).locate([NAME])
     message = str(error.value)
     assert f"{NAME}: copy_0000/{NAME}, " in message and ", ..." in message

@@ -7,12 +7,8 @@ import evaluate
 import numpy as np
 import pytest
 from imagenet_multilabel.metric import PATH
-from imagenet_multilabel.metric.scoring import (
-    PredictionsError,
-    References,
-    ReferencesError,
-    check_raw_inputs,
-)
+from imagenet_multilabel.metric.references import References, ReferencesError
+from imagenet_multilabel.metric.scoring import PredictionsError, check_raw_inputs
 
 
 def _row(image_id: int, label: int) -> dict:

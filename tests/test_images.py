@@ -21,9 +21,25 @@ from image_fixtures import (
     make_webdataset,
     wnid_of,
 )
-from imagenet_multilabel.dataset_script import build, classes, images
+from imagenet_multilabel.dataset_script import (
+    build,
+    classes,
+    image_datasets,
+    image_files,
+    images,
+)
 from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
 from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
+from imagenet_multilabel.dataset_script.image_datasets import DatasetImageSource
+from imagenet_multilabel.dataset_script.image_decode import check_images, decode_image
+from imagenet_multilabel.dataset_script.image_errors import (
+    CorruptImageError,
+    DuplicateImagesError,
+    ImageSourceError,
+    MissingImagesError,
+)
+from imagenet_multilabel.dataset_script.image_files import FolderImageSource
+from imagenet_multilabel.dataset_script.image_source import LocatedImages
 from PIL import Image
 
 SOURCE_IDS = [1, 2, 3, 5, 8, 13, 21, 34]
@@ -98,17 +114,17 @@ def assert_shows(image: Image.Image, image_id: int, mode: str = "RGB") -> None:
 
 def test_decode_image_gives_rgb_for_grayscale_cmyk_and_png_named_jpeg():
     for image_id, mode, image_format in [(1, "RGB", "JPEG"), (2, "L", "JPEG"), (3, "CMYK", "JPEG")]:
-        image = images.decode_image(make_jpeg(image_id, mode=mode, image_format=image_format), "x")
+        image = decode_image(make_jpeg(image_id, mode=mode, image_format=image_format), "x")
         assert_shows(image, image_id, mode)
-    png = images.decode_image(make_jpeg(4, image_format="PNG"), file_name_from_image_id(4))
+    png = decode_image(make_jpeg(4, image_format="PNG"), file_name_from_image_id(4))
     assert png.mode == "RGB" and (np.asarray(png) == image_colour(4)).all()
 
 
 def test_decode_image_names_the_corrupt_file():
     truncated = make_jpeg(1, size=32)[:200]
     for data in (truncated, b"not an image"):
-        with pytest.raises(images.CorruptImageError, match="ILSVRC2012_val_00000007.JPEG") as error:
-            images.decode_image(data, "ILSVRC2012_val_00000007.JPEG")
+        with pytest.raises(CorruptImageError, match="ILSVRC2012_val_00000007.JPEG") as error:
+            decode_image(data, "ILSVRC2012_val_00000007.JPEG")
         assert error.value.file_names == ("ILSVRC2012_val_00000007.JPEG",)
 
 
@@ -118,7 +134,7 @@ def test_locate_returns_wanted_images_in_order_with_the_source_pixels(source):
     for index, image_id in enumerate(WANTED_IDS):
         file_name, data = located[index]
         assert file_name == file_name_from_image_id(image_id)
-        decoded = images.decode_image(data, file_name)
+        decoded = decode_image(data, file_name)
         assert (np.asarray(decoded) == pixels(SOURCE_IMAGES[image_id])).all()
         mode = {GRAY_ID: "L", CMYK_ID: "CMYK"}.get(image_id, "RGB")
         assert_shows(decoded, image_id, mode)
@@ -126,7 +142,7 @@ def test_locate_returns_wanted_images_in_order_with_the_source_pixels(source):
 
 def test_missing_images_are_counted_and_named(source):
     absent = [file_name_from_image_id(image_id) for image_id in (40, 41, 42, 43, 44, 45, 46)]
-    with pytest.raises(images.MissingImagesError, match="7 of 9 wanted images") as error:
+    with pytest.raises(MissingImagesError, match="7 of 9 wanted images") as error:
         source.locate([WANTED[0], *absent, WANTED[1]])
     assert error.value.missing == tuple(absent)
     assert "ILSVRC2012_val_00000040.JPEG, ILSVRC2012_val_00000041.JPEG" in str(error.value)
@@ -144,7 +160,7 @@ def test_located_images_pickle_without_open_files(tmp_path):
 class DecodedImages(torch.utils.data.Dataset):
     """How ``imagenet-multilabel run`` wraps located images (a stand-in with no transforms)."""
 
-    def __init__(self, located: images.LocatedImages) -> None:
+    def __init__(self, located: LocatedImages) -> None:
         self.located = located
 
     def __len__(self) -> int:
@@ -152,7 +168,7 @@ class DecodedImages(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor]:
         file_name, data = self.located[index]
-        return file_name, torch.from_numpy(np.array(images.decode_image(data, file_name)))
+        return file_name, torch.from_numpy(np.array(decode_image(data, file_name)))
 
 
 @pytest.mark.parametrize("kind", ["tar", "parquet"])
@@ -178,7 +194,7 @@ def test_tar_reads_only_the_wanted_members(tmp_path, monkeypatch):
         reads.append((offset, size))
         return real_pread(fd, size, offset)
 
-    monkeypatch.setattr(images.os, "pread", recording_pread)
+    monkeypatch.setattr(image_files.os, "pread", recording_pread)
     for index in range(len(located)):
         located[index]
     assert reads == [spans[name] for name in WANTED]
@@ -197,10 +213,10 @@ def test_check_images_reports_every_corrupt_image(tmp_path):
     broken = {2: make_jpeg(2, size=32)[:150], 13: b"garbage"}
     tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, {**SOURCE_IMAGES, **broken})
     source = images.open_image_source(str(tar))
-    images.check_images(source.locate([file_name_from_image_id(i) for i in (1, 5, 8)]))
+    check_images(source.locate([file_name_from_image_id(i) for i in (1, 5, 8)]))
     everything = source.locate([file_name_from_image_id(i) for i in SOURCE_IDS])
-    with pytest.raises(images.CorruptImageError, match="2 of 8 images do not decode") as error:
-        images.check_images(everything, num_threads=2)
+    with pytest.raises(CorruptImageError, match="2 of 8 images do not decode") as error:
+        check_images(everything, num_threads=2)
     assert error.value.file_names == (file_name_from_image_id(2), file_name_from_image_id(13))
 
 
@@ -209,7 +225,7 @@ def test_a_file_name_in_two_class_folders_is_an_error(tmp_path):
     other_class = tmp_path / "n00000000"
     other_class.mkdir()
     (other_class / file_name_from_image_id(2)).write_bytes(make_jpeg(2))
-    with pytest.raises(images.DuplicateImagesError, match="1 file names occur more than once"):
+    with pytest.raises(DuplicateImagesError, match="1 file names occur more than once"):
         images.open_image_source(str(tmp_path)).locate([file_name_from_image_id(1)])
 
 
@@ -218,7 +234,7 @@ def test_a_file_name_twice_in_a_tar_is_an_error(tmp_path):
     with tarfile.open(tar_path, "w") as tar:
         add_tar_member(tar, file_name_from_image_id(4), make_jpeg(4))
         add_tar_member(tar, f"val/{file_name_from_image_id(4)}", make_jpeg(4))
-    with pytest.raises(images.DuplicateImagesError, match="ILSVRC2012_val_00000004.JPEG: "):
+    with pytest.raises(DuplicateImagesError, match="ILSVRC2012_val_00000004.JPEG: "):
         images.open_image_source(str(tar_path)).locate([file_name_from_image_id(4)])
 
 
@@ -240,7 +256,7 @@ def test_hub_ids_go_through_the_hub_loader(
         calls.append((requested_id, requested_split))
         return datasets.load_dataset(str(local), split=requested_split)
 
-    monkeypatch.setattr(images, "_load_hub_dataset", load_local_instead)
+    monkeypatch.setattr(image_datasets, "_load_hub_dataset", load_local_instead)
     monkeypatch.chdir(tmp_path)  # no local path named like the id
     source = images.open_image_source(source_string, split=split)
     assert calls == [(repo_id, loaded_split)]
@@ -274,29 +290,29 @@ def test_rows_without_any_file_name_are_an_error_listing_the_columns(tmp_path):
         "label": [0, 1],
     }
     source = images.open_image_source(write_parquet(tmp_path, columns, features))
-    with pytest.raises(images.ImageSourceError, match=r"columns: image, label\)") as error:
+    with pytest.raises(ImageSourceError, match=r"columns: image, label\)") as error:
         source.locate([file_name_from_image_id(1)])
     assert "image.path" in str(error.value) and "__key__" in str(error.value)
 
 
 def test_a_local_dataset_without_the_split_is_an_error(tmp_path):
     make_hf_parquet_dataset(tmp_path, [1, 2])
-    with pytest.raises(images.ImageSourceError, match="'train'"):
+    with pytest.raises(ImageSourceError, match="'train'"):
         images.open_image_source(str(tmp_path), split="train")
 
 
 def test_wanted_names_must_be_canonical_and_unique(tmp_path):
     source = images.open_image_source(str(make_val_folder(tmp_path, [1, 2], False)))
-    with pytest.raises(images.ImageSourceError, match="1 of 2 wanted names .* 'val_1.jpg'"):
+    with pytest.raises(ImageSourceError, match="1 of 2 wanted names .* 'val_1.jpg'"):
         source.locate([file_name_from_image_id(1), "val_1.jpg"])
-    with pytest.raises(images.ImageSourceError, match="occur more than once"):
+    with pytest.raises(ImageSourceError, match="occur more than once"):
         source.locate([file_name_from_image_id(1), file_name_from_image_id(1)])
 
 
 def test_folder_classes_come_from_the_validation_labels(tmp_path):
     make_val_folder(tmp_path, [1, 2], class_subfolders=True)
     assert (tmp_path / wnid_of(1) / file_name_from_image_id(1)).is_file()
-    assert isinstance(images.open_image_source(str(tmp_path)), images.FolderImageSource)
+    assert isinstance(images.open_image_source(str(tmp_path)), FolderImageSource)
 
 
 def test_source_strings_that_name_nothing_usable_are_errors(tmp_path):
@@ -312,11 +328,11 @@ def test_source_strings_that_name_nothing_usable_are_errors(tmp_path):
         "hf://no-org": "neither an existing .tar file",
     }
     for source_string, message in cases.items():
-        with pytest.raises(images.ImageSourceError, match=message):
+        with pytest.raises(ImageSourceError, match=message):
             images.open_image_source(source_string)
-    with pytest.raises(images.ImageSourceError, match="not a readable uncompressed tar"):
+    with pytest.raises(ImageSourceError, match="not a readable uncompressed tar"):
         images.open_image_source(str(tmp_path / "not_a_tar.tar")).locate(WANTED)
-    with pytest.raises(images.ImageSourceError, match="validation images only"):
+    with pytest.raises(ImageSourceError, match="validation images only"):
         images.open_image_source(str(mixed / "ILSVRC2012_img_val.tar"), split="train")
 
 
@@ -353,7 +369,7 @@ def test_only_the_wanted_split_of_a_dataset_repo_is_read(layout, tmp_path):
     repo = make_hub_like_repo(tmp_path / "repo", layout)
     with pytest.raises((ValueError, datasets.exceptions.DatasetGenerationError)):
         datasets.load_dataset(str(repo), split="validation")  # what a plain load does: every split
-    assert images._load_hub_dataset(str(repo), "validation").num_rows == len(SOURCE_IDS)
+    assert image_datasets._load_hub_dataset(str(repo), "validation").num_rows == len(SOURCE_IDS)
     located = images.open_image_source(str(repo)).locate(WANTED)
     assert list(located) == [(file_name_from_image_id(i), SOURCE_IMAGES[i]) for i in WANTED_IDS]
 
@@ -385,7 +401,7 @@ def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_wi
     wanted = annotations.split_columns(split)["file_name"]
     for source in (
         images.open_image_source(str(output), split=split),
-        images.DatasetImageSource(images._load_hub_dataset(str(output), split), "hub loader"),
+        DatasetImageSource(image_datasets._load_hub_dataset(str(output), split), "hub loader"),
     ):
         located = source.locate(wanted)
         for file_name, data in located:
@@ -396,7 +412,7 @@ def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_wi
 
 def test_a_dataset_without_an_image_config_is_an_error_naming_its_configs(tmp_path):
     output, _ = built_dataset(tmp_path, with_images=False)
-    with pytest.raises(images.ImageSourceError, match="no config .* has an Image column") as error:
+    with pytest.raises(ImageSourceError, match="no config .* has an Image column") as error:
         images.open_image_source(str(output))
     assert "'labels' (file_name, image_id," in str(error.value)
 
@@ -409,12 +425,12 @@ def test_a_corrupt_image_in_a_dataloader_worker_raises_corrupt_image_error(tmp_p
     tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, {**SOURCE_IMAGES, corrupt_id: b"junk"})
     located = images.open_image_source(str(tar)).locate(WANTED)
     loader = torch.utils.data.DataLoader(DecodedImages(located), batch_size=1, num_workers=2)
-    with pytest.raises(images.CorruptImageError, match=file_name_from_image_id(corrupt_id)):
+    with pytest.raises(CorruptImageError, match=file_name_from_image_id(corrupt_id)):
         list(loader)
 
 
-def raised_by(action: Callable[[], object]) -> images.ImageSourceError:
-    with pytest.raises(images.ImageSourceError) as error:
+def raised_by(action: Callable[[], object]) -> ImageSourceError:
+    with pytest.raises(ImageSourceError) as error:
         action()
     return error.value
 
@@ -427,15 +443,15 @@ def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_pat
     errors = [
         raised_by(lambda: source.locate([file_name_from_image_id(2)])),
         raised_by(lambda: images.open_image_source(str(folder)).locate(WANTED)),
-        raised_by(lambda: images.decode_image(b"junk", file_name_from_image_id(3))),
+        raised_by(lambda: decode_image(b"junk", file_name_from_image_id(3))),
         raised_by(lambda: images.open_image_source("not a source")),
     ]
     kinds = [type(error) for error in errors]
     assert kinds == [
-        images.MissingImagesError,
-        images.DuplicateImagesError,
-        images.CorruptImageError,
-        images.ImageSourceError,
+        MissingImagesError,
+        DuplicateImagesError,
+        CorruptImageError,
+        ImageSourceError,
     ]
     for error in errors:
         assert str(type(error)(str(error))) == str(error)  # how torch re-raises a worker's error
@@ -450,7 +466,7 @@ def test_tar_indexing_and_the_up_front_check_show_progress(tmp_path, capsys):
     """Both can take minutes on the real 6.4 GB tar and 50,000 images: each shows a bar."""
     tar = images.open_image_source(str(make_val_tar(tmp_path / "val.tar", range(1, 9))))
     located = tar.locate([file_name_from_image_id(i) for i in range(1, 9)])
-    images.check_images(located)
+    check_images(located)
     shown = capsys.readouterr().err
     assert "Indexing val.tar" in shown
     assert "Decoding images before the run" in shown and "/8 [" in shown

@@ -16,11 +16,20 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import hf_raise_for_status
 from imagenet_multilabel.dataset_script import metric_push as push
 from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.metric.scoring import References, score
+from imagenet_multilabel.metric.references import References
+from imagenet_multilabel.metric.scoring import score
 
 REPO_ID = "some-org/imagenet-multilabel-v3"
 NAME = "imagenet-multilabel-v3"
-SPACE_FILES = {f"{NAME}.py", "scoring.py", "errors.py", "README.md", "app.py", "requirements.txt"}
+SPACE_FILES = {
+    f"{NAME}.py",
+    "scoring.py",
+    "references.py",
+    "errors.py",
+    "README.md",
+    "app.py",
+    "requirements.txt",
+}
 FAKE_TOKEN = "hf_fake_token_never_printed_0123456789"
 
 
@@ -109,7 +118,7 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     assert commit["files"][f"{NAME}.py"].decode() == push.LOCAL_IMPORT_LINE.sub(
         "", module_source.replace(push.LOCAL_LOAD_CALL, f'evaluate.load("{REPO_ID}"')
     )
-    for unchanged in ("scoring.py", "errors.py", "requirements.txt"):
+    for unchanged in ("scoring.py", "references.py", "errors.py", "requirements.txt"):
         assert commit["files"][unchanged] == (push.METRIC_DIR / unchanged).read_bytes()
     output = capsys.readouterr()
     assert f"https://huggingface.co/spaces/{REPO_ID}" in output.out

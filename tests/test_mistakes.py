@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.mistakes import MistakesMetadataError
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 SHIPPED_SHA256 = {
     "vit3b_mistakes.json": "7c48988d683c60714ee720b9ee8f762b32e5759e2b98a12a5ab23d41b20d4c2a",

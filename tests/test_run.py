@@ -15,7 +15,7 @@ import pytest
 import torch
 from image_fixtures import make_hf_parquet_dataset, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.images import CorruptImageError, MissingImagesError
+from imagenet_multilabel.dataset_script.image_errors import CorruptImageError, MissingImagesError
 from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.cli import main, run_command
 from model_fixtures import save_clip, save_timm_model, save_vit

@@ -18,20 +18,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imagenet_multilabel.dataset_script.build import label_features
-from imagenet_multilabel.metric.scoring import (
-    CORRECT,
+from imagenet_multilabel.metric.references import (
     LABEL_SET_COLUMNS,
     NUM_CLASSES,
+    LabelSets,
+    References,
+    ReferencesError,
+)
+from imagenet_multilabel.metric.scoring import (
+    CORRECT,
     OUTSIDE_LABEL_SET,
     PROBLEMATIC,
     UNCLEAR,
     VERDICTS,
     WRONG,
-    LabelSets,
     PartialCoverageError,
     PredictionsError,
-    References,
-    ReferencesError,
     judge,
     score,
 )
@@ -623,12 +625,13 @@ def test_rows_without_a_key_are_errors():
 
 
 def test_scoring_imports_only_numpy(tmp_path):
-    """It is uploaded to the Space next to the module with errors.py alone, so it must not need
-    this repository: copied into a bare package, it imports with the toolkit blocked."""
+    """It is uploaded to the Space next to the module with references.py and errors.py alone, so
+    it must not need this repository: copied into a bare package, it imports with the toolkit
+    blocked."""
     space = tmp_path / "space"
     space.mkdir()
     (space / "__init__.py").write_text("")
-    for name in ("scoring.py", "errors.py"):
+    for name in ("scoring.py", "references.py", "errors.py"):
         (space / name).write_text((SCORING_FILE.parent / name).read_text())
     blocked = [
         "evaluate",
@@ -646,8 +649,8 @@ def test_scoring_imports_only_numpy(tmp_path):
         f"for name in {blocked!r}: sys.modules[name] = None\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "module = importlib.import_module('space.scoring')\n"
-        "print(module.NUM_CLASSES)\n"
+        "print(module.TOP_K, module.References.__module__)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1000"
+    assert result.stdout.strip() == "5 space.references"
