@@ -26,7 +26,7 @@ from imagenet_multilabel.dataset_script.patches import (
     read_patch,
 )
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,10 @@ class LabelSource:
     ``annotations``: a local copy of the annotation file (with ``dataset``, the published file
     that checks it); ``dataset``: a labels dataset folder or Hub id; neither: the published
     annotation file through the cache. ``patches``: label patch files applied on top. The CLI
-    builds one from its arguments (``from_cli``), the API takes one (or ready ``Labels``).
+    builds one from its arguments (``from_cli``), the API takes one (or ready ``Labels``) as
+    ``labels=``. One name per option: ``--annotations`` is ``annotations``, ``--labels`` is
+    ``dataset``, ``--allow-unverified-annotations`` is ``allow_unverified``, ``--label-patch``
+    is ``patches``.
     """
 
     annotations: str | os.PathLike | None = None
@@ -195,28 +198,3 @@ def _names(value: object, parameter: str, types: tuple[type, ...], what: str) ->
             f"{type(value).__name__} {brief_repr(value)}"
         )
     return items
-
-
-def given_or_loaded(
-    labels: Labels | None,
-    *,
-    annotations: str | os.PathLike | None = None,
-    dataset: str | os.PathLike | None = None,
-    allow_unverified: bool = False,
-    patches: str | os.PathLike | Sequence[str | os.PathLike] = (),
-) -> Labels:
-    """``labels`` as the caller loaded them, else every split loaded from the source given (the
-    mistake analysis marks the ImageNet-M images, so both splits are loaded). Patches belong
-    with the loading: given with ready labels they would be silently ignored, so they are refused.
-    """
-    if labels is not None:
-        if patches:
-            raise ToolkitError("pass label patches to load_labels(patches=...) with the labels")
-        return labels
-    return load_labels(
-        SPLITS,
-        annotations=annotations,
-        dataset=dataset,
-        allow_unverified=allow_unverified,
-        patches=patches,
-    )

@@ -40,7 +40,7 @@ from imagenet_multilabel.dataset_script.build import (
 )
 from imagenet_multilabel.dataset_script.classes import NUM_CLASSES
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
-from imagenet_multilabel.metric.scoring import LABEL_SET_COLUMNS, References
+from imagenet_multilabel.metric.references import LABEL_SET_COLUMNS, References
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -83,7 +83,7 @@ def load_labels_dataset(
             )
     else:
         raise LabelsDatasetError(
-            f"--labels {brief_repr(id_or_dir)} is neither an existing directory nor a Hub "
+            f"`dataset` {brief_repr(id_or_dir)} is neither an existing directory nor a Hub "
             "dataset id ORG/NAME"
         )
     split_files = _labels_data_files(folder, source)
@@ -168,7 +168,7 @@ def _verification(
                 f"labels dataset {source!r} split {split!r} claims to be the published labels, "
                 f"but its {len(loaded):,} rows differ from the {len(expected):,} of the "
                 f"published annotation file (sha256 {published.sha256}): they were changed and "
-                "its metadata rewritten. Score the published labels without --labels, or "
+                "its metadata rewritten. Score the published labels without `dataset`, or "
                 "rebuild the dataset with `imagenet-multilabel build`"
             )
     return CHECKED

@@ -13,8 +13,8 @@ A patch is a versioned JSON file (what the review page's "Download label patch" 
 
 Applying a decision moves its class into the verdict's set of that image and out of the other
 two; nothing else changes. ``apply_patches`` is the one implementation, used by ``load_labels``
-(``score``/``run``/``analyze --label-patch``) and by ``build --patch``. Patched labels get the
-version ``<base version>+patch.<first 8 hex of the combined sha256>``, are marked
+(``LabelSource.patches``, ``--label-patch`` of every command) and by ``build``. Patched labels
+get the version ``<base version>+patch.<first 8 hex of the combined sha256>``, are marked
 ``verified: False`` and ``patched: True`` (never the official labels; ``base_verified`` keeps
 whether the annotation file itself is the published one), and nothing is ever
 written into the cached annotation file: patches work on the in-memory ``References``.
@@ -35,7 +35,7 @@ import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.mistakes import normalize_category, normalize_severity
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr, not_a_regular_file
-from imagenet_multilabel.metric.scoring import LabelSets, References
+from imagenet_multilabel.metric.references import LabelSets, References
 
 PATCH_FORMAT = "imagenet-multilabel-label-patch"
 PATCH_FORMAT_VERSION = 1
@@ -250,7 +250,8 @@ def _merged_decisions(patches: Sequence[LabelPatch]) -> dict[tuple[str, int], De
     if conflicts:
         raise LabelPatchError(
             f"label patches disagree on {len(conflicts)} (image, class) pair(s); first: "
-            f"{'; '.join(conflicts[:_SHOWN])}; keep one verdict per pair"
+            f"{'; '.join(conflicts[:_SHOWN])}; expected one verdict per pair: merge the "
+            "reviewers' patches into one consensus patch with `merge_patches` and apply that"
         )
     return {key: decision for key, (decision, _) in merged.items()}
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.metric.errors import ToolkitError, first_few, not_a_regular_file
-from imagenet_multilabel.metric.scoring import RealReferences
+from imagenet_multilabel.metric.references import RealReferences
 
 REAL_LABELS_SHA256 = "d83e9bff374c631aae8439eb064c7019acc56e1b3bc3f56b8380c2a710b0220b"
 SOURCE_REPOSITORY = "https://github.com/google-research/reassessed-imagenet"
@@ -84,7 +84,7 @@ def timm_copy() -> Path:
             return path
     raise RealLabelsError(
         f"no {TIMM_COPY} in the installed timm (looked in {folders or 'no timm package'}); pass "
-        f"--real-labels PATH with real.json from {SOURCE_REPOSITORY}"
+        f"`real_labels=PATH` with real.json from {SOURCE_REPOSITORY}"
     )
 
 
@@ -112,7 +112,7 @@ def load_real_labels(
         raise RealLabelsError(
             f"ReaL labels {str(path)!r} have sha256 {sha256}, not the published "
             f"{REAL_LABELS_SHA256} (real.json of {SOURCE_REPOSITORY} at {SOURCE_COMMIT}); pass "
-            f"--allow-unverified-real-labels to use them anyway, marked unverified"
+            f"`allow_unverified_real_labels=True` to use them anyway, marked unverified"
         )
     try:
         sets = json.loads(data)

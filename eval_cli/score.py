@@ -14,14 +14,16 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotations import SPLITS, sha256_of_file
-from imagenet_multilabel.dataset_script.labels import Labels, given_or_loaded
+from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
+from imagenet_multilabel.dataset_script.annotations import SPLITS
+from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
 from imagenet_multilabel.dataset_script.real import RealLabels, load_real_labels
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.analysis import MistakeAnalysis, analyze_split
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions, read_top5_probs
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import References, score, score_original, score_real
+from imagenet_multilabel.metric.references import References
+from imagenet_multilabel.metric.scoring import score, score_original, score_real
 
 # All 50,000 validation images: top-1/top-5 on the original labels and ReaL accuracy, scored
 # together with the label splits (SPLITS) by `--split full`.
@@ -71,11 +73,7 @@ def score_predictions(
     predictions: str | os.PathLike | Predictions,
     *,
     split: str = "validation",
-    labels: Labels | None = None,
-    annotations: str | os.PathLike | None = None,
-    labels_dataset: str | None = None,
-    allow_unverified: bool = False,
-    label_patches: Sequence[str | os.PathLike] = (),
+    labels: Labels | LabelSource | None = None,
     limit: int | None = None,
     real_labels: RealLabels | str | os.PathLike | None = None,
     allow_unverified_real_labels: bool = False,
@@ -83,10 +81,9 @@ def score_predictions(
     """The results document (`eval_cli.results`) of a predictions file on ``split``.
 
     ``predictions``: a CSV/JSONL file (see `eval_cli.predictions`) or already read
-    ``Predictions``. ``labels`` from `load_labels`, or else loaded here (every split, so that the
-    mistake analysis knows the ImageNet-M images) from ``annotations`` (a local annotation file),
-    ``labels_dataset`` (a labels dataset folder or Hub id) or, with neither, the published
-    annotation file, with ``label_patches`` applied. ``limit``: score only the first N images of
+    ``Predictions``. ``labels``: ready ``Labels`` (`load_labels`), or a ``LabelSource`` loaded
+    here (every split, so that the mistake analysis knows the ImageNet-M images); None: the
+    published annotation file. ``limit``: score only the first N images of
     each split (a smoke test; the results are marked partial). Split ``full`` also needs the ReaL
     labels: ``real_labels`` (loaded ``RealLabels`` or a path; default timm's copy), another
     sha256 than the published one only with ``allow_unverified_real_labels``.
@@ -95,13 +92,7 @@ def score_predictions(
         predictions = read_predictions(predictions)
     splits = chosen_splits(split)
     real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
-    labels = given_or_loaded(
-        labels,
-        annotations=annotations,
-        dataset=labels_dataset,
-        allow_unverified=allow_unverified,
-        patches=label_patches,
-    )
+    labels = resolve_labels(labels)
     metrics, num_outside = score_splits(predictions, labels, splits, limit=limit, real_labels=real)
     return results.document(
         metrics,

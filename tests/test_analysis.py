@@ -17,7 +17,8 @@ from imagenet_multilabel.dataset_script.annotations import load_annotations
 from imagenet_multilabel.eval_cli import analysis, results
 from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
-from imagenet_multilabel.metric.scoring import References, score
+from imagenet_multilabel.metric.references import References
+from imagenet_multilabel.metric.scoring import score
 from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, paper_mistake_annotations, write_loop_inputs
 
 # The paper's own spellings, read straight from its files (not through dataset_script.mistakes).
@@ -235,7 +236,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert all(r["source"] == "outside-label-set" for r in records if r["outside_label_set"])
     page = _page_data(output / "review" / "index.html")
     assert page["title"] == "Mistakes of predictions.jsonl"
-    assert page["base"] == loop_inputs["sha256"] and len(page["mistakes"]) == len(records)
+    assert page["base"] == loop_inputs["sha256"] and len(page["records"]) == len(records)
     out = capsys.readouterr().out
     assert "Expert category" in out and "378 expert" in out
     assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
@@ -263,7 +264,7 @@ def test_analyze_a_run_dir(loop_inputs: dict[str, Any], tmp_path: Path) -> None:
     document = json.loads((run_dir / "analysis" / "results.json").read_text())
     assert list(document["metrics"]) == ["imagenet_m"]
     assert document["mistakes"]["split"] == "imagenet_m"
-    assert all(record["in_imagenet_m"] for record in page["mistakes"])
+    assert all(record["in_imagenet_m"] for record in page["records"])
     (run_dir / "results.json").write_text("{not json")
     assert main(args) == 2
 
@@ -321,7 +322,14 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     assert [p["num_decisions"] for p in labels["patches"]] == [1]
 
     built = tmp_path / "built"
-    build = ["build", "--output", str(built), *_label_args(loop_inputs), "--patch", str(patch)]
+    build = [
+        "build",
+        "--output",
+        str(built),
+        *_label_args(loop_inputs),
+        "--label-patch",
+        str(patch),
+    ]
     assert main(build) == 0
     from_build = score("--labels", str(built))
     assert from_build["metrics"]["validation"] == new

@@ -12,13 +12,8 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes, real
 from imagenet_multilabel.dataset_script.real import RealLabelsError, load_real_labels
-from imagenet_multilabel.metric.scoring import (
-    PredictionsError,
-    RealReferences,
-    ReferencesError,
-    score_original,
-    score_real,
-)
+from imagenet_multilabel.metric.references import RealReferences, ReferencesError
+from imagenet_multilabel.metric.scoring import PredictionsError, score_original, score_real
 
 MODULE_PATH = Path(__file__).resolve().parents[1] / "metric" / "imagenet_multilabel.py"
 
@@ -56,7 +51,7 @@ def test_timm_copy_is_the_published_file():
 
 def test_another_copy_is_refused_unless_allowed(synthetic_file):
     path, sets = synthetic_file
-    with pytest.raises(RealLabelsError, match="--allow-unverified-real-labels") as raised:
+    with pytest.raises(RealLabelsError, match="`allow_unverified_real_labels=True`") as raised:
         load_real_labels(path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() in str(raised.value)
     assert str(path) in str(raised.value)
@@ -116,7 +111,7 @@ def test_missing_file_and_missing_timm_copy(tmp_path, monkeypatch):
     with pytest.raises(RealLabelsError, match="ReaL labels file .*absent.json' does not exist"):
         load_real_labels(tmp_path / "absent.json")
     monkeypatch.setattr(real, "TIMM_COPY", "data/_info/absent.json")
-    with pytest.raises(RealLabelsError, match="no data/_info/absent.json .* --real-labels PATH"):
+    with pytest.raises(RealLabelsError, match="no data/_info/absent.json .* `real_labels=PATH`"):
         load_real_labels()
 
 
@@ -303,7 +298,7 @@ def test_score_full_split_with_missing_images_and_unverified_real_labels(
     args = ["score", "--predictions", str(partial), "--split", "full", *labels]
     real_args = ["--real-labels", str(synthetic_file[0])]
     assert main([*args, *real_args]) == 2
-    assert "--allow-unverified-real-labels" in capsys.readouterr().err
+    assert "pass `--allow-unverified-real-labels` to use" in capsys.readouterr().err
     assert main([*args, *real_args, "--allow-unverified-real-labels", "--output", str(output)]) == 0
     document = json.loads(output.read_text())
     full = document["metrics"]["full"]

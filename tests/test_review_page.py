@@ -6,6 +6,7 @@ import io
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from browser_fixtures import headless_chromium, missing_browser_reason
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import classes, mistakes, patches
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli import review
 from imagenet_multilabel.eval_cli.analyze import analyze_predictions
 from imagenet_multilabel.eval_cli.score import score_predictions
@@ -158,13 +160,13 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
 
     inputs = write_loop_inputs(tmp_path)
     tar = make_val_tar(tmp_path / "val.tar", inputs["mistake_image_ids"])
-    labels = {"annotations": inputs["annotations"], "allow_unverified": True}
+    label_source = LabelSource(annotations=inputs["annotations"], allow_unverified=True)
     before = analyze_predictions(
         inputs["predictions"],
         output_dir=tmp_path / "analysis",
         images=str(tar),
         title=HOSTILE,
-        **labels,
+        labels=label_source,
     )
     total = before["mistakes"]["num_rejected"]
     outside_name, outside_class = inputs["outside_label_set"][0]
@@ -240,7 +242,7 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         (expert_name, expert_class): ("unclear", "non-prototypical", None),
     }
     after = score_predictions(
-        inputs["predictions"], split="all", label_patches=[exported[0]], **labels
+        inputs["predictions"], split="all", labels=replace(label_source, patches=(exported[0],))
     )
     old, new = before["metrics"]["validation"], after["metrics"]["validation"]
     assert (new["num_outside_label_set"], new["num_mistakes"]) == (

@@ -4,9 +4,13 @@ import random
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
-from imagenet_multilabel.metric.scoring import References, score
+from imagenet_multilabel.eval_cli.score import score_predictions
+from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.references import References
+from imagenet_multilabel.metric.scoring import score
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +168,18 @@ def test_unverified_annotations_need_the_flag(annotation_file, tmp_path, capsys)
     )
     args = ["score", "--predictions", str(predictions), "--annotations", str(annotation_file[0])]
     assert main(args) == 2
-    assert "allow-unverified-annotations" in capsys.readouterr().err
+    printed = capsys.readouterr().err
+    assert "Pass `--allow-unverified-annotations` to use it" in printed
+    assert "allow_unverified" not in printed
+
+
+def test_errors_through_the_api_name_its_parameters(annotation_file, tmp_path):
+    predictions = _write_jsonl(
+        tmp_path / "p.jsonl", [{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}]
+    )
+    with pytest.raises(ToolkitError, match="Pass `allow_unverified=True` to use it") as raised:
+        score_predictions(predictions, labels=LabelSource(annotations=annotation_file[0]))
+    assert "--" not in str(raised.value)
 
 
 def test_no_prediction_for_the_split_is_an_error(annotation_file, label_columns, tmp_path, capsys):

@@ -15,16 +15,16 @@ import pytest
 from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import annotations as ann
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.labels import given_or_loaded, load_labels
+from imagenet_multilabel.dataset_script.labels import LabelSource, load_labels, resolve_labels
 from imagenet_multilabel.dataset_script.labels_dataset import (
     LabelsDatasetError,
     label_content_digest,
 )
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.run import evaluate_model
+from imagenet_multilabel.eval_cli.sweep import evaluate_model
 from imagenet_multilabel.metric.errors import ToolkitError
-from imagenet_multilabel.metric.scoring import References
+from imagenet_multilabel.metric.references import References
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,18 @@ def test_rows_equal_to_the_published_file_are_verified(
     )
     assert labels.provenance["verified"] is True
     assert labels.provenance["verification"] == "checked"
+
+
+def test_the_command_line_takes_annotations_to_check_a_labels_dataset(
+    claims_verified, published_at_hand, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ann, "default_cache_dir", lambda: tmp_path / "empty_cache")
+    output = tmp_path / "results.json"
+    predictions = _predictions(claims_verified, tmp_path)
+    args = ["score", "--predictions", str(predictions), "--labels", str(claims_verified)]
+    assert main([*args, "--annotations", str(published_at_hand), "--output", str(output)]) == 0
+    labels = json.loads(output.read_text())["labels"]
+    assert (labels["verified"], labels["verification"]) == (True, "checked")
 
 
 def test_an_annotation_file_that_is_not_the_published_one_cannot_check(claims_verified, tmp_path):
@@ -244,7 +256,7 @@ def test_one_split_or_one_patch_may_be_given_alone(annotation_file, tmp_path):
     assert alone.split("imagenet_m").wrong.classes.tolist() == (
         listed.split("imagenet_m").wrong.classes.tolist()
     )
-    given = given_or_loaded(None, patches=str(patch), **source)
+    given = resolve_labels(LabelSource(patches=str(patch), **source))
     assert given.provenance["version"] == alone.provenance["version"]
 
 
