@@ -12,39 +12,75 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib.util import find_spec
 
 from imagenet_multilabel.dataset_script.annotations import SPLITS
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli import __version__
+from imagenet_multilabel.eval_cli.run_options import RunOptions, require_run_extra
 from imagenet_multilabel.metric.errors import ToolkitError
 
 PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
-# The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
-RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
+# The library's errors name API parameters in backquotes (`allow_unverified=True`); the command
+# line says the same with its own options. Parameter -> option, used once, when printing.
+CLI_NAMES = {
+    "`allow_unverified=True`": "`--allow-unverified-annotations`",
+    "`annotations=PATH`": "`--annotations PATH`",
+    "`annotations`": "`--annotations`",
+    "`dataset`": "`--labels`",
+    "`patches`": "`--label-patch`",
+    "`predictions`": "`--predictions`",
+    "`images`": "`--images`",
+    "`output_dir`": "`--output-dir`",
+    "`real_labels=PATH`": "`--real-labels PATH`",
+    "`allow_unverified_real_labels=True`": "`--allow-unverified-real-labels`",
+    "`split='validation'`": "`--split validation`",
+    "`merge_patches`": "`imagenet-multilabel patches merge`",
+}
 
 
-def _add_label_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the labels come from: `score`, `run`, `analyze` and `leaderboard`."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
+def _add_label_source_arguments(
+    parser: argparse.ArgumentParser, *, labels_dataset: bool = True
+) -> None:
+    """Where the labels come from, as `LabelSource.from_cli` reads them: every command that loads
+    labels (`build` writes an annotation file's rows, so it takes no ``--labels``)."""
+    parser.add_argument(
         "--annotations",
         metavar="PATH",
         help="local copy of human_accuracy_v3.0.0.json (default: download the published file "
-        "into the Hugging Face cache)",
+        "into the Hugging Face cache)"
+        + (
+            "; with --labels, the published file that checks the labels dataset"
+            if labels_dataset
+            else ""
+        ),
     )
-    source.add_argument(
-        "--labels",
-        metavar="HUB_ID_OR_DIR",
-        help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
-    )
+    if labels_dataset:
+        parser.add_argument(
+            "--labels",
+            metavar="HUB_ID_OR_DIR",
+            help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
+        )
+    else:
+        parser.set_defaults(labels=None)
     parser.add_argument(
         "--allow-unverified-annotations",
         action="store_true",
         help="accept an --annotations file whose sha256 is not the published one; results are "
         "then marked unverified",
+    )
+    parser.add_argument(
+        "--label-patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) (as the review page downloads them) applied to the labels, "
+        "which then get a patched version (3.0.0+patch.<sha256>) and are never the official "
+        "ones; patches that disagree on a pair are refused (merge them with `imagenet-multilabel "
+        "patches merge`)",
     )
 
 
@@ -53,15 +89,6 @@ def _add_label_arguments(
 ) -> None:
     """The label options shared by `score`, `run` and `analyze`."""
     _add_label_source_arguments(parser)
-    parser.add_argument(
-        "--label-patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) (as the review page downloads them) applied to the labels; "
-        "results are then marked patched, never official",
-    )
     parser.add_argument(
         "--split",
         choices=(*SPLIT_CHOICES, FULL_SPLIT) if full_split else SPLIT_CHOICES,
@@ -225,16 +252,7 @@ def _positive_int(value: str) -> int:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="new or empty directory to write")
-    parser.add_argument(
-        "--annotations",
-        metavar="PATH",
-        help="local copy of human_accuracy_v3.0.0.json (default: download the published file)",
-    )
-    parser.add_argument(
-        "--allow-unverified-annotations",
-        action="store_true",
-        help="accept an annotation file whose sha256 differs from the published one",
-    )
+    _add_label_source_arguments(parser, labels_dataset=False)
     parser.add_argument(
         "--images",
         metavar="SOURCE",
@@ -255,15 +273,6 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "--repo-id",
         metavar="ORG/NAME",
         help="Hub id the folder will be pushed to; only used in the card's code examples",
-    )
-    parser.add_argument(
-        "--patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) to apply: the labels get version 3.0.0+patch.<sha256> and the "
-        "card lists each patch",
     )
 
 
@@ -369,14 +378,6 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         help="where compare.json, compare.md, compare.csv, queue.jsonl and the plot go",
     )
     _add_label_source_arguments(parser)
-    parser.add_argument(
-        "--label-patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) applied to the labels before comparing",
-    )
     parser.add_argument(
         "--min-models",
         type=_positive_int,
@@ -484,10 +485,11 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("run needs --model MODEL (repeatable) or --models FILE")
     if args.command == "run" and _is_sweep(args) and args.hub_repo_id:
         parser.error("--hub-repo-id names one model's repository; it does not apply to several")
-    if args.command == "run" and not args.push_to_hub:
-        for option, value in (("--dry-run", args.dry_run), ("--hub-repo-id", args.hub_repo_id)):
-            if value:
-                parser.error(f"{option} only applies with --push-to-hub")
+    if args.command == "run":
+        try:
+            _run_options(args)
+        except ToolkitError as error:
+            parser.error(str(error))
     if args.command in ("build", "analyze") and args.images_split and not args.images:
         parser.error("--images-split needs --images SOURCE")
     if args.command == "build" and args.full_image_check and not args.images:
@@ -501,12 +503,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except ToolkitError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {in_cli_names(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # one line per launch, not per process
             print(_interrupted(args), file=sys.stderr)
         return INTERRUPTED_STATUS
+
+
+def in_cli_names(message: str) -> str:
+    """An error message with each API parameter it names (``CLI_NAMES``) as the option."""
+    for parameter, option in CLI_NAMES.items():
+        message = message.replace(parameter, option)
+    return message
 
 
 def _interrupted(args: argparse.Namespace) -> str:
@@ -534,7 +543,7 @@ def _interrupted(args: argparse.Namespace) -> str:
 
 
 def _default_output_dir(model: str) -> str:
-    from imagenet_multilabel.eval_cli.run import default_output_dir
+    from imagenet_multilabel.eval_cli.sweep import default_output_dir
 
     try:
         return str(default_output_dir(model))
@@ -566,10 +575,7 @@ def _score(args: argparse.Namespace) -> int:
     document = score_predictions(
         args.predictions,
         split=args.split,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
+        labels=LabelSource.from_cli(args),
         limit=args.limit,
         real_labels=args.real_labels,
         allow_unverified_real_labels=args.allow_unverified_real_labels,
@@ -583,56 +589,38 @@ def _score(args: argparse.Namespace) -> int:
     return status
 
 
-def _run_options(args: argparse.Namespace) -> dict:
-    """The options of `run` that `evaluate_model` and `evaluate_models` take alike."""
-    return {
-        "split": args.split,
-        "annotations": args.annotations,
-        "labels_dataset": args.labels,
-        "allow_unverified": args.allow_unverified_annotations,
-        "label_patches": args.label_patch,
-        "trust_remote_code": args.trust_remote_code,
-        "images_split": args.images_split,
-        "skip_image_check": args.skip_image_check,
-        "limit": args.limit,
-        "batch_size": args.batch_size,
-        "num_workers": args.num_workers,
-        "mixed_precision": args.mixed_precision,
-        "channels_last": args.channels_last,
-        "compile": args.compile,
-        "cpu": args.cpu,
-        "output_dir": args.output_dir,
-        "push_to_hub": args.push_to_hub,
-        "dry_run": args.dry_run,
-        "real_labels": args.real_labels,
-        "allow_unverified_real_labels": args.allow_unverified_real_labels,
-        "zero_shot_prompts": args.zero_shot_prompts,
-    }
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """`run`'s options as `evaluate_model` and `evaluate_models` take them; refusals name flags."""
+    return RunOptions.from_cli(args)
 
 
 def run_command(args: argparse.Namespace) -> dict | None:
     """`run`'s arguments handed to `evaluate_model`; the document on the main process."""
-    from imagenet_multilabel.eval_cli.run import evaluate_model
+    from imagenet_multilabel.dataset_script.labels import LabelSource
+    from imagenet_multilabel.eval_cli.sweep import evaluate_model
 
     (model,) = args.model
     return evaluate_model(
         model,
         args.images,
+        labels=LabelSource.from_cli(args),
+        options=_run_options(args),
         revision=args.revision,
-        model_kind=args.model_kind,
-        hub_repo_id=args.hub_repo_id,
-        **_run_options(args),
+        kind=args.model_kind,
     )
 
 
 def sweep_command(args: argparse.Namespace) -> list:
     """`run` with several models handed to `evaluate_models`: ``(model, document or error)``."""
-    from imagenet_multilabel.eval_cli.run import ModelSpec, evaluate_models, read_models_file
+    from imagenet_multilabel.dataset_script.labels import LabelSource
+    from imagenet_multilabel.eval_cli.sweep import ModelSpec, evaluate_models, read_models_file
 
     specs = [ModelSpec(model, args.revision, args.model_kind) for model in args.model]
     if args.models:
         specs += read_models_file(args.models)
-    return evaluate_models(specs, args.images, **_run_options(args))
+    return evaluate_models(
+        specs, args.images, labels=LabelSource.from_cli(args), options=_run_options(args)
+    )
 
 
 def _is_sweep(args: argparse.Namespace) -> bool:
@@ -640,13 +628,9 @@ def _is_sweep(args: argparse.Namespace) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    missing = [name for name in RUN_EXTRA_PACKAGES if find_spec(name) is None]
-    if missing:
-        raise ToolkitError(
-            'run needs the [run] extra: pip install "imagenet-multilabel[run]" '
-            f"(not installed: {', '.join(missing)})"
-        )
-    from imagenet_multilabel.eval_cli.run import RESULTS_FILE, default_output_dir
+    require_run_extra("run")
+    from imagenet_multilabel.eval_cli.outputs import RESULTS_FILE
+    from imagenet_multilabel.eval_cli.sweep import default_output_dir
 
     if _is_sweep(args):
         return _run_sweep(args)
@@ -663,7 +647,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     not official."""
     from accelerate import PartialState
     from imagenet_multilabel.eval_cli import results
-    from imagenet_multilabel.eval_cli.run import sweep_report
+    from imagenet_multilabel.eval_cli.sweep import sweep_report
 
     outcomes = sweep_command(args)
     if PartialState().is_main_process:
@@ -684,20 +668,15 @@ def _analyze(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE
     from imagenet_multilabel.eval_cli.review import page_path
 
-    label_options = {
-        "annotations": args.annotations,
-        "labels_dataset": args.labels,
-        "allow_unverified": args.allow_unverified_annotations,
-        "label_patches": args.label_patch,
-    }
+    labels = LabelSource.from_cli(args)
     labels_used = "as given by the label options"
     other_inputs = {}
     if args.run_dir:
         run = analyze.run_dir_inputs(args.run_dir)
         predictions, title = run.predictions, run.title
-        other_inputs = {"--run-dir": args.run_dir, "--run-dir's results.json": run.results}
-        if not any(label_options.values()):  # explicit label options win over the run's
-            label_options = {**label_options, **run.labels}
+        other_inputs = {"`--run-dir`": args.run_dir, "`--run-dir`'s results.json": run.results}
+        if labels == LabelSource():  # explicit label options win over the run's
+            labels = run.labels
             labels_used = f"{run.labels_description}, as the run recorded them"
     else:
         predictions, title = Path(args.predictions), None
@@ -711,7 +690,7 @@ def _analyze(args: argparse.Namespace) -> int:
         images_split=args.images_split,
         title=title,
         other_inputs=other_inputs,
-        **label_options,
+        labels=labels,
     )
     status = _report(document, args)
     print(
@@ -723,20 +702,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from imagenet_multilabel.dataset_script.annotations import load_annotations
     from imagenet_multilabel.dataset_script.build import build_dataset
-    from imagenet_multilabel.dataset_script.patches import read_patch
 
-    annotations = load_annotations(
-        args.annotations, allow_unverified=args.allow_unverified_annotations
-    )
     folder = build_dataset(
         args.output,
-        annotations,
+        LabelSource.from_cli(args),
         images=args.images,
         images_split=args.images_split,
         repo_id=args.repo_id,
-        patches=[read_patch(path) for path in args.patch],
         full_image_check=args.full_image_check,
     )
     print(f"wrote {folder}")
@@ -775,13 +748,7 @@ def _push_metric(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard
 
-    board = write_leaderboard(
-        args.results,
-        args.output_dir,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-    )
+    board = write_leaderboard(args.results, args.output_dir, labels=LabelSource.from_cli(args))
     for note in board.notes:
         print(f"note: {note}")
     table = os.path.join(args.output_dir, "leaderboard.md")

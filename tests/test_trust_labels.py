@@ -21,7 +21,8 @@ from imagenet_multilabel.dataset_script.labels_dataset import (
     label_content_digest,
 )
 from imagenet_multilabel.eval_cli import results
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.eval_cli.cli import build_parser, main
+from imagenet_multilabel.eval_cli.leaderboard import reference_labels
 from imagenet_multilabel.eval_cli.sweep import evaluate_model
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.references import References
@@ -285,3 +286,13 @@ def test_wrong_types_are_refused_naming_the_parameter(arguments, message):
     with pytest.raises(ToolkitError, match=message) as raised:
         load_labels(**arguments)
     assert len(str(raised.value)) < 400
+
+
+def test_leaderboard_references_use_the_label_patches_given(annotation_file, tmp_path):
+    path, sha256 = annotation_file
+    loaded = load_labels("imagenet_m", annotations=path, allow_unverified=True)
+    patch = _patch(tmp_path / "p.json", sha256, loaded.split("imagenet_m").file_names[0])
+    args = ["leaderboard", "r.json", "--annotations", str(path), "--label-patch", str(patch)]
+    parsed = build_parser().parse_args([*args, "--allow-unverified-annotations"])
+    labels, why_not = reference_labels(LabelSource.from_cli(parsed))
+    assert why_not is None and labels.provenance["patched"] is True
