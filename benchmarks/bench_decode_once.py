@@ -46,20 +46,20 @@ def time_run(
     model: Path, tar: Path, annotations: Path, output: Path, args, *, before: bool
 ) -> Timing:
     """One `evaluate_model` call; ``before``: with the full-decode check up front."""
-    from imagenet_multilabel.dataset_script.images import check_images
-    from imagenet_multilabel.eval_cli import run
+    from imagenet_multilabel.dataset_script.image_decode import check_images
+    from imagenet_multilabel.dataset_script.labels import LabelSource
+    from imagenet_multilabel.eval_cli import run, sweep
 
     now = run.check_images
     if before:
         run.check_images = lambda images, **_: check_images(images, full_decode=True)
     try:
         with timed() as timing:
-            run.evaluate_model(
+            sweep.evaluate_model(
                 str(model),
                 str(tar),
                 split="validation",
-                annotations=annotations,
-                allow_unverified=True,
+                labels=LabelSource(annotations, allow_unverified=True),
                 batch_size=args.batch_size,
                 num_workers=args.num_workers,
                 output_dir=output,
@@ -87,7 +87,8 @@ def time_forward(model: Path, count: int, batch_size: int) -> Timing:
 
 def time_checks(tar: Path, rounds: Rounds) -> None:
     """The up-front check of every image of ``tar``, full decode and header only."""
-    from imagenet_multilabel.dataset_script.images import TarImageSource, check_images
+    from imagenet_multilabel.dataset_script.image_decode import check_images
+    from imagenet_multilabel.dataset_script.image_files import TarImageSource
 
     source = TarImageSource(tar)
     images = source.locate(sorted(source._index))

@@ -82,15 +82,14 @@ def time_eval_cli(
     model: Path, tar: Path, annotations: Path, out: Path, args, precision: str
 ) -> Timing:
     """(a): the whole evaluation through the API the command calls."""
-    from imagenet_multilabel import evaluate_model
+    from imagenet_multilabel import LabelSource, evaluate_model
 
     with timed() as timing:
         evaluate_model(
             str(model),
             str(tar),
             split="validation",
-            annotations=annotations,
-            allow_unverified=True,
+            labels=LabelSource(annotations, allow_unverified=True),
             batch_size=args.batch_size,
             num_workers=args.num_workers,
             mixed_precision=precision,

@@ -5,7 +5,8 @@ an output never replaces one of the command's own inputs; a file is written whol
 (a temporary file beside it, synced, then renamed; a failure removes the temporary and leaves the
 old file); and a failed write is one ``OutputWriteError`` naming the path and what to do. An
 output directory that a command fills with several files is held under an exclusive lock, so two
-runs into it never mix their files.
+runs into it never mix their files. A run's folder is named here too, and its predictions file
+grows through the one appender that keeps it whole batch by batch.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 
 LOCK_FILE = ".run.lock"
+# What `run` writes into its output folder.
+PREDICTIONS_FILE = "predictions.jsonl"
+RESULTS_FILE = "results.json"
+IDENTITY_FILE = "run_identity.json"
 
 
 class OutputWriteError(ToolkitError):
@@ -168,6 +174,74 @@ def exclusive_directory(output_dir: Path, option: str = "--output-dir") -> Itera
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def folder_name(text: str) -> str:
+    """``text`` as one path component: every run of other characters than ``\\w.-`` is ``--``."""
+    return re.sub(r"[^\w.-]+", "--", text)
+
+
+def model_folder(parent: Path, name: str, model: str, advice: str) -> Path:
+    """``parent / name``, refused before any work when ``name``, made from the model's name, is
+    longer than the file system allows a name to be."""
+    limit = _longest_name(parent)
+    if len(name.encode()) > limit:
+        raise OutputWriteError(
+            f"the output folder of model {brief_repr(model)} would be named {brief_repr(name)}, "
+            f"{len(name.encode()):,} bytes, longer than the {limit} this file system allows in a "
+            f"name; {advice}; nothing was run"
+        )
+    return parent / name
+
+
+def _longest_name(directory: Path) -> int:
+    """The longest file name (in bytes) allowed where ``directory`` is or would be created."""
+    for folder in (directory, *directory.absolute().parents):
+        with contextlib.suppress(OSError, ValueError):
+            return os.pathconf(folder, "PC_NAME_MAX")
+    return 255
+
+
+class PredictionsAppender:
+    """Appends whole batches of lines, each synced to disk before the next batch runs. A write
+    that fails (a full disk, a directory turned read-only) is cut back to the last whole batch,
+    so the file stays readable and a rerun resumes from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.num_appended = 0
+        try:
+            self._descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise write_error(path, error, "nothing was run") from error
+
+    def append(self, lines: Iterator[str] | Sequence[str]) -> None:
+        lines = list(lines)
+        end = os.lseek(self._descriptor, 0, os.SEEK_END)
+        try:
+            _write_all(self._descriptor, "".join(lines).encode())
+            os.fsync(self._descriptor)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._descriptor, end)
+            raise write_error(
+                self.path,
+                error,
+                f"nothing was lost: the {self.num_appended:,} predictions of this session's "
+                "earlier batches (and any of earlier runs) are kept in it, synced to disk, and the "
+                "rerun predicts only the images still missing",
+            ) from error
+        self.num_appended += len(lines)
+
+    def close(self) -> None:
+        os.close(self._descriptor)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 def _umask() -> int:

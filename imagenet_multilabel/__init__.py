@@ -7,10 +7,13 @@ thin layer over these functions::
 
     labels = iml.load_labels(("validation", "imagenet_m"), annotations="human_accuracy_v3.0.0.json")
     results = iml.score_predictions("predictions.jsonl", labels=labels)
-    results = iml.evaluate_model("timm/resnet50.a1_in1k", "/data/val", labels=labels)
-    outcomes = iml.evaluate_models(["timm/resnet50.a1_in1k", "microsoft/resnet-50"], "/data/val")
+    results = iml.evaluate_model("timm/resnet50.a1_in1k", "/data/val", labels=labels, cpu=True)
+    options = iml.RunOptions(batch_size="auto", mixed_precision="bf16")
+    outcomes = iml.evaluate_models(["timm/resnet50.a1_in1k", "microsoft/resnet-50"], "/data/val",
+                                   options=options)
 
-Names are imported on first use, so ``import imagenet_multilabel`` stays light (no torch).
+Names are imported on first use, so ``import imagenet_multilabel`` stays light (no torch); the
+names that evaluate models need the [run] extra and say so when it is missing.
 """
 
 from __future__ import annotations
@@ -19,21 +22,36 @@ import importlib
 from typing import Any
 
 from imagenet_multilabel.eval_cli import __version__
+from imagenet_multilabel.eval_cli.run_options import require_run_extra
 from imagenet_multilabel.metric.errors import ToolkitError
 
 # public name -> module that defines it
 _API = {
     "Labels": "imagenet_multilabel.dataset_script.labels",
+    "LabelSource": "imagenet_multilabel.dataset_script.labels",
     "load_labels": "imagenet_multilabel.dataset_script.labels",
+    "merge_patches": "imagenet_multilabel.dataset_script.patch_merge",
     "score_predictions": "imagenet_multilabel.eval_cli.score",
-    "evaluate_model": "imagenet_multilabel.eval_cli.run",
-    "evaluate_models": "imagenet_multilabel.eval_cli.run",
-    "ModelSpec": "imagenet_multilabel.eval_cli.run",
+    "analyze_predictions": "imagenet_multilabel.eval_cli.analyze",
+    "write_leaderboard": "imagenet_multilabel.eval_cli.leaderboard",
+    "compare_models": "imagenet_multilabel.eval_cli.compare",
+    "RunOptions": "imagenet_multilabel.eval_cli.run_options",
+    "evaluate_model": "imagenet_multilabel.eval_cli.sweep",
+    "evaluate_models": "imagenet_multilabel.eval_cli.sweep",
+    "ModelSpec": "imagenet_multilabel.eval_cli.sweep",
 }
+# The modules that import torch and the rest of the [run] extra.
+_NEEDS_RUN_EXTRA = {"imagenet_multilabel.eval_cli.sweep"}
 __all__ = ["ToolkitError", "__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
+        if _API[name] in _NEEDS_RUN_EXTRA:
+            require_run_extra(f"imagenet_multilabel.{name}")
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

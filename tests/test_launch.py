@@ -15,7 +15,7 @@ from image_fixtures import make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from model_fixtures import save_resnet, save_vit
 
-from imagenet_multilabel import evaluate_model
+from imagenet_multilabel import LabelSource, evaluate_model
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,7 @@ def test_two_models_and_two_precisions_in_one_process(
     without native bf16 warns that it will be slow."""
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     common = {
-        "annotations": imagenet_m_workspace["annotations"],
-        "allow_unverified": True,
+        "labels": LabelSource(imagenet_m_workspace["annotations"], allow_unverified=True),
         "batch_size": 17,
     }
     images = str(imagenet_m_workspace["images"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from annotation_fixtures import synthetic_annotations
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.eval_cli.cli import RUN_EXTRA_PACKAGES
+from imagenet_multilabel.eval_cli.run_options import RUN_EXTRA_PACKAGES
 
 import imagenet_multilabel
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from image_fixtures import make_jpeg, make_val_folder
-from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script import images as images_module
+from imagenet_multilabel.dataset_script import classes, image_decode
+from imagenet_multilabel.eval_cli import loader as loader_module
 from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.cli import main
@@ -105,7 +105,7 @@ def _lines(output: Path) -> list[str]:
 def test_a_full_disk_keeps_whole_batches_and_the_rerun_resumes(
     workspace, clean_run, tmp_path, monkeypatch, capsys
 ):
-    real_write_all = run_module._write_all
+    real_write_all = outputs_module._write_all
     writes = []
 
     def disk_fills_on_the_third_batch(descriptor: int, data: bytes) -> None:
@@ -118,7 +118,7 @@ def test_a_full_disk_keeps_whole_batches_and_the_rerun_resumes(
     output = tmp_path / "full"
     args = run_args(workspace, workspace["resnet"], output, "--batch-size", "8")
     with monkeypatch.context() as patch:
-        patch.setattr(run_module, "_write_all", disk_fills_on_the_third_batch)
+        patch.setattr(outputs_module, "_write_all", disk_fills_on_the_third_batch)
         assert main(args) == 2
     error = capsys.readouterr().err
     predictions = output / "predictions.jsonl"
@@ -181,14 +181,14 @@ def test_each_image_is_decoded_once_and_one_cut_short_is_listed_after_the_others
     cut_short = {image_id: _cut_short_jpeg(image_id) for image_id in cut_ids}
     folder = make_val_folder(tmp_path / "images", workspace["image_ids"], False, cut_short)
     decodes: Counter[str] = Counter()
-    real_decode = images_module.decode_image
+    real_decode = image_decode.decode_image
 
     def counted_decode(data: bytes, file_name: str):
         decodes[file_name] += 1
         return real_decode(data, file_name)
 
-    monkeypatch.setattr(images_module, "decode_image", counted_decode)
-    monkeypatch.setattr(run_module, "decode_image", counted_decode)
+    monkeypatch.setattr(image_decode, "decode_image", counted_decode)
+    monkeypatch.setattr(loader_module, "decode_image", counted_decode)
     output = tmp_path / "out"
     args = with_option(run_args(workspace, workspace["resnet"], output), "--images", str(folder))
     assert main(args) == 2
@@ -248,7 +248,7 @@ def test_two_processes_list_an_image_cut_short_once(workspace, clean_run, tmp_pa
 def test_ctrl_c_keeps_whole_batches_says_so_in_one_line_and_the_rerun_resumes(
     workspace, clean_run, tmp_path, monkeypatch, capsys
 ):
-    real_append = run_module._PredictionsAppender.append
+    real_append = outputs_module.PredictionsAppender.append
 
     def interrupted_after_two_batches(appender, lines) -> None:
         if appender.num_appended == 16:
@@ -258,7 +258,7 @@ def test_ctrl_c_keeps_whole_batches_says_so_in_one_line_and_the_rerun_resumes(
     output = tmp_path / "interrupted"
     args = run_args(workspace, workspace["resnet"], output, "--batch-size", "8")
     with monkeypatch.context() as patch:
-        patch.setattr(run_module._PredictionsAppender, "append", interrupted_after_two_batches)
+        patch.setattr(outputs_module.PredictionsAppender, "append", interrupted_after_two_batches)
         assert main(args) == 130
     error = capsys.readouterr().err.strip().splitlines()
     assert error[-1] == (

@@ -13,13 +13,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.dataset_script import images as images_module
+from imagenet_multilabel.dataset_script import image_decode
 from imagenet_multilabel.dataset_script import labels as labels_module
+from imagenet_multilabel.dataset_script.labels import LabelSource
+from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
 from imagenet_multilabel.eval_cli.outputs import OutputWriteError
-from imagenet_multilabel.eval_cli.run import (
+from imagenet_multilabel.eval_cli.sweep import (
     ModelSpec,
     default_output_dir,
     evaluate_models,
@@ -70,7 +72,7 @@ def test_a_sweep_is_separate_runs_sharing_labels_and_images(
     for module, name in ((labels_module, "load_labels"), (run_module, "open_image_source")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, _counted(real, name, calls))
-    real_check = images_module.check_images
+    real_check = image_decode.check_images
 
     def counted_check(images, **kwargs):
         checked.update(images.file_names)
@@ -126,8 +128,7 @@ def test_evaluate_models_returns_each_document_or_error(workspace, single_runs, 
     outcomes = evaluate_models(
         [str(workspace["cifar"]), ModelSpec(str(workspace["resnet"]))],
         str(workspace["tar"]),
-        annotations=workspace["annotations"],
-        allow_unverified=True,
+        labels=LabelSource(workspace["annotations"], allow_unverified=True),
         output_dir=tmp_path,
     )
     (cifar, error), (resnet, document) = outcomes
@@ -265,7 +266,7 @@ def test_a_folder_name_too_long_for_the_file_system_names_the_model(tmp_path, mo
     spec = ModelSpec("org/model", "r" * 300)
     with pytest.raises(OutputWriteError, match=r"model 'org/model'.*evaluate that model on its"):
         spec.output_dir(tmp_path)
-    monkeypatch.setattr(run_module, "_longest_name", lambda directory: 8)
+    monkeypatch.setattr(outputs_module, "_longest_name", lambda directory: 8)
     with pytest.raises(OutputWriteError, match=r"'org--model', 10 bytes.*--output-dir DIR"):
         default_output_dir("org/model")
 

@@ -1,0 +1,153 @@
+"""`RunOptions` (one object from the command line or from keywords, its checks between options)
+and the API namespace that exposes it."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from imagenet_multilabel.eval_cli.run_options import RunOptions
+from imagenet_multilabel.metric.errors import ToolkitError
+from run_fixtures import namespace
+
+import imagenet_multilabel
+
+ARGS = ["run", "--model", "m", "--images", "i"]
+
+
+def test_the_command_line_and_the_keywords_build_the_same_options():
+    args = namespace([*ARGS, "--batch-size", "auto", "--num-workers", "3", "--limit", "5", "--cpu"])
+    expected = RunOptions(batch_size="auto", num_workers=3, limit=5, cpu=True)
+    assert RunOptions.from_cli(args) == expected
+    # every option of RunOptions is a flag of `run`, under the same name
+    assert {field.name for field in dataclasses.fields(RunOptions)} <= set(vars(args))
+
+
+@pytest.mark.parametrize(
+    ("keywords", "flags", "api_message", "cli_message"),
+    [
+        (
+            {"dry_run": True},
+            ["--dry-run"],
+            "dry_run only applies with push_to_hub",
+            "--dry-run only applies with --push-to-hub",
+        ),
+        (
+            {"hub_repo_id": "a/b"},
+            ["--hub-repo-id", "a/b"],
+            "hub_repo_id only applies with push_to_hub",
+            "--hub-repo-id only applies with --push-to-hub",
+        ),
+    ],
+)
+def test_an_option_that_would_be_ignored_is_refused_in_the_callers_words(
+    keywords, flags, api_message, cli_message
+):
+    with pytest.raises(ToolkitError, match=f"^{api_message}$"):
+        RunOptions(**keywords)
+    with pytest.raises(ToolkitError, match=f"^{cli_message}$"):
+        RunOptions.from_cli(namespace([*ARGS, *flags]))
+    with pytest.raises(ToolkitError, match=f"^{api_message}$"):  # the API refuses it too
+        imagenet_multilabel.evaluate_model("org/model", "unused", **keywords)
+    assert RunOptions(push_to_hub=True, **keywords).push_to_hub
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"batch_size": 0}, "batch_size: expected a positive integer or 'auto', got 0"),
+        ({"batch_size": True}, "batch_size: expected a positive integer or 'auto'"),
+        ({"num_workers": -1}, r"num_workers: expected an integer >= 0, got -1"),
+        ({"limit": 0}, "limit: expected a positive integer or None, got 0"),
+        ({"mixed_precision": "fp8"}, "mixed_precision: expected one of no, fp16, bf16"),
+    ],
+)
+def test_a_bad_value_is_named(keywords, message):
+    with pytest.raises(ToolkitError, match=message):
+        RunOptions(**keywords)
+
+
+def test_keywords_change_given_options_and_an_unknown_one_is_named():
+    options = RunOptions(batch_size=8, cpu=True)
+    assert options.replaced(batch_size=16) == RunOptions(batch_size=16, cpu=True)
+    with pytest.raises(ToolkitError, match="unknown run option.*batch_sise; expected"):
+        imagenet_multilabel.evaluate_model("org/model", "unused", options=options, batch_sise=16)
+    with pytest.raises(ToolkitError, match="options: expected RunOptions or None, got dict"):
+        imagenet_multilabel.evaluate_models(["org/model"], "unused", options={"cpu": True})
+
+
+def test_hub_repo_id_names_one_model_and_is_refused_for_several(tmp_path):
+    with pytest.raises(ToolkitError, match="hub_repo_id names one model's repository"):
+        imagenet_multilabel.evaluate_models(
+            [str(tmp_path / "a"), str(tmp_path / "b")],
+            "unused",
+            push_to_hub=True,
+            hub_repo_id="someone/model",
+        )
+
+
+def test_dir_lists_the_api_and_every_name_resolves():
+    listed = dir(imagenet_multilabel)
+    api = {
+        "RunOptions",
+        "LabelSource",
+        "analyze_predictions",
+        "write_leaderboard",
+        "compare_models",
+        "merge_patches",
+        "evaluate_model",
+        "evaluate_models",
+        "score_predictions",
+    }
+    assert api <= set(listed) and set(imagenet_multilabel.__all__) <= set(listed)
+    for name in imagenet_multilabel.__all__:
+        assert getattr(imagenet_multilabel, name) is not None, name
+
+
+def test_without_the_run_extra_the_api_names_it(tmp_path: Path):
+    """torch hidden, as after `pip install imagenet-multilabel`: the names that evaluate models
+    say which extra to install; RunOptions and the scoring API still load."""
+    code = textwrap.dedent(
+        """
+        import sys
+
+
+        class HideTorch:  # every import finder reports torch missing
+            def __init__(self, finder):
+                self.finder = finder
+
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "torch":
+                    return None
+                return self.finder.find_spec(name, path, target)
+
+            def __getattr__(self, attribute):
+                return getattr(self.finder, attribute)
+
+
+        sys.meta_path[:] = [HideTorch(finder) for finder in sys.meta_path]
+        import imagenet_multilabel as iml
+        from imagenet_multilabel.metric.errors import ToolkitError
+
+        iml.RunOptions(batch_size=8)
+        iml.score_predictions
+        for name in ("evaluate_model", "evaluate_models", "ModelSpec"):
+            try:
+                getattr(iml, name)
+            except ToolkitError as error:
+                print(error)
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f'imagenet_multilabel.{name} needs the [run] extra: pip install "imagenet-multilabel[run]" '
+        "(not installed: torch)"
+        for name in ("evaluate_model", "evaluate_models", "ModelSpec")
+    ]
