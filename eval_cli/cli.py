@@ -14,6 +14,7 @@ import os
 import sys
 
 from imagenet_multilabel.dataset_script.annotations import SPLITS
+from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli import __version__
 from imagenet_multilabel.eval_cli.run_options import RunOptions, require_run_extra
 from imagenet_multilabel.metric.errors import ToolkitError
@@ -22,27 +23,64 @@ PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+# The library's errors name API parameters in backquotes (`allow_unverified=True`); the command
+# line says the same with its own options. Parameter -> option, used once, when printing.
+CLI_NAMES = {
+    "`allow_unverified=True`": "`--allow-unverified-annotations`",
+    "`annotations=PATH`": "`--annotations PATH`",
+    "`annotations`": "`--annotations`",
+    "`dataset`": "`--labels`",
+    "`patches`": "`--label-patch`",
+    "`predictions`": "`--predictions`",
+    "`images`": "`--images`",
+    "`output_dir`": "`--output-dir`",
+    "`real_labels=PATH`": "`--real-labels PATH`",
+    "`allow_unverified_real_labels=True`": "`--allow-unverified-real-labels`",
+    "`split='validation'`": "`--split validation`",
+    "`merge_patches`": "`imagenet-multilabel patches merge`",
+}
 
 
-def _add_label_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the labels come from: `score`, `run`, `analyze` and `leaderboard`."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
+def _add_label_source_arguments(
+    parser: argparse.ArgumentParser, *, labels_dataset: bool = True
+) -> None:
+    """Where the labels come from, as `LabelSource.from_cli` reads them: every command that loads
+    labels (`build` writes an annotation file's rows, so it takes no ``--labels``)."""
+    parser.add_argument(
         "--annotations",
         metavar="PATH",
         help="local copy of human_accuracy_v3.0.0.json (default: download the published file "
-        "into the Hugging Face cache)",
+        "into the Hugging Face cache)"
+        + (
+            "; with --labels, the published file that checks the labels dataset"
+            if labels_dataset
+            else ""
+        ),
     )
-    source.add_argument(
-        "--labels",
-        metavar="HUB_ID_OR_DIR",
-        help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
-    )
+    if labels_dataset:
+        parser.add_argument(
+            "--labels",
+            metavar="HUB_ID_OR_DIR",
+            help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
+        )
+    else:
+        parser.set_defaults(labels=None)
     parser.add_argument(
         "--allow-unverified-annotations",
         action="store_true",
         help="accept an --annotations file whose sha256 is not the published one; results are "
         "then marked unverified",
+    )
+    parser.add_argument(
+        "--label-patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) (as the review page downloads them) applied to the labels, "
+        "which then get a patched version (3.0.0+patch.<sha256>) and are never the official "
+        "ones; patches that disagree on a pair are refused (merge them with `imagenet-multilabel "
+        "patches merge`)",
     )
 
 
@@ -51,15 +89,6 @@ def _add_label_arguments(
 ) -> None:
     """The label options shared by `score`, `run` and `analyze`."""
     _add_label_source_arguments(parser)
-    parser.add_argument(
-        "--label-patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) (as the review page downloads them) applied to the labels; "
-        "results are then marked patched, never official",
-    )
     parser.add_argument(
         "--split",
         choices=(*SPLIT_CHOICES, FULL_SPLIT) if full_split else SPLIT_CHOICES,
@@ -223,16 +252,7 @@ def _positive_int(value: str) -> int:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="new or empty directory to write")
-    parser.add_argument(
-        "--annotations",
-        metavar="PATH",
-        help="local copy of human_accuracy_v3.0.0.json (default: download the published file)",
-    )
-    parser.add_argument(
-        "--allow-unverified-annotations",
-        action="store_true",
-        help="accept an annotation file whose sha256 differs from the published one",
-    )
+    _add_label_source_arguments(parser, labels_dataset=False)
     parser.add_argument(
         "--images",
         metavar="SOURCE",
@@ -253,15 +273,6 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "--repo-id",
         metavar="ORG/NAME",
         help="Hub id the folder will be pushed to; only used in the card's code examples",
-    )
-    parser.add_argument(
-        "--patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) to apply: the labels get version 3.0.0+patch.<sha256> and the "
-        "card lists each patch",
     )
 
 
@@ -367,14 +378,6 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         help="where compare.json, compare.md, compare.csv, queue.jsonl and the plot go",
     )
     _add_label_source_arguments(parser)
-    parser.add_argument(
-        "--label-patch",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) applied to the labels before comparing",
-    )
     parser.add_argument(
         "--min-models",
         type=_positive_int,
@@ -500,12 +503,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except ToolkitError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {in_cli_names(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # one line per launch, not per process
             print(_interrupted(args), file=sys.stderr)
         return INTERRUPTED_STATUS
+
+
+def in_cli_names(message: str) -> str:
+    """An error message with each API parameter it names (``CLI_NAMES``) as the option."""
+    for parameter, option in CLI_NAMES.items():
+        message = message.replace(parameter, option)
+    return message
 
 
 def _interrupted(args: argparse.Namespace) -> str:
@@ -565,10 +575,7 @@ def _score(args: argparse.Namespace) -> int:
     document = score_predictions(
         args.predictions,
         split=args.split,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-        label_patches=args.label_patch,
+        labels=LabelSource.from_cli(args),
         limit=args.limit,
         real_labels=args.real_labels,
         allow_unverified_real_labels=args.allow_unverified_real_labels,
@@ -661,20 +668,15 @@ def _analyze(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE
     from imagenet_multilabel.eval_cli.review import page_path
 
-    label_options = {
-        "annotations": args.annotations,
-        "labels_dataset": args.labels,
-        "allow_unverified": args.allow_unverified_annotations,
-        "label_patches": args.label_patch,
-    }
+    labels = LabelSource.from_cli(args)
     labels_used = "as given by the label options"
     other_inputs = {}
     if args.run_dir:
         run = analyze.run_dir_inputs(args.run_dir)
         predictions, title = run.predictions, run.title
-        other_inputs = {"--run-dir": args.run_dir, "--run-dir's results.json": run.results}
-        if not any(label_options.values()):  # explicit label options win over the run's
-            label_options = {**label_options, **run.labels}
+        other_inputs = {"`--run-dir`": args.run_dir, "`--run-dir`'s results.json": run.results}
+        if labels == LabelSource():  # explicit label options win over the run's
+            labels = run.labels
             labels_used = f"{run.labels_description}, as the run recorded them"
     else:
         predictions, title = Path(args.predictions), None
@@ -688,7 +690,7 @@ def _analyze(args: argparse.Namespace) -> int:
         images_split=args.images_split,
         title=title,
         other_inputs=other_inputs,
-        **label_options,
+        labels=labels,
     )
     status = _report(document, args)
     print(
@@ -700,20 +702,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from imagenet_multilabel.dataset_script.annotations import load_annotations
     from imagenet_multilabel.dataset_script.build import build_dataset
-    from imagenet_multilabel.dataset_script.patches import read_patch
 
-    annotations = load_annotations(
-        args.annotations, allow_unverified=args.allow_unverified_annotations
-    )
     folder = build_dataset(
         args.output,
-        annotations,
+        LabelSource.from_cli(args),
         images=args.images,
         images_split=args.images_split,
         repo_id=args.repo_id,
-        patches=[read_patch(path) for path in args.patch],
         full_image_check=args.full_image_check,
     )
     print(f"wrote {folder}")
@@ -752,13 +748,7 @@ def _push_metric(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard
 
-    board = write_leaderboard(
-        args.results,
-        args.output_dir,
-        annotations=args.annotations,
-        labels_dataset=args.labels,
-        allow_unverified=args.allow_unverified_annotations,
-    )
+    board = write_leaderboard(args.results, args.output_dir, labels=LabelSource.from_cli(args))
     for note in board.notes:
         print(f"note: {note}")
     table = os.path.join(args.output_dir, "leaderboard.md")
