@@ -55,7 +55,7 @@ from imagenet_multilabel.dataset_script.patches import (
     patched_provenance,
     read_patch,
 )
-from imagenet_multilabel.metric import scoring
+from imagenet_multilabel.metric import references
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from tqdm.auto import tqdm
 
@@ -64,7 +64,7 @@ LABELS_CONFIG = "labels"
 IMAGES_CONFIG = "images"
 PROVENANCE_KEY = "imagenet_multilabel"
 LABEL_DIGESTS_KEY = "label_sha256"
-LABEL_COLUMNS = tuple(scoring.LABEL_COLUMNS)
+LABEL_COLUMNS = tuple(references.LABEL_COLUMNS)
 IMAGE_COLUMN = "image"
 DEFAULT_MAX_SHARD_BYTES = 500 * 1000**2
 DEFAULT_ROWS_PER_ROW_GROUP = 100
@@ -112,7 +112,7 @@ def label_features() -> Features:
         "class ids": List(class_label),
         "flag": Value("bool"),
     }
-    return Features({name: feature_of_kind[kind] for name, kind in scoring.LABEL_COLUMNS.items()})
+    return Features({name: feature_of_kind[kind] for name, kind in references.LABEL_COLUMNS.items()})
 
 
 def image_features() -> Features:
