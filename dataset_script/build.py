@@ -112,7 +112,9 @@ def label_features() -> Features:
         "class ids": List(class_label),
         "flag": Value("bool"),
     }
-    return Features({name: feature_of_kind[kind] for name, kind in references.LABEL_COLUMNS.items()})
+    return Features(
+        {name: feature_of_kind[kind] for name, kind in references.LABEL_COLUMNS.items()}
+    )
 
 
 def image_features() -> Features:
