@@ -1,10 +1,10 @@
 """The labels that predictions are scored against: ``Labels`` and ``load_labels``.
 
-Two sources give the same ``Labels`` (per split a ``metric.scoring.References``, plus provenance):
-the annotation file (``dataset_script.annotations``: the published one through the cache, or a
-local copy) and a built or published labels dataset (``dataset_script.labels_dataset``, imported
-only when one is asked for, since it imports ``datasets``). Label patches
-(``dataset_script.patches``) apply on top of either.
+Two sources give the same ``Labels`` (per split a ``metric.references.References``, plus
+provenance): the annotation file (``dataset_script.annotations``: the published one through the
+cache, or a local copy) and a built or published labels dataset (``dataset_script.labels_dataset``,
+imported only when one is asked for, since it imports ``datasets``). Label patches
+(``dataset_script.patches``) apply on top of either; ``LabelSource`` gathers these options.
 """
 
 from __future__ import annotations

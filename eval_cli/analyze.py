@@ -27,6 +27,7 @@ from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
+from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.eval_cli.review import (
     REVIEW_FOLDER,
@@ -39,10 +40,6 @@ from imagenet_multilabel.eval_cli.score import analyze_mistakes, chosen_splits, 
 from imagenet_multilabel.metric.errors import ToolkitError
 
 ANALYSIS_FOLDER = "analysis"  # the command's default output, next to the predictions
-RESULTS_FILE = "results.json"
-# What `run` writes into its output folder (named here: eval_cli.run imports torch).
-RUN_PREDICTIONS_FILE = "predictions.jsonl"
-RUN_RESULTS_FILE = "results.json"
 
 
 def analyze_predictions(
@@ -140,8 +137,8 @@ def run_dir_inputs(run_dir: str | os.PathLike) -> RunDirInputs:
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ToolkitError(f"--run-dir {str(folder)!r} is not a directory; expected `run`'s output")
-    predictions = folder / RUN_PREDICTIONS_FILE
-    results_path = folder / RUN_RESULTS_FILE
+    predictions = folder / PREDICTIONS_FILE
+    results_path = folder / RESULTS_FILE
     fallback_title = f"Mistakes of {folder.resolve().name}"
     if not results_path.is_file():  # a run still going, or killed: its predictions still count
         return RunDirInputs(predictions, None, fallback_title)

@@ -216,6 +216,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="no",
         help="autocast through accelerate (default: no)",
     )
+    compute.add_argument(
+        "--preprocess-on",
+        choices=("cpu", "device"),
+        help="where images are resized and cropped: cpu (workers run the model's own ops and "
+        "send uint8, normalised on the device) or device (workers only decode; Pillow-exact "
+        "resizing on the device, proven identical on CPU but not yet timed on a GPU, hence not "
+        "the default). Default: cpu, or device with --decode-on device",
+    )
+    compute.add_argument(
+        "--decode-on",
+        choices=("cpu", "device"),
+        default="cpu",
+        help="where JPEGs are decoded: cpu (PIL, exact; default) or device (batched; nvJPEG on "
+        "a GPU is approximate: for screening, never official, not pushed). Implies "
+        "--preprocess-on device",
+    )
     compute.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     compute.add_argument("--compile", action="store_true", help="torch.compile the model")
     compute.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
@@ -666,6 +682,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     from imagenet_multilabel.eval_cli import analyze
     from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE
+    from imagenet_multilabel.eval_cli.outputs import RESULTS_FILE
     from imagenet_multilabel.eval_cli.review import page_path
 
     labels = LabelSource.from_cli(args)
@@ -695,7 +712,7 @@ def _analyze(args: argparse.Namespace) -> int:
     status = _report(document, args)
     print(
         f"Labels: version {document['labels'].get('version')}, {labels_used}\n"
-        f"Wrote {output_dir / analyze.RESULTS_FILE} and {output_dir / MISTAKES_FILE}\n"
+        f"Wrote {output_dir / RESULTS_FILE} and {output_dir / MISTAKES_FILE}\n"
         f"Review page: {page_path(output_dir).resolve().as_uri()}"
     )
     return status

@@ -13,12 +13,11 @@ from typing import Any
 
 from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels
+from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.metric.errors import ToolkitError, first_few
 
 # What `run` writes into its output folder (named here: eval_cli.run imports torch).
-RUN_PREDICTIONS_FILE = "predictions.jsonl"
-RUN_RESULTS_FILE = "results.json"
 
 
 class CompareError(ToolkitError):
@@ -41,12 +40,12 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
     """A `run` folder (predictions.jsonl, results.json) or a predictions file, and its identity."""
     path = Path(given)
     if path.is_dir():
-        predictions_path, results_path = path / RUN_PREDICTIONS_FILE, path / RUN_RESULTS_FILE
+        predictions_path, results_path = path / PREDICTIONS_FILE, path / RESULTS_FILE
         lacking = [p.name for p in (predictions_path, results_path) if not p.is_file()]
         if lacking:
             raise CompareError(
                 f"{str(given)!r} is a folder without {' and '.join(lacking)}; expected a "
-                f"finished `run` folder ({RUN_PREDICTIONS_FILE} and {RUN_RESULTS_FILE}) or a "
+                f"finished `run` folder ({PREDICTIONS_FILE} and {RESULTS_FILE}) or a "
                 "predictions file"
             )
         document = _results_document(results_path)
@@ -69,8 +68,8 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
         )
     if not path.exists():
         raise CompareError(
-            f"{str(given)!r} does not exist; expected a `run` folder ({RUN_PREDICTIONS_FILE} and "
-            f"{RUN_RESULTS_FILE}) or a predictions file (.jsonl or .csv)"
+            f"{str(given)!r} does not exist; expected a `run` folder ({PREDICTIONS_FILE} and "
+            f"{RESULTS_FILE}) or a predictions file (.jsonl or .csv)"
         )
     predictions = read_predictions(path)
     sha256 = sha256_of_file(path)

@@ -17,10 +17,10 @@ from typing import Any
 
 from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.eval_cli import analysis, results
+from imagenet_multilabel.eval_cli.outputs import RESULTS_FILE
 from imagenet_multilabel.eval_cli.score import FULL_SPLIT
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 
-RESULTS_FILE = "results.json"
 # Mistake sources under their names before the rename (``unreviewed`` meant two things).
 OLD_MISTAKE_SOURCES = {"unreviewed": "outside-label-set"}
 MISTAKE_SOURCES = analysis.SOURCES
