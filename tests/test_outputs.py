@@ -1,0 +1,167 @@
+"""The one writer of outputs: whole files or none, never over an input, a failed write named.
+
+The writer's own guarantees are tested on files; then each command that writes a single results
+file (`score --output`, `analyze`) is driven into a full disk and a read-only folder through the
+command line, as a user meets them.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli.cli import main
+from mistake_fixtures import write_loop_inputs
+
+
+@pytest.fixture(scope="module")
+def loop_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return write_loop_inputs(tmp_path_factory.mktemp("loop"))
+
+
+def _label_args(inputs: dict[str, Any]) -> list[str]:
+    return ["--annotations", str(inputs["annotations"]), "--allow-unverified-annotations"]
+
+
+def _failing(error_number: int, message: str):
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(error_number, message)
+
+    return fail
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    outputs.write_json(target, {"old": True})
+    old = target.read_bytes()
+    monkeypatch.setattr(outputs.os, "fsync", _failing(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(outputs.OutputWriteError) as raised:
+        outputs.write_json(target, {"new": True})
+    assert f"cannot write {str(target)!r} (No space left on device)" in str(raised.value)
+    assert "the existing file is unchanged" in str(raised.value)
+    assert _contents(tmp_path) == {"results.json": old}
+
+
+def test_an_interrupted_write_leaves_no_temporary(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs.os, "replace", _failing_with_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_text(tmp_path / "table.md", "| a |\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _failing_with_interrupt(*args: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def test_a_new_file_gets_the_mode_a_plain_open_would_give(tmp_path):
+    outputs.write_text(tmp_path / "new.txt", "text")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("alias", ["same", "symlink", "hardlink", "relative"])
+def test_an_output_that_is_an_input_is_refused_by_every_name(tmp_path, monkeypatch, alias):
+    source = tmp_path / "predictions.jsonl"
+    source.write_text("{}\n")
+    output = {
+        "same": lambda: source,
+        "symlink": lambda: _symlink(tmp_path / "link.jsonl", source),
+        "hardlink": lambda: _hardlink(tmp_path / "hard.jsonl", source),
+        "relative": lambda: Path("predictions.jsonl"),
+    }[alias]()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(outputs.OutputOverwritesInputError, match="is the --predictions it reads"):
+        outputs.refuse_overwriting_inputs({"--output": output}, {"--predictions": source})
+    outputs.refuse_overwriting_inputs({"--output": tmp_path / "other.json"}, {"--p": source})
+
+
+def _symlink(link: Path, target: Path) -> Path:
+    link.symlink_to(target)
+    return link
+
+
+def _hardlink(link: Path, target: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def test_a_second_holder_of_an_output_directory_is_refused(tmp_path):
+    refused = pytest.raises(outputs.OutputDirectoryInUseError, match="in use by another command")
+    with outputs.exclusive_directory(tmp_path, "--output-dir"), refused:
+        with outputs.exclusive_directory(tmp_path, "--output-dir"):
+            pass
+    with outputs.exclusive_directory(tmp_path):  # released: the next one gets it
+        pass
+
+
+def test_score_output_over_its_predictions_is_refused(loop_inputs, tmp_path, capsys):
+    predictions = tmp_path / "predictions.jsonl"
+    shutil.copy(loop_inputs["predictions"], predictions)
+    before = predictions.read_bytes()
+    args = ["score", "--predictions", str(predictions), *_label_args(loop_inputs)]
+    assert main([*args, "--output", str(predictions)]) == 2
+    assert "is the --predictions it reads" in capsys.readouterr().err
+    assert predictions.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("error_number", "message"),
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
+)
+def test_score_output_on_a_full_or_read_only_disk(
+    loop_inputs, tmp_path, monkeypatch, capsys, error_number, message
+):
+    output = tmp_path / "out" / "results.json"
+    args = ["score", "--predictions", str(loop_inputs["predictions"]), *_label_args(loop_inputs)]
+    args += ["--output", str(output)]
+    assert main(args) == 0
+    good = output.read_bytes()
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(outputs.os, "fsync", _failing(error_number, message))
+        assert main(args) == 2
+    error = capsys.readouterr().err
+    assert f"error: cannot write {str(output)!r} ({message}); the existing file is unchanged" in (
+        error
+    )
+    assert _contents(output.parent) == {"results.json": good}
+    assert main(args) == 0  # space freed: the same command works
+
+
+def test_analyze_on_a_full_disk_keeps_whole_files_and_reruns(
+    loop_inputs, tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "analysis"
+    args = ["analyze", "--predictions", str(loop_inputs["predictions"]), *_label_args(loop_inputs)]
+    args += ["--output-dir", str(output)]
+    assert main(args) == 0
+    before = _contents(output)
+    synced: list[int] = []
+
+    def disk_fills_on_the_second_file(descriptor: int) -> None:
+        synced.append(descriptor)
+        if len(synced) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(outputs.os, "fsync", disk_fills_on_the_second_file)
+        assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "(No space left on device)" in error and str(output) in error
+    after = _contents(output)
+    assert set(after) == set(before)  # no temporary file left behind
+    json.loads(after["results.json"])  # whole: the old file or the new one, never half
+    assert [json.loads(line) for line in after["mistakes.jsonl"].splitlines()]
+    assert main(args) == 0
