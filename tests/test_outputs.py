@@ -98,9 +98,9 @@ def _hardlink(link: Path, target: Path) -> Path:
 
 def test_a_second_holder_of_an_output_directory_is_refused(tmp_path):
     refused = pytest.raises(outputs.OutputDirectoryInUseError, match="in use by another command")
-    with outputs.exclusive_directory(tmp_path, "--output-dir"), refused:
-        with outputs.exclusive_directory(tmp_path, "--output-dir"):
-            pass
+    held = outputs.exclusive_directory(tmp_path, "--output-dir")
+    with held, refused, outputs.exclusive_directory(tmp_path, "--output-dir"):
+        pass
     with outputs.exclusive_directory(tmp_path):  # released: the next one gets it
         pass
 
