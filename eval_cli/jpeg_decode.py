@@ -23,8 +23,9 @@ import torch
 from imagenet_multilabel.metric.errors import ToolkitError
 from PIL import Image, UnidentifiedImageError
 
+# An approximate decoder's label ends in "(approximate)": `results.publication_problems` reads it.
 DEVICE_DECODER = "nvjpeg (approximate)"
-CPU_DECODER = "libjpeg-turbo"
+CPU_DECODER = "libjpeg-turbo (torchvision)"
 
 
 class ImageDecodeError(ToolkitError):
@@ -45,7 +46,7 @@ class DecodedBatch:
     pil_fallbacks: int
 
 
-def _is_rgb_jpeg(data: bytes) -> bool:
+def is_rgb_jpeg(data: bytes) -> bool:
     """A 3-channel (YCbCr) JPEG, from its header alone."""
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -71,7 +72,7 @@ def decode_batch(
 
     device = torch.device(device)
     pixels: list[torch.Tensor | None] = [None] * len(encoded)
-    jpeg_indexes = [index for index, data in enumerate(encoded) if _is_rgb_jpeg(data)]
+    jpeg_indexes = [index for index, data in enumerate(encoded) if is_rgb_jpeg(data)]
     if jpeg_indexes:
         buffers = [torch.frombuffer(bytearray(encoded[i]), dtype=torch.uint8) for i in jpeg_indexes]
         target = device if device.type == "cuda" else "cpu"

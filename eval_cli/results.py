@@ -159,6 +159,12 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
                 "the split have no prediction and were not scored"
             )
     problems.extend(split_problems)
+    decoder = (document.get("run") or {}).get("decode")
+    if isinstance(decoder, str) and decoder.endswith("(approximate)"):  # eval_cli.jpeg_decode
+        problems.append(
+            f"APPROXIMATE DECODE: the images were decoded by {decoder}, whose pixels are not "
+            "libjpeg-turbo's (run --decode-on device is for screening); rerun with --decode-on cpu"
+        )
     if document.get("complete") is not True and not split_problems:
         problems.append("INCOMPLETE: the results document is not marked complete")
     return problems

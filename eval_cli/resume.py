@@ -1,7 +1,8 @@
 """Resuming a run: what its predictions depend on, which images it already predicted, and that
 those images still hold the same bytes.
 
-``run_identity.json`` records the model, precision and labels; a restart with another is refused,
+``run_identity.json`` records the model, precision, where images are preprocessed and decoded,
+and the labels; a restart with another is refused,
 not mixed in. Each prediction line records its image's fingerprint, so a prediction is reused only
 for the same bytes wherever they are read from now. What a kill leaves (a torn line, duplicates) is
 repaired before anything is reused.
@@ -72,12 +73,20 @@ class ImageFingerprint:
 
 
 def run_identity(
-    model: Mapping[str, Any], mixed_precision: str, labels: Mapping[str, Any]
+    model: Mapping[str, Any],
+    mixed_precision: str,
+    labels: Mapping[str, Any],
+    *,
+    preprocess_on: str,
+    decode_on: str,
 ) -> dict[str, Any]:
-    """What the predictions depend on; a resumed run must match it exactly."""
+    """What the predictions depend on; a resumed run must match it exactly. Where images are
+    resized and decoded is part of it: a device decoder's pixels are not PIL's."""
     return {
         "model": model,
         "mixed_precision": mixed_precision,
+        "preprocess_on": preprocess_on,
+        "decode_on": decode_on,
         "labels_sha256": labels.get("sha256"),
     }
 

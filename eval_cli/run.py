@@ -39,7 +39,7 @@ from imagenet_multilabel.eval_cli.distributed import (
     on_main,
     warn_about_the_setup,
 )
-from imagenet_multilabel.eval_cli.loader import Batch, prediction_batches
+from imagenet_multilabel.eval_cli.loader import Batch, choose_feed, prediction_batches
 from imagenet_multilabel.eval_cli.models import ModelLoadError, load_model, model_problem
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
@@ -195,7 +195,13 @@ def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[st
             file=sys.stderr,
         )
     model_provenance = adapter.provenance()
-    identity = run_identity(model_provenance, options.mixed_precision, launch.labels.provenance)
+    identity = run_identity(
+        model_provenance,
+        options.mixed_precision,
+        launch.labels.provenance,
+        preprocess_on=options.preprocess_place,
+        decode_on=options.decode_on,
+    )
     done = set(
         on_main(
             accelerator,
@@ -209,11 +215,19 @@ def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[st
     batch_size = options.batch_size
     if batch_size == "auto":
         batch_size = auto_batch_size(accelerator, forward, adapter.preprocess)
-    batches = prediction_batches(
-        accelerator, located, adapter.preprocess, batch_size, options.num_workers
+    feed = choose_feed(
+        adapter.preprocess,
+        adapter.plan,
+        adapter.plan_problem,
+        preprocess_on=options.preprocess_place,
+        decode_on=options.decode_on,
+        device=accelerator.device,
     )
+    if feed.note and options.preprocess_place == "device" and accelerator.is_main_process:
+        print(f"note: {spec.model}: {feed.note}", file=sys.stderr)
+    batches = prediction_batches(accelerator, located, feed, batch_size, options.num_workers)
     loop_started = time.perf_counter()
-    _predict(accelerator, batches, forward, located, output_dir / PREDICTIONS_FILE)
+    cpu_fallbacks = _predict(accelerator, batches, forward, located, output_dir / PREDICTIONS_FILE)
     loop_seconds = time.perf_counter() - loop_started
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
@@ -231,6 +245,10 @@ def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[st
         "num_workers": options.num_workers,
         "channels_last": options.channels_last,
         "compile": options.compile,
+        "preprocess_on": options.preprocess_place,
+        "decode_on": options.decode_on,
+        **feed.as_record(),
+        "images_finished_on_the_cpu_path": cpu_fallbacks,
         "images_predicted_this_session": len(located),
         "images_resumed": len(done),
         "wall_seconds": round(time.perf_counter() - started, 3),
@@ -334,8 +352,9 @@ def _predict(
     forward: Callable[[torch.Tensor], torch.Tensor],
     images: LocatedImages,
     predictions_path: Path,
-) -> None:
-    """Top-5 of every image, gathered and appended on the main process batch by batch. Images
+) -> int:
+    """Top-5 of every image, gathered and appended on the main process batch by batch; returns
+    (on the main process) how many images a device path finished on the CPU path. Images
     that fail to decode are left out and, once every other image is predicted, raised together
     on every process; unrankable outputs stop the run at once, on every process alike (each
     judges the gathered batch), so that a sweep's processes stay in step."""
@@ -347,9 +366,10 @@ def _predict(
         outputs.PredictionsAppender(predictions_path) if accelerator.is_main_process else None
     )
     undecodable: dict[str, str] = {}  # this process's share: file name -> problem
+    cpu_fallbacks = 0
     try:
         with torch.inference_mode():
-            for indices, pixel_values, num_bytes, blake2b, problems in batches:
+            for indices, pixel_values, num_bytes, blake2b, problems, on_cpu in batches:
                 decoded = torch.tensor([not problem for problem in problems], device=indices.device)
                 undecodable.update(
                     (images.file_names[index], problem)
@@ -358,11 +378,12 @@ def _predict(
                 )
                 logits = forward(pixel_values).float()
                 top_probs, top_ids = logits.softmax(dim=-1).topk(TOP_K, dim=-1)
-                flags = torch.stack((decoded, _rankable(logits)), dim=1).long()  # gloo: no bool
+                flags = torch.stack((decoded, _rankable(logits), on_cpu), dim=1).long()  # gloo
                 *gathered, flags = accelerator.gather_for_metrics(
                     (indices, top_ids, top_probs, num_bytes, blake2b, flags)
                 )
-                decoded, rankable = flags.bool().unbind(dim=1)
+                decoded, rankable, on_cpu = flags.bool().unbind(dim=1)
+                cpu_fallbacks += int(on_cpu.sum())
                 _check_finite(gathered[0][decoded & ~rankable], images)
                 if appender is not None:
                     appender.append(
@@ -382,6 +403,7 @@ def _predict(
             appender.close()
         progress.close()
     _raise_if_undecodable(gather_object(sorted(undecodable.items())), predictions_path, total)
+    return cpu_fallbacks
 
 
 def _raise_if_undecodable(

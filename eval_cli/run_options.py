@@ -21,6 +21,8 @@ from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 # The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
 RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
+# Where images are resized/cropped and where JPEGs are decoded (`eval_cli.loader`).
+PLACES = ("cpu", "device")
 # (option, the option it only applies with): given alone it would be silently ignored.
 _NEEDS = (("dry_run", "push_to_hub"), ("hub_repo_id", "push_to_hub"))
 
@@ -42,6 +44,11 @@ class RunOptions:
 
     ``split``: the split(s) scored (``full``: all 50,000 images, with ``real_labels``);
     ``limit``: the first N images of each split only (results marked partial);
+    ``preprocess_on``: where images are resized and cropped: ``cpu`` (DataLoader workers, the
+    model's own ops; uint8 goes to the device, normalised there) or ``device`` (workers only
+    decode; Pillow-exact resizing on the device); None means ``device`` with
+    ``decode_on="device"``, else ``cpu``. ``decode_on``: ``device`` decodes JPEGs in batches on
+    the device (nvJPEG on CUDA: approximate, never official);
     ``output_dir``: the run's folder (default ``eval_results/<model name>``), or with several
     models the parent of one folder per model; ``push_to_hub``: a pull request with the results on
     the model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead).
@@ -59,6 +66,8 @@ class RunOptions:
     num_workers: int = 0
     mixed_precision: str = "no"
     channels_last: bool = False
+    preprocess_on: str | None = None
+    decode_on: str = "cpu"
     compile: bool = False
     cpu: bool = False
     output_dir: str | os.PathLike | None = None
@@ -83,7 +92,19 @@ class RunOptions:
                 f"mixed_precision: expected one of {', '.join(MIXED_PRECISIONS)}, got "
                 f"{brief_repr(self.mixed_precision)}"
             )
+        for name in ("preprocess_on", "decode_on"):
+            value = getattr(self, name)
+            if value not in PLACES and not (name == "preprocess_on" and value is None):
+                raise ToolkitError(
+                    f"{name}: expected one of {', '.join(PLACES)}, got {brief_repr(value)}"
+                )
         _check_combinations(dataclasses.asdict(self), lambda name: name)
+
+    @property
+    def preprocess_place(self) -> str:
+        """Where images are resized and cropped: ``preprocess_on``, or by default where they
+        are decoded (pixels decoded on the device stay there)."""
+        return self.preprocess_on or self.decode_on
 
     @classmethod
     def from_cli(cls, args: argparse.Namespace) -> RunOptions:
@@ -108,3 +129,8 @@ def _check_combinations(given: Mapping[str, Any], spelled: Callable[[str], str])
     for option, needed in _NEEDS:
         if given[option] and not given[needed]:
             raise ToolkitError(f"{spelled(option)} only applies with {spelled(needed)}")
+    if given["decode_on"] == "device" and given["preprocess_on"] == "cpu":
+        raise ToolkitError(
+            f"{spelled('decode_on')} device decodes on the device, where the pixels then stay: "
+            f"it implies {spelled('preprocess_on')} device, not cpu"
+        )

@@ -41,6 +41,12 @@ from imagenet_multilabel.eval_cli.models.zero_shot import (
     class_embeddings,
     load_zero_shot_prompts,
 )
+from imagenet_multilabel.eval_cli.preprocess_plan import (
+    PreprocessPlan,
+    UnsupportedPreprocessingError,
+    plan_for_processor,
+    plan_for_timm,
+)
 from PIL import Image
 
 __all__ = [
@@ -120,6 +126,17 @@ def _processor_preprocessing(image_processor: Any, preprocess, model_id: str) ->
     }
 
 
+def _split_preprocessing(
+    make_plan: Callable[[], PreprocessPlan],
+) -> tuple[PreprocessPlan | None, str | None]:
+    """The model's preprocessing split into uint8 geometry and device normalisation, or None
+    and why not (the run then keeps the float32 path, which is the model's own)."""
+    try:
+        return make_plan(), None
+    except UnsupportedPreprocessingError as error:
+        return None, str(error)
+
+
 def _check_remote_code(source: ModelSource, trust_remote_code: bool) -> None:
     """Refuse, with a clear message, a model whose classes live in its repository unless the
     user trusts that code; a model_type transformers knows runs transformers' own code."""
@@ -174,6 +191,9 @@ class ModelAdapter(abc.ABC):
     """A loaded model with everything the evaluation loop needs.
 
     - ``preprocess(image) -> CHW float tensor``: picklable, CPU-only (runs in DataLoader workers).
+    - ``plan``: the same preprocessing split into uint8 geometry and float32 normalisation
+      (`preprocess_plan.PreprocessPlan`), so that uint8 pixels go to the device; None where it
+      cannot be split exactly, with the reason in ``plan_problem``.
     - ``module``: the ``torch.nn.Module`` to put on devices, wrap (accelerate/DDP) and compile.
     - ``logits(module, pixel_values)``: (B, 1000) float32 logits, column ``i`` = ImageNet class
       ``i``, computed by ``module``: this module or any wrapper of it (DDP, ``torch.compile``),
@@ -195,11 +215,13 @@ class ModelAdapter(abc.ABC):
         preprocess: Callable[[Image.Image], torch.Tensor],
         preprocessing: dict[str, Any],
         label_space: LabelMapping,
+        plan: tuple[PreprocessPlan | None, str | None] = (None, "the adapter gives no split"),
     ) -> None:
         self.model_id = model_id
         self.revision = revision
         self.module = module
         self.preprocess = preprocess
+        self.plan, self.plan_problem = plan
         self.preprocessing = preprocessing
         self.label_space = label_space
 
@@ -276,6 +298,7 @@ class TransformersAdapter(ModelAdapter):
             preprocess=preprocess,
             preprocessing=_processor_preprocessing(image_processor, preprocess, source.model_id),
             label_space=label_space,
+            plan=_split_preprocessing(lambda: plan_for_processor(image_processor)),
         )
 
     def model_outputs(self, module: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -345,6 +368,7 @@ class TimmAdapter(ModelAdapter):
             preprocess=preprocess,
             preprocessing=preprocessing,
             label_space=_timm_label_mapping(model, source.model_id),
+            plan=_split_preprocessing(lambda: plan_for_timm(data_config)),
         )
 
     def model_outputs(self, module: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -456,6 +480,7 @@ class ZeroShotAdapter(ModelAdapter):
                 processor.image_processor, preprocess, source.model_id
             ),
             label_space=label_space,
+            plan=_split_preprocessing(lambda: plan_for_processor(processor.image_processor)),
         )
 
     def model_outputs(self, module: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
