@@ -98,8 +98,9 @@ def thumbnail_name(file_name: str, fingerprint: str) -> str:
 def write_thumbnails(
     folder: Path, file_names: Sequence[str], images: str, *, images_split: str | None = None
 ) -> dict[str, dict[str, str]]:
-    """The thumbnail of each of ``file_names`` under ``folder``, as the page finds them: file name
-    -> ``{"thumbnail": path}``, or ``{"problem": why}`` for an image that does not decode.
+    """The thumbnail of each of ``file_names`` (repeats made once) under ``folder``, as the page
+    finds them: file name -> ``{"thumbnail": path}``, or ``{"problem": why}`` for an image that
+    does not decode.
 
     Every image is read from the source to take its fingerprint; a thumbnail of those very bytes
     is reused, any other is made. The map is written to ``THUMBNAILS_FILE`` and returned, so a
@@ -110,7 +111,8 @@ def write_thumbnails(
     from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
     from imagenet_multilabel.dataset_script.images import open_image_source
 
-    located = open_image_source(images, split=images_split).locate(list(file_names))
+    # A queue shows an image once per queued class; its thumbnail is made once.
+    located = open_image_source(images, split=images_split).locate(list(dict.fromkeys(file_names)))
 
     def thumbnail(index: int) -> tuple[str, dict[str, str]]:
         file_name, data = located[index]

@@ -13,7 +13,6 @@ import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.labels import Labels, load_labels
-from imagenet_multilabel.eval_cli import compare
 from imagenet_multilabel.eval_cli.compare import CompareError, compare_models
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 from imagenet_multilabel.metric.references import References
@@ -385,20 +384,3 @@ def test_paper_shared_mistakes_and_major_candidates(paper) -> None:
     assert all(
         model["major_by"] == "expert" for image in candidates["images"] for model in image["models"]
     )
-
-
-def test_main_args_prints_a_summary(tmp_path: Path, capsys, annotation_file) -> None:
-    import argparse
-
-    inputs = _tiny_inputs(tmp_path)
-    args = argparse.Namespace(
-        inputs=inputs[:2],
-        output_dir=str(tmp_path / "o"),
-        annotations=str(annotation_file[0]),
-        labels=None,
-        allow_unverified_annotations=True,
-        label_patch=[],
-        min_models=None,
-    )
-    assert compare.main_args(args) == 0
-    assert "Queue:" in capsys.readouterr().out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -206,7 +205,7 @@ def test_bad_merges_are_refused(tmp_path: Path, make, kwargs, message: str) -> N
         merge_patches(make(tmp_path), **kwargs)
 
 
-def test_output_that_is_a_patch_is_refused_and_main_args_reports(tmp_path: Path, capsys) -> None:
+def test_output_that_is_a_patch_is_refused(tmp_path: Path) -> None:
     paths = [
         _patch(tmp_path, "ana", {1: "correct", 2: "wrong"}),
         _patch(tmp_path, "ben", {1: "correct", 2: "correct"}),
@@ -215,13 +214,3 @@ def test_output_that_is_a_patch_is_refused_and_main_args_reports(tmp_path: Path,
     with pytest.raises(OutputOverwritesInputError, match="--output"):
         patches_merge.write_merged_patch(paths, paths[0])
     assert paths[0].read_bytes() == before
-    args = argparse.Namespace(
-        patches=paths, output=str(tmp_path / "merged.json"), conflicts=None, min_agreement=2
-    )
-    assert patches_merge.main_args(args) == 0
-    printed = capsys.readouterr().out
-    assert "1 of 2 (image, class) pair(s) kept" in printed and "1 conflict(s)" in printed
-    (conflict,) = [
-        json.loads(line) for line in (tmp_path / "conflicts.jsonl").read_text().splitlines()
-    ]
-    assert conflict["verdicts"] == {"ana": "wrong", "ben": "correct"}

@@ -125,6 +125,15 @@ def test_thumbnails_are_small_jpegs_keyed_by_the_image_bytes(tmp_path: Path) -> 
     assert [thumbnail for thumbnail, _ in _thumbnail_entries(page)] == after  # no source: last
 
 
+def test_an_image_queued_for_several_classes_gets_one_thumbnail(tmp_path: Path) -> None:
+    names = [classes.file_name_from_image_id(image_id) for image_id in (1, 2, 1, 1)]
+    tar = make_val_tar(tmp_path / "val.tar", range(1, 3))
+    folder = tmp_path / review.REVIEW_FOLDER
+    written = review.write_thumbnails(folder, names, str(tar))
+    assert sorted(written) == sorted(set(names))
+    assert len(list((folder / review.THUMBNAIL_FOLDER).iterdir())) == 2
+
+
 def test_an_image_that_does_not_decode_leaves_its_reason_on_the_card(tmp_path: Path) -> None:
     records = _records()[:3]
     truncated = _wide_jpeg(400, 400)[:200]
@@ -369,6 +378,11 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
         assert cards()[0].find_element(By.CSS_SELECTOR, "input[value=correct]").is_selected()
         assert cards()[1].find_element(By.CSS_SELECTOR, "input[value=wrong]").is_selected()
         assert driver.find_element(By.ID, "progress").text == f"2 of {total} reviewed"
+        below_header = (
+            "return arguments[0].getBoundingClientRect().top >= "
+            "document.querySelector('header').getBoundingClientRect().bottom"
+        )
+        assert driver.execute_script(below_header, cards()[1])  # the sticky header hides nothing
         driver.save_screenshot(str(tmp_path / "queue-review.png"))
         one = export("One", 1)
         body.send_keys("2")  # the second reviewer: unclear on #2, agreeing on #1

@@ -319,6 +319,12 @@
     shown = Math.min(PAGE_SIZE, matching.length);
     render();
   }
+  // The header is sticky: the page scrolls as if it began below it, so that the card the keys
+  // move to is never scrolled under it (its height changes as the toolbar wraps).
+  const header = document.querySelector("header");
+  new ResizeObserver(() => {
+    document.documentElement.style.scrollPaddingTop = `${header.offsetHeight + 8}px`;
+  }).observe(header);
   // Keyboard review: j/k or the arrows move between the shown cards; 1/2/3 record correct,
   // unclear, wrong on the current card and move on. Keys typed into a field stay the field's.
   function moveTo(position) {
@@ -375,7 +381,8 @@
       updateVerdictCount("No verdict recorded yet: nothing to download");
       return;
     }
-    const created = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const now = new Date().toISOString();
+    const created = now.replace(/\.\d{3}Z$/, "Z");
     const patch = {
       format: data.patch_format,
       format_version: data.patch_format_version,
@@ -387,7 +394,9 @@
     const blob = new Blob([JSON.stringify(patch, null, 2) + "\n"], { type: "application/json" });
     const link = el("a", {
       href: URL.createObjectURL(blob),
-      download: `label-patch-${data.base.slice(0, 8)}-${created.replace(/[-:]/g, "")}.json`,
+      // To the millisecond: a second export within the same second is another file, not the
+      // first one overwritten.
+      download: `label-patch-${data.base.slice(0, 8)}-${now.replace(/[-:.]/g, "")}.json`,
     });
     document.body.append(link);
     link.click();
