@@ -77,7 +77,8 @@ def test_compare_two_predictions_files(tmp_path: Path, labelled, capsys) -> None
     assert document["labels"]["sha256"] == labelled["sha256"]
     queue = (out / "queue.jsonl").read_text(encoding="utf-8").splitlines()
     assert f"Queue: {len(queue)} (image, class) pair(s)" in printed.out
-    assert {item["models"][0] for item in map(json.loads, queue)} <= {"model_b"}
+    assert 0 < len(queue) <= NUM_MOVED  # model_a predicts each original class: in the labels
+    assert {tuple(item["models"]) for item in map(json.loads, queue)} == {("model_b",)}
 
 
 def _refused(argv: list[str], capsys) -> str:
