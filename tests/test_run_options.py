@@ -64,6 +64,8 @@ def test_an_option_that_would_be_ignored_is_refused_in_the_callers_words(
         ({"num_workers": -1}, r"num_workers: expected an integer >= 0, got -1"),
         ({"limit": 0}, "limit: expected a positive integer or None, got 0"),
         ({"mixed_precision": "fp8"}, "mixed_precision: expected one of no, fp16, bf16"),
+        ({"preprocess_on": "gpu"}, "preprocess_on: expected one of cpu, device, got 'gpu'"),
+        ({"decode_on": "cuda"}, "decode_on: expected one of cpu, device, got 'cuda'"),
     ],
 )
 def test_a_bad_value_is_named(keywords, message):
@@ -151,3 +153,15 @@ def test_without_the_run_extra_the_api_names_it(tmp_path: Path):
         "(not installed: torch)"
         for name in ("evaluate_model", "evaluate_models", "ModelSpec")
     ]
+
+
+def test_decoding_on_the_device_implies_preprocessing_there_and_refuses_cpu():
+    assert RunOptions().preprocess_place == "cpu"
+    assert RunOptions(decode_on="device").preprocess_place == "device"
+    assert RunOptions().replaced(decode_on="device").preprocess_place == "device"
+    assert RunOptions(preprocess_on="device").preprocess_place == "device"
+    with pytest.raises(ToolkitError, match="^decode_on device .* implies preprocess_on device"):
+        RunOptions(decode_on="device", preprocess_on="cpu")
+    flags = namespace([*ARGS, "--decode-on", "device", "--preprocess-on", "cpu"])
+    with pytest.raises(ToolkitError, match="^--decode-on device .* implies --preprocess-on device"):
+        RunOptions.from_cli(flags)
