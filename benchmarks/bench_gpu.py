@@ -12,9 +12,12 @@ microsoft/resnet-50 and google/vit-base-patch16-224, with transformers' PIL-back
 (decode)    workers only read bytes; batched ``decode_jpeg`` on the device (nvJPEG on CUDA,
             approximate; libjpeg-turbo on CPU), geometry and normalisation there.
 
-``run`` does not use these paths yet (integration is pending), so this times the loader +
-forward loops assembled from ``preprocess_plan`` and ``jpeg_decode``, not the command.
-bf16 on CUDA, fp32 on CPU. Run: ``python benchmarks/bench_gpu.py`` (GPU defaults: 2,048 images,
+Then the ``run`` command itself (through ``evaluate_model``, the models saved and reloaded as
+``run`` loads them, so transformers' default torchvision-backend processors) for each
+``--preprocess-on``/``--decode-on`` choice: its loop images/s (results.json), run/forward ratio,
+and the fixed cost (the whole call minus the loop: imports done, labels, image index and header
+check, model load, workers, scoring, writing). bf16 on CUDA, fp32 on CPU.
+Run: ``python benchmarks/bench_gpu.py`` (GPU defaults: 2,048 images,
 batch 256) or ``--images 64 --batch-size 16`` on a CPU (a couple of minutes).
 """
 
@@ -22,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -133,7 +139,8 @@ def time_loop(loader: DataLoader, to_input: Callable[[object], torch.Tensor], fo
     return images / (time.perf_counter() - started)
 
 
-def bench_model(name: str, module, processor, encoded: list[bytes], args, device) -> None:
+def bench_model(name: str, module, processor, encoded: list[bytes], args, device) -> float:
+    """The loops above for one model; returns its forward-only images/s."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     module = module.eval().to(device=device, dtype=dtype)
     plan = plan_for_processor(processor)
@@ -197,6 +204,53 @@ def bench_model(name: str, module, processor, encoded: list[bytes], args, device
     for label, rate in rates.items():
         print(f"  {label:<40} {rate:9.1f} images/s   {rate / forward_rate:5.2f}x forward")
     print(f"  CPU-path fallbacks: {fallbacks}")
+    return forward_rate
+
+
+RUN_CHOICES = (("cpu", "cpu"), ("device", "cpu"), ("device", "device"))
+
+
+def bench_run_command(name: str, module, processor, args, device, forward_rate: float) -> None:
+    """``run`` (``evaluate_model``) of ``module`` for each (preprocess_on, decode_on) choice."""
+    from bench_run import make_images
+    from imagenet_multilabel.dataset_script import classes
+
+    from imagenet_multilabel import LabelSource, evaluate_model
+
+    with tempfile.TemporaryDirectory() as temp:
+        directory = Path(temp)
+        tar, annotations, _ = make_images(directory, args.images)
+        model_dir = directory / "model"
+        module.config.id2label = dict(enumerate(classes.WNIDS))
+        module.config.label2id = {wnid: i for i, wnid in enumerate(classes.WNIDS)}
+        module.save_pretrained(model_dir)
+        processor.save_pretrained(model_dir)
+        print(f"\n{name}: the run command ({args.images} images, batch {args.batch_size})")
+        for preprocess_on, decode_on in RUN_CHOICES:
+            output = directory / f"out-{preprocess_on}-{decode_on}"
+            started = time.perf_counter()
+            evaluate_model(
+                str(model_dir),
+                str(tar),
+                split="validation",
+                labels=LabelSource(annotations, allow_unverified=True),
+                batch_size=args.batch_size,
+                num_workers=args.workers,
+                mixed_precision="bf16" if device.type == "cuda" else "no",
+                preprocess_on=preprocess_on,
+                decode_on=decode_on,
+                output_dir=output,
+            )
+            wall = time.perf_counter() - started
+            run = json.loads((output / "results.json").read_text())["run"]
+            rate = run["images_per_second"]
+            fixed = wall - run["images_predicted_this_session"] / rate
+            label = f"--preprocess-on {preprocess_on} --decode-on {decode_on}"
+            print(
+                f"  {label:<40} {rate:9.1f} images/s   {rate / forward_rate:5.2f}x forward   "
+                f"whole call {wall:6.1f} s, fixed cost {fixed:5.1f} s   [{run['decode']}; "
+                f"{run['images_finished_on_the_cpu_path']} on the CPU path]"
+            )
 
 
 def resample_speed(repeats: int = 20) -> None:
@@ -240,6 +294,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
     parser.add_argument("--models", nargs="*", default=["ResNet-50", "ViT-B/16"])
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = torch.device("cuda" if on_gpu else "cpu")
     print(
         f"device: {torch.cuda.get_device_name() if on_gpu else 'CPU'}; {os.cpu_count()} CPU cores"
@@ -248,7 +303,8 @@ def main() -> None:
     encoded = make_jpegs(args.images)
     models = make_models()
     for name in args.models:
-        bench_model(name, *models[name], encoded, args, device)
+        forward_rate = bench_model(name, *models[name], encoded, args, device)
+        bench_run_command(name, *models[name], args, device, forward_rate)
 
 
 if __name__ == "__main__":
