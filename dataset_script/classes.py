@@ -65,6 +65,12 @@ def validation_file_names() -> tuple[str, ...]:
     return tuple(f"{FILE_NAME_PREFIX}{i:08d}.JPEG" for i in range(1, NUM_VALIDATION_IMAGES + 1))
 
 
+@cache
+def image_ids_by_file_name() -> dict[str, int]:
+    """Every validation file name -> its image id: a lookup instead of a parse per row."""
+    return {name: index for index, name in enumerate(validation_file_names(), start=1)}
+
+
 def file_name_from_image_id(image_id: int) -> str:
     if not 1 <= image_id <= NUM_VALIDATION_IMAGES:
         raise ToolkitError(f"image id {image_id} is outside 1..{NUM_VALIDATION_IMAGES}")

@@ -153,7 +153,6 @@ class _Rows:
     def __init__(self) -> None:
         self.keys: set[str] = set()  # every column any row has
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._image_ids: dict[str, int] = {}  # validation file names met, and their ids
 
     def add_chunk(
         self, lines: list[int], file_names: list[Any], predictions: list[Any], top5: list[Any]
@@ -169,18 +168,12 @@ class _Rows:
                 )
             )
 
-    def _image_id(self, file_name: Any) -> int:
+    @staticmethod
+    def _image_id(file_name: Any) -> int:
         """The image id of a canonical validation file name, else 0."""
         if type(file_name) is not str:
             return 0
-        image_id = self._image_ids.get(file_name)
-        if image_id is None:
-            try:
-                image_id = classes.image_id_from_file_name(file_name)
-            except ValueError:
-                return 0  # not remembered: a million distinct bad names cost no memory
-            self._image_ids[file_name] = image_id
-        return image_id
+        return classes.image_ids_by_file_name().get(file_name, 0)
 
     def validated(self, path: Path) -> Predictions:
         """Check every row at once; raise one error with every kind of problem."""
