@@ -34,6 +34,7 @@ CLI_NAMES = {
     "`predictions`": "`--predictions`",
     "`images`": "`--images`",
     "`output_dir`": "`--output-dir`",
+    "`min_models`": "`--min-models`",
     "`real_labels=PATH`": "`--real-labels PATH`",
     "`allow_unverified_real_labels=True`": "`--allow-unverified-real-labels`",
     "`split='validation'`": "`--split validation`",
@@ -506,7 +507,7 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             _run_options(args)
         except ToolkitError as error:
             parser.error(str(error))
-    if args.command in ("build", "analyze") and args.images_split and not args.images:
+    if args.command in ("build", "analyze", "compare") and args.images_split and not args.images:
         parser.error("--images-split needs --images SOURCE")
     if args.command == "build" and args.full_image_check and not args.images:
         parser.error("--full-image-check needs --images SOURCE")

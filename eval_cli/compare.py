@@ -387,7 +387,7 @@ def compare_models(
         min_models = len(models)
     if not 1 <= min_models <= len(models):
         raise CompareError(
-            f"min_models {min_models} is not between 1 and the {len(models)} models compared"
+            f"`min_models` {min_models} is not between 1 and the {len(models)} models compared"
         )
     labels = resolve_labels(labels)
     check_same_labels(models, labels)

@@ -245,7 +245,7 @@ def test_same_run_twice_and_bad_min_models(tmp_path: Path) -> None:
     with pytest.raises(CompareError, match="the same model and revision"):
         compare_models([run, copy], output_dir=tmp_path / "o", labels=_tiny_labels())
     files = _tiny_inputs(tmp_path)
-    with pytest.raises(CompareError, match="min_models 4 is not between 1 and the 3"):
+    with pytest.raises(CompareError, match="`min_models` 4 is not between 1 and the 3"):
         compare_models(files, output_dir=tmp_path / "o", labels=_tiny_labels(), min_models=4)
 
 
