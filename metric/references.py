@@ -202,15 +202,8 @@ class References:
             list(columns["original_label"]), "column 'original_label'", row_index
         )
         is_problematic = _flags(columns["is_problematic"])
-        correct, wrong, unclear = (_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
-        return cls(
-            file_names=file_names,
-            original_label=original_label,
-            is_problematic=is_problematic.astype(bool, copy=False),
-            correct=correct,
-            wrong=wrong,
-            unclear=unclear,
-        )
+        label_sets = (_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
+        return cls._assembled(file_names, original_label, is_problematic, label_sets)
 
     @classmethod
     def from_arrow(cls, table: Any) -> References:
@@ -250,9 +243,19 @@ class References:
             raise ReferencesError(
                 f"column 'is_problematic': expected booleans, got Arrow type {flags.type}"
             )
-        correct, wrong, unclear = (
-            _arrow_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS
-        )
+        label_sets = (_arrow_label_sets(columns[name], name) for name in LABEL_SET_COLUMNS)
+        return cls._assembled(file_names, original_label, is_problematic, label_sets)
+
+    @classmethod
+    def _assembled(
+        cls,
+        file_names: np.ndarray,
+        original_label: np.ndarray,
+        is_problematic: np.ndarray,
+        label_sets: Iterable[LabelSets],
+    ) -> References:
+        """The checked columns as one split's references, label sets in LABEL_SET_COLUMNS order."""
+        correct, wrong, unclear = label_sets
         return cls(
             file_names=file_names,
             original_label=original_label,
