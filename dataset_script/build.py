@@ -44,6 +44,12 @@ from imagenet_multilabel.dataset_script.annotations import (
     Annotations,
     load_annotations,
 )
+from imagenet_multilabel.dataset_script.hub_names import (
+    EVAL_TASKS,
+    IMAGES_CONFIG,
+    LABELS_CONFIG,
+    PRETTY_NAME,
+)
 from imagenet_multilabel.dataset_script.image_decode import check_image_header, decode_image
 from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
 from imagenet_multilabel.dataset_script.image_source import LocatedImages
@@ -59,9 +65,6 @@ from imagenet_multilabel.metric import references
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from tqdm.auto import tqdm
 
-PRETTY_NAME = "ImageNet Multi-Label (v3.0.0) and ImageNet-M"
-LABELS_CONFIG = "labels"
-IMAGES_CONFIG = "images"
 PROVENANCE_KEY = "imagenet_multilabel"
 LABEL_DIGESTS_KEY = "label_sha256"
 LABEL_COLUMNS = tuple(references.LABEL_COLUMNS)
@@ -71,21 +74,6 @@ DEFAULT_ROWS_PER_ROW_GROUP = 100
 ANNOTATIONS_LICENSE = "cc-by-4.0"
 IMAGENET_TERMS_URL = "https://image-net.org/download.php"
 PLACEHOLDER_REPO_ID = "ORG/NAME"
-# Benchmark tasks (eval.yaml ``tasks``); model repos cite these ids in ``.eval_results/*.yaml``.
-EVAL_TASKS: tuple[dict[str, str], ...] = (
-    {
-        "id": "multilabel_accuracy",
-        "split": "validation",
-        "metric_key": "multilabel_accuracy",
-        "scale": "accuracy per original class averaged over the classes, in percent (0-100)",
-    },
-    {
-        "id": "imagenet_m",
-        "split": "imagenet_m",
-        "metric_key": "imagenet_m_correct",
-        "scale": "number of the 68 ImageNet-M images classified correctly (0-68)",
-    },
-)
 _COMPRESSION = "zstd"
 
 

@@ -29,6 +29,7 @@ from imagenet_multilabel.dataset_script.image_source import (
     index_or_raise,
     read_file,
 )
+from imagenet_multilabel.dataset_script.images import is_saved_to_disk
 from imagenet_multilabel.metric.errors import SHOWN, first_few
 
 IMAGES_CONFIG = "images"  # the config of images that ``dataset_script.build`` writes
@@ -198,12 +199,6 @@ def _load_split(path: str, split: str) -> datasets.Dataset:
 def _load_hub_dataset(repo_id: str, split: str) -> datasets.Dataset:
     """The only call that reaches the Hugging Face Hub (tests replace it)."""
     return _load_split(repo_id, split)
-
-
-def is_saved_to_disk(directory: Path) -> bool:
-    return (directory / "dataset_dict.json").is_file() or (
-        (directory / "state.json").is_file() and (directory / "dataset_info.json").is_file()
-    )
 
 
 def _load_local_dataset(directory: Path, split: str) -> datasets.Dataset:

@@ -7,11 +7,13 @@ passes the up-front check is an image the evaluation decodes, whatever its pixel
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import struct
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,7 +94,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def check_images(
-    images: LocatedImages, *, full_decode: bool = True, num_threads: int | None = None
+    images: LocatedImages, *, full_decode: bool = True, num_workers: int | None = None
 ) -> None:
     """Fully decode every image; raise one ``CorruptImageError`` listing every failure.
 
@@ -100,28 +102,90 @@ def check_images(
     (a truncated file passes), and only decoding with ``decode_image`` proves that the evaluation
     will decode the image. Pillow releases the GIL while decoding, so threads parallelise it.
     ``full_decode=False`` reads every image but checks only its header (``check_image_header``),
-    for a caller that decodes each image later anyway and collects the failures itself.
+    for a caller that decodes each image later anyway and collects the failures itself. Header
+    parsing is Python and holds the GIL, so many headers are checked in worker processes.
     """
-    check = decode_image if full_decode else check_image_header
+    workers = num_workers or min(8, os.cpu_count() or 1)
+    per_task = max(1, min(_IMAGES_PER_TASK, -(-len(images) // (4 * workers))))
+    chunks = [
+        range(start, min(start + per_task, len(images)))
+        for start in range(0, len(images), per_task)
+    ]
+    what = "Decoding" if full_decode else "Checking"
+    progress = tqdm(
+        total=len(images), unit="img", desc=f"{what} images before the run", leave=False
+    )
+    problems: list[tuple[str, str]] = []
+    with _pool(images, full_decode, workers) as pool, progress:
+        if pool is None:
+            found_per_chunk: Iterator[list[tuple[str, str]]] = (
+                _problems(images, full_decode, chunk) for chunk in chunks
+            )
+        elif isinstance(pool, ThreadPoolExecutor):
+            found_per_chunk = pool.map(partial(_problems, images, full_decode), chunks)
+        else:
+            found_per_chunk = pool.map(partial(_problems_in_worker, full_decode), chunks)
+        for chunk, found in zip(chunks, found_per_chunk, strict=True):
+            problems.extend(found)
+            progress.update(len(chunk))
+    if problems:
+        raise CorruptImageError.from_problems(problems, num_checked=len(images))
 
-    def problem(index: int) -> tuple[str, str] | None:
+
+# Images per task of the check's pool: few enough tasks that handing them out costs nothing next
+# to the work, enough that the workers share it evenly. Header checks (~40 us each) go to worker
+# processes only from a few tasks' worth of images on, and with 4 workers or more: below that,
+# starting them costs more than they save (measured on 2 cores: 10% slower than this thread).
+_IMAGES_PER_TASK = 256
+_MIN_HEADERS_FOR_PROCESSES = 8 * _IMAGES_PER_TASK
+_MIN_WORKERS_FOR_PROCESSES = 4
+_worker_images: LocatedImages | None = None  # a header-check process's images (its initializer)
+
+
+@contextmanager
+def _pool(images: LocatedImages, full_decode: bool, workers: int) -> Iterator[Executor | None]:
+    """Threads for decoding (Pillow releases the GIL); processes for many header checks (their
+    parsing holds it); None (this thread) when one worker, or too few headers or workers for
+    processes, would do."""
+    too_few_for_processes = (
+        len(images) < _MIN_HEADERS_FOR_PROCESSES or workers < _MIN_WORKERS_FOR_PROCESSES
+    )
+    if workers == 1 or (not full_decode and too_few_for_processes):
+        yield None
+    elif full_decode:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield pool
+    else:
+        # fork where there is one: the workers start at once, without importing anything
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_set_worker_images,
+            initargs=(images,),
+        ) as pool:
+            yield pool
+
+
+def _set_worker_images(images: LocatedImages) -> None:
+    global _worker_images
+    _worker_images = images
+
+
+def _problems_in_worker(full_decode: bool, indices: range) -> list[tuple[str, str]]:
+    assert _worker_images is not None, "set by the pool's initializer"
+    return _problems(_worker_images, full_decode, indices)
+
+
+def _problems(images: LocatedImages, full_decode: bool, indices: range) -> list[tuple[str, str]]:
+    """``(file name, problem)`` of each image of ``indices`` that fails the check."""
+    check = decode_image if full_decode else check_image_header
+    problems = []
+    for index in indices:
         try:
             file_name, data = images[index]
             check(data, file_name)
         except CorruptImageError as exc:
-            return exc.problems[0]
-        return None
-
-    workers = num_threads or min(8, os.cpu_count() or 1)
-    what = "Decoding" if full_decode else "Checking"
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        checked = tqdm(
-            pool.map(problem, range(len(images))),
-            total=len(images),
-            unit="img",
-            desc=f"{what} images before the run",
-            leave=False,
-        )
-        problems = [found for found in checked if found]
-    if problems:
-        raise CorruptImageError.from_problems(problems, num_checked=len(images))
+            problems.append(exc.problems[0])
+    return problems

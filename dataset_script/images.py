@@ -38,11 +38,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.dataset_script.image_datasets import (
-    hub_dataset_source,
-    is_saved_to_disk,
-    local_dataset_source,
-)
 from imagenet_multilabel.dataset_script.image_errors import ImageSourceError
 from imagenet_multilabel.dataset_script.image_files import (
     IMAGE_SUFFIXES,
@@ -55,6 +50,13 @@ from imagenet_multilabel.dataset_script.image_source import ImageSource
 DEFAULT_SPLIT = "validation"
 DATASET_FILE_SUFFIXES = frozenset({".parquet", ".arrow", ".tar"})
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def is_saved_to_disk(directory: Path) -> bool:
+    """Whether ``directory`` is ``datasets``' ``save_to_disk`` output (a dict of splits, or one)."""
+    return (directory / "dataset_dict.json").is_file() or (
+        (directory / "state.json").is_file() and (directory / "dataset_info.json").is_file()
+    )
 
 
 def _hub_id(source: str) -> str | None:
@@ -108,9 +110,14 @@ def open_image_source(source: str, *, split: str | None = None) -> ImageSource[A
     hub_id = _hub_id(source)
     is_local = not source.startswith("hf://") and (path.exists() or path.suffix.lower() == ".tar")
     if not is_local and hub_id is not None:
+        from imagenet_multilabel.dataset_script.image_datasets import hub_dataset_source
+
         split = split or DEFAULT_SPLIT
         return hub_dataset_source(hub_id, split)
     if path.is_dir() and _directory_is_dataset(path):
+        # `datasets` (half a second to import) only for the sources that need it
+        from imagenet_multilabel.dataset_script.image_datasets import local_dataset_source
+
         split = split or DEFAULT_SPLIT
         return local_dataset_source(path, split)
     if is_local and split not in (None, DEFAULT_SPLIT):

@@ -7,7 +7,7 @@ From one results document (`eval_cli.results`) this module makes
 - the newer ``.eval_results/<dataset>.yaml`` file (https://huggingface.co/docs/hub/eval-results),
   built with huggingface_hub's ``EvalResultEntry``/``eval_result_entries_to_yaml``: one entry per
   benchmark task that the labels dataset declares in its ``eval.yaml``
-  (`dataset_script.build.EVAL_TASKS`), so that results reach the benchmark's leaderboard;
+  (`dataset_script.hub_names.EVAL_TASKS`), so that results reach the benchmark's leaderboard;
 - a markdown results section (``cards/model_card_results.md``) with the numbers, the labels'
   version and sha256, the command and both citations.
 
@@ -55,8 +55,8 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script import escape
-from imagenet_multilabel.dataset_script.build import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
+from imagenet_multilabel.dataset_script.hub_names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.eval_cli import outputs, results
 from markupsafe import Markup
 

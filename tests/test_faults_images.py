@@ -93,7 +93,7 @@ def test_a_decompression_bomb_is_a_problem_of_that_image(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 > 2 x 1000: a bomb
     located = images.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
     with pytest.raises(CorruptImageError, match="1 of 2 image does not decode") as error:
-        check_images(located, num_threads=1)
+        check_images(located, num_workers=1)
     assert error.value.file_names == (file_name_from_image_id(2),)
     assert "DecompressionBombError" in str(error.value)
 
@@ -130,7 +130,7 @@ def test_an_unreadable_image_is_a_problem_of_that_image(tmp_path, monkeypatch):
 
     monkeypatch.setattr(image_source, "open", refusing_open, raising=False)
     with pytest.raises(CorruptImageError, match="1 of 3 image does not decode") as error:
-        check_images(located, num_threads=1)
+        check_images(located, num_workers=1)
     assert error.value.file_names == (file_name_from_image_id(2),)
     assert "cannot be read: PermissionError" in str(error.value)
 

@@ -216,7 +216,7 @@ def test_check_images_reports_every_corrupt_image(tmp_path):
     check_images(source.locate([file_name_from_image_id(i) for i in (1, 5, 8)]))
     everything = source.locate([file_name_from_image_id(i) for i in SOURCE_IDS])
     with pytest.raises(CorruptImageError, match="2 of 8 images do not decode") as error:
-        check_images(everything, num_threads=2)
+        check_images(everything, num_workers=2)
     assert error.value.file_names == (file_name_from_image_id(2), file_name_from_image_id(13))
 
 
