@@ -91,6 +91,9 @@ def run_identity(
     }
 
 
+_IDENTITY_BEFORE_FEED_CHOICES = {"preprocess_on": "cpu", "decode_on": "cpu"}
+
+
 def predicted_before(
     source: ImageSource, wanted: Sequence[str], output_dir: Path, identity: dict[str, Any]
 ) -> list[str]:
@@ -120,6 +123,8 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
             f"made them, {unreadable}; they cannot be resumed: choose another output directory "
             "or remove that one"
         )
+    # Runs recorded before these keys existed decoded and preprocessed on the CPU (PIL).
+    recorded = {**_IDENTITY_BEFORE_FEED_CHOICES, **recorded}
     if recorded != identity:
         raise ResumeError(
             f"{str(output_dir)!r} holds predictions of a different run: "

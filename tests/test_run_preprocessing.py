@@ -162,6 +162,13 @@ def test_resume_refuses_another_preprocessing_or_decoding_place(
     assert f"preprocess_on: recorded '{recorded}', now '{now}'" in error
     assert main(run_args(workspace, model, output, "--decode-on", "device")) == 2
     assert "decode_on: recorded 'cpu', now 'device'" in capsys.readouterr().err
+    # A folder recorded before these choices existed was fed on the CPU: it resumes as such.
+    identity_path = output / "run_identity.json"
+    identity = json.loads(identity_path.read_text())
+    del identity["preprocess_on"], identity["decode_on"]
+    identity_path.write_text(json.dumps(identity))
+    assert main(run_args(workspace, model, output)) == 0
+    assert main(run_args(workspace, model, output, option, now)) == 2
 
 
 @pytest.mark.parametrize("option", ["--preprocess-on", "--decode-on"])
