@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli.cli_arguments import build_parser
@@ -319,15 +320,33 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from imagenet_multilabel.eval_cli import compare
+    from imagenet_multilabel.eval_cli import compare, review
 
-    return compare.main_args(args)
+    document = compare.compare_models(
+        args.inputs,
+        output_dir=args.output_dir,
+        labels=LabelSource.from_cli(args),
+        min_models=args.min_models,
+        images=args.images,
+        images_split=args.images_split,
+    )
+    print(compare.summary(document))
+    print(f"Wrote {args.output_dir}: compare.md, compare.json, compare.csv, queue.jsonl, the plot")
+    if args.images is not None:
+        print(f"Review page: {review.page_path(args.output_dir).resolve().as_uri()}")
+    return 0
 
 
 def _patches(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli import patches_merge
 
-    return patches_merge.main_args(args)
+    conflicts = args.conflicts or Path(args.output).parent / patches_merge.CONFLICTS_FILE
+    report = patches_merge.write_merged_patch(
+        args.patches, args.output, conflicts_output=conflicts, min_agreement=args.min_agreement
+    )
+    print(patches_merge.summary(report))
+    print(f"Wrote {args.output} and {conflicts}")
+    return 0
 
 
 _COMMANDS = {

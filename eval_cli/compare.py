@@ -26,11 +26,10 @@ few numpy operations. Written into the output folder::
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -444,34 +443,18 @@ def compare_models(
     return document
 
 
-# ---------------------------------------------------------------------------------------------
-# The command line
-
-
-def main_args(args: argparse.Namespace) -> int:
-    """``imagenet-multilabel compare``: the arguments handed to ``compare_models``."""
-    document = compare_models(
-        args.inputs,
-        output_dir=args.output_dir,
-        labels=LabelSource.from_cli(args),
-        min_models=args.min_models,
-        images=args.images,
-        images_split=args.images_split,
-    )
-    for summary in document["models"]:
-        print(
-            f"{summary['name']}: {100 * summary['multilabel_accuracy']:.2f}% multi-label accuracy"
-            f"{' (partial: not every class covered)' if summary['partial'] else ''}, "
-            f"{summary['num_outside_label_set']} top-1 prediction(s) outside the label set"
-        )
+def summary(document: Mapping[str, Any]) -> str:
+    """What `compare` prints: each model's score and novel predictions, the queue, the slice."""
+    lines = [
+        f"{model['name']}: {100 * model['multilabel_accuracy']:.2f}% multi-label accuracy"
+        f"{' (partial: not every class covered)' if model['partial'] else ''}, "
+        f"{model['num_outside_label_set']} top-1 prediction(s) outside the label set"
+        for model in document["models"]
+    ]
     queue, slice_ = document["queue"], document["major_candidates"]
-    print(
+    lines.append(
         f"Queue: {queue['num_items']} (image, class) pair(s) to review, "
         f"{queue['num_predicted_by_one_model']} predicted by one model; "
-        f"{slice_['num_candidates']} major-mistake slice candidate(s). Wrote "
-        f"{Path(args.output_dir) / MARKDOWN_FILE}, {JSON_FILE}, {CSV_FILE}, {QUEUE_FILE} and "
-        "the plot"
+        f"{slice_['num_candidates']} major-mistake slice candidate(s)"
     )
-    if args.images is not None:
-        print(f"Review page: {review.page_path(args.output_dir).resolve().as_uri()}")
-    return 0
+    return "\n".join(lines)

@@ -6,10 +6,9 @@ The merging itself is `dataset_script.patch_merge`; this writes its results thro
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,30 +39,24 @@ def write_merged_patch(
     return report
 
 
-def main_args(args: argparse.Namespace) -> int:
-    """``imagenet-multilabel patches merge``: the arguments handed to ``write_merged_patch``."""
-    report = write_merged_patch(
-        args.patches,
-        args.output,
-        conflicts_output=args.conflicts,
-        min_agreement=args.min_agreement,
-    )
-    print(
+def summary(report: Mapping[str, Any]) -> str:
+    """What `patches merge` prints: what was kept, the conflicts, and the agreement."""
+    lines = [
         f"{report['num_kept']} of {report['num_pairs_decided']} (image, class) pair(s) kept "
         f"(at least {report['min_agreement']} of {len(report['reviewers'])} reviewers agreeing); "
         f"{report['num_conflicts']} conflict(s), {report['num_conflicts_resolved']} resolved by "
         f"majority; {report['num_held_back']} held back (too few reviewers)"
-    )
+    ]
     agreement = report["agreement"]
-    for pair in agreement["cohen"]:
-        print(f"Cohen's kappa {' / '.join(pair['reviewers'])}: {_kappa_text(pair)}")
-    print(
+    lines += [
+        f"Cohen's kappa {' / '.join(pair['reviewers'])}: {_kappa_text(pair)}"
+        for pair in agreement["cohen"]
+    ]
+    lines.append(
         f"Fleiss' kappa ({agreement['fleiss']['num_raters']} reviewers): "
         f"{_kappa_text(agreement['fleiss'])}"
     )
-    conflicts = args.conflicts or Path(args.output).parent / CONFLICTS_FILE
-    print(f"Wrote {args.output} and {conflicts}")
-    return 0
+    return "\n".join(lines)
 
 
 def _kappa_text(result: dict[str, Any]) -> str:
