@@ -1,15 +1,16 @@
 """A sweep of three small models in one launch against three separate runs on the same images.
 
 Three timm MobileNetV3 models (small 0.50, 0.75, 1.00; random weights, timm's own preprocessing,
-the same for all three), the same synthetic 500x375 JPEGs, batch size and workers, each way as a
-user would type it:
+the same for all three, so a launch groups them and decodes each image once), the same synthetic
+500x375 JPEGs, batch size and workers, each way as a user would type it:
 
 (a) three `imagenet-multilabel run --model M` commands, one after the other;
-(b) one `imagenet-multilabel run --model A --model B --model C` command;
-(c) one pass of decoding + preprocessing over the images alone (one process, no model): what a
-    sweep that decoded each image once for all three models could save, twice, at most.
+(b) one `imagenet-multilabel run --model A --model B --model C` command, grouped (one decode);
+(c) the same command with grouping off (`MAX_MODELS_SHARING_DECODE = 1`): one model at a time;
+(d) one pass of decoding + preprocessing over the images alone (one process, no model): what
+    decoding once saves per model left out of the loop, at most.
 
-Rounds interleave (a) and (b); medians are printed with the ratio (a)/(b).
+Rounds interleave (a), (b) and (c); medians are printed with the ratios (a)/(b) and (c)/(b).
 Run: ``python benchmarks/bench_sweep.py [--images 300]``.
 """
 
@@ -42,9 +43,21 @@ def make_models(directory: Path) -> list[Path]:
     return [directory / architecture for architecture in ARCHITECTURES]
 
 
-def run_command(models: list[Path], tar: Path, annotations: Path, output: Path, args) -> Timing:
-    """One `imagenet-multilabel run` process over ``models``."""
-    command = [sys.executable, "-m", "imagenet_multilabel", "run"]
+# `imagenet-multilabel run` with the launch's group bound set to 1: each model alone.
+UNGROUPED = (
+    "import sys; from imagenet_multilabel.eval_cli import run; "
+    "run.MAX_MODELS_SHARING_DECODE = 1; from imagenet_multilabel.eval_cli.cli import main; "
+    "sys.exit(main())"
+)
+
+
+def run_command(
+    models: list[Path], tar: Path, annotations: Path, output: Path, args, grouped: bool = True
+) -> Timing:
+    """One `imagenet-multilabel run` process over ``models``; ``grouped`` False: one model at a
+    time, as before launches shared a decode."""
+    launcher = ["-m", "imagenet_multilabel"] if grouped else ["-c", UNGROUPED]
+    command = [sys.executable, *launcher, "run"]
     for model in models:
         command += ["--model", str(model)]
     command += [
@@ -102,6 +115,14 @@ def main(argv: list[str] | None = None) -> dict:
                     run_command([model], tar, annotations, separate / model.name, args)
             sweep = directory / f"sweep-{round_index}"
             rounds.add("sweep", run_command(models, tar, annotations, sweep, args))
+            one_by_one = directory / f"one-by-one-{round_index}"
+            timing = run_command(models, tar, annotations, one_by_one, args, grouped=False)
+            rounds.add("one_by_one", timing)
+        for model in models:
+            shared = json.loads((sweep / model.name / "results.json").read_text())["run"]
+            alone = json.loads((one_by_one / model.name / "results.json").read_text())["run"]
+            if len(shared["shared_decode_with"]) != 2 or alone["shared_decode_with"]:
+                raise SystemExit(f"{model.name}: grouped {shared}, one by one {alone}")
         decoding = time_decoding(models[0], tar).wall_s
     median = {name: rounds.median(name).wall_s for name in rounds.timings}
     summary = {
@@ -112,11 +133,15 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": rounds.wall_seconds(),
         "decode_and_preprocess_one_pass_s": round(decoding, 3),
         "separate_vs_sweep": round(median["separate"] / median["sweep"], 3),
+        "one_by_one_vs_grouped": round(median["one_by_one"] / median["sweep"], 3),
     }
     print(f"medians of {args.repeats} rounds, {args.images} images, 3 models:")
     print(f"(a) 3 separate runs  {median['separate']:6.2f} s")
-    print(f"(b) 1 sweep          {median['sweep']:6.2f} s: {summary['separate_vs_sweep']:.2f}x")
-    print(f"(c) decode + preprocess, one pass, one process: {decoding:.2f} s")
+    ratio = summary["separate_vs_sweep"]
+    print(f"(b) 1 sweep, grouped {median['sweep']:6.2f} s: (a)/(b) {ratio:.2f}x")
+    ratio = summary["one_by_one_vs_grouped"]
+    print(f"(c) 1 sweep, 1 by 1  {median['one_by_one']:6.2f} s: (c)/(b) {ratio:.2f}x")
+    print(f"(d) decode + preprocess, one pass, one process: {decoding:.2f} s")
     print(json.dumps(summary))
     return summary
 

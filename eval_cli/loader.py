@@ -55,8 +55,9 @@ _BLANK = Image.new("RGB", (256, 256))  # the stand-in pixels of an image that fa
 
 
 class Batch(NamedTuple):
-    """One step of the loop, on the model's device: positions in the located images, the model's
-    float32 pixels, each image's fingerprint as two int64 columns, per image its decode problem
+    """One step of the loop, on the model's device: positions in the located images, the pixels
+    (float32 on the float path, else the uint8 that `model_pixels` normalises per model), each
+    image's fingerprint as two int64 columns, per image its decode problem
     or '', and whether a device path finished it on the CPU path instead (not an RGB JPEG)."""
 
     indices: torch.Tensor
@@ -173,8 +174,9 @@ def prediction_batches(
     num_workers: int,
 ) -> Iterator[Batch]:
     """``images`` through ``feed`` in ``num_workers`` workers per process, this process's
-    share, each batch finished on ``accelerator.device`` (accelerate pads the last shard; the
-    gather drops it)."""
+    share, each batch's geometry finished on ``accelerator.device`` (accelerate pads the last
+    shard; the gather drops it); normalisation is left to each model (`model_pixels`), so that
+    models of equal geometry share one pass."""
     dataset = WorkerImages(images, feed)
     stacked = feed.path in (FLOAT_PATH, UINT8_PATH)
     loader = accelerator.prepare_data_loader(
@@ -190,10 +192,8 @@ def prediction_batches(
     device = accelerator.device
     for indices, payloads, num_bytes, blake2b, problems, finished in loader:
         on_cpu = [False] * len(problems)  # by design on the float and uint8 paths
-        if feed.path == FLOAT_PATH:
+        if stacked:
             pixels = payloads
-        elif stacked:
-            pixels = feed.plan.normalization.apply(payloads)
         else:
             on_cpu = finished.tolist()
             if feed.path == DEVICE_DECODE_PATH:
@@ -202,12 +202,20 @@ def prediction_batches(
                     dataset, payloads, on_cpu, names, problems, device
                 )
             items = [(p.to(device), not cpu) for p, cpu in zip(payloads, on_cpu, strict=True)]
-            uint8, _ = feed.plan.geometry.finish_batch(items, device)
-            pixels = feed.plan.normalization.apply(uint8)
+            pixels, _ = feed.plan.geometry.finish_batch(items, device)
         fallbacks = [cpu and not problem for cpu, problem in zip(on_cpu, problems, strict=True)]
         yield Batch(
             indices, pixels, num_bytes, blake2b, problems, torch.tensor(fallbacks, device=device)
         )
+
+
+def model_pixels(feed: Feed, pixels: torch.Tensor) -> torch.Tensor:
+    """A batch's pixels (`Batch.pixel_values`, or some of its rows) as the model of ``feed``
+    takes them: the uint8 normalised on their device; the float path's as they are. Models with
+    equal geometry share the uint8 and differ here only."""
+    if feed.path == FLOAT_PATH:
+        return pixels
+    return feed.plan.normalization.apply(pixels)
 
 
 def _decoded_on_device(

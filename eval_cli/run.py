@@ -1,10 +1,13 @@
 """The launch and the loop of `run`: labels and images prepared once per launch, then each model
 loaded, resumed, predicted batch by batch and scored as `score` scores its predictions file.
 
+Models whose preprocessing gives the same uint8 pixels (`_decode_key`) share one loop: each
+batch is decoded once and normalised and predicted per model, each model only on the images it
+still needs, into its own folder as if it ran alone (``run.shared_decode_with`` names the others).
 Top-5 ids and probabilities are gathered on the main process (padding duplicates dropped) and
 appended per batch; images that fail to decode are listed once every other image is predicted.
-A failing model stops every process at the same point (`distributed.on_main`), so the next model
-of a sweep starts in step.
+A failing model stops on every process at the same point (`distributed.on_main`, judgements on
+gathered batches), so the other models of its group and the next ones of a sweep go on in step.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +42,13 @@ from imagenet_multilabel.eval_cli.distributed import (
     on_main,
     warn_about_the_setup,
 )
-from imagenet_multilabel.eval_cli.loader import Batch, choose_feed, prediction_batches
+from imagenet_multilabel.eval_cli.loader import (
+    Batch,
+    Feed,
+    choose_feed,
+    model_pixels,
+    prediction_batches,
+)
 from imagenet_multilabel.eval_cli.models import ModelLoadError, load_model, model_problem
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
@@ -98,9 +107,13 @@ def evaluate_launch(
     keep_going: bool,
 ) -> list[Outcome]:
     """Each model of ``specs`` into its folder of ``output_dirs``, in one launch; ``keep_going``:
-    a model that fails with a ToolkitError is reported on stderr and the next one runs (else the
+    a model that fails with a ToolkitError is reported on stderr and the others run (else the
     error is raised). What stops the launch (labels, missing images) is raised before any model
-    is loaded."""
+    is loaded.
+
+    Models are loaded one by one and held until ``_held_models_are_full``; then each group of
+    those sharing a decode key (`_decode_key`) runs one loop over the images any of them still
+    needs, every batch decoded once and fed to each model that needs it."""
     if options.hub_repo_id is not None and len(specs) > 1:
         raise ToolkitError(
             f"hub_repo_id names one model's repository; it does not apply to {len(specs)} models"
@@ -110,23 +123,65 @@ def evaluate_launch(
         for spec in specs:
             hub.check_target_repo(spec.model, options.hub_repo_id)
     accelerator = accelerator_for(options.mixed_precision, options.cpu)
-    outcomes: list[Outcome] = []
+    outcomes: dict[int, Outcome] = {}
     with exclusive_output_dirs(accelerator, output_dirs):
         launch = _start_launch(accelerator, images, labels, options)
-        for spec, directory in zip(specs, output_dirs, strict=True):
+        held: dict[Any, list[_ModelRun]] = {}
+        for position, (spec, directory) in enumerate(zip(specs, output_dirs, strict=True)):
             try:
-                outcome: dict[str, Any] | ToolkitError | None = _evaluate_one(
-                    launch, spec, directory
-                )
+                model_run = _prepared_model(launch, spec, directory, position)
             except ToolkitError as error:
-                if not keep_going:
-                    raise
-                outcome = error
-                if accelerator.is_main_process:
-                    print(f"error: {spec.model}: {error}", file=sys.stderr)
-            outcomes.append((spec, outcome))
-            accelerator.free_memory()  # the model's memory, before the next one loads
-    return outcomes
+                outcomes[position] = (spec, _reported(launch, spec, error, keep_going))
+                accelerator.free_memory()
+                continue
+            held.setdefault(_decode_key(model_run), []).append(model_run)
+            if _held_models_are_full(accelerator, sum(map(len, held.values()))):
+                outcomes.update(_run_groups(launch, held.values(), keep_going))
+                held.clear()
+        outcomes.update(_run_groups(launch, held.values(), keep_going))
+    return [outcomes[position] for position in range(len(specs))]
+
+
+# The most models a launch holds loaded at once to share one decode of the images; beyond it (or
+# once less than DEVICE_MEMORY_KEPT_FREE of a GPU's memory is free after a model loads) the held
+# models run and are released before the next loads, so memory is bounded as for one model at a
+# time, times this count.
+MAX_MODELS_SHARING_DECODE = 4
+DEVICE_MEMORY_KEPT_FREE = 0.25
+
+
+def _held_models_are_full(accelerator: Accelerator, count: int) -> bool:
+    """Whether the held models must run now: ``MAX_MODELS_SHARING_DECODE`` reached, or on CUDA
+    less than ``DEVICE_MEMORY_KEPT_FREE`` of the memory free on any process (the forward passes'
+    activations need room); decided alike on every process."""
+    if count >= MAX_MODELS_SHARING_DECODE:
+        return True
+    if accelerator.device.type != "cuda":
+        return False
+    free, total = torch.cuda.mem_get_info(accelerator.device)
+    low = torch.tensor([free < DEVICE_MEMORY_KEPT_FREE * total], device=accelerator.device)
+    return bool(accelerator.gather(low).any())
+
+
+def _decode_key(model_run: _ModelRun) -> Hashable:
+    """Models with equal keys see the same uint8 pixels for each image and can share its decode:
+    the same feed path and decoder, equal geometry (`preprocess_plan.Geometry`), the same batch
+    size. A model on the float path (no plan) shares with no other."""
+    feed = model_run.feed
+    if feed.plan is None:
+        return ("alone", model_run.position)
+    return (feed.path, feed.decoder, feed.plan.geometry, model_run.batch_size)
+
+
+def _reported(
+    launch: _Launch, spec: ModelSpec, error: ToolkitError, keep_going: bool
+) -> ToolkitError:
+    """A model's failure as its outcome, said on stderr; raised when not ``keep_going``."""
+    if not keep_going:
+        raise error
+    if launch.accelerator.is_main_process:
+        print(f"error: {spec.model}: {error}", file=sys.stderr)
+    return error
 
 
 def _check_models(specs: Sequence[ModelSpec]) -> None:
@@ -171,9 +226,31 @@ def _start_launch(
     return _Launch(accelerator, options, images, source, labels, real, splits, wanted)
 
 
-def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[str, Any] | None:
-    """One model of a launch: load, resume, predict what is missing, score, write the results
-    (and push them); the document on the main process, None on the others."""
+@dataclass
+class _ModelRun:
+    """One model of a launch, loaded and resumed: what it needs and how it is fed, then (after
+    its group's loop) how many images a device path finished on the CPU and its failure."""
+
+    spec: ModelSpec
+    output_dir: Path
+    position: int
+    started: float
+    adapter: Any
+    provenance: dict[str, Any]
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    feed: Feed
+    batch_size: int
+    done: set[str]
+    located: LocatedImages
+    shared_decode_with: list[str] = field(default_factory=list)
+    loop_seconds: float = 0.0
+    cpu_fallbacks: int = 0
+    failure: ToolkitError | None = None
+
+
+def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position: int) -> _ModelRun:
+    """One model of a launch loaded, its folder resumed and the headers of what it still needs
+    checked, its forward pass, batch size and feed chosen."""
     started = time.perf_counter()
     accelerator, options = launch.accelerator, launch.options
     adapter = loaded_in_step(
@@ -225,13 +302,67 @@ def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[st
     )
     if feed.note and options.preprocess_place == "device" and accelerator.is_main_process:
         print(f"note: {spec.model}: {feed.note}", file=sys.stderr)
-    batches = prediction_batches(accelerator, located, feed, batch_size, options.num_workers)
+    return _ModelRun(
+        spec,
+        output_dir,
+        position,
+        started,
+        adapter,
+        model_provenance,
+        forward,
+        feed,
+        batch_size,
+        done,
+        located,
+    )
+
+
+def _run_groups(
+    launch: _Launch, groups: Iterable[list[_ModelRun]], keep_going: bool
+) -> dict[int, Outcome]:
+    """Each group's loop, then each of its models scored (and pushed): the outcome per launch
+    position. The models are released at the end."""
+    outcomes: dict[int, Outcome] = {}
+    for group in groups:
+        _predict_group(launch, group)
+        for model_run in group:
+            try:
+                if model_run.failure is not None:
+                    raise model_run.failure
+                outcome: dict[str, Any] | ToolkitError | None = _finished(launch, model_run)
+            except ToolkitError as error:
+                outcome = _reported(launch, model_run.spec, error, keep_going)
+            outcomes[model_run.position] = (model_run.spec, outcome)
+    launch.accelerator.free_memory()  # the models' memory, before the next ones load
+    return outcomes
+
+
+def _predict_group(launch: _Launch, group: Sequence[_ModelRun]) -> None:
+    """One loop over the images any model of ``group`` still needs, in the launch's order, each
+    batch decoded once and fed to every model that needs some of it."""
+    names = [model_run.spec.name for model_run in group]
+    for model_run in group:
+        model_run.shared_decode_with = [name for name in names if name != model_run.spec.name]
+    needed = set().union(*(model_run.located.file_names for model_run in group))
+    images = launch.source.locate([name for name in launch.wanted if name in needed])
+    first = group[0]
+    batches = prediction_batches(
+        launch.accelerator, images, first.feed, first.batch_size, launch.options.num_workers
+    )
     loop_started = time.perf_counter()
-    cpu_fallbacks = _predict(accelerator, batches, forward, located, output_dir / PREDICTIONS_FILE)
-    loop_seconds = time.perf_counter() - loop_started
-    accelerator.wait_for_everyone()
+    _predict(launch.accelerator, batches, group, images)
+    for model_run in group:
+        model_run.loop_seconds = time.perf_counter() - loop_started
+    launch.accelerator.wait_for_everyone()
+
+
+def _finished(launch: _Launch, model_run: _ModelRun) -> dict[str, Any] | None:
+    """A model after its loop: scored, results written (and pushed); the document on the main
+    process, None on the others."""
+    accelerator, options = launch.accelerator, launch.options
     if not accelerator.is_main_process:
         return None
+    located, output_dir = model_run.located, model_run.output_dir
     run = {
         "images_source": Path(launch.images).name
         if Path(launch.images).exists()
@@ -241,20 +372,23 @@ def _evaluate_one(launch: _Launch, spec: ModelSpec, output_dir: Path) -> dict[st
         "num_processes": accelerator.num_processes,
         "device": device_name(accelerator),
         "mixed_precision": options.mixed_precision,
-        "batch_size_per_process": batch_size,
+        "batch_size_per_process": model_run.batch_size,
         "num_workers": options.num_workers,
         "channels_last": options.channels_last,
         "compile": options.compile,
         "preprocess_on": options.preprocess_place,
         "decode_on": options.decode_on,
-        **feed.as_record(),
-        "images_finished_on_the_cpu_path": cpu_fallbacks,
+        **model_run.feed.as_record(),
+        "shared_decode_with": model_run.shared_decode_with,
+        "images_finished_on_the_cpu_path": model_run.cpu_fallbacks,
         "images_predicted_this_session": len(located),
-        "images_resumed": len(done),
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "images_per_second": round(len(located) / loop_seconds, 2) if len(located) else None,
+        "images_resumed": len(model_run.done),
+        "wall_seconds": round(time.perf_counter() - model_run.started, 3),
+        "images_per_second": round(len(located) / model_run.loop_seconds, 2)
+        if len(located)
+        else None,
     }
-    document = _scored_document(launch, output_dir, model_provenance, run)
+    document = _scored_document(launch, output_dir, model_run.provenance, run)
     if options.push_to_hub:
         hub.push_results(document, output_dir, repo_id=options.hub_repo_id, dry_run=options.dry_run)
     return document
@@ -349,24 +483,20 @@ def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None)
 def _predict(
     accelerator: Accelerator,
     batches: Iterator[Batch],
-    forward: Callable[[torch.Tensor], torch.Tensor],
+    group: Sequence[_ModelRun],
     images: LocatedImages,
-    predictions_path: Path,
-) -> int:
-    """Top-5 of every image, gathered and appended on the main process batch by batch; returns
-    (on the main process) how many images a device path finished on the CPU path. Images
-    that fail to decode are left out and, once every other image is predicted, raised together
-    on every process; unrankable outputs stop the run at once, on every process alike (each
-    judges the gathered batch), so that a sweep's processes stay in step."""
-    total = len(images)
+) -> None:
+    """Top-5 of every image each model of ``group`` needs, gathered and appended to its
+    predictions file on the main process batch by batch; sets each model's CPU-path count (on
+    the main process) and failure. Images that fail to decode are left out and, once every other
+    image is predicted, become the failure of each model that needs them; unrankable outputs
+    stop that model at once, on every process alike (each judges the gathered batch), so that
+    the processes stay in step while the group's other models go on."""
     progress = tqdm(
-        total=total, unit="img", desc="Evaluating", disable=not accelerator.is_main_process
+        total=len(images), unit="img", desc="Evaluating", disable=not accelerator.is_main_process
     )
-    appender = (
-        outputs.PredictionsAppender(predictions_path) if accelerator.is_main_process else None
-    )
+    feeding = [_ModelFeed.of(model_run, images, accelerator) for model_run in group]
     undecodable: dict[str, str] = {}  # this process's share: file name -> problem
-    cpu_fallbacks = 0
     try:
         with torch.inference_mode():
             for indices, pixel_values, num_bytes, blake2b, problems, on_cpu in batches:
@@ -376,50 +506,121 @@ def _predict(
                     for index, problem in zip(indices.tolist(), problems, strict=True)
                     if problem
                 )
-                logits = forward(pixel_values).float()
-                top_probs, top_ids = logits.softmax(dim=-1).topk(TOP_K, dim=-1)
-                flags = torch.stack((decoded, _rankable(logits), on_cpu), dim=1).long()  # gloo
-                *gathered, flags = accelerator.gather_for_metrics(
-                    (indices, top_ids, top_probs, num_bytes, blake2b, flags)
-                )
-                decoded, rankable, on_cpu = flags.bool().unbind(dim=1)
-                cpu_fallbacks += int(on_cpu.sum())
-                _check_finite(gathered[0][decoded & ~rankable], images)
-                if appender is not None:
-                    appender.append(
-                        _prediction_line(
-                            images.file_names[index],
-                            ids,
-                            probs,
-                            ImageFingerprint.from_ints(size, digest),
+                for model_feed in feeding:
+                    if model_feed.model_run.failure is None:
+                        model_feed.predict(
+                            accelerator,
+                            indices,
+                            pixel_values,
+                            (num_bytes, blake2b),
+                            decoded,
+                            on_cpu,
                         )
-                        for index, ids, probs, size, digest in zip(
-                            *(column[decoded].tolist() for column in gathered), strict=True
-                        )
-                    )
                 progress.update(len(decoded))
     finally:
-        if appender is not None:
-            appender.close()
+        for model_feed in feeding:
+            model_feed.close()
         progress.close()
-    _raise_if_undecodable(gather_object(sorted(undecodable.items())), predictions_path, total)
-    return cpu_fallbacks
+    problems = gather_object(sorted(undecodable.items()))
+    for model_feed in feeding:
+        model_run = model_feed.model_run
+        if model_run.failure is None:
+            wanted = set(model_run.located.file_names)
+            model_run.failure = _undecodable(
+                [item for item in problems if item[0] in wanted],
+                model_run.output_dir / PREDICTIONS_FILE,
+                len(model_run.located),
+            )
 
 
-def _raise_if_undecodable(
+@dataclass
+class _ModelFeed:
+    """One model's share of a group's loop: which of the loop's images it needs (by position)
+    and, on the main process, its predictions file open for appending."""
+
+    model_run: _ModelRun
+    needs: torch.Tensor
+    appender: outputs.PredictionsAppender | None
+    file_names: Sequence[str]
+
+    @classmethod
+    def of(
+        cls, model_run: _ModelRun, images: LocatedImages, accelerator: Accelerator
+    ) -> _ModelFeed:
+        wanted = set(model_run.located.file_names)
+        needs = torch.tensor([name in wanted for name in images.file_names], dtype=torch.bool)
+        appender = (
+            outputs.PredictionsAppender(model_run.output_dir / PREDICTIONS_FILE)
+            if accelerator.is_main_process
+            else None
+        )
+        return cls(model_run, needs, appender, images.file_names)
+
+    def predict(
+        self,
+        accelerator: Accelerator,
+        indices: torch.Tensor,
+        pixel_values: torch.Tensor,
+        fingerprints: tuple[torch.Tensor, torch.Tensor],
+        decoded: torch.Tensor,
+        on_cpu: torch.Tensor,
+    ) -> None:
+        """The batch's images this model needs through its forward pass; the top-5 gathered
+        at the batch's full size (the gather drops padding by position), rows it does not need
+        marked and left out of its file."""
+        wants = self.needs[indices.cpu()].to(indices.device)
+        top_ids = torch.zeros((len(indices), TOP_K), dtype=torch.long, device=indices.device)
+        top_probs = torch.zeros((len(indices), TOP_K), device=indices.device)
+        rankable = torch.ones_like(wants)
+        if wants.any():
+            chosen = pixel_values if wants.all() else pixel_values[wants]
+            logits = self.model_run.forward(model_pixels(self.model_run.feed, chosen)).float()
+            probs, ids = logits.softmax(dim=-1).topk(TOP_K, dim=-1)
+            top_probs[wants], top_ids[wants] = probs, ids.to(top_ids.device)
+            rankable[wants] = _rankable(logits).to(rankable.device)
+        flags = torch.stack((decoded, rankable, on_cpu, wants), dim=1).long()  # gloo: no bool
+        *gathered, flags = accelerator.gather_for_metrics(
+            (indices, top_ids, top_probs, *fingerprints, flags)
+        )
+        decoded, rankable, on_cpu, wants = flags.bool().unbind(dim=1)
+        self.model_run.cpu_fallbacks += int((on_cpu & wants).sum())
+        kept = decoded & wants
+        try:
+            _check_finite(gathered[0][kept & ~rankable], self.file_names)
+        except NonFiniteOutputError as error:
+            self.model_run.failure = error
+            return
+        if self.appender is not None:
+            self.appender.append(
+                _prediction_line(
+                    self.file_names[index], ids, probs, ImageFingerprint.from_ints(size, digest)
+                )
+                for index, ids, probs, size, digest in zip(
+                    *(column[kept].tolist() for column in gathered), strict=True
+                )
+            )
+
+    def close(self) -> None:
+        if self.appender is not None:
+            self.appender.close()
+
+
+def _undecodable(
     problems: Sequence[tuple[str, str]], predictions_path: Path, total: int
-) -> None:
-    """One error for every image that failed to decode (a padding duplicate counts once)."""
+) -> CorruptImageError | None:
+    """One error for every image that failed to decode (a padding duplicate counts once), or
+    None when every image decoded."""
     unique = sorted(
         dict(problems).items(), key=lambda item: classes.image_id_from_file_name(item[0])
     )
-    if unique:
-        error = CorruptImageError.from_problems(unique, num_checked=total)
-        raise CorruptImageError(
-            f"{error}; the predictions of the other images are kept in {predictions_path}: "
-            "replace these images and run the same command again to predict only them",
-            problems=unique,
-        )
+    if not unique:
+        return None
+    error = CorruptImageError.from_problems(unique, num_checked=total)
+    return CorruptImageError(
+        f"{error}; the predictions of the other images are kept in {predictions_path}: "
+        "replace these images and run the same command again to predict only them",
+        problems=unique,
+    )
 
 
 def _prediction_line(
@@ -439,10 +640,10 @@ def _rankable(logits: torch.Tensor) -> torch.Tensor:
     return ~unusable.any(dim=-1) & torch.isfinite(logits).any(dim=-1)
 
 
-def _check_finite(unrankable: torch.Tensor, images: LocatedImages) -> None:
+def _check_finite(unrankable: torch.Tensor, file_names: Sequence[str]) -> None:
     """Stop on the indices of images whose logits cannot be ranked (``_rankable``)."""
     if len(unrankable):
-        names = [images.file_names[index] for index in unrankable.tolist()]
+        names = [file_names[index] for index in unrankable.tolist()]
         raise NonFiniteOutputError(
             f"the model returned NaN, +inf or no finite logit for {len(names)} image(s), "
             f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "

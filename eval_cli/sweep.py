@@ -3,7 +3,9 @@ and one (`evaluate_model`, the same path with one model): the model specs, the m
 model's output folder, and the table a sweep ends with.
 
 Labels and images are prepared once per launch; each model then runs exactly as a single run,
-into its own folder. The keyword options of both functions are `RunOptions`' fields.
+into its own folder, except that models whose preprocessing gives the same uint8 pixels share
+one decode of each batch (`run.evaluate_launch`). The keyword options of both functions are
+`RunOptions`' fields.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class ModelSpec:
                 f"kind of {brief_repr(self.model)}: expected one of {', '.join(KINDS)} or None "
                 f"(detected), got {brief_repr(self.kind)}"
             )
+
+    @property
+    def name(self) -> str:
+        """How reports name it: the model, with ``@<revision>`` when one is given."""
+        return f"{self.model}@{self.revision}" if self.revision else self.model
 
     def output_dir(self, parent: str | os.PathLike | None) -> Path:
         """Its folder in a sweep: ``parent/<model name>`` (parent default ``eval_results``), with
@@ -160,7 +167,7 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
     errors in full."""
     rows, errors = [], []
     for spec, outcome in outcomes:
-        name = f"{spec.model}@{spec.revision}" if spec.revision else spec.model
+        name = spec.name
         metrics = outcome["metrics"] if isinstance(outcome, dict) else {}
         cells = [
             format_cell(metrics[split], key) if split in metrics else "-"
