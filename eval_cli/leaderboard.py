@@ -84,19 +84,28 @@ NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - {"model", "revision", "labels_
 
 def one_per_model(entries: Sequence[Entry]) -> tuple[list[Entry], list[str]]:
     """One entry per model identity: a complete one over a partial or incomplete one, then the
-    newest by ``created_at``; a note for each model with more than one result."""
+    one covering more splits (an ImageNet-M-only result never hides a full one), then the newest
+    by ``created_at``; a note for each model with more than one result."""
     groups: dict[tuple[str, ...], list[Entry]] = {}
     for entry in entries:
         groups.setdefault(entry.identity, []).append(entry)
     kept, notes = [], []
     for group in groups.values():
-        ordered = sorted(group, key=lambda entry: (entry.complete, entry.created_at), reverse=True)
+        ordered = sorted(
+            group,
+            key=lambda entry: (entry.complete, len(entry.metrics), entry.created_at),
+            reverse=True,
+        )
         kept.append(ordered[0])
         if len(ordered) > 1:
-            chosen = ordered[0]
-            replaced_incomplete = chosen.complete and any(not e.complete for e in ordered[1:])
-            why = "the complete one" if replaced_incomplete else "the newest"
-            left_out = "; ".join(_described(entry) for entry in ordered[1:])
+            chosen, others = ordered[0], ordered[1:]
+            if chosen.complete and any(not entry.complete for entry in others):
+                why = "the complete one"
+            elif any(len(entry.metrics) < len(chosen.metrics) for entry in others):
+                why = "the one covering the most splits"
+            else:
+                why = "the newest"
+            left_out = "; ".join(_described(entry) for entry in others)
             notes.append(
                 f"{_named(chosen)}: {len(ordered)} results; kept {why}, {_described(chosen)}; "
                 f"left out {left_out}"

@@ -89,7 +89,8 @@ class Entry:
 
     @property
     def unverified(self) -> bool:
-        return self.labels_version.endswith("?")
+        """Scored on labels not proven to be the published ones (unverified or unchecked)."""
+        return "unverified" in self.flags or "unchecked" in self.flags
 
 
 @dataclass
@@ -304,8 +305,11 @@ def _name_from_predictions(predictions_file: str | None) -> str:
 
 
 def labels_version_of(labels: Mapping[str, Any]) -> str:
+    """The labels' version as tables show it: unverified labels say so once, in words."""
     version = str(labels.get("version") or "unknown")
-    return version if labels.get("verified") is True or labels.get("patched") else f"{version}?"
+    if labels.get("verified") is True or labels.get("patched") or "unverified" in version:
+        return version
+    return f"{version} (unverified)"
 
 
 def result_flags(document: Mapping[str, Any]) -> tuple[str, ...]:

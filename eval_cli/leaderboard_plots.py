@@ -89,7 +89,9 @@ def _limits(values: Sequence[float], low: float, high: float) -> tuple[float, fl
 def _title(board: Leaderboard, imagenet_m: bool) -> str:
     """What is plotted, with the labels' version and every caveat shared by the points."""
     plotted = board.plotted
-    version = plotted[0].labels_version.rstrip("?") if plotted else ""
+    # The caveat says "unverified" once: the version keeps only what else it says.
+    version = plotted[0].labels_version.removesuffix(" (unverified)") if plotted else ""
+    version = "" if version == "unverified" else version
     caveats = []
     if plotted and plotted[0].unverified:
         caveats.append("unverified labels")

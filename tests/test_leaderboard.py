@@ -365,6 +365,20 @@ def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
     )
 
 
+def test_a_result_of_fewer_splits_never_hides_one_of_more(scored, tmp_path):
+    """`analyze` of ImageNet-M alone, run after `score --split all` of the same model: the
+    newer result covers less, so the one covering every split is kept and the note says why."""
+    everything = json.loads(scored["alpha"].read_text())
+    fewer = json.loads(scored["alpha"].read_text())
+    fewer["metrics"] = {"imagenet_m": fewer["metrics"]["imagenet_m"]}
+    everything["environment"]["created_at"] = "2026-01-01T00:00:00+00:00"
+    fewer["environment"]["created_at"] = "2026-05-01T00:00:00+00:00"
+    paths = [_write(tmp_path / "all.json", everything), _write(tmp_path / "m.json", fewer)]
+    board = leaderboard.build_leaderboard(paths)
+    assert [entry.source for entry in board.entries] == ["all.json"]
+    assert any("kept the one covering the most splits, all.json" in note for note in board.notes)
+
+
 def test_results_of_different_predictions_files_are_never_merged_by_name(scored, tmp_path):
     """Two `score` results whose predictions files share a name: two models, two rows; the same
     predictions file scored twice: one model, the merge said."""
@@ -480,7 +494,8 @@ def test_plots_draw_one_label_version_and_say_unverified(scored, tmp_path):
     board = leaderboard.build_leaderboard(paths)
     assert [entry.source for entry in board.plotted] == ["no_full.json"]
     (note,) = [note for note in board.notes if note.startswith("The plots draw")]
-    assert "beta (labels 9.9.9?)" in note and "gamma (partial or incomplete)" in note
+    assert "beta (labels 9.9.9 (unverified))" in note and "gamma (partial or incomplete)" in note
+    assert "?" not in note
     svg = leaderboard_plots.render_plot(board, "multilabel_vs_top1")[
         "multilabel_vs_top1.svg"
     ].decode()
