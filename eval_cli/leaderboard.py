@@ -36,7 +36,7 @@ from imagenet_multilabel.dataset_script.annotations import (
     SPLITS,
     default_cache_dir,
 )
-from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli import outputs, results
 from imagenet_multilabel.eval_cli.leaderboard_entries import (
     MISTAKE_SOURCES,
     SEVERITIES,
@@ -44,7 +44,6 @@ from imagenet_multilabel.eval_cli.leaderboard_entries import (
     Leaderboard,
     labels_version_of,
     read_entry,
-    result_flags,
     results_paths,
 )
 from imagenet_multilabel.eval_cli.leaderboard_plots import PLOT_FORMATS, PLOTS, render_plot
@@ -200,7 +199,7 @@ def published_labels_cached() -> bool:
 def paper_references(labels: Labels) -> list[Entry]:
     """ViT-3B and Greedy Soups, their predictions rebuilt from the paper's mistake metadata and
     scored by our scorer on ``labels`` (both label splits needed)."""
-    flags = result_flags({"labels": labels.provenance, "metrics": {}, "complete": True})
+    flags = results.problem_flags({"labels": labels.provenance, "metrics": {}, "complete": True})
     references = []
     for model, name in PAPER_MODELS.items():
         metrics = {

@@ -173,7 +173,7 @@ def read_entry(path: Path) -> Entry:
         metrics=metrics,
         mistakes=_checked_mistakes(document, source),
         labels_version=labels_version_of(labels),
-        flags=result_flags({"labels": labels, "metrics": metrics, "complete": complete}),
+        flags=results.problem_flags({"labels": labels, "metrics": metrics, "complete": complete}),
     )
 
 
@@ -310,16 +310,3 @@ def labels_version_of(labels: Mapping[str, Any]) -> str:
     if labels.get("verified") is True or labels.get("patched") or "unverified" in version:
         return version
     return f"{version} (unverified)"
-
-
-def result_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """Short names of the publication problems: partial, incomplete, unverified, patched."""
-    found = []
-    for problem in results.publication_problems(document):
-        word = problem.split(":")[0].split(" (")[0].lower()
-        flag = {"unverified real labels": "unverified ReaL", "patched labels": "patched"}.get(
-            word, word.replace(" labels", "")
-        )
-        if flag not in found:
-            found.append(flag)
-    return tuple(found)

@@ -376,3 +376,16 @@ def checked_metric(value: Any, key: str, source: str, *, most: int | None = None
         expected = f"0..{maximum:,}" if maximum is not None else "0 or more"
         raise MetricValueError(f"{where}; expected a count, an integer in {expected}")
     return value
+
+
+def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """Short names of the publication problems: partial, incomplete, unverified, patched."""
+    found = []
+    for problem in publication_problems(document):
+        word = problem.split(":")[0].split(" (")[0].lower()
+        flag = {"unverified real labels": "unverified ReaL", "patched labels": "patched"}.get(
+            word, word.replace(" labels", "")
+        )
+        if flag not in found:
+            found.append(flag)
+    return tuple(found)

@@ -173,7 +173,11 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
             format_cell(metrics[split], key) if split in metrics else "-"
             for split, key in (("validation", OFFICIAL_KEY), ("imagenet_m", "imagenet_m_correct"))
         ]
-        status = "ok" if isinstance(outcome, dict) else f"failed ({type(outcome).__name__})"
+        if isinstance(outcome, dict):
+            flags = results.problem_flags(outcome)
+            status = f"ok, not official: {', '.join(flags)}" if flags else "ok, official"
+        else:
+            status = f"failed ({type(outcome).__name__})"
         rows.append([name, status, *cells, str(spec.output_dir(parent))])
         if isinstance(outcome, ToolkitError):
             errors.append(f"{name}: {outcome}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from image_fixtures import make_val_folder, make_val_tar
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.eval_cli import hub, leaderboard_entries, loader, results
+from imagenet_multilabel.eval_cli import hub, loader, results
 from imagenet_multilabel.eval_cli.cli import main
 from imagenet_multilabel.eval_cli.jpeg_decode import CPU_DECODER, DEVICE_DECODER
 from imagenet_multilabel.eval_cli.models import adapters
@@ -144,7 +144,7 @@ def test_approximate_decoding_is_never_official(workspace, tmp_path, monkeypatch
     assert document["run"]["decode"] == "nvjpeg (approximate)"
     problems = results.publication_problems(document)
     assert any(problem.startswith("APPROXIMATE DECODE") for problem in problems)
-    assert "approximate decode" in leaderboard_entries.result_flags(document)
+    assert "approximate decode" in results.problem_flags(document)
     with pytest.raises(hub.PushError, match="APPROXIMATE DECODE"):
         hub.push_results(document, output, repo_id="someone/model", dry_run=True)
 

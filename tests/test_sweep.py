@@ -103,7 +103,7 @@ def test_a_sweep_is_separate_runs_sharing_labels_and_images(
     ]
     rows = {line.split()[0]: line for line in table[2:5]}
     assert (
-        "ok" in rows[str(workspace["resnet"])]
+        "ok, not official: unverified" in rows[str(workspace["resnet"])]  # synthetic labels
         and str(parent / "resnet") in rows[str(workspace["resnet"])]
     )
     assert "failed (LabelSpaceError)" in rows[str(workspace["cifar"])]
@@ -198,7 +198,7 @@ def test_a_corrupt_run_identity_fails_that_model_and_the_sweep_goes_on(
     captured = capsys.readouterr()
     rows = {line.split()[0]: line for line in captured.out.splitlines()[2:4]}
     assert "failed (ResumeError)" in rows[str(workspace["resnet"])]
-    assert " ok " in rows[str(workspace["timm"])]
+    assert " ok, not official: unverified " in rows[str(workspace["timm"])]
     assert _results(parent / "timm")["metrics"] == _results(single_runs["timm"])["metrics"]
     assert "run_identity.json, which says which run made them, cannot be read" in captured.out
     assert "Traceback" not in captured.err
