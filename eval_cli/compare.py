@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from imagenet_multilabel.dataset_script import classes, mistakes
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
-from imagenet_multilabel.eval_cli import outputs, review
+from imagenet_multilabel.eval_cli import outputs, results, review
 from imagenet_multilabel.eval_cli.compare_inputs import (
     CompareError,
     ModelInput,
@@ -451,6 +451,9 @@ def summary(document: Mapping[str, Any]) -> str:
         f"{model['num_outside_label_set']} top-1 prediction(s) outside the label set"
         for model in document["models"]
     ]
+    # The label caveats of the publication rule (patched, unverified, unchecked labels).
+    labels_only = {"labels": document["labels"], "metrics": {}, "complete": True}
+    lines += results.publication_problems(labels_only)
     queue, slice_ = document["queue"], document["major_candidates"]
     lines.append(
         f"Queue: {queue['num_items']} (image, class) pair(s) to review, "

@@ -68,7 +68,8 @@ def test_compare_two_predictions_files(tmp_path: Path, labelled, capsys) -> None
     assert printed.err == ""
     lines = printed.out.splitlines()
     assert lines[0].startswith("model_a: ") and lines[1].startswith("model_b: ")
-    assert "multi-label accuracy" in lines[0] and lines[2].startswith("Queue: ")
+    assert "multi-label accuracy" in lines[0] and lines[2].startswith("UNVERIFIED labels: ")
+    assert lines[3].startswith("Queue: ")
     written = {p.name for p in out.iterdir()}
     expected = {"compare.json", "compare.md", "compare.csv", "queue.jsonl", "solved_vs_top1.png"}
     assert expected <= written and "review" not in written  # no --images: no page
