@@ -271,6 +271,9 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
             f"({', '.join(missing_classes)}); they are never predicted",
             file=sys.stderr,
         )
+    assumption = adapter.label_mapping.get("assumption")
+    if assumption and accelerator.is_main_process:
+        print(f"note: {spec.model}: label space {assumption}", file=sys.stderr)
     model_provenance = adapter.provenance()
     identity = run_identity(
         model_provenance,

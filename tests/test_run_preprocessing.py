@@ -188,3 +188,12 @@ def test_undecodable_images_on_the_device_paths_are_named_and_the_rest_kept(
     assert garbage in error and truncated in error
     predicted = read_predictions(tmp_path / "out" / "predictions.jsonl").file_names.tolist()
     assert len(predicted) == len(ids) - 2
+
+
+def test_an_assumed_label_space_is_said_when_the_run_starts(workspace, tmp_path, capsys):
+    """A model whose labels are transformers' placeholders runs on an assumption: it is said,
+    not only recorded."""
+    model = save_resnet(tmp_path / "model")  # LABEL_0..LABEL_999
+    assert main(run_args(workspace, model, tmp_path / "out")) == 0
+    error = capsys.readouterr().err
+    assert f"note: {model}: label space assumed: 1000-way head in ImageNet index order" in error
