@@ -289,6 +289,7 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
     if reason:
         pytest.skip(f"no headless browser: {reason}")
     from imagenet_multilabel.eval_cli import cli
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.select import Select
@@ -368,7 +369,7 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
         ]
 
         body = driver.find_element(By.TAG_NAME, "body")
-        body.send_keys("j")
+        ActionChains(driver).send_keys("j").perform()  # to the focused element: not the sort
         assert "current" in cards()[0].get_attribute("class")
         body.send_keys("1")  # correct on #1, then on to #2
         assert "current" in cards()[1].get_attribute("class")

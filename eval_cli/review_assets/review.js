@@ -362,7 +362,11 @@
   });
   for (const id of ["sort", "filter-source", "filter-label-set", "filter-category", "filter-severity",
     "filter-imagenet-m", "filter-class", "filter-verdict"]) {
-    byId(id).addEventListener("change", applyFilters);
+    byId(id).addEventListener("change", (event) => {
+      applyFilters();
+      // A chosen option hands the keys back to the cards (a focused select would keep them).
+      if (event.target.tagName === "SELECT") event.target.blur();
+    });
   }
   byId("show-more").addEventListener("click", () => {
     shown = Math.min(shown + PAGE_SIZE, matching.length);
