@@ -16,7 +16,8 @@ from __future__ import annotations
 import itertools
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 SHOWN = 5  # offending items an error message lists
 ITEM_CHARS = 200  # characters of one listed item (a 1 MB "file name" must not fill the screen)
@@ -51,6 +52,58 @@ def shorten(text: str, limit: int = ITEM_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
+def expect_items(
+    value: object, parameter: str, types: tuple[type, ...], what: str
+) -> tuple[Any, ...]:
+    """``value`` as a tuple of items of ``types``: one item alone is a tuple of one (a string
+    iterated would give its characters); anything else is an error naming ``parameter``."""
+    if isinstance(value, types):
+        return (value,)
+    items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+    if items is None or not all(isinstance(item, types) for item in items):
+        raise ToolkitError(f"`{parameter}`: expected {what} or a list of them, got {_typed(value)}")
+    return items
+
+
+def expect_paths(value: object, parameter: str) -> tuple[str | os.PathLike[str], ...]:
+    """One path (str or PathLike) or a list of them, as a tuple."""
+    return expect_items(value, parameter, (str, os.PathLike), "a path (str or PathLike)")
+
+
+def expect_path(value: object, parameter: str, *, optional: bool = False) -> Any:
+    """A path (str or PathLike), or None when ``optional``."""
+    if (value is None and optional) or isinstance(value, str | os.PathLike):
+        return value
+    raise ToolkitError(f"`{parameter}`: expected a path (str or PathLike), got {_typed(value)}")
+
+
+def expect_text(value: object, parameter: str, *, optional: bool = False) -> Any:
+    """A str, or None when ``optional``."""
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise ToolkitError(f"`{parameter}`: expected a string, got {_typed(value)}")
+
+
+def expect_flag(value: object, parameter: str) -> bool:
+    """True or False only: a truthy string such as ``"false"`` must not switch a check off."""
+    if isinstance(value, bool):
+        return value
+    raise ToolkitError(f"`{parameter}`: expected True or False, got {_typed(value)}")
+
+
+def expect_count(value: object, parameter: str, *, optional: bool = False) -> Any:
+    """An int >= 1 (not a bool), or None when ``optional``."""
+    if value is None and optional:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ToolkitError(f"`{parameter}`: expected a positive integer, got {_typed(value)}")
+
+
+def _typed(value: object) -> str:
+    return f"{type(value).__name__} {brief_repr(value)}"
 
 
 _FILE_KINDS = (

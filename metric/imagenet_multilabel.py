@@ -8,7 +8,7 @@ Input contract and documentation only; all scoring happens in ``scoring.py`` (wi
 import datasets
 import evaluate
 
-from .errors import ToolkitError
+from .errors import ToolkitError, expect_flag
 from .references import LABEL_COLUMNS, RealReferences, References
 from .scoring import check_raw_inputs, score, score_real
 
@@ -241,6 +241,8 @@ class ImagenetMultilabel(evaluate.Metric):
         imagenet_m: bool = False,
         allow_partial: bool = False,
     ) -> dict:
+        imagenet_m = expect_flag(imagenet_m, "imagenet_m")
+        allow_partial = expect_flag(allow_partial, "allow_partial")
         if self.config_name == REAL_CONFIG:
             if imagenet_m or allow_partial:
                 raise ToolkitError(

@@ -93,6 +93,18 @@ def test_compute_refuses_what_casting_would_change(metric, predictions, referenc
     assert type(raised.value).__mro__[1].__name__ == "ToolkitError"
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("imagenet_m", "false"), ("allow_partial", "no"), ("allow_partial", 1), ("imagenet_m", None)],
+)
+def test_compute_flags_must_be_bools(metric, flag, value):
+    """A truthy string used to switch ImageNet-M scoring or partial coverage on."""
+    keywords = {"allow_partial": True, flag: value}
+    with pytest.raises(ValueError, match=rf"`{flag}`: expected True or False, got") as raised:
+        metric.compute(predictions=[0, 1], references=ROWS, **keywords)
+    assert type(raised.value).__name__ == "ToolkitError"
+
+
 def test_add_and_add_batch_check_too(metric):
     with pytest.raises(ValueError, match="integer class ids"):
         metric.add(prediction=0.9, reference=ROWS[0])
