@@ -25,7 +25,14 @@ from imagenet_multilabel.dataset_script.patches import (
     patched_provenance,
     read_patch,
 )
-from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+from imagenet_multilabel.metric.errors import (
+    PATH_TYPES,
+    ToolkitError,
+    brief_repr,
+    expect_flag,
+    expect_items,
+    expect_path,
+)
 from imagenet_multilabel.metric.references import References
 
 
@@ -64,9 +71,11 @@ class LabelSource:
     patches: tuple[str | os.PathLike, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "patches", _names(self.patches, "patches", (str, os.PathLike), "a patch path")
-        )
+        for name in ("annotations", "dataset"):
+            expect_path(getattr(self, name), f"LabelSource({name}=...)", optional=True)
+        expect_flag(self.allow_unverified, "LabelSource(allow_unverified=...)")
+        patches = expect_items(self.patches, "LabelSource(patches=...)", PATH_TYPES, "a patch path")
+        object.__setattr__(self, "patches", patches)
 
     @classmethod
     def from_cli(cls, args: Any) -> LabelSource:
@@ -124,14 +133,11 @@ def load_labels(
     ``patches``: label patch files (``dataset_script.patches``; one path alone is one patch)
     applied in memory; the labels then carry a patched version and are never the official ones.
     """
-    splits = _names(splits, "splits", (str,), "a split name")
-    patches = _names(patches, "patches", (str, os.PathLike), "a label patch path")
-    for parameter, value in (("annotations", annotations), ("dataset", dataset)):
-        if value is not None and not isinstance(value, str | os.PathLike):
-            raise ToolkitError(
-                f"load_labels({parameter}=...): expected a path, got {type(value).__name__} "
-                f"{brief_repr(value)}"
-            )
+    splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
+    patches = expect_items(patches, "load_labels(patches=...)", PATH_TYPES, "a label patch path")
+    expect_path(annotations, "load_labels(annotations=...)", optional=True)
+    expect_path(dataset, "load_labels(dataset=...)", optional=True)
+    expect_flag(allow_unverified, "load_labels(allow_unverified=...)")
     unknown = [split for split in splits if split not in SPLITS]
     if unknown:
         raise ToolkitError(
@@ -184,17 +190,3 @@ def _published_to_check_against(annotations: str | os.PathLike | None) -> Annota
             "there is one)"
         )
     return published
-
-
-def _names(value: object, parameter: str, types: tuple[type, ...], what: str) -> tuple[Any, ...]:
-    """``value`` as a tuple of items of ``types``: one item alone is a tuple of one (a string
-    iterated would give its characters); anything else is an error naming ``parameter``."""
-    if isinstance(value, types):
-        return (value,)
-    items = tuple(value) if isinstance(value, Sequence) else None
-    if items is None or not all(isinstance(item, types) for item in items):
-        raise ToolkitError(
-            f"load_labels({parameter}=...): expected {what} or a list of them, got "
-            f"{type(value).__name__} {brief_repr(value)}"
-        )
-    return items

@@ -35,6 +35,7 @@ from imagenet_multilabel.dataset_script.patches import (
     LabelPatchError,
     read_patch,
 )
+from imagenet_multilabel.metric.errors import expect_count, expect_paths, expect_text
 
 DEFAULT_MIN_AGREEMENT = 2
 _Item = tuple[str, int]  # (file name, class id)
@@ -49,6 +50,9 @@ def merge_patches(
     """The merged patch document, the conflicts (one record per disagreed pair) and the report
     (counts and agreement). ``base_sha256``: the annotation file the patches must apply to
     (default: whatever base they share)."""
+    paths = expect_paths(paths, "merge_patches(paths=...)")
+    expect_count(min_agreement, "merge_patches(min_agreement=...)")
+    expect_text(base_sha256, "merge_patches(base_sha256=...)", optional=True)
     patches = [read_patch(path) for path in paths]
     reviewers = _reviewer_names(patches)
     if not 1 <= min_agreement <= len(patches):

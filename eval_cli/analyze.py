@@ -27,7 +27,7 @@ from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
-from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
+from imagenet_multilabel.eval_cli.outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.eval_cli.review import (
     REVIEW_FOLDER,
@@ -37,7 +37,12 @@ from imagenet_multilabel.eval_cli.review import (
     write_thumbnails,
 )
 from imagenet_multilabel.eval_cli.score import analyze_mistakes, chosen_splits, score_predictions
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import (
+    ToolkitError,
+    expect_count,
+    expect_path,
+    expect_text,
+)
 
 ANALYSIS_FOLDER = "analysis"  # the command's default output, next to the predictions
 
@@ -61,6 +66,14 @@ def analyze_predictions(
     (default: the predictions file's name). ``other_inputs`` (option name -> path) are further
     files the caller read, such as a run folder's ``results.json``: no output may replace them.
     """
+    if not isinstance(predictions, Predictions):
+        expect_path(predictions, "analyze_predictions(predictions=...)")
+    expect_path(output_dir, "analyze_predictions(output_dir=...)")
+    expect_text(split, "analyze_predictions(split=...)")
+    expect_count(limit, "analyze_predictions(limit=...)", optional=True)
+    expect_path(images, "analyze_predictions(images=...)", optional=True)
+    for name, value in (("images_split", images_split), ("title", title)):
+        expect_text(value, f"analyze_predictions({name}=...)", optional=True)
     output = Path(output_dir)
     source = Path(predictions.source if isinstance(predictions, Predictions) else predictions)
     label_files = labels if isinstance(labels, LabelSource) else LabelSource()
@@ -68,9 +81,9 @@ def analyze_predictions(
         output,
         {
             "`predictions`": source,
-            "`annotations`": label_files.annotations,
-            "`images`": images,
-            **{f"`patches` {Path(p).name}": p for p in label_files.patches},
+            **_run_folder_files(source.parent),
+            **outputs.label_inputs(label_files),
+            "`images`": images if images is not None and Path(images).exists() else None,
             **(other_inputs or {}),
         },
     )
@@ -88,15 +101,35 @@ def analyze_predictions(
             write_thumbnails(
                 review_folder, [r["file_name"] for r in records], images, images_split=images_split
             )
-        outputs.write_json(output / RESULTS_FILE, document)
-        write_mistakes_jsonl(output / MISTAKES_FILE, records)
-        write_review_page(
-            output,
-            records,
-            labels=document["labels"],
-            title=title or f"Mistakes of {source.name}",
-        )
+        written: list[str] = []
+        try:
+            outputs.write_json(output / RESULTS_FILE, document)
+            written.append(RESULTS_FILE)
+            write_mistakes_jsonl(output / MISTAKES_FILE, records)
+            written.append(MISTAKES_FILE)
+            write_review_page(
+                output,
+                records,
+                labels=document["labels"],
+                title=title or f"Mistakes of {source.name}",
+            )
+        except outputs.OutputWriteError as error:
+            if not written:
+                raise
+            raise outputs.OutputWriteError(
+                f"{error}. This run already replaced {' and '.join(written)} in "
+                f"{str(output)!r}, so that folder now mixes this run's files with an earlier "
+                "run's: run the same command again before reading it"
+            ) from error
     return document
+
+
+def _run_folder_files(folder: Path) -> dict[str, Path]:
+    """Every file of a `run` folder (one holding results or a run's identity next to the
+    predictions): the folder is the run's record, none of its files is an output."""
+    if not ((folder / RESULTS_FILE).is_file() or (folder / IDENTITY_FILE).is_file()):
+        return {}
+    return {f"run folder's {path.name}": path for path in folder.iterdir() if path.is_file()}
 
 
 def _refuse_outputs_over_inputs(
@@ -131,9 +164,10 @@ class RunDirInputs:
     labels_description: str = "the published labels (the default)"
 
 
-def run_dir_inputs(run_dir: str | os.PathLike) -> RunDirInputs:
+def run_dir_inputs(run_dir: str | os.PathLike, *, recorded_labels: bool = True) -> RunDirInputs:
     """A `run` output folder's predictions file, its results file, a page title naming its model
-    (Hub id, or a local model's folder name) and the labels the run scored with."""
+    (Hub id, or a local model's folder name) and, with ``recorded_labels``, the labels the run
+    scored with (without: the caller has its own labels, and the run's are not looked for)."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ToolkitError(f"--run-dir {str(folder)!r} is not a directory; expected `run`'s output")
@@ -157,12 +191,12 @@ def run_dir_inputs(run_dir: str | os.PathLike) -> RunDirInputs:
     model = document.get("model")
     model_id = model.get("id") if isinstance(model, dict) else None
     title = (
-        f"Mistakes of {escape.public_model_name(model_id)}"
+        f"Mistakes of {escape.public_model_name(model_id, local=model.get('local') is True)}"
         if isinstance(model_id, str) and model_id
         else fallback_title
     )
     recorded = document.get("labels")
-    if not isinstance(recorded, dict):
+    if not recorded_labels or not isinstance(recorded, dict):
         return RunDirInputs(predictions, results_path, title)
     labels, description = run_labels(recorded, document, folder, results_path)
     return RunDirInputs(predictions, results_path, title, labels, description)
@@ -210,13 +244,14 @@ def run_labels(
 def _recorded_patch(
     entry: Any, document: Mapping[str, Any], run_dir: Path, results_path: Path
 ) -> Path:
-    """Where a patch the run applied is now: a path of its command line, or the run folder,
-    holding a file of that name and sha256."""
+    """Where a patch the run applied is now: the absolute path the run recorded, a path of its
+    command line, or the run folder, holding a file of that name and sha256."""
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise _labels_not_found(results_path, f"a recorded patch is not an object: {entry!r:.200}")
     name, sha256 = entry["file"], entry.get("sha256")
     command = (document.get("environment") or {}).get("command") or []
-    given = [part.split("=", 1)[-1] for part in command if isinstance(part, str)]
+    recorded = (document.get("run") or {}).get("label_patch_paths") or []
+    given = [part.split("=", 1)[-1] for part in [*recorded, *command] if isinstance(part, str)]
     for candidate in [*(Path(p) for p in given if Path(p).name == name), run_dir / name]:
         if candidate.is_file() and sha256_of_file(candidate) == sha256:
             return candidate

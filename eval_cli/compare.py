@@ -56,7 +56,13 @@ from imagenet_multilabel.eval_cli.compare_report import (
 )
 from imagenet_multilabel.eval_cli.compare_review import queue_records, write_queue_review
 from imagenet_multilabel.eval_cli.predictions import read_top5_probs
-from imagenet_multilabel.metric.errors import first_few
+from imagenet_multilabel.metric.errors import (
+    expect_count,
+    expect_path,
+    expect_paths,
+    expect_text,
+    first_few,
+)
 from imagenet_multilabel.metric.references import NUM_CLASSES, References
 from imagenet_multilabel.metric.scoring import (
     CORRECT,
@@ -367,7 +373,11 @@ def compare_models(
     image source (`dataset_script.images`, split ``images_split``); with it the queue is also
     written as a review page, ``review/index.html`` with thumbnails.
     """
-    output = Path(output_dir)
+    inputs = expect_paths(inputs, "compare_models(inputs=...)")
+    output = Path(expect_path(output_dir, "compare_models(output_dir=...)"))
+    expect_count(min_models, "compare_models(min_models=...)", optional=True)
+    expect_path(images, "compare_models(images=...)", optional=True)
+    expect_text(images_split, "compare_models(images_split=...)", optional=True)
     written = [output / name for name in (JSON_FILE, MARKDOWN_FILE, CSV_FILE, QUEUE_FILE)]
     written += [output / f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES]
     if images is not None:

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
-from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+from imagenet_multilabel.metric.errors import (
+    ToolkitError,
+    brief_repr,
+    expect_flag,
+    expect_path,
+    expect_text,
+)
 
 # The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
 RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
@@ -25,6 +31,17 @@ MIXED_PRECISIONS = ("no", "fp16", "bf16")
 PLACES = ("cpu", "device")
 # (option, the option it only applies with): given alone it would be silently ignored.
 _NEEDS = (("dry_run", "push_to_hub"), ("hub_repo_id", "push_to_hub"))
+# The options that are True or False (a truthy "no" must not switch one on).
+_FLAGS = (
+    "skip_image_check",
+    "allow_unverified_real_labels",
+    "trust_remote_code",
+    "channels_last",
+    "compile",
+    "cpu",
+    "push_to_hub",
+    "dry_run",
+)
 
 
 def require_run_extra(what: str) -> None:
@@ -76,6 +93,13 @@ class RunOptions:
     dry_run: bool = False
 
     def __post_init__(self) -> None:
+        for name in _FLAGS:
+            expect_flag(getattr(self, name), f"RunOptions({name}=...)")
+        for name in ("split", "images_split", "zero_shot_prompts"):
+            expect_text(getattr(self, name), f"RunOptions({name}=...)")
+        expect_text(self.hub_repo_id, "RunOptions(hub_repo_id=...)", optional=True)
+        for name in ("real_labels", "output_dir"):
+            expect_path(getattr(self, name), f"RunOptions({name}=...)", optional=True)
         size = self.batch_size
         if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {size!r}")

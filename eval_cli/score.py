@@ -21,7 +21,13 @@ from imagenet_multilabel.dataset_script.real import RealLabels, load_real_labels
 from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.analysis import MistakeAnalysis, analyze_split
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions, read_top5_probs
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import (
+    ToolkitError,
+    expect_count,
+    expect_flag,
+    expect_path,
+    expect_text,
+)
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score, score_original, score_real
 
@@ -88,8 +94,15 @@ def score_predictions(
     labels: ``real_labels`` (loaded ``RealLabels`` or a path; default timm's copy), another
     sha256 than the published one only with ``allow_unverified_real_labels``.
     """
+    expect_text(split, "score_predictions(split=...)")
+    expect_count(limit, "score_predictions(limit=...)", optional=True)
+    expect_flag(allow_unverified_real_labels, "score_predictions(allow_unverified_real_labels=...)")
+    if not isinstance(real_labels, RealLabels):
+        expect_path(real_labels, "score_predictions(real_labels=...)", optional=True)
     if not isinstance(predictions, Predictions):
-        predictions = read_predictions(predictions)
+        predictions = read_predictions(
+            expect_path(predictions, "score_predictions(predictions=...)")
+        )
     splits = chosen_splits(split)
     real = real_labels_for(splits, real_labels, allow_unverified_real_labels)
     labels = resolve_labels(labels)

@@ -27,6 +27,7 @@ from imagenet_multilabel.eval_cli.run_options import RunOptions
 from imagenet_multilabel.metric.errors import (
     ToolkitError,
     brief_repr,
+    expect_path,
     first_few,
     not_a_regular_file,
 )
@@ -203,6 +204,7 @@ def evaluate_model(
     (resumable) and the model-card files into ``output_dir`` (default
     ``eval_results/<model name>``).
     """
+    expect_path(images, "evaluate_model(images=...)")
     options = _options(options, option_keywords)
     spec = ModelSpec(model, revision, kind)
     output_dir = Path(options.output_dir) if options.output_dir else default_output_dir(model)
@@ -230,6 +232,7 @@ def evaluate_models(
     Returns ``(model, outcome)`` per model, in order, on every process: the results document
     (None on processes other than the main one) or the error.
     """
+    expect_path(images, "evaluate_models(images=...)")
     options = _options(options, option_keywords)
     specs = _as_specs(models)
     output_dirs = [spec.output_dir(options.output_dir) for spec in specs]

@@ -21,6 +21,7 @@ from typing import Any
 
 SHOWN = 5  # offending items an error message lists
 ITEM_CHARS = 200  # characters of one listed item (a 1 MB "file name" must not fill the screen)
+PATH_TYPES = (str, os.PathLike)  # what the API takes as a path
 
 
 class ToolkitError(ValueError):
@@ -63,34 +64,34 @@ def expect_items(
         return (value,)
     items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
     if items is None or not all(isinstance(item, types) for item in items):
-        raise ToolkitError(f"`{parameter}`: expected {what} or a list of them, got {_typed(value)}")
+        raise ToolkitError(f"{parameter}: expected {what} or a list of them, got {_typed(value)}")
     return items
 
 
 def expect_paths(value: object, parameter: str) -> tuple[str | os.PathLike[str], ...]:
-    """One path (str or PathLike) or a list of them, as a tuple."""
-    return expect_items(value, parameter, (str, os.PathLike), "a path (str or PathLike)")
+    """One path (a str or PathLike) or a list of them, as a tuple."""
+    return expect_items(value, parameter, PATH_TYPES, "a path")
 
 
 def expect_path(value: object, parameter: str, *, optional: bool = False) -> Any:
     """A path (str or PathLike), or None when ``optional``."""
-    if (value is None and optional) or isinstance(value, str | os.PathLike):
+    if (value is None and optional) or isinstance(value, PATH_TYPES):
         return value
-    raise ToolkitError(f"`{parameter}`: expected a path (str or PathLike), got {_typed(value)}")
+    raise ToolkitError(f"{parameter}: expected a path, got {_typed(value)}")
 
 
 def expect_text(value: object, parameter: str, *, optional: bool = False) -> Any:
     """A str, or None when ``optional``."""
     if (value is None and optional) or isinstance(value, str):
         return value
-    raise ToolkitError(f"`{parameter}`: expected a string, got {_typed(value)}")
+    raise ToolkitError(f"{parameter}: expected a string, got {_typed(value)}")
 
 
 def expect_flag(value: object, parameter: str) -> bool:
     """True or False only: a truthy string such as ``"false"`` must not switch a check off."""
     if isinstance(value, bool):
         return value
-    raise ToolkitError(f"`{parameter}`: expected True or False, got {_typed(value)}")
+    raise ToolkitError(f"{parameter}: expected True or False, got {_typed(value)}")
 
 
 def expect_count(value: object, parameter: str, *, optional: bool = False) -> Any:
@@ -99,7 +100,7 @@ def expect_count(value: object, parameter: str, *, optional: bool = False) -> An
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise ToolkitError(f"`{parameter}`: expected a positive integer, got {_typed(value)}")
+    raise ToolkitError(f"{parameter}: expected a positive integer, got {_typed(value)}")
 
 
 def _typed(value: object) -> str:
