@@ -10,10 +10,11 @@ named by its folder name only. Nothing is mixed or dropped silently: a result
 that is not official (partial, incomplete, unverified or patched labels:
 `results.publication_problems`, the one rule) is flagged in the table and drawn hollow; results
 are one per model identity (model id and revision, or the predictions file's sha256 for `score`),
-a complete one kept over a partial or incomplete one, else the newest, and the notes say which
-were left out. A plot has one definition per axis: x is top-1 on the annotated images (every
-result has it; top-1 on all 50,000 images is in the table), and it draws one label version and
-either complete or incomplete results, never both; the notes name what it leaves out.
+kept by `KEEP_RULES` (complete, then official, then most splits, then newest), and the notes say
+which were left out and which rule decided. A plot has one definition per axis: x is top-1 on
+the annotated images (every result has it; top-1 on all 50,000 images is in the table), and it
+draws one label version and either complete or incomplete results, never both; the notes name
+what it leaves out.
 
 Reference lines from the paper's own artifacts: ViT-3B and Greedy Soups, their top-1 predictions
 rebuilt from the mistake metadata (`dataset_script.mistakes`) and scored by `metric.scoring` on
@@ -48,6 +49,7 @@ from imagenet_multilabel.eval_cli.leaderboard_entries import (
 )
 from imagenet_multilabel.eval_cli.leaderboard_plots import PLOT_FORMATS, PLOTS, render_plot
 from imagenet_multilabel.eval_cli.score import FULL_SPLIT
+from imagenet_multilabel.metric.errors import expect_path, expect_paths
 from imagenet_multilabel.metric.scoring import score
 
 if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
@@ -81,29 +83,36 @@ COLUMNS = (
 NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - {"model", "revision", "labels_version", "flags"}
 
 
+# What decides between two results of one model, in order; the note names the deciding one.
+KEEP_RULES = (
+    ("the complete one", lambda entry: entry.complete),
+    ("the official one", lambda entry: entry.official),
+    ("the one covering the most splits", lambda entry: len(entry.metrics)),
+    ("the newest", lambda entry: entry.created_at),
+)
+
+
 def one_per_model(entries: Sequence[Entry]) -> tuple[list[Entry], list[str]]:
-    """One entry per model identity: a complete one over a partial or incomplete one, then the
-    one covering more splits (an ImageNet-M-only result never hides a full one), then the newest
-    by ``created_at``; a note for each model with more than one result."""
+    """One entry per model identity, by `KEEP_RULES`: a complete one over a partial or
+    incomplete one, then an official one over one on unverified or patched labels (a newer run
+    on patched labels never hides the official number), then the one covering more splits (an
+    ImageNet-M-only result never hides a full one), then the newest by ``created_at``; a note
+    for each model with more than one result, naming the rule that decided."""
     groups: dict[tuple[str, ...], list[Entry]] = {}
     for entry in entries:
         groups.setdefault(entry.identity, []).append(entry)
     kept, notes = [], []
     for group in groups.values():
         ordered = sorted(
-            group,
-            key=lambda entry: (entry.complete, len(entry.metrics), entry.created_at),
-            reverse=True,
+            group, key=lambda entry: tuple(rule(entry) for _, rule in KEEP_RULES), reverse=True
         )
         kept.append(ordered[0])
         if len(ordered) > 1:
             chosen, others = ordered[0], ordered[1:]
-            if chosen.complete and any(not entry.complete for entry in others):
-                why = "the complete one"
-            elif any(len(entry.metrics) < len(chosen.metrics) for entry in others):
-                why = "the one covering the most splits"
-            else:
-                why = "the newest"
+            why = next(
+                (name for name, rule in KEEP_RULES if rule(chosen) != rule(others[0])),
+                "the first given (nothing else tells them apart)",
+            )
             left_out = "; ".join(_described(entry) for entry in others)
             notes.append(
                 f"{_named(chosen)}: {len(ordered)} results; kept {why}, {_described(chosen)}; "
@@ -117,8 +126,8 @@ def _named(entry: Entry) -> str:
 
 
 def _described(entry: Entry) -> str:
-    incomplete = [flag for flag in entry.flags if flag in ("partial", "incomplete")]
-    return f"{entry.source} ({', '.join([entry.created_at or 'no date', *incomplete])})"
+    """The result's file, date and flags: what the keep rules read."""
+    return f"{entry.source} ({', '.join([entry.created_at or 'no date', *entry.flags])})"
 
 
 def _rank_key(entry: Entry) -> tuple:
@@ -361,7 +370,8 @@ def write_leaderboard(
     Everything is read and rendered before the first file is written, each file whole or not at
     all (`eval_cli.outputs`), under the output directory's lock: a second leaderboard into the
     same directory is refused, so the md and csv always come from one run."""
-    output = Path(output_dir)
+    paths = expect_paths(paths, "write_leaderboard(paths=...)")
+    output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
     files = [*TABLE_FILES, *(f"{which}.{suffix}" for which in PLOTS for suffix in PLOT_FORMATS)]
     outputs.refuse_overwriting_inputs(
         {f"--output-dir file {name}": output / name for name in files},

@@ -7,6 +7,7 @@ overlaps another, a marker, a line or the corner note; every text is escaped for
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,10 @@ PLOT_FORMATS = ("png", "svg")
 NAMED_POINTS = 10  # up to this many points carry their model's name, more carry numbers
 KEYED_POINTS = 40  # up to this many numbered points get a key beside the plot
 MAX_LABELS = 60  # labels per plot, best-ranked first: more is unreadable, and text is slow
+NAME_WIDTH = 80  # characters of a model's name beside its point (the table has it whole)
+VERSION_WIDTH = 40  # characters of the labels' version in the title (the table has it whole)
+VIEW_MARGIN = 0.08  # of the shown range, beyond it on each side: room for a label at an end
+MIN_COUNT_SPAN = 6  # images: equal ImageNet-M counts still get a readable integer axis
 
 
 def _place_labels(
@@ -77,13 +82,36 @@ def _y(entry: Entry, imagenet_m: bool) -> float | None:
     return None if accuracy is None else 100 * accuracy
 
 
-def _limits(values: Sequence[float], low: float, high: float) -> tuple[float, float]:
-    """A view around ``values``, padded, within ``low``..``high``."""
+def _limits(
+    values: Sequence[float], low: float, high: float, min_span: float
+) -> tuple[float, float]:
+    """The range to show around ``values``: padded, within ``low``..``high``, at least
+    ``min_span`` wide (equal values still get a readable axis)."""
     if not len(values):
         return low, high
     smallest, largest = min(values), max(values)
-    pad = max(1.0, 0.08 * (largest - smallest))
-    return max(low, smallest - pad), min(high, largest + pad)
+    pad = max(min_span / 2, 0.08 * (largest - smallest))
+    start, end = max(low, smallest - pad), min(high, largest + pad)
+    if end - start < min_span:  # clamped at one end: widen at the other
+        start, end = (start, min(high, start + min_span)) if start == low else (end - min_span, end)
+    return start, end
+
+
+def _show_range(axes, axis: str, start: float, end: float, *, integer: bool) -> None:
+    """Show ``start``..``end`` on ``axis`` ("x" or "y") with a margin beyond it, so that points
+    at its ends are drawn whole, and ticks only within it (integers for counts: no tick at -1 or
+    past the split's size)."""
+    from matplotlib.ticker import MaxNLocator
+
+    margin = VIEW_MARGIN * (end - start)
+    ticks = MaxNLocator(nbins=8, integer=integer, steps=[1, 2, 5, 10]).tick_values(start, end)
+    inside = [tick for tick in ticks if start - 1e-9 <= tick <= end + 1e-9]
+    if axis == "x":
+        axes.set_xlim(start - margin, end + margin)
+        axes.set_xticks(inside)
+    else:
+        axes.set_ylim(start - margin, end + margin)
+        axes.set_yticks(inside)
 
 
 def _title(board: Leaderboard, imagenet_m: bool) -> str:
@@ -91,7 +119,7 @@ def _title(board: Leaderboard, imagenet_m: bool) -> str:
     plotted = board.plotted
     # The caveat says "unverified" once: the version keeps only what else it says.
     version = plotted[0].labels_version.removesuffix(" (unverified)") if plotted else ""
-    version = "" if version == "unverified" else version
+    version = "" if version == "unverified" else _shortened(version, VERSION_WIDTH)
     caveats = []
     if plotted and plotted[0].unverified:
         caveats.append("unverified labels")
@@ -99,14 +127,44 @@ def _title(board: Leaderboard, imagenet_m: bool) -> str:
         caveats.append("partial or incomplete results")
     what = "ImageNet-M images correct" if imagenet_m else "Multi-label accuracy"
     title = f"{what} vs. original top-1" + (f", labels {version}" if version else "")
-    return escape.mathtext_text(title + (f" ({'; '.join(caveats)})" if caveats else ""))
+    return title + (f" ({'; '.join(caveats)})" if caveats else "")
+
+
+def _set_fitted_title(axes, title: str, renderer) -> float:
+    """Set ``title`` (plain text) wrapped at word boundaries to the axes' width, so that no
+    caveat is clipped at the figure's edges; its height in pixels, to make room for it."""
+    text = axes.set_title(escape.mathtext_text(title))
+    width = axes.get_window_extent(renderer).width
+    measured = text.get_window_extent(renderer).width
+    characters = len(title)
+    while measured > width and characters > 10:
+        characters = max(10, min(characters - 1, int(characters * width / measured)))
+        lines = textwrap.wrap(title, characters)
+        text.set_text("\n".join(escape.mathtext_text(line) for line in lines))
+        measured = text.get_window_extent(renderer).width
+    return text.get_window_extent(renderer).height
 
 
 def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
     """One of ``PLOTS`` as PNG and SVG bytes, by file name."""
+    import matplotlib
+
+    figure = plot_figure(board, which)
+    files = {}
+    # SVG text stays text: searchable, selectable, and faster to write than glyph outlines.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        for suffix in PLOT_FORMATS:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=suffix)
+            files[f"{which}.{suffix}"] = buffer.getvalue()
+    return files
+
+
+def plot_figure(board: Leaderboard, which: str):
+    """One of ``PLOTS`` as a matplotlib Figure, laid out and labelled."""
     # A Figure without pyplot: no GUI backend, no global figure registry, a faster import; it
     # renders with the Agg canvas (PNG) and the SVG one.
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -147,17 +205,20 @@ def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
         if _y(reference, imagenet_m) is not None
     ]
     levels = [level for _, level in references]
-    x_low, x_high = _limits(xs, 0.0, 100.0)
     if imagenet_m:
         totals = {e.value("imagenet_m", "imagenet_m_total") for e in drawn} - {None}
         total = max(totals, default=results.IMAGENET_M_SIZE)
-        y_low, y_high = _limits([*ys, *levels], -2.0, total + 2.0)
+        _show_range(axes, "x", *_limits(xs, 0.0, 100.0, 2.0), integer=False)
+        _show_range(axes, "y", *_limits([*ys, *levels], 0, total, MIN_COUNT_SPAN), integer=True)
         of = f"of {total}" if len(totals) <= 1 else "of the split's images"
     else:  # one square view, so that y = x is the diagonal (x and y are on the same images)
-        x_low, x_high = _limits([*xs, *ys, *levels], 0.0, 100.0)
-        y_low, y_high = x_low, x_high
-        axes.plot([x_low, x_high], [x_low, x_high], color="0.55", linewidth=1, zorder=1)
+        shown = _limits([*xs, *ys, *levels], 0.0, 100.0, 2.0)
+        _show_range(axes, "x", *shown, integer=False)
+        _show_range(axes, "y", *shown, integer=False)
+        view = axes.get_xlim()
+        axes.plot(view, view, color="0.55", linewidth=1, zorder=1)
         handles.append(Line2D([], [], color="0.55", label="y = x"))
+    x_low, x_high = axes.get_xlim()
     for number, (reference, level) in enumerate(references):
         color = ("tab:red", "tab:green", "tab:purple")[number % 3]
         axes.axhline(level, color=color, linestyle="--", linewidth=1.2, zorder=1)
@@ -177,8 +238,6 @@ def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
                 ),
             )
         )
-    axes.set_xlim(x_low, x_high)
-    axes.set_ylim(y_low, y_high)
     axes.set_xlabel(
         "Top-1 on the original labels, annotated validation images, per class (%)\n"
         "(the images multi-label accuracy uses; top-1 on all 50,000 images is in the table)"
@@ -186,24 +245,21 @@ def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
     axes.set_ylabel(
         f"ImageNet-M images correct ({of})" if imagenet_m else "Multi-label accuracy, per class (%)"
     )
-    axes.set_title(_title(board, imagenet_m))
     axes.grid(True, color="0.9", zorder=0)
-    # The legend goes below the axes, which end above it; then the layout is final.
+    # The legend goes below the axes, which end above it and below the title; then the layout
+    # is final.
+    title_height = _set_fitted_title(
+        axes, _title(board, imagenet_m), FigureCanvasAgg(figure).get_renderer()
+    )
+    top = 1 - (title_height + 20) / figure.bbox.height  # the title's pad (6 pt) and a margin
     bottom = 0.13 + 0.03 * len(handles)
-    axes.set_position((0.08, bottom, 0.62 if keyed else 0.88, 0.93 - bottom))
+    axes.set_position((0.08, bottom, 0.62 if keyed else 0.88, top - bottom))
     figure.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.08, 0.01), fontsize=8)
     lines = [((x_low, level), (x_high, level)) for level in levels]
     if not imagenet_m:
         lines.append(((x_low, x_low), (x_high, x_high)))
     _label_points(figure, axes, drawn, xs, ys, rank, keyed, lines)
-    files = {}
-    # SVG text stays text: searchable, selectable, and faster to write than glyph outlines.
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        for suffix in PLOT_FORMATS:
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=suffix)
-            files[f"{which}.{suffix}"] = buffer.getvalue()
-    return files
+    return figure
 
 
 def _shortened(text: str, width: int) -> str:
@@ -233,7 +289,9 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
     if not drawn:
         return
     named = len(drawn) <= NAMED_POINTS
-    texts = [entry.model if named else str(rank[id(entry)]) for entry in drawn]
+    texts = [
+        _shortened(entry.model, NAME_WIDTH) if named else str(rank[id(entry)]) for entry in drawn
+    ]
     size = 8.0 if named else 7.0
     to_display = axes.transData.transform(np.column_stack([xs, ys]))
     window = axes.get_window_extent()
@@ -289,4 +347,5 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
             f"{rank[id(entry)]:>2}  {escape.mathtext_text(_shortened(entry.model, 34))}"
             for entry in drawn
         )
-        figure.text(0.72, 0.93, key, fontsize=7, va="top", family="monospace")
+        top = axes.get_position().y1
+        figure.text(0.72, top, key, fontsize=7, va="top", family="monospace")

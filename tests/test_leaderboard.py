@@ -360,7 +360,7 @@ def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
     assert [entry.source for entry in board.entries] == ["a.json"]
     assert any(
         "org/same @ main: 2 results; kept the complete one, a.json" in note
-        and "left out b.json (2026-05-01, incomplete)" in note
+        and "left out b.json (2026-05-01, unverified, incomplete)" in note
         for note in board.notes
     )
 
@@ -377,6 +377,26 @@ def test_a_result_of_fewer_splits_never_hides_one_of_more(scored, tmp_path):
     board = leaderboard.build_leaderboard(paths)
     assert [entry.source for entry in board.entries] == ["all.json"]
     assert any("kept the one covering the most splits, all.json" in note for note in board.notes)
+
+
+def test_an_official_result_is_kept_over_a_newer_one_on_patched_labels(scored, tmp_path):
+    """Both complete, the same model: the newer run on patched labels never hides the official
+    number, and the note names the rule that decided."""
+    official = json.loads(scored["alpha"].read_text())
+    official["labels"].update(verified=True, version="3.0.0")
+    patched = json.loads(scored["beta"].read_text())
+    patched["labels"].update(verified=True, patched=True, version="3.0.0+patch.1", patches=[{}])
+    for document, created in ((official, "2026-01-01"), (patched, "2026-02-01")):
+        document["model"] = {"id": "org/same", "revision": "main"}
+        document["environment"]["created_at"] = created
+    paths = [_write(tmp_path / "official.json", official), _write(tmp_path / "p.json", patched)]
+    board = leaderboard.build_leaderboard(paths)
+    assert [(entry.source, entry.official) for entry in board.entries] == [("official.json", True)]
+    assert any(
+        "org/same @ main: 2 results; kept the official one, official.json (2026-01-01)" in note
+        and "left out p.json (2026-02-01, patched)" in note
+        for note in board.notes
+    )
 
 
 def test_results_of_different_predictions_files_are_never_merged_by_name(scored, tmp_path):
@@ -514,3 +534,78 @@ def test_labels_keep_clear_of_obstacles():
         obstacles=line,
     )
     assert all(offset is not None and offset[1] != 0 for offset in offsets)
+
+
+def _plotted_board(*points: tuple[str, float, int], flags=(), version="3.0.0") -> object:
+    """A board drawing one result per (model, top-1 and multi-label accuracy, ImageNet-M
+    correct of 68)."""
+    entries = [
+        leaderboard_entries.Entry(
+            model=model,
+            revision=None,
+            identity=("model", model),
+            source=f"{model}.json",
+            created_at="",
+            metrics={
+                "validation": {"top1_accuracy_original": accuracy, "multilabel_accuracy": accuracy},
+                "imagenet_m": {"imagenet_m_correct": correct, "imagenet_m_total": 68},
+            },
+            mistakes=None,
+            labels_version=version,
+            flags=tuple(flags),
+        )
+        for model, accuracy, correct in points
+    ]
+    return leaderboard_entries.Leaderboard(entries=entries, references=[], plotted=entries)
+
+
+def _drawn(figure):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).draw()
+    return figure
+
+
+@pytest.mark.parametrize("which", leaderboard_plots.PLOTS)
+def test_a_long_title_with_every_caveat_is_never_clipped(which):
+    board = _plotted_board(
+        ("org/a", 0.7, 30),
+        ("org/b", 0.8, 40),
+        flags=("unverified", "partial"),
+        version="3.0.0+patch.0123456789abcdef-reviewed-by-alice-and-bob (unverified)",
+    )
+    figure = _drawn(leaderboard_plots.plot_figure(board, which))
+    title = figure.axes[0].title
+    box, page = title.get_window_extent(), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert box.y0 >= figure.axes[0].get_window_extent().y1  # above the plot, not over it
+    assert " ".join(title.get_text().split()).endswith(
+        "(unverified labels; partial or incomplete results)"
+    )
+
+
+@pytest.mark.parametrize("correct", [0, 68])
+def test_equal_imagenet_m_counts_keep_an_integer_axis_within_the_split(correct):
+    board = _plotted_board(("org/a", 0.5, correct), ("org/b", 0.6, correct))
+    axes = _drawn(leaderboard_plots.plot_figure(board, "imagenet_m_vs_top1")).axes[0]
+    ticks = list(axes.get_yticks())
+    assert len(ticks) >= 3 and all(tick == int(tick) and 0 <= tick <= 68 for tick in ticks)
+    assert correct in ticks and ticks[-1] - ticks[0] >= 5
+    low, high = axes.get_ylim()
+    assert low < correct < high  # the markers whole, not cut by the frame
+
+
+@pytest.mark.parametrize("which", leaderboard_plots.PLOTS)
+@pytest.mark.parametrize("corner", [0.0, 1.0])
+def test_a_lone_point_at_a_corner_is_drawn_whole_and_labelled(which, corner):
+    board = _plotted_board(("org/lonely-model", corner, int(68 * corner)))
+    axes = _drawn(leaderboard_plots.plot_figure(board, which)).axes[0]
+    y = 100 * corner if which == "multilabel_vs_top1" else 68 * corner
+    x_display, y_display = axes.transData.transform((100 * corner, y))
+    window = axes.get_window_extent()
+    marker = 5  # px: the marker's radius
+    assert window.x0 + marker < x_display < window.x1 - marker
+    assert window.y0 + marker < y_display < window.y1 - marker
+    texts = [text.get_text() for text in axes.texts]
+    assert "org/lonely-model" in texts
+    assert not any("unlabelled" in text for text in texts)
