@@ -39,11 +39,11 @@ from imagenet_multilabel.dataset_script.build import (
     label_digest,
 )
 from imagenet_multilabel.dataset_script.classes import NUM_CLASSES
+from imagenet_multilabel.dataset_script.hub_ids import hub_repo_id_problem
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from imagenet_multilabel.metric.references import LABEL_SET_COLUMNS, References
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _PROVENANCE_FIELDS = ("source", "sha256", "version", "verified", "num_annotated_images")
 # Present only in a build with label patches (``dataset_script.patches.patched_provenance``).
@@ -73,7 +73,7 @@ def load_labels_dataset(
     local = Path(id_or_dir)
     if _is_directory(local):
         folder, source, revision = local, str(local.resolve()), None
-    elif _HUB_ID.fullmatch(id_or_dir):
+    elif (hub_id_problem := hub_repo_id_problem(id_or_dir)) is None:
         folder = _download(id_or_dir)
         source, revision = id_or_dir, folder.name
         if not _COMMIT_HASH.fullmatch(revision):
@@ -84,7 +84,7 @@ def load_labels_dataset(
     else:
         raise LabelsDatasetError(
             f"`dataset` {brief_repr(id_or_dir)} is neither an existing directory nor a Hub "
-            "dataset id ORG/NAME"
+            f"dataset id ORG/NAME ({hub_id_problem})"
         )
     split_files = _labels_data_files(folder, source)
     unknown = [split for split in splits if split not in split_files]

@@ -23,6 +23,8 @@ from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from imagenet_multilabel.dataset_script.build import IMAGES_CONFIG, LABELS_CONFIG
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
+from imagenet_multilabel.dataset_script.hub_ids import hub_repo_id_problem
+from imagenet_multilabel.metric.errors import brief_repr
 
 CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
@@ -69,6 +71,9 @@ def push_dataset(
     With ``dry_run`` nothing touches the network: every file is listed with its size and target,
     what the push would delete is said, and None is returned.
     """
+    problem = hub_repo_id_problem(repo_id)
+    if problem is not None:
+        raise PushError(f"--repo-id {brief_repr(repo_id)} is not a Hub dataset id: {problem}")
     source = Path(folder)
     if not (source / "README.md").is_file():
         raise PushError(

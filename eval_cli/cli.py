@@ -10,6 +10,7 @@ Handlers import their command's modules when called, so ``score`` never imports 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from imagenet_multilabel.dataset_script.labels import LabelSource
 from imagenet_multilabel.eval_cli.cli_arguments import build_parser
 from imagenet_multilabel.eval_cli.run_options import RunOptions, require_run_extra
-from imagenet_multilabel.metric.errors import ToolkitError
+from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 # The library's errors name API parameters in backquotes (`allow_unverified=True`); the command
@@ -67,10 +68,43 @@ def main(argv: list[str] | None = None) -> int:
     except ToolkitError as error:
         print(f"error: {in_cli_names(str(error))}", file=sys.stderr)
         return 2
+    except OSError as error:
+        unusable = _unusable_given_path(error, sys.argv[1:] if argv is None else argv)
+        if unusable is None:  # not a path the user gave: a bug or the machine, traceback kept
+            raise
+        print(f"error: {unusable}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # one line per launch, not per process
             print(_interrupted(args), file=sys.stderr)
         return INTERRUPTED_STATUS
+
+
+def _unusable_given_path(error: OSError, argv: list[str]) -> str | None:
+    """The message for an OSError on a path the command line gave (a name longer than the file
+    system allows, a component that is a file): the option and the path, shortened. None when
+    the error names no path given there, or one inside it."""
+    if error.filename is None:
+        return None
+    path = os.fsdecode(error.filename)
+    for previous, word in itertools.pairwise(["", *argv]):
+        option, equals, value = word.partition("=")
+        if equals and option.startswith("--"):
+            given, named = value, option
+        elif not word.startswith("-"):
+            given, named = word, previous if previous.startswith("--") else "argument"
+        else:
+            continue
+        if given and _within(path, given):
+            reason = error.strerror or type(error).__name__
+            return f"{named} {brief_repr(path)} cannot be used: {reason}"
+    return None
+
+
+def _within(path: str, given: str) -> bool:
+    """Whether ``path`` is ``given`` (as typed or made absolute) or inside it."""
+    forms = {given, os.path.abspath(given)}
+    return any(path == form or path.startswith(form.rstrip(os.sep) + os.sep) for form in forms)
 
 
 def in_cli_names(message: str) -> str:
@@ -130,14 +164,20 @@ def _score(args: argparse.Namespace) -> int:
     from imagenet_multilabel.eval_cli import outputs
     from imagenet_multilabel.eval_cli.score import score_predictions
 
+    labels = LabelSource.from_cli(args)
+    outputs.refuse_directory_as_file(args.output, "--output")
     outputs.refuse_overwriting_inputs(
         {"--output": args.output},
-        {"--predictions": args.predictions, "--annotations": args.annotations},
+        {
+            "--predictions": args.predictions,
+            **outputs.label_inputs(labels),
+            "--real-labels": args.real_labels,
+        },
     )
     document = score_predictions(
         args.predictions,
         split=args.split,
-        labels=LabelSource.from_cli(args),
+        labels=labels,
         limit=args.limit,
         real_labels=args.real_labels,
         allow_unverified_real_labels=args.allow_unverified_real_labels,
@@ -235,10 +275,11 @@ def _analyze(args: argparse.Namespace) -> int:
     labels_used = "as given by the label options"
     other_inputs = {}
     if args.run_dir:
-        run = analyze.run_dir_inputs(args.run_dir)
+        # Label options given win over the run's: its recorded labels are then not looked for.
+        run = analyze.run_dir_inputs(args.run_dir, recorded_labels=labels == LabelSource())
         predictions, title = run.predictions, run.title
-        other_inputs = {"`--run-dir`": args.run_dir, "`--run-dir`'s results.json": run.results}
-        if labels == LabelSource():  # explicit label options win over the run's
+        other_inputs = {"`--run-dir`'s results.json": run.results}
+        if labels == LabelSource():
             labels = run.labels
             labels_used = f"{run.labels_description}, as the run recorded them"
     else:

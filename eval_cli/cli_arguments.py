@@ -11,13 +11,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from typing import NoReturn
 
 from imagenet_multilabel.dataset_script.annotations import SPLITS
 from imagenet_multilabel.eval_cli import __version__
+from imagenet_multilabel.metric.errors import ITEM_CHARS, shorten
 
 PROG = "imagenet-multilabel"
 SPLIT_CHOICES = (*SPLITS, "all")
 FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
+# A value argparse quotes ('...') or a word it echoes, longer than an error should show.
+_LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
+_LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors show each value at most ``ITEM_CHARS`` long:
+    argparse echoes an invalid ``--split`` or ``--limit`` whole, 20 kB on the screen."""
+
+    def error(self, message: str) -> NoReturn:
+        message = _LONG_QUOTED.sub(lambda match: f"'{shorten(match.group(1))}'", message)
+        super().error(_LONG_WORD.sub(lambda match: shorten(match.group()), message))
 
 
 def _add_label_source_arguments(
@@ -415,7 +430,7 @@ def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Score ImageNet classifiers with the corrected multi-label labels (v3.0.0) "
         "and ImageNet-M.",
