@@ -26,7 +26,17 @@ from typing import Any
 # discussion reference on the Hub). Other block markup (lists, quotes, "=" underlines) needs a line
 # start, which a value never is: callers put each after text, and line breaks become blanks.
 _MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~$#]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# Characters no public text keeps as they are: lone surrogates (a JSON "\udcff" cannot be encoded
+# as UTF-8 and fails a file write or a plot) and the bidirectional controls that reorder what a
+# reader sees (U+202E shows "exe.txt" for "txt.exe"). Each becomes U+FFFD, visibly.
+_UNSHOWABLE = re.compile(r"[\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, line and paragraph separators: a blank in markdown and matplotlib.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The same in a CSV cell, except tab and line breaks, which the csv module quotes.
+_CSV_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# What a renderer turns into a link by itself (GFM autolinks, linkify): the "://" of a URL and
+# the "." of "www.", each character escaped so that no "://", "//" or "www." is left.
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])://|(?<=\b[Ww]{3})\.")
 # An absolute POSIX path of two or more components inside a longer text: a slash at the start,
 # or after a blank, quote, bracket, comma or "=" (not inside a word, URL or tag such as "</b>"),
 # then components up to a blank.
@@ -38,42 +48,64 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def markdown_text(value: Any) -> str:
     """``value`` as literal text in markdown that may contain HTML: line breaks and control
     characters become blanks, ``&<>`` HTML entities, and inline markdown is backslash-escaped
-    (in a table cell ``\\|`` keeps the cell whole)."""
-    text = html.escape(_CONTROL.sub(" ", str(value)), quote=False)
-    return _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
+    (in a table cell ``\\|`` keeps the cell whole), as are the ``://`` of ``http://`` and the
+    ``.`` of ``www.``, so that a bare URL in a note is not made a link."""
+    text = html.escape(_CONTROL.sub(" ", _showable(value)), quote=False)
+    text = _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
+    return _AUTOLINK.sub(lambda match: "".join(f"\\{char}" for char in match.group()), text)
+
+
+def _showable(value: Any) -> str:
+    """``str(value)`` with lone surrogates and bidirectional controls as U+FFFD."""
+    return _UNSHOWABLE.sub("\ufffd", str(value))
 
 
 def preformatted_html(text: Any) -> str:
     """A ``<pre>`` block on one markdown line, which the browser shows verbatim: ``&<>``, the
     characters `markdown_text` escapes and line breaks as character references, so that nothing
     in it reads as HTML or markdown, even to a renderer that looks inside HTML blocks."""
-    escaped = html.escape(str(text), quote=False)
-    escaped = _MARKDOWN_INLINE.sub(_character_reference, escaped)
-    return f"<pre><code>{_CONTROL.sub(_character_reference, escaped)}</code></pre>"
+    escaped = html.escape(_showable(text), quote=False)
+    escaped = _AUTOLINK.sub(
+        _character_references, _MARKDOWN_INLINE.sub(_character_references, escaped)
+    )
+    return f"<pre><code>{_CONTROL.sub(_character_references, escaped)}</code></pre>"
 
 
-def _character_reference(match: re.Match[str]) -> str:
-    return f"&#{ord(match.group())};"
+def _character_references(match: re.Match[str]) -> str:
+    return "".join(f"&#{ord(char)};" for char in match.group())
 
 
 def csv_cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading quote."""
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
+    """A CSV cell a spreadsheet shows as text: control characters blank (tab and line breaks
+    kept, the csv module quotes them), and a cell starting like a formula, after any leading
+    blanks (spreadsheets skip them: " =1+1" is a formula), gets a leading quote."""
+    text = _CSV_CONTROL.sub(" ", _showable(text))
+    return (
+        f"'{text}"
+        if text.lstrip().startswith(_FORMULA_START) or text.startswith(_FORMULA_START)
+        else text
+    )
 
 
 def mathtext_text(text: str) -> str:
     """Text for matplotlib that is never parsed as mathtext: every ``$`` escaped (matplotlib
     shows ``\\$`` as ``$``; an unbalanced or invalid ``$...$`` would otherwise fail the plot)."""
-    return text.replace("$", r"\$")
+    return _CONTROL.sub(" ", _showable(text)).replace("$", r"\$")
 
 
 def is_local_path(model_id: str) -> bool:
-    """A path on disk, or a string that cannot be a Hub repo id (so it names a local folder)."""
+    """An absolute path, a path on disk, or a string that cannot be a Hub repo id (so it names a
+    local folder). A name the file system cannot even look up (too long) is judged by its form."""
     from huggingface_hub.errors import HFValidationError  # imported when a model id is judged
     from huggingface_hub.utils import validate_repo_id
 
-    if Path(model_id).exists():
+    if os.path.isabs(model_id) or model_id.startswith(("./", "../", "~")):
         return True
+    try:
+        if Path(model_id).exists():
+            return True
+    except (OSError, ValueError):  # a name too long, or holding NUL: no file of that name
+        pass
     try:
         validate_repo_id(model_id)
     except HFValidationError:
@@ -81,9 +113,13 @@ def is_local_path(model_id: str) -> bool:
     return False
 
 
-def public_model_name(model_id_or_path: str) -> str:
-    """How public text names a model: its Hub id as is, a local model by its folder name only."""
-    return last_component(model_id_or_path) if is_local_path(model_id_or_path) else model_id_or_path
+def public_model_name(model_id_or_path: str, *, local: bool = False) -> str:
+    """How public text names a model: its Hub id as is, a local model by its folder name only.
+    ``local``: the results recorded the model as a local folder (``model.local``), which holds
+    even where that folder is gone and its recorded path reads like a Hub id."""
+    if local or is_local_path(model_id_or_path):
+        return last_component(model_id_or_path)
+    return model_id_or_path
 
 
 def last_component(path: str) -> str:

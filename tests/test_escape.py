@@ -38,6 +38,56 @@ def test_csv_cells_that_start_a_formula_are_quoted(start: str) -> None:
     assert escape.csv_cell(f"a{start}1") == f"a{start}1"
 
 
+@pytest.mark.parametrize("blank", [" ", "  ", "\u3000", " \t"])
+def test_csv_cells_with_blanks_before_a_formula_are_quoted(blank: str) -> None:
+    """Spreadsheets skip leading blanks: " =1+1" ran as a formula."""
+    assert escape.csv_cell(f"{blank}=1+1") == f"'{blank}=1+1"
+    assert escape.csv_cell(f"{blank}1+1") == f"{blank}1+1"
+
+
+def test_csv_cells_lose_control_and_reordering_characters() -> None:
+    assert escape.csv_cell("a\x00b\x07c") == "a b c"
+    assert escape.csv_cell("txt\u202eexe") == "txt\ufffdexe"
+    assert escape.csv_cell("two\nlines\tand tab") == "two\nlines\tand tab"
+
+
+LONE_SURROGATE = "\udcff"  # what json.loads makes of the escape "\udcff"
+
+
+def test_lone_surrogates_become_replacement_characters_everywhere() -> None:
+    """They used to fail writing a card (UnicodeEncodeError) and drawing a plot (TypeError)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    for escaper in (escape.markdown_text, escape.csv_cell, escape.mathtext_text):
+        assert escaper(f"a{LONE_SURROGATE}b") == "a\ufffdb"
+        escaper(f"a{LONE_SURROGATE}b").encode("utf-8")
+    escape.preformatted_html(LONE_SURROGATE).encode("utf-8")
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    figure.text(0, 0, escape.mathtext_text(f"model {LONE_SURROGATE}"))
+    figure.canvas.draw()
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u2066", "\u200f", "\x00", "\x07", "\x9b"])
+def test_markdown_text_shows_no_control_or_reordering_character(hidden: str) -> None:
+    shown = escape.markdown_text(f"txt{hidden}exe")
+    assert hidden not in shown
+    assert hidden not in escape.preformatted_html(f"txt{hidden}exe")
+
+
+def test_bare_urls_are_not_made_links() -> None:
+    """A reviewer's note "see http://evil.example" was a live link on the card: autolinkers (GFM,
+    linkify) look for "://" and "www." in the source, which the escaper breaks with a backslash
+    (or a character reference) that the renderer shows as the text itself."""
+    renderer = MarkdownIt("commonmark")
+    for text in ("see http://evil.example/x now", "see WWW.evil.example now"):
+        escaped = escape.markdown_text(text)
+        assert not any(link in escaped.lower() for link in ("://", "//", "www."))
+        assert renderer.render(escaped) == f"<p>{text}</p>\n"
+    assert "://" not in escape.preformatted_html("http://evil.example")
+
+
 def test_mathtext_is_never_parsed() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
