@@ -141,7 +141,8 @@ def load_annotations(
                 "human_accuracy_v3.0.0.json"
             )
         try:
-            source, sha256 = str(raw), sha256_of_file(raw)
+            # Recorded resolved: a later `analyze --run-dir` finds it from any directory.
+            source, sha256 = str(raw.resolve()), sha256_of_file(raw)
         except OSError as error:
             raise AnnotationError(f"cannot read annotation file {str(raw)!r}: {error}") from error
         if sha256 != expected_sha256 and not allow_unverified:

@@ -83,7 +83,7 @@ def analyze_predictions(
             "`predictions`": source,
             **_run_folder_files(source.parent),
             **outputs.label_inputs(label_files),
-            "`images`": images if images is not None and Path(images).exists() else None,
+            "`images`": images,
             **(other_inputs or {}),
         },
     )
@@ -125,11 +125,12 @@ def analyze_predictions(
 
 
 def _run_folder_files(folder: Path) -> dict[str, Path]:
-    """Every file of a `run` folder (one holding results or a run's identity next to the
-    predictions): the folder is the run's record, none of its files is an output."""
+    """The files of a `run` folder (one holding results or a run's identity next to the
+    predictions): the run's record, none of them an output. Its subfolders (``analysis/``, the
+    default output) are not the run's."""
     if not ((folder / RESULTS_FILE).is_file() or (folder / IDENTITY_FILE).is_file()):
         return {}
-    return {f"run folder's {path.name}": path for path in folder.iterdir() if path.is_file()}
+    return outputs.folder_inputs("run folder", folder, recursive=False)
 
 
 def _refuse_outputs_over_inputs(

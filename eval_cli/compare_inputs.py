@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
@@ -59,7 +60,8 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
         revision = model.get("revision")
         labels = document.get("labels")
         return ModelInput(
-            name=model_id + (f"@{revision}" if revision else ""),
+            name=escape.public_model_name(model_id, local=model.get("local") is True)
+            + (f"@{revision}" if revision else ""),
             identity={"kind": "run", "model": model_id, "revision": revision},
             source=str(given),
             predictions=read_predictions(predictions_path),

@@ -56,8 +56,10 @@ from huggingface_hub.utils import validate_repo_id
 from imagenet_multilabel.cards import read_template
 from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.hub_access import PushError, hub_call, resolve_token
+from imagenet_multilabel.dataset_script.hub_ids import hub_repo_id_problem
 from imagenet_multilabel.dataset_script.hub_names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from imagenet_multilabel.eval_cli import outputs, results
+from imagenet_multilabel.metric.errors import brief_repr
 from markupsafe import Markup
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
@@ -144,7 +146,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
         label_mapping=_compact_json(public_model.get("label_mapping")) if public_model else None,
         created_at=environment.get("created_at"),
         packages=[f"{name} {version}" for name, version in packages.items() if version],
-        command=_command_line(environment.get("command"), local_names),
+        command=_command_line(environment.get("command"), _public_ids(document)),
     )
 
 
@@ -386,8 +388,9 @@ def _model(document: Mapping[str, Any]) -> Mapping[str, Any]:
 def _model_name(document: Mapping[str, Any]) -> str:
     """The model's name in model-index: its Hub id, or a local folder's name in the characters of
     a Hub repository name (nothing there is escaped, and a folder name may hold markup)."""
-    model_id = _model(document)["id"]
-    public_name = escape.public_model_name(model_id)
+    model = _model(document)
+    model_id = model["id"]
+    public_name = escape.public_model_name(model_id, local=model.get("local") is True)
     return public_name if public_name == model_id else _yaml_name(public_name)
 
 
@@ -396,21 +399,21 @@ def _yaml_name(name: str) -> str:
 
 
 def _target_repo(document: Mapping[str, Any], repo_id: str | None) -> str:
-    return check_target_repo(_model(document)["id"], repo_id)
+    model = _model(document)
+    return check_target_repo(model["id"], repo_id, local=model.get("local") is True)
 
 
-def check_target_repo(model_id: str, repo_id: str | None) -> str:
+def check_target_repo(model_id: str, repo_id: str | None, *, local: bool = False) -> str:
     """The model repository that receives the results: ``repo_id`` if given, else the model's
     own Hub id; a local model needs ``repo_id``. Checked before a run starts."""
     if repo_id is not None:
-        try:
-            validate_repo_id(repo_id)
-        except HFValidationError as error:
+        problem = hub_repo_id_problem(repo_id)
+        if problem is not None:
             raise PushError(
-                f"--hub-repo-id {repo_id!r} is not a Hub model repository id (ORG/NAME): {error}"
-            ) from None
+                f"--hub-repo-id {brief_repr(repo_id)} is not a Hub model repository id: {problem}"
+            )
         return repo_id
-    if escape.is_local_path(model_id):
+    if local or escape.is_local_path(model_id):
         raise PushError(
             f"the model {escape.last_component(model_id)!r} is a local path, not a Hub "
             "repository: pass --hub-repo-id ORG/NAME to name the model repository that should "
@@ -423,18 +426,65 @@ def _compact_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
-def _command_line(command: list[str] | None, local_names: Mapping[str, str]) -> str | None:
-    """The recorded argv as a shell line for a public card, local paths cut (`--images /home/...`
-    becomes `--images ...`, `--model=/x/ckpt` `--model=ckpt`)."""
+def _command_line(command: list[str] | None, public_ids: frozenset[str]) -> str | None:
+    """The recorded argv as a shell line for a public card: every argument value holding a ``/``
+    (a path, relative or absolute, whatever its option) is cut to its last component
+    (`--images ../ws/val.tar` -> `--images val.tar`, `--model=/x/ckpt` -> `--model=ckpt`), except
+    the document's Hub ids (``public_ids``) and the repository named by ``--hub-repo-id``."""
     if not command:
         return None
-    return " ".join(shlex.quote(escape.without_local_paths(arg, local_names)) for arg in command)
+    shown, previous = [], ""
+    for argument in command:
+        shown.append(
+            argument if previous in _REPO_OPTIONS else _public_argument(argument, public_ids)
+        )
+        previous = argument
+    return " ".join(shlex.quote(argument) for argument in shown)
+
+
+# Options whose value names a Hub repository to write to: public by nature, never a local path.
+_REPO_OPTIONS = frozenset({"--hub-repo-id", "--repo-id"})
+
+
+def _public_argument(argument: str, public_ids: frozenset[str]) -> str:
+    """One argument of a command line with a path in it cut to its last component (`--x=PATH`
+    too); option names, plain words and the document's Hub ids unchanged."""
+    option, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", "")
+    if not equals:
+        option, value = "", argument
+    if option in _REPO_OPTIONS or value in public_ids or "/" not in value:
+        return argument
+    return f"{option}{equals}{escape.last_component(value)}"
+
+
+def _public_ids(document: Mapping[str, Any]) -> frozenset[str]:
+    """The Hub ids a document names, shown as they are: the model (unless local), a Hub labels
+    dataset, a Hub image dataset."""
+    model = document.get("model") or {}
+    model_id = str(model.get("id") or "")
+    ids = set()
+    if model_id and not _is_local_model(model):
+        ids.add(model_id)
+    labels = document.get("labels", {})
+    if labels.get("source") and _labels_credit(labels).kind == "hub":
+        ids.add(str(labels["source"]))
+    images = str((document.get("run") or {}).get("images_source") or "")
+    if images and not escape.is_local_path(images):
+        ids.add(images)
+    return frozenset(ids)
+
+
+def _is_local_model(model: Mapping[str, Any]) -> bool:
+    """A local folder: recorded so (``model.local``), or its id reads as a path."""
+    model_id = str(model.get("id") or "")
+    return model.get("local") is True or bool(model_id) and escape.is_local_path(model_id)
 
 
 def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
     """Local paths the document names (a local model, local labels) -> the name the Hub sees."""
-    model_id = str((document.get("model") or {}).get("id") or "")
-    paths = [model_id] if model_id and escape.is_local_path(model_id) else []
+    model = document.get("model") or {}
+    model_id = str(model.get("id") or "")
+    paths = [model_id] if model_id and _is_local_model(model) else []
     labels = document.get("labels", {})
     if labels.get("source") and _labels_credit(labels).kind in ("file", "folder"):
         paths.append(str(labels["source"]))

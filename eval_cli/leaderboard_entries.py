@@ -157,7 +157,8 @@ def read_entry(path: Path) -> Entry:
     model_id = _text(model, "id", source, "model") or _text(model, "model_id", source, "model")
     revision = _text(model, "revision", source, "model")
     if model_id:
-        name, identity = escape.public_model_name(model_id), ("model", model_id, revision or "")
+        public_name = escape.public_model_name(model_id, local=model.get("local") is True)
+        name, identity = public_name, ("model", model_id, revision or "")
     else:  # a `score` result: its predictions file is its identity
         predictions_file = _text(predictions, "source", source, "predictions")
         sha256 = _text(predictions, "sha256", source, "predictions")

@@ -21,9 +21,12 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+
+if TYPE_CHECKING:
+    from imagenet_multilabel.dataset_script.labels import LabelSource
 
 LOCK_FILE = ".run.lock"
 # What `run` writes into its output folder.
@@ -57,21 +60,67 @@ def refuse_overwriting_inputs(
     inputs: Mapping[str, str | os.PathLike | None],
 ) -> None:
     """Refuse before anything is written if an output file is an input file, or an output folder
-    is (or holds) an input. ``outputs`` and ``inputs`` map the parameter name (as the user gave it)
-    to its path; ``None`` entries are ignored."""
+    is an input. ``outputs`` and ``inputs`` map the parameter name (as the user gave it) to its
+    path; ``None`` entries are ignored. A folder the command reads file by file (a labels
+    dataset, a run folder) is given as its files (`folder_inputs`)."""
     for output_name, output in outputs.items():
         if output is None:
             continue
-        output_path = Path(output).expanduser().resolve()
+        output_path = _resolved(output)
         for input_name, given in inputs.items():
             if given is None:
                 continue
-            input_path = Path(given).expanduser().resolve()
+            input_path = _resolved(given)
             if output_path == input_path or _same_file(output_path, input_path):
                 raise OutputOverwritesInputError(
                     f"{output_name} {str(output)!r} is the {input_name} it reads; writing it "
                     f"would destroy that input: choose another {output_name}; nothing was written"
                 )
+
+
+def folder_inputs(
+    name: str, folder: str | os.PathLike, *, recursive: bool = True
+) -> dict[str, Path]:
+    """Every file of an input ``folder`` (with ``recursive``, of its subfolders too), each named
+    as ``name``'s file, for `refuse_overwriting_inputs`; none for a folder that is not there."""
+    root = Path(folder).expanduser()
+    if not _is_directory(root):
+        return {}
+    files = root.rglob("*") if recursive else root.iterdir()
+    return {
+        f"{name}'s {path.relative_to(root).as_posix()}": path for path in files if path.is_file()
+    }
+
+
+def label_inputs(labels: LabelSource) -> dict[str, str | os.PathLike | None]:
+    """The files a ``LabelSource`` reads, named by option, for `refuse_overwriting_inputs`: the
+    annotation file, each patch, and every file of a local labels dataset folder."""
+    return {
+        "`annotations`": labels.annotations,
+        **{f"`patches` {Path(patch).name}": patch for patch in labels.patches},
+        "`dataset`": labels.dataset,
+        **(folder_inputs("`dataset`", labels.dataset) if labels.dataset is not None else {}),
+    }
+
+
+def refuse_directory_as_file(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse before any work an output file path that is an existing directory."""
+    if path is not None and _is_directory(_resolved(path)):
+        raise OutputWriteError(
+            f"{option} {str(path)!r} is a directory; expected the path of a file to write "
+            "(such as results.json inside it); nothing was run"
+        )
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _is_directory(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long to look up, or holding NUL: no folder
+        return False
 
 
 def _same_file(first: Path, second: Path) -> bool:

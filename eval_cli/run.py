@@ -49,7 +49,12 @@ from imagenet_multilabel.eval_cli.loader import (
     model_pixels,
     prediction_batches,
 )
-from imagenet_multilabel.eval_cli.models import ModelLoadError, load_model, model_problem
+from imagenet_multilabel.eval_cli.models import (
+    ModelLoadError,
+    load_model,
+    local_model_folder,
+    model_problem,
+)
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
 from imagenet_multilabel.eval_cli.resume import (
@@ -94,6 +99,9 @@ class _Launch:
     real_labels: RealLabels | None
     splits: tuple[str, ...]
     wanted: list[str]
+    # The label patches as absolute paths, recorded so `analyze --run-dir` finds them from any
+    # directory (the labels' provenance names each patch by its file name only).
+    patch_paths: tuple[str, ...] = ()
     checked: set[str] = field(default_factory=set)
 
 
@@ -211,6 +219,7 @@ def _start_launch(
     real = real_labels_for(splits, options.real_labels, options.allow_unverified_real_labels)
     # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
     # process; the others then read the cache.
+    given = labels if isinstance(labels, LabelSource) else None
     with accelerator.local_main_process_first():
         labels = resolve_labels(labels)
     if options.push_to_hub and labels.provenance.get("verified") is not True:
@@ -219,11 +228,14 @@ def _start_launch(
             f"{labels.provenance.get('sha256')}): only complete results on the published "
             "labels go to the Hub; nothing was run"
         )
+    patch_paths = tuple(
+        str(Path(patch).resolve()) for patch in (given.patches if given is not None else ())
+    )
     wanted = _wanted_file_names(labels, splits, options.limit)
     with accelerator.local_main_process_first():
         source = open_image_source(images, split=options.images_split)
     source.locate(wanted)
-    return _Launch(accelerator, options, images, source, labels, real, splits, wanted)
+    return _Launch(accelerator, options, images, source, labels, real, splits, wanted, patch_paths)
 
 
 @dataclass
@@ -275,6 +287,8 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
     if assumption and accelerator.is_main_process:
         print(f"note: {spec.model}: label space {assumption}", file=sys.stderr)
     model_provenance = adapter.provenance()
+    if local_model_folder(spec.model) is not None:  # its id is the folder's absolute path
+        model_provenance["local"] = True
     identity = run_identity(
         model_provenance,
         options.mixed_precision,
@@ -371,6 +385,7 @@ def _finished(launch: _Launch, model_run: _ModelRun) -> dict[str, Any] | None:
         if Path(launch.images).exists()
         else launch.images,
         "split": options.split,
+        "label_patch_paths": list(launch.patch_paths),
         "limit": options.limit,
         "num_processes": accelerator.num_processes,
         "device": device_name(accelerator),

@@ -55,6 +55,17 @@ def test_analyze_refuses_to_write_over_the_run_it_reads(
     assert renamed.read_bytes() == before["predictions.jsonl"]
 
 
+def test_analyze_of_a_run_folders_predictions_refuses_to_write_into_that_folder(
+    loop_inputs: dict[str, Any], tmp_path: Path, capsys
+) -> None:
+    run_dir = _run_dir(loop_inputs, tmp_path / "run", *_label_args(loop_inputs))
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir()}
+    args = ["analyze", "--predictions", str(run_dir / "predictions.jsonl")]
+    assert main([*args, *_label_args(loop_inputs), "--output-dir", str(run_dir)]) == 2
+    assert "is the run folder's results.json it reads" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before
+
+
 def test_a_second_analyze_into_the_same_folder_is_refused(
     loop_inputs: dict[str, Any], tmp_path: Path, capsys
 ) -> None:

@@ -448,6 +448,36 @@ def test_markup_and_local_paths_never_reach_the_hub_files(
     )
 
 
+def test_every_path_of_the_command_line_is_cut_and_hub_ids_are_kept() -> None:
+    document = sample_document()
+    document["labels"].update(source="org/labels", revision="c0ffee")
+    document["run"] = {"images_source": "ILSVRC/imagenet-1k"}
+    document["environment"]["command"] = [
+        "imagenet-multilabel", "run", "--model", MODEL_ID, "--images", "ILSVRC/imagenet-1k",
+        "--labels", "org/labels", "--models=../ws/models.txt", "--output-dir",
+        "../alice_secret_project/out", "--zero-shot-prompts", "sub/prompts.txt",
+        "--hub-repo-id", "me/my-model",
+    ]  # fmt: skip
+    shown = visible_text(hub.model_card_section(document))
+    assert (
+        f"run --model {MODEL_ID} --images ILSVRC/imagenet-1k --labels org/labels "
+        "--models=models.txt --output-dir out --zero-shot-prompts prompts.txt "
+        "--hub-repo-id me/my-model" in shown
+    )
+    assert "alice" not in shown and "ws/" not in shown
+
+
+def test_a_model_recorded_local_is_named_by_its_folder_even_once_gone() -> None:
+    document = sample_document()
+    document["model"].update(id="ws/resnet", local=True)
+    document["environment"]["command"][3] = "ws/resnet"
+    assert hub.model_index(document)[0]["name"] == "resnet"
+    shown = visible_text(hub.model_card_section(document))
+    assert "Model: resnet at revision" in shown and "ws/resnet" not in shown
+    with pytest.raises(PushError, match="local path.*--hub-repo-id"):
+        hub.push_results(document, Path("unused"), dry_run=True)
+
+
 def test_card_files_of_complete_results_are_paste_ready(tmp_path: Path) -> None:
     document = sample_document()
     hub.write_card_files(document, tmp_path)

@@ -116,6 +116,42 @@ def test_score_output_over_its_predictions_is_refused(loop_inputs, tmp_path, cap
 
 
 @pytest.mark.parametrize(
+    ("option", "make_input"),
+    [
+        ("--label-patch", lambda folder: _written(folder / "patch.json")),
+        ("--real-labels", lambda folder: _written(folder / "real.json")),
+        ("--labels", lambda folder: _written(folder / "labels" / "README.md").parent),
+    ],
+    ids=["a label patch", "the ReaL labels", "a file in the labels dataset folder"],
+)
+def test_score_output_over_any_file_it_reads_is_refused(
+    loop_inputs, tmp_path, capsys, option, make_input
+):
+    given = make_input(tmp_path)
+    output = given / "README.md" if given.is_dir() else given
+    args = ["score", "--predictions", str(loop_inputs["predictions"]), option, str(given)]
+    if option != "--labels":
+        args += _label_args(loop_inputs)
+    assert main([*args, "--output", str(output)]) == 2
+    assert "it reads; writing it would destroy that input" in capsys.readouterr().err
+    assert output.read_text() == "input"
+
+
+def _written(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("input")
+    return path
+
+
+def test_score_output_that_is_a_directory_is_refused_before_scoring(loop_inputs, tmp_path, capsys):
+    args = ["score", "--predictions", str(loop_inputs["predictions"]), *_label_args(loop_inputs)]
+    assert main([*args, "--output", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "is a directory; expected the path of a file to write" in captured.err
+    assert captured.out == ""  # refused before scoring: no report printed
+
+
+@pytest.mark.parametrize(
     ("error_number", "message"),
     [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
 )
@@ -160,6 +196,7 @@ def test_analyze_on_a_full_disk_keeps_whole_files_and_reruns(
         assert main(args) == 2
     error = capsys.readouterr().err
     assert "(No space left on device)" in error and str(output) in error
+    assert "This run already replaced results.json" in error  # the folder is mixed: say so
     after = _contents(output)
     assert set(after) == set(before)  # no temporary file left behind
     json.loads(after["results.json"])  # whole: the old file or the new one, never half

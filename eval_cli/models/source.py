@@ -38,7 +38,8 @@ class ModelSource:
     """Where a model is and what its ``config.json`` says, read once before choosing a loader.
 
     For a Hub id, ``revision`` is the commit the requested revision resolved to, and every file
-    is loaded at that commit; for a local folder it is None.
+    is loaded at that commit; for a local folder it is None, and ``model_id`` is the folder's
+    absolute path.
     """
 
     model_id: str
@@ -115,8 +116,11 @@ def resolve_model_source(model_id: str, revision: str | None = None) -> ModelSou
         raise ModelLoadError(problem)
     folder = local_model_folder(model_id)
     if folder is not None:
+        # Recorded resolved: the results name the folder itself, readable from any directory
+        # (and public text cuts it to the folder's name wherever it is read).
+        resolved = str(folder.resolve())
         config = _read_json(folder / "config.json", model_id)
-        return ModelSource(model_id, str(folder), None, config, True)
+        return ModelSource(resolved, resolved, None, config, True)
     try:
         config_file = hf_hub_download(model_id, "config.json", revision=revision)
     except (OSError, EntryNotFoundError, HFValidationError) as err:
