@@ -430,20 +430,22 @@ def _command_line(command: list[str] | None, public_ids: frozenset[str]) -> str 
     """The recorded argv as a shell line for a public card: every argument value holding a ``/``
     (a path, relative or absolute, whatever its option) is cut to its last component
     (`--images ../ws/val.tar` -> `--images val.tar`, `--model=/x/ckpt` -> `--model=ckpt`), except
-    the document's Hub ids (``public_ids``) and the repository named by ``--hub-repo-id``."""
+    the document's Hub ids (``public_ids``), the repository named by ``--hub-repo-id`` and a
+    ``--revision``."""
     if not command:
         return None
     shown, previous = [], ""
     for argument in command:
         shown.append(
-            argument if previous in _REPO_OPTIONS else _public_argument(argument, public_ids)
+            argument if previous in _NEVER_PATH_OPTIONS else _public_argument(argument, public_ids)
         )
         previous = argument
     return " ".join(shlex.quote(argument) for argument in shown)
 
 
-# Options whose value names a Hub repository to write to: public by nature, never a local path.
-_REPO_OPTIONS = frozenset({"--hub-repo-id", "--repo-id"})
+# Options whose value is never a local path: a Hub repository to write to (public by nature), a
+# Hub revision (``refs/pr/3``).
+_NEVER_PATH_OPTIONS = frozenset({"--hub-repo-id", "--repo-id", "--revision"})
 
 
 def _public_argument(argument: str, public_ids: frozenset[str]) -> str:
@@ -452,7 +454,7 @@ def _public_argument(argument: str, public_ids: frozenset[str]) -> str:
     option, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", "")
     if not equals:
         option, value = "", argument
-    if option in _REPO_OPTIONS or value in public_ids or "/" not in value:
+    if option in _NEVER_PATH_OPTIONS or value in public_ids or "/" not in value:
         return argument
     return f"{option}{equals}{escape.last_component(value)}"
 

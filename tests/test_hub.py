@@ -456,13 +456,13 @@ def test_every_path_of_the_command_line_is_cut_and_hub_ids_are_kept() -> None:
         "imagenet-multilabel", "run", "--model", MODEL_ID, "--images", "ILSVRC/imagenet-1k",
         "--labels", "org/labels", "--models=../ws/models.txt", "--output-dir",
         "../alice_secret_project/out", "--zero-shot-prompts", "sub/prompts.txt",
-        "--hub-repo-id", "me/my-model",
+        "--hub-repo-id", "me/my-model", "--revision=refs/pr/3",
     ]  # fmt: skip
     shown = visible_text(hub.model_card_section(document))
     assert (
         f"run --model {MODEL_ID} --images ILSVRC/imagenet-1k --labels org/labels "
         "--models=models.txt --output-dir out --zero-shot-prompts prompts.txt "
-        "--hub-repo-id me/my-model" in shown
+        "--hub-repo-id me/my-model --revision=refs/pr/3" in shown
     )
     assert "alice" not in shown and "ws/" not in shown
 
