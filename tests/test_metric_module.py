@@ -80,7 +80,7 @@ def test_module_is_a_thin_contract_over_scoring(metric):
     assert [ast.unparse(node) for node in imports] == [
         "import datasets",
         "import evaluate",
-        "from .errors import ToolkitError",
+        "from .errors import ToolkitError, expect_flag",
         "from .references import LABEL_COLUMNS, RealReferences, References",
         "from .scoring import check_raw_inputs, score, score_real",
     ]
