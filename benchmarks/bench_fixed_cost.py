@@ -49,7 +49,7 @@ MODEL_PHASES = {
     "predicted_before": "resume check",
     "_check_headers": "header check",
     "_forward": "model prepared (accelerate, layout)",
-    "_predict": "loop (first batch included)",
+    "predict_group": "loop (first batch included)",
     "_scored_document": "scoring + results + card files written",
 }
 FIRST_BATCH = "first batch (DataLoader workers started)"
@@ -264,7 +264,7 @@ def report(
     phases = {name: statistics.median(r.get(name, 0.0) for r in per_round) for name in names}
     wall = statistics.median(walls)
     model_load = phases[WARM_LOAD] * args.models
-    steady_loop = max(0.0, phases.get("_predict", 0.0) - phases.get(FIRST_BATCH, 0.0))
+    steady_loop = max(0.0, phases.get("predict_group", 0.0) - phases.get(FIRST_BATCH, 0.0))
     accounted = sum(
         phases.get(name, 0.0)
         for name in ("import of the CLI", "import of the run machinery (torch, accelerate, models)")

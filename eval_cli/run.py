@@ -12,22 +12,19 @@ gathered batches), so the other models of its group and the next ones of a sweep
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.hub_access import PushError
 from imagenet_multilabel.dataset_script.image_decode import check_images
-from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
 from imagenet_multilabel.dataset_script.image_source import ImageSource, LocatedImages
 from imagenet_multilabel.dataset_script.images import open_image_source
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
@@ -43,10 +40,8 @@ from imagenet_multilabel.eval_cli.distributed import (
     warn_about_the_setup,
 )
 from imagenet_multilabel.eval_cli.loader import (
-    Batch,
     Feed,
     choose_feed,
-    model_pixels,
     prediction_batches,
 )
 from imagenet_multilabel.eval_cli.models import (
@@ -56,9 +51,9 @@ from imagenet_multilabel.eval_cli.models import (
     model_problem,
 )
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
-from imagenet_multilabel.eval_cli.predictions import prediction_record, read_predictions
+from imagenet_multilabel.eval_cli.predict_loop import predict_group
+from imagenet_multilabel.eval_cli.predictions import read_predictions
 from imagenet_multilabel.eval_cli.resume import (
-    ImageFingerprint,
     ResumeError,
     predicted_before,
     run_identity,
@@ -74,16 +69,9 @@ from imagenet_multilabel.eval_cli.score import (
     score_splits,
 )
 from imagenet_multilabel.metric.errors import ToolkitError, first_few
-from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
     from imagenet_multilabel.eval_cli.sweep import ModelSpec, Outcome
-
-TOP_K = 5
-
-
-class NonFiniteOutputError(ToolkitError):
-    """The model's outputs cannot be ranked."""
 
 
 @dataclass
@@ -134,7 +122,7 @@ def evaluate_launch(
     outcomes: dict[int, Outcome] = {}
     with exclusive_output_dirs(accelerator, output_dirs):
         launch = _start_launch(accelerator, images, labels, options)
-        held: dict[Any, list[_ModelRun]] = {}
+        held: dict[Any, list[ModelRun]] = {}
         for position, (spec, directory) in enumerate(zip(specs, output_dirs, strict=True)):
             try:
                 model_run = _prepared_model(launch, spec, directory, position)
@@ -171,7 +159,7 @@ def _held_models_are_full(accelerator: Accelerator, count: int) -> bool:
     return bool(accelerator.gather(low).any())
 
 
-def _decode_key(model_run: _ModelRun) -> Hashable:
+def _decode_key(model_run: ModelRun) -> Hashable:
     """Models with equal keys see the same uint8 pixels for each image and can share its decode:
     the same feed path and decoder, equal geometry (`preprocess_plan.Geometry`), the same batch
     size. A model on the float path (no plan) shares with no other."""
@@ -239,7 +227,7 @@ def _start_launch(
 
 
 @dataclass
-class _ModelRun:
+class ModelRun:
     """One model of a launch, loaded and resumed: what it needs and how it is fed, then (after
     its group's loop) how many images a device path finished on the CPU and its failure."""
 
@@ -260,7 +248,7 @@ class _ModelRun:
     failure: ToolkitError | None = None
 
 
-def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position: int) -> _ModelRun:
+def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position: int) -> ModelRun:
     """One model of a launch loaded, its folder resumed and the headers of what it still needs
     checked, its forward pass, batch size and feed chosen."""
     started = time.perf_counter()
@@ -319,7 +307,7 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
     )
     if feed.note and options.preprocess_place == "device" and accelerator.is_main_process:
         print(f"note: {spec.model}: {feed.note}", file=sys.stderr)
-    return _ModelRun(
+    return ModelRun(
         spec,
         output_dir,
         position,
@@ -335,13 +323,13 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
 
 
 def _run_groups(
-    launch: _Launch, groups: Iterable[list[_ModelRun]], keep_going: bool
+    launch: _Launch, groups: Iterable[list[ModelRun]], keep_going: bool
 ) -> dict[int, Outcome]:
     """Each group's loop, then each of its models scored (and pushed): the outcome per launch
     position. The models are released at the end."""
     outcomes: dict[int, Outcome] = {}
     for group in groups:
-        _predict_group(launch, group)
+        _feed_group(launch, group)
         for model_run in group:
             try:
                 if model_run.failure is not None:
@@ -354,7 +342,7 @@ def _run_groups(
     return outcomes
 
 
-def _predict_group(launch: _Launch, group: Sequence[_ModelRun]) -> None:
+def _feed_group(launch: _Launch, group: Sequence[ModelRun]) -> None:
     """One loop over the images any model of ``group`` still needs, in the launch's order, each
     batch decoded once and fed to every model that needs some of it."""
     names = [model_run.spec.name for model_run in group]
@@ -367,13 +355,13 @@ def _predict_group(launch: _Launch, group: Sequence[_ModelRun]) -> None:
         launch.accelerator, images, first.feed, first.batch_size, launch.options.num_workers
     )
     loop_started = time.perf_counter()
-    _predict(launch.accelerator, batches, group, images)
+    predict_group(launch.accelerator, batches, group, images)
     for model_run in group:
         model_run.loop_seconds = time.perf_counter() - loop_started
     launch.accelerator.wait_for_everyone()
 
 
-def _finished(launch: _Launch, model_run: _ModelRun) -> dict[str, Any] | None:
+def _finished(launch: _Launch, model_run: ModelRun) -> dict[str, Any] | None:
     """A model after its loop: scored, results written (and pushed); the document on the main
     process, None on the others."""
     accelerator, options = launch.accelerator, launch.options
@@ -496,174 +484,3 @@ def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None)
     if FULL_SPLIT in splits:
         names.update(full_split_file_names(limit))
     return sorted(names, key=classes.image_id_from_file_name)
-
-
-def _predict(
-    accelerator: Accelerator,
-    batches: Iterator[Batch],
-    group: Sequence[_ModelRun],
-    images: LocatedImages,
-) -> None:
-    """Top-5 of every image each model of ``group`` needs, gathered and appended to its
-    predictions file on the main process batch by batch; sets each model's CPU-path count (on
-    the main process) and failure. Images that fail to decode are left out and, once every other
-    image is predicted, become the failure of each model that needs them; unrankable outputs
-    stop that model at once, on every process alike (each judges the gathered batch), so that
-    the processes stay in step while the group's other models go on."""
-    progress = tqdm(
-        total=len(images), unit="img", desc="Evaluating", disable=not accelerator.is_main_process
-    )
-    feeding = [_ModelFeed.of(model_run, images, accelerator) for model_run in group]
-    undecodable: dict[str, str] = {}  # this process's share: file name -> problem
-    try:
-        with torch.inference_mode():
-            for indices, pixel_values, num_bytes, blake2b, problems, on_cpu in batches:
-                decoded = torch.tensor([not problem for problem in problems], device=indices.device)
-                undecodable.update(
-                    (images.file_names[index], problem)
-                    for index, problem in zip(indices.tolist(), problems, strict=True)
-                    if problem
-                )
-                for model_feed in feeding:
-                    if model_feed.model_run.failure is None:
-                        model_feed.predict(
-                            accelerator,
-                            indices,
-                            pixel_values,
-                            (num_bytes, blake2b),
-                            decoded,
-                            on_cpu,
-                        )
-                progress.update(len(decoded))
-    finally:
-        for model_feed in feeding:
-            model_feed.close()
-        progress.close()
-    problems = gather_object(sorted(undecodable.items()))
-    for model_feed in feeding:
-        model_run = model_feed.model_run
-        if model_run.failure is None:
-            wanted = set(model_run.located.file_names)
-            model_run.failure = _undecodable(
-                [item for item in problems if item[0] in wanted],
-                model_run.output_dir / PREDICTIONS_FILE,
-                len(model_run.located),
-            )
-
-
-@dataclass
-class _ModelFeed:
-    """One model's share of a group's loop: which of the loop's images it needs (by position)
-    and, on the main process, its predictions file open for appending."""
-
-    model_run: _ModelRun
-    needs: torch.Tensor
-    appender: outputs.PredictionsAppender | None
-    file_names: Sequence[str]
-
-    @classmethod
-    def of(
-        cls, model_run: _ModelRun, images: LocatedImages, accelerator: Accelerator
-    ) -> _ModelFeed:
-        wanted = set(model_run.located.file_names)
-        needs = torch.tensor([name in wanted for name in images.file_names], dtype=torch.bool)
-        appender = (
-            outputs.PredictionsAppender(model_run.output_dir / PREDICTIONS_FILE)
-            if accelerator.is_main_process
-            else None
-        )
-        return cls(model_run, needs, appender, images.file_names)
-
-    def predict(
-        self,
-        accelerator: Accelerator,
-        indices: torch.Tensor,
-        pixel_values: torch.Tensor,
-        fingerprints: tuple[torch.Tensor, torch.Tensor],
-        decoded: torch.Tensor,
-        on_cpu: torch.Tensor,
-    ) -> None:
-        """The batch's images this model needs through its forward pass; the top-5 gathered
-        at the batch's full size (the gather drops padding by position), rows it does not need
-        marked and left out of its file."""
-        wants = self.needs[indices.cpu()].to(indices.device)
-        top_ids = torch.zeros((len(indices), TOP_K), dtype=torch.long, device=indices.device)
-        top_probs = torch.zeros((len(indices), TOP_K), device=indices.device)
-        rankable = torch.ones_like(wants)
-        if wants.any():
-            chosen = pixel_values if wants.all() else pixel_values[wants]
-            logits = self.model_run.forward(model_pixels(self.model_run.feed, chosen)).float()
-            probs, ids = logits.softmax(dim=-1).topk(TOP_K, dim=-1)
-            top_probs[wants], top_ids[wants] = probs, ids.to(top_ids.device)
-            rankable[wants] = _rankable(logits).to(rankable.device)
-        flags = torch.stack((decoded, rankable, on_cpu, wants), dim=1).long()  # gloo: no bool
-        *gathered, flags = accelerator.gather_for_metrics(
-            (indices, top_ids, top_probs, *fingerprints, flags)
-        )
-        decoded, rankable, on_cpu, wants = flags.bool().unbind(dim=1)
-        self.model_run.cpu_fallbacks += int((on_cpu & wants).sum())
-        kept = decoded & wants
-        try:
-            _check_finite(gathered[0][kept & ~rankable], self.file_names)
-        except NonFiniteOutputError as error:
-            self.model_run.failure = error
-            return
-        if self.appender is not None:
-            self.appender.append(
-                _prediction_line(
-                    self.file_names[index], ids, probs, ImageFingerprint.from_ints(size, digest)
-                )
-                for index, ids, probs, size, digest in zip(
-                    *(column[kept].tolist() for column in gathered), strict=True
-                )
-            )
-
-    def close(self) -> None:
-        if self.appender is not None:
-            self.appender.close()
-
-
-def _undecodable(
-    problems: Sequence[tuple[str, str]], predictions_path: Path, total: int
-) -> CorruptImageError | None:
-    """One error for every image that failed to decode (a padding duplicate counts once), or
-    None when every image decoded."""
-    unique = sorted(
-        dict(problems).items(), key=lambda item: classes.image_id_from_file_name(item[0])
-    )
-    if not unique:
-        return None
-    error = CorruptImageError.from_problems(unique, num_checked=total)
-    return CorruptImageError(
-        f"{error}; the predictions of the other images are kept in {predictions_path}: "
-        "replace these images and run the same command again to predict only them",
-        problems=unique,
-    )
-
-
-def _prediction_line(
-    file_name: str, top5: Sequence[int], top5_probs: Sequence[float], image: ImageFingerprint
-) -> str:
-    """The predictions file's line (`eval_cli.predictions.prediction_record`) plus the image's
-    fingerprint, which readers other than resume ignore."""
-    record = json.loads(prediction_record(file_name, top5, top5_probs))
-    return json.dumps({**record, **image.as_record()}) + "\n"
-
-
-def _rankable(logits: torch.Tensor) -> torch.Tensor:
-    """Per image, whether its logits can be ranked: NaN or +inf (an fp16 overflow, say) would be
-    ranked as if they meant something; -inf is fine (a class the head lacks) unless no logit of
-    the image is finite."""
-    unusable = torch.isnan(logits) | torch.isposinf(logits)
-    return ~unusable.any(dim=-1) & torch.isfinite(logits).any(dim=-1)
-
-
-def _check_finite(unrankable: torch.Tensor, file_names: Sequence[str]) -> None:
-    """Stop on the indices of images whose logits cannot be ranked (``_rankable``)."""
-    if len(unrankable):
-        names = [file_names[index] for index in unrankable.tolist()]
-        raise NonFiniteOutputError(
-            f"the model returned NaN, +inf or no finite logit for {len(names)} image(s), "
-            f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "
-            "bf16 or no"
-        )

@@ -16,6 +16,7 @@ import torch
 from image_fixtures import make_hf_parquet_dataset, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.image_errors import CorruptImageError, MissingImagesError
+from imagenet_multilabel.eval_cli import predict_loop
 from imagenet_multilabel.eval_cli import run as run_module
 from imagenet_multilabel.eval_cli.cli import main, run_command
 from model_fixtures import save_clip, save_timm_model, save_vit
@@ -208,7 +209,7 @@ def test_missing_and_corrupt_images_stop_before_the_model_runs(workspace, tmp_pa
         with pytest.raises(MissingImagesError, match="1 of"):
             run_command(namespace(args))
     (folder / classes.file_name_from_image_id(ids[0])).write_bytes(b"not a jpeg")
-    monkeypatch.setattr(run_module, "_predict", must_not_run)  # corrupt: before any prediction
+    monkeypatch.setattr(run_module, "predict_group", must_not_run)  # corrupt: before any prediction
     with pytest.raises(CorruptImageError, match=classes.file_name_from_image_id(ids[0])):
         run_command(namespace(args))
 
@@ -288,7 +289,7 @@ def test_non_finite_outputs_stop_the_run(workspace, tmp_path, monkeypatch):
         return values
 
     _wrap_logits(monkeypatch, overflow)
-    with pytest.raises(run_module.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
+    with pytest.raises(predict_loop.NonFiniteOutputError, match="NaN.*ILSVRC2012_val_"):
         run_command(namespace(run_args(workspace, workspace["resnet"], tmp_path / "nan")))
 
 
