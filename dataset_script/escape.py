@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,36 @@ def without_local_paths(value: Any, local_names: Mapping[str, str]) -> Any:
     if equals and os.path.isabs(rest):
         return f"{key}={last_component(rest)}"
     return _ABSOLUTE_PATH.sub(lambda match: match.group(1), value)
+
+
+def public_command_line(command: list[str] | None, public_ids: frozenset[str]) -> str | None:
+    """The recorded argv as a shell line for a public card: every argument value holding a ``/``
+    (a path, relative or absolute, whatever its option) is cut to its last component
+    (`--images ../ws/val.tar` -> `--images val.tar`, `--model=/x/ckpt` -> `--model=ckpt`), except
+    the document's Hub ids (``public_ids``), the repository named by ``--hub-repo-id`` and a
+    ``--revision``."""
+    if not command:
+        return None
+    shown, previous = [], ""
+    for argument in command:
+        shown.append(
+            argument if previous in _NEVER_PATH_OPTIONS else _public_argument(argument, public_ids)
+        )
+        previous = argument
+    return " ".join(shlex.quote(argument) for argument in shown)
+
+
+# Options whose value is never a local path: a Hub repository to write to (public by nature), a
+# Hub revision (``refs/pr/3``).
+_NEVER_PATH_OPTIONS = frozenset({"--hub-repo-id", "--repo-id", "--revision"})
+
+
+def _public_argument(argument: str, public_ids: frozenset[str]) -> str:
+    """One argument of a command line with a path in it cut to its last component (`--x=PATH`
+    too); option names, plain words and the document's Hub ids unchanged."""
+    option, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", "")
+    if not equals:
+        option, value = "", argument
+    if option in _NEVER_PATH_OPTIONS or value in public_ids or "/" not in value:
+        return argument
+    return f"{option}{equals}{last_component(value)}"

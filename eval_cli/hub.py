@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -146,7 +145,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
         label_mapping=_compact_json(public_model.get("label_mapping")) if public_model else None,
         created_at=environment.get("created_at"),
         packages=[f"{name} {version}" for name, version in packages.items() if version],
-        command=_command_line(environment.get("command"), _public_ids(document)),
+        command=escape.public_command_line(environment.get("command"), _public_ids(document)),
     )
 
 
@@ -424,39 +423,6 @@ def check_target_repo(model_id: str, repo_id: str | None, *, local: bool = False
 
 def _compact_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
-
-
-def _command_line(command: list[str] | None, public_ids: frozenset[str]) -> str | None:
-    """The recorded argv as a shell line for a public card: every argument value holding a ``/``
-    (a path, relative or absolute, whatever its option) is cut to its last component
-    (`--images ../ws/val.tar` -> `--images val.tar`, `--model=/x/ckpt` -> `--model=ckpt`), except
-    the document's Hub ids (``public_ids``), the repository named by ``--hub-repo-id`` and a
-    ``--revision``."""
-    if not command:
-        return None
-    shown, previous = [], ""
-    for argument in command:
-        shown.append(
-            argument if previous in _NEVER_PATH_OPTIONS else _public_argument(argument, public_ids)
-        )
-        previous = argument
-    return " ".join(shlex.quote(argument) for argument in shown)
-
-
-# Options whose value is never a local path: a Hub repository to write to (public by nature), a
-# Hub revision (``refs/pr/3``).
-_NEVER_PATH_OPTIONS = frozenset({"--hub-repo-id", "--repo-id", "--revision"})
-
-
-def _public_argument(argument: str, public_ids: frozenset[str]) -> str:
-    """One argument of a command line with a path in it cut to its last component (`--x=PATH`
-    too); option names, plain words and the document's Hub ids unchanged."""
-    option, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", "")
-    if not equals:
-        option, value = "", argument
-    if option in _NEVER_PATH_OPTIONS or value in public_ids or "/" not in value:
-        return argument
-    return f"{option}{equals}{escape.last_component(value)}"
 
 
 def _public_ids(document: Mapping[str, Any]) -> frozenset[str]:
