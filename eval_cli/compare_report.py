@@ -170,7 +170,8 @@ def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) ->
     )
     for report in document["solved"].values():
         lines += [
-            f"## What each model solves of {report['paper_model']}'s reviewed mistakes",
+            f"## What each model solves of the mistakes of {report['paper_model']} reviewed by "
+            "the paper's experts",
             "",
             f"{report['num_reviewed']} mistakes reviewed by the paper's experts, "
             f"{report['num_in_labels']} on images of these labels. Solved: the model's top-1 is "
