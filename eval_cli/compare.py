@@ -382,14 +382,14 @@ def compare_models(
     written += [output / f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES]
     if images is not None:
         written += [review.page_path(output), review.page_path(output).parent]
-    given_inputs = {f"input {path}": path for path in inputs}
     label_files = labels if isinstance(labels, LabelSource) else LabelSource()
-    given_inputs.update({f"label patch {path}": path for path in label_files.patches})
-    given_inputs["annotations"] = label_files.annotations
-    given_inputs["--images"] = images
     outputs.refuse_overwriting_inputs(
         {"--output-dir": output, **{f"output {path.name}": path for path in written}},
-        given_inputs,
+        {
+            **{f"input {path}": path for path in inputs},
+            **outputs.label_inputs(label_files),
+            "--images": images,
+        },
     )
     models = read_model_inputs(inputs)
     if min_models is None:
@@ -405,6 +405,7 @@ def compare_models(
     accuracies = np.array([summary["multilabel_accuracy"] for summary in summaries])
     queue = novel_prediction_queue(models, aligned, accuracies)
     imagenet_m = labels.splits.get("imagenet_m")
+    imagenet_m_names = None if imagenet_m is None else set(imagenet_m.file_names.tolist())
     document = {
         "format": COMPARE_FORMAT,
         "format_version": COMPARE_FORMAT_VERSION,
@@ -422,7 +423,7 @@ def compare_models(
             models,
             aligned,
             min_models,
-            None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+            imagenet_m_names,
         ),
         "plots": [f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES],
         "paper_metadata": {"source": mistakes.SOURCE_REPOSITORY, "commit": mistakes.SOURCE_COMMIT},
@@ -434,7 +435,7 @@ def compare_models(
                 aligned.references,
                 aligned.top1,
                 queue,
-                None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+                imagenet_m_names,
             )
             write_queue_review(
                 output,
