@@ -28,7 +28,6 @@ import io
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import torch
 from imagenet_multilabel.eval_cli.jpeg_decode import decode_batch, decoder_label
 from imagenet_multilabel.eval_cli.preprocess_plan import PreprocessPlan, plan_for_processor
 from PIL import Image
+from timing import Rounds, timed
 from torch.utils.data import DataLoader, Dataset
 
 
@@ -129,14 +129,14 @@ def _identity(data: bytes) -> bytes:
 def time_loop(loader: DataLoader, to_input: Callable[[object], torch.Tensor], forward) -> float:
     """Images/s of the whole loop: loader -> device input -> forward, synchronised."""
     images = 0
-    started = time.perf_counter()
-    for batch in loader:
-        pixel_values = to_input(batch)
-        forward(pixel_values)
-        images += pixel_values.shape[0]
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return images / (time.perf_counter() - started)
+    with timed() as timing:
+        for batch in loader:
+            pixel_values = to_input(batch)
+            forward(pixel_values)
+            images += pixel_values.shape[0]
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return images / timing.wall_s
 
 
 def bench_model(name: str, module, processor, encoded: list[bytes], args, device) -> float:
@@ -162,13 +162,13 @@ def bench_model(name: str, module, processor, encoded: list[bytes], args, device
 
     fixed = torch.randn(args.batch_size, 3, 224, 224)
     forward(fixed)  # warm-up
-    started = time.perf_counter()
     batches = max(1, len(encoded) // args.batch_size)
-    for _ in range(batches):
-        forward(fixed)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    forward_rate = batches * args.batch_size / (time.perf_counter() - started)
+    with timed() as timing:
+        for _ in range(batches):
+            forward(fixed)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    forward_rate = batches * args.batch_size / timing.wall_s
 
     fallbacks = {"geometry": 0, "decode": 0}
 
@@ -228,20 +228,20 @@ def bench_run_command(name: str, module, processor, args, device, forward_rate: 
         print(f"\n{name}: the run command ({args.images} images, batch {args.batch_size})")
         for preprocess_on, decode_on in RUN_CHOICES:
             output = directory / f"out-{preprocess_on}-{decode_on}"
-            started = time.perf_counter()
-            evaluate_model(
-                str(model_dir),
-                str(tar),
-                split="validation",
-                labels=LabelSource(annotations, allow_unverified=True),
-                batch_size=args.batch_size,
-                num_workers=args.workers,
-                mixed_precision="bf16" if device.type == "cuda" else "no",
-                preprocess_on=preprocess_on,
-                decode_on=decode_on,
-                output_dir=output,
-            )
-            wall = time.perf_counter() - started
+            with timed() as timing:
+                evaluate_model(
+                    str(model_dir),
+                    str(tar),
+                    split="validation",
+                    labels=LabelSource(annotations, allow_unverified=True),
+                    batch_size=args.batch_size,
+                    num_workers=args.workers,
+                    mixed_precision="bf16" if device.type == "cuda" else "no",
+                    preprocess_on=preprocess_on,
+                    decode_on=decode_on,
+                    output_dir=output,
+                )
+            wall = timing.wall_s
             run = json.loads((output / "results.json").read_text())["run"]
             rate = run["images_per_second"]
             fixed = wall - run["images_predicted_this_session"] / rate
@@ -276,14 +276,13 @@ def resample_speed(repeats: int = 20) -> None:
 
 def _median_ms(call: Callable[[], object], repeats: int, device: str = "cpu") -> float:
     call()
-    times = []
+    rounds = Rounds()
     for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - started) * 1e3)
-    return float(np.median(times))
+        with rounds.measure("call"):
+            call()
+            if device == "cuda":
+                torch.cuda.synchronize()
+    return rounds.median("call").wall_s * 1e3
 
 
 def main() -> None:
