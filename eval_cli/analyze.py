@@ -14,7 +14,6 @@ folder is locked while the command works in it, so two ``analyze`` never mix the
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.labels import Labels, LabelSource, resolve_labels
-from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli import outputs, results
 from imagenet_multilabel.eval_cli.analysis import MISTAKES_FILE, write_mistakes_jsonl
 from imagenet_multilabel.eval_cli.outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
@@ -177,18 +176,7 @@ def run_dir_inputs(run_dir: str | os.PathLike, *, recorded_labels: bool = True) 
     fallback_title = f"Mistakes of {folder.resolve().name}"
     if not results_path.is_file():  # a run still going, or killed: its predictions still count
         return RunDirInputs(predictions, None, fallback_title)
-    try:
-        document = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ToolkitError(
-            f"{str(results_path)!r} is not a results document of `run` ({error}); expected the "
-            "JSON object that `run` writes"
-        ) from error
-    if not isinstance(document, dict):
-        raise ToolkitError(
-            f"{str(results_path)!r} holds a JSON {type(document).__name__}, not the results "
-            "object that `run` writes"
-        )
+    document = results.read_document(results_path)
     model = document.get("model")
     model_id = model.get("id") if isinstance(model, dict) else None
     title = (

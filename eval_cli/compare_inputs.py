@@ -4,7 +4,6 @@ the check that the runs were scored on the labels compare uses."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from typing import Any
 from imagenet_multilabel.dataset_script import escape
 from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
 from imagenet_multilabel.dataset_script.labels import Labels
+from imagenet_multilabel.eval_cli import results
 from imagenet_multilabel.eval_cli.outputs import PREDICTIONS_FILE, RESULTS_FILE
 from imagenet_multilabel.eval_cli.predictions import Predictions, read_predictions
 from imagenet_multilabel.metric.errors import ToolkitError, first_few
-
-# What `run` writes into its output folder (named here: eval_cli.run imports torch).
 
 
 class CompareError(ToolkitError):
@@ -49,7 +47,7 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
                 f"finished `run` folder ({PREDICTIONS_FILE} and {RESULTS_FILE}) or a "
                 "predictions file"
             )
-        document = _results_document(results_path)
+        document = results.read_document(results_path, CompareError)
         model = document.get("model")
         model_id = model.get("id") if isinstance(model, dict) else None
         if not isinstance(model_id, str) or not model_id:
@@ -84,16 +82,6 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
         predictions_sha256=sha256,
         recorded_labels=None,
     )
-
-
-def _results_document(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CompareError(f"cannot read results file {str(path)!r}: {error}") from None
-    if not isinstance(document, dict):
-        raise CompareError(f"{str(path)!r} is not a results document: expected a JSON object")
-    return document
 
 
 def read_model_inputs(paths: Sequence[str | os.PathLike]) -> list[ModelInput]:

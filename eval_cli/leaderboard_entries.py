@@ -7,7 +7,6 @@ official.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -129,8 +128,8 @@ def read_entry(path: Path) -> Entry:
     results document is a `LeaderboardError` naming it and the key; the flags come from
     `results.publication_problems`."""
     source = str(path)
-    document = _read_json(path)
-    metrics_block = document.get("metrics") if isinstance(document, dict) else None
+    document = results.read_document(path, LeaderboardError)
+    metrics_block = document.get("metrics")
     if not isinstance(metrics_block, dict) or not metrics_block:
         raise LeaderboardError(
             f"{source!r} is not a results document: expected a JSON object with 'metrics' "
@@ -176,19 +175,6 @@ def read_entry(path: Path) -> Entry:
         labels_version=labels_version_of(labels),
         flags=results.problem_flags({"labels": labels, "metrics": metrics, "complete": complete}),
     )
-
-
-def _read_json(path: Path) -> Any:
-    """The parsed file; huge integers (ValueError) and deep nesting (RecursionError) are
-    errors naming the file, as unparsable JSON is."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is one
-        raise LeaderboardError(f"cannot read results file {str(path)!r}: {error}") from None
-    except RecursionError:
-        raise LeaderboardError(
-            f"cannot read results file {str(path)!r}: nested too deeply to be a results document"
-        ) from None
 
 
 def _object(block: Mapping[str, Any], key: str, source: str, within: str = "") -> dict:

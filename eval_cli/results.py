@@ -18,7 +18,9 @@ leaderboard use them) and of the rule for what may be called official or publish
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import platform
 import sys
 from collections.abc import Mapping
@@ -389,3 +391,23 @@ def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
         if flag not in found:
             found.append(flag)
     return tuple(found)
+
+
+def read_document(path: str | os.PathLike, error: type[ToolkitError] = ToolkitError) -> dict:
+    """A results file (`score --output`, `run`'s results.json) as its JSON object. A file that
+    cannot be read, parsed (huge integers, deep nesting included) or is no object is ``error``
+    naming it: the one reader of results files for analyze, compare and the leaderboard."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as problem:  # JSONDecodeError is one
+        raise error(f"cannot read results file {str(path)!r}: {problem}") from None
+    except RecursionError:
+        raise error(
+            f"cannot read results file {str(path)!r}: nested too deeply to be a results document"
+        ) from None
+    if not isinstance(document, dict):
+        raise error(
+            f"{str(path)!r} is not a results document: expected a JSON object, got "
+            f"{type(document).__name__}"
+        )
+    return document
