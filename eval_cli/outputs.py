@@ -63,15 +63,18 @@ def refuse_overwriting_inputs(
     is an input. ``outputs`` and ``inputs`` map the parameter name (as the user gave it) to its
     path; ``None`` entries are ignored. A folder the command reads file by file (a labels
     dataset, a run folder) is given as its files (`folder_inputs`)."""
+    # Each input resolved and stat-ed once: its path, and its file's identity (hard links).
+    known = [
+        (name, _resolved(given), _file_id(given))
+        for name, given in inputs.items()
+        if given is not None
+    ]
     for output_name, output in outputs.items():
         if output is None:
             continue
-        output_path = _resolved(output)
-        for input_name, given in inputs.items():
-            if given is None:
-                continue
-            input_path = _resolved(given)
-            if output_path == input_path or _same_file(output_path, input_path):
+        output_path, output_id = _resolved(output), _file_id(output)
+        for input_name, input_path, input_id in known:
+            if output_path == input_path or (output_id is not None and output_id == input_id):
                 raise OutputOverwritesInputError(
                     f"{output_name} {str(output)!r} is the {input_name} it reads; writing it "
                     f"would destroy that input: choose another {output_name}; nothing was written"
@@ -123,12 +126,14 @@ def _is_directory(path: Path) -> bool:
         return False
 
 
-def _same_file(first: Path, second: Path) -> bool:
-    """Hard links and other names of one file (``resolve`` already follows symbolic links)."""
+def _file_id(path: str | os.PathLike) -> tuple[int, int] | None:
+    """The device and inode of an existing file, which every name of it shares (hard links;
+    ``resolve`` already follows symbolic links); None for a path that is not there."""
     try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return False
+        status = os.stat(_resolved(path))
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = None) -> None:
