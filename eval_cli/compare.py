@@ -462,9 +462,7 @@ def summary(document: Mapping[str, Any]) -> str:
         f"{model['num_outside_label_set']} top-1 prediction(s) outside the label set"
         for model in document["models"]
     ]
-    # The label caveats of the publication rule (patched, unverified, unchecked labels).
-    labels_only = {"labels": document["labels"], "metrics": {}, "complete": True}
-    lines += results.publication_problems(labels_only)
+    lines += results.label_problems(document["labels"])  # patched, unverified, unchecked
     queue, slice_ = document["queue"], document["major_candidates"]
     lines.append(
         f"Queue: {queue['num_items']} (image, class) pair(s) to review, "

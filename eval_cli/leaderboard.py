@@ -208,7 +208,7 @@ def published_labels_cached() -> bool:
 def paper_references(labels: Labels) -> list[Entry]:
     """ViT-3B and Greedy Soups, their predictions rebuilt from the paper's mistake metadata and
     scored by our scorer on ``labels`` (both label splits needed)."""
-    flags = results.problem_flags({"labels": labels.provenance, "metrics": {}, "complete": True})
+    flags = results.short_names(results.label_problems(labels.provenance))
     references = []
     for model, name in PAPER_MODELS.items():
         metrics = {

@@ -23,7 +23,7 @@ import math
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -113,31 +113,7 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
     The one rule for what may be called official or published: the published labels (verified
     sha256), every split fully predicted, every per-class mean over all 1,000 classes.
     """
-    problems = []
-    labels = document.get("labels", {})
-    if labels.get("patched"):
-        problems.append(
-            f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
-            "label patch(es) applied, so these are not the official labels"
-        )
-    elif labels.get("verification") == "unchecked":  # dataset_script.labels_dataset.UNCHECKED
-        problems.append(
-            "UNCHECKED labels: the labels dataset claims to hold the published labels, but "
-            "the published annotation file was not at hand to prove its "
-            "rows (any command run once without --labels caches it), so these are not the "
-            "benchmark's numbers"
-        )
-    elif labels.get("verified") is not True:
-        problems.append(
-            f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
-            "published one, so these are not the benchmark's numbers"
-        )
-    real = labels.get("real")
-    if real is not None and real.get("verified") is not True:
-        problems.append(
-            f"UNVERIFIED ReaL labels: {real.get('source')} has sha256 {real.get('sha256')}, not "
-            "the published real.json, so the ReaL numbers are not the benchmark's"
-        )
+    problems = label_problems(document.get("labels", {}))
     split_problems = []
     for split, split_metrics in document.get("metrics", {}).items():
         if split_metrics.get("limit") is not None:
@@ -169,6 +145,36 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
         )
     if document.get("complete") is not True and not split_problems:
         problems.append("INCOMPLETE: the results document is not marked complete")
+    return problems
+
+
+def label_problems(labels: Mapping[str, Any]) -> list[str]:
+    """The part of `publication_problems` about the labels alone (patched, unchecked, unverified
+    labels; unverified ReaL labels): what a command can say before any prediction exists."""
+    problems = []
+    if labels.get("patched"):
+        problems.append(
+            f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
+            "label patch(es) applied, so these are not the official labels"
+        )
+    elif labels.get("verification") == "unchecked":  # dataset_script.labels_dataset.UNCHECKED
+        problems.append(
+            "UNCHECKED labels: the labels dataset claims to hold the published labels, but "
+            "the published annotation file was not at hand to prove its "
+            "rows (any command run once without --labels caches it), so these are not the "
+            "benchmark's numbers"
+        )
+    elif labels.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
+            "published one, so these are not the benchmark's numbers"
+        )
+    real = labels.get("real")
+    if real is not None and real.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED ReaL labels: {real.get('source')} has sha256 {real.get('sha256')}, not "
+            "the published real.json, so the ReaL numbers are not the benchmark's"
+        )
     return problems
 
 
@@ -382,8 +388,13 @@ def checked_metric(value: Any, key: str, source: str, *, most: int | None = None
 
 def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
     """Short names of the publication problems: partial, incomplete, unverified, patched."""
+    return short_names(publication_problems(document))
+
+
+def short_names(problems: Sequence[str]) -> tuple[str, ...]:
+    """Each problem of `publication_problems` (or `label_problems`) by its short name, once."""
     found = []
-    for problem in publication_problems(document):
+    for problem in problems:
         word = problem.split(":")[0].split(" (")[0].lower()
         flag = {"unverified real labels": "unverified ReaL", "patched labels": "patched"}.get(
             word, word.replace(" labels", "")

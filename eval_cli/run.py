@@ -210,11 +210,11 @@ def _start_launch(
     given = labels if isinstance(labels, LabelSource) else None
     with accelerator.local_main_process_first():
         labels = resolve_labels(labels)
-    if options.push_to_hub and labels.provenance.get("verified") is not True:
+    label_problems = results.label_problems(labels.provenance)
+    if options.push_to_hub and label_problems:
         raise PushError(
-            "--push-to-hub needs the published labels, but these are unverified (sha256 "
-            f"{labels.provenance.get('sha256')}): only complete results on the published "
-            "labels go to the Hub; nothing was run"
+            f"--push-to-hub needs the published labels, but {'; '.join(label_problems)}: only "
+            "complete results on the published labels go to the Hub; nothing was run"
         )
     patch_paths = tuple(
         str(Path(patch).resolve()) for patch in (given.patches if given is not None else ())
