@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from annotation_fixtures import synthetic_annotations, write_annotation_file  # noqa: E402
 from browser_fixtures import headless_chromium, missing_browser_reason  # noqa: E402
 from image_fixtures import add_tar_member  # noqa: E402
-from imagenet_multilabel.dataset_script.annotations import load_annotations  # noqa: E402
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations  # noqa: E402
 from imagenet_multilabel.metric.references import References  # noqa: E402
 
 NUM_REVIEW_MISTAKES = 500
@@ -72,7 +72,7 @@ def _in_process(
     """The same two commands in one warm process (as from the Python API or a notebook): their
     CPU time without the ~2 s of imports that every fresh command pays."""
     os.environ["HF_HOME"] = env["HF_HOME"]
-    from imagenet_multilabel.eval_cli.cli import main as cli_main
+    from imagenet_multilabel.eval_cli.commands.cli import main as cli_main
 
     commands = {"score": score, "analyze": analyze}
     rounds = Rounds()

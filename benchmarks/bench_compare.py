@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from annotation_fixtures import synthetic_annotations, write_annotation_file  # noqa: E402
 from imagenet_multilabel.dataset_script import classes  # noqa: E402
-from imagenet_multilabel.dataset_script.labels import load_labels  # noqa: E402
-from imagenet_multilabel.eval_cli.compare import compare_models  # noqa: E402
+from imagenet_multilabel.dataset_script.labels.loading import load_labels  # noqa: E402
+from imagenet_multilabel.eval_cli.curation.compare import compare_models  # noqa: E402
 from timing import Rounds  # noqa: E402
 
 NUM_MODELS = 10

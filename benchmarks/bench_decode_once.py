@@ -46,9 +46,9 @@ def time_run(
     model: Path, tar: Path, annotations: Path, output: Path, args, *, before: bool
 ) -> Timing:
     """One `evaluate_model` call; ``before``: with the full-decode check up front."""
-    from imagenet_multilabel.dataset_script.image_decode import check_images
-    from imagenet_multilabel.dataset_script.labels import LabelSource
-    from imagenet_multilabel.eval_cli import run, sweep
+    from imagenet_multilabel.dataset_script.images.decode import check_images
+    from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+    from imagenet_multilabel.eval_cli.engine import run, sweep
 
     now = run.check_images
     if before:
@@ -87,8 +87,8 @@ def time_forward(model: Path, count: int, batch_size: int) -> Timing:
 
 def time_checks(tar: Path, rounds: Rounds) -> None:
     """The up-front check of every image of ``tar``, full decode and header only."""
-    from imagenet_multilabel.dataset_script.image_decode import check_images
-    from imagenet_multilabel.dataset_script.image_files import TarImageSource
+    from imagenet_multilabel.dataset_script.images.decode import check_images
+    from imagenet_multilabel.dataset_script.images.files import TarImageSource
 
     source = TarImageSource(tar)
     images = source.locate(sorted(source._index))

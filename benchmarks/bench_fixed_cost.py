@@ -135,9 +135,9 @@ def instrumented_child(argv: list[str]) -> None:
         return wrapper
 
     with _clock(phases, "import of the CLI"):
-        from imagenet_multilabel.eval_cli import cli
+        from imagenet_multilabel.eval_cli.commands import cli
     with _clock(phases, "import of the run machinery (torch, accelerate, models)"):
-        from imagenet_multilabel.eval_cli import run, sweep  # noqa: F401 (what `run` imports)
+        from imagenet_multilabel.eval_cli.engine import run, sweep  # noqa: F401 (what `run` imports)
     load_model = run.load_model
     for name in (*LAUNCH_PHASES, *MODEL_PHASES):
         if not hasattr(run, name):

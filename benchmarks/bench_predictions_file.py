@@ -48,7 +48,10 @@ def write_file(path: Path, num_rows: int, file_format: str, with_top5: bool) -> 
 
 def read_once(path: str) -> None:
     """Child process: read the file, print the outcome as one JSON line."""
-    from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
+    from imagenet_multilabel.eval_cli.scores.predictions import (
+        PredictionsFileError,
+        read_predictions,
+    )
 
     message = ""
     with timed() as reading:

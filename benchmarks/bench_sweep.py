@@ -45,9 +45,9 @@ def make_models(directory: Path) -> list[Path]:
 
 # `imagenet-multilabel run` with the launch's group bound set to 1: each model alone.
 UNGROUPED = (
-    "import sys; from imagenet_multilabel.eval_cli import run; "
-    "run.MAX_MODELS_SHARING_DECODE = 1; from imagenet_multilabel.eval_cli.cli import main; "
-    "sys.exit(main())"
+    "import sys; from imagenet_multilabel.eval_cli.engine import run; "
+    "run.MAX_MODELS_SHARING_DECODE = 1; "
+    "from imagenet_multilabel.eval_cli.commands.cli import main; sys.exit(main())"
 )
 
 
@@ -80,8 +80,8 @@ def run_command(
 
 def time_decoding(model: Path, tar: Path) -> Timing:
     """One pass of decoding and the model's preprocessing over every image of ``tar``."""
-    from imagenet_multilabel.dataset_script.image_decode import decode_image
-    from imagenet_multilabel.dataset_script.image_files import TarImageSource
+    from imagenet_multilabel.dataset_script.images.decode import decode_image
+    from imagenet_multilabel.dataset_script.images.files import TarImageSource
     from imagenet_multilabel.eval_cli.models import load_model
 
     preprocess = load_model(str(model), device=torch.device("cpu")).preprocess

@@ -36,34 +36,20 @@ from datasets import ClassLabel, DatasetInfo, Features, Image, List, SplitDict, 
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
-from imagenet_multilabel.cards import read_template
-from imagenet_multilabel.dataset_script import classes, escape
-from imagenet_multilabel.dataset_script.annotations import (
-    PUBLISHED_URL,
-    SPLITS,
-    Annotations,
-    load_annotations,
-)
-from imagenet_multilabel.dataset_script.hub_names import (
-    EVAL_TASKS,
-    IMAGES_CONFIG,
-    LABELS_CONFIG,
-    PRETTY_NAME,
-)
-from imagenet_multilabel.dataset_script.image_decode import check_image_header, decode_image
-from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
-from imagenet_multilabel.dataset_script.image_source import LocatedImages
-from imagenet_multilabel.dataset_script.images import open_image_source
-from imagenet_multilabel.dataset_script.labels import LabelSource
-from imagenet_multilabel.dataset_script.patches import (
-    LabelPatch,
-    patch_split_columns,
-    patched_provenance,
-    read_patch,
-)
-from imagenet_multilabel.metric import references
-from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
 from tqdm.auto import tqdm
+
+from ..cards import read_template
+from ..metric import references
+from ..metric.errors import ToolkitError, brief_repr
+from . import classes, escape
+from .annotations.published import PUBLISHED_URL, SPLITS, Annotations, load_annotations
+from .hub.names import EVAL_TASKS, IMAGES_CONFIG, LABELS_CONFIG, PRETTY_NAME
+from .images.choose import open_image_source
+from .images.decode import check_image_header, decode_image
+from .images.errors import CorruptImageError
+from .images.source import LocatedImages
+from .labels.loading import LabelSource
+from .labels.patches import LabelPatch, patch_split_columns, patched_provenance, read_patch
 
 PROVENANCE_KEY = "imagenet_multilabel"
 LABEL_DIGESTS_KEY = "label_sha256"

@@ -18,7 +18,8 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
-from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+
+from ..metric.errors import ToolkitError, brief_repr
 
 NUM_CLASSES = 1000
 NUM_VALIDATION_IMAGES = 50_000

@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagenet_multilabel.metric.errors import ToolkitError, brief_repr
+from ..metric.errors import ToolkitError, brief_repr
 
 if TYPE_CHECKING:
-    from imagenet_multilabel.dataset_script.labels import LabelSource
+    from ..dataset_script.labels.loading import LabelSource
 
 LOCK_FILE = ".run.lock"
 # What `run` writes into its output folder.

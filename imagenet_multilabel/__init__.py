@@ -19,29 +19,38 @@ names that evaluate models need the [run] extra and say so when it is missing.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
-from imagenet_multilabel.eval_cli import __version__
-from imagenet_multilabel.eval_cli.run_options import require_run_extra
-from imagenet_multilabel.metric.errors import ToolkitError
+# In a checkout the sub-packages are the repository's top-level folders beside this one (an
+# installed copy holds them inside it). Searching the checkout's root too lets a checkout run
+# without installing (PYTHONPATH=CHECKOUT) and keeps it, as the current directory, from
+# shadowing an installed copy with a package that has no sub-packages.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if not (Path(__file__).parent / "metric").is_dir() and (_CHECKOUT / "metric/scoring.py").is_file():
+    __path__.append(str(_CHECKOUT))
+
+from .eval_cli import __version__  # noqa: E402 (found through the path above in a checkout)
+from .eval_cli.engine.run_options import require_run_extra  # noqa: E402
+from .metric.errors import ToolkitError  # noqa: E402
 
 # public name -> module that defines it
 _API = {
-    "Labels": "imagenet_multilabel.dataset_script.labels",
-    "LabelSource": "imagenet_multilabel.dataset_script.labels",
-    "load_labels": "imagenet_multilabel.dataset_script.labels",
-    "merge_patches": "imagenet_multilabel.dataset_script.patch_merge",
-    "score_predictions": "imagenet_multilabel.eval_cli.score",
-    "analyze_predictions": "imagenet_multilabel.eval_cli.analyze",
-    "write_leaderboard": "imagenet_multilabel.eval_cli.leaderboard",
-    "compare_models": "imagenet_multilabel.eval_cli.compare",
-    "RunOptions": "imagenet_multilabel.eval_cli.run_options",
-    "evaluate_model": "imagenet_multilabel.eval_cli.sweep",
-    "evaluate_models": "imagenet_multilabel.eval_cli.sweep",
-    "ModelSpec": "imagenet_multilabel.eval_cli.sweep",
+    "Labels": "imagenet_multilabel.dataset_script.labels.loading",
+    "LabelSource": "imagenet_multilabel.dataset_script.labels.loading",
+    "load_labels": "imagenet_multilabel.dataset_script.labels.loading",
+    "merge_patches": "imagenet_multilabel.dataset_script.labels.consensus",
+    "score_predictions": "imagenet_multilabel.eval_cli.scores.score",
+    "analyze_predictions": "imagenet_multilabel.eval_cli.analysis.analyze",
+    "write_leaderboard": "imagenet_multilabel.eval_cli.leaderboard.board",
+    "compare_models": "imagenet_multilabel.eval_cli.curation.compare",
+    "RunOptions": "imagenet_multilabel.eval_cli.engine.run_options",
+    "evaluate_model": "imagenet_multilabel.eval_cli.engine.sweep",
+    "evaluate_models": "imagenet_multilabel.eval_cli.engine.sweep",
+    "ModelSpec": "imagenet_multilabel.eval_cli.engine.sweep",
 }
 # The modules that import torch and the rest of the [run] extra.
-_NEEDS_RUN_EXTRA = {"imagenet_multilabel.eval_cli.sweep"}
+_NEEDS_RUN_EXTRA = {"imagenet_multilabel.eval_cli.engine.sweep"}
 __all__ = ["ToolkitError", "__version__", *_API]
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from imagenet_multilabel.eval_cli.cli import main
+from .eval_cli.commands.cli import main
 
 sys.exit(main())

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotation_json import LABEL_KINDS
-from imagenet_multilabel.dataset_script.annotations import Annotations
+from imagenet_multilabel.dataset_script.annotations.parse import LABEL_KINDS
+from imagenet_multilabel.dataset_script.annotations.published import Annotations
 from imagenet_multilabel.metric.references import References
 
 IMAGENET_M_SIZE = 68

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from annotation_fixtures import synthetic_annotations, write_annotation_file
-from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
+from imagenet_multilabel.dataset_script.taxonomy import experts
 from imagenet_multilabel.metric.references import References
 
 NUM_OUTSIDE_LABEL_SET = 5
@@ -24,7 +25,7 @@ def paper_mistake_annotations(model: str = "vit3b") -> dict[str, Any]:
     """
     data = synthetic_annotations(images_per_class=2)
     originals = classes.validation_labels()
-    for file_name, mistake in mistakes.model_mistakes(model).items():
+    for file_name, mistake in experts.model_mistakes(model).items():
         original = int(originals[classes.image_id_from_file_name(file_name) - 1])
         correct = original if original != mistake.prediction else (original + 1) % 1000
         data["initial_annots"][file_name] = {
@@ -44,8 +45,8 @@ def write_loop_inputs(root: Path) -> dict[str, Any]:
     sha256 = write_annotation_file(annotations, paper_mistake_annotations("vit3b"))
     loaded = load_annotations(annotations, allow_unverified=True, cache_dir=root / "cache")
     validation = References.from_columns(loaded.split_columns("validation"))
-    top1 = mistakes.paper_model_predictions("vit3b", validation)
-    vit3b = mistakes.model_mistakes("vit3b")
+    top1 = experts.paper_model_predictions("vit3b", validation)
+    vit3b = experts.model_mistakes("vit3b")
     names = validation.file_names.tolist()
     candidates = [
         row

@@ -9,8 +9,8 @@ from pathlib import Path
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.eval_cli.cli import build_parser
-from imagenet_multilabel.eval_cli.predictions import read_predictions
+from imagenet_multilabel.eval_cli.commands.cli import build_parser
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_resnet
 
 

@@ -12,11 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 from annotation_fixtures import write_annotation_file
-from imagenet_multilabel.dataset_script import classes, mistakes, patches
-from imagenet_multilabel.dataset_script.annotations import load_annotations
-from imagenet_multilabel.eval_cli import analysis, results
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
+from imagenet_multilabel.dataset_script.labels import patches
+from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.eval_cli.analysis import mistakes
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.scores import results
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions, read_top5_probs
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score
 from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, paper_mistake_annotations, write_loop_inputs
@@ -34,7 +37,7 @@ PAPER_CATEGORIES = {
 
 def _paper_counts(model: str) -> Counter:
     raw = resources.files("imagenet_multilabel.dataset_script").joinpath(
-        "data", mistakes.DATA_FOLDER, mistakes.MODEL_FILES[model]
+        "data", experts.DATA_FOLDER, experts.MODEL_FILES[model]
     )
     entries = json.loads(raw.read_text(encoding="utf-8")).values()
     return Counter(
@@ -54,11 +57,11 @@ def test_a_paper_models_own_predictions_give_its_expert_mistakes(
 ) -> None:
     write_annotation_file(tmp_path / "annotations.json", paper_mistake_annotations(model))
     validation, imagenet_m = _validation_and_imagenet_m(tmp_path / "annotations.json", tmp_path)
-    predictions = mistakes.paper_model_predictions(model, validation)
-    result = analysis.analyze_split(
+    predictions = experts.paper_model_predictions(model, validation)
+    result = mistakes.analyze_split(
         "validation", predictions, validation, imagenet_m_file_names=set(imagenet_m)
     )
-    expected = len(mistakes.model_mistakes(model))
+    expected = len(experts.model_mistakes(model))
     assert result.summary["by_source"] == {
         "expert": expected,
         "outside-label-set": 0,
@@ -77,7 +80,7 @@ def test_a_paper_models_own_predictions_give_its_expert_mistakes(
 
 def _references(
     expert_class_labelled: bool = True,
-) -> tuple[References, mistakes.ExpertMistake, list[int]]:
+) -> tuple[References, experts.ExpertMistake, list[int]]:
     """Seven images, one per case; returns them, the expert mistake and the top-1 predictions.
 
     0: the expert mistake; 1: outside the label set; 2: wrong, {prediction, original} a confused
@@ -86,10 +89,10 @@ def _references(
     the expert's mistake is in no label set of its image (as 28 of Greedy Soups' are in the
     published labels).
     """
-    vit3b = mistakes.model_mistakes("vit3b")
+    vit3b = experts.model_mistakes("vit3b")
     expert = vit3b[sorted(vit3b)[0]]
-    pair, other_pair = mistakes.confusion_pairs()[:2]
-    assert not mistakes.confusion_matrix()[9, 5] and expert.prediction != 1
+    pair, other_pair = experts.confusion_pairs()[:2]
+    assert not experts.confusion_matrix()[9, 5] and expert.prediction != 1
     names = [expert.file_name] + [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 7)]
     references = References.from_columns(
         {
@@ -112,7 +115,7 @@ def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     ranked = np.array([[p, 0, 1, 2, 3] for p in top1])
     probs = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (5, 1))  # the five rejected ones
     names = references.file_names.tolist()
-    result = analysis.analyze_split(
+    result = mistakes.analyze_split(
         "validation", ranked, references, imagenet_m_file_names={names[1], names[5]}
     ).with_top5_probs(probs)
     by_name = {record["file_name"]: record for record in result.records()}
@@ -126,7 +129,7 @@ def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     ]
     first = by_name[names[0]]
     assert (first["category"], first["severity"]) == (expert.category, expert.severity)
-    assert first["severity_collapsed"] == mistakes.collapse_severity(expert.severity)
+    assert first["severity_collapsed"] == experts.collapse_severity(expert.severity)
     assert by_name[names[2]]["category"] == "fine-grained"
     assert by_name[names[2]]["severity"] == "" == by_name[names[2]]["severity_collapsed"]
     assert by_name[names[1]]["in_imagenet_m"] and not by_name[names[2]]["in_imagenet_m"]
@@ -150,7 +153,7 @@ def test_an_expert_reviewed_prediction_outside_the_label_set_counts_under_both_n
     expert, it is outside the label set, and the mistakes block says so, so that its count of
     predictions outside the label set is the metrics' one."""
     references, expert, top1 = _references(expert_class_labelled=False)
-    result = analysis.analyze_split("validation", top1, references, imagenet_m_file_names=())
+    result = mistakes.analyze_split("validation", top1, references, imagenet_m_file_names=())
     first = result.records()[0]
     assert (first["source"], first["outside_label_set"]) == ("expert", True)
     summary = result.summary
@@ -163,8 +166,8 @@ def test_an_expert_reviewed_prediction_outside_the_label_set_counts_under_both_n
 
 
 def test_a_confused_pair_with_any_correct_label_counts() -> None:
-    first, second = mistakes.confusion_pairs()[0]
-    unconfused = np.flatnonzero(~mistakes.confusion_matrix()[second])
+    first, second = experts.confusion_pairs()[0]
+    unconfused = np.flatnonzero(~experts.confusion_matrix()[second])
     original, other = (int(c) for c in unconfused[unconfused != first][:2])
     references = References.from_columns(
         {
@@ -176,7 +179,7 @@ def test_a_confused_pair_with_any_correct_label_counts() -> None:
             "is_problematic": [False, False],
         }
     )
-    result = analysis.analyze_split(
+    result = mistakes.analyze_split(
         "validation", [second, second], references, imagenet_m_file_names=()
     )
     assert [r["source"] for r in result.records()] == ["confusion-pair", "uncategorized"]
@@ -186,7 +189,7 @@ def test_a_confused_pair_with_any_correct_label_counts() -> None:
 
 def test_summary_table_has_the_papers_shape() -> None:
     references, expert, top1 = _references()
-    result = analysis.analyze_split("validation", top1, references, imagenet_m_file_names=())
+    result = mistakes.analyze_split("validation", top1, references, imagenet_m_file_names=())
     lines = "\n".join(results.mistakes_report(result.summary)).splitlines()
     assert lines[:3] == [
         "Rejected top-1 predictions (validation) by source:",

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 from imagenet_multilabel.eval_cli import outputs
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.predictions import read_predictions, read_top5_probs
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions, read_top5_probs
 from mistake_fixtures import write_loop_inputs
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from annotation_fixtures import IMAGENET_M_SIZE, synthetic_annotations, write_annotation_file
-from imagenet_multilabel.dataset_script import annotation_download, classes
-from imagenet_multilabel.dataset_script import annotations as ann
-from imagenet_multilabel.dataset_script.annotation_json import LABEL_KINDS, AnnotationError
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations import download
+from imagenet_multilabel.dataset_script.annotations import published as ann
+from imagenet_multilabel.dataset_script.annotations.parse import LABEL_KINDS, AnnotationError
 
 
 def test_local_file_with_matching_checksum_is_verified(annotation_file, tmp_path):
@@ -198,7 +199,7 @@ def test_download_resumes_a_partial_file(served, tmp_path):
     target.parent.mkdir(parents=True)
     half = len(server.payload) // 2
     (target.parent / (target.name + ".incomplete")).write_bytes(server.payload[:half])
-    path = annotation_download.download_verified(server.url, sha, tmp_path / "downloads")
+    path = download.download_verified(server.url, sha, tmp_path / "downloads")
     assert server.requests == [f"bytes={half}-"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
 
@@ -208,7 +209,7 @@ def test_corrupt_cached_download_is_fetched_again(served, tmp_path):
     target = tmp_path / "downloads" / sha / "human_accuracy_v3.0.0.json"
     target.parent.mkdir(parents=True)
     target.write_bytes(server.payload[:-10])  # truncated
-    path = annotation_download.download_verified(server.url, sha, tmp_path / "downloads")
+    path = download.download_verified(server.url, sha, tmp_path / "downloads")
     assert server.requests == [None] and path.read_bytes() == server.payload
 
 
@@ -235,7 +236,7 @@ def test_unreachable_url_suggests_a_local_copy(tmp_path):
 )
 def test_interrupted_download_is_kept_and_resumed(served, tmp_path, monkeypatch, failure, cause):
     server, sha = served
-    monkeypatch.setattr(annotation_download, "_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(download, "_TIMEOUT_S", 0.5)
     server.failures.append(failure)
     with pytest.raises(AnnotationError, match=rf"interrupted \({cause}.*running again resumes"):
         ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
@@ -260,9 +261,7 @@ def test_concurrent_callers_download_once(served, tmp_path, entry):
         if entry == "load_annotations":
             loaded = ann.load_annotations(url=server.url, expected_sha256=sha, cache_dir=tmp_path)
             return loaded.split_columns("validation")
-        return annotation_download.download_verified(
-            server.url, sha, tmp_path / "downloads"
-        ).read_bytes()
+        return download.download_verified(server.url, sha, tmp_path / "downloads").read_bytes()
 
     with ThreadPoolExecutor(2) as pool:
         first, second = [future.result() for future in [pool.submit(call) for _ in range(2)]]

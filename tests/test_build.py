@@ -28,15 +28,15 @@ from image_fixtures import (
     make_webdataset,
 )
 from imagenet_multilabel.dataset_script import build, classes
-from imagenet_multilabel.dataset_script.annotations import (
+from imagenet_multilabel.dataset_script.annotations.published import (
     PUBLISHED_URL,
     SPLITS,
     Annotations,
     load_annotations,
 )
-from imagenet_multilabel.dataset_script.image_decode import decode_image
-from imagenet_multilabel.dataset_script.image_errors import MissingImagesError
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.images.decode import decode_image
+from imagenet_multilabel.dataset_script.images.errors import MissingImagesError
+from imagenet_multilabel.eval_cli.commands.cli import main
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import errno
 
 import pytest
-from imagenet_multilabel.dataset_script.hub_access import PushError
-from imagenet_multilabel.dataset_script.labels_dataset import (
+from imagenet_multilabel.dataset_script.hub.access import PushError
+from imagenet_multilabel.dataset_script.hub.push_dataset import push_dataset
+from imagenet_multilabel.dataset_script.labels.dataset import (
     LabelsDatasetError,
     load_labels_dataset,
 )
-from imagenet_multilabel.dataset_script.push import push_dataset
-from imagenet_multilabel.eval_cli import cli
-from imagenet_multilabel.eval_cli.hub import check_target_repo
+from imagenet_multilabel.eval_cli.commands import cli
+from imagenet_multilabel.eval_cli.scores.hub import check_target_repo
 
 TOO_LONG = "y" * 300  # one name longer than the file system's 255 bytes
 

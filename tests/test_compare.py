@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
-from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.labels import Labels, load_labels
-from imagenet_multilabel.eval_cli.compare import CompareError, compare_models
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.labels.loading import Labels, load_labels
+from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.eval_cli.curation.compare import CompareError, compare_models
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 from imagenet_multilabel.metric.references import References
 
@@ -266,7 +267,7 @@ def _paper_annotations(outside: set[str]) -> dict[str, Any]:
     paper model's prediction wrong, except Greedy Soups' on the ``outside`` images (in no set)."""
     data = synthetic_annotations(images_per_class=2)
     originals = classes.validation_labels()
-    vit3b, soups = mistakes.model_mistakes("vit3b"), mistakes.model_mistakes("greedy_soups")
+    vit3b, soups = experts.model_mistakes("vit3b"), experts.model_mistakes("greedy_soups")
     for name in set(vit3b) | set(soups):
         predicted = {model[name].prediction for model in (vit3b, soups) if name in model}
         original = int(originals[classes.image_id_from_file_name(name) - 1])
@@ -286,14 +287,14 @@ NUM_SOUPS_OUTSIDE = 28
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("paper")
-    vit3b, soups = mistakes.model_mistakes("vit3b"), mistakes.model_mistakes("greedy_soups")
+    vit3b, soups = experts.model_mistakes("vit3b"), experts.model_mistakes("greedy_soups")
     outside = set(sorted(name for name in soups if name not in vit3b)[:NUM_SOUPS_OUTSIDE])
     annotations = root / "annotations.json"
     write_annotation_file(annotations, _paper_annotations(outside))
     labels = load_labels(annotations=annotations, allow_unverified=True)
     validation = labels.split("validation")
     for model in ("vit3b", "greedy_soups"):
-        top1 = mistakes.paper_model_predictions(model, validation)
+        top1 = experts.paper_model_predictions(model, validation)
         _write_paper_predictions(root / f"{model}.jsonl", validation, top1)
     document = compare_models(
         [root / "vit3b.jsonl", root / "greedy_soups.jsonl"], output_dir=root / "out", labels=labels
@@ -316,12 +317,12 @@ def _write_paper_predictions(path: Path, references: References, top1: np.ndarra
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _by_cell(reviewed: list[mistakes.ExpertMistake]) -> Counter:
+def _by_cell(reviewed: list[experts.ExpertMistake]) -> Counter:
     return Counter((m.category, m.severity) for m in reviewed)
 
 
 def test_paper_what_each_model_solves_of_the_others_mistakes(paper) -> None:
-    vit3b, soups = mistakes.model_mistakes("vit3b"), mistakes.model_mistakes("greedy_soups")
+    vit3b, soups = experts.model_mistakes("vit3b"), experts.model_mistakes("greedy_soups")
     solved = paper["document"]["solved"]
     for own, other, other_name in ((vit3b, soups, "greedy_soups"), (soups, vit3b, "vit3b")):
         paper_set = "vit3b" if own is vit3b else "greedy_soups"
@@ -351,7 +352,7 @@ def test_paper_queue_is_greedy_soups_predictions_outside_the_label_set(paper) ->
     queue = [
         json.loads(line) for line in (paper["output"] / "queue.jsonl").read_text().splitlines()
     ]
-    soups = mistakes.model_mistakes("greedy_soups")
+    soups = experts.model_mistakes("greedy_soups")
     assert len(queue) == NUM_SOUPS_OUTSIDE
     assert {(item["file_name"], item["class_id"]) for item in queue} == {
         (name, soups[name].prediction) for name in paper["outside"]
@@ -365,13 +366,13 @@ def test_paper_queue_is_greedy_soups_predictions_outside_the_label_set(paper) ->
 
 
 def test_paper_shared_mistakes_and_major_candidates(paper) -> None:
-    vit3b, soups = mistakes.model_mistakes("vit3b"), mistakes.model_mistakes("greedy_soups")
+    vit3b, soups = experts.model_mistakes("vit3b"), experts.model_mistakes("greedy_soups")
     (pair,) = paper["document"]["pairs"]
     both = [name for name in vit3b if name in soups]
     same = [name for name in both if vit3b[name].prediction == soups[name].prediction]
     assert (pair["common"], pair["same_wrong_class"]) == (len(both), len(same)) == (164, 143)
     assert (pair["only_first"], pair["only_second"]) == (378 - 164, 249 - 164)
-    verdicts = mistakes.expert_mistakes()
+    verdicts = experts.expert_mistakes()
     major_by_both = sorted(
         name
         for name in both

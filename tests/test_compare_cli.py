@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagenet_multilabel.dataset_script.labels import LabelSource
-from imagenet_multilabel.eval_cli import cli
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.eval_cli.commands import cli
 
 NUM_MOVED = 20  # images model B predicts outside its original class
 

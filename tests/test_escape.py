@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from imagenet_multilabel.dataset_script import build, escape
-from imagenet_multilabel.eval_cli import results
+from imagenet_multilabel.eval_cli.scores import results
 from markdown_it import MarkdownIt
 
 

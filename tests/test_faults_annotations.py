@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
-from imagenet_multilabel.dataset_script import annotation_cache
-from imagenet_multilabel.dataset_script import annotations as ann
-from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
-from imagenet_multilabel.dataset_script.annotation_json import AnnotationError
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.annotations import cache
+from imagenet_multilabel.dataset_script.annotations import published as ann
+from imagenet_multilabel.dataset_script.annotations.download import sha256_of_file
+from imagenet_multilabel.dataset_script.annotations.parse import AnnotationError
+from imagenet_multilabel.eval_cli.commands.cli import main
 
 # An unreachable URL: a test that touched the network would fail, not hang.
 OFFLINE_URL = "http://127.0.0.1:9/human_accuracy_v3.0.0.json"
@@ -138,7 +138,7 @@ def test_read_only_hf_home_is_a_clear_error(annotation_file, tmp_path, monkeypat
     def read_only(target: Path, arrays) -> None:
         raise PermissionError(13, "Permission denied", str(target.parent))
 
-    monkeypatch.setattr(annotation_cache, "_write_compact", read_only)
+    monkeypatch.setattr(cache, "_write_compact", read_only)
     monkeypatch.setattr(ann, "default_cache_dir", lambda: tmp_path / "hf_home" / "cache")
     predictions = tmp_path / "p.jsonl"
     predictions.write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}\n')

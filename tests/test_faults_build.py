@@ -11,13 +11,13 @@ import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from image_fixtures import make_val_folder
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.classes import (
     file_name_from_image_id,
     image_id_from_file_name,
 )
-from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.images.errors import CorruptImageError
+from imagenet_multilabel.eval_cli.commands.cli import main
 from PIL import Image
 
 

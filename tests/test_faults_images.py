@@ -10,17 +10,15 @@ import tarfile
 import numpy as np
 import pytest
 from image_fixtures import add_tar_member, make_jpeg, make_val_folder
-from imagenet_multilabel.dataset_script import (
-    image_source,
-    images,
-)
 from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
-from imagenet_multilabel.dataset_script.image_decode import (
+from imagenet_multilabel.dataset_script.images import choose
+from imagenet_multilabel.dataset_script.images import source as image_source
+from imagenet_multilabel.dataset_script.images.decode import (
     check_image_header,
     check_images,
     decode_image,
 )
-from imagenet_multilabel.dataset_script.image_errors import (
+from imagenet_multilabel.dataset_script.images.errors import (
     CorruptImageError,
     DuplicateImagesError,
     MissingImagesError,
@@ -91,7 +89,7 @@ def test_pixels_without_a_defined_white_are_refused(pixels, mode):
 def test_a_decompression_bomb_is_a_problem_of_that_image(tmp_path, monkeypatch):
     make_val_folder(tmp_path, [1, 2], class_subfolders=False, images={2: make_jpeg(2, size=64)})
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 > 2 x 1000: a bomb
-    located = images.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
+    located = choose.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
     with pytest.raises(CorruptImageError, match="1 of 2 image does not decode") as error:
         check_images(located, num_workers=1)
     assert error.value.file_names == (file_name_from_image_id(2),)
@@ -104,7 +102,7 @@ def test_a_fifo_or_broken_link_named_jpeg_is_reported_like_a_missing_image(tmp_p
     fifo = tmp_path / file_name_from_image_id(2)
     os.mkfifo(fifo)
     (tmp_path / file_name_from_image_id(3)).symlink_to(tmp_path / "gone.JPEG")
-    source = images.open_image_source(str(tmp_path))
+    source = choose.open_image_source(str(tmp_path))
     wanted = [NAME, file_name_from_image_id(2), file_name_from_image_id(3)]
     with pytest.raises(MissingImagesError, match="2 of 3 wanted images are missing") as error:
         source.locate(wanted)
@@ -118,7 +116,7 @@ def test_an_unreadable_image_is_a_problem_of_that_image(tmp_path, monkeypatch):
     """Tests run as root, where chmod 000 does not stop reads: the module's open is replaced by
     one refusing one file, as a file without read permission does."""
     make_val_folder(tmp_path, [1, 2, 3], class_subfolders=False)
-    located = images.open_image_source(str(tmp_path)).locate(
+    located = choose.open_image_source(str(tmp_path)).locate(
         [file_name_from_image_id(i) for i in (1, 2, 3)]
     )
     unreadable = str(tmp_path / file_name_from_image_id(2))
@@ -137,7 +135,7 @@ def test_an_unreadable_image_is_a_problem_of_that_image(tmp_path, monkeypatch):
 
 def test_an_image_removed_after_indexing_is_a_problem_of_that_image(tmp_path):
     make_val_folder(tmp_path, [1, 2], class_subfolders=False)
-    located = images.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
+    located = choose.open_image_source(str(tmp_path)).locate([NAME, file_name_from_image_id(2)])
     (tmp_path / NAME).unlink()
     with pytest.raises(CorruptImageError, match=f"{NAME} .cannot be read: FileNotFound"):
         located[0]
@@ -149,7 +147,7 @@ def test_a_name_in_thousands_of_places_gives_a_short_message(tmp_path):
         for copy in range(2000):
             add_tar_member(tar, f"copy_{copy:04d}/{NAME}", b"x")
     with pytest.raises(DuplicateImagesError) as error:
-        images.open_image_source(str(tar_path)).locate([NAME])
+        choose.open_image_source(str(tar_path)).locate([NAME])
     message = str(error.value)
     assert f"{NAME}: copy_0000/{NAME}, " in message and ", ..." in message
     assert len(message) < 600, len(message)

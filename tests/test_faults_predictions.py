@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagenet_multilabel.eval_cli import predictions as predictions_module
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.scores import predictions as predictions_module
+from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
 
 FIRST = "ILSVRC2012_val_00000001.JPEG"
 SECOND = "ILSVRC2012_val_00000002.JPEG"

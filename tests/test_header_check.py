@@ -6,13 +6,13 @@ import os
 
 import pytest
 from image_fixtures import make_val_tar
-from imagenet_multilabel.dataset_script import image_decode, images
 from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
-from imagenet_multilabel.dataset_script.image_decode import check_images
-from imagenet_multilabel.dataset_script.image_errors import CorruptImageError
+from imagenet_multilabel.dataset_script.images import choose, decode
+from imagenet_multilabel.dataset_script.images.decode import check_images
+from imagenet_multilabel.dataset_script.images.errors import CorruptImageError
 
-MANY = 2 * image_decode._MIN_HEADERS_FOR_PROCESSES  # enough images and workers for processes
-WORKERS = image_decode._MIN_WORKERS_FOR_PROCESSES
+MANY = 2 * decode._MIN_HEADERS_FOR_PROCESSES  # enough images and workers for processes
+WORKERS = decode._MIN_WORKERS_FOR_PROCESSES
 BROKEN = {3: b"garbage", MANY // 2: b"", MANY: b"\xff\xd8 not a JPEG"}
 
 
@@ -20,7 +20,7 @@ BROKEN = {3: b"garbage", MANY // 2: b"", MANY: b"\xff\xd8 not a JPEG"}
 def many_images(tmp_path_factory):
     tar = make_val_tar(tmp_path_factory.mktemp("many") / "val.tar", range(1, MANY + 1), BROKEN)
     names = [file_name_from_image_id(i) for i in range(1, MANY + 1)]
-    return images.open_image_source(str(tar)).locate(names)
+    return choose.open_image_source(str(tar)).locate(names)
 
 
 def test_many_header_checks_report_every_bad_image_in_order(many_images):
@@ -36,7 +36,7 @@ def test_many_header_checks_run_in_worker_processes(many_images, monkeypatch):
     def report_the_process(data: bytes, file_name: str) -> None:
         raise CorruptImageError.from_problems([(file_name, f"checked in {os.getpid()}")])
 
-    monkeypatch.setattr(image_decode, "check_image_header", report_the_process)
+    monkeypatch.setattr(decode, "check_image_header", report_the_process)
     with pytest.raises(CorruptImageError) as error:
         check_images(many_images, full_decode=False, num_workers=WORKERS)
     checked_in = {problem for _, problem in error.value.problems}

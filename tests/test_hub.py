@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
-from imagenet_multilabel.dataset_script.annotations import PUBLISHED_URL
+from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS
-from imagenet_multilabel.dataset_script.hub_access import PushError
-from imagenet_multilabel.eval_cli import hub
+from imagenet_multilabel.dataset_script.hub.access import PushError
+from imagenet_multilabel.eval_cli.scores import hub
 from markdown_it import MarkdownIt
 
 MODEL_ID = "timm/resnet50.a1_in1k"

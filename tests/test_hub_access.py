@@ -7,9 +7,9 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from imagenet_multilabel.dataset_script import hub_access, metric_push, push
-from imagenet_multilabel.dataset_script.hub_access import LOGIN_HINT, PushError
-from imagenet_multilabel.eval_cli import hub
+from imagenet_multilabel.dataset_script.hub import access, push_dataset, push_metric
+from imagenet_multilabel.dataset_script.hub.access import LOGIN_HINT, PushError
+from imagenet_multilabel.eval_cli.scores import hub
 from test_hub import sample_document
 from test_push import FakeHfApi, built
 
@@ -31,9 +31,9 @@ def test_every_push_path_without_a_token_says_how_to_log_in(
 ) -> None:
     monkeypatch.setattr(hub, "metadata_update", lambda *a, **k: pytest.fail("Hub called"))
     pushes = {
-        "dataset": lambda: push.push_dataset(dataset_dir, "me/data", api=FakeHfApi()),
+        "dataset": lambda: push_dataset.push_dataset(dataset_dir, "me/data", api=FakeHfApi()),
         "results": lambda: hub.push_results(sample_document(), tmp_path),
-        "metric": lambda: metric_push.push_space("me/metric"),
+        "metric": lambda: push_metric.push_space("me/metric"),
     }
     for name, push_it in pushes.items():
         with pytest.raises(PushError) as raised:
@@ -44,28 +44,28 @@ def test_every_push_path_without_a_token_says_how_to_log_in(
 def test_an_empty_token_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_TOKEN", "  ")
     with pytest.raises(PushError, match=r"--token-env MY_TOKEN: .*unset or empty.*hf auth login"):
-        hub_access.resolve_token("MY_TOKEN")
+        access.resolve_token("MY_TOKEN")
 
 
 def test_a_named_token_variable_wins_over_the_login(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_from_login")
     monkeypatch.setenv("MY_TOKEN", TOKEN)
-    assert hub_access.resolve_token("MY_TOKEN") == TOKEN
-    assert hub_access.resolve_token() == "hf_from_login"
+    assert access.resolve_token("MY_TOKEN") == TOKEN
+    assert access.resolve_token() == "hf_from_login"
 
 
 @pytest.mark.parametrize(
     "error", [OSError("connection reset"), huggingface_hub.errors.OfflineModeIsEnabled("offline")]
 )
 def test_a_hub_error_becomes_a_push_error_naming_what_failed(error: Exception) -> None:
-    with pytest.raises(PushError) as raised, hub_access.hub_call("could not do X", "try Y"):
+    with pytest.raises(PushError) as raised, access.hub_call("could not do X", "try Y"):
         raise error
     assert str(raised.value) == f"could not do X: {type(error).__name__}: {error}; try Y"
     assert raised.value.__cause__ is error
 
 
 def test_other_errors_pass_through_unchanged() -> None:
-    with pytest.raises(KeyError), hub_access.hub_call("could not do X"):
+    with pytest.raises(KeyError), access.hub_call("could not do X"):
         raise KeyError("a bug keeps its traceback")
 
 
@@ -80,7 +80,7 @@ def test_a_failed_dataset_upload_names_folder_and_target_but_not_the_token(
 
     api.upload_folder = refuse
     with pytest.raises(PushError) as raised:
-        push.push_dataset(dataset_dir, "me/data", api=api, echo=lambda line: None)
+        push_dataset.push_dataset(dataset_dir, "me/data", api=api, echo=lambda line: None)
     message = str(raised.value)
     assert message.startswith(f"could not push {str(dataset_dir)!r} to datasets/me/data: OSError")
     assert TOKEN not in message

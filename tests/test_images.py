@@ -21,25 +21,24 @@ from image_fixtures import (
     make_webdataset,
     wnid_of,
 )
-from imagenet_multilabel.dataset_script import (
-    build,
-    classes,
-    image_datasets,
-    image_files,
-    images,
+from imagenet_multilabel.dataset_script import build, classes
+from imagenet_multilabel.dataset_script.annotations.published import (
+    SPLITS,
+    Annotations,
+    load_annotations,
 )
-from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
 from imagenet_multilabel.dataset_script.classes import file_name_from_image_id
-from imagenet_multilabel.dataset_script.image_datasets import DatasetImageSource
-from imagenet_multilabel.dataset_script.image_decode import check_images, decode_image
-from imagenet_multilabel.dataset_script.image_errors import (
+from imagenet_multilabel.dataset_script.images import choose, files, hf_datasets
+from imagenet_multilabel.dataset_script.images.decode import check_images, decode_image
+from imagenet_multilabel.dataset_script.images.errors import (
     CorruptImageError,
     DuplicateImagesError,
     ImageSourceError,
     MissingImagesError,
 )
-from imagenet_multilabel.dataset_script.image_files import FolderImageSource
-from imagenet_multilabel.dataset_script.image_source import LocatedImages
+from imagenet_multilabel.dataset_script.images.files import FolderImageSource
+from imagenet_multilabel.dataset_script.images.hf_datasets import DatasetImageSource
+from imagenet_multilabel.dataset_script.images.source import LocatedImages
 from PIL import Image
 
 SOURCE_IDS = [1, 2, 3, 5, 8, 13, 21, 34]
@@ -93,7 +92,7 @@ KINDS = [
 
 @pytest.fixture(scope="module", params=KINDS)
 def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    return images.open_image_source(build_source(request.param, tmp_path_factory.mktemp("src")))
+    return choose.open_image_source(build_source(request.param, tmp_path_factory.mktemp("src")))
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -151,7 +150,7 @@ def test_missing_images_are_counted_and_named(source):
 
 def test_located_images_pickle_without_open_files(tmp_path):
     tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, SOURCE_IMAGES)
-    located = images.open_image_source(str(tar)).locate(WANTED)
+    located = choose.open_image_source(str(tar)).locate(WANTED)
     first = located[0]  # opens the file in this process
     copy = pickle.loads(pickle.dumps(located))
     assert copy[0] == first and [copy[i] for i in range(len(copy))] == list(located)
@@ -173,7 +172,7 @@ class DecodedImages(torch.utils.data.Dataset):
 
 @pytest.mark.parametrize("kind", ["tar", "parquet"])
 def test_located_images_feed_a_dataloader_with_two_workers(kind, tmp_path):
-    located = images.open_image_source(build_source(kind, tmp_path)).locate(WANTED)
+    located = choose.open_image_source(build_source(kind, tmp_path)).locate(WANTED)
     located[0]  # a handle opened before the workers start must not be shared unsafely
     loader = torch.utils.data.DataLoader(DecodedImages(located), batch_size=1, num_workers=2)
     batches = list(loader)
@@ -186,7 +185,7 @@ def test_tar_reads_only_the_wanted_members(tmp_path, monkeypatch):
     tar_path = make_val_tar(tmp_path / "ILSVRC2012_img_val.tar", range(1, 41))
     with tarfile.open(tar_path) as tar:
         spans = {member.name: (member.offset_data, member.size) for member in tar}
-    located = images.open_image_source(str(tar_path)).locate(WANTED)
+    located = choose.open_image_source(str(tar_path)).locate(WANTED)
     reads: list[tuple[int, int]] = []
     real_pread = os.pread
 
@@ -194,7 +193,7 @@ def test_tar_reads_only_the_wanted_members(tmp_path, monkeypatch):
         reads.append((offset, size))
         return real_pread(fd, size, offset)
 
-    monkeypatch.setattr(image_files.os, "pread", recording_pread)
+    monkeypatch.setattr(files.os, "pread", recording_pread)
     for index in range(len(located)):
         located[index]
     assert reads == [spans[name] for name in WANTED]
@@ -205,14 +204,14 @@ def test_tar_members_that_name_no_validation_image_are_skipped(tmp_path):
     with tarfile.open(tar_path, "w") as tar:
         add_tar_member(tar, "README.txt", b"not an image")
         add_tar_member(tar, file_name_from_image_id(3), make_jpeg(3))
-    located = images.open_image_source(str(tar_path)).locate([file_name_from_image_id(3)])
+    located = choose.open_image_source(str(tar_path)).locate([file_name_from_image_id(3)])
     assert located.file_names == (file_name_from_image_id(3),) and located[0][1] == make_jpeg(3)
 
 
 def test_check_images_reports_every_corrupt_image(tmp_path):
     broken = {2: make_jpeg(2, size=32)[:150], 13: b"garbage"}
     tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, {**SOURCE_IMAGES, **broken})
-    source = images.open_image_source(str(tar))
+    source = choose.open_image_source(str(tar))
     check_images(source.locate([file_name_from_image_id(i) for i in (1, 5, 8)]))
     everything = source.locate([file_name_from_image_id(i) for i in SOURCE_IDS])
     with pytest.raises(CorruptImageError, match="2 of 8 images do not decode") as error:
@@ -226,7 +225,7 @@ def test_a_file_name_in_two_class_folders_is_an_error(tmp_path):
     other_class.mkdir()
     (other_class / file_name_from_image_id(2)).write_bytes(make_jpeg(2))
     with pytest.raises(DuplicateImagesError, match="1 file names occur more than once"):
-        images.open_image_source(str(tmp_path)).locate([file_name_from_image_id(1)])
+        choose.open_image_source(str(tmp_path)).locate([file_name_from_image_id(1)])
 
 
 def test_a_file_name_twice_in_a_tar_is_an_error(tmp_path):
@@ -235,7 +234,7 @@ def test_a_file_name_twice_in_a_tar_is_an_error(tmp_path):
         add_tar_member(tar, file_name_from_image_id(4), make_jpeg(4))
         add_tar_member(tar, f"val/{file_name_from_image_id(4)}", make_jpeg(4))
     with pytest.raises(DuplicateImagesError, match="ILSVRC2012_val_00000004.JPEG: "):
-        images.open_image_source(str(tar_path)).locate([file_name_from_image_id(4)])
+        choose.open_image_source(str(tar_path)).locate([file_name_from_image_id(4)])
 
 
 @pytest.mark.parametrize(
@@ -256,9 +255,9 @@ def test_hub_ids_go_through_the_hub_loader(
         calls.append((requested_id, requested_split))
         return datasets.load_dataset(str(local), split=requested_split)
 
-    monkeypatch.setattr(image_datasets, "_load_hub_dataset", load_local_instead)
+    monkeypatch.setattr(hf_datasets, "_load_hub_dataset", load_local_instead)
     monkeypatch.chdir(tmp_path)  # no local path named like the id
-    source = images.open_image_source(source_string, split=split)
+    source = choose.open_image_source(source_string, split=split)
     assert calls == [(repo_id, loaded_split)]
     assert repo_id in source.description
     located = source.locate(WANTED)
@@ -278,7 +277,7 @@ def test_a_file_name_column_names_rows_whose_image_has_no_path(tmp_path):
         "file_name": [file_name_from_image_id(i) for i in (7, 9)],
         "image": [{"bytes": make_jpeg(i), "path": None} for i in (7, 9)],
     }
-    source = images.open_image_source(write_parquet(tmp_path, columns, features))
+    source = choose.open_image_source(write_parquet(tmp_path, columns, features))
     located = source.locate([file_name_from_image_id(9)])
     assert located[0] == (file_name_from_image_id(9), make_jpeg(9))
 
@@ -289,7 +288,7 @@ def test_rows_without_any_file_name_are_an_error_listing_the_columns(tmp_path):
         "image": [{"bytes": make_jpeg(i), "path": f"img_{i}.jpg"} for i in (1, 2)],
         "label": [0, 1],
     }
-    source = images.open_image_source(write_parquet(tmp_path, columns, features))
+    source = choose.open_image_source(write_parquet(tmp_path, columns, features))
     with pytest.raises(ImageSourceError, match=r"columns: image, label\)") as error:
         source.locate([file_name_from_image_id(1)])
     assert "image.path" in str(error.value) and "__key__" in str(error.value)
@@ -298,11 +297,11 @@ def test_rows_without_any_file_name_are_an_error_listing_the_columns(tmp_path):
 def test_a_local_dataset_without_the_split_is_an_error(tmp_path):
     make_hf_parquet_dataset(tmp_path, [1, 2])
     with pytest.raises(ImageSourceError, match="'train'"):
-        images.open_image_source(str(tmp_path), split="train")
+        choose.open_image_source(str(tmp_path), split="train")
 
 
 def test_wanted_names_must_be_canonical_and_unique(tmp_path):
-    source = images.open_image_source(str(make_val_folder(tmp_path, [1, 2], False)))
+    source = choose.open_image_source(str(make_val_folder(tmp_path, [1, 2], False)))
     with pytest.raises(ImageSourceError, match="1 of 2 wanted names .* 'val_1.jpg'"):
         source.locate([file_name_from_image_id(1), "val_1.jpg"])
     with pytest.raises(ImageSourceError, match="occur more than once"):
@@ -312,7 +311,7 @@ def test_wanted_names_must_be_canonical_and_unique(tmp_path):
 def test_folder_classes_come_from_the_validation_labels(tmp_path):
     make_val_folder(tmp_path, [1, 2], class_subfolders=True)
     assert (tmp_path / wnid_of(1) / file_name_from_image_id(1)).is_file()
-    assert isinstance(images.open_image_source(str(tmp_path)), FolderImageSource)
+    assert isinstance(choose.open_image_source(str(tmp_path)), FolderImageSource)
 
 
 def test_source_strings_that_name_nothing_usable_are_errors(tmp_path):
@@ -329,11 +328,11 @@ def test_source_strings_that_name_nothing_usable_are_errors(tmp_path):
     }
     for source_string, message in cases.items():
         with pytest.raises(ImageSourceError, match=message):
-            images.open_image_source(source_string)
+            choose.open_image_source(source_string)
     with pytest.raises(ImageSourceError, match="not a readable uncompressed tar"):
-        images.open_image_source(str(tmp_path / "not_a_tar.tar")).locate(WANTED)
+        choose.open_image_source(str(tmp_path / "not_a_tar.tar")).locate(WANTED)
     with pytest.raises(ImageSourceError, match="validation images only"):
-        images.open_image_source(str(mixed / "ILSVRC2012_img_val.tar"), split="train")
+        choose.open_image_source(str(mixed / "ILSVRC2012_img_val.tar"), split="train")
 
 
 # --- Hugging Face datasets: only the wanted split, the config with images ------------------------
@@ -369,8 +368,8 @@ def test_only_the_wanted_split_of_a_dataset_repo_is_read(layout, tmp_path):
     repo = make_hub_like_repo(tmp_path / "repo", layout)
     with pytest.raises((ValueError, datasets.exceptions.DatasetGenerationError)):
         datasets.load_dataset(str(repo), split="validation")  # what a plain load does: every split
-    assert image_datasets._load_hub_dataset(str(repo), "validation").num_rows == len(SOURCE_IDS)
-    located = images.open_image_source(str(repo)).locate(WANTED)
+    assert hf_datasets._load_hub_dataset(str(repo), "validation").num_rows == len(SOURCE_IDS)
+    located = choose.open_image_source(str(repo)).locate(WANTED)
     assert list(located) == [(file_name_from_image_id(i), SOURCE_IMAGES[i]) for i in WANTED_IDS]
 
 
@@ -400,8 +399,8 @@ def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_wi
     output, annotations = built_with_images
     wanted = annotations.split_columns(split)["file_name"]
     for source in (
-        images.open_image_source(str(output), split=split),
-        DatasetImageSource(image_datasets._load_hub_dataset(str(output), split), "hub loader"),
+        choose.open_image_source(str(output), split=split),
+        DatasetImageSource(hf_datasets._load_hub_dataset(str(output), split), "hub loader"),
     ):
         located = source.locate(wanted)
         for file_name, data in located:
@@ -413,7 +412,7 @@ def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_wi
 def test_a_dataset_without_an_image_config_is_an_error_naming_its_configs(tmp_path):
     output, _ = built_dataset(tmp_path, with_images=False)
     with pytest.raises(ImageSourceError, match="no config .* has an Image column") as error:
-        images.open_image_source(str(output))
+        choose.open_image_source(str(output))
     assert "'labels' (file_name, image_id," in str(error.value)
 
 
@@ -423,7 +422,7 @@ def test_a_dataset_without_an_image_config_is_an_error_naming_its_configs(tmp_pa
 def test_a_corrupt_image_in_a_dataloader_worker_raises_corrupt_image_error(tmp_path):
     corrupt_id = WANTED_IDS[2]
     tar = make_val_tar(tmp_path / "val.tar", SOURCE_IDS, {**SOURCE_IMAGES, corrupt_id: b"junk"})
-    located = images.open_image_source(str(tar)).locate(WANTED)
+    located = choose.open_image_source(str(tar)).locate(WANTED)
     loader = torch.utils.data.DataLoader(DecodedImages(located), batch_size=1, num_workers=2)
     with pytest.raises(CorruptImageError, match=file_name_from_image_id(corrupt_id)):
         list(loader)
@@ -439,12 +438,12 @@ def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_pat
     folder = make_val_folder(tmp_path / "twice", [1], class_subfolders=True)
     (folder / "n00000000").mkdir()
     (folder / "n00000000" / file_name_from_image_id(1)).write_bytes(make_jpeg(1))
-    source = images.open_image_source(str(make_val_folder(tmp_path / "one", [1], False)))
+    source = choose.open_image_source(str(make_val_folder(tmp_path / "one", [1], False)))
     errors = [
         raised_by(lambda: source.locate([file_name_from_image_id(2)])),
-        raised_by(lambda: images.open_image_source(str(folder)).locate(WANTED)),
+        raised_by(lambda: choose.open_image_source(str(folder)).locate(WANTED)),
         raised_by(lambda: decode_image(b"junk", file_name_from_image_id(3))),
-        raised_by(lambda: images.open_image_source("not a source")),
+        raised_by(lambda: choose.open_image_source("not a source")),
     ]
     kinds = [type(error) for error in errors]
     assert kinds == [
@@ -464,7 +463,7 @@ def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_pat
 
 def test_tar_indexing_and_the_up_front_check_show_progress(tmp_path, capsys):
     """Both can take minutes on the real 6.4 GB tar and 50,000 images: each shows a bar."""
-    tar = images.open_image_source(str(make_val_tar(tmp_path / "val.tar", range(1, 9))))
+    tar = choose.open_image_source(str(make_val_tar(tmp_path / "val.tar", range(1, 9))))
     located = tar.locate([file_name_from_image_id(i) for i in range(1, 9)])
     check_images(located)
     shown = capsys.readouterr().err

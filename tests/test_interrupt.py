@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from imagenet_multilabel.dataset_script import build as build_module
-from imagenet_multilabel.eval_cli import leaderboard as leaderboard_module
-from imagenet_multilabel.eval_cli import score as score_module
-from imagenet_multilabel.eval_cli.cli import INTERRUPTED_STATUS, main
+from imagenet_multilabel.eval_cli.commands.cli import INTERRUPTED_STATUS, main
+from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard_module
+from imagenet_multilabel.eval_cli.scores import score as score_module
 
 
 def _interrupt(*args, **kwargs):
@@ -42,7 +42,7 @@ def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, module, function
     monkeypatch.setattr(module, function, _interrupt)
     if function == "build_dataset":
         monkeypatch.setattr(
-            "imagenet_multilabel.dataset_script.annotations.load_annotations", _none
+            "imagenet_multilabel.dataset_script.annotations.published.load_annotations", _none
         )
     assert main(args) == INTERRUPTED_STATUS == 130
     assert capsys.readouterr().err == f"{message}\n"

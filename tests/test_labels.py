@@ -21,8 +21,12 @@ from annotation_fixtures import (
 from huggingface_hub import DatasetCard, DatasetCardData
 from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.annotations import SPLITS, Annotations, load_annotations
-from imagenet_multilabel.dataset_script.labels_dataset import (
+from imagenet_multilabel.dataset_script.annotations.published import (
+    SPLITS,
+    Annotations,
+    load_annotations,
+)
+from imagenet_multilabel.dataset_script.labels.dataset import (
     LabelsDatasetError,
     load_labels_dataset,
 )

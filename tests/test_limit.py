@@ -7,8 +7,8 @@ import json
 
 import pytest
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.annotations import load_annotations
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
+from imagenet_multilabel.eval_cli.commands.cli import main
 
 
 def test_limit_names_its_splits_and_never_calls_later_images_outside(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import PartialCoverageError, score
 from packaging.requirements import Requirement
@@ -219,7 +219,7 @@ def test_card_cites_both_papers(metric):
 
 def test_space_requirements_cover_the_uploaded_imports(tmp_path):
     """Every import of the files as staged for the Space (where the toolkit is not installed)."""
-    from imagenet_multilabel.dataset_script import metric_push as push
+    from imagenet_multilabel.dataset_script.hub import push_metric as push
 
     staged = push.stage_space("some-org/imagenet-multilabel-v3", tmp_path)
     requirements = [

@@ -14,8 +14,8 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import hf_raise_for_status
-from imagenet_multilabel.dataset_script import metric_push as push
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.hub import push_metric as push
+from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score
 

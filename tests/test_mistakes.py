@@ -8,8 +8,9 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from imagenet_multilabel.dataset_script import classes, mistakes
-from imagenet_multilabel.dataset_script.mistakes import MistakesMetadataError
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.dataset_script.taxonomy.experts import MistakesMetadataError
 from imagenet_multilabel.metric.references import References
 
 SHIPPED_SHA256 = {
@@ -25,16 +26,16 @@ SHIPPED_SHA256 = {
 
 def test_shipped_files_are_the_published_ones_with_their_licence() -> None:
     folder = resources.files("imagenet_multilabel.dataset_script").joinpath(
-        "data", mistakes.DATA_FOLDER
+        "data", experts.DATA_FOLDER
     )
     for name, sha256 in SHIPPED_SHA256.items():
         assert hashlib.sha256(folder.joinpath(name).read_bytes()).hexdigest() == sha256, name
     assert "Apache License" in folder.joinpath("LICENSE").read_text(encoding="utf-8")
-    assert mistakes.SOURCE_COMMIT in folder.joinpath("SOURCE.md").read_text(encoding="utf-8")
+    assert experts.SOURCE_COMMIT in folder.joinpath("SOURCE.md").read_text(encoding="utf-8")
 
 
 def test_vit3b_categories_and_severities_in_one_vocabulary() -> None:
-    vit3b = mistakes.model_mistakes("vit3b")
+    vit3b = experts.model_mistakes("vit3b")
     assert len(vit3b) == 378
     assert Counter(m.category for m in vit3b.values()) == {
         "fine-grained": 241,
@@ -52,20 +53,20 @@ def test_vit3b_categories_and_severities_in_one_vocabulary() -> None:
 
 
 def test_greedy_soups_two_oov_spellings_become_one_category() -> None:
-    soups = mistakes.model_mistakes("greedy_soups")
+    soups = experts.model_mistakes("greedy_soups")
     assert len(soups) == 249
     # "Fine-grained error with OOV" (17) and "Fine-grained with OOV" (9)
     assert Counter(m.category for m in soups.values())["fine-grained-oov"] == 26
 
 
 def test_expert_verdicts_take_vit3b_first() -> None:
-    vit3b = mistakes.model_mistakes("vit3b")
-    soups = mistakes.model_mistakes("greedy_soups")
+    vit3b = experts.model_mistakes("vit3b")
+    soups = experts.model_mistakes("greedy_soups")
     shared = {(m.file_name, m.prediction) for m in vit3b.values()} & {
         (m.file_name, m.prediction) for m in soups.values()
     }
     assert shared  # both models made some of the same mistakes
-    verdicts = mistakes.expert_mistakes()
+    verdicts = experts.expert_mistakes()
     assert len(verdicts) == len(vit3b) + len(soups) - len(shared)
     assert all(verdicts[key].model == "vit3b" for key in shared)
 
@@ -83,16 +84,16 @@ def test_expert_verdicts_take_vit3b_first() -> None:
     ],
 )
 def test_category_spellings(spelling: str, category: str) -> None:
-    assert mistakes.normalize_category(spelling, source="test") == category
+    assert experts.normalize_category(spelling, source="test") == category
 
 
 def test_unknown_spellings_are_errors_naming_the_source_and_vocabulary() -> None:
     with pytest.raises(MistakesMetadataError, match=r"patch\.json.*'Coarse error'.*fine-grained"):
-        mistakes.normalize_category("Coarse error", source="patch.json")
+        experts.normalize_category("Coarse error", source="patch.json")
     with pytest.raises(MistakesMetadataError, match=r"x: unknown mistake severity 'Huge'.*minor"):
-        mistakes.normalize_severity("Huge", source="x")
-    assert mistakes.normalize_severity("Borderline", source="x") == "borderline"
-    assert mistakes.collapse_severity("borderline") == "minor"
+        experts.normalize_severity("Huge", source="x")
+    assert experts.normalize_severity("Borderline", source="x") == "borderline"
+    assert experts.collapse_severity("borderline") == "minor"
 
 
 def test_malformed_mistake_entries_are_listed() -> None:
@@ -109,7 +110,7 @@ def test_malformed_mistake_entries_are_listed() -> None:
         "ILSVRC2012_val_00000004.JPEG": {"top_prediction": 3},
     }
     with pytest.raises(MistakesMetadataError) as error:
-        mistakes.parse_mistakes(data, model="m", source="m.json")
+        experts.parse_mistakes(data, model="m", source="m.json")
     message = str(error.value)
     assert "m.json: 4 unusable mistake entr(y/ies)" in message
     for expected in ("00000002", "1000", "'Tiny'", "not_a_file.jpg", "'failure category'"):
@@ -117,10 +118,10 @@ def test_malformed_mistake_entries_are_listed() -> None:
 
 
 def test_confusion_pairs_by_class_index() -> None:
-    pairs = mistakes.confusion_pairs()
+    pairs = experts.confusion_pairs()
     assert len(pairs) == 481
     assert all(0 <= a < b < classes.NUM_CLASSES for a, b in pairs)
-    matrix = mistakes.confusion_matrix()
+    matrix = experts.confusion_matrix()
     assert matrix.sum() == 2 * 481 and (matrix == matrix.T).all()
     # the file's first pair: vending machine / washer, by wnid
     vending, washer = classes.WNID_TO_INDEX["n04525305"], classes.WNID_TO_INDEX["n04554684"]
@@ -142,7 +143,7 @@ def _references(file_names: list[str], correct: list[list[int]], **extra: list) 
 
 
 def test_paper_model_predictions_rebuilt_from_the_mistake_file() -> None:
-    vit3b = mistakes.model_mistakes("vit3b")
+    vit3b = experts.model_mistakes("vit3b")
     mistaken = sorted(vit3b)[:2]
     others = ["ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG"]
     others = [name for name in others if name not in vit3b] + ["ILSVRC2012_val_00000003.JPEG"]
@@ -153,7 +154,7 @@ def test_paper_model_predictions_rebuilt_from_the_mistake_file() -> None:
         is_problematic=[False, False, False, False, True],
         original_label=[1, 2, 3, 4, 8],
     )
-    predictions = mistakes.paper_model_predictions("vit3b", references)
+    predictions = experts.paper_model_predictions("vit3b", references)
     expected = [vit3b[mistaken[0]].prediction, vit3b[mistaken[1]].prediction, 9, 4, 8]
     np.testing.assert_array_equal(predictions, expected)
 
@@ -161,6 +162,6 @@ def test_paper_model_predictions_rebuilt_from_the_mistake_file() -> None:
 def test_paper_model_predictions_need_a_right_answer_for_each_scored_image() -> None:
     references = _references(["ILSVRC2012_val_00000001.JPEG"], [[]])
     with pytest.raises(MistakesMetadataError, match="ILSVRC2012_val_00000001.JPEG"):
-        mistakes.paper_model_predictions("greedy_soups", references)
+        experts.paper_model_predictions("greedy_soups", references)
     with pytest.raises(MistakesMetadataError, match="unknown paper model 'vit'"):
-        mistakes.model_mistakes("vit")
+        experts.model_mistakes("vit")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from imagenet_multilabel.eval_cli import outputs
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.eval_cli.commands.cli import main
 from mistake_fixtures import write_loop_inputs
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from annotation_fixtures import synthetic_annotations
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.eval_cli.run_options import RUN_EXTRA_PACKAGES
+from imagenet_multilabel.eval_cli.engine.run_options import RUN_EXTRA_PACKAGES
 
 import imagenet_multilabel
 
@@ -163,11 +163,11 @@ def test_run_checks_for_exactly_the_run_extra_and_the_core_needs_none_of_it():
 @pytest.mark.parametrize(
     "statement",
     [
-        "from imagenet_multilabel.eval_cli.score import score_predictions",
-        "from imagenet_multilabel.eval_cli.analyze import analyze_predictions",
-        "from imagenet_multilabel.eval_cli.leaderboard import write_leaderboard",
+        "from imagenet_multilabel.eval_cli.scores.score import score_predictions",
+        "from imagenet_multilabel.eval_cli.analysis.analyze import analyze_predictions",
+        "from imagenet_multilabel.eval_cli.leaderboard.board import write_leaderboard",
         "from imagenet_multilabel.metric.scoring import score",
-        "import imagenet_multilabel.eval_cli.cli",
+        "import imagenet_multilabel.eval_cli.commands.cli",
         "from imagenet_multilabel import "
         + ", ".join(sorted(set(imagenet_multilabel.__all__) - NEEDS_RUN_EXTRA)),
     ],
@@ -195,7 +195,7 @@ def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path
         """
         import contextlib, io, json
         import evaluate, imagenet_multilabel.metric
-        from imagenet_multilabel.eval_cli.cli import main
+        from imagenet_multilabel.eval_cli.commands.cli import main
 
         annotations, predictions, out = sys.argv[2:]
         labels = ["--annotations", annotations, "--allow-unverified-annotations"]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.patch_merge import merge_patches
-from imagenet_multilabel.dataset_script.patches import LabelPatchError, read_patch
-from imagenet_multilabel.eval_cli import patches_merge
+from imagenet_multilabel.dataset_script.labels.consensus import merge_patches
+from imagenet_multilabel.dataset_script.labels.patches import LabelPatchError, read_patch
+from imagenet_multilabel.eval_cli.curation import merge
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 
 BASE = "b" * 64
@@ -146,7 +146,7 @@ def test_merged_patch_is_a_patch_with_its_sources(tmp_path: Path) -> None:
         _patch(tmp_path, "ana", {1: "wrong"}, item1={"category": "fine-grained", "note": "dog"}),
         _patch(tmp_path, "ben", {1: "wrong"}, item1={"category": "non-prototypical"}),
     ]
-    report = patches_merge.write_merged_patch(paths, tmp_path / "out" / "merged.json")
+    report = merge.write_merged_patch(paths, tmp_path / "out" / "merged.json")
     merged = read_patch(tmp_path / "out" / "merged.json")
     assert merged.base == BASE and len(merged.decisions) == 1
     decision = merged.decisions[0]
@@ -212,5 +212,5 @@ def test_output_that_is_a_patch_is_refused(tmp_path: Path) -> None:
     ]
     before = paths[0].read_bytes()
     with pytest.raises(OutputOverwritesInputError, match="--output"):
-        patches_merge.write_merged_patch(paths, paths[0])
+        merge.write_merged_patch(paths, paths[0])
     assert paths[0].read_bytes() == before

@@ -10,12 +10,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from imagenet_multilabel.dataset_script import patches
-from imagenet_multilabel.dataset_script.annotations import load_annotations
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.build import build_dataset
-from imagenet_multilabel.dataset_script.labels import LabelSource
-from imagenet_multilabel.dataset_script.patches import LabelPatchError
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.labels import patches
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.dataset_script.labels.patches import LabelPatchError
+from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.references import References
 

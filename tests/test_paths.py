@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from imagenet_multilabel.dataset_script import escape
-from imagenet_multilabel.dataset_script.annotation_download import sha256_of_file
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script.annotations.download import sha256_of_file
+from imagenet_multilabel.eval_cli.commands.cli import main
 from run_fixtures import make_workspace
 
 pytest.importorskip("torch")

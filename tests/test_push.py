@@ -10,9 +10,10 @@ import pytest
 from annotation_fixtures import synthetic_annotations, write_annotation_file
 from huggingface_hub import RepoUrl
 from image_fixtures import make_val_tar
-from imagenet_multilabel.dataset_script import build, push
-from imagenet_multilabel.dataset_script.annotations import load_annotations
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script.annotations.published import load_annotations
+from imagenet_multilabel.dataset_script.hub import push_dataset
+from imagenet_multilabel.eval_cli.commands.cli import main
 
 TOKEN = "hf_secret_token_never_shown"
 REPO = "someone/imagenet-multilabel"
@@ -94,7 +95,7 @@ def token(monkeypatch) -> str:
 def test_dry_run_lists_every_file_with_size_and_target_offline(images_dir, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: pytest.fail("token read"))
     lines: list[str] = []
-    result = push.push_dataset(
+    result = push_dataset.push_dataset(
         images_dir, REPO, dry_run=True, api=NoNetworkApi(), echo=lines.append
     )
     assert result is None
@@ -115,13 +116,13 @@ def test_dry_run_lists_every_file_with_size_and_target_offline(images_dir, monke
 def test_no_token_explains_how_to_log_in(labels_dir):
     # conftest removes HF_TOKEN and points HF_HOME at an empty directory.
     assert huggingface_hub.get_token() is None
-    with pytest.raises(push.PushError, match="hf auth login.*HF_TOKEN"):
-        push.push_dataset(labels_dir, REPO, api=FakeHfApi())
+    with pytest.raises(push_dataset.PushError, match="hf auth login.*HF_TOKEN"):
+        push_dataset.push_dataset(labels_dir, REPO, api=FakeHfApi())
 
 
 def test_labels_go_to_a_new_public_repo(labels_dir, token):
     api, lines = FakeHfApi(), []
-    url = push.push_dataset(labels_dir, REPO, api=api, echo=lines.append)
+    url = push_dataset.push_dataset(labels_dir, REPO, api=api, echo=lines.append)
     assert url == f"https://huggingface.co/datasets/{REPO}"
     assert api.names() == ["repo_exists", "create_repo", "upload_folder"]
     create, upload = api.calls[1][1], api.calls[2][1]
@@ -140,8 +141,10 @@ def test_labels_go_to_a_new_public_repo(labels_dir, token):
 )
 def test_images_are_refused_for_a_public_repo(images_dir, token, existing, private):
     api = FakeHfApi(existing=existing)
-    with pytest.raises(push.PushError, match="refusing to upload ImageNet images") as raised:
-        push.push_dataset(images_dir, REPO, private=private, api=api)
+    with pytest.raises(
+        push_dataset.PushError, match="refusing to upload ImageNet images"
+    ) as raised:
+        push_dataset.push_dataset(images_dir, REPO, private=private, api=api)
     assert "--allow-public-images" in str(raised.value)
     assert "create_repo" not in api.names() and "upload_folder" not in api.names()
     assert token not in str(raised.value)
@@ -150,7 +153,7 @@ def test_images_are_refused_for_a_public_repo(images_dir, token, existing, priva
 @pytest.mark.parametrize(("existing", "private"), [(None, True), (True, False)])
 def test_images_go_to_a_private_repo(images_dir, token, existing, private):
     api = FakeHfApi(existing=existing)
-    push.push_dataset(images_dir, REPO, private=private, api=api, echo=lambda line: None)
+    push_dataset.push_dataset(images_dir, REPO, private=private, api=api, echo=lambda line: None)
     assert api.names()[-2:] == ["create_repo", "upload_folder"]
     assert "update_repo_settings" not in api.names()
     assert api.calls[-1][1]["delete_patterns"] == ["labels/*", "images/*"]
@@ -158,7 +161,9 @@ def test_images_go_to_a_private_repo(images_dir, token, existing, private):
 
 def test_allow_public_images_uploads_behind_a_gate(images_dir, token):
     api = FakeHfApi()
-    push.push_dataset(images_dir, REPO, allow_public_images=True, api=api, echo=lambda _: None)
+    push_dataset.push_dataset(
+        images_dir, REPO, allow_public_images=True, api=api, echo=lambda _: None
+    )
     assert api.names() == ["repo_exists", "create_repo", "update_repo_settings", "upload_folder"]
     assert api.calls[2][1] == {"repo_id": REPO, "repo_type": "dataset", "gated": "auto"}
 
@@ -169,15 +174,19 @@ IMAGES_REMOTE += tuple(f"images/validation-{i:05d}-of-00003.parquet" for i in ra
 
 def test_labels_only_push_keeps_a_remote_images_config_unless_told(labels_dir, token):
     api = FakeHfApi(existing=True, remote_files=IMAGES_REMOTE)
-    with pytest.raises(push.PushError, match="3 file.*under images/.*--replace-remote-configs"):
-        push.push_dataset(labels_dir, REPO, api=api)
+    with pytest.raises(
+        push_dataset.PushError, match="3 file.*under images/.*--replace-remote-configs"
+    ):
+        push_dataset.push_dataset(labels_dir, REPO, api=api)
     assert api.names() == ["repo_exists", "repo_info", "list_repo_files"]
     assert api.calls[-1][1] == {"repo_id": REPO, "repo_type": "dataset"}
 
 
 def test_replace_remote_configs_deletes_the_remote_images(labels_dir, token):
     api, lines = FakeHfApi(existing=True, remote_files=IMAGES_REMOTE), []
-    push.push_dataset(labels_dir, REPO, replace_remote_configs=True, api=api, echo=lines.append)
+    push_dataset.push_dataset(
+        labels_dir, REPO, replace_remote_configs=True, api=api, echo=lines.append
+    )
     assert api.names()[-1] == "upload_folder"
     assert api.calls[-1][1]["delete_patterns"] == ["labels/*", "images/*"]
     assert any("deleting the remote files under images/" in line for line in lines)
@@ -185,13 +194,13 @@ def test_replace_remote_configs_deletes_the_remote_images(labels_dir, token):
 
 def test_existing_labels_only_repo_takes_a_labels_push(labels_dir, token):
     api = FakeHfApi(existing=False, remote_files=IMAGES_REMOTE[:2])
-    push.push_dataset(labels_dir, REPO, api=api, echo=lambda _: None)
+    push_dataset.push_dataset(labels_dir, REPO, api=api, echo=lambda _: None)
     assert api.calls[-1][1]["delete_patterns"] == ["labels/*"]
 
 
 def test_a_folder_that_was_not_built_is_refused(tmp_path, token):
-    with pytest.raises(push.PushError, match="not a built dataset folder"):
-        push.push_dataset(tmp_path, REPO, api=FakeHfApi())
+    with pytest.raises(push_dataset.PushError, match="not a built dataset folder"):
+        push_dataset.push_dataset(tmp_path, REPO, api=FakeHfApi())
 
 
 def test_cli_push(labels_dir, capsys):

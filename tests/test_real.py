@@ -10,8 +10,9 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import pytest
-from imagenet_multilabel.dataset_script import classes, real
-from imagenet_multilabel.dataset_script.real import RealLabelsError, load_real_labels
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.labels import real
+from imagenet_multilabel.dataset_script.labels.real import RealLabelsError, load_real_labels
 from imagenet_multilabel.metric.references import RealReferences, ReferencesError
 from imagenet_multilabel.metric.scoring import PredictionsError, score_original, score_real
 
@@ -255,7 +256,7 @@ def _full_predictions(path: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
 
 
 def test_score_full_split_reports_every_label_set(annotation_file, tmp_path, capsys):
-    from imagenet_multilabel.eval_cli.cli import main
+    from imagenet_multilabel.eval_cli.commands.cli import main
 
     predictions, top5 = _full_predictions(tmp_path / "predictions.jsonl")
     output = tmp_path / "results.json"
@@ -287,7 +288,7 @@ def test_score_full_split_reports_every_label_set(annotation_file, tmp_path, cap
 def test_score_full_split_with_missing_images_and_unverified_real_labels(
     annotation_file, synthetic_file, tmp_path, capsys
 ):
-    from imagenet_multilabel.eval_cli.cli import main
+    from imagenet_multilabel.eval_cli.commands.cli import main
 
     predictions, _ = _full_predictions(tmp_path / "all.jsonl", seed=1)
     lines = predictions.read_text().splitlines()
@@ -310,7 +311,7 @@ def test_score_full_split_with_missing_images_and_unverified_real_labels(
 
 
 def test_real_options_outside_the_full_split_are_refused(annotation_file, tmp_path, capsys):
-    from imagenet_multilabel.eval_cli.cli import main
+    from imagenet_multilabel.eval_cli.commands.cli import main
 
     predictions, _ = _full_predictions(tmp_path / "p.jsonl")
     labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
@@ -323,8 +324,8 @@ def test_run_full_split_and_zero_shot_prompt_style(annotation_file, tmp_path):
     """`run --split full --limit 6`: the first 6 validation images scored against original
     labels and ReaL next to the label splits; the zero-shot prompt style is recorded."""
     from image_fixtures import make_val_tar
-    from imagenet_multilabel.dataset_script.labels import load_labels
-    from imagenet_multilabel.eval_cli.cli import main
+    from imagenet_multilabel.dataset_script.labels.loading import load_labels
+    from imagenet_multilabel.eval_cli.commands.cli import main
     from model_fixtures import save_clip
 
     labels = load_labels(annotations=annotation_file[0], allow_unverified=True)

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from browser_fixtures import headless_chromium, missing_browser_reason
 from image_fixtures import make_val_tar
-from imagenet_multilabel.dataset_script import classes, mistakes, patches
-from imagenet_multilabel.dataset_script.labels import LabelSource
-from imagenet_multilabel.eval_cli import review
-from imagenet_multilabel.eval_cli.analyze import analyze_predictions
-from imagenet_multilabel.eval_cli.score import score_predictions
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.labels import patches
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.eval_cli.analysis import review
+from imagenet_multilabel.eval_cli.analysis.analyze import analyze_predictions
+from imagenet_multilabel.eval_cli.scores.score import score_predictions
 from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, write_loop_inputs
 from PIL import Image
 
@@ -47,8 +49,8 @@ def _records() -> list[dict[str, Any]]:
                 "wrong": [] if source == "outside-label-set" else [prediction],
                 "source": source,
                 "outside_label_set": source == "outside-label-set",
-                "category": mistakes.CATEGORIES[image_id % 5] if expert else "",
-                "severity": mistakes.SEVERITIES[image_id % 3] if expert else "",
+                "category": experts.CATEGORIES[image_id % 5] if expert else "",
+                "severity": experts.SEVERITIES[image_id % 3] if expert else "",
                 "in_imagenet_m": image_id % 7 == 0,
             }
         )
@@ -244,7 +246,7 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
 
     patch = patches.read_patch(exported[0])
     assert patch.base == inputs["sha256"] and patch.reviewer == "Reviewer <b>One</b>"
-    expert_class = mistakes.model_mistakes("vit3b")[expert_name].prediction
+    expert_class = experts.model_mistakes("vit3b")[expert_name].prediction
     decided = {(d.file_name, d.class_id): (d.verdict, d.category, d.note) for d in patch.decisions}
     assert decided == {
         (outside_name, outside_class): ("correct", None, HOSTILE.strip()),
@@ -288,7 +290,7 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
     reason = missing_browser_reason()
     if reason:
         pytest.skip(f"no headless browser: {reason}")
-    from imagenet_multilabel.eval_cli import cli
+    from imagenet_multilabel.eval_cli.commands import cli
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -15,10 +15,10 @@ import pytest
 import torch
 from image_fixtures import make_hf_parquet_dataset, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.image_errors import CorruptImageError, MissingImagesError
-from imagenet_multilabel.eval_cli import predict_loop
-from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.cli import main, run_command
+from imagenet_multilabel.dataset_script.images.errors import CorruptImageError, MissingImagesError
+from imagenet_multilabel.eval_cli.commands.cli import main, run_command
+from imagenet_multilabel.eval_cli.engine import predict_loop
+from imagenet_multilabel.eval_cli.engine import run as run_module
 from model_fixtures import save_clip, save_timm_model, save_vit
 from run_fixtures import make_workspace, namespace, prediction_ids, run_args, with_option
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from image_fixtures import make_jpeg, make_val_folder
-from imagenet_multilabel.dataset_script import classes, image_decode
-from imagenet_multilabel.eval_cli import loader as loader_module
+from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.images import decode
 from imagenet_multilabel.eval_cli import outputs as outputs_module
-from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import loader as loader_module
+from imagenet_multilabel.eval_cli.engine import run as run_module
 from PIL import Image
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 
@@ -181,13 +182,13 @@ def test_each_image_is_decoded_once_and_one_cut_short_is_listed_after_the_others
     cut_short = {image_id: _cut_short_jpeg(image_id) for image_id in cut_ids}
     folder = make_val_folder(tmp_path / "images", workspace["image_ids"], False, cut_short)
     decodes: Counter[str] = Counter()
-    real_decode = image_decode.decode_image
+    real_decode = decode.decode_image
 
     def counted_decode(data: bytes, file_name: str):
         decodes[file_name] += 1
         return real_decode(data, file_name)
 
-    monkeypatch.setattr(image_decode, "decode_image", counted_decode)
+    monkeypatch.setattr(decode, "decode_image", counted_decode)
     monkeypatch.setattr(loader_module, "decode_image", counted_decode)
     output = tmp_path / "out"
     args = with_option(run_args(workspace, workspace["resnet"], output), "--images", str(folder))

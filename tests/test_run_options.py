@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.eval_cli.run_options import RunOptions
+from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
 from imagenet_multilabel.metric.errors import ToolkitError
 from run_fixtures import namespace
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from image_fixtures import make_val_folder, make_val_tar
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.eval_cli import hub, loader, results
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.jpeg_decode import CPU_DECODER, DEVICE_DECODER
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import loader
+from imagenet_multilabel.eval_cli.engine.jpeg_decode import CPU_DECODER, DEVICE_DECODER
+from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
 from imagenet_multilabel.eval_cli.models import adapters
-from imagenet_multilabel.eval_cli.predictions import read_predictions
-from imagenet_multilabel.eval_cli.preprocess_plan import UnsupportedPreprocessingError
+from imagenet_multilabel.eval_cli.scores import hub, results
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_clip, save_resnet, save_siglip, save_timm_model, save_vit
 from photo_fixtures import ODD_SIZES, encode, photo_like_jpeg, photo_like_pixels, real_photo_jpeg
 from PIL import Image

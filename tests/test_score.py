@@ -4,10 +4,10 @@ import random
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES
-from imagenet_multilabel.dataset_script.labels import LabelSource
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.predictions import PredictionsFileError, read_predictions
-from imagenet_multilabel.eval_cli.score import score_predictions
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
+from imagenet_multilabel.eval_cli.scores.score import score_predictions
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score
@@ -15,7 +15,7 @@ from imagenet_multilabel.metric.scoring import score
 
 @pytest.fixture(scope="module")
 def label_columns(annotation_file):
-    from imagenet_multilabel.dataset_script.annotations import load_annotations
+    from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 
     path, sha = annotation_file
     annotations = load_annotations(path, expected_sha256=sha)
@@ -192,7 +192,7 @@ def test_no_prediction_for_the_split_is_an_error(annotation_file, label_columns,
 
 
 def test_labels_dataset_gives_the_same_scores(annotation_file, label_columns, tmp_path):
-    from imagenet_multilabel.dataset_script.annotations import load_annotations
+    from imagenet_multilabel.dataset_script.annotations.published import load_annotations
     from imagenet_multilabel.dataset_script.build import build_dataset
 
     path, _ = annotation_file

@@ -13,20 +13,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.dataset_script import image_decode
-from imagenet_multilabel.dataset_script import labels as labels_module
-from imagenet_multilabel.dataset_script.labels import LabelSource
+from imagenet_multilabel.dataset_script.images import decode
+from imagenet_multilabel.dataset_script.labels import loading as labels_module
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli import outputs as outputs_module
-from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.cli import main
-from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
-from imagenet_multilabel.eval_cli.outputs import OutputWriteError
-from imagenet_multilabel.eval_cli.sweep import (
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import run as run_module
+from imagenet_multilabel.eval_cli.engine.sweep import (
     ModelSpec,
     default_output_dir,
     evaluate_models,
     read_models_file,
 )
+from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
+from imagenet_multilabel.eval_cli.outputs import OutputWriteError
 from imagenet_multilabel.metric.errors import ToolkitError
 from model_fixtures import save_timm_model, save_vit
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
@@ -72,7 +72,7 @@ def test_a_sweep_is_separate_runs_sharing_labels_and_images(
     for module, name in ((labels_module, "load_labels"), (run_module, "open_image_source")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, _counted(real, name, calls))
-    real_check = image_decode.check_images
+    real_check = decode.check_images
 
     def counted_check(images, **kwargs):
         checked.update(images.file_names)

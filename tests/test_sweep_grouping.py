@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from imagenet_multilabel.eval_cli import loader as loader_module
-from imagenet_multilabel.eval_cli import run as run_module
-from imagenet_multilabel.eval_cli.cli import main
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import loader as loader_module
+from imagenet_multilabel.eval_cli.engine import run as run_module
+from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
 from imagenet_multilabel.eval_cli.models import adapters
-from imagenet_multilabel.eval_cli.predictions import read_predictions
-from imagenet_multilabel.eval_cli.preprocess_plan import UnsupportedPreprocessingError
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_timm_model
 from run_fixtures import make_workspace, prediction_ids, run_args
 

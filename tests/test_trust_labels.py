@@ -13,17 +13,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from annotation_fixtures import write_annotation_file
-from imagenet_multilabel.dataset_script import annotations as ann
 from imagenet_multilabel.dataset_script import build
-from imagenet_multilabel.dataset_script.labels import LabelSource, load_labels, resolve_labels
-from imagenet_multilabel.dataset_script.labels_dataset import (
+from imagenet_multilabel.dataset_script.annotations import published as ann
+from imagenet_multilabel.dataset_script.labels.dataset import (
     LabelsDatasetError,
     label_content_digest,
 )
-from imagenet_multilabel.eval_cli import results
-from imagenet_multilabel.eval_cli.cli import build_parser, main
-from imagenet_multilabel.eval_cli.leaderboard import reference_labels
-from imagenet_multilabel.eval_cli.sweep import evaluate_model
+from imagenet_multilabel.dataset_script.labels.loading import (
+    LabelSource,
+    load_labels,
+    resolve_labels,
+)
+from imagenet_multilabel.eval_cli.commands.cli import build_parser, main
+from imagenet_multilabel.eval_cli.engine.sweep import evaluate_model
+from imagenet_multilabel.eval_cli.leaderboard.board import reference_labels
+from imagenet_multilabel.eval_cli.scores import results
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.references import References
 

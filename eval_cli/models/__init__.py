@@ -3,7 +3,7 @@ are the 1,000 ImageNet classes. `source` finds and reads the model, `adapters` l
 own library (transformers, timm, zero-shot CLIP/SigLIP), `label_space` verifies and maps its
 labels, `zero_shot` owns the prompts and class embeddings, `errors` the two failures."""
 
-from imagenet_multilabel.eval_cli.models.adapters import (
+from .adapters import (
     ADAPTERS,
     ModelAdapter,
     ProcessorPreprocess,
@@ -13,9 +13,9 @@ from imagenet_multilabel.eval_cli.models.adapters import (
     ZeroShotAdapter,
     load_model,
 )
-from imagenet_multilabel.eval_cli.models.errors import LabelSpaceError, ModelLoadError
-from imagenet_multilabel.eval_cli.models.label_space import LabelMapping, map_labels
-from imagenet_multilabel.eval_cli.models.source import (
+from .errors import LabelSpaceError, ModelLoadError
+from .label_space import LabelMapping, map_labels
+from .source import (
     KINDS,
     ZERO_SHOT_MODEL_TYPES,
     ModelSource,
@@ -24,7 +24,7 @@ from imagenet_multilabel.eval_cli.models.source import (
     model_problem,
     resolve_model_source,
 )
-from imagenet_multilabel.eval_cli.models.zero_shot import (
+from .zero_shot import (
     ZERO_SHOT_PROMPTS,
     ZERO_SHOT_TEMPLATE,
     ZeroShotClassifier,

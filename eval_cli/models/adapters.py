@@ -25,29 +25,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from imagenet_multilabel.dataset_script.classes import NUM_CLASSES
-from imagenet_multilabel.eval_cli.models.errors import LabelSpaceError, ModelLoadError
-from imagenet_multilabel.eval_cli.models.label_space import LabelMapping, map_labels, ordered_labels
-from imagenet_multilabel.eval_cli.models.source import (
-    KINDS,
-    ModelSource,
-    detect_kind,
-    resolve_model_source,
+from PIL import Image
+
+from ...dataset_script.classes import NUM_CLASSES
+from ..engine.preprocess_plan import (
+    PreprocessPlan,
+    UnsupportedPreprocessingError,
+    plan_for_processor,
+    plan_for_timm,
 )
-from imagenet_multilabel.eval_cli.models.zero_shot import (
+from .errors import LabelSpaceError, ModelLoadError
+from .label_space import LabelMapping, map_labels, ordered_labels
+from .source import KINDS, ModelSource, detect_kind, resolve_model_source
+from .zero_shot import (
     ZERO_SHOT_PROMPTS,
     ZeroShotClassifier,
     check_prompt_style,
     class_embeddings,
     load_zero_shot_prompts,
 )
-from imagenet_multilabel.eval_cli.preprocess_plan import (
-    PreprocessPlan,
-    UnsupportedPreprocessingError,
-    plan_for_processor,
-    plan_for_timm,
-)
-from PIL import Image
 
 __all__ = [
     "ADAPTERS",

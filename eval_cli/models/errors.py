@@ -3,7 +3,7 @@ be mapped onto the 1,000 ImageNet classes."""
 
 from __future__ import annotations
 
-from imagenet_multilabel.metric.errors import ToolkitError
+from ...metric.errors import ToolkitError
 
 __all__ = ["LabelSpaceError", "ModelLoadError"]
 

@@ -19,8 +19,9 @@ from functools import cache
 from typing import Any
 
 import torch
-from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
-from imagenet_multilabel.eval_cli.models.errors import LabelSpaceError
+
+from ...dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from .errors import LabelSpaceError
 
 __all__ = [
     "MAX_MISSING_CLASSES",

@@ -15,8 +15,9 @@ import huggingface_hub.constants
 from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
-from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
-from imagenet_multilabel.metric.errors import brief_repr
+
+from ...metric.errors import brief_repr
+from .errors import ModelLoadError
 
 __all__ = [
     "KINDS",

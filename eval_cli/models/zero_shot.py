@@ -12,9 +12,10 @@ from importlib import resources
 from typing import Any
 
 import torch
-from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
-from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
-from imagenet_multilabel.eval_cli.models.label_space import first_lemma
+
+from ...dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from .errors import ModelLoadError
+from .label_space import first_lemma
 
 __all__ = [
     "ZERO_SHOT_PROMPTS",

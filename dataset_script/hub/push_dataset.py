@@ -1,0 +1,191 @@
+"""Upload a built dataset folder to the Hub, refusing to publish ImageNet images by accident.
+
+A thin layer over ``huggingface_hub``: ``create_repo`` + ``upload_folder``. What it adds is the
+one decision the Hub cannot make for us: ImageNet's terms forbid public re-hosting of the images,
+so a folder with the ``images`` config goes only to a private repository unless the caller
+explicitly passes ``--allow-public-images`` (then the repository is gated). The visibility that
+counts is the existing repository's, because ``create_repo(exist_ok=True)`` never changes it.
+
+The upload replaces the remote data files of the configs the folder holds, and only those. A
+remote config that the folder lacks (say ``images/`` when pushing a labels-only build) would be
+left undeclared by the new card, so the push refuses unless ``--replace-remote-configs`` says to
+delete it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+from ...metric.errors import brief_repr
+from ..build import IMAGES_CONFIG, LABELS_CONFIG
+from .access import PushError, hub_call, resolve_token
+from .ids import hub_repo_id_problem
+
+CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
+IMAGES_GATE = "auto"
+
+
+def folder_files(folder: Path) -> list[tuple[str, int]]:
+    """``(path in repo, size in bytes)`` of every file ``upload_folder`` would send, sorted."""
+    paths = sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+    )
+    kept = filter_repo_objects(paths, ignore_patterns=DEFAULT_IGNORE_PATTERNS)
+    return [(path, (folder / path).stat().st_size) for path in kept]
+
+
+def has_images_config(folder: Path) -> bool:
+    """Whether the folder would publish images: an ``images`` config or any file under images/."""
+    card = DatasetCard.load(folder / "README.md")
+    configs = card.data.to_dict().get("configs") or []
+    declared = any(config.get("config_name") == IMAGES_CONFIG for config in configs)
+    return declared or any((folder / IMAGES_CONFIG).glob("*"))
+
+
+def local_configs(folder: Path) -> list[str]:
+    """The configs whose data files the folder holds, in ``CONFIGS`` order."""
+    return [
+        config for config in CONFIGS if any(path.is_file() for path in (folder / config).rglob("*"))
+    ]
+
+
+def push_dataset(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    dry_run: bool = False,
+    allow_public_images: bool = False,
+    replace_remote_configs: bool = False,
+    api: HfApi | None = None,
+    echo: Callable[[str], None] = print,
+) -> str | None:
+    """Create (if needed) the dataset repository and upload the folder; return its URL.
+
+    ``replace_remote_configs`` lets the push delete the remote files of configs the folder lacks.
+    With ``dry_run`` nothing touches the network: every file is listed with its size and target,
+    what the push would delete is said, and None is returned.
+    """
+    problem = hub_repo_id_problem(repo_id)
+    if problem is not None:
+        raise PushError(f"--repo-id {brief_repr(repo_id)} is not a Hub dataset id: {problem}")
+    source = Path(folder)
+    if not (source / "README.md").is_file():
+        raise PushError(
+            f"{str(source)!r} is not a built dataset folder (no README.md); build one with "
+            "`imagenet-multilabel build --output DIR`"
+        )
+    with_images = has_images_config(source)
+    configs = local_configs(source)
+    files = folder_files(source)
+    target = f"datasets/{repo_id}"
+    if dry_run:
+        for path, size in files:
+            echo(f"{size:>14,d}  {path}  ->  {target}/{path}")
+        echo(f"{sum(size for _, size in files):>14,d}  total, {len(files)} files -> {target}")
+        echo(
+            f"note: remote files under {', '.join(c + '/' for c in configs)} that are not listed "
+            f"above will be deleted from {target}"
+        )
+        others = [f"{config}/" for config in CONFIGS if config not in configs]
+        if others and replace_remote_configs:
+            echo(
+                f"note: --replace-remote-configs: remote files under {', '.join(others)} will be "
+                "deleted too"
+            )
+        elif others:
+            echo(
+                f"note: if {target} holds files under {', '.join(others)}, the push will stop "
+                "(this folder lacks that config) unless --replace-remote-configs deletes them"
+            )
+        if with_images and not private and not allow_public_images:
+            echo(
+                "note: this folder holds ImageNet images; the push will refuse a public "
+                "repository (pass --private, or --allow-public-images if you may publish them)"
+            )
+        return None
+    token = resolve_token()
+    api = api or HfApi(token=token)
+    with hub_call(f"could not push {str(source)!r} to {target}"):
+        return _upload(
+            api,
+            source,
+            repo_id,
+            private,
+            with_images,
+            allow_public_images,
+            configs,
+            replace_remote_configs,
+            echo,
+        )
+
+
+def _upload(
+    api: HfApi,
+    source: Path,
+    repo_id: str,
+    private: bool,
+    with_images: bool,
+    allow_public_images: bool,
+    configs: list[str],
+    replace_remote_configs: bool,
+    echo: Callable[[str], None],
+) -> str:
+    exists = api.repo_exists(repo_id, repo_type="dataset")
+    is_private = bool(api.repo_info(repo_id, repo_type="dataset").private) if exists else private
+    if with_images and not is_private and not allow_public_images:
+        where = "the existing repository" if exists else "the new repository (no --private)"
+        raise PushError(
+            f"refusing to upload ImageNet images to {where} datasets/{repo_id}, which is public: "
+            "ImageNet's terms (https://image-net.org/download.php) do not allow re-hosting them "
+            "publicly. Push to a private repository (--private, or make the existing one "
+            "private), or pass --allow-public-images if you have the right to publish them"
+        )
+    stale = _remote_only_configs(api, repo_id, configs) if exists else {}
+    if stale and not replace_remote_configs:
+        held = ", ".join(f"{count:,} file(s) under {config}/" for config, count in stale.items())
+        raise PushError(
+            f"datasets/{repo_id} holds {held}, a config that {str(source)!r} lacks; the new card "
+            "would no longer declare it. Build that config too (e.g. `build --images SOURCE`), or "
+            "pass --replace-remote-configs to delete those files from the repository"
+        )
+    if stale:
+        echo(
+            f"note: deleting the remote files under {', '.join(c + '/' for c in stale)} of "
+            f"datasets/{repo_id} (--replace-remote-configs)"
+        )
+    if exists and private and not is_private:
+        echo(f"note: datasets/{repo_id} exists and is public; --private does not change that")
+    repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    if with_images and not is_private:
+        # The card's extra_gated_* fields only shape the form; the gate itself is a setting.
+        api.update_repo_settings(repo_id, repo_type="dataset", gated=IMAGES_GATE)
+    elif with_images:
+        echo(f"note: before making datasets/{repo_id} public, enable gated access in its settings")
+    api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=source,
+        commit_message="Upload ImageNet multi-label dataset",
+        # A rebuilt split may have fewer shards, and a stale shard left on the Hub would be read
+        # as extra rows by the ``{config}/{split}-*`` patterns.
+        delete_patterns=[f"{config}/*" for config in [*configs, *stale]],
+    )
+    url = str(repo_url)
+    echo(f"uploaded {source} to {url}")
+    return url
+
+
+def _remote_only_configs(api: HfApi, repo_id: str, configs: list[str]) -> dict[str, int]:
+    """File counts of the remote configs that are not among ``configs``."""
+    files = api.list_repo_files(repo_id, repo_type="dataset")
+    counts = Counter(path.split("/", 1)[0] for path in files if "/" in path)
+    return {
+        config: counts[config] for config in CONFIGS if config not in configs and counts[config]
+    }

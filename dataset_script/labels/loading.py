@@ -1,0 +1,188 @@
+"""The labels that predictions are scored against: ``Labels`` and ``load_labels``.
+
+Two sources give the same ``Labels`` (per split a ``metric.references.References``, plus
+provenance): the annotation file (``dataset_script.annotations``: the published one through the
+cache, or a local copy) and a built or published labels dataset (``dataset_script.labels_dataset``,
+imported only when one is asked for, since it imports ``datasets``). Label patches
+(``dataset_script.patches``) apply on top of either; ``LabelSource`` gathers these options.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...metric.errors import (
+    PATH_TYPES,
+    ToolkitError,
+    brief_repr,
+    expect_flag,
+    expect_items,
+    expect_path,
+)
+from ...metric.references import References
+from ..annotations.published import (
+    SPLITS,
+    Annotations,
+    cached_published_annotations,
+    load_annotations,
+)
+from .patches import apply_patches, patched_provenance, read_patch
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The labels of each loaded split, and where they came from (recorded in every result)."""
+
+    splits: dict[str, References]
+    provenance: dict[str, Any]
+
+    def split(self, name: str) -> References:
+        if name not in self.splits:
+            raise ToolkitError(
+                f"split {name!r} was not loaded from the labels {self.provenance.get('source')!r}"
+                f"; loaded: {', '.join(self.splits)}. Pass it to load_labels(splits=...)"
+            )
+        return self.splits[name]
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where the labels come from: the label options every command shares, gathered once.
+
+    ``annotations``: a local copy of the annotation file (with ``dataset``, the published file
+    that checks it); ``dataset``: a labels dataset folder or Hub id; neither: the published
+    annotation file through the cache. ``patches``: label patch files applied on top. The CLI
+    builds one from its arguments (``from_cli``), the API takes one (or ready ``Labels``) as
+    ``labels=``. One name per option: ``--annotations`` is ``annotations``, ``--labels`` is
+    ``dataset``, ``--allow-unverified-annotations`` is ``allow_unverified``, ``--label-patch``
+    is ``patches``.
+    """
+
+    annotations: str | os.PathLike | None = None
+    dataset: str | os.PathLike | None = None
+    allow_unverified: bool = False
+    patches: tuple[str | os.PathLike, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("annotations", "dataset"):
+            expect_path(getattr(self, name), f"LabelSource({name}=...)", optional=True)
+        expect_flag(self.allow_unverified, "LabelSource(allow_unverified=...)")
+        patches = expect_items(self.patches, "LabelSource(patches=...)", PATH_TYPES, "a patch path")
+        object.__setattr__(self, "patches", patches)
+
+    @classmethod
+    def from_cli(cls, args: Any) -> LabelSource:
+        """The label options of a parsed command line (``--annotations``, ``--labels``,
+        ``--allow-unverified-annotations``, ``--label-patch``)."""
+        return cls(
+            annotations=args.annotations,
+            dataset=args.labels,
+            allow_unverified=args.allow_unverified_annotations,
+            patches=tuple(args.label_patch or ()),
+        )
+
+    def load(self, splits: str | Sequence[str] = SPLITS) -> Labels:
+        """The labels of ``splits`` from this source (see ``load_labels``)."""
+        return load_labels(
+            splits,
+            annotations=self.annotations,
+            dataset=self.dataset,
+            allow_unverified=self.allow_unverified,
+            patches=self.patches,
+        )
+
+
+def resolve_labels(labels: Labels | LabelSource | None) -> Labels:
+    """Ready ``Labels`` as given, else every split loaded from the ``LabelSource`` (the published
+    file when None): the mistake analysis marks the ImageNet-M images, so both are loaded."""
+    if isinstance(labels, Labels):
+        return labels
+    if labels is None:
+        return LabelSource().load()
+    if isinstance(labels, LabelSource):
+        return labels.load()
+    raise ToolkitError(
+        f"labels=...: expected Labels, a LabelSource or None, got {type(labels).__name__} "
+        f"{brief_repr(labels)}"
+    )
+
+
+def load_labels(
+    splits: str | Sequence[str] = SPLITS,
+    *,
+    annotations: str | os.PathLike | None = None,
+    dataset: str | os.PathLike | None = None,
+    allow_unverified: bool = False,
+    patches: str | os.PathLike | Sequence[str | os.PathLike] = (),
+) -> Labels:
+    """The labels of ``splits`` (``validation``, ``imagenet_m``; one name alone is one split).
+
+    ``annotations``: a local copy of the annotation file (refused unless its sha256 is the
+    published one or ``allow_unverified``); ``dataset``: a labels dataset folder or Hub id;
+    neither: the published annotation file, downloaded once into the Hugging Face cache.
+    A labels dataset is ``verified`` (official) only when its rows equal the published file's:
+    that file is taken from ``annotations`` (which must then be the published one) or from the
+    cache, never downloaded for this; without it the labels are ``verification: "unchecked"``.
+    ``patches``: label patch files (``dataset_script.patches``; one path alone is one patch)
+    applied in memory; the labels then carry a patched version and are never the official ones.
+    """
+    splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
+    patches = expect_items(patches, "load_labels(patches=...)", PATH_TYPES, "a label patch path")
+    expect_path(annotations, "load_labels(annotations=...)", optional=True)
+    expect_path(dataset, "load_labels(dataset=...)", optional=True)
+    expect_flag(allow_unverified, "load_labels(allow_unverified=...)")
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise ToolkitError(
+            f"unknown split(s) {brief_repr(unknown)}; expected some of {', '.join(SPLITS)}"
+        )
+    if dataset is not None and allow_unverified:
+        raise ToolkitError(
+            "allow_unverified applies to an annotation file as the labels' source; with a "
+            "labels dataset an annotation file only checks it, and must be the published one"
+        )
+    # A patch is checked against every annotated image: the validation split.
+    loaded_splits = splits if not patches or "validation" in splits else (*splits, "validation")
+    if dataset is not None:
+        from .dataset import load_labels_dataset
+
+        published = _published_to_check_against(annotations)
+        references, provenance = load_labels_dataset(
+            os.fspath(dataset), loaded_splits, published=published
+        )
+    else:
+        loaded = load_annotations(annotations, allow_unverified=allow_unverified)
+        references = {s: References.from_columns(loaded.split_columns(s)) for s in loaded_splits}
+        provenance = loaded.provenance()
+    if not patches:
+        return Labels(references, provenance)
+    read = [read_patch(path) for path in patches]
+    patched = {
+        split: apply_patches(
+            references[split],
+            read,
+            base_sha256=provenance["sha256"],
+            annotated=references["validation"],
+        )
+        for split in splits
+    }
+    return Labels(patched, patched_provenance(provenance, read))
+
+
+def _published_to_check_against(annotations: str | os.PathLike | None) -> Annotations | None:
+    """The published annotations a labels dataset is checked against: ``annotations`` (which
+    must be the published file), else the cache's copy, else None (the check is left undone)."""
+    if annotations is None:
+        return cached_published_annotations()
+    published = load_annotations(annotations, allow_unverified=True)
+    if not published.verified:
+        raise ToolkitError(
+            f"the annotation file {str(annotations)!r} given to check the labels dataset has "
+            f"sha256 {published.sha256}, not the published one; pass the published "
+            "human_accuracy_v3.0.0.json, or no annotation file (the cache's copy is used when "
+            "there is one)"
+        )
+    return published

@@ -1,0 +1,230 @@
+"""The review page: a static ``review/index.html`` to look at predictions and record verdicts.
+
+One page for two kinds of records: ``analyze``'s mistakes of one model, and ``compare``'s
+novel-prediction queue, whose records also carry their queue ``rank`` and every model's top-1 on
+the image (``model_predictions``). Both get the same filters, sort (page order, confidence, class,
+file), keyboard review (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and
+patch download.
+
+It works from ``file://`` with no server and no network: the script and style ship as package
+data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in
+a ``<script type="application/json">`` block with every ``<`` written as ``\\u003c``, so no text
+from the labels, the model or a file name can close the block or open a tag. The page builds its
+DOM with ``textContent`` only. Thumbnails (JPEG, long side at most ``THUMBNAIL_SIZE``) lie in
+``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a
+second ``analyze`` reuses it only for the very same bytes (another image source with other bytes
+gets new ones) and an image that does not decode leaves its card the reason instead of aborting
+the page. Verdicts live in the browser's ``localStorage`` and leave as a label patch
+(``dataset_script.patches``) through the page's "Download label patch" button.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ...dataset_script import classes
+from ...dataset_script.labels.patches import PATCH_FORMAT, PATCH_FORMAT_VERSION, PATCH_VERDICTS
+from ...dataset_script.taxonomy import experts
+from .. import outputs
+
+REVIEW_FOLDER = "review"
+PAGE_FILE = "index.html"
+THUMBNAIL_FOLDER = "thumbnails"
+THUMBNAILS_FILE = "thumbnails.json"  # file name -> its thumbnail, or why there is none
+THUMBNAIL_SIZE = 256
+_PROBLEM_SHOWN = 300  # characters of a decoding error shown on a card
+_THUMBNAIL_QUALITY = 85
+# The fields of a mistake record (``eval_cli.analysis``) that the page shows.
+PAGE_FIELDS = (
+    "file_name",
+    "original_label",
+    "prediction",
+    "top5",
+    "top5_probs",
+    "correct",
+    "unclear",
+    "wrong",
+    "source",
+    "outside_label_set",
+    "category",
+    "severity",
+    "in_imagenet_m",
+    "rank",  # queue records: their place in the queue
+    "model_predictions",  # queue records: [{model, class_id, probability}] per compared model
+)
+# What each kind of page calls its records, and the command that adds thumbnails to it.
+PAGE_KINDS = {
+    "mistakes": {
+        "noun": "mistakes",
+        "summary": "rejected predictions",
+        "command": "analyze",
+        "order": "as in mistakes.jsonl",
+    },
+    "queue": {
+        "noun": "queued predictions",
+        "order": "queue order",
+        "summary": "novel predictions (outside the label set) in queue order",
+        "command": "compare",
+    },
+}
+_ASSETS = "review_assets"
+
+
+def page_path(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / REVIEW_FOLDER / PAGE_FILE
+
+
+def image_fingerprint(data: bytes) -> str:
+    """What names a thumbnail: the image bytes' count and 64-bit BLAKE2b, as `run`'s
+    ``ImageFingerprint``; another image source with other bytes for a file name gets its own."""
+    return f"{len(data)}-{hashlib.blake2b(data, digest_size=8).hexdigest()}"
+
+
+def thumbnail_name(file_name: str, fingerprint: str) -> str:
+    return f"{THUMBNAIL_FOLDER}/{Path(file_name).stem}-{fingerprint}.jpg"
+
+
+def write_thumbnails(
+    folder: Path, file_names: Sequence[str], images: str, *, images_split: str | None = None
+) -> dict[str, dict[str, str]]:
+    """The thumbnail of each of ``file_names`` (repeats made once) under ``folder``, as the page
+    finds them: file name -> ``{"thumbnail": path}``, or ``{"problem": why}`` for an image that
+    does not decode.
+
+    Every image is read from the source to take its fingerprint; a thumbnail of those very bytes
+    is reused, any other is made. The map is written to ``THUMBNAILS_FILE`` and returned, so a
+    page written later without ``images`` shows the thumbnails of the last source.
+    """
+    # Imported here: image sources bring in `datasets`, which a page without thumbnails never needs.
+    from ...dataset_script.images.choose import open_image_source
+    from ...dataset_script.images.decode import decode_image
+    from ...dataset_script.images.errors import CorruptImageError
+
+    # A queue shows an image once per queued class; its thumbnail is made once.
+    located = open_image_source(images, split=images_split).locate(list(dict.fromkeys(file_names)))
+
+    def thumbnail(index: int) -> tuple[str, dict[str, str]]:
+        file_name, data = located[index]
+        name = thumbnail_name(file_name, image_fingerprint(data))
+        if (folder / name).is_file():
+            return file_name, {"thumbnail": name}
+        try:
+            image = decode_image(data, file_name)
+        except CorruptImageError as error:
+            return file_name, {"problem": str(error)[:_PROBLEM_SHOWN]}
+        image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=_THUMBNAIL_QUALITY)
+        outputs.write_bytes(folder / name, encoded.getvalue())
+        return file_name, {"thumbnail": name}
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        written = dict(pool.map(thumbnail, range(len(located))))
+    outputs.write_json(folder / THUMBNAILS_FILE, written)
+    return written
+
+
+def _written_thumbnails(folder: Path) -> dict[str, Any]:
+    """``THUMBNAILS_FILE`` as the last ``write_thumbnails`` left it; empty when there is none (or
+    it cannot be read: the page then shows no pictures rather than wrong ones)."""
+    try:
+        written = json.loads((folder / THUMBNAILS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return written if isinstance(written, dict) else {}
+
+
+def confidence(record: Mapping[str, Any]) -> float | None:
+    """What the page sorts by confidence: the highest known probability of the record's
+    prediction (a queue record: among the models predicting it; a mistake: its top-1's)."""
+    predictions = record.get("model_predictions")
+    if predictions:
+        known = [
+            entry["probability"]
+            for entry in predictions
+            if entry["class_id"] == record["prediction"] and entry["probability"] is not None
+        ]
+        return max(known, default=None)
+    top5, probs = record.get("top5"), record.get("top5_probs")
+    if top5 and probs and top5[0] == record["prediction"]:
+        return probs[0]
+    return None
+
+
+def page_data(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    labels: Mapping[str, Any],
+    title: str,
+    folder: Path,
+    kind: str = "mistakes",
+) -> dict[str, Any]:
+    """What the page's script reads: the records (ids only), class names and vocabularies."""
+    thumbnails = _written_thumbnails(folder)
+    page_records = []
+    for record in records:
+        entry = {key: record.get(key) for key in PAGE_FIELDS}
+        written = thumbnails.get(record["file_name"])
+        written = written if isinstance(written, dict) else {}
+        thumbnail = written.get("thumbnail")
+        shown = isinstance(thumbnail, str) and (folder / thumbnail).is_file()
+        entry["thumbnail"] = thumbnail if shown else None
+        entry["thumbnail_problem"] = written.get("problem") if not shown else None
+        entry["confidence"] = confidence(record)
+        page_records.append(entry)
+    return {
+        "title": title,
+        "kind": PAGE_KINDS[kind],
+        "base": labels["sha256"],
+        "labels_version": labels["version"],
+        "class_names": list(classes.CLASS_NAMES),
+        "categories": list(experts.CATEGORIES),
+        "severities": list(experts.SEVERITIES),
+        "verdicts": list(PATCH_VERDICTS),
+        "patch_format": PATCH_FORMAT,
+        "patch_format_version": PATCH_FORMAT_VERSION,
+        "records": page_records,
+    }
+
+
+def embedded_json(data: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<`` at all, so no ``</``."""
+    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def write_review_page(
+    output_dir: str | os.PathLike,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    labels: Mapping[str, Any],
+    title: str,
+    kind: str = "mistakes",
+) -> Path:
+    """Write ``review/index.html`` and return its path; it shows the thumbnails that
+    ``write_thumbnails`` last wrote there.
+
+    ``labels`` is the results' labels provenance: its ``sha256`` is the base of the patches the
+    page exports. ``kind``: one of ``PAGE_KINDS``, what the records are.
+    """
+    path = page_path(output_dir)
+    folder = path.parent
+    assets = resources.files(__package__).joinpath(_ASSETS)
+    template = assets.joinpath("index.html").read_text(encoding="utf-8")
+    page = (
+        template.replace("/*STYLE*/", assets.joinpath("review.css").read_text(encoding="utf-8"))
+        .replace("/*SCRIPT*/", assets.joinpath("review.js").read_text(encoding="utf-8"))
+        .replace(
+            "/*DATA*/",
+            embedded_json(page_data(records, labels=labels, title=title, folder=folder, kind=kind)),
+        )
+    )
+    outputs.write_text(path, page)
+    return path

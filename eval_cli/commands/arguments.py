@@ -1,0 +1,487 @@
+"""The command line's arguments: one ``add_*_arguments`` per subcommand and ``build_parser``.
+
+Definitions only: `eval_cli.cli` parses, checks the combinations and hands the values to the
+API. `run`'s options are `RunOptions` fields with dashes (``--batch-size`` ↔ ``batch_size``);
+the label options map onto `LabelSource` (``--annotations`` ↔ ``annotations``, ``--labels`` ↔
+``dataset``, ``--allow-unverified-annotations`` ↔ ``allow_unverified``, ``--label-patch`` ↔
+``patches``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from typing import NoReturn
+
+from ...dataset_script.annotations.published import SPLITS
+from ...metric.errors import ITEM_CHARS, shorten
+from .. import __version__
+
+PROG = "imagenet-multilabel"
+SPLIT_CHOICES = (*SPLITS, "all")
+FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
+# A value argparse quotes ('...') or a word it echoes, longer than an error should show.
+_LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
+_LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors show each value at most ``ITEM_CHARS`` long:
+    argparse echoes an invalid ``--split`` or ``--limit`` whole, 20 kB on the screen."""
+
+    def error(self, message: str) -> NoReturn:
+        message = _LONG_QUOTED.sub(lambda match: f"'{shorten(match.group(1))}'", message)
+        super().error(_LONG_WORD.sub(lambda match: shorten(match.group()), message))
+
+
+def _add_label_source_arguments(
+    parser: argparse.ArgumentParser, *, labels_dataset: bool = True
+) -> None:
+    """Where the labels come from, as `LabelSource.from_cli` reads them: every command that loads
+    labels (`build` writes an annotation file's rows, so it takes no ``--labels``)."""
+    parser.add_argument(
+        "--annotations",
+        metavar="PATH",
+        help="local copy of human_accuracy_v3.0.0.json (default: download the published file "
+        "into the Hugging Face cache)"
+        + (
+            "; with --labels, the published file that checks the labels dataset"
+            if labels_dataset
+            else ""
+        ),
+    )
+    if labels_dataset:
+        parser.add_argument(
+            "--labels",
+            metavar="HUB_ID_OR_DIR",
+            help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
+        )
+    else:
+        parser.set_defaults(labels=None)
+    parser.add_argument(
+        "--allow-unverified-annotations",
+        action="store_true",
+        help="accept an --annotations file whose sha256 is not the published one; results are "
+        "then marked unverified",
+    )
+    parser.add_argument(
+        "--label-patch",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label patch file(s) (as the review page downloads them) applied to the labels, "
+        "which then get a patched version (3.0.0+patch.<sha256>) and are never the official "
+        "ones; patches that disagree on a pair are refused (merge them with `imagenet-multilabel "
+        "patches merge`)",
+    )
+
+
+def _add_label_arguments(
+    parser: argparse.ArgumentParser, *, default_split: str, full_split: bool = False
+) -> None:
+    """The label options shared by `score`, `run` and `analyze`."""
+    _add_label_source_arguments(parser)
+    parser.add_argument(
+        "--split",
+        choices=(*SPLIT_CHOICES, FULL_SPLIT) if full_split else SPLIT_CHOICES,
+        default=default_split,
+        help=f"which split to score (default: {default_split})"
+        + (
+            f"; {FULL_SPLIT}: all 50,000 validation images (top-1/top-5 on the original labels, "
+            "ReaL accuracy) plus every label split"
+            if full_split
+            else ""
+        ),
+    )
+    if full_split:
+        parser.add_argument(
+            "--real-labels",
+            metavar="PATH",
+            help=f"with --split {FULL_SPLIT}: a copy of the ReaL labels' real.json (default: the "
+            "copy inside timm); its sha256 must be the published one",
+        )
+        parser.add_argument(
+            "--allow-unverified-real-labels",
+            action="store_true",
+            help="accept a --real-labels file whose sha256 is not the published one; results "
+            "are then marked unverified",
+        )
+    parser.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="only the first N images (by image id) of each chosen split: a quick smoke test; "
+        "results are marked partial, and the summary names each limited split",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when the results are not official: partial (--limit), "
+        "incomplete, or on labels that are not the published ones (unverified, unchecked or "
+        "patched with --label-patch), e.g. in CI",
+    )
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        metavar="FILE",
+        help="CSV or JSONL with file_name and prediction (and optionally top5)",
+    )
+    _add_label_arguments(parser, default_split="validation", full_split=True)
+    parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="Hub model id or local model folder; repeat it to evaluate several models in one "
+        "launch (labels and images prepared once)",
+    )
+    model.add_argument(
+        "--models",
+        metavar="FILE",
+        help="a file of models to evaluate, one a line: MODEL [revision=REV] [kind=KIND]; "
+        "'#' starts a comment",
+    )
+    model.add_argument("--revision", help="branch, tag or commit of a Hub model (each --model)")
+    model.add_argument(
+        "--model-kind",
+        choices=("transformers", "timm", "zero-shot"),
+        help="override the detected model kind (each --model)",
+    )
+    model.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow models whose code lives in their Hub repository",
+    )
+    model.add_argument(
+        "--zero-shot-prompts",
+        choices=("ensemble", "single"),  # eval_cli.models.ZERO_SHOT_PROMPTS, which imports torch
+        default="ensemble",
+        help="CLIP/SigLIP prompts: 'ensemble' (default: OpenAI's curated class names and 80 "
+        "templates, as the literature reports zero-shot accuracy) or 'single' ('a photo of a "
+        "{}.' over the first WordNet lemma)",
+    )
+    data = parser.add_argument_group("images and labels")
+    data.add_argument(
+        "--images",
+        required=True,
+        metavar="SOURCE",
+        help="ILSVRC2012_img_val.tar, a folder of validation JPEGs, or a Hugging Face dataset "
+        "(Hub id or local folder)",
+    )
+    data.add_argument(
+        "--images-split",
+        default="validation",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    data.add_argument(
+        "--skip-image-check",
+        action="store_true",
+        help="skip the up-front check of every image's header (format, size, pixel mode) before "
+        "the model runs; either way each image is fully decoded once, during the run, and any "
+        "that fail are listed after the others are predicted",
+    )
+    _add_label_arguments(parser, default_split="imagenet_m", full_split=True)
+    compute = parser.add_argument_group("compute")
+    compute.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=64,
+        help="images per process and step, or 'auto' to back off from a large size on "
+        "out-of-memory (default: 64)",
+    )
+    compute.add_argument(
+        "--num-workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="DataLoader workers per process (decode + preprocessing)",
+    )
+    compute.add_argument(
+        "--mixed-precision",
+        choices=("no", "fp16", "bf16"),
+        default="no",
+        help="autocast through accelerate (default: no)",
+    )
+    compute.add_argument(
+        "--preprocess-on",
+        choices=("cpu", "device"),
+        help="where images are resized and cropped: cpu (workers run the model's own ops and "
+        "send uint8, normalised on the device) or device (workers only decode; Pillow-exact "
+        "resizing on the device, proven identical on CPU but not yet timed on a GPU, hence not "
+        "the default). Default: cpu, or device with --decode-on device",
+    )
+    compute.add_argument(
+        "--decode-on",
+        choices=("cpu", "device"),
+        default="cpu",
+        help="where JPEGs are decoded: cpu (PIL, exact; default) or device (batched; nvJPEG on "
+        "a GPU is approximate: for screening, never official, not pushed). Implies "
+        "--preprocess-on device",
+    )
+    compute.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    compute.add_argument("--compile", action="store_true", help="torch.compile the model")
+    compute.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-dir",
+        help="where results go (default: eval_results/<model name>); with several models the "
+        "parent of one folder per model (default: eval_results)",
+    )
+    output.add_argument(
+        "--push-to-hub",
+        action="store_true",
+        help="open a pull request with the results on the model's Hub card",
+    )
+    output.add_argument("--hub-repo-id", help="model repository for --push-to-hub")
+    output.add_argument(
+        "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
+    )
+
+
+def _batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, help="new or empty directory to write")
+    _add_label_source_arguments(parser, labels_dataset=False)
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="also build the 'images' config from ILSVRC2012_img_val.tar, a folder of images, "
+        "or a Hugging Face dataset (ORG/NAME, hf://ORG/NAME or a local dataset folder)",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    parser.add_argument(
+        "--full-image-check",
+        action="store_true",
+        help="with --images: fully decode every image as it is written, not only its header",
+    )
+    parser.add_argument(
+        "--repo-id",
+        metavar="ORG/NAME",
+        help="Hub id the folder will be pushed to; only used in the card's code examples",
+    )
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="output folder of `run` (its predictions.jsonl; output in DIR/analysis); the labels "
+        "the run recorded are used unless label options are given",
+    )
+    given.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="CSV or JSONL predictions file (output in analysis/ next to it)",
+    )
+    _add_label_arguments(parser, default_split="all")
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="validation images for the review page's thumbnails: ILSVRC2012_img_val.tar, a "
+        "folder or a Hugging Face dataset",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="where results.json, mistakes.jsonl and review/ go; never the run folder or a "
+        "folder whose outputs would replace an input",
+    )
+
+
+def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULTS",
+        help="results.json files of `score` or `run`, or run directories holding one",
+    )
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        default="leaderboard",
+        help="where leaderboard.md, leaderboard.csv and the plots go (default: leaderboard)",
+    )
+    _add_label_source_arguments(parser)
+
+
+def _add_hub_target_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
+    """The Hub repository a push goes to, shared by `push` and `push-metric`."""
+    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help=f"the {kind}")
+    parser.add_argument(
+        "--private", action="store_true", help=f"create the {kind} as private if it is new"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the files and target; touch no network"
+    )
+
+
+def add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", help="folder written by `build`")
+    _add_hub_target_arguments(parser, "dataset repository")
+    parser.add_argument(
+        "--allow-public-images",
+        action="store_true",
+        help="allow uploading the ImageNet images config to a public repository",
+    )
+    parser.add_argument(
+        "--replace-remote-configs",
+        action="store_true",
+        help="delete the repository's files of configs this folder lacks (e.g. images/ when "
+        "pushing a labels-only build); without it such a push stops",
+    )
+
+
+def add_push_metric_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_hub_target_arguments(parser, "Space")
+    parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="environment variable holding the token (default: HF_TOKEN or the `hf auth login` "
+        "token)",
+    )
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="RUN_DIR_OR_PREDICTIONS",
+        help="two or more `run` output folders (predictions.jsonl + results.json) or predictions "
+        "files (CSV or JSONL), all judged on the labels given here",
+    )
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        metavar="DIR",
+        help="where compare.json, compare.md, compare.csv, queue.jsonl and the plot go",
+    )
+    _add_label_source_arguments(parser)
+    parser.add_argument(
+        "--min-models",
+        type=_positive_int,
+        metavar="K",
+        help="a slice candidate is an image at least K models get wrong with a major mistake "
+        "(default: all the models)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="SOURCE",
+        help="validation images (ILSVRC2012_img_val.tar, a folder or a Hugging Face dataset): "
+        "also write the queue as a review page, review/index.html with thumbnails",
+    )
+    parser.add_argument(
+        "--images-split",
+        metavar="SPLIT",
+        help="split of a Hugging Face image dataset (default: validation)",
+    )
+
+
+def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="patches_command", required=True, metavar="ACTION")
+    merge = actions.add_parser(
+        "merge", help="several reviewers' label patches -> one consensus patch and its conflicts"
+    )
+    merge.add_argument("patches", nargs="+", metavar="PATCH", help="one label patch per reviewer")
+    merge.add_argument("--output", required=True, metavar="FILE", help="the merged label patch")
+    merge.add_argument(
+        "--conflicts",
+        metavar="FILE",
+        help="where the conflicts go, one JSON object a line (default: conflicts.jsonl beside "
+        "--output)",
+    )
+    merge.add_argument(
+        "--min-agreement",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="keep a verdict given by at least N reviewers and by more than any other (default: 2)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Score ImageNet classifiers with the corrected multi-label labels (v3.0.0) "
+        "and ImageNet-M.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_score_arguments(
+        commands.add_parser("score", help="score a predictions file (CSV or JSONL)")
+    )
+    add_run_arguments(commands.add_parser("run", help="evaluate a model on the validation images"))
+    add_analyze_arguments(
+        commands.add_parser(
+            "analyze",
+            help="sort the rejected predictions by the paper's taxonomy; write mistakes.jsonl and "
+            "a review page that exports label patches",
+        )
+    )
+    add_build_arguments(
+        commands.add_parser(
+            "build", help="write the Hub dataset folder (parquet, README.md card, eval.yaml)"
+        )
+    )
+    add_push_arguments(
+        commands.add_parser("push", help="upload a built dataset folder to a Hub dataset repo")
+    )
+    add_leaderboard_arguments(
+        commands.add_parser(
+            "leaderboard",
+            help="one table and the paper's plots from many results files",
+            description="Write leaderboard.md, leaderboard.csv and two plots (PNG and SVG): "
+            "multi-label accuracy and ImageNet-M correct against original top-1. The label "
+            "options give the labels on which the paper's reference models are scored.",
+        )
+    )
+    add_compare_arguments(
+        commands.add_parser(
+            "compare",
+            help="compare several models: novel-prediction queue, the paper's mistakes solved, "
+            "shared mistakes, ImageNet-M-style slice candidates",
+        )
+    )
+    add_patches_arguments(
+        commands.add_parser("patches", help="label patches: merge several reviewers' patches")
+    )
+    add_push_metric_arguments(
+        commands.add_parser(
+            "push-metric",
+            help="publish the metric as a Hub Space that evaluate.load('ORG/NAME') loads",
+            description="Create the Space ORG/NAME if absent and upload the module (as NAME.py), "
+            "references.py, scoring.py, errors.py, README.md, app.py and requirements.txt in one "
+            "commit.",
+        )
+    )
+    return parser

@@ -1,0 +1,295 @@
+"""What ``compare`` writes for people to read: compare.md (tables, the queue's head, the plot),
+compare.csv (every number as one long table) and the solved-vs-accuracy plot, all from the
+compare.json document that ``eval_cli.compare`` computes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ...dataset_script.taxonomy import experts
+
+MARKDOWN_FILE = "compare.md"
+CSV_FILE = "compare.csv"
+QUEUE_FILE = "queue.jsonl"
+PLOT_STEM = "solved_vs_top1"
+PLOT_SUFFIXES = (".png", ".svg")
+_CSV_COLUMNS = (
+    "section",
+    "model",
+    "other_model",
+    "paper_set",
+    "category",
+    "severity",
+    "measure",
+    "value",
+)
+
+
+def _solved_fraction(cell: Mapping[str, int]) -> float | None:
+    return cell["solved"] / cell["scored"] if cell["scored"] else None
+
+
+def _category_cells(by_model: Mapping[str, Any], category: str) -> dict[str, int]:
+    """A model's counts of one category, every severity together."""
+    cells = by_model["by_category_severity"][category].values()
+    return {key: sum(cell[key] for cell in cells) for key in ("scored", "solved")}
+
+
+def csv_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every number of ``document`` as one long table (``_CSV_COLUMNS``)."""
+    rows = []
+
+    def add(section: str, model: str, measure: str, value: Any, **where: str) -> None:
+        rows.append(
+            {"section": section, "model": model, "measure": measure, "value": value, **where}
+        )
+
+    for summary in document["models"]:
+        for measure in (
+            "multilabel_accuracy",
+            "num_scored",
+            "num_missing_predictions",
+            "num_rejected",
+            "num_wrong",
+            "num_outside_label_set",
+        ):
+            add("models", summary["name"], measure, summary[measure])
+    for paper_set, report in document["solved"].items():
+        for model, counts in report["by_model"].items():
+            for measure in ("scored", "solved", "same_mistake"):
+                add("solved", model, measure, counts[measure], paper_set=paper_set)
+            for category, severities in counts["by_category_severity"].items():
+                for severity, cell in severities.items():
+                    for measure in ("scored", "solved"):
+                        add(
+                            "solved",
+                            model,
+                            measure,
+                            cell[measure],
+                            paper_set=paper_set,
+                            category=category,
+                            severity=severity,
+                        )
+    for (model, other), counts in _pair_lookup(document).items():
+        for measure, value in counts.items():
+            add("pairs", model, measure, value, other_model=other)
+    return rows
+
+
+def csv_text(document: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(document))
+    return buffer.getvalue()
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
+    lines.append("| " + " | ".join("---:" if n else "---" for n in numeric) + " |")
+    lines.extend("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows)
+    return [*lines, ""]
+
+
+def _pair_lookup(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, int]]:
+    """(model, other model) -> images compared, mistakes in common, with the same wrong class,
+    and ``only_model``: the model's mistakes that the other gets right."""
+    lookup = {}
+    for pair in document["pairs"]:
+        first, second = pair["models"]
+        shared = {key: pair[key] for key in ("images_compared", "common", "same_wrong_class")}
+        lookup[first, second] = {**shared, "only_model": pair["only_first"]}
+        lookup[second, first] = {**shared, "only_model": pair["only_second"]}
+    return lookup
+
+
+def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) -> str:
+    """compare.md: the models, the queue's head, what each solves, the pair matrices, the slice."""
+    labels = document["labels"]
+    names = [summary["name"] for summary in document["models"]]
+    lines = [
+        "# Model comparison",
+        "",
+        f"{len(names)} models judged on split `{document['split']}` of the labels "
+        f"{labels.get('source')} (version {labels.get('version')}, sha256 {labels.get('sha256')}"
+        f"{', patched' if labels.get('patched') else ''}). Accuracy: multi-label top-1, per class, "
+        "on the images each model predicted. Mistakes: top-1 predictions judged wrong or outside "
+        "the label set.",
+        "",
+        "## Models",
+        "",
+    ]
+    lines += _table(
+        ["model", "accuracy", "scored", "missing", "mistakes", "wrong", "outside label set"],
+        [
+            [
+                s["name"],
+                f"{100 * s['multilabel_accuracy']:.2f}%" + (" (partial)" if s["partial"] else ""),
+                s["num_scored"],
+                s["num_missing_predictions"],
+                s["num_rejected"],
+                s["num_wrong"],
+                s["num_outside_label_set"],
+            ]
+            for s in document["models"]
+        ],
+    )
+    shown = 20
+    lines += [
+        "## Novel-prediction queue",
+        "",
+        f"{document['queue']['num_items']} (image, class) pairs predicted top-1 and outside the "
+        f"label set, {document['queue']['num_predicted_by_one_model']} of them by exactly one "
+        f"model (first in the queue). All in `{QUEUE_FILE}`; the first {min(shown, len(queue))}:",
+        "",
+    ]
+    lines += _table(
+        ["rank", "image", "class", "models", "probabilities", "paper's experts"],
+        [
+            [
+                item["rank"],
+                item["file_name"],
+                f"{item['class_id']} {item['class_name']}",
+                ", ".join(item["models"]),
+                ", ".join("?" if p is None else f"{p:.3f}" for p in item["probabilities"]),
+                ""
+                if item["expert"] is None
+                else f"{item['expert']['category']}, {item['expert']['severity']}",
+            ]
+            for item in queue[:shown]
+        ],
+    )
+    for report in document["solved"].values():
+        lines += [
+            f"## What each model solves of the mistakes of {report['paper_model']} reviewed by "
+            "the paper's experts",
+            "",
+            f"{report['num_reviewed']} mistakes reviewed by the paper's experts, "
+            f"{report['num_in_labels']} on images of these labels. Solved: the model's top-1 is "
+            "accepted (correct or unclear); same: it repeats the very mistake. Cells: solved / "
+            "scored, per category x severity.",
+            "",
+        ]
+        cells = [(c, s) for c in experts.CATEGORIES for s in experts.SEVERITIES]
+        cells = [(c, s) for c, s in cells if _any_scored(report, c, s)]
+        rows = []
+        for model, counts in report["by_model"].items():
+            table = counts["by_category_severity"]
+            rows.append(
+                [model, f"{counts['solved']} / {counts['scored']}", counts["same_mistake"]]
+                + [f"{table[c][s]['solved']} / {table[c][s]['scored']}" for c, s in cells]
+            )
+        lines += _table(["model", "solved", "same"] + [f"{c} {s}" for c, s in cells], rows)
+    lines += [f"![{PLOT_STEM}]({PLOT_STEM}.png)", "", "## Shared and unique mistakes", ""]
+    lookup = _pair_lookup(document)
+    for title, key in (
+        ("Mistakes in common", "common"),
+        ("Mistakes in common with the same wrong class", "same_wrong_class"),
+        ("Mistakes of the row model that the column model gets right", "only_model"),
+    ):
+        lines += [f"{title}:", ""]
+        lines += _table(
+            ["", *names],
+            [
+                [row, *(lookup[row, col][key] if row != col else "" for col in names)]
+                for row in names
+            ],
+        )
+    slice_ = document["major_candidates"]
+    imagenet_m = slice_["imagenet_m"]
+    lines += [
+        "## Major-mistake slice candidates",
+        "",
+        f"{slice_['num_candidates']} images that at least {slice_['min_models']} of the models "
+        "get wrong with a major mistake (the experts' severity where they reviewed that "
+        "prediction, else the labels' `wrong`)"
+        + (
+            f"; {imagenet_m['among_candidates']} of the {imagenet_m['total']} ImageNet-M images "
+            "among them (marked M)."
+            if imagenet_m
+            else "."
+        ),
+        "",
+    ]
+    lines += _table(
+        ["image", "M", "models", "predictions"],
+        [
+            [
+                image["file_name"],
+                "M" if image["in_imagenet_m"] else "",
+                image["num_models"],
+                "; ".join(
+                    f"{m['model']}: {m['prediction']} {m['prediction_name']} ({m['major_by']})"
+                    for m in image["models"]
+                ),
+            ]
+            for image in slice_["images"]
+        ],
+    )
+    return "\n".join(lines)
+
+
+def _any_scored(report: Mapping[str, Any], category: str, severity: str) -> bool:
+    return any(
+        counts["by_category_severity"][category][severity]["scored"]
+        for counts in report["by_model"].values()
+    )
+
+
+def plot_solved(document: Mapping[str, Any]) -> dict[str, bytes]:
+    """The solved fraction of each category of each paper set against each model's accuracy,
+    one line per category (the paper's finding 2: no category is solved first), as PNG and SVG."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure registry
+
+    summaries = sorted(document["models"], key=lambda s: s["multilabel_accuracy"])
+    xs = [100 * s["multilabel_accuracy"] for s in summaries]
+    figure = Figure(figsize=(12, 5.5), dpi=100)
+    panels = figure.subplots(1, len(document["solved"]), sharey=True, squeeze=False)[0]
+    for axes, report in zip(panels, document["solved"].values(), strict=True):
+        for category in experts.CATEGORIES:
+            cells = [_category_cells(report["by_model"][s["name"]], category) for s in summaries]
+            if not any(cell["scored"] for cell in cells):
+                continue
+            fractions = [_solved_fraction(cell) for cell in cells]
+            ys = [np.nan if f is None else 100 * f for f in fractions]
+            axes.plot(
+                xs,
+                ys,
+                marker="o",
+                color=f"C{experts.CATEGORIES.index(category)}",  # one colour per category
+                label=f"{category} (n={max(c['scored'] for c in cells)})",
+            )
+        axes.set_title(f"{report['paper_model']}: {report['num_in_labels']} reviewed mistakes")
+        axes.set_xlabel("model's multi-label top-1 accuracy (%)")
+        axes.set_ylim(-3, 103)
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize=8, loc="best")
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                "none of these mistakes is\namong the compared images",
+                transform=axes.transAxes,
+                ha="center",
+                color="0.35",
+            )
+    panels[0].set_ylabel("solved (%)")
+    figure.suptitle("Solved fraction of the paper's reviewed mistakes, per category")
+    figure.tight_layout()
+    rendered = {}
+    for suffix in PLOT_SUFFIXES:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=suffix[1:])
+        rendered[suffix] = buffer.getvalue()
+    return rendered

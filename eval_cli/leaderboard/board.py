@@ -1,0 +1,391 @@
+"""`imagenet-multilabel leaderboard`: many results files -> one table and the paper's two plots.
+
+Reads the ``results.json`` of `score` and `run` (files or run directories, any mix) and writes
+``leaderboard.md``, ``leaderboard.csv`` and, as PNG and SVG, multi-label accuracy against original
+top-1 (with y = x) and ImageNet-M correct against original top-1 (the paper's figure).
+
+Trust: every number read is checked (`leaderboard_entries`) and a malformed file is an error
+naming it and the key; every text shown is escaped (`dataset_script.escape`) and a local model is
+named by its folder name only. Nothing is mixed or dropped silently: a result
+that is not official (partial, incomplete, unverified or patched labels:
+`results.publication_problems`, the one rule) is flagged in the table and drawn hollow; results
+are one per model identity (model id and revision, or the predictions file's sha256 for `score`),
+kept by `KEEP_RULES` (complete, then official, then most splits, then newest), and the notes say
+which were left out and which rule decided. A plot has one definition per axis: x is top-1 on
+the annotated images (every result has it; top-1 on all 50,000 images is in the table), and it
+draws one label version and either complete or incomplete results, never both; the notes name
+what it leaves out.
+
+Reference lines from the paper's own artifacts: ViT-3B and Greedy Soups, their top-1 predictions
+rebuilt from the mistake metadata (`dataset_script.mistakes`) and scored by `metric.scoring` on
+the given labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...dataset_script import escape
+from ...dataset_script.annotations.published import PUBLISHED_SHA256, SPLITS, default_cache_dir
+from ...dataset_script.taxonomy import experts
+from ...metric.errors import expect_path, expect_paths
+from ...metric.scoring import score
+from .. import outputs
+from ..scores import results
+from ..scores.score import FULL_SPLIT
+from .entries import (
+    MISTAKE_SOURCES,
+    SEVERITIES,
+    Entry,
+    Leaderboard,
+    labels_version_of,
+    read_entry,
+    results_paths,
+)
+from .plots import PLOT_FORMATS, PLOTS, render_plot
+
+if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
+    from ...dataset_script.labels.loading import Labels, LabelSource
+
+DEFAULT_OUTPUT_DIR = "leaderboard"
+TABLE_FILES = ("leaderboard.csv", "leaderboard.md")
+PAPER_MODELS = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
+# (csv column, markdown header) of every column, in order.
+COLUMNS = (
+    ("rank", "#"),
+    ("model", "Model"),
+    ("revision", "Revision"),
+    ("top1_50k", "Top-1 (50k)"),
+    ("real", "ReaL"),
+    ("multilabel_accuracy", "Multi-label"),
+    ("multilabel_accuracy_strict", "Strict"),
+    ("multilabel_accuracy_micro", "Micro"),
+    ("top1_annotated", "Top-1 (annotated)"),
+    ("imagenet_m", "ImageNet-M"),
+    *(
+        (f"rejected_{source}", f"Rejected: {source.replace('-', ' ')}")
+        for source in MISTAKE_SOURCES
+    ),
+    *((f"expert_{severity}", f"Expert: {severity}") for severity in SEVERITIES),
+    ("num_outside_label_set", "Outside label set"),
+    ("labels_version", "Labels"),
+    ("flags", "Flags"),
+    ("source", "Results"),
+)
+NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - {"model", "revision", "labels_version", "flags"}
+
+
+# What decides between two results of one model, in order; the note names the deciding one.
+KEEP_RULES = (
+    ("the complete one", lambda entry: entry.complete),
+    ("the official one", lambda entry: entry.official),
+    ("the one covering the most splits", lambda entry: len(entry.metrics)),
+    ("the newest", lambda entry: entry.created_at),
+)
+
+
+def one_per_model(entries: Sequence[Entry]) -> tuple[list[Entry], list[str]]:
+    """One entry per model identity, by `KEEP_RULES`: a complete one over a partial or
+    incomplete one, then an official one over one on unverified or patched labels (a newer run
+    on patched labels never hides the official number), then the one covering more splits (an
+    ImageNet-M-only result never hides a full one), then the newest by ``created_at``; a note
+    for each model with more than one result, naming the rule that decided."""
+    groups: dict[tuple[str, ...], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.identity, []).append(entry)
+    kept, notes = [], []
+    for group in groups.values():
+        ordered = sorted(
+            group, key=lambda entry: tuple(rule(entry) for _, rule in KEEP_RULES), reverse=True
+        )
+        kept.append(ordered[0])
+        if len(ordered) > 1:
+            chosen, others = ordered[0], ordered[1:]
+            why = next(
+                (name for name, rule in KEEP_RULES if rule(chosen) != rule(others[0])),
+                "the first given (nothing else tells them apart)",
+            )
+            left_out = "; ".join(_described(entry) for entry in others)
+            notes.append(
+                f"{_named(chosen)}: {len(ordered)} results; kept {why}, {_described(chosen)}; "
+                f"left out {left_out}"
+            )
+    return kept, notes
+
+
+def _named(entry: Entry) -> str:
+    return f"{entry.model}{f' @ {entry.revision}' if entry.revision else ''}"
+
+
+def _described(entry: Entry) -> str:
+    """The result's file, date and flags: what the keep rules read."""
+    return f"{entry.source} ({', '.join([entry.created_at or 'no date', *entry.flags])})"
+
+
+def _rank_key(entry: Entry) -> tuple:
+    multilabel = entry.value("validation", "multilabel_accuracy")
+    top1 = entry.x
+    return (multilabel is None, -(multilabel or 0.0), top1 is None, -(top1 or 0.0), entry.model)
+
+
+def build_leaderboard(
+    paths: Sequence[str | os.PathLike], references: Sequence[Entry] = ()
+) -> Leaderboard:
+    """Read, deduplicate and rank ``paths``; ``references`` (paper reference lines) are kept
+    apart from the ranking; choose what the plots draw."""
+    entries, notes = one_per_model([read_entry(path) for path in results_paths(paths)])
+    entries.sort(key=_rank_key)
+    versions = sorted({entry.labels_version for entry in [*entries, *references]})
+    if len(versions) > 1:
+        notes.append(
+            f"Results on {len(versions)} label versions ({', '.join(versions)}; '?' marks "
+            "unverified labels): compare numbers within one version only"
+        )
+    board = Leaderboard(entries=entries, references=list(references), notes=notes)
+    _choose_plotted(board)
+    return board
+
+
+def _choose_plotted(board: Leaderboard) -> None:
+    """One definition per axis: the plots draw the results of one label version, complete ones
+    (or, when none is, the partial and incomplete ones), and the reference lines of that version;
+    the notes name every result left out and why."""
+    drawable = [entry for entry in board.entries if entry.x is not None]
+    unplotted = [entry.model for entry in board.entries if entry.x is None]
+    if unplotted:
+        board.notes.append(
+            "Not plotted (no top-1 on the annotated images: scored without split validation): "
+            + ", ".join(unplotted)
+        )
+    if not drawable:
+        return
+    complete = any(entry.complete for entry in drawable)
+    candidates = [entry for entry in drawable if entry.complete == complete]
+    counts = Counter(entry.labels_version for entry in candidates)
+    reference_versions = {reference.labels_version for reference in board.references}
+    version = max(counts, key=lambda v: (counts[v], v in reference_versions, v))
+    board.plotted = [entry for entry in candidates if entry.labels_version == version]
+    plotted = {id(entry) for entry in board.plotted}
+    left_out = [
+        f"{entry.model} (labels {entry.labels_version})"
+        if entry.complete == complete
+        else f"{entry.model} (partial or incomplete)"
+        for entry in drawable
+        if id(entry) not in plotted
+    ]
+    if left_out:
+        board.notes.append(
+            f"The plots draw {'complete' if complete else 'partial or incomplete'} results on "
+            f"labels {version} only (one definition per axis); left out of them: "
+            + ", ".join(left_out)
+        )
+    board.plotted_references = [r for r in board.references if r.labels_version == version]
+    if len(board.plotted_references) < len(board.references):
+        board.notes.append(
+            f"Paper reference lines not drawn: they are scored on labels "
+            f"{', '.join(sorted(reference_versions))}, the plotted results on labels {version}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's reference models
+
+
+def published_labels_cached() -> bool:
+    """Whether the published annotation file's parsed form is in the cache, so that the default
+    labels load without a download (`dataset_script.annotations` keeps it under this name)."""
+    return (default_cache_dir() / "compact" / f"{PUBLISHED_SHA256}.npz").is_file()
+
+
+def paper_references(labels: Labels) -> list[Entry]:
+    """ViT-3B and Greedy Soups, their predictions rebuilt from the paper's mistake metadata and
+    scored by our scorer on ``labels`` (both label splits needed)."""
+    flags = results.short_names(results.label_problems(labels.provenance))
+    references = []
+    for model, name in PAPER_MODELS.items():
+        metrics = {
+            split: score(
+                experts.paper_model_predictions(model, labels.split(split)),
+                labels.split(split),
+                imagenet_m=split == "imagenet_m",
+                allow_partial=True,
+            )
+            for split in SPLITS
+        }
+        references.append(
+            Entry(
+                model=f"{name} (paper reference)",
+                revision=None,
+                identity=("reference", model),
+                source=f"{experts.SOURCE_REPOSITORY} at {experts.SOURCE_COMMIT}",
+                created_at="",
+                metrics=metrics,
+                mistakes=None,
+                labels_version=labels_version_of(labels.provenance),
+                flags=flags,
+                reference=True,
+            )
+        )
+    return references
+
+
+def reference_labels(labels: Labels | LabelSource | None) -> tuple[Labels | None, str | None]:
+    """The labels for the reference lines, or None and why they are left out."""
+    from ...dataset_script.labels.loading import LabelSource, resolve_labels
+
+    if labels in (None, LabelSource()) and not published_labels_cached():
+        return None, (
+            "Paper reference lines left out: no labels given (--annotations or --labels) and the "
+            "published annotation file is not cached yet (any `score` or `run` caches it)"
+        )
+    return resolve_labels(labels), None
+
+
+# ---------------------------------------------------------------------------------------------
+# Table
+
+
+def _percent(value: Any) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def row_cells(rank: int | str, entry: Entry) -> dict[str, str]:
+    """One row as plain text, keyed by csv column; empty where the result lacks the number.
+    Escaped by the writer of each format (`write_csv`, `markdown`)."""
+    correct, total = (
+        entry.value("imagenet_m", "imagenet_m_correct"),
+        entry.value("imagenet_m", "imagenet_m_total"),
+    )
+    block = entry.mistakes or {"by_source": {}, "severities": {}}
+    outside = entry.value("validation", "num_outside_label_set")
+    return {
+        "rank": str(rank),
+        "model": entry.model,
+        "revision": entry.revision or "",
+        "top1_50k": _percent(entry.value(FULL_SPLIT, "top1_accuracy")),
+        "real": _percent(entry.value(FULL_SPLIT, "real_accuracy")),
+        "multilabel_accuracy": _percent(entry.value("validation", "multilabel_accuracy")),
+        "multilabel_accuracy_strict": _percent(
+            entry.value("validation", "multilabel_accuracy_strict")
+        ),
+        "multilabel_accuracy_micro": _percent(
+            entry.value("validation", "multilabel_accuracy_micro")
+        ),
+        "top1_annotated": _percent(entry.x),
+        "imagenet_m": "" if correct is None else f"{correct}/{total}",
+        **{
+            f"rejected_{source}": str(block["by_source"].get(source, ""))
+            for source in MISTAKE_SOURCES
+        },
+        **{
+            f"expert_{severity}": str(block["severities"].get(severity, ""))
+            for severity in SEVERITIES
+        },
+        "num_outside_label_set": "" if outside is None else str(outside),
+        "labels_version": entry.labels_version,
+        "flags": ", ".join(entry.flags),
+        "source": entry.source,
+    }
+
+
+def table_rows(board: Leaderboard) -> list[dict[str, str]]:
+    ranked = [row_cells(rank, entry) for rank, entry in enumerate(board.entries, start=1)]
+    return ranked + [row_cells("ref", entry) for entry in board.references]
+
+
+def csv_text(board: Leaderboard) -> str:
+    """The table as CSV, every cell neutralised for spreadsheets (`escape.csv_cell`)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[name for name, _ in COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(
+        {name: escape.csv_cell(cell) for name, cell in row.items()} for row in table_rows(board)
+    )
+    return buffer.getvalue()
+
+
+def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
+    """The table (percentages), the notes, what the flags mean and the plots; every text from
+    a results file escaped (`escape.markdown_text`)."""
+    lines = [
+        "# ImageNet multi-label leaderboard",
+        "",
+        "Ranked by multi-label accuracy (per class, on the annotated validation images). Top-1 "
+        "(50k): original labels, all 50,000 images (`--split full`); ReaL: top-1 in the ReaL set; "
+        "Top-1 (annotated): original labels, per class, on the same images as multi-label "
+        "accuracy (the plots' x axis). Percentages. Rejected: the top-1 predictions the "
+        "multi-label score rejects, by source; Expert: the paper's experts' severity of those "
+        "they reviewed; Outside label set: top-1 predictions in none of the image's label sets.",
+        "",
+        "| " + " | ".join(header for _, header in COLUMNS) + " |",
+        "| "
+        + " | ".join("---:" if name in NUMERIC_COLUMNS else "---" for name, _ in COLUMNS)
+        + " |",
+    ]
+    for cells in table_rows(board):
+        lines.append(
+            "| " + " | ".join(escape.markdown_text(cells[name]) for name, _ in COLUMNS) + " |"
+        )
+    lines.append("")
+    if board.references:
+        lines.append(
+            "ref: the paper's own models, their predictions rebuilt from its mistake metadata "
+            f"({experts.SOURCE_REPOSITORY}) and scored by this toolkit; no top-1 on all 50,000 "
+            "images there."
+        )
+    lines.append(
+        "Flags: partial (fewer images or classes than the split), incomplete (images without a "
+        "prediction), unverified (labels whose sha256 is not the published one), patched (label "
+        "patches applied). Flagged rows are not official numbers and are drawn hollow."
+    )
+    lines.extend(f"- Note: {escape.markdown_text(note)}" for note in board.notes)
+    lines.append("")
+    lines.extend(f"![{Path(name).stem}]({name})" for name in plot_files)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def write_leaderboard(
+    paths: Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
+    *,
+    labels: Labels | LabelSource | None = None,
+) -> Leaderboard:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and the plots for ``paths`` (results files
+    or run directories) into ``output_dir``; the paper references use the ``labels`` given (as
+    `score_predictions` takes them), else the cached published ones, else are left out with a
+    note.
+
+    Everything is read and rendered before the first file is written, each file whole or not at
+    all (`eval_cli.outputs`), under the output directory's lock: a second leaderboard into the
+    same directory is refused, so the md and csv always come from one run."""
+    paths = expect_paths(paths, "write_leaderboard(paths=...)")
+    output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
+    files = [*TABLE_FILES, *(f"{which}.{suffix}" for which in PLOTS for suffix in PLOT_FORMATS)]
+    outputs.refuse_overwriting_inputs(
+        {f"--output-dir file {name}": output / name for name in files},
+        {f"results {str(path)!r}": path for path in results_paths(paths)},
+    )
+    with outputs.exclusive_directory(output, "--output-dir"):
+        loaded, why_not = reference_labels(labels)
+        board = build_leaderboard(paths, paper_references(loaded) if loaded is not None else ())
+        if why_not:
+            board.notes.append(why_not)
+        rendered = {
+            name: data for which in PLOTS for name, data in render_plot(board, which).items()
+        }
+        pngs = [name for name in rendered if name.endswith(".png")]
+        rendered["leaderboard.csv"] = csv_text(board).encode("utf-8")
+        rendered["leaderboard.md"] = markdown(board, pngs).encode("utf-8")
+        for name, data in rendered.items():  # the table last: it shows the plots
+            outputs.write_bytes(output / name, data)
+    return board

@@ -1,0 +1,520 @@
+"""Evaluation results on Hub model pages: card metadata, ``.eval_results`` files, one pull request.
+
+From one results document (`eval_cli.results`) this module makes
+
+- the classic ``model-index`` card metadata (README.md front matter), built with huggingface_hub's
+  ``EvalResult``/``ModelCardData`` (spec: hub-docs ``modelcard.md``);
+- the newer ``.eval_results/<dataset>.yaml`` file (https://huggingface.co/docs/hub/eval-results),
+  built with huggingface_hub's ``EvalResultEntry``/``eval_result_entries_to_yaml``: one entry per
+  benchmark task that the labels dataset declares in its ``eval.yaml``
+  (`dataset_script.hub_names.EVAL_TASKS`), so that results reach the benchmark's leaderboard;
+- a markdown results section (``cards/model_card_results.md``) with the numbers, the labels'
+  version and sha256, the command and both citations.
+
+The files credit the labels actually used: a Hub labels dataset at its commit, the annotation file
+downloaded from its URL, or a local annotation file or labels folder, named as such. The Hub
+metadata must name a Hub dataset: the labels dataset itself, or for the published labels (verified
+by their sha256, wherever the file came from) the dataset this toolkit publishes them as.
+
+Everything meant for the Hub is public, and a model folder name, a label name or a command line
+can carry markup: every value from outside the toolkit is escaped for markdown and HTML in the
+card section and the pull request (`escape.markdown_text`), a local model is named by its folder
+name, and local paths are cut to their last component (`escape.without_local_paths`).
+
+Units, the same in both metadata formats: accuracies in percent (0-100) rounded to two decimals,
+as the benchmark's ``eval.yaml`` declares, as the papers report them and as the model-index spec
+example (``20.90``) reads; ImageNet-M as the count of correct images. Only complete results on the
+published (verified) labels are the benchmark's numbers, so only those are turned into metadata
+for the Hub; the files written next to the results are always written, marked when they are not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from huggingface_hub import (
+    CommitOperationAdd,
+    EvalResult,
+    EvalResultEntry,
+    HfApi,
+    ModelCardData,
+    eval_result_entries_to_yaml,
+    metadata_update,
+)
+from huggingface_hub.constants import EVAL_RESULTS_FOLDER
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from markupsafe import Markup
+
+from ...cards import read_template
+from ...dataset_script import escape
+from ...dataset_script.hub.access import PushError, hub_call, resolve_token
+from ...dataset_script.hub.ids import hub_repo_id_problem
+from ...dataset_script.hub.names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
+from ...metric.errors import brief_repr
+from .. import outputs
+from . import results
+
+# The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
+# Hub metadata names it for the published labels when they did not come from a Hub dataset
+# (`--labels ORG/NAME` records its id and commit in the labels provenance, `dataset_script.labels`).
+DEFAULT_DATASET_ID = f"{results.TOOLKIT}/{results.TOOLKIT}"
+TASK_TYPE = "image-classification"
+TASK_NAME = "Image Classification"
+MODEL_INDEX_FILE = "model-index.yaml"
+CARD_SECTION_FILE = "model_card_results.md"
+PUSH_RECORD_FILE = "hub_pull_request.json"
+# Model-index metrics per split, in card order; labels as in the run's summary table.
+MODEL_INDEX_METRICS = {
+    "validation": (
+        "multilabel_accuracy",
+        "multilabel_accuracy_strict",
+        "multilabel_accuracy_micro",
+        "top1_accuracy_original",
+    ),
+    "imagenet_m": ("imagenet_m_correct",),
+    # Top-1 on all 50,000 images and ReaL are not metrics of the labels dataset: the card's table
+    # shows them, the model-index does not claim them.
+    "full": (),
+}
+_PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
+_YAML_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class LabelsCredit:
+    """The labels the numbers were scored against, as the model-card files name them.
+
+    ``kind``: ``hub`` (a labels dataset on the Hub, at ``revision``), ``download`` (an annotation
+    file downloaded from ``url``), ``folder`` (a local labels dataset folder) or ``file`` (a local
+    annotation file). ``name`` holds no local path.
+    """
+
+    kind: str
+    name: str
+    url: str | None = None
+    revision: str | None = None
+
+
+def model_index(document: Mapping[str, Any], *, model_name: str | None = None) -> list[dict]:
+    """The ``model-index`` card metadata; refuses results that are not the benchmark's numbers.
+
+    ``model_name`` defaults to the document's model id (the folder name for a local model).
+    """
+    dataset = _publishable_dataset(document)
+    return _card_data(document, model_name, dataset).to_dict()["model-index"]
+
+
+def eval_results_files(document: Mapping[str, Any]) -> dict[str, str]:
+    """``.eval_results`` YAML files of the model repo, path in repo -> content; refuses like
+    `model_index`."""
+    return _eval_results_files(document, _publishable_dataset(document))
+
+
+def model_card_section(document: Mapping[str, Any]) -> str:
+    """The markdown results section for the model card; partial or unverified results say so."""
+    _metrics(document)
+    labels = document.get("labels", {})
+    model = document.get("model")
+    environment = document.get("environment", {})
+    splits, rows = results.metric_rows(document)
+    packages = environment.get("packages", {})
+    local_names = _local_names(document)
+    public_model = escape.without_local_paths(model, local_names) if model else None
+    return _card_template().render(
+        benchmark_name=PRETTY_NAME,
+        warnings=results.publication_problems(document),
+        splits=splits,
+        rows=rows,
+        credit=_labels_credit(labels),
+        labels={
+            "version": labels.get("version"),
+            "sha256": labels.get("sha256"),
+            "verified": labels.get("verified") is True,
+        },
+        model={key: public_model.get(key) for key in ("id", "revision", "kind")}
+        if public_model
+        else None,
+        preprocessing=_compact_json(public_model.get("preprocessing")) if public_model else None,
+        label_mapping=_compact_json(public_model.get("label_mapping")) if public_model else None,
+        created_at=environment.get("created_at"),
+        packages=[f"{name} {version}" for name, version in packages.items() if version],
+        command=escape.public_command_line(environment.get("command"), _public_ids(document)),
+    )
+
+
+def _labels_credit(labels: Mapping[str, Any]) -> LabelsCredit:
+    """How the model-card files name the labels of a results document's ``labels`` provenance.
+
+    A Hub labels dataset is the only source with a ``revision``; an annotation file downloaded
+    from a URL records the URL; a local labels folder records the file it was built from
+    (``annotations_source``); anything else is a local annotation file.
+    """
+    source = str(labels.get("source") or "")
+    if labels.get("revision"):
+        return LabelsCredit(
+            "hub",
+            source,
+            url=f"https://huggingface.co/datasets/{source}",
+            revision=str(labels["revision"]),
+        )
+    if source.startswith(("https://", "http://")):
+        name = urllib.parse.urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1] or source
+        return LabelsCredit("download", name, url=source)
+    kind = "folder" if "annotations_source" in labels else "file"
+    return LabelsCredit(kind, escape.last_component(source))
+
+
+def write_card_files(document: Mapping[str, Any], output_dir: str | Path) -> list[Path]:
+    """Write the model-index, ``.eval_results`` and markdown files for users to paste or upload.
+
+    Written whatever the results; when they are not the benchmark's numbers (partial, incomplete,
+    unverified labels) each file says so at its top. Unverified labels from no Hub dataset give
+    no metadata to name a dataset with: the model-index file then holds only the reasons.
+    """
+    output_dir = Path(output_dir)
+    problems = results.publication_problems(document)
+    dataset = _hub_dataset(document)
+    if dataset is None:
+        problems.append("no Hub dataset holds these labels, so no model-index can name one")
+        metadata = {MODEL_INDEX_FILE: ""}
+    else:
+        metadata = {
+            MODEL_INDEX_FILE: f"{_card_data(document, None, dataset).to_yaml()}\n",
+            **_eval_results_files(document, dataset),
+        }
+    warning = "".join(f"# NOT FOR THE HUB: {problem}\n" for problem in problems)
+    contents = {
+        **{path: warning + text for path, text in metadata.items()},
+        CARD_SECTION_FILE: model_card_section(document),
+    }
+    written = []
+    for relative_path, text in contents.items():
+        path = output_dir / relative_path
+        outputs.write_text(path, text)
+        written.append(path)
+    return written
+
+
+def push_results(
+    document: Mapping[str, Any],
+    output_dir: str | Path,
+    *,
+    repo_id: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+) -> str | None:
+    """Open one pull request on the model repo with the model-index and ``.eval_results`` files.
+
+    The card metadata goes through ``huggingface_hub.metadata_update(create_pr=True)``, which
+    merges it into the existing card (other results kept, ours replaced: ``overwrite=True`` is
+    safe because the owner reviews the pull request); the ``.eval_results`` files are then
+    committed to that same pull request. ``repo_id`` defaults to the document's model id.
+    ``dry_run`` prints what would be sent and sends nothing. Returns the pull request URL (None
+    on a dry run) and records it in ``output_dir``.
+    """
+    target = _target_repo(document, repo_id)
+    metadata = {"model-index": model_index(document, model_name=target)}
+    files = eval_results_files(document)
+    title = f"Add {PRETTY_NAME} evaluation results"
+    description = _pull_request_description(document, files)
+    if dry_run:
+        print(_dry_run_report(target, title, description, metadata, files))
+        return None
+    token = token or resolve_token()
+    with hub_call(
+        f"could not open a pull request on {target!r}", advice="nothing was changed there"
+    ):
+        commit = metadata_update(
+            target,
+            metadata,
+            overwrite=True,
+            create_pr=True,
+            token=token,
+            commit_message=title,
+            commit_description=description,
+        )
+    with hub_call(
+        f"opened {commit.pr_url} with the model-index update, but could not add "
+        f"{', '.join(files)} to it",
+        advice=f"upload them to revision {commit.pr_revision} from {Path(output_dir)} or close "
+        "the pull request",
+    ):
+        HfApi(token=token).create_commit(
+            target,
+            operations=[
+                CommitOperationAdd(path_in_repo=path, path_or_fileobj=text.encode("utf-8"))
+                for path, text in files.items()
+            ],
+            commit_message=f"Add {', '.join(files)}",
+            revision=commit.pr_revision,
+        )
+    outputs.write_json(
+        Path(output_dir) / PUSH_RECORD_FILE,
+        {"repo_id": target, "pull_request": commit.pr_url, "files": ["README.md", *files]},
+    )
+    return commit.pr_url
+
+
+def _metrics(document: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    metrics = document.get("metrics")
+    if not metrics:
+        raise PushError("the results document has no 'metrics': nothing to report")
+    unknown = [split for split in metrics if split not in MODEL_INDEX_METRICS]
+    if unknown:
+        raise PushError(
+            f"the results document has unknown split(s) {unknown}; expected "
+            f"{list(MODEL_INDEX_METRICS)}"
+        )
+    return metrics
+
+
+def _publishable_dataset(document: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The Hub dataset that the metadata of publishable results names; refuses the others."""
+    problems = results.publication_problems(document)
+    dataset = _hub_dataset(document)
+    if problems or dataset is None:  # no dataset means unverified labels: a problem listed
+        raise PushError(
+            "refusing to make Hub evaluation metadata from these results: "
+            + "; ".join(problems)
+            + ". Only complete results on the published labels are the benchmark's numbers."
+        )
+    return dataset
+
+
+def _card_data(
+    document: Mapping[str, Any], model_name: str | None, dataset: tuple[str, str | None]
+) -> ModelCardData:
+    metrics = _metrics(document)
+    dataset_id, dataset_revision = dataset
+    eval_results = [
+        EvalResult(
+            task_type=TASK_TYPE,
+            task_name=TASK_NAME,
+            dataset_type=dataset_id,
+            dataset_name=PRETTY_NAME,
+            dataset_config=LABELS_CONFIG,
+            dataset_split=split,
+            dataset_revision=dataset_revision,
+            metric_type=key,
+            metric_name=_metric_name(metrics[split], key),
+            metric_value=_value(metrics, split, key),
+        )
+        for split in metrics
+        for key in MODEL_INDEX_METRICS[split]
+    ]
+    return ModelCardData(model_name=model_name or _model_name(document), eval_results=eval_results)
+
+
+def _eval_results_files(
+    document: Mapping[str, Any], dataset: tuple[str, str | None]
+) -> dict[str, str]:
+    metrics = _metrics(document)
+    dataset_id, dataset_revision = dataset
+    entries = [
+        EvalResultEntry(
+            dataset_id=dataset_id,
+            task_id=task["id"],
+            value=_value(metrics, task["split"], task["metric_key"]),
+            dataset_revision=dataset_revision,
+            date=document.get("environment", {}).get("created_at"),
+        )
+        for task in EVAL_TASKS
+        if task["split"] in metrics
+    ]
+    path = f"{EVAL_RESULTS_FOLDER}/{dataset_id.split('/')[-1]}.yaml"
+    return {path: yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False)}
+
+
+def _value(metrics: Mapping[str, Mapping[str, Any]], split: str, key: str) -> float | int:
+    """A metric as published: accuracies in percent (two decimals), counts as integers."""
+    try:
+        value = metrics[split][key]
+    except KeyError:
+        raise PushError(
+            f"the results document lacks metric {key!r} of split {split!r}; expected the keys of "
+            "metric.scoring.score"
+        ) from None
+    return round(100 * float(value), 2) if key in _PERCENT_KEYS else int(value)
+
+
+def _metric_name(split_metrics: Mapping[str, Any], key: str) -> str:
+    if key == "imagenet_m_correct":
+        return f"ImageNet-M correct (of {int(split_metrics['imagenet_m_total'])})"
+    return f"{results.metric_label(key, official=True)}, %"
+
+
+def _hub_dataset(document: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """Hub id and commit of the dataset the Hub metadata names: the labels dataset that
+    ``--labels ORG/NAME`` downloaded (only those labels carry a ``revision``), else for the
+    published labels (their sha256 verified) `DEFAULT_DATASET_ID` at no particular commit; None
+    for other labels, which no Hub dataset holds."""
+    labels = document.get("labels", {})
+    if labels.get("revision"):
+        return _hub_dataset_id(str(labels.get("source"))), str(labels["revision"])
+    if labels.get("verified") is True:
+        return DEFAULT_DATASET_ID, None
+    return None
+
+
+def _hub_dataset_id(source: str) -> str:
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise PushError(
+            f"the labels provenance records a Hub revision of {source!r}, which is not a Hub "
+            "dataset id (ORG/NAME)"
+        ) from None
+    return source
+
+
+def _model(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    model = document.get("model")
+    if not model or not model.get("id"):
+        raise PushError(
+            "the results document names no model ('model.id'; results of `score` have none): "
+            "pass the Hub model repository id"
+        )
+    return model
+
+
+def _model_name(document: Mapping[str, Any]) -> str:
+    """The model's name in model-index: its Hub id, or a local folder's name in the characters of
+    a Hub repository name (nothing there is escaped, and a folder name may hold markup)."""
+    model = _model(document)
+    model_id = model["id"]
+    public_name = escape.public_model_name(model_id, local=model.get("local") is True)
+    return public_name if public_name == model_id else _yaml_name(public_name)
+
+
+def _yaml_name(name: str) -> str:
+    return _YAML_NAME.sub("-", name).strip("-.") or "local"
+
+
+def _target_repo(document: Mapping[str, Any], repo_id: str | None) -> str:
+    model = _model(document)
+    return check_target_repo(model["id"], repo_id, local=model.get("local") is True)
+
+
+def check_target_repo(model_id: str, repo_id: str | None, *, local: bool = False) -> str:
+    """The model repository that receives the results: ``repo_id`` if given, else the model's
+    own Hub id; a local model needs ``repo_id``. Checked before a run starts."""
+    if repo_id is not None:
+        problem = hub_repo_id_problem(repo_id)
+        if problem is not None:
+            raise PushError(
+                f"--hub-repo-id {brief_repr(repo_id)} is not a Hub model repository id: {problem}"
+            )
+        return repo_id
+    if local or escape.is_local_path(model_id):
+        raise PushError(
+            f"the model {escape.last_component(model_id)!r} is a local path, not a Hub "
+            "repository: pass --hub-repo-id ORG/NAME to name the model repository that should "
+            "receive the results"
+        )
+    return model_id
+
+
+def _compact_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _public_ids(document: Mapping[str, Any]) -> frozenset[str]:
+    """The Hub ids a document names, shown as they are: the model (unless local), a Hub labels
+    dataset, a Hub image dataset."""
+    model = document.get("model") or {}
+    model_id = str(model.get("id") or "")
+    ids = set()
+    if model_id and not _is_local_model(model):
+        ids.add(model_id)
+    labels = document.get("labels", {})
+    if labels.get("source") and _labels_credit(labels).kind == "hub":
+        ids.add(str(labels["source"]))
+    images = str((document.get("run") or {}).get("images_source") or "")
+    if images and not escape.is_local_path(images):
+        ids.add(images)
+    return frozenset(ids)
+
+
+def _is_local_model(model: Mapping[str, Any]) -> bool:
+    """A local folder: recorded so (``model.local``), or its id reads as a path."""
+    model_id = str(model.get("id") or "")
+    return model.get("local") is True or bool(model_id) and escape.is_local_path(model_id)
+
+
+def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
+    """Local paths the document names (a local model, local labels) -> the name the Hub sees."""
+    model = document.get("model") or {}
+    model_id = str(model.get("id") or "")
+    paths = [model_id] if model_id and _is_local_model(model) else []
+    labels = document.get("labels", {})
+    if labels.get("source") and _labels_credit(labels).kind in ("file", "folder"):
+        paths.append(str(labels["source"]))
+    names = {path: escape.last_component(path) for path in paths}
+    return {path: name for path, name in names.items() if path != name}
+
+
+def _escape_unless_built(value: Any) -> Any:
+    """The template's finalize: escape each value, except markup a filter below built."""
+    return value if isinstance(value, Markup) else escape.markdown_text(value)
+
+
+def _link(text: Any, url: str) -> Markup:
+    """``[text](url)`` for an http(s) URL (the only ones given), the text escaped and the URL
+    percent-encoded, so that neither can end the link early."""
+    return Markup(
+        f"[{escape.markdown_text(text)}]({urllib.parse.quote(url, safe=':/?#=&%~+,;@!$*')})"
+    )
+
+
+def _preformatted(text: Any) -> Markup:
+    """A ``<pre>`` block on one markdown line that nothing reads as markup."""
+    return Markup(escape.preformatted_html(text))
+
+
+def _card_template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_escape_unless_built,
+    )
+    environment.filters.update(link=_link, pre=_preformatted)
+    return environment.from_string(read_template("model_card_results.md"))
+
+
+def _pull_request_description(document: Mapping[str, Any], files: Mapping[str, str]) -> str:
+    return (
+        f"This pull request adds the model's results on {PRETTY_NAME} to the model card "
+        f"metadata (`model-index` in README.md) and as Hub evaluation results "
+        f"({', '.join(f'`{path}`' for path in files)}, "
+        "https://huggingface.co/docs/hub/eval-results). The section below can be pasted into "
+        "the model card.\n\n" + model_card_section(document)
+    )
+
+
+def _dry_run_report(
+    repo_id: str,
+    title: str,
+    description: str,
+    metadata: Mapping[str, Any],
+    files: Mapping[str, str],
+) -> str:
+    sections = [
+        f"DRY RUN: nothing is sent. A real run opens one pull request on model repo {repo_id!r}.",
+        f"Pull request title: {title}",
+        f"Pull request description:\n{description}",
+        "README.md metadata (huggingface_hub.metadata_update, create_pr=True, overwrite=True):\n"
+        + yaml.safe_dump(metadata, sort_keys=False),
+        *(f"File {path} (added to the same pull request):\n{text}" for path, text in files.items()),
+    ]
+    return "\n\n".join(section.rstrip("\n") for section in sections)

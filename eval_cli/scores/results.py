@@ -1,0 +1,424 @@
+"""The results document: metrics per split plus the provenance that makes them reproducible.
+
+Both `score` and `run` write one JSON document (``results.json``) of this shape::
+
+    {"metrics": {"validation": {...}, "imagenet_m": {...}},   # metric.scoring keys per split
+     "complete": true,            # every split fully predicted and every class covered
+     "labels": {...},             # source, sha256, version, verified
+     "predictions": {...},        # file, sha256, counts
+     "mistakes": {...},           # eval_cli.analysis: the rejected predictions by source
+     "model": {...}, "run": {...},  # `run` only
+     "environment": {...}}        # package versions, python, platform, time, command line
+
+This module is the one owner of that document (`document`), of its metric rows, labels and cell
+formats (`SUMMARY_ROWS`, `format_cell`, `metric_rows`: the summary table, the model card and the
+leaderboard use them) and of the rule for what may be called official or published
+(`publication_problems`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ...metric.errors import ToolkitError, brief_repr
+from ...metric.references import NUM_CLASSES, NUM_VALIDATION_IMAGES
+
+TOOLKIT = "imagenet-multilabel"
+_PACKAGES = (
+    TOOLKIT,
+    "numpy",
+    "datasets",
+    "evaluate",
+    "huggingface_hub",
+    "pyarrow",
+    "pillow",
+    "torch",
+    "torchvision",
+    "transformers",
+    "timm",
+    "accelerate",
+)
+# (key, label, style) of each metric row, in the order the summary table and the model card show
+# them. "Per class" rows average per original class, then over the classes, on the annotated,
+# non-problematic images; "per image" rows are plain means over the same images.
+SUMMARY_ROWS = (
+    # split `full` (all 50,000 validation images, plain means per image)
+    ("top1_accuracy", "Top-1 vs original label, all images", "pct"),
+    ("top5_accuracy", "Top-5 vs original label, all images", "pct"),
+    ("real_accuracy", "ReaL accuracy (top-1 in the ReaL set)", "pct"),
+    ("real_accuracy_top5", "ReaL top-5 accuracy", "pct"),
+    ("num_real_scored", "Images with a ReaL label (scored)", "count"),
+    ("num_real_left_out", "Images without a ReaL label (left out)", "count"),
+    ("multilabel_accuracy", "Multi-label accuracy, per class", "pct"),
+    ("multilabel_accuracy_micro", "Multi-label accuracy, per image", "pct"),
+    ("multilabel_accuracy_strict", "Multi-label accuracy, unclear = wrong, per class", "pct"),
+    ("top1_accuracy_original", "Top-1 vs original label, same images, per class", "pct"),
+    ("multilabel_accuracy_top5", "Multi-label top-5 accuracy, per class", "pct"),
+    ("top5_accuracy_original", "Top-5 vs original label, same images, per class", "pct"),
+    ("imagenet_m_correct", "ImageNet-M correct", "count"),
+    ("num_scored", "Images scored", "count"),
+    ("num_problematic_skipped", "Problematic images skipped", "count"),
+    ("num_rejected", "Rejected predictions (wrong + outside the label set)", "rejected"),
+    ("num_mistakes", "  judged wrong by the labels", "count"),
+    ("num_outside_label_set", "  outside the label set (in no label set)", "count"),
+    ("num_missing_predictions", "Images without a prediction", "count"),
+)
+_LABELS = {key: label for key, label, _ in SUMMARY_ROWS}
+_STYLES = {key: style for key, _, style in SUMMARY_ROWS}
+OFFICIAL_KEY = "multilabel_accuracy"
+_SHOWN_OUTSIDE_LABEL_SET = 3
+# Metric keys of results written before the rename (``unreviewed`` meant two things): readers of
+# old files look a current key up under its old name too.
+OLD_METRIC_KEYS = {"num_outside_label_set": "num_unreviewed", "outside_label_set": "unreviewed"}
+
+
+def document(
+    metrics: dict[str, dict[str, Any]],
+    *,
+    labels: Mapping[str, Any],
+    predictions: Mapping[str, Any],
+    mistakes: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one results document shape, for `score` and `run` alike."""
+    assembled: dict[str, Any] = {
+        "metrics": metrics,
+        "complete": is_complete(metrics),
+        "labels": dict(labels),
+        "predictions": dict(predictions),
+    }
+    if mistakes is not None:
+        assembled["mistakes"] = dict(mistakes)
+    if model is not None:
+        assembled["model"] = dict(model)
+    if run is not None:
+        assembled["run"] = dict(run)
+    assembled["environment"] = environment()
+    return assembled
+
+
+def publication_problems(document: Mapping[str, Any]) -> list[str]:
+    """Why these numbers are not the published benchmark's (empty when they are).
+
+    The one rule for what may be called official or published: the published labels (verified
+    sha256), every split fully predicted, every per-class mean over all 1,000 classes.
+    """
+    problems = label_problems(document.get("labels", {}))
+    split_problems = []
+    for split, split_metrics in document.get("metrics", {}).items():
+        if split_metrics.get("limit") is not None:
+            split_problems.append(
+                f"PARTIAL ({split}): only the first {split_metrics['limit']:,} images of the "
+                "split were scored (--limit)"
+                + (
+                    f"; the predictions of its {past:,} later images were left out"
+                    if (past := split_metrics.get("num_past_limit"))
+                    else ""
+                )
+            )
+        elif split_metrics.get("partial"):
+            split_problems.append(
+                f"PARTIAL ({split}): the per-class means cover "
+                f"{split_metrics.get('num_classes_covered')} of {NUM_CLASSES} classes"
+            )
+        if split_metrics.get("num_missing_predictions"):
+            split_problems.append(
+                f"INCOMPLETE ({split}): {split_metrics['num_missing_predictions']:,} images of "
+                "the split have no prediction and were not scored"
+            )
+    problems.extend(split_problems)
+    decoder = (document.get("run") or {}).get("decode")
+    if isinstance(decoder, str) and decoder.endswith("(approximate)"):  # eval_cli.jpeg_decode
+        problems.append(
+            f"APPROXIMATE DECODE: the images were decoded by {decoder}, whose pixels are not "
+            "libjpeg-turbo's (run --decode-on device is for screening); rerun with --decode-on cpu"
+        )
+    if document.get("complete") is not True and not split_problems:
+        problems.append("INCOMPLETE: the results document is not marked complete")
+    return problems
+
+
+def label_problems(labels: Mapping[str, Any]) -> list[str]:
+    """The part of `publication_problems` about the labels alone (patched, unchecked, unverified
+    labels; unverified ReaL labels): what a command can say before any prediction exists."""
+    problems = []
+    if labels.get("patched"):
+        problems.append(
+            f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
+            "label patch(es) applied, so these are not the official labels"
+        )
+    elif labels.get("verification") == "unchecked":  # dataset_script.labels_dataset.UNCHECKED
+        problems.append(
+            "UNCHECKED labels: the labels dataset claims to hold the published labels, but "
+            "the published annotation file was not at hand to prove its "
+            "rows (any command run once without --labels caches it), so these are not the "
+            "benchmark's numbers"
+        )
+    elif labels.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
+            "published one, so these are not the benchmark's numbers"
+        )
+    real = labels.get("real")
+    if real is not None and real.get("verified") is not True:
+        problems.append(
+            f"UNVERIFIED ReaL labels: {real.get('source')} has sha256 {real.get('sha256')}, not "
+            "the published real.json, so the ReaL numbers are not the benchmark's"
+        )
+    return problems
+
+
+def metric_label(key: str, *, official: bool) -> str:
+    """A metric row's label; only the official score of a publishable result says so."""
+    return "Multi-label accuracy (official)" if official and key == OFFICIAL_KEY else _LABELS[key]
+
+
+def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
+    """One metric as the summary table and the model card show it."""
+    value = metric_value(split_metrics, key)
+    if value is None:
+        return "-"
+    style = _STYLES[key]
+    if style == "pct":
+        return f"{100 * value:.2f}%"
+    if key == "imagenet_m_correct":
+        return f"{value} / {split_metrics['imagenet_m_total']}"
+    if style == "rejected":
+        outside = metric_value(split_metrics, "num_outside_label_set")
+        return f"{value:,} ({split_metrics['num_mistakes']:,} + {outside:,})"
+    return f"{value:,}"
+
+
+def metric_value(split_metrics: Mapping[str, Any], key: str) -> Any:
+    """``split_metrics[key]``, or the value under its old name (``OLD_METRIC_KEYS``); None if
+    neither is there."""
+    value = split_metrics.get(key)
+    return (
+        split_metrics.get(OLD_METRIC_KEYS[key])
+        if value is None and key in OLD_METRIC_KEYS
+        else value
+    )
+
+
+def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The splits and (label, cells) of every metric row any split has."""
+    metrics = document["metrics"]
+    splits = list(metrics)
+    official = not publication_problems(document)
+    rows = [
+        (metric_label(key, official=official), [format_cell(metrics[s], key) for s in splits])
+        for key, _, _ in SUMMARY_ROWS
+        if any(metric_value(metrics[split], key) is not None for split in splits)
+    ]
+    return splits, rows
+
+
+def report(document: Mapping[str, Any]) -> str:
+    """What `score` and `run` print: the summary table, then every caveat in words."""
+    splits, rows = metric_rows(document)
+    lines = _table(["Metric", *splits], [[label, *values] for label, values in rows])
+    lines.append(
+        "validation, imagenet_m: every row uses the split's annotated, non-problematic images;"
+        "\nper class = accuracy per original class, then the mean over the classes covered."
+    )
+    if "full" in document["metrics"]:
+        lines.append(
+            "full: all validation images that have a prediction, plain means per image; ReaL\n"
+            "accuracy leaves out the images without a ReaL label."
+        )
+    if "mistakes" in document:
+        lines.extend(mistakes_report(document["mistakes"]))
+    for split in splits:
+        outside = metric_value(document["metrics"][split], "outside_label_set") or []
+        if outside:
+            lines.append(
+                f"Top-1 predictions outside the label set ({split}): {len(outside):,}; the first "
+                f"{min(len(outside), _SHOWN_OUTSIDE_LABEL_SET)}:"
+            )
+            lines.extend(
+                f"  {entry['file_name']}  {entry['prediction']:>3} "
+                f"{entry.get('prediction_name', '').split(',')[0]}"
+                for entry in outside[:_SHOWN_OUTSIDE_LABEL_SET]
+            )
+    for problem in publication_problems(document):
+        lines.append(f"{problem}.")
+    outside = document.get("predictions", {}).get("num_outside_chosen_splits")
+    if outside:
+        lines.append(f"Ignored {outside:,} predictions for images outside the chosen split(s).")
+    return "\n".join(lines)
+
+
+def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
+    """The ``mistakes`` block in words: counts by source, the paper's category x severity table."""
+    by_source = dict(mistakes["by_source"])
+    expert = by_source.pop("expert", 0)
+    lines = [
+        f"Rejected top-1 predictions ({mistakes['split']}) by source:\n"
+        f"  {expert:,} expert (reviewed by the paper's experts); not reviewed by the paper's "
+        "experts: " + ", ".join(f"{count:,} {source}" for source, count in by_source.items())
+    ]
+    outside = mistakes.get("num_outside_label_set")
+    if outside:
+        reviewed = mistakes.get("num_outside_label_set_expert_reviewed", 0)
+        lines.append(
+            f"Outside the label set: {outside:,} (in none of the image's label sets); "
+            f"{reviewed:,} of them reviewed by the paper's experts (source expert), "
+            f"{outside - reviewed:,} not (source outside-label-set)."
+        )
+    table = mistakes["expert_category_severity"]
+    if not expert:
+        return [
+            *lines,
+            "None of them is a mistake the paper's experts reviewed (ViT-3B, Greedy Soups).",
+        ]
+    severities = list(next(iter(table.values())))
+    totals = [sum(row[severity] for row in table.values()) for severity in severities]
+    rows = [
+        [category, *map(str, row.values()), str(sum(row.values()))]
+        for category, row in table.items()
+    ]
+    rows.append(["total", *map(str, totals), str(sum(totals))])
+    lines.extend(_table(["Expert category", *severities, "total"], rows))
+    collapsed = mistakes["expert_severity_collapsed"]
+    lines.append(
+        f"Collapsed as in the paper (borderline = minor): {collapsed['minor']:,} minor, "
+        f"{collapsed['major']:,} major.\nconfusion-pair: a class pair ViT-3B confused (a "
+        "heuristic, not an expert verdict)."
+    )
+    imagenet_m = mistakes.get("imagenet_m")
+    if imagenet_m and (imagenet_m["solved"] or imagenet_m["missed"]):
+        lines.append(
+            f"ImageNet-M images among them: {len(imagenet_m['solved'])} solved, "
+            f"{len(imagenet_m['missed'])} missed."
+        )
+    return lines
+
+
+def environment() -> dict[str, Any]:
+    """Versions, interpreter, platform, time and command line of this process."""
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "packages": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": [_program(), *sys.argv[1:]],
+    }
+
+
+def _program() -> str:
+    """The console command's name for ``python -m imagenet_multilabel`` (and launchers' ``-m``),
+    else the program's file name."""
+    name = Path(sys.argv[0]).name
+    return TOOLKIT if name == "__main__.py" else name
+
+
+def is_complete(metrics: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether every split was fully predicted and every per-class mean covers all classes."""
+    return all(
+        not split.get("partial", False) and split.get("num_missing_predictions", 0) == 0
+        for split in metrics.values()
+    )
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Fixed-width lines: the header, a rule, then the rows."""
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(_aligned(cells, widths)) for cells in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _aligned(row: list[str], widths: list[int]) -> list[str]:
+    """Label column left-aligned, numbers right-aligned."""
+    return [row[0].ljust(widths[0])] + [
+        cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
+    ]
+
+
+IMAGENET_M_SIZE = 68
+# The most a count metric can be; any other count is of validation images (at most 50,000), and
+# ``limit`` (the --limit given) has no maximum.
+_COUNT_MAXIMA: dict[str, int | None] = {
+    "imagenet_m_correct": IMAGENET_M_SIZE,
+    "imagenet_m_total": IMAGENET_M_SIZE,
+    "num_classes_covered": NUM_CLASSES,
+    "limit": None,
+}
+
+
+class MetricValueError(ToolkitError):
+    """A metric read from a results file that is not a number in its range."""
+
+
+def checked_metric(value: Any, key: str, source: str, *, most: int | None = None) -> float | int:
+    """``value`` of metric ``key`` as read from results file ``source``, the one validator of
+    numbers read back: accuracies (``SUMMARY_ROWS`` style ``pct``) are finite numbers in 0..1,
+    every other metric a count (an integer) in 0..its maximum (``most`` if given, e.g. the
+    split's ``imagenet_m_total`` for ``imagenet_m_correct``). ``true`` is not a number, and a
+    NaN, a string or -3.0 is refused with a `MetricValueError` naming the file and key."""
+    where = f"results file {source!r}: metric {key!r} is {brief_repr(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MetricValueError(f"{where}; expected a number")
+    if _STYLES.get(key) == "pct":
+        if not (math.isfinite(value) and 0 <= value <= 1):
+            raise MetricValueError(f"{where}; expected an accuracy, a fraction in 0..1")
+        return value
+    maximum = most if most is not None else _COUNT_MAXIMA.get(key, NUM_VALIDATION_IMAGES)
+    if not isinstance(value, int) or value < 0 or (maximum is not None and value > maximum):
+        expected = f"0..{maximum:,}" if maximum is not None else "0 or more"
+        raise MetricValueError(f"{where}; expected a count, an integer in {expected}")
+    return value
+
+
+def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """Short names of the publication problems: partial, incomplete, unverified, patched."""
+    return short_names(publication_problems(document))
+
+
+def short_names(problems: Sequence[str]) -> tuple[str, ...]:
+    """Each problem of `publication_problems` (or `label_problems`) by its short name, once."""
+    found = []
+    for problem in problems:
+        word = problem.split(":")[0].split(" (")[0].lower()
+        flag = {"unverified real labels": "unverified ReaL", "patched labels": "patched"}.get(
+            word, word.replace(" labels", "")
+        )
+        if flag not in found:
+            found.append(flag)
+    return tuple(found)
+
+
+def read_document(path: str | os.PathLike, error: type[ToolkitError] = ToolkitError) -> dict:
+    """A results file (`score --output`, `run`'s results.json) as its JSON object. A file that
+    cannot be read, parsed (huge integers, deep nesting included) or is no object is ``error``
+    naming it: the one reader of results files for analyze, compare and the leaderboard."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as problem:  # JSONDecodeError is one
+        raise error(f"cannot read results file {str(path)!r}: {problem}") from None
+    except RecursionError:
+        raise error(
+            f"cannot read results file {str(path)!r}: nested too deeply to be a results document"
+        ) from None
+    if not isinstance(document, dict):
+        raise error(
+            f"{str(path)!r} is not a results document: expected a JSON object, got "
+            f"{type(document).__name__}"
+        )
+    return document
