@@ -1,0 +1,431 @@
+"""Every rejected top-1 prediction of any model in the paper's taxonomy, automatically.
+
+Vasudevan et al. (2022) sorted the remaining mistakes of two models by hand; Peychev et al.
+(2023) automated that taxonomy. This is the automatic categoriser, for any model: for each
+rejected top-1 prediction ``p`` of an image with accepted labels ``L`` (correct ∪ unclear) and
+original label ``t``, the rules below run in order and the first that holds decides:
+
+1. ``overlapping-classes``: ``p`` and ``t`` are a known overlapping pair (sunglass/sunglasses,
+   Siberian husky -> Eskimo dog, the two "crane"s, ...).
+2. ``fine-grained``: ``p`` shares a superclass with a label in ``L``.
+3. ``fine-grained-oov``: needs the image (an image rule; see ``ImageRule``).
+4. ``spurious-correlation``: ``p`` and a label in ``L`` co-occur in at least
+   ``MIN_CO_OCCURRENCE`` ReaL-labelled images other than this one.
+5. ``non-prototypical``: needs the image (an image rule).
+6. ``model-failure``: none of the above.
+
+The rules read only the prediction, the labels and the shipped class relations
+(``class_relations``), never the experts' review, so a category means the same for every model.
+Each mistake gets an evidence sentence with the facts that decided it. An image rule that did
+not run is said (``AutoCategories.not_available``): the mistakes it would have judged are counted
+under the rules after it that ran. docs/TAXONOMY.md gives the design and its measured agreement
+with the experts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ...metric.errors import ToolkitError
+from ...metric.references import LabelSets, References
+from ...metric.scoring import OUTSIDE_LABEL_SET, WRONG, judge, score
+from .. import classes
+from . import class_relations
+from .class_relations import short_name
+
+CATEGORIES = (
+    "overlapping-classes",
+    "fine-grained",
+    "fine-grained-oov",
+    "spurious-correlation",
+    "non-prototypical",
+    "model-failure",
+)
+(
+    OVERLAPPING_CLASSES,
+    FINE_GRAINED,
+    FINE_GRAINED_OOV,
+    SPURIOUS_CORRELATION,
+    NON_PROTOTYPICAL,
+    MODEL_FAILURE,
+) = range(len(CATEGORIES))
+FAMILIES = {
+    "minor": ("overlapping-classes", "fine-grained", "fine-grained-oov"),
+    "explainable": ("spurious-correlation", "non-prototypical"),
+    "failure": ("model-failure",),
+}
+_FAMILY_OF = {category: family for family, members in FAMILIES.items() for category in members}
+# The rules that need the image, in the order they run among the others.
+IMAGE_RULES = ("fine-grained-oov", "non-prototypical")
+# A pair seen together in one other ReaL image already is an association (chosen on ViT-3B's
+# mistakes: docs/TAXONOMY.md).
+MIN_CO_OCCURRENCE = 1
+_LABEL_KINDS = ("correct", "unclear")
+_LABELS_SHOWN = 3
+
+
+class CategorizerError(ToolkitError):
+    """Bad input to the categoriser: predictions, image rules or a result that do not fit."""
+
+
+def family(category: str) -> str:
+    """The family of a category: ``minor``, ``explainable`` or ``failure``."""
+    if category not in _FAMILY_OF:
+        raise CategorizerError(
+            f"unknown mistake category {category!r}; expected one of {', '.join(CATEGORIES)}"
+        )
+    return _FAMILY_OF[category]
+
+
+def category_counts(categories: Sequence[str]) -> dict[str, int]:
+    """How many of each category (every category listed, zeros included)."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for category in categories:
+        family(category)  # refuses an unknown name
+        counts[category] += 1
+    return counts
+
+
+def family_counts(categories: Sequence[str]) -> dict[str, int]:
+    """How many mistakes of each family (zeros included)."""
+    counts = dict.fromkeys(FAMILIES, 0)
+    for category, number in category_counts(categories).items():
+        counts[_FAMILY_OF[category]] += number
+    return counts
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The mistakes that reach an image rule: those no earlier rule decided.
+
+    ``positions`` index the categorised mistakes (``AutoCategories.rows``); ``labels`` holds each
+    candidate's accepted labels (correct ∪ unclear), its ``rows`` indexing the candidates.
+    """
+
+    positions: np.ndarray
+    file_names: np.ndarray
+    predictions: np.ndarray
+    original_labels: np.ndarray
+    labels: LabelSets
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """An image rule's answer, aligned with its candidates: which it decides, and why."""
+
+    hits: np.ndarray  # bool
+    evidence: Sequence[str]  # a sentence for each hit ("" elsewhere)
+
+
+# An image rule: called once, with the candidates that reach it, on the caller's device.
+ImageRule = Callable[[Candidates], RuleResult]
+
+
+@dataclass(frozen=True)
+class AutoCategories:
+    """The automatic category of each rejected top-1 prediction of one set of predictions.
+
+    ``rows`` are the positions of the rejected predictions in the rows categorised (those that
+    ``judge`` calls ``wrong`` or ``outside-label-set``); ``codes`` index ``CATEGORIES``;
+    ``evidence`` says, per mistake, what decided it; ``rules_run`` names every rule that ran,
+    in order (``model-failure``, the rest, always).
+    """
+
+    num_rows: int
+    rows: np.ndarray
+    codes: np.ndarray
+    evidence: list[str]
+    rules_run: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def categories(self) -> list[str]:
+        return [CATEGORIES[code] for code in self.codes.tolist()]
+
+    @property
+    def families(self) -> list[str]:
+        return [_FAMILY_OF[category] for category in self.categories]
+
+    @property
+    def not_available(self) -> dict[str, list[str]]:
+        """Each category whose rule did not run -> the later rules that ran, under which the
+        mistakes it would have judged are counted."""
+        return {
+            category: [later for later in CATEGORIES[position + 1 :] if later in self.rules_run]
+            for position, category in enumerate(CATEGORIES)
+            if category not in self.rules_run
+        }
+
+    def counts(self) -> dict[str, int]:
+        return category_counts(self.categories)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per category and family, and which rules ran: for results documents."""
+        return {
+            "num_mistakes": len(self),
+            "categories": self.counts(),
+            "families": family_counts(self.categories),
+            "rules_run": list(self.rules_run),
+            "not_available": self.not_available,
+        }
+
+
+def categorize_mistakes(
+    predictions: ArrayLike,
+    references: References,
+    *,
+    image_rules: Mapping[str, ImageRule] | None = None,
+) -> AutoCategories:
+    """Categorise every rejected top-1 prediction of ``predictions`` ((N,) or (N, k) class ids,
+    row-aligned with ``references``, as ``metric.scoring.judge`` takes them).
+
+    ``image_rules`` maps ``fine-grained-oov`` and/or ``non-prototypical`` to a rule that looks at
+    the images (see ``ImageRule``); each is called once, with the mistakes that reach it. The
+    file names of ``references`` identify the images, so that a ReaL co-occurrence never counts
+    the judged image itself.
+    """
+    image_rules = dict(image_rules or {})
+    unknown = sorted(set(image_rules) - set(IMAGE_RULES))
+    if unknown:
+        raise CategorizerError(
+            f"image_rules: unknown rule(s) {unknown}; the rules that need images are "
+            f"{', '.join(IMAGE_RULES)}"
+        )
+    top1, rows = _rejected(predictions, references)
+    mistakes = _Mistakes.of(top1, references, rows)
+    codes = np.full(len(rows), -1, dtype=np.int8)
+    evidence = [""] * len(rows)
+    rules_run = []
+    for category in CATEGORIES:
+        if category in IMAGE_RULES and category not in image_rules:
+            continue
+        undecided = codes < 0
+        if category in image_rules:
+            hits, sentences = _image_rule(category, image_rules[category], mistakes, undecided)
+        else:
+            hits, sentences = _RULES[category](mistakes, undecided)
+        codes[hits] = CATEGORIES.index(category)
+        for position, sentence in zip(np.flatnonzero(hits).tolist(), sentences, strict=True):
+            evidence[position] = sentence
+        rules_run.append(category)
+    return AutoCategories(
+        num_rows=len(references),
+        rows=rows,
+        codes=codes,
+        evidence=evidence,
+        rules_run=tuple(rules_run),
+    )
+
+
+def _rejected(predictions: ArrayLike, references: References) -> tuple[np.ndarray, np.ndarray]:
+    """The top-1 class ids and the rows whose top-1 ``judge`` rejects (``judge`` checks the
+    predictions' shape, ids and alignment first)."""
+    verdicts = judge(predictions, references)
+    top1 = np.asarray(predictions)
+    if verdicts.ndim == 2:
+        verdicts, top1 = verdicts[:, 0], top1[:, 0]
+    rows = np.flatnonzero((verdicts == WRONG) | (verdicts == OUTSIDE_LABEL_SET))
+    return top1.astype(np.int64), rows
+
+
+@dataclass(frozen=True)
+class _Mistakes:
+    """The rejected predictions and, flat, their accepted labels (``label_mistake[i]`` holds
+    ``label[i]``, of kind ``label_kind[i]``: 0 correct, 1 unclear)."""
+
+    references: References  # of the mistakes, row-aligned
+    predictions: np.ndarray
+    image_ids: np.ndarray  # 0 for a name that is no validation file name
+    label_mistake: np.ndarray
+    label: np.ndarray
+    label_kind: np.ndarray
+
+    @classmethod
+    def of(cls, top1: np.ndarray, references: References, rows: np.ndarray) -> _Mistakes:
+        taken = references.take(rows)
+        ids = classes.image_ids_by_file_name()
+        parts = [(taken.correct, 0), (taken.unclear, 1)]
+        return cls(
+            references=taken,
+            predictions=top1[rows],
+            image_ids=np.array(
+                [ids.get(name, 0) for name in taken.file_names.tolist()], dtype=np.int64
+            ),
+            label_mistake=np.concatenate([sets.rows for sets, _ in parts]),
+            label=np.concatenate([sets.classes for sets, _ in parts]),
+            label_kind=np.concatenate([np.full(len(sets.rows), k, np.int8) for sets, k in parts]),
+        )
+
+    def label_phrase(self, pair: int) -> str:
+        label = int(self.label[pair])
+        return f"the {_LABEL_KINDS[self.label_kind[pair]]} label {label} {short_name(label)}"
+
+
+def _deciding_pairs(
+    mistakes: _Mistakes, undecided: np.ndarray, eligible: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
+    """The (mistake, label) pair that decides each undecided mistake with an ``eligible`` pair:
+    the lowest ``rank``, then a correct label before an unclear one, then the smaller class id.
+    Returned in mistake order."""
+    owner = mistakes.label_mistake
+    candidate = np.flatnonzero(eligible & undecided[owner])
+    keys = (mistakes.label, mistakes.label_kind, rank, owner)
+    ranked = candidate[np.lexsort(tuple(key[candidate] for key in keys))]
+    _, first = np.unique(owner[ranked], return_index=True)
+    return ranked[first]
+
+
+def _decided(mistakes: _Mistakes, undecided: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    hits = np.zeros(len(undecided), dtype=bool)
+    hits[mistakes.label_mistake[pairs]] = True
+    return hits
+
+
+def _overlapping(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    relations = class_relations.overlapping_classes()
+    original = mistakes.references.original_label
+    pair = relations.pair_of[original, mistakes.predictions]
+    hits = undecided & (pair >= 0)
+    sentences = [
+        f"overlaps with the original label {t} {short_name(t)}: {relations.reasons[i]}"
+        for t, i in zip(original[hits].tolist(), pair[hits].tolist(), strict=True)
+    ]
+    return hits, sentences
+
+
+def _fine_grained(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    superclasses = class_relations.superclasses()
+    shared = superclasses.finest_shared[
+        mistakes.predictions[mistakes.label_mistake], mistakes.label
+    ].astype(np.int64)
+    # The most specific superclass shared with any label decides.
+    pairs = _deciding_pairs(mistakes, undecided, shared >= 0, superclasses.sizes[shared])
+    sentences = [
+        f"shares the superclass '{superclasses.names[shared[pair]]}' with "
+        f"{mistakes.label_phrase(pair)}"
+        for pair in pairs.tolist()
+    ]
+    return _decided(mistakes, undecided, pairs), sentences
+
+
+def _spurious(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    owner = mistakes.label_mistake
+    counts = class_relations.co_occurrence().counts_without(
+        mistakes.predictions[owner], mistakes.label, mistakes.image_ids[owner]
+    )
+    # The strongest association decides.
+    pairs = _deciding_pairs(mistakes, undecided, counts >= MIN_CO_OCCURRENCE, -counts)
+    sentences = [
+        f"co-occurs with {mistakes.label_phrase(pair)} in {counts[pair]} other ReaL "
+        f"image{'s' if counts[pair] != 1 else ''}"
+        for pair in pairs.tolist()
+    ]
+    return _decided(mistakes, undecided, pairs), sentences
+
+
+def _model_failure(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    labels: list[list[int]] = [[] for _ in range(len(undecided))]
+    for mistake, label in zip(
+        mistakes.label_mistake.tolist(), mistakes.label.tolist(), strict=True
+    ):
+        labels[mistake].append(label)
+    sentences = []
+    for position in np.flatnonzero(undecided).tolist():
+        shown = sorted(labels[position])
+        if not shown:
+            sentences.append("the image has no correct or unclear label to relate it to")
+            continue
+        listed = ", ".join(f"{label} {short_name(label)}" for label in shown[:_LABELS_SHOWN])
+        more = f" (+{len(shown) - _LABELS_SHOWN} more)" if len(shown) > _LABELS_SHOWN else ""
+        sentences.append(
+            f"no overlap, shared superclass or ReaL co-occurrence with its labels {listed}{more}"
+        )
+    return undecided.copy(), sentences
+
+
+_RULES = {
+    "overlapping-classes": _overlapping,
+    "fine-grained": _fine_grained,
+    "spurious-correlation": _spurious,
+    "model-failure": _model_failure,
+}
+
+
+def _image_rule(
+    category: str, rule: ImageRule, mistakes: _Mistakes, undecided: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Call an image rule on the undecided mistakes; its answer must fit them."""
+    positions = np.flatnonzero(undecided)
+    reached = mistakes.references.take(positions)
+    candidates = Candidates(
+        positions=positions,
+        file_names=reached.file_names,
+        predictions=mistakes.predictions[positions],
+        original_labels=reached.original_label,
+        labels=LabelSets(
+            rows=np.concatenate([reached.correct.rows, reached.unclear.rows]),
+            classes=np.concatenate([reached.correct.classes, reached.unclear.classes]),
+        ),
+    )
+    result = rule(candidates)
+    hits = np.asarray(result.hits)
+    if hits.shape != (len(positions),) or hits.dtype != np.bool_:
+        raise CategorizerError(
+            f"image rule {category!r}: expected {len(positions)} booleans, one per candidate, "
+            f"got an array of shape {hits.shape} and dtype {hits.dtype}"
+        )
+    if len(result.evidence) != len(positions):
+        raise CategorizerError(
+            f"image rule {category!r}: expected {len(positions)} evidence strings, one per "
+            f"candidate, got {len(result.evidence)}"
+        )
+    decided = np.zeros(len(undecided), dtype=bool)
+    decided[positions[hits]] = True
+    return decided, [result.evidence[i] for i in np.flatnonzero(hits).tolist()]
+
+
+def lenient_accuracies(
+    predictions: ArrayLike,
+    references: References,
+    categorized: AutoCategories,
+    *,
+    allow_partial: bool = False,
+) -> dict[str, float]:
+    """Peychev et al.'s three accuracies, each by the official per-class rule on the same images:
+    the multi-label accuracy; counting the minor mistakes as right; counting the minor and the
+    explainable ones as right. A mistake counted as right is scored as if its labels accepted
+    the prediction. ``categorized`` must come from these predictions and references."""
+    top1, rejected = _rejected(predictions, references)
+    if categorized.num_rows != len(references) or not np.array_equal(rejected, categorized.rows):
+        raise CategorizerError(
+            f"the categorised mistakes ({len(categorized)} of {categorized.num_rows} rows) are "
+            f"not the rejected predictions of these {len(references)} rows; categorise these "
+            "predictions first"
+        )
+    families = np.array(categorized.families, dtype=object)
+    accuracies = {}
+    for name, forgiven in (
+        ("multilabel_accuracy", []),
+        ("multilabel_accuracy_minor_forgiven", ["minor"]),
+        ("multilabel_accuracy_minor_explainable_forgiven", ["minor", "explainable"]),
+    ):
+        rows = categorized.rows[np.isin(families, forgiven)]
+        unclear = references.unclear
+        accepted = LabelSets(
+            rows=np.concatenate([unclear.rows, rows]),
+            classes=np.concatenate([unclear.classes, top1[rows]]),
+        )
+        lenient = dataclasses.replace(references, unclear=accepted)
+        accuracies[name] = score(top1, lenient, allow_partial=allow_partial)["multilabel_accuracy"]
+    return accuracies
