@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.labels.consensus import merge_patches
+from imagenet_multilabel.dataset_script.labels.consensus import cohen_kappa, merge_patches
 from imagenet_multilabel.dataset_script.labels.patches import LabelPatchError, read_patch
 from imagenet_multilabel.eval_cli.curation import merge
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
@@ -139,6 +139,16 @@ def test_kappa_undefined_when_every_verdict_is_the_same(tmp_path: Path) -> None:
         "kappa": None,
         "undefined": "no (image, class) was decided by both",
     }
+
+
+def test_cohen_kappa_takes_any_labels() -> None:
+    """Not only verdicts: the taxonomy benchmark compares the experts' mistake categories with
+    the automatic ones. Observed 3/4, chance (2*1 + 2*3)/16 = 1/2: kappa 1/2."""
+    first = ["fine-grained", "fine-grained", "model-failure", "model-failure"]
+    second = ["fine-grained", "model-failure", "model-failure", "model-failure"]
+    result = cohen_kappa(first, second)
+    assert result["kappa"] == pytest.approx(0.5)
+    assert result["expected_agreement"] == pytest.approx(0.5)
 
 
 def test_merged_patch_is_a_patch_with_its_sources(tmp_path: Path) -> None:

@@ -219,7 +219,8 @@ def _kappa(observed: Fraction, expected: Fraction, num_items: int, why_none: str
 
 
 def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
-    """Cohen's kappa of two reviewers' verdicts on the same items, exact until the end."""
+    """Cohen's kappa of two raters' labels on the same items (reviewers' verdicts, or the
+    experts' and the automatic mistake categories), exact until the end."""
     num_items = len(first)
     why_none = "no (image, class) was decided by both"
     if num_items == 0:
@@ -227,7 +228,10 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
     observed = Fraction(sum(a == b for a, b in zip(first, second, strict=True)), num_items)
     counts_first, counts_second = Counter(first), Counter(second)
     expected = sum(
-        (Fraction(counts_first[v] * counts_second[v], num_items**2) for v in PATCH_VERDICTS),
+        (
+            Fraction(counts_first[value] * counts_second[value], num_items**2)
+            for value in counts_first.keys() & counts_second.keys()
+        ),
         Fraction(0),
     )
     return _kappa(observed, expected, num_items, why_none)
