@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,21 +99,16 @@ def _limits(
     return start, end
 
 
-def _show_range(axes, axis: str, start: float, end: float, *, integer: bool) -> None:
-    """Show ``start``..``end`` on ``axis`` ("x" or "y") with a margin beyond it, so that points
-    at its ends are drawn whole, and ticks only within it (integers for counts: no tick at -1 or
-    past the split's size)."""
+def _axis_view(start: float, end: float, *, integer: bool) -> tuple[tuple[float, float], list]:
+    """The view of ``start``..``end``: with a margin beyond it, so that points at its ends are
+    drawn whole, and ticks only within it (integers for counts: no tick at -1 or past the
+    split's size)."""
     from matplotlib.ticker import MaxNLocator
 
     margin = VIEW_MARGIN * (end - start)
     ticks = MaxNLocator(nbins=8, integer=integer, steps=[1, 2, 5, 10]).tick_values(start, end)
-    inside = [tick for tick in ticks if start - 1e-9 <= tick <= end + 1e-9]
-    if axis == "x":
-        axes.set_xlim(start - margin, end + margin)
-        axes.set_xticks(inside)
-    else:
-        axes.set_ylim(start - margin, end + margin)
-        axes.set_yticks(inside)
+    inside = [float(tick) for tick in ticks if start - 1e-9 <= tick <= end + 1e-9]
+    return (start - margin, end + margin), inside
 
 
 def _title(board: Leaderboard, imagenet_m: bool) -> str:
@@ -161,6 +157,95 @@ def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
     return files
 
 
+REFERENCE_COLORS = ("tab:red", "tab:green", "tab:purple")
+X_LABEL = (
+    "Top-1 on the original labels, annotated validation images, per class (%)\n"
+    "(the images multi-label accuracy uses; top-1 on all 50,000 images is in the table)"
+)
+FLAGGED_LEGEND = "flagged: partial, incomplete, unverified or patched labels (see the table)"
+
+
+@dataclass(frozen=True)
+class PlotReference:
+    """A paper reference model drawn as a horizontal line at ``level``, and its legend text."""
+
+    entry: Entry
+    level: float
+    legend: str
+
+
+@dataclass(frozen=True)
+class PlotLayout:
+    """What one of ``PLOTS`` draws and where, decided once for the PNG/SVG figure and the
+    leaderboard page alike: the points (``drawn``, at ``xs``, ``ys``), the reference lines, the
+    views (data ranges with margins) and ticks of both axes, the diagonal y = x, the texts."""
+
+    which: str
+    drawn: list[Entry]
+    xs: np.ndarray
+    ys: np.ndarray
+    references: list[PlotReference]
+    x_view: tuple[float, float]
+    y_view: tuple[float, float]
+    x_ticks: list[float]
+    y_ticks: list[float]
+    diagonal: bool
+    title: str
+    x_label: str
+    y_label: str
+
+
+def plot_layout(board: Leaderboard, which: str) -> PlotLayout:
+    """The layout of plot ``which`` (one of ``PLOTS``) for ``board``'s plotted results."""
+    imagenet_m = which == "imagenet_m_vs_top1"
+    drawn = [e for e in board.plotted if _y(e, imagenet_m) is not None]
+    xs = np.array([100 * entry.x for entry in drawn], dtype=float)
+    ys = np.array([_y(entry, imagenet_m) for entry in drawn], dtype=float)
+    lines = [
+        (reference, _y(reference, imagenet_m))
+        for reference in board.plotted_references
+        if _y(reference, imagenet_m) is not None
+    ]
+    levels = [level for _, level in lines]
+    if imagenet_m:
+        totals = {e.value("imagenet_m", "imagenet_m_total") for e in drawn} - {None}
+        total = max(totals, default=results.IMAGENET_M_SIZE)
+        x_view, x_ticks = _axis_view(*_limits(xs, 0.0, 100.0, 2.0), integer=False)
+        y_view, y_ticks = _axis_view(
+            *_limits([*ys, *levels], 0, total, MIN_COUNT_SPAN), integer=True
+        )
+        of = f"of {total}" if len(totals) <= 1 else "of the split's images"
+        y_label = f"ImageNet-M images correct ({of})"
+    else:  # one square view, so that y = x is the diagonal (x and y are on the same images)
+        x_view, x_ticks = _axis_view(*_limits([*xs, *ys, *levels], 0.0, 100.0, 2.0), integer=False)
+        y_view, y_ticks = x_view, x_ticks
+        y_label = "Multi-label accuracy, per class (%)"
+    references = []
+    for reference, level in lines:
+        shown = (
+            f"{level}/{reference.value('imagenet_m', 'imagenet_m_total')} correct"
+            if imagenet_m
+            else f"{level:.2f}%"
+        )
+        legend = f"{reference.model}: {shown} (from the paper's artifacts, no top-1 there)"
+        references.append(PlotReference(reference, level, legend))
+    return PlotLayout(
+        which=which,
+        drawn=drawn,
+        xs=xs,
+        ys=ys,
+        references=references,
+        x_view=x_view,
+        y_view=y_view,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        diagonal=not imagenet_m,
+        title=_title(board, imagenet_m),
+        x_label=X_LABEL,
+        y_label=y_label,
+    )
+
+
 def plot_figure(board: Leaderboard, which: str):
     """One of ``PLOTS`` as a matplotlib Figure, laid out and labelled."""
     # A Figure without pyplot: no GUI backend, no global figure registry, a faster import; it
@@ -169,14 +254,12 @@ def plot_figure(board: Leaderboard, which: str):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    imagenet_m = which == "imagenet_m_vs_top1"
-    drawn = [e for e in board.plotted if _y(e, imagenet_m) is not None]
+    layout = plot_layout(board, which)
+    drawn, xs, ys = layout.drawn, layout.xs, layout.ys
     rank = {id(entry): position for position, entry in enumerate(board.entries, start=1)}
     keyed = NAMED_POINTS < len(drawn) <= KEYED_POINTS
     figure = Figure(figsize=(12 if keyed else 9, 7.5), dpi=100)
     axes = figure.add_axes((0.08, 0.27, 0.62 if keyed else 0.88, 0.66))
-    xs = np.array([100 * entry.x for entry in drawn], dtype=float)
-    ys = np.array([_y(entry, imagenet_m) for entry in drawn], dtype=float)
     for official in (True, False):
         chosen = [i for i, entry in enumerate(drawn) if entry.official == official]
         axes.scatter(
@@ -197,67 +280,41 @@ def plot_figure(board: Leaderboard, which: str):
             markerfacecolor="white",
             color="tab:blue",
             linestyle="",
-            label="flagged: partial, incomplete, unverified or patched labels (see the table)",
+            label=FLAGGED_LEGEND,
         ),
     ]
-    references = [
-        (reference, _y(reference, imagenet_m))
-        for reference in board.plotted_references
-        if _y(reference, imagenet_m) is not None
-    ]
-    levels = [level for _, level in references]
-    if imagenet_m:
-        totals = {e.value("imagenet_m", "imagenet_m_total") for e in drawn} - {None}
-        total = max(totals, default=results.IMAGENET_M_SIZE)
-        _show_range(axes, "x", *_limits(xs, 0.0, 100.0, 2.0), integer=False)
-        _show_range(axes, "y", *_limits([*ys, *levels], 0, total, MIN_COUNT_SPAN), integer=True)
-        of = f"of {total}" if len(totals) <= 1 else "of the split's images"
-    else:  # one square view, so that y = x is the diagonal (x and y are on the same images)
-        shown = _limits([*xs, *ys, *levels], 0.0, 100.0, 2.0)
-        _show_range(axes, "x", *shown, integer=False)
-        _show_range(axes, "y", *shown, integer=False)
-        view = axes.get_xlim()
-        axes.plot(view, view, color="0.55", linewidth=1, zorder=1)
+    axes.set_xlim(*layout.x_view)
+    axes.set_xticks(layout.x_ticks)
+    axes.set_ylim(*layout.y_view)
+    axes.set_yticks(layout.y_ticks)
+    if layout.diagonal:
+        axes.plot(layout.x_view, layout.x_view, color="0.55", linewidth=1, zorder=1)
         handles.append(Line2D([], [], color="0.55", label="y = x"))
-    x_low, x_high = axes.get_xlim()
-    for number, (reference, level) in enumerate(references):
-        color = ("tab:red", "tab:green", "tab:purple")[number % 3]
-        axes.axhline(level, color=color, linestyle="--", linewidth=1.2, zorder=1)
-        shown = (
-            f"{level}/{reference.value('imagenet_m', 'imagenet_m_total')} correct"
-            if imagenet_m
-            else f"{level:.2f}%"
-        )
+    x_low, x_high = layout.x_view
+    for number, reference in enumerate(layout.references):
+        color = REFERENCE_COLORS[number % len(REFERENCE_COLORS)]
+        axes.axhline(reference.level, color=color, linestyle="--", linewidth=1.2, zorder=1)
         handles.append(
             Line2D(
                 [],
                 [],
                 color=color,
                 linestyle="--",
-                label=escape.mathtext_text(
-                    f"{reference.model}: {shown} (from the paper's artifacts, no top-1 there)"
-                ),
+                label=escape.mathtext_text(reference.legend),
             )
         )
-    axes.set_xlabel(
-        "Top-1 on the original labels, annotated validation images, per class (%)\n"
-        "(the images multi-label accuracy uses; top-1 on all 50,000 images is in the table)"
-    )
-    axes.set_ylabel(
-        f"ImageNet-M images correct ({of})" if imagenet_m else "Multi-label accuracy, per class (%)"
-    )
+    axes.set_xlabel(layout.x_label)
+    axes.set_ylabel(layout.y_label)
     axes.grid(True, color="0.9", zorder=0)
     # The legend goes below the axes, which end above it and below the title; then the layout
     # is final.
-    title_height = _set_fitted_title(
-        axes, _title(board, imagenet_m), FigureCanvasAgg(figure).get_renderer()
-    )
+    title_height = _set_fitted_title(axes, layout.title, FigureCanvasAgg(figure).get_renderer())
     top = 1 - (title_height + 20) / figure.bbox.height  # the title's pad (6 pt) and a margin
     bottom = 0.13 + 0.03 * len(handles)
     axes.set_position((0.08, bottom, 0.62 if keyed else 0.88, top - bottom))
     figure.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.08, 0.01), fontsize=8)
-    lines = [((x_low, level), (x_high, level)) for level in levels]
-    if not imagenet_m:
+    lines = [((x_low, r.level), (x_high, r.level)) for r in layout.references]
+    if layout.diagonal:
         lines.append(((x_low, x_low), (x_high, x_high)))
     _label_points(figure, axes, drawn, xs, ys, rank, keyed, lines)
     return figure
