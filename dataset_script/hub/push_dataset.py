@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
 
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
@@ -29,6 +29,10 @@ from .ids import hub_repo_id_problem
 
 CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"
+# File types that hold images (ImageNet's are JPEGs; thumbnails and crops may be any of these).
+IMAGE_SUFFIXES = frozenset(
+    {".jpeg", ".jpg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm"}
+)
 
 
 def folder_files(folder: Path) -> list[tuple[str, int]]:
@@ -40,12 +44,24 @@ def folder_files(folder: Path) -> list[tuple[str, int]]:
     return [(path, (folder / path).stat().st_size) for path in kept]
 
 
+def image_paths(paths: Iterable[str]) -> list[str]:
+    """The paths in a repository that would publish images: under the ``images`` config's folder,
+    or an image file anywhere. The one rule of every upload that must not re-host ImageNet."""
+    return [
+        path
+        for path in paths
+        if path.split("/", 1)[0] == IMAGES_CONFIG
+        or PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
 def has_images_config(folder: Path) -> bool:
-    """Whether the folder would publish images: an ``images`` config or any file under images/."""
+    """Whether the folder would publish images: an ``images`` config, or files `image_paths`
+    names."""
     card = DatasetCard.load(folder / "README.md")
     configs = card.data.to_dict().get("configs") or []
     declared = any(config.get("config_name") == IMAGES_CONFIG for config in configs)
-    return declared or any((folder / IMAGES_CONFIG).glob("*"))
+    return declared or bool(image_paths(path for path, _ in folder_files(folder)))
 
 
 def local_configs(folder: Path) -> list[str]:

@@ -324,13 +324,15 @@ def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
         "results",
         nargs="+",
         metavar="RESULTS",
-        help="results.json files of `score` or `run`, or run directories holding one",
+        help="results.json files of `score` or `run`, run directories holding one, or results "
+        "datasets (a folder written by `push-results`, or hf://datasets/ORG/NAME)",
     )
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
         default="leaderboard",
-        help="where leaderboard.md, leaderboard.csv and the plots go (default: leaderboard)",
+        help="where leaderboard.md, leaderboard.csv, leaderboard.html and the plots go "
+        "(default: leaderboard)",
     )
     _add_label_source_arguments(parser)
 
@@ -359,6 +361,22 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="delete the repository's files of configs this folder lacks (e.g. images/ when "
         "pushing a labels-only build); without it such a push stops",
+    )
+
+
+def add_push_results_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "tree",
+        metavar="TREE",
+        help="a folder of run folders (results.json + predictions.jsonl each), as `run --models` "
+        "writes them",
+    )
+    _add_hub_target_arguments(parser, "dataset repository")
+    parser.add_argument(
+        "--files-per-commit",
+        type=_positive_int,
+        metavar="N",
+        help="files per commit (default: 100, the Hub's advice for uploads over HTTP)",
     )
 
 
@@ -459,10 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_leaderboard_arguments(
         commands.add_parser(
             "leaderboard",
-            help="one table and the paper's plots from many results files",
-            description="Write leaderboard.md, leaderboard.csv and two plots (PNG and SVG): "
+            help="one table, a browsable page and the paper's plots from many results files",
+            description="Write leaderboard.md, leaderboard.csv, leaderboard.html (a page to sort, "
+            "search, filter and explore the plots, offline) and two plots (PNG and SVG): "
             "multi-label accuracy and ImageNet-M correct against original top-1. The label "
             "options give the labels on which the paper's reference models are scored.",
+        )
+    )
+    add_push_results_arguments(
+        commands.add_parser(
+            "push-results",
+            help="publish a tree of run folders as a results dataset on the Hub",
+            description="Upload one results JSON and one predictions parquet per model (official "
+            "results under official/, the others under flagged/ with the reasons) and a card, in "
+            "batched commits; `leaderboard hf://datasets/ORG/NAME` reads them back. Run it again "
+            "to resume or to add results.",
         )
     )
     add_compare_arguments(

@@ -135,6 +135,11 @@ def _interrupted(args: argparse.Namespace) -> str:
             "interrupted; nothing was committed to the repository (it may have been created): "
             "run the same command again"
         )
+    if args.command == "push-results":
+        return (
+            "interrupted; the commits already made are kept, each whole: run the same command "
+            "again to finish (files the repository holds unchanged are skipped)"
+        )
     return "interrupted; nothing was written"
 
 
@@ -335,6 +340,20 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push_results(args: argparse.Namespace) -> int:
+    from ...dataset_script.hub.files import FILES_PER_COMMIT
+    from ..scores.push_results import push_results
+
+    push_results(
+        args.tree,
+        args.repo_id,
+        private=args.private,
+        dry_run=args.dry_run,
+        files_per_commit=args.files_per_commit or FILES_PER_COMMIT,
+    )
+    return 0
+
+
 def _push_metric(args: argparse.Namespace) -> int:
     from ...dataset_script.hub.push_metric import describe_dry_run, push_space, resolve_token
 
@@ -353,7 +372,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
     for note in board.notes:
         print(f"note: {note}")
     table = os.path.join(args.output_dir, "leaderboard.md")
-    print(f"{len(board.entries)} result(s): {table}, leaderboard.csv and the plots written")
+    print(
+        f"{len(board.entries)} result(s): {table}, leaderboard.csv, leaderboard.html and the "
+        "plots written"
+    )
     return 0
 
 
@@ -395,6 +417,7 @@ _COMMANDS = {
     "build": _build,
     "push": _push,
     "push-metric": _push_metric,
+    "push-results": _push_results,
     "leaderboard": _leaderboard,
     "compare": _compare,
     "patches": _patches,

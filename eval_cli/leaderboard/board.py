@@ -38,6 +38,7 @@ from ...metric.errors import expect_path, expect_paths
 from ...metric.scoring import score
 from .. import outputs
 from ..scores import results
+from ..scores.results_dataset import ResultsFile
 from ..scores.score import FULL_SPLIT
 from .entries import (
     MISTAKE_SOURCES,
@@ -48,6 +49,7 @@ from .entries import (
     read_entry,
     results_paths,
 )
+from .families import ModelFacts
 from .plots import PLOT_FORMATS, PLOTS, render_plot
 
 if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
@@ -56,6 +58,9 @@ if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the referen
 DEFAULT_OUTPUT_DIR = "leaderboard"
 TABLE_FILES = ("leaderboard.csv", "leaderboard.md")
 PAPER_MODELS = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
+# Both are ViTs pretrained on JFT-3B: ViT-3B (Zhai et al. 2022, "Scaling Vision Transformers"),
+# Greedy Soups a soup of fine-tuned ViT-G/14 (Wortsman et al. 2022, "Model soups").
+PAPER_MODEL_FACTS = ModelFacts(family="ViT", pretraining="JFT-3B")
 # (csv column, markdown header) of every column, in order.
 COLUMNS = (
     ("rank", "#"),
@@ -78,7 +83,8 @@ COLUMNS = (
     ("flags", "Flags"),
     ("source", "Results"),
 )
-NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - {"model", "revision", "labels_version", "flags"}
+TEXT_COLUMNS = {"model", "revision", "labels_version", "flags", "source"}
+NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - TEXT_COLUMNS
 
 
 # What decides between two results of one model, in order; the note names the deciding one.
@@ -137,9 +143,15 @@ def _rank_key(entry: Entry) -> tuple:
 def build_leaderboard(
     paths: Sequence[str | os.PathLike], references: Sequence[Entry] = ()
 ) -> Leaderboard:
-    """Read, deduplicate and rank ``paths``; ``references`` (paper reference lines) are kept
-    apart from the ranking; choose what the plots draw."""
-    entries, notes = one_per_model([read_entry(path) for path in results_paths(paths)])
+    """Read, deduplicate and rank the results files of ``paths`` (files, run directories,
+    results datasets); ``references`` (paper reference lines) are kept apart from the ranking;
+    choose what the plots draw."""
+    return board_of(results_paths(paths), references)
+
+
+def board_of(files: Sequence[ResultsFile], references: Sequence[Entry] = ()) -> Leaderboard:
+    """`build_leaderboard` of results files already found."""
+    entries, notes = one_per_model([read_entry(file) for file in files])
     entries.sort(key=_rank_key)
     versions = sorted({entry.labels_version for entry in [*entries, *references]})
     if len(versions) > 1:
@@ -230,6 +242,8 @@ def paper_references(labels: Labels) -> list[Entry]:
                 labels_version=labels_version_of(labels.provenance),
                 flags=flags,
                 reference=True,
+                family=PAPER_MODEL_FACTS.family,
+                pretraining=PAPER_MODEL_FACTS.pretraining,
             )
         )
     return references
@@ -360,24 +374,31 @@ def write_leaderboard(
     *,
     labels: Labels | LabelSource | None = None,
 ) -> Leaderboard:
-    """Write ``leaderboard.md``, ``leaderboard.csv`` and the plots for ``paths`` (results files
-    or run directories) into ``output_dir``; the paper references use the ``labels`` given (as
-    `score_predictions` takes them), else the cached published ones, else are left out with a
-    note.
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.html`` and the plots for
+    ``paths`` (results files, run directories, results datasets) into ``output_dir``; the paper
+    references use the ``labels`` given (as `score_predictions` takes them), else the cached
+    published ones, else are left out with a note.
 
     Everything is read and rendered before the first file is written, each file whole or not at
     all (`eval_cli.outputs`), under the output directory's lock: a second leaderboard into the
     same directory is refused, so the md and csv always come from one run."""
+    from .html import PAGE_FILE, render_page  # the page reads this module's table
+
     paths = expect_paths(paths, "write_leaderboard(paths=...)")
     output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
-    files = [*TABLE_FILES, *(f"{which}.{suffix}" for which in PLOTS for suffix in PLOT_FORMATS)]
+    files = [
+        *TABLE_FILES,
+        PAGE_FILE,
+        *(f"{which}.{suffix}" for which in PLOTS for suffix in PLOT_FORMATS),
+    ]
+    found = results_paths(paths)
     outputs.refuse_overwriting_inputs(
         {f"--output-dir file {name}": output / name for name in files},
-        {f"results {str(path)!r}": path for path in results_paths(paths)},
+        {f"results {str(file.path)!r}": file.path for file in found},
     )
     with outputs.exclusive_directory(output, "--output-dir"):
         loaded, why_not = reference_labels(labels)
-        board = build_leaderboard(paths, paper_references(loaded) if loaded is not None else ())
+        board = board_of(found, paper_references(loaded) if loaded is not None else ())
         if why_not:
             board.notes.append(why_not)
         rendered = {
@@ -385,6 +406,7 @@ def write_leaderboard(
         }
         pngs = [name for name in rendered if name.endswith(".png")]
         rendered["leaderboard.csv"] = csv_text(board).encode("utf-8")
+        rendered[PAGE_FILE] = render_page(board, output).encode("utf-8")
         rendered["leaderboard.md"] = markdown(board, pngs).encode("utf-8")
         for name, data in rendered.items():  # the table last: it shows the plots
             outputs.write_bytes(output / name, data)

@@ -19,7 +19,9 @@ from ...metric.errors import ToolkitError, brief_repr
 from ..analysis import mistakes as analysis
 from ..outputs import RESULTS_FILE
 from ..scores import results
+from ..scores.results_dataset import ResultsFile, results_files
 from ..scores.score import FULL_SPLIT
+from .families import UNKNOWN, model_facts
 
 # Mistake sources under their names before the rename (``unreviewed`` meant two things).
 OLD_MISTAKE_SOURCES = {"unreviewed": "outside-label-set"}
@@ -58,7 +60,9 @@ class Entry:
     """One row: a result, or a paper reference (``reference``: no file, drawn as a line).
 
     ``model`` is the public name (a Hub id, or a local model's folder name); ``identity`` what
-    makes two results the same model's; ``source`` the results file as shown (no local path)."""
+    makes two results the same model's; ``source`` the results file as shown (no local path);
+    ``family`` and ``pretraining`` as `families` reads them from the name; ``file`` the results
+    file read (None for a reference)."""
 
     model: str
     revision: str | None
@@ -70,6 +74,9 @@ class Entry:
     labels_version: str
     flags: tuple[str, ...]
     reference: bool = False
+    family: str = UNKNOWN
+    pretraining: str = UNKNOWN
+    file: ResultsFile | None = None
 
     def value(self, split: str, key: str) -> Any:
         return self.metrics.get(split, {}).get(key)
@@ -108,26 +115,34 @@ class Leaderboard:
 # Reading
 
 
-def results_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Each input as a results file: a file as is, a directory's ``results.json``."""
-    paths = []
+def results_paths(inputs: Iterable[str | os.PathLike]) -> list[ResultsFile]:
+    """Each input as its results files: a file as is, a run directory's ``results.json``, every
+    results file of a results dataset (a local copy, or ``hf://datasets/ORG/NAME``:
+    `results_dataset.results_files`)."""
+    found = []
     for given in inputs:
+        in_dataset = results_files(given)
+        if in_dataset is not None:
+            found.extend(in_dataset)
+            continue
         path = Path(given)
         if path.is_dir():
             path = path / RESULTS_FILE
         if not path.is_file():
             raise LeaderboardError(
                 f"{str(given)!r}: no results file; expected a results.json written by `score` or "
-                f"`run`, or a run directory holding one"
+                f"`run`, a run directory holding one, or a results dataset (a folder written by "
+                f"`push-results`, or hf://datasets/ORG/NAME)"
             )
-        paths.append(path)
-    return paths
+        found.append(ResultsFile(path))
+    return found
 
 
-def read_entry(path: Path) -> Entry:
+def read_entry(file: ResultsFile) -> Entry:
     """One results document as a row: every value read is checked, and a file that is not a
     results document is a `LeaderboardError` naming it and the key; the flags come from
     `results.publication_problems`."""
+    path = file.path
     source = str(path)
     document = results.read_document(path, LeaderboardError)
     metrics_block = document.get("metrics")
@@ -165,6 +180,7 @@ def read_entry(path: Path) -> Entry:
         name = _name_from_predictions(predictions_file)
         identity = ("predictions", sha256 or predictions_file or source)
         revision = f"predictions sha256 {sha256[:12]}" if sha256 else None
+    facts = model_facts(name)
     return Entry(
         model=name,
         revision=revision,
@@ -175,6 +191,9 @@ def read_entry(path: Path) -> Entry:
         mistakes=_checked_mistakes(document, source),
         labels_version=labels_version_of(labels),
         flags=results.problem_flags({"labels": labels, "metrics": metrics, "complete": complete}),
+        family=facts.family,
+        pretraining=facts.pretraining,
+        file=file,
     )
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,6 +150,49 @@ def model_card_section(document: Mapping[str, Any]) -> str:
         packages=[f"{name} {version}" for name, version in packages.items() if version],
         command=escape.public_command_line(environment.get("command"), _public_ids(document)),
     )
+
+
+# The blocks of a results document (`results.document`) that a public copy keeps; anything else
+# a results file holds (a field added by hand, an image's bytes) is never published.
+PUBLIC_BLOCKS = (
+    "metrics",
+    "complete",
+    "labels",
+    "predictions",
+    "mistakes",
+    "model",
+    "run",
+    "environment",
+)
+
+
+def public_document(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The results document as a public dataset holds it: its `PUBLIC_BLOCKS` only, every local
+    path cut to its last component (a local model named by its folder; the annotation file, the
+    predictions file, the images and the label patches by their names; any other absolute path
+    in a text), and the command line cut as model cards show it."""
+    run = document.get("run") or {}
+    given = [
+        (document.get("predictions") or {}).get("source"),
+        *(run.get("label_patch_paths") or []),
+    ]
+    images = run.get("images_source")
+    if isinstance(images, str) and escape.is_local_path(images):
+        given.append(images)
+    local_names = {
+        **_local_names(document),
+        **{path: escape.last_component(path) for path in given if isinstance(path, str) and path},
+    }
+    public = {
+        block: escape.without_local_paths(document[block], local_names)
+        for block in PUBLIC_BLOCKS
+        if block in document
+    }
+    command = (document.get("environment") or {}).get("command")
+    if isinstance(command, list) and all(isinstance(word, str) for word in command):
+        shown = escape.public_command_line(command, _public_ids(document))
+        public["environment"] = {**public["environment"], "command": shlex.split(shown or "")}
+    return public
 
 
 def _labels_credit(labels: Mapping[str, Any]) -> LabelsCredit:
