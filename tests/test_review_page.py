@@ -78,10 +78,12 @@ def test_embedded_data_cannot_close_its_script_block(tmp_path: Path) -> None:
 
 
 def test_page_script_builds_the_dom_from_text_only_and_loads_nothing_remote() -> None:
-    script = (Path(review.__file__).parent / "review_assets" / "review.js").read_text()
+    script = review.page_script(
+        (Path(review.__file__).parent / "review_assets" / "review.js").read_text()
+    )
     for html_sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert html_sink not in script
-    for asset in ("index.html", "review.css", "review.js"):
+    for asset in ("index.html", "review.css", "review.js", "dom.js"):
         text = (Path(review.__file__).parent / "review_assets" / asset).read_text()
         assert not re.search(r"https?://|//cdn|@import|fetch\(|XMLHttpRequest", text), asset
 

@@ -195,6 +195,13 @@ def page_data(
     }
 
 
+def page_script(script: str) -> str:
+    """A page's own script with the DOM helpers every page shares (``dom.js``) before it: what
+    the page inlines."""
+    shared = resources.files(__package__).joinpath(_ASSETS, "dom.js")
+    return shared.read_text(encoding="utf-8") + script
+
+
 def embedded_json(data: Any) -> str:
     """JSON safe inside ``<script type="application/json">``: no ``<`` at all, so no ``</``."""
     return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
@@ -220,7 +227,9 @@ def write_review_page(
     template = assets.joinpath("index.html").read_text(encoding="utf-8")
     page = (
         template.replace("/*STYLE*/", assets.joinpath("review.css").read_text(encoding="utf-8"))
-        .replace("/*SCRIPT*/", assets.joinpath("review.js").read_text(encoding="utf-8"))
+        .replace(
+            "/*SCRIPT*/", page_script(assets.joinpath("review.js").read_text(encoding="utf-8"))
+        )
         .replace(
             "/*DATA*/",
             embedded_json(page_data(records, labels=labels, title=title, folder=folder, kind=kind)),

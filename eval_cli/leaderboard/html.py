@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..analysis.review import embedded_json
+from ..analysis.review import embedded_json, page_script
 from ..scores.results_dataset import ResultsFile, predictions_beside
 from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
 from .entries import Leaderboard
@@ -136,7 +136,7 @@ def render_page(board: Leaderboard, output_dir: str | os.PathLike) -> str:
     assets = resources.files(__package__).joinpath(_ASSETS)
     template = assets.joinpath("index.html").read_text(encoding="utf-8")
     style = assets.joinpath("board.css").read_text(encoding="utf-8")
-    script = assets.joinpath("board.js").read_text(encoding="utf-8")
+    script = page_script(assets.joinpath("board.js").read_text(encoding="utf-8"))
     policy = (
         f"default-src 'none'; style-src {_csp_hash(style)}; script-src {_csp_hash(script)}; "
         "img-src data:"

@@ -1,5 +1,6 @@
 // The review page's script (inlined into review/index.html by eval_cli/review.py).
-// Every text from the data goes into the DOM through textContent or an attribute, never as HTML.
+// Every text from the data goes into the DOM through textContent or an attribute (el, byId:
+// dom.js, inlined before this), never as HTML.
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("review-data").textContent);
@@ -20,17 +21,6 @@
   ];
   const JUDGED_BY_YOU = "judged", NOT_JUDGED_BY_YOU = "not-judged";
 
-  const byId = (id) => document.getElementById(id);
-  function el(tag, attributes, children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) {
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value);
-    }
-    for (const child of children || []) node.append(child);
-    return node;
-  }
   const className = (id) => `${id} ${names[id]}`;
   const keyOf = (mistake) => `${mistake.file_name}|${mistake.prediction}`;
 

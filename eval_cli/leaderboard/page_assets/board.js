@@ -1,6 +1,7 @@
 // The leaderboard page's script (inlined into leaderboard.html by eval_cli/leaderboard/html.py).
-// Every text from the data goes into the page through textContent or an attribute, never as
-// HTML; SVG elements are made in the namespace of the page's own <svg> elements.
+// Every text from the data goes into the page through textContent or an attribute (el, byId:
+// analysis/review_assets/dom.js, inlined before this), never as HTML; SVG elements are made in the
+// namespace of the page's own <svg> elements.
 //
 // The table shows the first PAGE_ROWS rows of the current order and filters ("Show more" adds
 // rows): laying out 1,300 rows of 27 cells takes a browser about a second, 100 rows a few
@@ -15,20 +16,8 @@
   const PAGE_ROWS = 100;
   const column = Object.fromEntries(columns.map((c, index) => [c.name, index]));
   const MODEL = column.model, REVISION = column.revision;
-  const byId = (id) => document.getElementById(id);
   const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
   const number = (value) => value.toLocaleString("en");
-
-  function el(tag, attributes, children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) {
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value);
-    }
-    for (const child of children || []) node.append(child);
-    return node;
-  }
 
   // A link made by html.py (relative to the page, percent-encoded, or on the Hub); anything
   // else (a page edited by hand) is shown as text.
