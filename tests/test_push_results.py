@@ -341,3 +341,17 @@ def test_no_upload_sends_an_image_file():
     with pytest.raises(PushError, match="refusing to upload 1 image file"):
         hub_files.commit_in_batches(api, REPO, pending, message="m")
     assert api.commits == []
+
+
+def test_a_local_folder_named_in_another_encoding_is_published_readably(tree, token, tmp_path):
+    odd = tmp_path / "tree"
+    shutil.copytree(tree / "my-finetune", odd / "run")
+    document = json.loads((odd / "run" / "results.json").read_text())
+    document["model"]["id"] = "/home/someone/caf\udce9"  # a Latin-1 name read as UTF-8
+    (odd / "run" / "results.json").write_text(json.dumps(document))
+    files = _pushed(odd, token).committed()
+    (parquet,) = [path for path in files if path.endswith(".parquet")]
+    assert parquet.startswith("flagged/local/caf")
+    assert set(pq.read_table(io.BytesIO(files[parquet])).column("model").to_pylist()) == {
+        "caf\ufffd"
+    }

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ HUB_PREFIX = "hf://datasets/"
 HUB_URL = "https://huggingface.co/datasets"
 LOCAL_ORG, SCORED_ORG = "local", "scored"
 _NAME_CHARACTERS = 96  # of a folder name made from a local model's or a predictions file's name
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ResultsDatasetError(ToolkitError):
@@ -82,12 +84,11 @@ def results_files(given: str | os.PathLike) -> list[ResultsFile] | None:
 
 
 def is_results_dataset(folder: Path) -> bool:
-    """A folder laid out as a results dataset: an ``official/`` or ``flagged/`` folder beside a
-    card, and no ``results.json`` of its own (a run folder)."""
+    """A folder laid out as a results dataset (a copy of one, whole or only its results files):
+    an ``official/`` or ``flagged/`` folder, and no ``results.json`` of its own (a run folder)."""
     return (
         folder.is_dir()
         and not (folder / RESULTS_FILE).exists()
-        and (folder / CARD_FILE).is_file()
         and any((folder / status).is_dir() for status in STATUS_FOLDERS)
     )
 
@@ -191,7 +192,7 @@ def plan_tree(tree: str | os.PathLike) -> TreePlan:
             continue
         problem = _predictions_problem(document, predictions)
         if problem is None:
-            published.append(publish(document, folder, predictions))
+            published.append(published_result(document, folder, predictions))
         else:
             problems.append(f"{folder}: {problem}")
     problems.extend(_clashes(published))
@@ -223,7 +224,9 @@ def _predictions_problem(document: Mapping[str, Any], predictions: Path) -> str 
     return None
 
 
-def publish(document: Mapping[str, Any], folder: Path, predictions: Path) -> PublishedResult:
+def published_result(
+    document: Mapping[str, Any], folder: Path, predictions: Path
+) -> PublishedResult:
     """One result as the dataset holds it: its place (status, model folder, time), its public
     document with the ``publication`` block."""
     problems = tuple(results.publication_problems(document))
@@ -250,15 +253,21 @@ def _model_place(document: Mapping[str, Any], model: Mapping[str, Any]) -> tuple
     """The public name of the result's model and its folder in the dataset."""
     model_id = model.get("id")
     if isinstance(model_id, str) and model_id:
-        name = escape.public_model_name(model_id, local=model.get("local") is True)
+        name = _encodable(escape.public_model_name(model_id, local=model.get("local") is True))
         if name == model_id and hub_repo_id_problem(model_id) is None:
             return name, model_id
         return name, f"{LOCAL_ORG}/{_component(name)}"
     predictions = document.get("predictions") or {}
     source = escape.last_component(str(predictions.get("source") or "predictions"))
     sha = str(predictions.get("sha256") or "")[:12]
-    stem = PurePosixPath(source).stem
+    stem = _encodable(PurePosixPath(source).stem)
     return stem, f"{SCORED_ORG}/{_component(stem)}" + (f"-{sha}" if sha else "")
+
+
+def _encodable(name: str) -> str:
+    """``name`` with what UTF-8 cannot hold (a lone surrogate, from a folder name in another
+    encoding) as U+FFFD: a parquet string column takes it."""
+    return _SURROGATE.sub("\ufffd", name)
 
 
 def _component(name: str) -> str:
@@ -352,7 +361,7 @@ def _lists(matrix: Any) -> Any:
 
 def result_files(result: PublishedResult) -> list[tuple[str, Callable[[], bytes]]]:
     """The result's two files: path in the repository and how to make the bytes."""
-    text = json.dumps(result.document, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(result.document, indent=2) + "\n"  # ASCII: any lone surrogate escaped
     return [
         (result.results_path, lambda: text.encode("utf-8")),
         (result.predictions_path, lambda: predictions_parquet(result)),
