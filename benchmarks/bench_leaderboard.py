@@ -10,9 +10,10 @@ cost).
 (a) The whole command over ``--results`` files (default 200): reads them all, writes
     leaderboard.md, leaderboard.csv, leaderboard.html and both plots as PNG and SVG. Goal
     (issue 10): under 2 s for 200.
-(b) The page alone for ``--page-results`` files (default 1,300, a sweep of every timm ImageNet
-    classifier): `html.render_page` in this process, from the board already read. Goal (issue 21):
-    written in under 2 s.
+(b) ``--page-results`` files (default 1,300, a sweep of every timm ImageNet classifier) in this
+    process, phase by phase: reading them into a board, the table files, both plots (PNG and SVG),
+    and the page (`html.render_page`). Goal (issue 21): leaderboard.html written in under 2 s.
+    The phases' shares are measured in the same rounds, so they hold on a loaded machine.
 (c) That page opened in headless chromium (needs chromium and chromedriver, as the page's test
     does): from navigation start to the page's script done and laid out ("leaderboard-ready"),
     then one sort, one filter and one search, each from the event to the DOM updated. Goal:
@@ -37,8 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_fixtures import headless_chromium, missing_browser_reason  # noqa: E402
-from imagenet_multilabel.eval_cli.leaderboard.board import build_leaderboard  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.board import (  # noqa: E402
+    build_leaderboard,
+    csv_text,
+    markdown,
+)
 from imagenet_multilabel.eval_cli.leaderboard.html import render_page  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.plots import PLOTS, render_plot  # noqa: E402
 
 ARCHITECTURES = (
     "resnet50",
@@ -216,21 +222,33 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
         page_paths = write_results(directory / "page_results", args.page_results)
-        board = build_leaderboard(page_paths)
         page = directory / "page" / "leaderboard.html"
         page.parent.mkdir()
         for _ in range(args.repeats):
+            with rounds.measure("read"):
+                board = build_leaderboard(page_paths)
+            with rounds.measure("tables"):
+                markdown(board, [])
+                csv_text(board)
+            with rounds.measure("plots"):
+                for which in PLOTS:
+                    render_plot(board, which)
             with rounds.measure("page"):
                 text = render_page(board, page.parent)
         page.write_text(text, encoding="utf-8")
-        best = rounds.best("page")
-        summary["b_page_s"] = round(best.wall_s, 3)
-        summary["b_page_cpu_s"] = round(best.cpu_s, 3)
+        phases = {name: rounds.median(name) for name in ("read", "tables", "plots", "page")}
+        total_cpu = sum(timing.cpu_s for timing in phases.values())
+        summary["b_phases_s"] = {name: round(t.wall_s, 3) for name, t in phases.items()}
+        summary["b_phases_cpu_s"] = {name: round(t.cpu_s, 3) for name, t in phases.items()}
+        summary["b_page_cpu_share"] = round(phases["page"].cpu_s / total_cpu, 3)
         summary["b_page_bytes"] = len(text.encode("utf-8"))
         print(
-            f"(b) leaderboard.html of {len(board.entries)} results: {best.wall_s:.3f} s wall, "
-            f"{best.cpu_s:.3f} s CPU (best of {args.repeats}; goal < 2 s), "
-            f"{summary['b_page_bytes']:,} bytes"
+            f"(b) {len(board.entries)} results, medians of {args.repeats}: "
+            + ", ".join(
+                f"{name} {t.wall_s:.3f} s wall / {t.cpu_s:.3f} s CPU" for name, t in phases.items()
+            )
+            + f"; leaderboard.html (goal < 2 s) is {summary['b_page_cpu_share']:.0%} of the CPU "
+            f"time, {summary['b_page_bytes']:,} bytes"
         )
         reason = missing_browser_reason()
         if reason:

@@ -1,8 +1,9 @@
 """`imagenet-multilabel leaderboard`: many results files -> one table and the paper's two plots.
 
-Reads the ``results.json`` of `score` and `run` (files or run directories, any mix) and writes
-``leaderboard.md``, ``leaderboard.csv`` and, as PNG and SVG, multi-label accuracy against original
-top-1 (with y = x) and ImageNet-M correct against original top-1 (the paper's figure).
+Reads the ``results.json`` of `score` and `run` (files, run directories or results datasets, any
+mix) and writes ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.html`` (the same table and
+plots to browse: `html`) and, as PNG and SVG, multi-label accuracy against original top-1 (with
+y = x) and ImageNet-M correct against original top-1 (the paper's figure).
 
 Trust: every number read is checked (`leaderboard_entries`) and a malformed file is an error
 naming it and the key; every text shown is escaped (`dataset_script.escape`) and a local model is
