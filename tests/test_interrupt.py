@@ -7,6 +7,7 @@ import pytest
 from imagenet_multilabel.dataset_script import build as build_module
 from imagenet_multilabel.eval_cli.commands.cli import INTERRUPTED_STATUS, main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard_module
+from imagenet_multilabel.eval_cli.scores import push_results as push_results_module
 from imagenet_multilabel.eval_cli.scores import score as score_module
 
 
@@ -33,6 +34,13 @@ COMMANDS = {
         ["leaderboard", "results.json", "--output-dir", "board"],
         "interrupted; each file in board is whole, but some may be missing or from an earlier "
         "run: run the same command again",
+    ),
+    "push-results": (
+        push_results_module,
+        "push_results",
+        ["push-results", "eval_results", "--repo-id", "org/results"],
+        "interrupted; the commits already made are kept, each whole: run the same command again "
+        "to finish (files the repository holds unchanged are skipped)",
     ),
 }
 

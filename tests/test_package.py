@@ -77,7 +77,7 @@ def test_console_command_and_module_form(stray_cwd):
     )
     helped = _run([sys.executable, "-m", "imagenet_multilabel", "--help"], cwd=stray_cwd)
     assert helped.returncode == 0, helped.stderr
-    for command in ("score", "run", "build", "push", "push-metric"):
+    for command in ("score", "run", "build", "push", "push-metric", "push-results"):
         assert command in helped.stdout
 
 
