@@ -65,8 +65,8 @@ def write_results(
     root: Path, count: int, *, hostile: bool = False, flagged_every: int = 5
 ) -> list[Path]:
     """``count`` run folders; every ``flagged_every``-th result flagged (unverified labels);
-    with ``hostile``, one model's id and revision are markup and one run folder is named like a
-    javascript: URL."""
+    with ``hostile``, one model's id and revision are markup, one run folder is named like a
+    javascript: URL and one in Latin-1."""
     paths = []
     for index in range(count):
         model = f"{NAMES[index % len(NAMES)].rsplit('.', 1)[0]}_{index}"
@@ -77,7 +77,8 @@ def write_results(
         )
         if hostile and index == 1:
             document["model"].update(id=MARKUP_MODEL, revision=HOSTILE)
-        folder = root / ("javascript:alert(1)" if hostile and index == 2 else f"run_{index:03d}")
+        odd_names = {2: "javascript:alert(1)", 3: "caf\udce9"}  # a URL; a Latin-1 name
+        folder = root / (odd_names[index] if hostile and index in odd_names else f"run_{index:03d}")
         folder.mkdir(parents=True)
         (folder / "results.json").write_text(json.dumps(document))
         (folder / "predictions.jsonl").write_text("")
@@ -125,6 +126,7 @@ def test_embedded_data_cannot_close_its_script_block_and_links_stay_files(tmp_pa
     assert text.count("<script") == 2 and "window.__injected" not in text.replace(block, "")
     links = [row["results"] for row in data["rows"] if row["results"]]
     assert "../runs/javascript%3Aalert%281%29/results.json" in links
+    assert "../runs/caf%E9/results.json" in links  # the folder's own bytes
     assert all(not link.startswith(("javascript:", "/")) for link in links)
     predictions = [row["predictions"] for row in data["rows"]]
     assert "../runs/run_000/predictions.jsonl" in predictions

@@ -74,7 +74,7 @@ def page_data(board: Leaderboard, output_dir: Path) -> dict[str, Any]:
         "rows": rows,
         "plots": [_plot(board, which, row_of) for which in PLOTS],
         "notes": list(board.notes),
-        "count": len(board.entries),
+        "link_column": LINK_COLUMN,
     }
 
 
@@ -119,10 +119,10 @@ def _links(file: ResultsFile | None, output_dir: Path) -> tuple[str | None, str 
 
 
 def _relative(path: Path, output_dir: Path) -> str:
-    """``path`` as a link from a page in ``output_dir``: relative, percent-encoded (a file named
-    ``javascript:x`` stays a file)."""
-    relative = Path(os.path.relpath(path.resolve(), output_dir.resolve())).as_posix()
-    return urllib.parse.quote(relative)
+    """``path`` as a link from a page in ``output_dir``: relative, its bytes percent-encoded (a
+    file named ``javascript:x`` stays a file; a name in another encoding keeps its bytes)."""
+    relative = os.path.relpath(path.resolve(), output_dir.resolve())
+    return urllib.parse.quote(os.fsencode(Path(relative).as_posix()))
 
 
 def _csp_hash(text: str) -> str:

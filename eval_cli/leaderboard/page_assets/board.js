@@ -54,7 +54,7 @@
     const spec = columns[index];
     const text = row.cells[index];
     const td = document.createElement("td");
-    const results = spec.name === "source" && row.results ? safeHref(row.results) : null;
+    const results = spec.name === data.link_column && row.results ? safeHref(row.results) : null;
     if (results) {
       td.append(el("a", { href: results, text: text || "results" }));
       const predictions = row.predictions ? safeHref(row.predictions) : null;
