@@ -38,7 +38,7 @@ from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...metric.errors import ToolkitError, brief_repr
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE, folder_name
-from . import hub, results
+from . import results
 from .predictions import read_predictions, read_top5_probs
 
 OFFICIAL, FLAGGED = "official", "flagged"
@@ -232,7 +232,9 @@ def published_result(
     problems = tuple(results.publication_problems(document))
     status = FLAGGED if problems else OFFICIAL
     model = document.get("model") or {}
-    public = hub.public_document(document)
+    from .hub import public_document  # huggingface_hub's card code: for publishing only
+
+    public = public_document(document)
     public["publication"] = {"status": status, "problems": list(problems)}
     name, place = _model_place(document, model)
     stem = _time_stem(document)
