@@ -355,3 +355,24 @@ def test_a_local_folder_named_in_another_encoding_is_published_readably(tree, to
     assert set(pq.read_table(io.BytesIO(files[parquet])).column("model").to_pylist()) == {
         "caf\ufffd"
     }
+
+
+def test_a_connection_lost_midway_keeps_the_whole_commits_and_says_how_to_resume(
+    tree, token, monkeypatch, capsys
+):
+    api = FakeHfApi()
+    commit = api.create_commit
+
+    def second_fails(repo_id, operations, **kwargs):
+        if len(api.commits) == 1:
+            raise OSError("[Errno 111] Connection refused")  # what the HTTP client's error is
+        commit(repo_id, operations, **kwargs)
+
+    monkeypatch.setattr(api, "create_commit", second_fails)
+    monkeypatch.setattr("imagenet_multilabel.eval_cli.scores.push_results.HfApi", lambda **_: api)
+    args = ["push-results", str(tree), "--repo-id", REPO, "--files-per-commit", "2"]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: could not publish the results to datasets/{REPO}: OSError")
+    assert "the commits already made are kept; run the same command again" in error
+    assert len(api.commits) == 1 and "README.md" not in api.committed()
