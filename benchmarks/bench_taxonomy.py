@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from imagenet_multilabel.dataset_script import classes  # noqa: E402
+from imagenet_multilabel.dataset_script.label_sets import load_label_set  # noqa: E402
 from imagenet_multilabel.dataset_script.labels.consensus import cohen_kappa  # noqa: E402
-from imagenet_multilabel.dataset_script.labels.real import load_real_labels  # noqa: E402
 from imagenet_multilabel.dataset_script.taxonomy import (  # noqa: E402
     categories,
     class_relations,
@@ -65,8 +65,7 @@ GOAL_S = 0.5
 
 @cache
 def real_sets() -> tuple[frozenset[int], ...]:
-    real = load_real_labels()
-    return tuple(real.by_file_name[name] for name in classes.validation_file_names())
+    return tuple(load_label_set("real").accepted_sets())
 
 
 def accepted_labels(image_id: int) -> set[int]:

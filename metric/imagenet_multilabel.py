@@ -1,7 +1,9 @@
 """The ``evaluate`` module: ImageNet multi-label accuracy (labels v3.0.0) and ImageNet-M.
 
 Input contract and documentation only; all scoring happens in ``scoring.py`` (with the labels in
-``references.py``), which ``evaluate`` copies along because of the relative imports below.
+``references.py``), and the other configurations are the registered label sets of
+``label_sets.py`` that accept a set of classes per image; ``evaluate`` copies those files along
+because of the relative imports below (only this file's own: each of them is imported here).
 ``evaluate`` reads the imports of this file as text: keep one plain import per line.
 """
 
@@ -9,8 +11,9 @@ import datasets
 import evaluate
 
 from .errors import ToolkitError, expect_flag
-from .references import LABEL_COLUMNS, RealReferences, References
-from .scoring import check_raw_inputs, score, score_real
+from .label_sets import configurations
+from .references import LABEL_COLUMNS, References, SetReferences
+from .scoring import check_raw_inputs, score
 
 # ToolkitError is what compute raises on bad input; importing it here also makes evaluate copy
 # errors.py, which scoring.py and references.py import, next to this module.
@@ -42,6 +45,20 @@ _CITATION = """\
   journal = {arXiv preprint arXiv:2006.07159},
   year    = {2020}
 }
+@inproceedings{northcutt2021pervasive,
+  title     = {Pervasive Label Errors in Test Sets Destabilize Machine Learning Benchmarks},
+  author    = {Northcutt, Curtis G. and Athalye, Anish and Mueller, Jonas},
+  booktitle = {Proceedings of the Neural Information Processing Systems Track on Datasets and
+               Benchmarks},
+  year      = {2021}
+}
+@inproceedings{tsipras2020imagenet,
+  title     = {From {ImageNet} to Image Classification: Contextualizing Progress on Benchmarks},
+  author    = {Tsipras, Dimitris and Santurkar, Shibani and Engstrom, Logan and Ilyas, Andrew and
+               Madry, Aleksander},
+  booktitle = {Proceedings of the 37th International Conference on Machine Learning},
+  year      = {2020}
+}
 """
 
 _DESCRIPTION = """\
@@ -50,9 +67,11 @@ annotations of the ILSVRC-2012 validation set (Shankar et al. 2020, extended by 
 2022, labels version 3.0.0). Images marked problematic are skipped; a top-1 prediction counts as
 correct when it is one of the image's `correct` or `unclear` labels; accuracy is averaged per
 original ImageNet class, then over the 1,000 classes. With `imagenet_m=True` it scores ImageNet-M,
-the 68 "major mistake" images, as a number correct out of 68. Its second configuration, `real`,
-scores ReaL accuracy (Beyer et al. 2020) instead: a top-1 prediction is correct when it is in the
-image's ReaL label set, over the validation images that have one.
+the 68 "major mistake" images, as a number correct out of 68. Its other configurations score the
+label sets that accept a set of classes per image instead (a top-1 prediction is correct when it
+is in the image's set, over the images that have one): `real`, ReaL accuracy (Beyer et al. 2020);
+`label_errors`, the original labels with the label errors that Northcutt et al. (2021) confirmed
+corrected; `main_object`, the main object that Tsipras et al. (2020)'s annotators named.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -68,9 +87,10 @@ Args:
         `imagenet_m_total` and no per-class means. Defaults to False.
     allow_partial: score rows that do not cover all 1,000 classes; the per-class means are then
         over the covered classes and `partial` is True. Defaults to False, which raises instead.
-    With the `real` configuration (`evaluate.load(..., "real")`), `references` are instead
-    `{"file_name": str, "real_labels": list of int}` dicts, one per image (an empty list: the
-    image has no ReaL label and is left out), and `imagenet_m`/`allow_partial` do not apply.
+    With a label set's configuration (`evaluate.load(..., "real")`), `references` are instead
+    `{"file_name": str, COLUMN: list of int}` dicts, one per image, COLUMN `real_labels`,
+    `corrected_labels` or `main_object_labels` (an empty list: the set does not judge the image,
+    which is left out), and `imagenet_m`/`allow_partial` do not apply.
     Inputs are checked as given, before `evaluate` casts them to its features (which would make
     0.9 class 0 and "false" a problematic image): a float, string or bool where an int is
     expected, a class repeated within a top-k row, a flag that is not a bool (1, "true"), a row
@@ -90,9 +110,9 @@ Returns:
         of the image's three label sets), as `{"file_name", "prediction"}` dicts: almost half of
         such novel predictions of top models were found correct, so they need a look rather
         than counting as plain errors. num_rejected: num_mistakes + num_outside_label_set.
-    With the `real` configuration: real_accuracy (top-1 in the ReaL set), real_accuracy_top5
-        (k >= 5: any of the first five in it), num_real_scored and num_real_left_out (images
-        with an empty ReaL set).
+    With a label set's configuration NAME: NAME_accuracy (top-1 in the image's set), for `real`
+        with k >= 5 real_accuracy_top5 (any of the first five in it), num_NAME_scored and
+        num_NAME_left_out (images with an empty set).
 Examples:
     >>> import evaluate
     >>> import imagenet_multilabel.metric
@@ -178,12 +198,16 @@ _FEATURE_OF_KIND = {
     "flag": datasets.Value("bool"),
 }
 _REFERENCE_FEATURES = {name: _FEATURE_OF_KIND[kind] for name, kind in LABEL_COLUMNS.items()}
-# The `real` configuration: one ReaL label set per image, joined on file_name by the caller.
-_REAL_REFERENCE_FEATURES = {
-    "file_name": datasets.Value("string"),
-    "real_labels": datasets.Sequence(datasets.Value("int64")),
-}
-REAL_CONFIG = "real"
+# The label sets' configurations: one set of accepted classes per image, joined on file_name by the
+# caller; named after the set (`label_sets.AcceptedSet`).
+_CONFIGURATIONS = configurations()
+
+
+def _set_features(column: str) -> dict:
+    return {
+        "file_name": datasets.Value("string"),
+        column: datasets.Sequence(datasets.Value("int64")),
+    }
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -191,13 +215,14 @@ class ImagenetMultilabel(evaluate.Metric):
     """ImageNet multi-label accuracy; see the module card for the rule and its limits."""
 
     def _info(self) -> evaluate.MetricInfo:
-        if self.config_name not in ("default", REAL_CONFIG):
+        if self.config_name != "default" and self.config_name not in _CONFIGURATIONS:
             raise ToolkitError(
                 f"unknown configuration {self.config_name!r}: expected none (multi-label "
-                f"accuracy) or {REAL_CONFIG!r} (ReaL accuracy)"
+                f"accuracy) or a label set: {', '.join(map(repr, _CONFIGURATIONS))}"
             )
+        label_set = _CONFIGURATIONS.get(self.config_name)
         references = (
-            _REAL_REFERENCE_FEATURES if self.config_name == REAL_CONFIG else _REFERENCE_FEATURES
+            _REFERENCE_FEATURES if label_set is None else _set_features(label_set.reference_column)
         )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -219,6 +244,8 @@ class ImagenetMultilabel(evaluate.Metric):
                 "https://proceedings.mlr.press/v119/shankar20c.html",
                 "https://arxiv.org/abs/2205.04596",
                 "https://arxiv.org/abs/2006.07159",
+                "https://arxiv.org/abs/2103.14749",
+                "https://arxiv.org/abs/2005.11295",
             ],
         )
 
@@ -226,12 +253,18 @@ class ImagenetMultilabel(evaluate.Metric):
         """Check the batch as given, then store it: ``evaluate`` casts it to the features on the
         way in, which would turn bad values into wrong numbers. ``compute(predictions=...,
         references=...)`` comes through here too."""
-        check_raw_inputs(predictions, references, real=self.config_name == REAL_CONFIG)
+        check_raw_inputs(predictions, references, column=self._reference_column)
         super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    @property
+    def _reference_column(self) -> str | None:
+        """The references' column of accepted classes in a label set's configuration."""
+        label_set = _CONFIGURATIONS.get(self.config_name)
+        return None if label_set is None else label_set.reference_column
 
     def add(self, *, prediction=None, reference=None, **kwargs) -> None:
         """Check one example as given (see ``add_batch``), then store it."""
-        check_raw_inputs([prediction], [reference], real=self.config_name == REAL_CONFIG)
+        check_raw_inputs([prediction], [reference], column=self._reference_column)
         super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(
@@ -243,13 +276,15 @@ class ImagenetMultilabel(evaluate.Metric):
     ) -> dict:
         imagenet_m = expect_flag(imagenet_m, "imagenet_m")
         allow_partial = expect_flag(allow_partial, "allow_partial")
-        if self.config_name == REAL_CONFIG:
+        label_set = _CONFIGURATIONS.get(self.config_name)
+        if label_set is not None:
             if imagenet_m or allow_partial:
                 raise ToolkitError(
                     "imagenet_m and allow_partial apply to multi-label accuracy, not to the "
-                    f"{REAL_CONFIG!r} configuration"
+                    f"{label_set.name!r} configuration"
                 )
-            return score_real(predictions, RealReferences.from_rows(references))
+            references = SetReferences.from_rows(references, label_set.reference_column)
+            return label_set.score(predictions, references)
         return score(
             predictions,
             References.from_rows(references),

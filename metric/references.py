@@ -2,8 +2,9 @@
 
 ``LABEL_COLUMNS`` declares the columns of one split of the labels once; the labels dataset's
 Features, the ``evaluate`` module's features, the raw-input checks and the scorer derive from it.
-``References`` (and ``RealReferences`` for ReaL) hold one split row-aligned, built from columns,
-rows or an Arrow table with the same checks and errors, so that wrong labels never reach a score.
+``References`` (and ``SetReferences`` for the label sets that accept a set of classes per image)
+hold one split row-aligned, built from columns, rows or an Arrow table with the same checks and
+errors, so that wrong labels never reach a score.
 
 Each label-set column is stored flat (``LabelSets``: image ``rows[i]`` holds ``classes[i]``), so
 "is row r's prediction in row r's set" for every row at once is one gather, one comparison and
@@ -122,6 +123,13 @@ class LabelSets:
             rank_hits[self.rows.compress(ids.take(self.rows) == self.classes)] = True
         return hits
 
+    def lists(self, num_rows: int) -> list[list[int]]:
+        """The classes of each of ``num_rows`` rows as a list (empty for a row without any)."""
+        order = np.argsort(self.rows, kind="stable")
+        bounds = np.searchsorted(self.rows[order], np.arange(num_rows + 1))
+        values = self.classes[order].tolist()
+        return [values[start:end] for start, end in itertools.pairwise(bounds.tolist())]
+
     def moved(self, new_position: np.ndarray) -> LabelSets:
         """The labels of the rows that ``new_position`` maps to a position (>= 0), renumbered."""
         rows = new_position[self.rows]
@@ -180,11 +188,7 @@ class References:
 
     def label_lists(self, name: str) -> list[list[int]]:
         """One label-set column (``correct``, ``wrong`` or ``unclear``) as a list per row."""
-        label_sets: LabelSets = getattr(self, name)
-        order = np.argsort(label_sets.rows, kind="stable")
-        bounds = np.searchsorted(label_sets.rows[order], np.arange(len(self) + 1))
-        values = label_sets.classes[order].tolist()
-        return [values[start:end] for start, end in itertools.pairwise(bounds.tolist())]
+        return getattr(self, name).lists(len(self))
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence[Any]]) -> References:
@@ -389,13 +393,11 @@ def _arrow_label_sets(array: Any, name: str) -> LabelSets:
     return LabelSets(rows=rows, classes=_arrow_class_ids(values, f"column {name!r}", rows))
 
 
-REAL_COLUMNS = ("file_name", "real_labels")
-
-
 @dataclass(frozen=True)
-class RealReferences:
-    """The ReaL label set of each image, row-aligned; an empty set means the raters found no
-    ImageNet class that fits, and the image is left out of ReaL accuracy."""
+class SetReferences:
+    """One set of accepted classes per image, row-aligned (the label sets of `label_sets` that
+    judge a top-1 by membership); an empty set means the label set does not judge that image,
+    which is left out of its accuracy."""
 
     file_names: np.ndarray
     labels: LabelSets
@@ -403,17 +405,27 @@ class RealReferences:
     def __len__(self) -> int:
         return len(self.file_names)
 
-    @classmethod
-    def from_columns(cls, file_names: Sequence[str], real_labels: Sequence[Any]) -> RealReferences:
-        """Unique file names and, row by row, their ReaL class ids (a list, set or array)."""
-        if len(file_names) != len(real_labels):
-            raise ReferencesError(
-                f"ReaL references: {len(file_names)} file names but {len(real_labels)} label sets"
-            )
-        return cls(_file_names(list(file_names)), _label_sets(real_labels, "real_labels"))
+    def take(self, rows: ArrayLike) -> SetReferences:
+        """The references of ``rows`` (positions, in that order), e.g. the predicted images."""
+        rows = np.asarray(rows, dtype=np.int64)
+        new_position = np.full(len(self), -1, dtype=np.int64)
+        new_position[rows] = np.arange(len(rows))
+        return SetReferences(self.file_names[rows], self.labels.moved(new_position))
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> RealReferences:
-        """Build from ``{"file_name", "real_labels"}`` mappings (what the module receives)."""
-        columns = _columns_of_rows(rows, REAL_COLUMNS)
-        return cls.from_columns(columns["file_name"], columns["real_labels"])
+    def from_columns(
+        cls, file_names: Sequence[str], sets: Sequence[Any], column: str = "labels"
+    ) -> SetReferences:
+        """Unique file names and, row by row, their accepted class ids (a list, set or array);
+        ``column`` names the sets in error messages."""
+        if len(file_names) != len(sets):
+            raise ReferencesError(
+                f"references: {len(file_names)} file names but {len(sets)} label sets in {column!r}"
+            )
+        return cls(_file_names(list(file_names)), _label_sets(sets, column))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]], column: str) -> SetReferences:
+        """Build from ``{"file_name", column}`` mappings (what the ``evaluate`` module receives)."""
+        columns = _columns_of_rows(rows, ("file_name", column))
+        return cls.from_columns(columns["file_name"], columns[column], column)

@@ -24,10 +24,9 @@ from .references import (
     LABEL_COLUMNS,
     NUM_CLASSES,
     NUM_VALIDATION_IMAGES,
-    REAL_COLUMNS,
-    RealReferences,
     References,
     ReferencesError,
+    SetReferences,
     class_ids_in_range,
     first_rows,
     is_bool,
@@ -54,7 +53,7 @@ def _is_class_id(value: Any) -> bool:
     return is_int(value) and 0 <= value < NUM_CLASSES
 
 
-def _prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
+def prediction_matrix(predictions: ArrayLike, num_rows: int) -> np.ndarray:
     """Predictions as an (N, k) int64 matrix, column 0 the top-1 class id."""
     try:
         array = np.asarray(predictions)
@@ -127,7 +126,7 @@ def judge(predictions: ArrayLike, references: References) -> np.ndarray:
     judge it).
     """
     num_rows = len(references)
-    matrix = _prediction_matrix(predictions, num_rows)
+    matrix = prediction_matrix(predictions, num_rows)
     verdicts = _judge_ranks(np.ascontiguousarray(matrix.T), references).T
     return verdicts[:, 0].copy() if np.ndim(predictions) == 1 else np.ascontiguousarray(verdicts)
 
@@ -163,7 +162,7 @@ def score(
     num_rows = len(references)
     if num_rows == 0:
         raise ReferencesError("references are empty: nothing to score")
-    matrix = _prediction_matrix(predictions, num_rows)
+    matrix = prediction_matrix(predictions, num_rows)
     scored = ~references.is_problematic
     num_scored = int(np.count_nonzero(scored))
     if num_scored == 0:
@@ -229,7 +228,8 @@ def score(
 
 
 # ---------------------------------------------------------------------------------------------
-# All 50,000 validation images: the original single labels and ReaL (Beyer et al. 2020)
+# All 50,000 validation images: the original single labels, and the label sets that accept a set
+# of classes per image (`label_sets.AcceptedSet`)
 
 
 def score_original(predictions: ArrayLike, original_label: ArrayLike) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def score_original(predictions: ArrayLike, original_label: ArrayLike) -> dict[st
             f"{labels.shape} of dtype {labels.dtype}"
         )
     labels = class_ids_in_range(labels, "original labels", np.arange(labels.size))
-    matrix = _prediction_matrix(predictions, labels.size)
+    matrix = prediction_matrix(predictions, labels.size)
     hits = matrix[:, :TOP_K] == labels[:, None]
     results: dict[str, Any] = {"top1_accuracy": int(np.count_nonzero(hits[:, 0])) / labels.size}
     if hits.shape[1] == TOP_K:
@@ -252,25 +252,28 @@ def score_original(predictions: ArrayLike, original_label: ArrayLike) -> dict[st
     return results
 
 
-def score_real(predictions: ArrayLike, references: RealReferences) -> dict[str, Any]:
-    """ReaL accuracy: a top-1 prediction is correct when it is in the image's ReaL set, averaged
-    over the images that have one (the others are counted in ``num_real_left_out``); with
-    k >= 5 also top-5 (any of the first five in the set), as timm reports both."""
+def score_accepted(predictions: ArrayLike, references: SetReferences) -> dict[str, Any]:
+    """Accuracy against a set of accepted classes per image: a top-1 prediction is correct when it
+    is in the image's set, averaged over the images that have one (the others are counted in
+    ``num_left_out``); with k >= 5 also top-5 (any of the first five in the set), as timm reports
+    for such sets. The keys are generic; each label set names them (`label_sets.AcceptedSet`)."""
     num_rows = len(references)
     if num_rows == 0:
-        raise ReferencesError("ReaL references are empty: nothing to score")
-    matrix = _prediction_matrix(predictions, num_rows)
+        raise ReferencesError("references are empty: nothing to score")
+    matrix = prediction_matrix(predictions, num_rows)
     labelled = np.zeros(num_rows, dtype=bool)
     labelled[references.labels.rows] = True
     num_scored = int(np.count_nonzero(labelled))
     if num_scored == 0:
-        raise ReferencesError(f"none of the {num_rows} images has a ReaL label: nothing to score")
+        raise ReferencesError(
+            f"none of the {num_rows} images has an accepted class: nothing to score"
+        )
     hits = references.labels.contains(np.ascontiguousarray(matrix[:, :TOP_K].T))
-    results: dict[str, Any] = {"real_accuracy": int(np.count_nonzero(hits[0])) / num_scored}
+    results: dict[str, Any] = {"accuracy": int(np.count_nonzero(hits[0])) / num_scored}
     if len(hits) == TOP_K:
-        results["real_accuracy_top5"] = int(np.count_nonzero(hits.any(axis=0))) / num_scored
-    results["num_real_scored"] = num_scored
-    results["num_real_left_out"] = num_rows - num_scored
+        results["accuracy_top5"] = int(np.count_nonzero(hits.any(axis=0))) / num_scored
+    results["num_scored"] = num_scored
+    results["num_left_out"] = num_rows - num_scored
     return results
 
 
@@ -281,23 +284,23 @@ def score_real(predictions: ArrayLike, references: RealReferences) -> dict[str, 
 ROW_KEYS = tuple(LABEL_COLUMNS)
 
 
-def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -> None:
+def check_raw_inputs(predictions: Any, references: Any, *, column: str | None = None) -> None:
     """Refuse the inputs that a cast would change, before the ``evaluate`` module casts them.
 
     ``evaluate`` encodes every batch to the module's Arrow features before the scorer sees it:
     0.9 becomes class 0, ``"false"`` a problematic image, 2**70 an OverflowError, a missing or
     extra key a bare KeyError. So the batch is checked as given, by the scorer's own rules:
-    rows with exactly ``ROW_KEYS`` (``REAL_COLUMNS`` when ``real``), class ids that are ints in
-    0..999 (not floats, strings or bools), distinct within a top-k row, flags that are bools,
-    image ids in 1..50,000.
+    rows with exactly ``ROW_KEYS`` (``file_name`` and ``column`` for a label set's column of
+    accepted classes), class ids that are ints in 0..999 (not floats, strings or bools), distinct
+    within a top-k row, flags that are bools, image ids in 1..50,000.
     """
     if predictions is None or references is None:
         raise PredictionsError("pass predictions and references together, one per image")
     if len(references) == 0:
         raise ReferencesError("references are empty: nothing to score")
-    _check_row_keys(references, REAL_COLUMNS if real else ROW_KEYS)
-    if real:
-        RealReferences.from_rows(references)
+    _check_row_keys(references, ROW_KEYS if column is None else ("file_name", column))
+    if column is not None:
+        SetReferences.from_rows(references, column)
     else:
         References.from_rows(references)
         image_ids = [row["image_id"] for row in references]
@@ -308,7 +311,7 @@ def check_raw_inputs(predictions: Any, references: Any, *, real: bool = False) -
                 f"{len(bad)} row(s) hold something else, e.g. {brief_repr(image_ids[bad[0]])}; "
                 f"first offending rows: {first_rows(bad)}"
             )
-    _check_distinct_ids(_prediction_matrix(predictions, len(references)))
+    _check_distinct_ids(prediction_matrix(predictions, len(references)))
     if isinstance(predictions, list | tuple):  # numpy would make [True, 2] an int array
         flags = np.vectorize(is_bool, otypes=[bool])(np.asarray(predictions, dtype=object))
         bad = _rows_where(flags)

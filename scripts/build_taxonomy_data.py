@@ -10,7 +10,7 @@ Inputs, none downloaded:
 - WordNet 3.0's noun database (``data.noun``; Debian's ``wordnet-base`` installs it in
   ``/usr/share/wordnet``), parsed here by its documented format (wndb(5WN)): no NLTK.
 - The ReaL labels (Beyer et al. 2020), read and sha256-checked by the package's own loader
-  (timm's identical copy by default, ``--real-labels`` for another).
+  (the package's copy by default, ``--real-labels`` for another).
 - Optionally Tsipras et al.'s eleven superclasses (``superclasses.npy``, a pickled dict: loaded
   with ``allow_pickle`` here and nowhere else), converted to ``tsipras_groups.json``; without
   ``--tsipras-superclasses`` that file is left as it is.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # a checkout imports as the package (its folders map under it)
 
 from imagenet_multilabel.dataset_script import classes  # noqa: E402
-from imagenet_multilabel.dataset_script.labels.real import load_real_labels  # noqa: E402
+from imagenet_multilabel.dataset_script.label_sets import load_label_set  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "dataset_script" / "data" / "taxonomy"
 DEFAULT_WORDNET = Path("/usr/share/wordnet")
@@ -448,7 +448,7 @@ def build_tsipras_groups(path: Path, wnids: Sequence[str]) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wordnet", type=Path, default=DEFAULT_WORDNET, help="WordNet 3.0 dict")
-    parser.add_argument("--real-labels", type=Path, help="real.json (default: timm's copy)")
+    parser.add_argument("--real-labels", type=Path, help="real.json (default: the package's copy)")
     parser.add_argument("--tsipras-superclasses", type=Path, help="Tsipras et al.'s .npy")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
@@ -459,8 +459,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(
             f"{args.wordnet}: {len(missing)} ImageNet classes are not noun synsets: {missing[:5]}"
         )
-    real = load_real_labels(args.real_labels)
-    real_sets = [real.by_file_name[name] for name in classes.validation_file_names()]
+    real_sets = load_label_set("real", path=args.real_labels).accepted_sets()
 
     relatives = build_relatives(synsets, wnids)
     nodes, ancestors = build_nodes(synsets, wnids, relatives)

@@ -126,7 +126,7 @@ def test_real_configuration_checks_its_rows():
 def test_well_formed_inputs_pass_the_raw_check():
     check_raw_inputs([0, 1], ROWS)
     check_raw_inputs(np.array([[0, 1], [1, 2]]), ROWS)
-    check_raw_inputs([0], [{"file_name": "a", "real_labels": []}], real=True)
+    check_raw_inputs([0], [{"file_name": "a", "real_labels": []}], column="real_labels")
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,18 @@ def test_data_packages_import_none_of_the_toolkit():
             assert not [m for m in found if m.startswith(f"{NAMESPACE}.")], path
 
 
+def test_only_the_label_sets_folder_imports_itself_within_dataset_script():
+    """`dataset_script/label_sets/` loads the multi-label labels, the classes and the shipped
+    sets: it sits on top of `dataset_script`, and nothing else there imports it."""
+    package = f"{NAMESPACE}.dataset_script.label_sets"
+    for path in (ROOT / "dataset_script").rglob("*.py"):
+        if "label_sets" in path.relative_to(ROOT).parts:
+            continue
+        name = module_name(path)
+        found = imported_modules(path.read_text(), name, path.name == "__init__.py")
+        assert not [m for m in found if m == package or m.startswith(f"{package}.")], path
+
+
 def test_no_import_runs_up_a_layer():
     found = {
         (path.relative_to(ROOT).as_posix(), module)

@@ -81,10 +81,26 @@ def test_module_is_a_thin_contract_over_scoring(metric):
         "import datasets",
         "import evaluate",
         "from .errors import ToolkitError, expect_flag",
-        "from .references import LABEL_COLUMNS, RealReferences, References",
-        "from .scoring import check_raw_inputs, score, score_real",
+        "from .label_sets import configurations",
+        "from .references import LABEL_COLUMNS, References, SetReferences",
+        "from .scoring import check_raw_inputs, score",
     ]
     assert type(metric).__name__ == "ImagenetMultilabel"
+
+
+def relative_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level
+    }
+
+
+def test_the_module_imports_every_file_its_files_import():
+    """evaluate copies only the files the module itself imports (it does not follow their
+    imports), so each of those may import only files the module imports too."""
+    imported = relative_imports(MODULE_PATH)
+    for name in imported:
+        assert relative_imports(MODULE_PATH.with_name(f"{name}.py")) <= imported, name
 
 
 @pytest.mark.parametrize("k", [1, 5])

@@ -26,6 +26,7 @@ SPACE_FILES = {
     "scoring.py",
     "references.py",
     "errors.py",
+    "label_sets.py",
     "README.md",
     "app.py",
     "requirements.txt",
@@ -118,7 +119,8 @@ def test_push_creates_the_space_and_uploads_one_commit(no_login, monkeypatch, ca
     assert commit["files"][f"{NAME}.py"].decode() == push.LOCAL_IMPORT_LINE.sub(
         "", module_source.replace(push.LOCAL_LOAD_CALL, f'evaluate.load("{REPO_ID}"')
     )
-    for unchanged in ("scoring.py", "references.py", "errors.py", "requirements.txt"):
+    unchanged_files = ("scoring.py", "references.py", "errors.py", "label_sets.py")
+    for unchanged in (*unchanged_files, "requirements.txt"):
         assert commit["files"][unchanged] == (push.METRIC_DIR / unchanged).read_bytes()
     output = capsys.readouterr()
     assert f"https://huggingface.co/spaces/{REPO_ID}" in output.out

@@ -181,8 +181,9 @@ def test_scoring_imports_none_of_the_run_extra(statement):
 
 
 def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path):
-    """Without the [run] extra: score, analyze, leaderboard, build and the `evaluate` module
-    work; run says which extra to install and exits 2."""
+    """Without the [run] extra: score (`--split full` too: every label set ships in the package),
+    analyze, leaderboard, build and the `evaluate` module work; run says which extra to install
+    and exits 2."""
     path, _ = annotation_file
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text(
@@ -203,6 +204,7 @@ def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path
         commands = {
             "score": ["score", "--predictions", predictions, *labels, "--split", "imagenet_m",
                       "--output", scored],
+            "score full": ["score", "--predictions", predictions, *labels, "--split", "full"],
             "analyze": ["analyze", "--predictions", predictions, *labels, "--split", "imagenet_m",
                         "--output-dir", f"{out}/analysis"],
             "leaderboard": ["leaderboard", scored, "--output-dir", f"{out}/board"],
@@ -227,7 +229,7 @@ def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path
     completed = _run([sys.executable, "-c", code, *args], cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     outcome = json.loads(completed.stdout.strip().splitlines()[-1])
-    for command in ("score", "analyze", "leaderboard", "build"):
+    for command in ("score", "score full", "analyze", "leaderboard", "build"):
         assert outcome[command][0] == 0, (command, outcome[command][1])
     assert outcome["run"] == [
         2,

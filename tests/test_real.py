@@ -1,20 +1,38 @@
-"""ReaL labels keyed by file name, and the 50,000-image scores (original top-1/top-5, ReaL)."""
+"""ReaL labels (shipped in the package) joined by file name, and the 50,000-image scores (original
+top-1/top-5, ReaL)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import evaluate
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.labels import real
-from imagenet_multilabel.dataset_script.labels.real import RealLabelsError, load_real_labels
-from imagenet_multilabel.metric.references import RealReferences, ReferencesError
-from imagenet_multilabel.metric.scoring import PredictionsError, score_original, score_real
+from imagenet_multilabel.dataset_script.label_sets import LabelSetError, load_label_set, real
+from imagenet_multilabel.metric.label_sets import by_name
+from imagenet_multilabel.metric.references import ReferencesError, SetReferences
+from imagenet_multilabel.metric.scoring import PredictionsError, score_original
+
+REAL = by_name("real")
+
+
+def load_real_labels(path=None, *, allow_unverified=False):
+    return load_label_set("real", path=path, allow_unverified=allow_unverified)
+
+
+def by_file_name(labels) -> dict[str, frozenset[int]]:
+    """Each image's ReaL set, keyed by file name."""
+    return dict(zip(labels.file_names.tolist(), labels.accepted_sets(), strict=True))
+
+
+def score_real(predictions, references):
+    return REAL.score(predictions, references)
+
 
 MODULE_PATH = Path(__file__).resolve().parents[1] / "metric" / "imagenet_multilabel.py"
 
@@ -37,28 +55,30 @@ def synthetic_file(tmp_path_factory) -> tuple[Path, list[list[int]]]:
     return path, sets
 
 
-def test_timm_copy_is_the_published_file():
+def test_the_shipped_copy_is_the_published_file():
     labels = load_real_labels()
-    assert labels.verified and labels.sha256 == real.REAL_LABELS_SHA256
-    assert labels.source.endswith("timm/data/_info/imagenet_real_labels.json")
-    assert len(labels.by_file_name) == classes.NUM_VALIDATION_IMAGES
+    provenance = labels.provenance
+    assert provenance["verified"] and provenance["sha256"] == real.REAL_LABELS_SHA256
+    assert provenance["source"].endswith("label_sets/data/real/real.json")
+    assert provenance["licence"] == "Apache-2.0"
+    assert provenance["published"].startswith(real.SOURCE_REPOSITORY)
+    sets = by_file_name(labels)
+    assert len(sets) == classes.NUM_VALIDATION_IMAGES
     # The first two entries of the published real.json: [] and [970, 795].
-    assert labels.by_file_name["ILSVRC2012_val_00000001.JPEG"] == frozenset()
-    assert labels.by_file_name["ILSVRC2012_val_00000002.JPEG"] == frozenset({795, 970})
-    empty = sum(not classes_ for classes_ in labels.by_file_name.values())
-    assert empty == 3163
-    assert labels.provenance()["published"].startswith(real.SOURCE_REPOSITORY)
+    assert sets["ILSVRC2012_val_00000001.JPEG"] == frozenset()
+    assert sets["ILSVRC2012_val_00000002.JPEG"] == frozenset({795, 970})
+    assert sum(not classes_ for classes_ in sets.values()) == 3163
 
 
 def test_another_copy_is_refused_unless_allowed(synthetic_file):
     path, sets = synthetic_file
-    with pytest.raises(RealLabelsError, match="`allow_unverified_real_labels=True`") as raised:
+    allow = "`allow_unverified_label_set_files=['real']`"
+    with pytest.raises(LabelSetError, match=re.escape(allow)) as raised:
         load_real_labels(path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() in str(raised.value)
     assert str(path) in str(raised.value)
     labels = load_real_labels(path, allow_unverified=True)
-    assert not labels.verified and labels.provenance()["verified"] is False
-    assert labels.source == str(path)
+    assert labels.provenance["verified"] is False and labels.provenance["source"] == str(path)
 
 
 def test_entry_i_belongs_to_image_i_plus_1_and_is_joined_by_file_name(synthetic_file):
@@ -66,12 +86,12 @@ def test_entry_i_belongs_to_image_i_plus_1_and_is_joined_by_file_name(synthetic_
     labels = load_real_labels(path, allow_unverified=True)
     for image_id in (1, 2, 1234, 50_000):
         name = classes.file_name_from_image_id(image_id)
-        assert labels.by_file_name[name] == frozenset(sets[image_id - 1])
+        assert by_file_name(labels)[name] == frozenset(sets[image_id - 1])
     names = [classes.file_name_from_image_id(i) for i in (50_000, 3, 18, 2)]
-    references = labels.references(names)
-    assert references.file_names.tolist() == names
-    rows = [int(name[15:23]) - 1 for name in names]
-    predictions = [sets[row][0] if sets[row] else 0 for row in rows]
+    rows = labels.reference_rows(names)
+    assert [row["file_name"] for row in rows] == names
+    references = SetReferences.from_rows(rows, REAL.reference_column)
+    predictions = [sets[i - 1][0] if sets[i - 1] else 0 for i in (50_000, 3, 18, 2)]
     assert score_real(predictions, references) == {
         "real_accuracy": 1.0,
         "num_real_scored": 3,
@@ -81,21 +101,21 @@ def test_entry_i_belongs_to_image_i_plus_1_and_is_joined_by_file_name(synthetic_
 
 def test_unknown_file_names_are_an_error(synthetic_file):
     labels = load_real_labels(synthetic_file[0], allow_unverified=True)
-    with pytest.raises(RealLabelsError, match=r"1 file name\(s\).*'cat.jpg'"):
-        labels.references(["ILSVRC2012_val_00000001.JPEG", "cat.jpg"])
+    with pytest.raises(LabelSetError, match=r"1 file name\(s\).*'cat.jpg'"):
+        labels.reference_rows(["ILSVRC2012_val_00000001.JPEG", "cat.jpg"])
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("not json", "are not JSON"),
+        ("not json", "is not JSON"),
         ("{}", "expected a JSON list of 50,000 lists .* got dict"),
         ("[[1], [2]]", "expected a JSON list of 50,000 lists .* got 2 entries"),
         (json.dumps([[1]] * 49_999 + [[1000]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
         # an int beyond int64 is no class id (numpy would overflow converting it)
         (json.dumps([[1]] * 49_999 + [[2**70]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
         # ints of 4,301+ digits and deep nesting are refused by the JSON reader itself
-        ("[[" + "9" * 5000 + "]]", "are not JSON: .*digits"),
+        ("[[" + "9" * 5000 + "]]", "is not JSON: .*digits"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
         (json.dumps([[1]] * 49_998 + [["1"], 5]), r"2 entr.*ILSVRC2012_val_00049999.JPEG"),
         (json.dumps([[1]] * 49_999 + [[True]]), r"1 entr.*ILSVRC2012_val_00050000"),
@@ -104,30 +124,27 @@ def test_unknown_file_names_are_an_error(synthetic_file):
 def test_malformed_files_are_errors_naming_the_entries(tmp_path, content, message):
     path = tmp_path / "real.json"
     path.write_text(content)
-    with pytest.raises(RealLabelsError, match=message):
+    with pytest.raises(LabelSetError, match=message):
         load_real_labels(path, allow_unverified=True)
 
 
-def test_missing_file_and_missing_timm_copy(tmp_path, monkeypatch):
-    with pytest.raises(RealLabelsError, match="ReaL labels file .*absent.json' does not exist"):
+def test_a_missing_file_is_an_error(tmp_path):
+    with pytest.raises(LabelSetError, match="ReaL labels file .*absent.json' does not exist"):
         load_real_labels(tmp_path / "absent.json")
-    monkeypatch.setattr(real, "TIMM_COPY", "data/_info/absent.json")
-    with pytest.raises(RealLabelsError, match="no data/_info/absent.json .* `real_labels=PATH`"):
-        load_real_labels()
 
 
 def test_a_fifo_is_refused_not_read(tmp_path):
     """Reading a named pipe would block until a writer came."""
     fifo = tmp_path / "real.json"
     os.mkfifo(fifo)
-    with pytest.raises(RealLabelsError, match=r"'.*real.json' is a FIFO \(named pipe\)"):
+    with pytest.raises(LabelSetError, match=r"'.*real.json' is a FIFO \(named pipe\)"):
         load_real_labels(fifo, allow_unverified=True)
 
 
 def test_long_file_names_are_quoted_short(synthetic_file):
     labels = load_real_labels(synthetic_file[0], allow_unverified=True)
-    with pytest.raises(RealLabelsError) as raised:
-        labels.references(["x" * 1_000_000])
+    with pytest.raises(LabelSetError) as raised:
+        labels.reference_rows(["x" * 1_000_000])
     assert len(str(raised.value)) < 400
 
 
@@ -148,7 +165,7 @@ def test_score_real_equals_the_definition(seed):
     ]  # duplicates within a set included
     top5 = np.stack([rng.permutation(20)[:5] for _ in sets])
     names = [classes.file_name_from_image_id(i + 1) for i in range(len(sets))]
-    references = RealReferences.from_columns(names, sets)
+    references = SetReferences.from_columns(names, sets)
     results = score_real(top5, references)
     assert results["real_accuracy"] == pytest.approx(literal_real(top5, sets, 1))
     assert results["real_accuracy_top5"] == pytest.approx(literal_real(top5, sets, 5))
@@ -160,18 +177,18 @@ def test_score_real_equals_the_definition(seed):
 
 def test_score_real_errors():
     names = ["ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG"]
-    with pytest.raises(ReferencesError, match="none of the 2 images has a ReaL label"):
-        score_real([1, 2], RealReferences.from_columns(names, [[], []]))
+    with pytest.raises(ReferencesError, match="none of the 2 images has an accepted class"):
+        score_real([1, 2], SetReferences.from_columns(names, [[], []]))
     with pytest.raises(ReferencesError, match="2 file names but 1 label sets"):
-        RealReferences.from_columns(names, [[1]])
+        SetReferences.from_columns(names, [[1]])
     with pytest.raises(ReferencesError, match="appear more than once"):
-        RealReferences.from_columns([names[0], names[0]], [[1], [2]])
+        SetReferences.from_columns([names[0], names[0]], [[1], [2]])
     with pytest.raises(ReferencesError, match="class ids must be in 0..999"):
-        RealReferences.from_columns(names, [[1], [1000]])
+        SetReferences.from_columns(names, [[1], [1000]])
     with pytest.raises(PredictionsError, match="got 1 rows for 2 reference rows"):
-        score_real([1], RealReferences.from_columns(names, [[1], [2]]))
+        score_real([1], SetReferences.from_columns(names, [[1], [2]]))
     with pytest.raises(ReferencesError, match="lack key 'real_labels'"):
-        RealReferences.from_rows([{"file_name": names[0]}])
+        SetReferences.from_rows([{"file_name": names[0]}], "real_labels")
 
 
 def test_score_original_is_the_plain_mean_over_images():
@@ -212,13 +229,13 @@ def real_metric() -> evaluate.EvaluationModule:
 def test_module_real_config_equals_the_scoring_core(real_metric, synthetic_file):
     labels = load_real_labels(synthetic_file[0], allow_unverified=True)
     names = [classes.file_name_from_image_id(i) for i in range(1, 2001)]
-    rows = [{"file_name": name, "real_labels": sorted(labels.by_file_name[name])} for name in names]
+    rows = labels.reference_rows(names)
     rng = np.random.default_rng(3)
     top1 = rng.integers(0, 1000, len(rows))
     top1[::3] = [(i % 1000) for i in range(0, 2000, 3)]
     offsets = np.stack([rng.choice(999, 4, replace=False) + 1 for _ in rows])
     top5 = np.column_stack([top1, (top1[:, None] + offsets) % 1000])  # distinct, as required
-    expected = score_real(top5, labels.references(names))
+    expected = score_real(top5, labels.take(np.arange(2000)))
     assert 0 < expected["real_accuracy"] < 1
     assert real_metric.compute(predictions=top5.tolist(), references=rows) == expected
 
@@ -270,10 +287,9 @@ def test_score_full_split_reports_every_label_set(annotation_file, tmp_path, cap
     assert full["top1_accuracy"] == pytest.approx(np.mean(top5[:, 0] == original))
     assert full["top5_accuracy"] == pytest.approx(np.mean((top5 == original[:, None]).any(1)))
     real_labels = load_real_labels()
-    names = [classes.file_name_from_image_id(i + 1) for i in range(len(top5))]
     assert {k: full[k] for k in ("real_accuracy", "num_real_scored", "num_real_left_out")} == {
         k: v
-        for k, v in score_real(top5, real_labels.references(names)).items()
+        for k, v in score_real(top5, real_labels.references).items()
         if k != "real_accuracy_top5"
     }
     assert (full["num_real_scored"], full["num_real_left_out"]) == (46_837, 3_163)
@@ -283,6 +299,7 @@ def test_score_full_split_reports_every_label_set(annotation_file, tmp_path, cap
         assert document["metrics"][split]["num_missing_predictions"] == 0
     printed = capsys.readouterr().out
     assert "ReaL accuracy (top-1 in the ReaL set)" in printed and "UNVERIFIED ReaL" not in printed
+    assert document["labels"]["real"]["source"].endswith("real.json")
 
 
 def test_score_full_split_with_missing_images_and_unverified_real_labels(

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes
-from imagenet_multilabel.dataset_script.labels import real
 from imagenet_multilabel.dataset_script.taxonomy import class_relations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,10 +141,6 @@ def test_every_file_ships_with_its_source_and_licence():
 def _builder_inputs_missing() -> str | None:
     if not (WORDNET / "data.noun").is_file():
         return f"no WordNet 3.0 database at {WORDNET} (Debian: apt-get install wordnet-base)"
-    try:
-        real.timm_copy()
-    except real.RealLabelsError as error:
-        return f"no ReaL labels to rebuild from: {error}"
     return None
 
 

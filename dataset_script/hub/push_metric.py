@@ -3,7 +3,9 @@ loads; it sits beside the other Hub code and shares its access (`dataset_script.
 
 ``evaluate`` fetches ``<NAME>.py`` from the Space ``ORG/NAME`` (evaluate/loading.py,
 ``HubEvaluationModuleFactory``) and then the files it imports relatively from the same Space, so
-the module is uploaded under the repo's name, with ``scoring.py`` beside it. The card, the module
+the module is uploaded under the repo's name, with the files it imports (``scoring.py``,
+``references.py``, ``errors.py``, ``label_sets.py``: the registered label sets' metric half)
+beside it. The card, the module
 docstring and the Gradio app load the module by its checkout path; staging rewrites that call
 to the repo id so that the Space documents itself.
 """
@@ -26,6 +28,7 @@ SUPPORT_FILES = (
     "scoring.py",
     "references.py",
     "errors.py",
+    "label_sets.py",
     "README.md",
     "app.py",
     "requirements.txt",
@@ -38,7 +41,7 @@ FILES_WITH_LOAD_CALL = (MODULE_FILE, "README.md", "app.py")
 # A dot would split evaluate's dynamic module path (evaluate_modules.metrics.ORG--NAME.<hash>.NAME)
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,95}")
 # A module named like one of its neighbours would shadow it (evaluate refuses ".scoring" itself).
-_RESERVED_NAMES = {"scoring", "references", "errors", "app"}
+_RESERVED_NAMES = {"scoring", "references", "errors", "label_sets", "app"}
 
 
 @dataclass(frozen=True)

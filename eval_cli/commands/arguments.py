@@ -12,18 +12,42 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from ...dataset_script.annotations.published import SPLITS
+from ...dataset_script.label_sets import LABEL_SPLITS, SPLIT_CHOICES, copy_options
+from ...metric import label_sets
 from ...metric.errors import ITEM_CHARS, shorten
+from ...metric.label_sets import FULL_SPLIT
 from .. import __version__
 
 PROG = "imagenet-multilabel"
-SPLIT_CHOICES = (*SPLITS, "all")
-FULL_SPLIT = "full"  # eval_cli.score.FULL_SPLIT, named here so that `score` imports no more
 # A value argparse quotes ('...') or a word it echoes, longer than an error should show.
 _LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
 _LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
+
+
+def copy_flag(name: str) -> str:
+    """The option that reads another copy of label set ``name``'s file: ``--NAME-labels``."""
+    return f"--{name.replace('_', '-')}-labels"
+
+
+class _LabelSetFile(argparse.Action):
+    """``--NAME-labels PATH``: ``label_set_files[NAME] = PATH`` (`score_predictions`,
+    `RunOptions`), the other sets' entries kept."""
+
+    def __init__(self, *args: Any, label_set: str, **kwargs: Any) -> None:
+        self.label_set = label_set
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest), self.label_set: values})
+
+
+class _AllowUnverified(_LabelSetFile):
+    """``--allow-unverified-NAME-labels``: NAME added to ``allow_unverified_label_set_files``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        setattr(namespace, self.dest, (*getattr(namespace, self.dest), self.label_set))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -85,28 +109,37 @@ def _add_label_arguments(
     _add_label_source_arguments(parser)
     parser.add_argument(
         "--split",
-        choices=(*SPLIT_CHOICES, FULL_SPLIT) if full_split else SPLIT_CHOICES,
+        choices=SPLIT_CHOICES if full_split else tuple(c for c in SPLIT_CHOICES if c != FULL_SPLIT),
         default=default_split,
-        help=f"which split to score (default: {default_split})"
+        help=f"which split to score (default: {default_split}; all: {', '.join(LABEL_SPLITS)})"
         + (
-            f"; {FULL_SPLIT}: all 50,000 validation images (top-1/top-5 on the original labels, "
-            "ReaL accuracy) plus every label split"
+            f"; {FULL_SPLIT}: every label set: all 50,000 validation images ("
+            + ", ".join(label_set.title for label_set in label_sets.in_split(FULL_SPLIT))
+            + ") plus every label split"
             if full_split
             else ""
         ),
     )
-    if full_split:
+    parser.set_defaults(label_set_files={}, allow_unverified_label_set_files=())
+    for name, what in copy_options().items() if full_split else ():
+        flag = copy_flag(name)
         parser.add_argument(
-            "--real-labels",
+            flag,
+            dest="label_set_files",
+            action=_LabelSetFile,
+            label_set=name,
             metavar="PATH",
-            help=f"with --split {FULL_SPLIT}: a copy of the ReaL labels' real.json (default: the "
-            "copy inside timm); its sha256 must be the published one",
+            help=f"with --split {label_sets.by_name(name).split}: {what}; its sha256 must be the "
+            "published one",
         )
         parser.add_argument(
-            "--allow-unverified-real-labels",
-            action="store_true",
-            help="accept a --real-labels file whose sha256 is not the published one; results "
-            "are then marked unverified",
+            f"--allow-unverified-{flag[2:]}",
+            dest="allow_unverified_label_set_files",
+            action=_AllowUnverified,
+            label_set=name,
+            nargs=0,
+            help=f"accept a {flag} file whose sha256 is not the published one; results are "
+            "then marked unverified",
         )
     parser.add_argument(
         "--limit",

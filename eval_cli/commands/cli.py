@@ -15,10 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from ...dataset_script.label_sets import copy_options
 from ...dataset_script.labels.loading import LabelSource
 from ...metric.errors import ToolkitError, brief_repr
 from ..engine.run_options import RunOptions, require_run_extra
-from .arguments import build_parser
+from .arguments import build_parser, copy_flag
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 # The library's errors name API parameters in backquotes (`allow_unverified=True`); the command
@@ -33,8 +34,10 @@ CLI_NAMES = {
     "`images`": "`--images`",
     "`output_dir`": "`--output-dir`",
     "`min_models`": "`--min-models`",
-    "`real_labels=PATH`": "`--real-labels PATH`",
-    "`allow_unverified_real_labels=True`": "`--allow-unverified-real-labels`",
+    **{
+        f"`allow_unverified_label_set_files=[{name!r}]`": f"`--allow-unverified-{flag[2:]}`"
+        for name, flag in ((name, copy_flag(name)) for name in copy_options())
+    },
     "`split='validation'`": "`--split validation`",
     "`merge_patches`": "`imagenet-multilabel patches merge`",
 }
@@ -176,7 +179,7 @@ def _score(args: argparse.Namespace) -> int:
         {
             "--predictions": args.predictions,
             **outputs.label_inputs(labels),
-            "--real-labels": args.real_labels,
+            **{copy_flag(name): path for name, path in args.label_set_files.items()},
         },
     )
     document = score_predictions(
@@ -184,8 +187,8 @@ def _score(args: argparse.Namespace) -> int:
         split=args.split,
         labels=labels,
         limit=args.limit,
-        real_labels=args.real_labels,
-        allow_unverified_real_labels=args.allow_unverified_real_labels,
+        label_set_files=args.label_set_files,
+        allow_unverified_label_set_files=args.allow_unverified_label_set_files,
     )
     status = _report(document, args)
     if args.output:

@@ -46,6 +46,7 @@ from .. import outputs
 from ..analysis import review
 from ..scores import results
 from ..scores.predictions import read_top5_probs
+from ..scores.score import label_set_scores
 from .inputs import CompareError, ModelInput, check_same_labels, read_model_inputs
 from .queue_page import queue_records, write_queue_review
 from .report import (
@@ -387,6 +388,9 @@ def compare_models(
     check_same_labels(models, labels)
     aligned = align(models, labels.split(SPLIT))
     summaries = model_summaries(models, aligned)
+    scores = label_set_scores([model.predictions for model in models], labels)
+    for summary, model_scores in zip(summaries, scores, strict=True):
+        summary["label_sets"] = model_scores
     accuracies = np.array([summary["multilabel_accuracy"] for summary in summaries])
     queue = novel_prediction_queue(models, aligned, accuracies)
     imagenet_m = labels.splits.get("imagenet_m")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script.taxonomy import experts
+from ..scores import results
 
 MARKDOWN_FILE = "compare.md"
 CSV_FILE = "compare.csv"
@@ -59,6 +60,9 @@ def csv_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
             "num_outside_label_set",
         ):
             add("models", summary["name"], measure, summary[measure])
+        for metrics in summary["label_sets"].values():  # metric keys are unique across splits
+            for measure, value in metrics.items():
+                add("label_sets", summary["name"], measure, value)
     for paper_set, report in document["solved"].items():
         for model, counts in report["by_model"].items():
             for measure in ("scored", "solved", "same_mistake"):
@@ -99,6 +103,40 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines.append("| " + " | ".join("---:" if n else "---" for n in numeric) + " |")
     lines.extend("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows)
     return [*lines, ""]
+
+
+def _label_sets_table(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each model on every registered label set (the leaderboard's columns), where it predicted
+    the set's whole split; empty cells where it did not."""
+    columns = [
+        (split, metric)
+        for split, metric in results.COLUMN_METRICS
+        if any(split in summary["label_sets"] for summary in summaries)
+    ]
+    if not columns:
+        return []
+    return [
+        "## Label sets",
+        "",
+        "Every registered label set on which a model predicted all the images of its split "
+        "(percentages; `--split full` for the 50,000-image ones): "
+        + "; ".join(f"{metric.column.header}: {metric.column.legend}" for _, metric in columns)
+        + ".",
+        "",
+        *_table(
+            ["model", *(metric.column.header for _, metric in columns)],
+            [
+                [
+                    summary["name"],
+                    *(
+                        results.column_cell(summary["label_sets"].get(split, {}), metric)
+                        for split, metric in columns
+                    ),
+                ]
+                for summary in summaries
+            ],
+        ),
+    ]
 
 
 def _pair_lookup(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, int]]:
@@ -144,6 +182,7 @@ def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) ->
             for s in document["models"]
         ],
     )
+    lines += _label_sets_table(document["models"])
     shown = 20
     lines += [
         "## Novel-prediction queue",

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from accelerate import Accelerator
 
-from ...dataset_script import classes
 from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.hub.access import PushError
 from ...dataset_script.images.choose import open_image_source
 from ...dataset_script.images.decode import check_images
 from ...dataset_script.images.source import ImageSource, LocatedImages
+from ...dataset_script.label_sets import LoadedLabelSet, check_label_set_files, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
-from ...dataset_script.labels.real import RealLabels
 from ...metric.errors import ToolkitError, first_few
 from .. import outputs
 from ..models import ModelLoadError, load_model, local_model_folder, model_problem
@@ -37,13 +36,11 @@ from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import hub, results
 from ..scores.predictions import read_predictions
 from ..scores.score import (
-    FULL_SPLIT,
     analyze_mistakes,
     chosen_splits,
-    full_split_file_names,
     labels_provenance,
-    real_labels_for,
     score_splits,
+    split_file_names,
 )
 from .distributed import (
     accelerator_for,
@@ -73,7 +70,7 @@ class _Launch:
     images: str
     source: ImageSource
     labels: Labels
-    real_labels: RealLabels | None
+    label_sets: dict[str, LoadedLabelSet]
     splits: tuple[str, ...]
     wanted: list[str]
     # The label patches as absolute paths, recorded so `analyze --run-dir` finds them from any
@@ -193,7 +190,8 @@ def _start_launch(
     missing image stops the launch before any model is loaded."""
     warn_about_the_setup(accelerator, options.mixed_precision)
     splits = chosen_splits(options.split)
-    real = real_labels_for(splits, options.real_labels, options.allow_unverified_real_labels)
+    files, allowed = options.label_set_files, options.allow_unverified_label_set_files
+    check_label_set_files(splits, files, allowed)
     # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
     # process; the others then read the cache.
     given = labels if isinstance(labels, LabelSource) else None
@@ -208,11 +206,14 @@ def _start_launch(
     patch_paths = tuple(
         str(Path(patch).resolve()) for patch in (given.patches if given is not None else ())
     )
-    wanted = _wanted_file_names(labels, splits, options.limit)
+    loaded = load_label_sets(splits, labels, files, allowed)
+    wanted = split_file_names(loaded, splits, options.limit)
     with accelerator.local_main_process_first():
         source = open_image_source(images, split=options.images_split)
     source.locate(wanted)
-    return _Launch(accelerator, options, images, source, labels, real, splits, wanted, patch_paths)
+    return _Launch(
+        accelerator, options, images, source, labels, loaded, splits, wanted, patch_paths
+    )
 
 
 @dataclass
@@ -418,11 +419,7 @@ def _scored_document(
     predictions_path = output_dir / PREDICTIONS_FILE
     predictions = read_predictions(predictions_path)
     metrics, num_outside = score_splits(
-        predictions,
-        launch.labels,
-        launch.splits,
-        limit=launch.options.limit,
-        real_labels=launch.real_labels,
+        predictions, launch.label_sets, launch.splits, limit=launch.options.limit
     )
     unpredicted = {
         split: split_metrics["num_missing_predictions"]
@@ -433,7 +430,7 @@ def _scored_document(
         raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
     document = results.document(
         metrics,
-        labels=labels_provenance(launch.labels, launch.real_labels),
+        labels=labels_provenance(launch.labels, launch.label_sets),
         predictions={
             "file": PREDICTIONS_FILE,
             "sha256": sha256_of_file(predictions_path),
@@ -464,12 +461,3 @@ def _check_headers(launch: _Launch, located: LocatedImages) -> None:
     unchecked = [name for name in located.file_names if name not in launch.checked]
     check_images(launch.source.locate(unchecked), full_decode=False)  # decoded once, later
     launch.checked.update(unchecked)
-
-
-def _wanted_file_names(labels: Labels, splits: Sequence[str], limit: int | None) -> list[str]:
-    """Every image that a chosen split scores (the first ``limit`` of each), in id order."""
-    label_splits = [split for split in splits if split != FULL_SPLIT]
-    names = {name for split in label_splits for name in labels.split(split).file_names[:limit]}
-    if FULL_SPLIT in splits:
-        names.update(full_split_file_names(limit))
-    return sorted(names, key=classes.image_id_from_file_name)

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
-from ...metric.errors import ToolkitError, brief_repr, expect_flag, expect_path, expect_text
+from ...metric.errors import (
+    ToolkitError,
+    brief_repr,
+    expect_flag,
+    expect_items,
+    expect_path,
+    expect_text,
+)
 
 # The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
 RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
@@ -28,7 +35,6 @@ _NEEDS = (("dry_run", "push_to_hub"), ("hub_repo_id", "push_to_hub"))
 # The options that are True or False (a truthy "no" must not switch one on).
 _FLAGS = (
     "skip_image_check",
-    "allow_unverified_real_labels",
     "trust_remote_code",
     "channels_last",
     "compile",
@@ -53,7 +59,9 @@ class RunOptions:
     """How a run evaluates its models; ``RunOptions(batch_size=128, cpu=True)`` or
     ``RunOptions.from_cli(args)``.
 
-    ``split``: the split(s) scored (``full``: all 50,000 images, with ``real_labels``);
+    ``split``: the split(s) scored (``full``: every label set, all 50,000 images too);
+    ``label_set_files``: another copy of a label set's file, by set name (``allow_unverified_``
+    ``label_set_files``: the sets whose copy may differ from the published file);
     ``limit``: the first N images of each split only (results marked partial);
     ``preprocess_on``: where images are resized and cropped: ``cpu`` (DataLoader workers, the
     model's own ops; uint8 goes to the device, normalised there) or ``device`` (workers only
@@ -69,8 +77,8 @@ class RunOptions:
     limit: int | None = None
     images_split: str = "validation"
     skip_image_check: bool = False
-    real_labels: str | os.PathLike | None = None
-    allow_unverified_real_labels: bool = False
+    label_set_files: Mapping[str, str | os.PathLike] = dataclasses.field(default_factory=dict)
+    allow_unverified_label_set_files: tuple[str, ...] = ()
     trust_remote_code: bool = False
     zero_shot_prompts: str = "ensemble"  # one of eval_cli.models.ZERO_SHOT_PROMPTS
     batch_size: int | str = 64
@@ -92,8 +100,21 @@ class RunOptions:
         for name in ("split", "images_split", "zero_shot_prompts"):
             expect_text(getattr(self, name), f"RunOptions({name}=...)")
         expect_text(self.hub_repo_id, "RunOptions(hub_repo_id=...)", optional=True)
-        for name in ("real_labels", "output_dir"):
-            expect_path(getattr(self, name), f"RunOptions({name}=...)", optional=True)
+        expect_path(self.output_dir, "RunOptions(output_dir=...)", optional=True)
+        if not isinstance(self.label_set_files, Mapping):
+            raise ToolkitError(
+                "label_set_files: expected a mapping of label set name to path, got "
+                f"{brief_repr(self.label_set_files)}"
+            )
+        for name, path in self.label_set_files.items():
+            expect_path(path, f"RunOptions(label_set_files[{name!r}]=...)")
+        allowed = expect_items(
+            self.allow_unverified_label_set_files,
+            "RunOptions(allow_unverified_label_set_files=...)",
+            (str,),
+            "a label set name",
+        )
+        object.__setattr__(self, "allow_unverified_label_set_files", allowed)
         size = self.batch_size
         if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {size!r}")

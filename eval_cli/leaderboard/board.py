@@ -30,17 +30,16 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...dataset_script import escape
 from ...dataset_script.annotations.published import PUBLISHED_SHA256, SPLITS, default_cache_dir
 from ...dataset_script.taxonomy import experts
+from ...metric import label_sets
 from ...metric.errors import expect_path, expect_paths
-from ...metric.scoring import score
 from .. import outputs
 from ..scores import results
 from ..scores.results_dataset import ResultsFile
-from ..scores.score import FULL_SPLIT
 from .entries import (
     MISTAKE_SOURCES,
     SEVERITIES,
@@ -67,13 +66,7 @@ COLUMNS = (
     ("rank", "#"),
     ("model", "Model"),
     ("revision", "Revision"),
-    ("top1_50k", "Top-1 (50k)"),
-    ("real", "ReaL"),
-    ("multilabel_accuracy", "Multi-label"),
-    ("multilabel_accuracy_strict", "Strict"),
-    ("multilabel_accuracy_micro", "Micro"),
-    ("top1_annotated", "Top-1 (annotated)"),
-    ("imagenet_m", "ImageNet-M"),
+    *((metric.column.name, metric.column.header) for _, metric in results.COLUMN_METRICS),
     *(
         (f"rejected_{source}", f"Rejected: {source.replace('-', ' ')}")
         for source in MISTAKE_SOURCES
@@ -223,11 +216,8 @@ def paper_references(labels: Labels) -> list[Entry]:
     references = []
     for model, name in PAPER_MODELS.items():
         metrics = {
-            split: score(
-                experts.paper_model_predictions(model, labels.split(split)),
-                labels.split(split),
-                imagenet_m=split == "imagenet_m",
-                allow_partial=True,
+            split: label_sets.by_name(split).score(
+                experts.paper_model_predictions(model, labels.split(split)), labels.split(split)
             )
             for split in SPLITS
         }
@@ -266,34 +256,19 @@ def reference_labels(labels: Labels | LabelSource | None) -> tuple[Labels | None
 # Table
 
 
-def _percent(value: Any) -> str:
-    return "" if value is None else f"{100 * value:.2f}"
-
-
 def row_cells(rank: int | str, entry: Entry) -> dict[str, str]:
     """One row as plain text, keyed by csv column; empty where the result lacks the number.
     Escaped by the writer of each format (`write_csv`, `markdown`)."""
-    correct, total = (
-        entry.value("imagenet_m", "imagenet_m_correct"),
-        entry.value("imagenet_m", "imagenet_m_total"),
-    )
     block = entry.mistakes or {"by_source": {}, "severities": {}}
     outside = entry.value("validation", "num_outside_label_set")
     return {
         "rank": str(rank),
         "model": entry.model,
         "revision": entry.revision or "",
-        "top1_50k": _percent(entry.value(FULL_SPLIT, "top1_accuracy")),
-        "real": _percent(entry.value(FULL_SPLIT, "real_accuracy")),
-        "multilabel_accuracy": _percent(entry.value("validation", "multilabel_accuracy")),
-        "multilabel_accuracy_strict": _percent(
-            entry.value("validation", "multilabel_accuracy_strict")
-        ),
-        "multilabel_accuracy_micro": _percent(
-            entry.value("validation", "multilabel_accuracy_micro")
-        ),
-        "top1_annotated": _percent(entry.x),
-        "imagenet_m": "" if correct is None else f"{correct}/{total}",
+        **{
+            metric.column.name: results.column_cell(entry.metrics.get(split, {}), metric)
+            for split, metric in results.COLUMN_METRICS
+        },
         **{
             f"rejected_{source}": str(block["by_source"].get(source, ""))
             for source in MISTAKE_SOURCES
@@ -331,12 +306,15 @@ def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
     lines = [
         "# ImageNet multi-label leaderboard",
         "",
-        "Ranked by multi-label accuracy (per class, on the annotated validation images). Top-1 "
-        "(50k): original labels, all 50,000 images (`--split full`); ReaL: top-1 in the ReaL set; "
-        "Top-1 (annotated): original labels, per class, on the same images as multi-label "
-        "accuracy (the plots' x axis). Percentages. Rejected: the top-1 predictions the "
-        "multi-label score rejects, by source; Expert: the paper's experts' severity of those "
-        "they reviewed; Outside label set: top-1 predictions in none of the image's label sets.",
+        "Ranked by multi-label accuracy (per class, on the annotated validation images). "
+        + "; ".join(
+            f"{metric.column.header}: {metric.column.legend}"
+            + (f" (`--split {split}`)" if split == label_sets.FULL_SPLIT else "")
+            for split, metric in results.COLUMN_METRICS
+        )
+        + ". Percentages. Rejected: the top-1 predictions the multi-label score rejects, by "
+        "source; Expert: the paper's experts' severity of those they reviewed; Outside label "
+        "set: top-1 predictions in none of the image's label sets.",
         "",
         "| " + " | ".join(header for _, header in COLUMNS) + " |",
         "| "

@@ -15,39 +15,34 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script import escape
+from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
 from ..analysis import mistakes as analysis
 from ..outputs import RESULTS_FILE
 from ..scores import results
 from ..scores.results_dataset import ResultsFile, results_files
-from ..scores.score import FULL_SPLIT
 from .families import UNKNOWN, model_facts
 
 # Mistake sources under their names before the rename (``unreviewed`` meant two things).
 OLD_MISTAKE_SOURCES = {"unreviewed": "outside-label-set"}
 MISTAKE_SOURCES = analysis.SOURCES
 SEVERITIES = ("minor", "borderline", "major")
-# The metrics read of each split, in reading order (a total before the count it bounds).
-READ_METRICS = {
-    FULL_SPLIT: ("top1_accuracy", "real_accuracy", "num_missing_predictions", "limit"),
-    "validation": (
-        "multilabel_accuracy",
-        "multilabel_accuracy_strict",
-        "multilabel_accuracy_micro",
-        "top1_accuracy_original",
-        "num_outside_label_set",
-        "num_classes_covered",
-        "num_missing_predictions",
-        "limit",
-    ),
-    "imagenet_m": (
-        "imagenet_m_total",
-        "imagenet_m_correct",
-        "num_classes_covered",
-        "num_missing_predictions",
-        "limit",
-    ),
+# What the leaderboard shows of each split: every registered set's column metrics (a total before
+# the count it bounds), the outside-label-set count, and what the flags read.
+SHOWN_METRICS = {
+    split: tuple(
+        key
+        for label_set in label_sets.in_split(split)
+        for metric in label_set.metrics
+        if metric.column is not None
+        for key in (metric.total, metric.key)
+        if key is not None
+    )
+    for split in label_sets.SPLITS
 }
+FLAG_METRICS = ("num_outside_label_set", "num_classes_covered", "num_missing_predictions", "limit")
+# The metrics read of each split, in reading order.
+READ_METRICS = {split: (*shown, *FLAG_METRICS) for split, shown in SHOWN_METRICS.items()}
 X_METRIC = ("validation", "top1_accuracy_original")  # the plots' x: every label split result has it
 
 
@@ -231,7 +226,8 @@ def _split_metrics(values: Mapping[str, Any], split: str, source: str) -> dict[s
     for key in READ_METRICS[split]:
         value = results.metric_value(values, key)
         if value is not None:
-            most = checked.get("imagenet_m_total") if key == "imagenet_m_correct" else None
+            total = label_sets.METRIC_BY_KEY[key].total if key in label_sets.METRIC_BY_KEY else None
+            most = checked.get(total) if total is not None else None
             checked[key] = results.checked_metric(value, key, f"{source}, split {split}", most=most)
     partial = values.get("partial", False)
     if not isinstance(partial, bool):
@@ -262,14 +258,16 @@ def _checked_labels(labels: Mapping[str, Any], source: str) -> dict[str, Any]:
             f"results file {source!r}: 'labels.patches' is {brief_repr(patches)}; expected a list"
         )
     checked["patches"] = patches
-    real = _object(labels, "real", source, "labels")
-    if real:
-        verified = real.get("verified")
-        checked["real"] = {
-            "source": _text(real, "source", source, "labels.real"),
-            "sha256": _text(real, "sha256", source, "labels.real"),
-            "verified": verified if isinstance(verified, bool) else None,
-        }
+    for label_set in label_sets.REGISTRY:  # the sets recorded under their own name
+        block = _object(labels, label_set.name, source, "labels")
+        if block:
+            within = f"labels.{label_set.name}"
+            verified = block.get("verified")
+            checked[label_set.name] = {
+                "source": _text(block, "source", source, within),
+                "sha256": _text(block, "sha256", source, within),
+                "verified": verified if isinstance(verified, bool) else None,
+            }
     return checked
 
 

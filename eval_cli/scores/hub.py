@@ -60,7 +60,9 @@ from ...dataset_script import escape
 from ...dataset_script.hub.access import PushError, hub_call, resolve_token
 from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...dataset_script.hub.names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
+from ...metric import label_sets
 from ...metric.errors import brief_repr
+from ...metric.label_sets import METRIC_BY_KEY, OF_TOTAL, PCT
 from .. import outputs
 from . import results
 
@@ -73,20 +75,19 @@ TASK_NAME = "Image Classification"
 MODEL_INDEX_FILE = "model-index.yaml"
 CARD_SECTION_FILE = "model_card_results.md"
 PUSH_RECORD_FILE = "hub_pull_request.json"
-# Model-index metrics per split, in card order; labels as in the run's summary table.
+# Model-index metrics per split, in card order: the published metrics of the label sets whose
+# results can be official (the labels dataset's); the card's table shows every other set's too,
+# the model-index does not claim them.
 MODEL_INDEX_METRICS = {
-    "validation": (
-        "multilabel_accuracy",
-        "multilabel_accuracy_strict",
-        "multilabel_accuracy_micro",
-        "top1_accuracy_original",
-    ),
-    "imagenet_m": ("imagenet_m_correct",),
-    # Top-1 on all 50,000 images and ReaL are not metrics of the labels dataset: the card's table
-    # shows them, the model-index does not claim them.
-    "full": (),
+    split: tuple(
+        metric.key
+        for label_set in label_sets.in_split(split)
+        if label_set.official
+        for metric in label_set.metrics
+        if metric.published
+    )
+    for split in label_sets.SPLITS
 }
-_PERCENT_KEYS = {key for key, _, style in results.SUMMARY_ROWS if style == "pct"}
 _YAML_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -135,6 +136,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
         warnings=results.publication_problems(document),
         splits=splits,
         rows=rows,
+        notes=results.label_set_notes(document),
         credit=_labels_credit(labels),
         labels={
             "version": labels.get("version"),
@@ -387,12 +389,13 @@ def _value(metrics: Mapping[str, Mapping[str, Any]], split: str, key: str) -> fl
             f"the results document lacks metric {key!r} of split {split!r}; expected the keys of "
             "metric.scoring.score"
         ) from None
-    return round(100 * float(value), 2) if key in _PERCENT_KEYS else int(value)
+    return round(100 * float(value), 2) if METRIC_BY_KEY[key].style == PCT else int(value)
 
 
 def _metric_name(split_metrics: Mapping[str, Any], key: str) -> str:
-    if key == "imagenet_m_correct":
-        return f"ImageNet-M correct (of {int(split_metrics['imagenet_m_total'])})"
+    metric = METRIC_BY_KEY[key]
+    if metric.style == OF_TOTAL:
+        return f"{metric.label} (of {int(split_metrics[metric.total])})"
     return f"{results.metric_label(key, official=True)}, %"
 
 

@@ -10,10 +10,10 @@ Both `score` and `run` write one JSON document (``results.json``) of this shape:
      "model": {...}, "run": {...},  # `run` only
      "environment": {...}}        # package versions, python, platform, time, command line
 
-This module is the one owner of that document (`document`), of its metric rows, labels and cell
-formats (`SUMMARY_ROWS`, `format_cell`, `metric_rows`: the summary table, the model card and the
-leaderboard use them) and of the rule for what may be called official or published
-(`publication_problems`).
+This module is the one owner of that document (`document`), of how its metrics are shown
+(`format_cell`, `metric_rows`: the summary table and the model card; the names, labels and styles
+are the registered label sets' one table, `metric.label_sets.METRICS`) and of the rule for what
+may be called official or published (`publication_problems`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,16 @@ import math
 import os
 import platform
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
+from ...metric.label_sets import METRIC_BY_KEY, METRICS, OF_TOTAL, PCT, REJECTED, Metric
 from ...metric.references import NUM_CLASSES, NUM_VALIDATION_IMAGES
 
 TOOLKIT = "imagenet-multilabel"
@@ -47,35 +50,10 @@ _PACKAGES = (
     "timm",
     "accelerate",
 )
-# (key, label, style) of each metric row, in the order the summary table and the model card show
-# them. "Per class" rows average per original class, then over the classes, on the annotated,
-# non-problematic images; "per image" rows are plain means over the same images.
-SUMMARY_ROWS = (
-    # split `full` (all 50,000 validation images, plain means per image)
-    ("top1_accuracy", "Top-1 vs original label, all images", "pct"),
-    ("top5_accuracy", "Top-5 vs original label, all images", "pct"),
-    ("real_accuracy", "ReaL accuracy (top-1 in the ReaL set)", "pct"),
-    ("real_accuracy_top5", "ReaL top-5 accuracy", "pct"),
-    ("num_real_scored", "Images with a ReaL label (scored)", "count"),
-    ("num_real_left_out", "Images without a ReaL label (left out)", "count"),
-    ("multilabel_accuracy", "Multi-label accuracy, per class", "pct"),
-    ("multilabel_accuracy_micro", "Multi-label accuracy, per image", "pct"),
-    ("multilabel_accuracy_strict", "Multi-label accuracy, unclear = wrong, per class", "pct"),
-    ("top1_accuracy_original", "Top-1 vs original label, same images, per class", "pct"),
-    ("multilabel_accuracy_top5", "Multi-label top-5 accuracy, per class", "pct"),
-    ("top5_accuracy_original", "Top-5 vs original label, same images, per class", "pct"),
-    ("imagenet_m_correct", "ImageNet-M correct", "count"),
-    ("num_scored", "Images scored", "count"),
-    ("num_problematic_skipped", "Problematic images skipped", "count"),
-    ("num_rejected", "Rejected predictions (wrong + outside the label set)", "rejected"),
-    ("num_mistakes", "  judged wrong by the labels", "count"),
-    ("num_outside_label_set", "  outside the label set (in no label set)", "count"),
-    ("num_missing_predictions", "Images without a prediction", "count"),
-)
-_LABELS = {key: label for key, label, _ in SUMMARY_ROWS}
-_STYLES = {key: style for key, _, style in SUMMARY_ROWS}
-OFFICIAL_KEY = "multilabel_accuracy"
+# The official score's key: the metric that says so when a result is official.
+OFFICIAL_KEY = next(metric.key for metric in METRICS if metric.official_label)
 _SHOWN_OUTSIDE_LABEL_SET = 3
+_NOTE_WIDTH = 96
 # Metric keys of results written before the rename (``unreviewed`` meant two things): readers of
 # old files look a current key up under its old name too.
 OLD_METRIC_KEYS = {"num_outside_label_set": "num_unreviewed", "outside_label_set": "unreviewed"}
@@ -150,7 +128,8 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
 
 def label_problems(labels: Mapping[str, Any]) -> list[str]:
     """The part of `publication_problems` about the labels alone (patched, unchecked, unverified
-    labels; unverified ReaL labels): what a command can say before any prediction exists."""
+    labels; another label set's labels unverified): what a command can say before any prediction
+    exists."""
     problems = []
     if labels.get("patched"):
         problems.append(
@@ -169,18 +148,42 @@ def label_problems(labels: Mapping[str, Any]) -> list[str]:
             f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
             "published one, so these are not the benchmark's numbers"
         )
-    real = labels.get("real")
-    if real is not None and real.get("verified") is not True:
-        problems.append(
-            f"UNVERIFIED ReaL labels: {real.get('source')} has sha256 {real.get('sha256')}, not "
-            "the published real.json, so the ReaL numbers are not the benchmark's"
-        )
+    for label_set in label_sets.REGISTRY:  # the sets recorded under their own name
+        block = labels.get(label_set.name)
+        if isinstance(block, Mapping) and block.get("verified") is not True:
+            problems.append(
+                f"UNVERIFIED {label_set.title} labels: {block.get('source')} has sha256 "
+                f"{block.get('sha256')}, not the published file, so the {label_set.title} "
+                "numbers are not the benchmark's"
+            )
     return problems
 
 
 def metric_label(key: str, *, official: bool) -> str:
     """A metric row's label; only the official score of a publishable result says so."""
-    return "Multi-label accuracy (official)" if official and key == OFFICIAL_KEY else _LABELS[key]
+    metric = METRIC_BY_KEY[key]
+    return metric.official_label if official and metric.official_label else metric.label
+
+
+# The metrics that tables of many results show as columns (the leaderboard, compare), as
+# (split, metric), in registry order.
+COLUMN_METRICS: tuple[tuple[str, Metric], ...] = tuple(
+    (label_set.split, metric)
+    for label_set in label_sets.REGISTRY
+    for metric in label_set.metrics
+    if metric.column is not None
+)
+
+
+def column_cell(split_metrics: Mapping[str, Any], metric: Metric) -> str:
+    """A column metric's cell in such tables: a percentage (no sign) or a count of its total
+    (``correct/total``); empty where the result lacks the number."""
+    value = split_metrics.get(metric.key)
+    if value is None:
+        return ""
+    if metric.style == OF_TOTAL:
+        return f"{value}/{split_metrics.get(metric.total)}"
+    return f"{100 * value:.2f}"
 
 
 def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
@@ -188,12 +191,12 @@ def format_cell(split_metrics: Mapping[str, Any], key: str) -> str:
     value = metric_value(split_metrics, key)
     if value is None:
         return "-"
-    style = _STYLES[key]
-    if style == "pct":
+    metric = METRIC_BY_KEY[key]
+    if metric.style == PCT:
         return f"{100 * value:.2f}%"
-    if key == "imagenet_m_correct":
-        return f"{value} / {split_metrics['imagenet_m_total']}"
-    if style == "rejected":
+    if metric.style == OF_TOTAL:
+        return f"{value} / {split_metrics[metric.total]}"
+    if metric.style == REJECTED:
         outside = metric_value(split_metrics, "num_outside_label_set")
         return f"{value:,} ({split_metrics['num_mistakes']:,} + {outside:,})"
     return f"{value:,}"
@@ -217,7 +220,7 @@ def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
     official = not publication_problems(document)
     rows = [
         (metric_label(key, official=official), [format_cell(metrics[s], key) for s in splits])
-        for key, _, _ in SUMMARY_ROWS
+        for key in METRIC_BY_KEY
         if any(metric_value(metrics[split], key) is not None for split in splits)
     ]
     return splits, rows
@@ -227,15 +230,7 @@ def report(document: Mapping[str, Any]) -> str:
     """What `score` and `run` print: the summary table, then every caveat in words."""
     splits, rows = metric_rows(document)
     lines = _table(["Metric", *splits], [[label, *values] for label, values in rows])
-    lines.append(
-        "validation, imagenet_m: every row uses the split's annotated, non-problematic images;"
-        "\nper class = accuracy per original class, then the mean over the classes covered."
-    )
-    if "full" in document["metrics"]:
-        lines.append(
-            "full: all validation images that have a prediction, plain means per image; ReaL\n"
-            "accuracy leaves out the images without a ReaL label."
-        )
+    lines.extend(textwrap.fill(note, width=_NOTE_WIDTH) for note in label_set_notes(document))
     if "mistakes" in document:
         lines.extend(mistakes_report(document["mistakes"]))
     for split in splits:
@@ -256,6 +251,12 @@ def report(document: Mapping[str, Any]) -> str:
     if outside:
         lines.append(f"Ignored {outside:,} predictions for images outside the chosen split(s).")
     return "\n".join(lines)
+
+
+def label_set_notes(document: Mapping[str, Any]) -> list[str]:
+    """What the numbers of each label set scored in ``document`` mean, one line each."""
+    scored = document.get("metrics", {})
+    return [label_set.note for label_set in label_sets.REGISTRY if label_set.split in scored]
 
 
 def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
@@ -351,12 +352,11 @@ def _aligned(row: list[str], widths: list[int]) -> list[str]:
     ]
 
 
-IMAGENET_M_SIZE = 68
-# The most a count metric can be; any other count is of validation images (at most 50,000), and
-# ``limit`` (the --limit given) has no maximum.
+IMAGENET_M_SIZE = label_sets.IMAGENET_M_SIZE
+# The most a count metric can be (a metric's ``most`` bounds its total too); any other count is of
+# validation images (at most 50,000), and ``limit`` (the --limit given) has no maximum.
 _COUNT_MAXIMA: dict[str, int | None] = {
-    "imagenet_m_correct": IMAGENET_M_SIZE,
-    "imagenet_m_total": IMAGENET_M_SIZE,
+    **{key: m.most for m in METRICS if m.most is not None for key in (m.key, m.total) if key},
     "num_classes_covered": NUM_CLASSES,
     "limit": None,
 }
@@ -368,14 +368,14 @@ class MetricValueError(ToolkitError):
 
 def checked_metric(value: Any, key: str, source: str, *, most: int | None = None) -> float | int:
     """``value`` of metric ``key`` as read from results file ``source``, the one validator of
-    numbers read back: accuracies (``SUMMARY_ROWS`` style ``pct``) are finite numbers in 0..1,
+    numbers read back: accuracies (metrics of style ``pct``) are finite numbers in 0..1,
     every other metric a count (an integer) in 0..its maximum (``most`` if given, e.g. the
     split's ``imagenet_m_total`` for ``imagenet_m_correct``). ``true`` is not a number, and a
     NaN, a string or -3.0 is refused with a `MetricValueError` naming the file and key."""
     where = f"results file {source!r}: metric {key!r} is {brief_repr(value)}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MetricValueError(f"{where}; expected a number")
-    if _STYLES.get(key) == "pct":
+    if key in METRIC_BY_KEY and METRIC_BY_KEY[key].style == PCT:
         if not (math.isfinite(value) and 0 <= value <= 1):
             raise MetricValueError(f"{where}; expected an accuracy, a fraction in 0..1")
         return value
@@ -391,14 +391,21 @@ def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
     return short_names(publication_problems(document))
 
 
+# Short names that are not the problem's first words without " labels".
+_SHORT_NAMES = {
+    "patched labels": "patched",
+    **{
+        f"unverified {s.title.lower()} labels": f"unverified {s.title}" for s in label_sets.REGISTRY
+    },
+}
+
+
 def short_names(problems: Sequence[str]) -> tuple[str, ...]:
     """Each problem of `publication_problems` (or `label_problems`) by its short name, once."""
     found = []
     for problem in problems:
         word = problem.split(":")[0].split(" (")[0].lower()
-        flag = {"unverified real labels": "unverified ReaL", "patched labels": "patched"}.get(
-            word, word.replace(" labels", "")
-        )
+        flag = _SHORT_NAMES.get(word, word.replace(" labels", ""))
         if flag not in found:
             found.append(flag)
     return tuple(found)

@@ -1,0 +1,93 @@
+"""docs/EXTENDING.md's recipes, followed exactly as written: each test applies a recipe's blocks to
+a copy of the package and uses what it added, so a recipe that stops working fails here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from imagenet_multilabel.dataset_script import classes
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "docs" / "EXTENDING.md"
+PACKAGE_FOLDERS = ("imagenet_multilabel", "metric", "dataset_script", "eval_cli", "cards")
+# A block the recipe gives for a file: "`path`:" (or "`path`, in `NAME`:"), a blank line, the block.
+BLOCK = re.compile(r"^`([^`]+)`(?:, in `(\w+)`)?:\n\n```\w*\n(.*?)^```", re.M | re.S)
+
+
+def recipe_blocks(title: str) -> list[tuple[str, str, str]]:
+    """(path, the name it goes in or "" for a whole file, text) of each block of a recipe."""
+    text = RECIPES.read_text(encoding="utf-8")
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return BLOCK.findall(section)
+
+
+def package_copy(destination: Path) -> Path:
+    for folder in PACKAGE_FOLDERS:
+        shutil.copytree(
+            ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return destination
+
+
+def apply_recipe(root: Path, title: str) -> list[str]:
+    """Write each block: a whole file, or an entry appended to the tuple ``NAME = (...)``."""
+    applied = []
+    for path, name, block in recipe_blocks(title):
+        target = root / path
+        if not name:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block, encoding="utf-8")
+        else:
+            source = target.read_text(encoding="utf-8")
+            start = source.index(f"\n{name}")
+            end = source.index("\n)\n", start)  # the tuple's closing line
+            target.write_text(source[: end + 1] + block + source[end + 1 :], encoding="utf-8")
+        applied.append(path)
+    return applied
+
+
+def test_the_add_a_label_set_recipe(annotation_file, tmp_path):
+    root = package_copy(tmp_path / "checkout")
+    applied = apply_recipe(root, "Add a label set")
+    assert applied == [
+        "dataset_script/label_sets/data/tiny/labels.csv",
+        "dataset_script/label_sets/tiny.py",
+        "metric/label_sets.py",
+    ]
+    # Every image predicted as its devkit label: right on images 1 and 3 of the tiny set, wrong
+    # on image 2 (it accepts 795, the devkit says 970).
+    predictions = tmp_path / "predictions.jsonl"
+    labels = classes.validation_labels().tolist()
+    predictions.write_text(
+        "".join(
+            json.dumps({"file_name": name, "prediction": label}) + "\n"
+            for name, label in zip(classes.validation_file_names(), labels, strict=True)
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    labels_args = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    results = tmp_path / "results.json"
+    score = [sys.executable, "-m", "imagenet_multilabel", "score", "--predictions"]
+    score += [str(predictions), "--split", "full", *labels_args, "--output", str(results)]
+    scored = subprocess.run(score, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert "Tiny accuracy (top-1 is the tiny label)" in scored.stdout
+    document = json.loads(results.read_text())
+    full = document["metrics"]["full"]
+    assert full["tiny_accuracy"] == 2 / 3
+    assert (full["num_tiny_scored"], full["num_tiny_left_out"]) == (3, 49_997)
+    assert document["labels"]["tiny"]["licence"] == "CC0-1.0"
+
+    board = [sys.executable, "-m", "imagenet_multilabel", "leaderboard", str(results)]
+    board += ["--output-dir", str(tmp_path / "board")]
+    drawn = subprocess.run(board, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    header, row = (tmp_path / "board" / "leaderboard.csv").read_text().splitlines()[:2]
+    assert dict(zip(header.split(","), row.split(","), strict=True))["tiny"] == "66.67"
+    assert "| Tiny |" in (tmp_path / "board" / "leaderboard.md").read_text()
