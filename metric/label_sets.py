@@ -91,6 +91,12 @@ class LabelSet(ABC):
     also: tuple[str, ...]
     official: bool
 
+    @property
+    def provenance_key(self) -> str | None:
+        """The key of its provenance in the results' ``labels`` block (its name); None for a set
+        recorded as the ``labels`` block itself (the multi-label labels)."""
+        return self.name
+
     @abstractmethod
     def accepted(self, predictions: ArrayLike, references: Any) -> tuple[np.ndarray, np.ndarray]:
         """Per image and rank (at most five), whether the prediction is accepted; and per image,
@@ -126,6 +132,10 @@ class MultiLabelSet(DeclaredMetrics):
     @property
     def split(self) -> str:
         return self.name
+
+    @property
+    def provenance_key(self) -> str | None:
+        return None
 
     def accepted(
         self, predictions: ArrayLike, references: References

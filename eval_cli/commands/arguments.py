@@ -39,14 +39,26 @@ class _LabelSetFile(argparse.Action):
         self.label_set = label_set
         super().__init__(*args, **kwargs)
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         setattr(namespace, self.dest, {**getattr(namespace, self.dest), self.label_set: values})
 
 
 class _AllowUnverified(_LabelSetFile):
     """``--allow-unverified-NAME-labels``: NAME added to ``allow_unverified_label_set_files``."""
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         setattr(namespace, self.dest, (*getattr(namespace, self.dest), self.label_set))
 
 

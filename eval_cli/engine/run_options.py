@@ -60,8 +60,8 @@ class RunOptions:
     ``RunOptions.from_cli(args)``.
 
     ``split``: the split(s) scored (``full``: every label set, all 50,000 images too);
-    ``label_set_files``: another copy of a label set's file, by set name (``allow_unverified_``
-    ``label_set_files``: the sets whose copy may differ from the published file);
+    ``label_set_files``: another copy of a label set's file, by set name, and
+    ``allow_unverified_label_set_files`` the sets whose copy may differ from the published file;
     ``limit``: the first N images of each split only (results marked partial);
     ``preprocess_on``: where images are resized and cropped: ``cpu`` (DataLoader workers, the
     model's own ops; uint8 goes to the device, normalised there) or ``device`` (workers only

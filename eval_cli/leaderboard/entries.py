@@ -258,12 +258,12 @@ def _checked_labels(labels: Mapping[str, Any], source: str) -> dict[str, Any]:
             f"results file {source!r}: 'labels.patches' is {brief_repr(patches)}; expected a list"
         )
     checked["patches"] = patches
-    for label_set in label_sets.REGISTRY:  # the sets recorded under their own name
-        block = _object(labels, label_set.name, source, "labels")
+    for key in filter(None, (label_set.provenance_key for label_set in label_sets.REGISTRY)):
+        block = _object(labels, key, source, "labels")
         if block:
-            within = f"labels.{label_set.name}"
+            within = f"labels.{key}"
             verified = block.get("verified")
-            checked[label_set.name] = {
+            checked[key] = {
                 "source": _text(block, "source", source, within),
                 "sha256": _text(block, "sha256", source, within),
                 "verified": verified if isinstance(verified, bool) else None,

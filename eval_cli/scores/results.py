@@ -148,8 +148,8 @@ def label_problems(labels: Mapping[str, Any]) -> list[str]:
             f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
             "published one, so these are not the benchmark's numbers"
         )
-    for label_set in label_sets.REGISTRY:  # the sets recorded under their own name
-        block = labels.get(label_set.name)
+    for label_set in label_sets.REGISTRY:
+        block = labels.get(label_set.provenance_key) if label_set.provenance_key else None
         if isinstance(block, Mapping) and block.get("verified") is not True:
             problems.append(
                 f"UNVERIFIED {label_set.title} labels: {block.get('source')} has sha256 "

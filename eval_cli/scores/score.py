@@ -45,7 +45,11 @@ def labels_provenance(labels: Labels, loaded: Mapping[str, LoadedLabelSet]) -> d
     under its name."""
     return {
         **labels.provenance,
-        **{name: dict(s.provenance) for name, s in loaded.items() if s.provenance is not None},
+        **{
+            s.label_set.provenance_key: dict(s.provenance)
+            for s in loaded.values()
+            if s.label_set.provenance_key and s.provenance is not None
+        },
     }
 
 
@@ -113,25 +117,11 @@ def score_splits(
     first ``limit`` of the split), and how many predictions lie outside every chosen split."""
     metrics: dict[str, dict[str, Any]] = {}
     in_some_split = np.zeros(len(predictions), dtype=bool)
-    ranked = predictions.ranked()
     for split in splits:
-        sets = [loaded[label_set.name] for label_set in label_sets.in_split(split)]
-        names = sets[0].file_names.tolist()
+        names = split_images(loaded, split)
         rows = predictions.rows_for(names[:limit])
-        predicted = np.flatnonzero(rows >= 0)
-        if predicted.size == 0:
-            raise ToolkitError(
-                f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
-                f"split {split!r}"
-            )
-        split_ranked = ranked[rows[predicted]]
-        split_metrics: dict[str, Any] = {}
-        for label_set in sets:
-            split_metrics.update(label_set.label_set.score(split_ranked, label_set.take(predicted)))
-        for entry in split_metrics.get("outside_label_set", ()):
-            entry["prediction_name"] = classes.CLASS_NAMES[entry["prediction"]]
-        split_metrics["num_missing_predictions"] = int(len(rows) - predicted.size)
-        in_some_split[rows[predicted]] = True
+        metrics[split] = split_metrics = _score_split(predictions, loaded, split, rows)
+        in_some_split[rows[rows >= 0]] = True
         if limit is not None:
             split_metrics["limit"] = limit
             split_metrics["partial"] = True
@@ -139,8 +129,28 @@ def score_splits(
             past = past[past >= 0]
             split_metrics["num_past_limit"] = int(past.size)
             in_some_split[past] = True
-        metrics[split] = split_metrics
     return metrics, int((~in_some_split).sum())
+
+
+def _score_split(
+    predictions: Predictions, loaded: Mapping[str, LoadedLabelSet], split: str, rows: np.ndarray
+) -> dict[str, Any]:
+    """Every set of ``split`` scored on the predicted of its images (``rows``: the row of each
+    image's prediction, -1 for none), and how many have none."""
+    predicted = np.flatnonzero(rows >= 0)
+    if predicted.size == 0:
+        raise ToolkitError(
+            f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
+            f"split {split!r}"
+        )
+    ranked = predictions.ranked()[rows[predicted]]
+    metrics: dict[str, Any] = {}
+    for label_set in label_sets.in_split(split):
+        metrics.update(label_set.score(ranked, loaded[label_set.name].take(predicted)))
+    for entry in metrics.get("outside_label_set", ()):
+        entry["prediction_name"] = classes.CLASS_NAMES[entry["prediction"]]
+    metrics["num_missing_predictions"] = int(len(rows) - predicted.size)
+    return metrics
 
 
 def label_set_scores(
@@ -159,28 +169,29 @@ def label_set_scores(
     for split, metric in results.COLUMN_METRICS:
         if split in shown:
             shown[split] += [key for key in (metric.total, metric.key) if key is not None]
+    names = {split: split_images(loaded, split) for split in splits}
     scores = []
     for model in predictions:
-        complete = [
-            split
-            for split in splits
-            if (model.rows_for(split_file_names(loaded, (split,))) >= 0).all()
-        ]
-        metrics = score_splits(model, loaded, complete)[0] if complete else {}
-        scores.append(
-            {split: {key: metrics[split][key] for key in shown[split]} for split in complete}
-        )
+        scored = {}
+        for split in splits:
+            rows = model.rows_for(names[split])
+            if (rows >= 0).all():
+                metrics = _score_split(model, loaded, split, rows)
+                scored[split] = {key: metrics[key] for key in shown[split]}
+        scores.append(scored)
     return scores
+
+
+def split_images(loaded: Mapping[str, LoadedLabelSet], split: str) -> list[str]:
+    """The images of ``split`` (those of its sets, which share them), in their order."""
+    return loaded[label_sets.in_split(split)[0].name].file_names.tolist()
 
 
 def split_file_names(
     loaded: Mapping[str, LoadedLabelSet], splits: Sequence[str], limit: int | None = None
 ) -> list[str]:
     """Every image that ``splits`` score (the first ``limit`` of each), in image-id order."""
-    names: set[str] = set()
-    for split in splits:
-        first = loaded[label_sets.in_split(split)[0].name]
-        names.update(first.file_names[:limit].tolist())
+    names = {name for split in splits for name in split_images(loaded, split)[:limit]}
     return sorted(names, key=classes.image_id_from_file_name)
 
 
