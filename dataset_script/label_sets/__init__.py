@@ -20,7 +20,7 @@ import importlib
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +63,12 @@ class LoadedLabelSet:
     file_names: np.ndarray
     references: Any
     provenance: Mapping[str, Any] | None
+
+    @cached_property
+    def image_ids(self) -> np.ndarray:
+        """The image id of each of ``file_names``, looked up once."""
+        image_ids = classes.image_ids_by_file_name()
+        return np.array([image_ids[name] for name in self.file_names.tolist()], dtype=np.int64)
 
     def take(self, rows: np.ndarray) -> Any:
         """The references of ``rows`` (positions in ``file_names``), for the set's ``score``."""

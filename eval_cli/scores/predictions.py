@@ -75,6 +75,20 @@ class Predictions:
         index = self._row_of_file_name
         return np.array([index.get(name, -1) for name in wanted], dtype=np.int64)
 
+    def rows_for_image_ids(self, image_ids: np.ndarray) -> np.ndarray:
+        """Row of each wanted image, given by image id, -1 where it has no prediction: one
+        gather, for the 50,000 images of a split scored for many models."""
+        return self._row_of_image_id[image_ids]
+
+    @cached_property
+    def _row_of_image_id(self) -> np.ndarray:
+        """Entry ``image_id``: the row of that image's prediction, -1 for none (the file names
+        are canonical validation file names)."""
+        image_ids = classes.image_ids_by_file_name()
+        rows = np.full(classes.NUM_VALIDATION_IMAGES + 1, -1, dtype=np.int64)
+        rows[[image_ids[name] for name in self.file_names.tolist()]] = np.arange(len(self))
+        return rows
+
     @cached_property
     def _row_of_file_name(self) -> dict[str, int]:
         """Built once: every split, and the mistake analysis, look rows up."""

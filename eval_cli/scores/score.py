@@ -118,14 +118,14 @@ def score_splits(
     metrics: dict[str, dict[str, Any]] = {}
     in_some_split = np.zeros(len(predictions), dtype=bool)
     for split in splits:
-        names = split_images(loaded, split)
-        rows = predictions.rows_for(names[:limit])
+        image_ids = split_image_ids(loaded, split)
+        rows = predictions.rows_for_image_ids(image_ids[:limit])
         metrics[split] = split_metrics = _score_split(predictions, loaded, split, rows)
         in_some_split[rows[rows >= 0]] = True
         if limit is not None:
             split_metrics["limit"] = limit
             split_metrics["partial"] = True
-            past = predictions.rows_for(names[limit:])  # not outside the split: past its limit
+            past = predictions.rows_for_image_ids(image_ids[limit:])  # past the limit, not outside
             past = past[past >= 0]
             split_metrics["num_past_limit"] = int(past.size)
             in_some_split[past] = True
@@ -169,12 +169,11 @@ def label_set_scores(
     for split, metric in results.COLUMN_METRICS:
         if split in shown:
             shown[split] += [key for key in (metric.total, metric.key) if key is not None]
-    names = {split: split_images(loaded, split) for split in splits}
     scores = []
     for model in predictions:
         scored = {}
         for split in splits:
-            rows = model.rows_for(names[split])
+            rows = model.rows_for_image_ids(split_image_ids(loaded, split))
             if (rows >= 0).all():
                 metrics = _score_split(model, loaded, split, rows)
                 scored[split] = {key: metrics[key] for key in shown[split]}
@@ -182,17 +181,17 @@ def label_set_scores(
     return scores
 
 
-def split_images(loaded: Mapping[str, LoadedLabelSet], split: str) -> list[str]:
-    """The images of ``split`` (those of its sets, which share them), in their order."""
-    return loaded[label_sets.in_split(split)[0].name].file_names.tolist()
+def split_image_ids(loaded: Mapping[str, LoadedLabelSet], split: str) -> np.ndarray:
+    """The image ids of ``split``'s images (those of its sets, which share them), in order."""
+    return loaded[label_sets.in_split(split)[0].name].image_ids
 
 
 def split_file_names(
     loaded: Mapping[str, LoadedLabelSet], splits: Sequence[str], limit: int | None = None
 ) -> list[str]:
     """Every image that ``splits`` score (the first ``limit`` of each), in image-id order."""
-    names = {name for split in splits for name in split_images(loaded, split)[:limit]}
-    return sorted(names, key=classes.image_id_from_file_name)
+    image_ids = np.unique(np.concatenate([split_image_ids(loaded, s)[:limit] for s in splits]))
+    return [classes.file_name_from_image_id(image_id) for image_id in image_ids.tolist()]
 
 
 def predicted_references(
