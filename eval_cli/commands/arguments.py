@@ -31,9 +31,11 @@ def copy_flag(name: str) -> str:
     return f"--{name.replace('_', '-')}-labels"
 
 
-class _LabelSetFile(argparse.Action):
-    """``--NAME-labels PATH``: ``label_set_files[NAME] = PATH`` (`score_predictions`,
-    `RunOptions`), the other sets' entries kept."""
+class _LabelSetOption(argparse.Action):
+    """An option about one label set, NAME: ``--NAME-labels PATH`` sets ``label_set_files[NAME]``
+    (a mapping, the other sets' entries kept), ``--allow-unverified-NAME-labels`` adds NAME to
+    ``allow_unverified_label_set_files`` (a tuple): as `score_predictions` and `RunOptions` take
+    them."""
 
     def __init__(self, *args: Any, label_set: str, **kwargs: Any) -> None:
         self.label_set = label_set
@@ -46,20 +48,11 @@ class _LabelSetFile(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        setattr(namespace, self.dest, {**getattr(namespace, self.dest), self.label_set: values})
-
-
-class _AllowUnverified(_LabelSetFile):
-    """``--allow-unverified-NAME-labels``: NAME added to ``allow_unverified_label_set_files``."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        setattr(namespace, self.dest, (*getattr(namespace, self.dest), self.label_set))
+        given = getattr(namespace, self.dest)
+        if isinstance(given, dict):
+            setattr(namespace, self.dest, {**given, self.label_set: values})
+        else:
+            setattr(namespace, self.dest, (*given, self.label_set))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -138,7 +131,7 @@ def _add_label_arguments(
         parser.add_argument(
             flag,
             dest="label_set_files",
-            action=_LabelSetFile,
+            action=_LabelSetOption,
             label_set=name,
             metavar="PATH",
             help=f"with --split {label_sets.by_name(name).split}: {what}; its sha256 must be the "
@@ -147,7 +140,7 @@ def _add_label_arguments(
         parser.add_argument(
             f"--allow-unverified-{flag[2:]}",
             dest="allow_unverified_label_set_files",
-            action=_AllowUnverified,
+            action=_LabelSetOption,
             label_set=name,
             nargs=0,
             help=f"accept a {flag} file whose sha256 is not the published one; results are "
