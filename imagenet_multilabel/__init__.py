@@ -48,9 +48,13 @@ _API = {
     "evaluate_model": "imagenet_multilabel.eval_cli.engine.sweep",
     "evaluate_models": "imagenet_multilabel.eval_cli.engine.sweep",
     "ModelSpec": "imagenet_multilabel.eval_cli.engine.sweep",
+    "ImageCategorizer": "imagenet_multilabel.eval_cli.models.categorizer",
 }
 # The modules that import torch and the rest of the [run] extra.
-_NEEDS_RUN_EXTRA = {"imagenet_multilabel.eval_cli.engine.sweep"}
+_NEEDS_RUN_EXTRA = {
+    "imagenet_multilabel.eval_cli.engine.sweep",
+    "imagenet_multilabel.eval_cli.models.categorizer",
+}
 __all__ = ["ToolkitError", "__version__", *_API]
 
 

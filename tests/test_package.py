@@ -22,7 +22,7 @@ import imagenet_multilabel
 STRAY_MODULES = ("metric", "cards", "eval_cli", "dataset_script")
 ROOT = Path(__file__).resolve().parents[1]
 # The public names that need the [run] extra; `pip install imagenet-multilabel` serves the rest.
-NEEDS_RUN_EXTRA = {"evaluate_model", "evaluate_models", "ModelSpec"}
+NEEDS_RUN_EXTRA = {"evaluate_model", "evaluate_models", "ModelSpec", "ImageCategorizer"}
 # Run first in a child interpreter: every import finder reports the [run] extra's packages
 # missing, as after `pip install imagenet-multilabel` without the extra (sys.argv[1] names them).
 HIDE_RUN_EXTRA = textwrap.dedent(

@@ -226,6 +226,14 @@ def test_image_rules_see_only_the_mistakes_that_reach_them():
             {"non-prototypical": lambda c: RuleResult(np.ones(1, bool), [])},
             "expected 1 evidence strings, one per candidate, got 0",
         ),
+        (
+            {"non-prototypical": lambda c: RuleResult(np.ones(1, bool), ["x"], np.ones(1, bool))},
+            "expected `unjudged` as 1 booleans, none of them a hit",
+        ),
+        (
+            {"non-prototypical": lambda c: RuleResult(np.zeros(1, bool), [""], np.ones(2, bool))},
+            "expected `unjudged` as 1 booleans",
+        ),
     ],
 )
 def test_image_rules_that_do_not_fit_are_refused(rules, message):

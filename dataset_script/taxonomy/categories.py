@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,6 +38,9 @@ from ...metric.scoring import OUTSIDE_LABEL_SET, WRONG, judge, score
 from .. import classes
 from . import class_relations
 from .class_relations import short_name
+
+if TYPE_CHECKING:
+    from ..images.source import ImageSource
 
 CATEGORIES = (
     "overlapping-classes",
@@ -120,14 +123,33 @@ class Candidates:
 
 @dataclass(frozen=True)
 class RuleResult:
-    """An image rule's answer, aligned with its candidates: which it decides, and why."""
+    """An image rule's answer, aligned with its candidates: which it decides, and why; and which
+    it could not look at (no image, or one that does not decode): those go on to the later
+    rules, and the result says how many (``AutoCategories.not_judged``)."""
 
     hits: np.ndarray  # bool
     evidence: Sequence[str]  # a sentence for each hit ("" elsewhere)
+    unjudged: np.ndarray | None = None  # bool; None: every candidate was judged
 
 
 # An image rule: called once, with the candidates that reach it, on the caller's device.
 ImageRule = Callable[[Candidates], RuleResult]
+
+
+@dataclass(frozen=True)
+class ImageRules:
+    """Image rules bound to a set of images, by category, and what judges them (model,
+    thresholds: the results record it)."""
+
+    rules: Mapping[str, ImageRule]
+    provenance: Mapping[str, Any]
+
+
+class ImageRuleMaker(Protocol):
+    """What binds the image rules to an image source (``eval_cli.models.ImageCategorizer``, a
+    CLIP-like model): the analysis takes one, and asks it once per image source."""
+
+    def image_rules(self, images: ImageSource) -> ImageRules: ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +159,8 @@ class AutoCategories:
     ``rows`` are the positions of the rejected predictions in the rows categorised (those that
     ``judge`` calls ``wrong`` or ``outside-label-set``); ``codes`` index ``CATEGORIES``;
     ``evidence`` says, per mistake, what decided it; ``rules_run`` names every rule that ran,
-    in order (``model-failure``, the rest, always).
+    in order (``model-failure``, the rest, always); ``not_judged``: per image rule that ran, the
+    mistakes (positions in ``rows``) it reached but could not look at.
     """
 
     num_rows: int
@@ -145,6 +168,7 @@ class AutoCategories:
     codes: np.ndarray
     evidence: list[str]
     rules_run: tuple[str, ...]
+    not_judged: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -171,13 +195,15 @@ class AutoCategories:
         return category_counts(self.categories)
 
     def summary(self) -> dict[str, Any]:
-        """Counts per category and family, and which rules ran: for results documents."""
+        """Counts per category and family, which rules ran and how many mistakes an image rule
+        could not look at: for results documents."""
         return {
             "num_mistakes": len(self),
             "categories": self.counts(),
             "families": family_counts(self.categories),
             "rules_run": list(self.rules_run),
             "not_available": self.not_available,
+            "not_judged": {rule: len(positions) for rule, positions in self.not_judged.items()},
         }
 
 
@@ -207,24 +233,34 @@ def categorize_mistakes(
     codes = np.full(len(rows), -1, dtype=np.int8)
     evidence = [""] * len(rows)
     rules_run = []
+    not_judged = {}
     for category in CATEGORIES:
         if category in IMAGE_RULES and category not in image_rules:
             continue
         undecided = codes < 0
         if category in image_rules:
-            hits, sentences = _image_rule(category, image_rules[category], mistakes, undecided)
+            hits, sentences, not_judged[category] = _image_rule(
+                category, image_rules[category], mistakes, undecided
+            )
         else:
             hits, sentences = _RULES[category](mistakes, undecided)
         codes[hits] = CATEGORIES.index(category)
         for position, sentence in zip(np.flatnonzero(hits).tolist(), sentences, strict=True):
             evidence[position] = sentence
         rules_run.append(category)
+    unseen: dict[int, list[str]] = {}
+    for category, positions in not_judged.items():
+        for position in positions.tolist():
+            unseen.setdefault(position, []).append(category)
+    for position, rules in unseen.items():
+        evidence[position] += f" ({' and '.join(rules)} could not look at the image)"
     return AutoCategories(
         num_rows=len(references),
         rows=rows,
         codes=codes,
         evidence=evidence,
         rules_run=tuple(rules_run),
+        not_judged=not_judged,
     )
 
 
@@ -364,8 +400,9 @@ _RULES = {
 
 def _image_rule(
     category: str, rule: ImageRule, mistakes: _Mistakes, undecided: np.ndarray
-) -> tuple[np.ndarray, list[str]]:
-    """Call an image rule on the undecided mistakes; its answer must fit them."""
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Call an image rule on the undecided mistakes; its answer must fit them. Returns the hits,
+    their evidence and the positions of the mistakes it could not look at."""
     positions = np.flatnonzero(undecided)
     reached = mistakes.references.take(positions)
     candidates = Candidates(
@@ -390,9 +427,16 @@ def _image_rule(
             f"image rule {category!r}: expected {len(positions)} evidence strings, one per "
             f"candidate, got {len(result.evidence)}"
         )
+    unjudged = np.zeros(len(positions), bool) if result.unjudged is None else result.unjudged
+    unjudged = np.asarray(unjudged)
+    if unjudged.shape != hits.shape or unjudged.dtype != np.bool_ or (unjudged & hits).any():
+        raise CategorizerError(
+            f"image rule {category!r}: expected `unjudged` as {len(positions)} booleans, none "
+            f"of them a hit; got shape {unjudged.shape}, dtype {unjudged.dtype}"
+        )
     decided = np.zeros(len(undecided), dtype=bool)
     decided[positions[hits]] = True
-    return decided, [result.evidence[i] for i in np.flatnonzero(hits).tolist()]
+    return decided, [result.evidence[i] for i in np.flatnonzero(hits).tolist()], positions[unjudged]
 
 
 def lenient_accuracies(

@@ -39,6 +39,7 @@ from .label_space import LabelMapping, map_labels, ordered_labels
 from .source import KINDS, ModelSource, detect_kind, resolve_model_source
 from .zero_shot import (
     ZERO_SHOT_PROMPTS,
+    TextEncoder,
     ZeroShotClassifier,
     check_prompt_style,
     class_embeddings,
@@ -407,9 +408,12 @@ def _timm_label_mapping(model: torch.nn.Module, model_id: str) -> LabelMapping:
 
 
 class ZeroShotAdapter(ModelAdapter):
-    """CLIP/SigLIP zero-shot classification over text prompts per ImageNet class."""
+    """CLIP/SigLIP zero-shot classification over text prompts per ImageNet class; its
+    ``text_encoder`` embeds any other text in the same space (the image rules of the automatic
+    mistake taxonomy, `models.categorizer`)."""
 
     kind = "zero-shot"
+    text_encoder: TextEncoder
 
     @classmethod
     def load(
@@ -450,9 +454,8 @@ class ZeroShotAdapter(ModelAdapter):
         class_prompts = load_zero_shot_prompts(prompts)
         padding = "max_length" if str(model_type).startswith("siglip") else "longest"
         max_length = model.config.text_config.max_position_embeddings
-        text_embeds = class_embeddings(
-            model, processor.tokenizer, class_prompts, padding, max_length
-        )
+        text_encoder = TextEncoder(model, processor.tokenizer, padding, max_length)
+        text_embeds = class_embeddings(text_encoder, class_prompts)
         num_templates = len(class_prompts.templates)
         label_space = LabelMapping(
             method="zero-shot prompts",
@@ -467,7 +470,7 @@ class ZeroShotAdapter(ModelAdapter):
             },
         )
         preprocess = ProcessorPreprocess(processor.image_processor)
-        return cls(
+        adapter = cls(
             model_id=source.model_id,
             revision=source.revision,
             module=ZeroShotClassifier(model, text_embeds),
@@ -478,6 +481,8 @@ class ZeroShotAdapter(ModelAdapter):
             label_space=label_space,
             plan=_split_preprocessing(lambda: plan_for_processor(processor.image_processor)),
         )
+        adapter.text_encoder = text_encoder
+        return adapter
 
     def model_outputs(self, module: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
         return module(pixel_values)

@@ -20,6 +20,7 @@ from .label_space import first_lemma
 __all__ = [
     "ZERO_SHOT_PROMPTS",
     "ZERO_SHOT_TEMPLATE",
+    "TextEncoder",
     "ZeroShotClassifier",
     "ZeroShotPrompts",
     "check_prompt_style",
@@ -126,10 +127,14 @@ class ZeroShotClassifier(torch.nn.Module):
         self.model = model
         self.register_buffer("text_embeds", text_embeds)
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, D) L2-normalised image embeddings, in the space of ``text_embeds``."""
         image_embeds = _pooled(self.model.get_image_features(pixel_values=pixel_values))
-        image_embeds = image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
-        logits = image_embeds @ self.text_embeds.t() * self.model.logit_scale.exp()
+        return image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        logits = self.image_embeddings(pixel_values) @ self.text_embeds.t()
+        logits = logits * self.model.logit_scale.exp()
         logit_bias = getattr(self.model, "logit_bias", None)
         return logits if logit_bias is None else logits + logit_bias
 
@@ -140,53 +145,57 @@ def _pooled(features: Any) -> torch.Tensor:
     return features if isinstance(features, torch.Tensor) else features.pooler_output
 
 
+@dataclass(frozen=True)
+class TextEncoder:
+    """A dual encoder's text tower with its tokenizer, as the model was trained: ``padding``
+    (SigLIP pads to ``max_length``) and ``max_length`` (the tower's context)."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    padding: str
+    max_length: int
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str], *, truncate: bool = False) -> torch.Tensor:
+        """(len(texts), D) L2-normalised text embeddings, batched, on the model's device. A
+        text longer than the context is an error unless ``truncate`` (then it is cut)."""
+        device = next(self.model.parameters()).device
+        embeddings = []
+        for start in range(0, len(texts), _PROMPT_BATCH_SIZE):
+            tokens = self.tokenizer(
+                texts[start : start + _PROMPT_BATCH_SIZE],
+                padding=self.padding,
+                max_length=self.max_length,
+                truncation=truncate,
+                return_tensors="pt",
+            )
+            if tokens["input_ids"].shape[1] > self.max_length:
+                raise ModelLoadError(
+                    f"a zero-shot prompt needs {tokens['input_ids'].shape[1]} tokens, more than "
+                    f"the text encoder's {self.max_length}"
+                )
+            inputs = {
+                key: tokens[key].to(device)
+                for key in ("input_ids", "attention_mask")
+                if key in tokens
+            }
+            text_embeds = _pooled(self.model.get_text_features(**inputs))
+            embeddings.append(text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True))
+        return torch.cat(embeddings)
+
+
 @torch.no_grad()
-def class_embeddings(
-    model: torch.nn.Module,
-    tokenizer: Any,
-    prompts: ZeroShotPrompts,
-    padding: str,
-    max_length: int,
-) -> torch.Tensor:
+def class_embeddings(encoder: TextEncoder, prompts: ZeroShotPrompts) -> torch.Tensor:
     """(1000, D) class embeddings: the mean of the L2-normalised embeddings of a class's prompts,
     normalised again (the CLIP paper's prompt ensembling); with one template, that prompt's
-    normalised embedding. A few classes per batch, so memory stays (1000, D)."""
+    normalised embedding. A few classes per batch, so memory stays (1000, D). Prompts are never
+    truncated: one longer than the text tower's context is an error."""
     num_templates = len(prompts.templates)
     classes_per_batch = max(1, _PROMPT_BATCH_SIZE // num_templates)
     embeddings = []
     for start in range(0, NUM_CLASSES, classes_per_batch):
         indices = range(start, min(start + classes_per_batch, NUM_CLASSES))
         texts = [prompt for index in indices for prompt in prompts.of_class(index)]
-        per_prompt = _encode_prompts(model, tokenizer, texts, padding, max_length)
-        mean = per_prompt.view(len(indices), num_templates, -1).mean(dim=1)
+        mean = encoder(texts).view(len(indices), num_templates, -1).mean(dim=1)
         embeddings.append(mean / mean.norm(p=2, dim=-1, keepdim=True))
-    return torch.cat(embeddings)
-
-
-@torch.no_grad()
-def _encode_prompts(
-    model: torch.nn.Module, tokenizer: Any, prompts: list[str], padding: str, max_length: int
-) -> torch.Tensor:
-    """Normalised text embeddings of ``prompts``, batched, on the model's device. Prompts are
-    never truncated: one longer than the text tower's context is an error."""
-    device = next(model.parameters()).device
-    embeddings = []
-    for start in range(0, len(prompts), _PROMPT_BATCH_SIZE):
-        tokens = tokenizer(
-            prompts[start : start + _PROMPT_BATCH_SIZE],
-            padding=padding,
-            max_length=max_length,
-            truncation=False,
-            return_tensors="pt",
-        )
-        if tokens["input_ids"].shape[1] > max_length:
-            raise ModelLoadError(
-                f"a zero-shot prompt needs {tokens['input_ids'].shape[1]} tokens, more than the "
-                f"text encoder's {max_length}"
-            )
-        inputs = {
-            key: tokens[key].to(device) for key in ("input_ids", "attention_mask") if key in tokens
-        }
-        text_embeds = _pooled(model.get_text_features(**inputs))
-        embeddings.append(text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True))
     return torch.cat(embeddings)
