@@ -331,6 +331,28 @@ REGISTRY: tuple[LabelSet, ...] = (
             ),
             Metric("multilabel_accuracy_top5", "Multi-label top-5 accuracy, per class"),
             Metric("top5_accuracy_original", "Top-5 vs original label, same images, per class"),
+            # Peychev et al.'s (2023): the mistakes of the automatic taxonomy's minor (and
+            # explainable) families counted as right; the toolkit's mistake analysis computes
+            # them (dataset_script/taxonomy/categories.py), not this module.
+            Metric(
+                "multilabel_accuracy_minor_forgiven",
+                "Multi-label accuracy, minor mistakes counted right",
+                column=Column(
+                    "multilabel_accuracy_minor_forgiven",
+                    "Minor as right",
+                    "multi-label accuracy counting the mistakes the automatic taxonomy calls "
+                    "minor as right (Peychev et al.)",
+                ),
+            ),
+            Metric(
+                "multilabel_accuracy_minor_explainable_forgiven",
+                "  minor and explainable mistakes counted right",
+                column=Column(
+                    "multilabel_accuracy_minor_explainable_forgiven",
+                    "Minor + explainable as right",
+                    "the same, minor and explainable mistakes counted right",
+                ),
+            ),
         ),
         also=(
             "num_scored",

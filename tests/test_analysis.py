@@ -15,7 +15,7 @@ from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.labels import patches
-from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.dataset_script.taxonomy import categories, experts
 from imagenet_multilabel.eval_cli.analysis import mistakes
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.scores import results
@@ -198,9 +198,23 @@ def test_summary_table_has_the_papers_shape() -> None:
         "Outside the label set: 2 (in none of the image's label sets); 0 of them reviewed by "
         "the paper's experts (source expert), 2 not (source outside-label-set).",
     ]
-    assert lines[3].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
-    assert any(line.split()[:1] == [expert.category] for line in lines)
-    assert lines[10].split()[0] == "total" and lines[10].split()[-1] == "1"
+    assert (
+        lines[3]
+        == "Automatic categories of all 5 rejected predictions (validation; docs/TAXONOMY.md):"
+    )
+    assert lines[4].split() == ["Category", "mistakes", "family"]
+    assert [line.split()[0] for line in lines[6:12]] == list(categories.CATEGORIES)
+    assert lines[12].startswith("Families: ")
+    assert lines[13:15] == [
+        "Not available: fine-grained-oov (needs the images: --images with --categorizer-model); "
+        "its mistakes are counted under spurious-correlation or model-failure.",
+        "Not available: non-prototypical (needs the images: --images with --categorizer-model); "
+        "its mistakes are counted under model-failure.",
+    ]
+    table = lines[15:]
+    assert table[0].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
+    assert any(line.split()[:1] == [expert.category] for line in table)
+    assert table[7].split()[0] == "total" and table[7].split()[-1] == "1"
 
 
 @pytest.fixture(scope="module")
@@ -237,11 +251,33 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     outside = [(r["file_name"], r["prediction"]) for r in records if r["outside_label_set"]]
     assert sorted(outside) == sorted(loop_inputs["outside_label_set"])
     assert all(r["source"] == "outside-label-set" for r in records if r["outside_label_set"])
+    # Every rejected prediction has an automatic category; the experts' stays in its own field.
+    auto = block["auto_categories"]
+    assert auto["num_mistakes"] == len(records) == sum(auto["categories"].values())
+    assert all(r["auto_category"] in categories.CATEGORIES and r["auto_evidence"] for r in records)
+    assert Counter(r["auto_category"] for r in records) == {
+        category: count for category, count in auto["categories"].items() if count
+    }
+    assert all(r["auto_family"] == categories.family(r["auto_category"]) for r in records)
+    expert_records = [r for r in records if r["source"] == "expert"]
+    assert Counter(r["category"] for r in expert_records) == Counter(
+        m.category for m in experts.model_mistakes("vit3b").values()
+    )
+    assert {r["auto_category"] for r in expert_records} != {r["category"] for r in expert_records}
+    assert auto["not_available"] and auto["image_rules"] is None
+    metrics = document["metrics"]["validation"]
+    assert (
+        metrics["multilabel_accuracy"]
+        <= metrics["multilabel_accuracy_minor_forgiven"]
+        <= metrics["multilabel_accuracy_minor_explainable_forgiven"]
+    )
     page = _page_data(output / "review" / "index.html")
     assert page["title"] == "Mistakes of predictions.jsonl"
     assert page["base"] == loop_inputs["sha256"] and len(page["records"]) == len(records)
     out = capsys.readouterr().out
     assert "Expert category" in out and "378 expert" in out
+    assert f"Automatic categories of all {len(records)} rejected predictions" in out
+    assert "Multi-label accuracy, minor mistakes counted right" in out
     assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
 
 

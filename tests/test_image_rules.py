@@ -7,6 +7,7 @@ quality; docs/TAXONOMY.md says the rules' agreement with the experts is not meas
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from image_fixtures import image_colour, make_jpeg, make_val_folder
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.images.choose import open_image_source
 from imagenet_multilabel.dataset_script.taxonomy import class_relations
-from imagenet_multilabel.dataset_script.taxonomy.categories import categorize_mistakes
+from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES, categorize_mistakes
+from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.models import ModelLoadError
 from imagenet_multilabel.eval_cli.models import categorizer as categorizer_module
 from imagenet_multilabel.eval_cli.models.categorizer import (
@@ -25,6 +27,7 @@ from imagenet_multilabel.eval_cli.models.categorizer import (
     ImageCategorizer,
 )
 from imagenet_multilabel.eval_cli.models.zero_shot import ZERO_SHOT_TEMPLATE
+from mistake_fixtures import write_loop_inputs
 from model_fixtures import save_clip, save_config_only, save_siglip
 from photo_fixtures import photo_like_jpeg, real_photo_jpeg
 from test_taxonomy_categories import make_references
@@ -268,3 +271,58 @@ def test_the_model_is_loaded_once_per_process(tmp_path, tiny_models, monkeypatch
     for _ in range(2):
         ImageCategorizer(str(tiny_models["clip"]), device="cpu").image_rules(source)
     assert len(loads) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze with the image rules
+
+
+@pytest.fixture(scope="module")
+def loop_inputs(tmp_path_factory) -> dict:
+    """ViT-3B's mistakes and a few outside the label set (`mistake_fixtures`), and a folder with
+    the image of every mistake."""
+    root = tmp_path_factory.mktemp("loop")
+    inputs = write_loop_inputs(root)
+    inputs["images"] = make_val_folder(root / "images", inputs["mistake_image_ids"], False)
+    return inputs
+
+
+def analyze_args(inputs: dict, *extra: str) -> list[str]:
+    labels = ["--annotations", str(inputs["annotations"]), "--allow-unverified-annotations"]
+    return ["analyze", "--predictions", str(inputs["predictions"]), *labels, *extra]
+
+
+def test_analyze_judges_every_mistake_with_the_image_rules(
+    loop_inputs, tiny_models, tmp_path, capsys
+):
+    output = tmp_path / "analysis"
+    given = ["--images", str(loop_inputs["images"]), "--output-dir", str(output)]
+    assert (
+        main(analyze_args(loop_inputs, *given, "--categorizer-model", str(tiny_models["clip"])))
+        == 0
+    )
+    auto = json.loads((output / "results.json").read_text())["mistakes"]["auto_categories"]
+    assert auto["rules_run"] == list(CATEGORIES) and auto["not_available"] == {}
+    assert auto["not_judged"] == {"fine-grained-oov": 0, "non-prototypical": 0}
+    assert auto["image_rules"]["model"] == "clip"
+    records = [json.loads(line) for line in (output / "mistakes.jsonl").read_text().splitlines()]
+    assert len(records) == auto["num_mistakes"] == sum(auto["categories"].values())
+    assert all(record["auto_category"] in CATEGORIES for record in records)
+    printed = capsys.readouterr().out
+    assert "Image rules judged by clip on " in printed and "Not available" not in printed
+
+
+def test_analyze_refuses_a_categorizer_that_is_not_clip_like_before_any_work(
+    loop_inputs, tmp_path, capsys
+):
+    vit = save_config_only(tmp_path / "vit", {"model_type": "vit"})
+    output = tmp_path / "analysis"
+    given = ["--images", str(loop_inputs["images"]), "--output-dir", str(output)]
+    assert main(analyze_args(loop_inputs, *given, "--categorizer-model", str(vit))) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: `--categorizer-model` 'vit' cannot judge the image rules")
+    assert error.count("\n") == 1 and not output.exists()  # one line; nothing written
+    with pytest.raises(SystemExit) as exited:
+        main(analyze_args(loop_inputs, "--categorizer-model"))
+    assert exited.value.code == 2
+    assert "--categorizer-model needs --images SOURCE" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from imagenet_multilabel.dataset_script.images.errors import CorruptImageError, 
 from imagenet_multilabel.eval_cli.commands.cli import main, run_command
 from imagenet_multilabel.eval_cli.engine import predict_loop
 from imagenet_multilabel.eval_cli.engine import run as run_module
-from model_fixtures import save_clip, save_timm_model, save_vit
+from model_fixtures import save_clip, save_config_only, save_timm_model, save_vit
 from run_fixtures import make_workspace, namespace, prediction_ids, run_args, with_option
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
@@ -303,3 +303,29 @@ def test_corrupt_image_in_a_worker_is_a_clear_error(workspace, tmp_path, capsys)
     args = with_option(with_option(args, "--images", str(folder)), "--num-workers", "2")
     assert main(args) == 2
     assert corrupt in capsys.readouterr().err
+
+
+def test_run_judges_the_image_rules_on_its_own_device(workspace, reference_run, tmp_path, capsys):
+    """`--categorizer-model`: the automatic taxonomy's image rules on the run's images and
+    device, when it scores; a model that is not CLIP-like is refused before any model runs."""
+    clip = save_clip(tmp_path / "clip")
+    output = tmp_path / "categorized"
+    args = run_args(workspace, workspace["resnet"], output, "--split", "all")
+    assert main([*args, "--categorizer-model", str(clip)]) == 0
+    document = json.loads((output / "results.json").read_text())
+    auto = document["mistakes"]["auto_categories"]
+    assert auto["not_available"] == {} and auto["image_rules"]["model"] == "clip"
+    assert auto["image_rules"]["device"].split(":")[0] == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )
+    assert auto["num_mistakes"] == document["mistakes"]["num_rejected"]
+    reference = json.loads((reference_run / "results.json").read_text())["mistakes"]
+    assert reference["auto_categories"]["image_rules"] is None  # the image-free rules only
+    assert reference["auto_categories"]["num_mistakes"] == auto["num_mistakes"]
+    capsys.readouterr()
+    vit = save_config_only(tmp_path / "vit", {"model_type": "vit"})
+    refused = tmp_path / "refused"
+    refused_args = with_option(args, "--output-dir", str(refused))
+    assert main([*refused_args, "--categorizer-model", str(vit)]) == 2
+    assert "`--categorizer-model` 'vit' cannot judge the image rules" in capsys.readouterr().err
+    assert not refused.exists()

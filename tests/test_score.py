@@ -5,6 +5,11 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.dataset_script.taxonomy.categories import (
+    categorize_mistakes,
+    lenient_accuracies,
+)
+from imagenet_multilabel.eval_cli.analysis.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
 from imagenet_multilabel.eval_cli.scores.score import score_predictions
@@ -57,6 +62,13 @@ def test_score_end_to_end_is_keyed_by_file_name(annotation_file, label_columns, 
         )
         for entry in expected["outside_label_set"]:  # the toolkit names each class beside its id
             entry["prediction_name"] = CLASS_NAMES[entry["prediction"]]
+        if split == "validation":  # the analysed split: Peychev et al.'s accuracies beside
+            references = References.from_columns(columns)
+            top1 = np.array([top5[n][0] for n in columns["file_name"]])
+            auto = categorize_mistakes(top1, references)
+            lenient = lenient_accuracies(top1, references, auto, allow_partial=True)
+            expected.update({key: lenient[key] for key in LENIENT_ACCURACIES})
+            assert expected["multilabel_accuracy"] < expected[LENIENT_ACCURACIES[0]]
         assert document["metrics"][split] == {**expected, "num_missing_predictions": 0}
     assert document["complete"] is True
     assert output.stat().st_mode & 0o644 == 0o644  # readable like any file the user writes

@@ -4,8 +4,12 @@ Scores a predictions file exactly as ``score`` does (`eval_cli.score`), then wri
 output folder (the command's default: ``analysis/`` next to the predictions file)::
 
     results.json      the results document, with its ``mistakes`` block
-    mistakes.jsonl    one record per rejected prediction (`eval_cli.analysis`)
+    mistakes.jsonl    one record per rejected prediction (`eval_cli.analysis`), with its
+                      automatic category in the paper's taxonomy and the evidence for it
     review/index.html the review page (`eval_cli.review`), thumbnails with ``images``
+
+With ``images`` and a ``categorizer`` (``eval_cli.models.ImageCategorizer``, a CLIP-like model)
+the taxonomy's two image rules look at the mistakes' images too.
 
 Every file goes through `eval_cli.outputs`: an output that would replace one of the inputs is
 refused before anything is written, each file is written whole or not at all, and the output
@@ -23,13 +27,15 @@ from typing import Any
 from ...dataset_script import escape
 from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.annotations.published import PUBLISHED_URL
+from ...dataset_script.label_sets import chosen_splits, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
+from ...dataset_script.taxonomy.categories import ImageRuleMaker
 from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text
 from .. import outputs
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.predictions import Predictions, read_predictions
-from ..scores.score import analyze_mistakes, chosen_splits, score_predictions
+from ..scores.score import score_and_analyze
 from .mistakes import MISTAKES_FILE, write_mistakes_jsonl
 from .review import REVIEW_FOLDER, THUMBNAIL_FOLDER, page_path, write_review_page, write_thumbnails
 
@@ -45,15 +51,18 @@ def analyze_predictions(
     limit: int | None = None,
     images: str | None = None,
     images_split: str | None = None,
+    categorizer: ImageRuleMaker | None = None,
     title: str | None = None,
     other_inputs: Mapping[str, str | os.PathLike | None] | None = None,
 ) -> dict[str, Any]:
     """Score and analyze ``predictions``; write the three outputs; return the results document.
 
     ``labels`` as `score_predictions` takes them. ``images``: an image source
-    (`dataset_script.images`) for the review page's thumbnails. ``title`` heads the page
-    (default: the predictions file's name). ``other_inputs`` (option name -> path) are further
-    files the caller read, such as a run folder's ``results.json``: no output may replace them.
+    (`dataset_script.images`) for the review page's thumbnails and, with ``categorizer``
+    (``eval_cli.models.ImageCategorizer``), for the taxonomy's image rules. ``title`` heads
+    the page (default: the predictions file's name). ``other_inputs`` (option name -> path) are
+    further files the caller read, such as a run folder's ``results.json``: no output may
+    replace them.
     """
     if not isinstance(predictions, Predictions):
         expect_path(predictions, "analyze_predictions(predictions=...)")
@@ -63,6 +72,10 @@ def analyze_predictions(
     expect_path(images, "analyze_predictions(images=...)", optional=True)
     for name, value in (("images_split", images_split), ("title", title)):
         expect_text(value, f"analyze_predictions({name}=...)", optional=True)
+    if categorizer is not None and images is None:
+        raise ToolkitError(
+            "`categorizer` needs `images`: the taxonomy's image rules look at the mistakes' images"
+        )
     output = Path(output_dir)
     source = Path(predictions.source if isinstance(predictions, Predictions) else predictions)
     label_files = labels if isinstance(labels, LabelSource) else LabelSource()
@@ -80,9 +93,20 @@ def analyze_predictions(
         if not isinstance(predictions, Predictions):
             predictions = read_predictions(predictions)
         labels = resolve_labels(labels)
-        document = score_predictions(predictions, split=split, labels=labels, limit=limit)
-        analysis = analyze_mistakes(
-            predictions, labels, chosen_splits(split), limit=limit, with_probabilities=True
+        image_rules = None
+        if categorizer is not None:
+            from ...dataset_script.images.choose import open_image_source  # imports `datasets`
+
+            image_rules = categorizer.image_rules(open_image_source(images, split=images_split))
+        loaded = load_label_sets(chosen_splits(split), labels)  # the shipped label sets
+        document, analysis = score_and_analyze(
+            predictions,
+            labels,
+            loaded,
+            split,
+            limit=limit,
+            image_rules=image_rules,
+            with_probabilities=True,
         )
         records = analysis.records()
         review_folder = page_path(output).parent

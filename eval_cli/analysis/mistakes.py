@@ -19,6 +19,13 @@ outside the label set is a separate fact, kept beside the source (``outside_labe
 record; ``num_outside_label_set`` and how many of them the experts reviewed in the summary), so
 that the results' ``num_outside_label_set`` and the mistakes' counts always add up.
 
+Beside the source, every rejected prediction gets an automatic category in the paper's taxonomy
+(`dataset_script.taxonomy.categories`: ``auto_category``, ``auto_family``, ``auto_evidence``),
+from rules that mean the same for every model; where the experts reviewed the mistake, their
+``category`` stays in its own field, never merged with the automatic one. The image rules run
+when the caller binds them to the images (``image_rules``); without them the summary says which
+categories were not available and under which rules their mistakes were counted.
+
 ``analyze_split`` gives one record per rejected prediction (a row of ``mistakes.jsonl``) and the
 ``mistakes`` block of ``results.json`` (printed under the metrics by ``results.report``).
 """
@@ -38,12 +45,24 @@ import numpy as np
 
 from ...dataset_script import classes
 from ...dataset_script.taxonomy import experts
+from ...dataset_script.taxonomy.categories import (
+    ImageRules,
+    categorize_mistakes,
+    family,
+    lenient_accuracies,
+)
 from ...metric.references import References
 from ...metric.scoring import OUTSIDE_LABEL_SET, PROBLEMATIC, WRONG, judge
 from .. import outputs
 
 SOURCES = ("expert", "outside-label-set", "confusion-pair", "uncategorized")
 CONFUSION_PAIR_CATEGORY = "fine-grained"
+# Peychev et al.'s accuracies beside the official one: minor mistakes counted as right; minor and
+# explainable ones counted as right (`categories.lenient_accuracies`).
+LENIENT_ACCURACIES = (
+    "multilabel_accuracy_minor_forgiven",
+    "multilabel_accuracy_minor_explainable_forgiven",
+)
 MISTAKES_FILE = "mistakes.jsonl"
 TOP_SHOWN = 10  # classes and confusions listed in the results
 _LABEL_SETS = ("correct", "unclear", "wrong")
@@ -64,6 +83,10 @@ class MistakeAnalysis:
     categories: list[str]  # "" when unknown
     severities: list[str]  # "" when unknown
     in_imagenet_m: list[bool] | None  # None: the ImageNet-M images are not known
+    auto_categories: list[str]  # the automatic category of each, never ""
+    auto_evidence: list[str]
+    # Peychev et al.'s lenient accuracies of the split (the metrics' ``LENIENT_ACCURACIES``)
+    accuracies: dict[str, float]
 
     def with_top5_probs(self, top5_probs: np.ndarray | None) -> MistakeAnalysis:
         """The same analysis, its records showing ``top5_probs`` ((n, 5), row-aligned with
@@ -112,6 +135,9 @@ class MistakeAnalysis:
             record["in_imagenet_m"] = (
                 None if self.in_imagenet_m is None else self.in_imagenet_m[position]
             )
+            record["auto_category"] = self.auto_categories[position]
+            record["auto_family"] = family(self.auto_categories[position])
+            record["auto_evidence"] = self.auto_evidence[position]
             records.append(record)
         return records
 
@@ -122,17 +148,23 @@ def analyze_split(
     references: References,
     *,
     imagenet_m_file_names: Collection[str] | None,
+    image_rules: ImageRules | None = None,
 ) -> MistakeAnalysis:
     """Analyze the rejected top-1 predictions of ``ranked`` ((N,) or (N, k) class ids).
 
     ``ranked`` is row-aligned with ``references`` (the predicted images of ``split``);
     ``imagenet_m_file_names`` marks the ImageNet-M images (None: unknown, as when only the
-    validation labels were loaded). The records get probabilities from ``with_top5_probs``.
+    validation labels were loaded); ``image_rules``: the taxonomy's image rules bound to the
+    images (None: the image-free rules only). The records get probabilities from
+    ``with_top5_probs``.
     """
     ranked = np.asarray(ranked)
     top1 = ranked if ranked.ndim == 1 else ranked[:, 0]
     verdicts = judge(top1, references)
     rejected_rows = np.flatnonzero((verdicts == WRONG) | (verdicts == OUTSIDE_LABEL_SET))
+    auto = categorize_mistakes(
+        top1, references, image_rules=None if image_rules is None else image_rules.rules
+    )
     rejected = references.take(rejected_rows)
     file_names = rejected.file_names.tolist()
     outside = verdicts[rejected_rows] == OUTSIDE_LABEL_SET
@@ -150,8 +182,19 @@ def analyze_split(
         categories=categories,
         severities=severities,
         in_imagenet_m=in_imagenet_m,
+        auto_categories=auto.categories,
+        auto_evidence=auto.evidence,
+        accuracies={
+            key: value
+            for key, value in lenient_accuracies(top1, references, auto, allow_partial=True).items()
+            if key in LENIENT_ACCURACIES
+        },
     )
     summary = _summary(split, columns, references, verdicts, imagenet_m_file_names)
+    summary["auto_categories"] = {
+        **auto.summary(),
+        "image_rules": None if image_rules is None else dict(image_rules.provenance),
+    }
     return dataclasses.replace(columns, summary=summary)
 
 

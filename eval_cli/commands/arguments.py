@@ -21,6 +21,8 @@ from ...metric.label_sets import FULL_SPLIT
 from .. import __version__
 
 PROG = "imagenet-multilabel"
+# eval_cli.models.categorizer.DEFAULT_CATEGORIZER_MODEL, named here: that module imports torch.
+DEFAULT_CATEGORIZER_MODEL = "openai/clip-vit-large-patch14"
 # A value argparse quotes ('...') or a word it echoes, longer than an error should show.
 _LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
 _LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
@@ -162,6 +164,22 @@ def _add_label_arguments(
     )
 
 
+def _add_categorizer_argument(parser: argparse.ArgumentParser, images: str) -> None:
+    """The CLIP-like model that judges the automatic taxonomy's image rules (`run`, `analyze`,
+    `compare`); ``images``: where the images it looks at come from, in words."""
+    parser.add_argument(
+        "--categorizer-model",
+        nargs="?",
+        const=DEFAULT_CATEGORIZER_MODEL,
+        metavar="MODEL",
+        help="also judge the automatic mistake taxonomy's two image rules (out-of-vocabulary "
+        "objects, non-prototypical images) with this CLIP or SigLIP model (Hub id or folder; "
+        f"without a value: {DEFAULT_CATEGORIZER_MODEL}) on {images}, on the GPU when there is "
+        "one; needs the [run] extra. Without it the image-free rules run and the results say "
+        "which categories were not available",
+    )
+
+
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--predictions",
@@ -282,6 +300,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
     )
+    _add_categorizer_argument(output, "the run's images and device")
 
 
 def _batch_size(value: str) -> int | str:
@@ -355,6 +374,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
         help="where results.json, mistakes.jsonl and review/ go; never the run folder or a "
         "folder whose outputs would replace an input",
     )
+    _add_categorizer_argument(parser, "the --images")
 
 
 def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -461,6 +481,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPLIT",
         help="split of a Hugging Face image dataset (default: validation)",
     )
+    _add_categorizer_argument(parser, "the --images")
 
 
 def add_patches_arguments(parser: argparse.ArgumentParser) -> None:

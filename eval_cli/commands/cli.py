@@ -40,6 +40,8 @@ CLI_NAMES = {
     },
     "`split='validation'`": "`--split validation`",
     "`merge_patches`": "`imagenet-multilabel patches merge`",
+    "`categorizer_model`": "`--categorizer-model`",
+    "`categorizer`": "`--categorizer-model`",
 }
 
 
@@ -58,6 +60,8 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error(str(error))
     if args.command in ("build", "analyze", "compare") and args.images_split and not args.images:
         parser.error("--images-split needs --images SOURCE")
+    if args.command in ("analyze", "compare") and args.categorizer_model and not args.images:
+        parser.error("--categorizer-model needs --images SOURCE: the image rules look at images")
     if args.command == "build" and args.full_image_check and not args.images:
         parser.error("--full-image-check needs --images SOURCE")
 
@@ -272,6 +276,16 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _categorizer(args: argparse.Namespace):
+    """``--categorizer-model``'s model, checked before any work (None when not given)."""
+    if args.categorizer_model is None:
+        return None
+    require_run_extra("--categorizer-model")
+    from ..models.categorizer import ImageCategorizer
+
+    return ImageCategorizer(args.categorizer_model)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -280,6 +294,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from ..analysis.review import page_path
     from ..outputs import RESULTS_FILE
 
+    categorizer = _categorizer(args)
     labels = LabelSource.from_cli(args)
     labels_used = "as given by the label options"
     other_inputs = {}
@@ -301,6 +316,7 @@ def _analyze(args: argparse.Namespace) -> int:
         limit=args.limit,
         images=args.images,
         images_split=args.images_split,
+        categorizer=categorizer,
         title=title,
         other_inputs=other_inputs,
         labels=labels,

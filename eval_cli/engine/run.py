@@ -29,9 +29,11 @@ from ...dataset_script.images.decode import check_images
 from ...dataset_script.images.source import ImageSource, LocatedImages
 from ...dataset_script.label_sets import LoadedLabelSet, check_label_set_files, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
+from ...dataset_script.taxonomy.categories import ImageRules
 from ...metric.errors import ToolkitError, first_few
 from .. import outputs
 from ..models import ModelLoadError, load_model, local_model_folder, model_problem
+from ..models.categorizer import ImageCategorizer
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import hub, results
 from ..scores.predictions import read_predictions
@@ -41,6 +43,7 @@ from ..scores.score import (
     labels_provenance,
     score_splits,
     split_file_names,
+    with_lenient_accuracies,
 )
 from .distributed import (
     accelerator_for,
@@ -77,6 +80,8 @@ class _Launch:
     # directory (the labels' provenance names each patch by its file name only).
     patch_paths: tuple[str, ...] = ()
     checked: set[str] = field(default_factory=set)
+    # The taxonomy's image rules on these images (`RunOptions.categorizer_model`), for scoring.
+    image_rules: ImageRules | None = None
 
 
 def evaluate_launch(
@@ -105,9 +110,14 @@ def evaluate_launch(
         for spec in specs:
             hub.check_target_repo(spec.model, options.hub_repo_id)
     accelerator = accelerator_for(options.mixed_precision, options.cpu)
+    categorizer = None
+    if options.categorizer_model is not None:  # refused here if not CLIP-like: nothing ran yet
+        categorizer = ImageCategorizer(options.categorizer_model, device=accelerator.device)
     outcomes: dict[int, Outcome] = {}
     with exclusive_output_dirs(accelerator, output_dirs):
         launch = _start_launch(accelerator, images, labels, options)
+        if categorizer is not None:  # its model loads on the main process, when first scoring
+            launch.image_rules = categorizer.image_rules(launch.source)
         held: dict[Any, list[ModelRun]] = {}
         for position, (spec, directory) in enumerate(zip(specs, output_dirs, strict=True)):
             try:
@@ -428,8 +438,15 @@ def _scored_document(
     }
     if unpredicted:  # an invariant of the loop; never scored as if complete
         raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
+    analysis = analyze_mistakes(
+        predictions,
+        launch.labels,
+        launch.splits,
+        limit=launch.options.limit,
+        image_rules=launch.image_rules,
+    )
     document = results.document(
-        metrics,
+        with_lenient_accuracies(metrics, analysis),
         labels=labels_provenance(launch.labels, launch.label_sets),
         predictions={
             "file": PREDICTIONS_FILE,
@@ -437,9 +454,7 @@ def _scored_document(
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
-        mistakes=analyze_mistakes(
-            predictions, launch.labels, launch.splits, limit=launch.options.limit
-        ).summary,
+        mistakes=analysis.summary,
         model=model,
         run=run,
     )

@@ -70,7 +70,10 @@ class RunOptions:
     the device (nvJPEG on CUDA: approximate, never official);
     ``output_dir``: the run's folder (default ``eval_results/<model name>``), or with several
     models the parent of one folder per model; ``push_to_hub``: a pull request with the results on
-    the model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead).
+    the model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead);
+    ``categorizer_model``: a CLIP-like model (Hub id or folder) that judges the automatic
+    mistake taxonomy's image rules on the run's images and device when the run is scored
+    (`eval_cli.models.categorizer`); None: the image-free rules only.
     """
 
     split: str = "imagenet_m"
@@ -93,13 +96,15 @@ class RunOptions:
     push_to_hub: bool = False
     hub_repo_id: str | None = None
     dry_run: bool = False
+    categorizer_model: str | None = None
 
     def __post_init__(self) -> None:
         for name in _FLAGS:
             expect_flag(getattr(self, name), f"RunOptions({name}=...)")
         for name in ("split", "images_split", "zero_shot_prompts"):
             expect_text(getattr(self, name), f"RunOptions({name}=...)")
-        expect_text(self.hub_repo_id, "RunOptions(hub_repo_id=...)", optional=True)
+        for name in ("hub_repo_id", "categorizer_model"):
+            expect_text(getattr(self, name), f"RunOptions({name}=...)", optional=True)
         expect_path(self.output_dir, "RunOptions(output_dir=...)", optional=True)
         if not isinstance(self.label_set_files, Mapping):
             raise ToolkitError(

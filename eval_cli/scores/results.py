@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script.taxonomy.categories import FAMILIES
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
 from ...metric.label_sets import METRIC_BY_KEY, METRICS, OF_TOTAL, PCT, REJECTED, Metric
@@ -260,7 +261,53 @@ def label_set_notes(document: Mapping[str, Any]) -> list[str]:
 
 
 def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
-    """The ``mistakes`` block in words: counts by source, the paper's category x severity table."""
+    """The ``mistakes`` block in words: counts by source, the automatic categories, the paper's
+    category x severity table."""
+    return [
+        *_sources_report(mistakes),
+        *auto_categories_report(mistakes),
+        *_expert_report(mistakes),
+    ]
+
+
+def auto_categories_report(mistakes: Mapping[str, Any]) -> list[str]:
+    """The automatic categories in words: a count per category and family, which categories
+    were not available and where their mistakes were counted, and who judged the image rules
+    (nothing for results written before the categories existed)."""
+    auto = mistakes.get("auto_categories")
+    if not auto:
+        return []
+    families = {category: family for family, members in FAMILIES.items() for category in members}
+    rows = [
+        [category, f"{count:,}", families.get(category, "")]
+        for category, count in auto["categories"].items()
+    ]
+    lines = [
+        f"Automatic categories of all {auto['num_mistakes']:,} rejected predictions "
+        f"({mistakes['split']}; docs/TAXONOMY.md):",
+        *_table(["Category", "mistakes", "family"], rows),
+        "Families: " + ", ".join(f"{count:,} {name}" for name, count in auto["families"].items()),
+    ]
+    for category, counted_under in auto.get("not_available", {}).items():
+        lines.append(
+            f"Not available: {category} (needs the images: --images with --categorizer-model); "
+            f"its mistakes are counted under {' or '.join(counted_under)}."
+        )
+    rules = auto.get("image_rules")
+    if rules:
+        lines.append(
+            f"Image rules judged by {rules.get('model')} on {rules.get('device')}."
+            + "".join(
+                f" {rule}: {count:,} mistake(s) without a usable image, counted under later rules."
+                for rule, count in auto.get("not_judged", {}).items()
+                if count
+            )
+        )
+    return lines
+
+
+def _sources_report(mistakes: Mapping[str, Any]) -> list[str]:
+    """The rejected predictions by source, and those outside the label set."""
     by_source = dict(mistakes["by_source"])
     expert = by_source.pop("expert", 0)
     lines = [
@@ -276,12 +323,15 @@ def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
             f"{reviewed:,} of them reviewed by the paper's experts (source expert), "
             f"{outside - reviewed:,} not (source outside-label-set)."
         )
+    return lines
+
+
+def _expert_report(mistakes: Mapping[str, Any]) -> list[str]:
+    """The paper's experts' category x severity table of the mistakes they reviewed."""
     table = mistakes["expert_category_severity"]
-    if not expert:
-        return [
-            *lines,
-            "None of them is a mistake the paper's experts reviewed (ViT-3B, Greedy Soups).",
-        ]
+    if not mistakes["by_source"].get("expert", 0):
+        return ["None of them is a mistake the paper's experts reviewed (ViT-3B, Greedy Soups)."]
+    lines = []
     severities = list(next(iter(table.values())))
     totals = [sum(row[severity] for row in table.values()) for severity in severities]
     rows = [

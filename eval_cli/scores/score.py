@@ -26,6 +26,7 @@ from ...dataset_script.label_sets import (
     load_label_sets,
 )
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
+from ...dataset_script.taxonomy.categories import ImageRules
 from ...metric import label_sets
 from ...metric.errors import (
     ToolkitError,
@@ -92,9 +93,35 @@ def score_predictions(
     check_label_set_files(splits, label_set_files, allowed)
     labels = resolve_labels(labels)
     loaded = load_label_sets(splits, labels, label_set_files, allowed)
+    document, _ = score_and_analyze(predictions, labels, loaded, split, limit=limit)
+    return document
+
+
+def score_and_analyze(
+    predictions: Predictions,
+    labels: Labels,
+    loaded: Mapping[str, LoadedLabelSet],
+    split: str,
+    *,
+    limit: int | None = None,
+    image_rules: ImageRules | None = None,
+    with_probabilities: bool = False,
+) -> tuple[dict[str, Any], MistakeAnalysis]:
+    """`score_predictions`' document of read ``predictions`` on loaded ``labels`` (and the
+    label sets ``loaded`` for ``split``), and the mistake analysis it summarises, analysed once
+    (``image_rules`` and ``with_probabilities`` as `analyze_mistakes` takes them)."""
+    splits = chosen_splits(split)
     metrics, num_outside = score_splits(predictions, loaded, splits, limit=limit)
-    return results.document(
-        metrics,
+    analysis = analyze_mistakes(
+        predictions,
+        labels,
+        splits,
+        limit=limit,
+        image_rules=image_rules,
+        with_probabilities=with_probabilities,
+    )
+    document = results.document(
+        with_lenient_accuracies(metrics, analysis),
         labels=labels_provenance(labels, loaded),
         predictions={
             "source": predictions.source,
@@ -102,8 +129,9 @@ def score_predictions(
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
-        mistakes=analyze_mistakes(predictions, labels, splits, limit=limit).summary,
+        mistakes=analysis.summary,
     )
+    return document, analysis
 
 
 def score_splits(
@@ -218,10 +246,12 @@ def analyze_mistakes(
     splits: Sequence[str],
     *,
     limit: int | None = None,
+    image_rules: ImageRules | None = None,
     with_probabilities: bool = False,
 ) -> MistakeAnalysis:
     """The mistake analysis (`eval_cli.analysis`) of the validation split when chosen (it holds
-    the ImageNet-M images too), else of ImageNet-M; ``with_probabilities`` reads the top-5
+    the ImageNet-M images too), else of ImageNet-M; ``image_rules``: the taxonomy's image rules
+    bound to the images (None: image-free rules only); ``with_probabilities`` reads the top-5
     probabilities of the rejected predictions from a JSONL file, for the records."""
     split = "validation" if "validation" in splits else "imagenet_m"
     references, rows, _ = predicted_references(predictions, labels, split, limit)
@@ -231,8 +261,18 @@ def analyze_mistakes(
         predictions.ranked()[rows],
         references,
         imagenet_m_file_names=None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+        image_rules=image_rules,
     )
     if not with_probabilities:
         return analysis
     rejected_rows = predictions.rows_for(analysis.rejected.file_names.tolist())
     return analysis.with_top5_probs(read_top5_probs(predictions, rejected_rows))
+
+
+def with_lenient_accuracies(
+    metrics: dict[str, dict[str, Any]], analysis: MistakeAnalysis
+) -> dict[str, dict[str, Any]]:
+    """``metrics`` with Peychev et al.'s lenient accuracies of the analysed split beside its
+    official score (the same images, the same per-class rule)."""
+    split = analysis.summary["split"]
+    return {**metrics, split: {**metrics[split], **analysis.accuracies}}
