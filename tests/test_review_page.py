@@ -16,7 +16,7 @@ from image_fixtures import make_val_tar
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.labels import patches
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
-from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.dataset_script.taxonomy import categories, experts
 from imagenet_multilabel.eval_cli.analysis import review
 from imagenet_multilabel.eval_cli.analysis.analyze import analyze_predictions
 from imagenet_multilabel.eval_cli.scores.score import score_predictions
@@ -207,6 +207,9 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
         assert shown.text == f"{NUM_OUTSIDE_LABEL_SET} of {total} mistakes shown"
         assert not show_more.is_displayed()  # everything is shown
         driver.save_screenshot(str(tmp_path / "review-page.png"))
+        source.select_by_value("")
+        _check_automatic_categories(driver, tmp_path / "analysis", total)
+        source.select_by_value("outside-label-set")
         Select(driver.find_element(By.ID, "filter-class")).select_by_value(str(outside_class))
         cards = driver.find_elements(By.CSS_SELECTOR, "article.mistake")
         assert outside_name in [card.get_attribute("data-file-name") for card in cards]
@@ -265,6 +268,44 @@ def test_the_review_loop_in_a_headless_browser(tmp_path: Path) -> None:
     assert new["multilabel_accuracy_micro"] == pytest.approx(
         old["multilabel_accuracy_micro"] + 2 / old["num_scored"]
     )
+
+
+def _check_automatic_categories(driver: Any, output: Path, total: int) -> None:
+    """The automatic category: filtered by family or category (counts as in mistakes.jsonl),
+    sorted in rule order, shown with its evidence on each card."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    lines = (output / "mistakes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    shown = driver.find_element(By.ID, "shown-count")
+    automatic = Select(driver.find_element(By.ID, "filter-auto-category"))
+    failures = sum(r["auto_family"] == "failure" for r in records)
+    fine_grained = sum(r["auto_category"] == "fine-grained" for r in records)
+    texts = [option.text for option in automatic.options]
+    assert texts[:4] == [
+        "any",
+        f"minor (family) ({sum(r['auto_family'] == 'minor' for r in records)})",
+        f"explainable (family) ({sum(r['auto_family'] == 'explainable' for r in records)})",
+        f"failure (family) ({failures})",
+    ]
+    assert f"fine-grained ({fine_grained})" in texts
+    automatic.select_by_value("family:failure")
+    assert shown.text.startswith(f"{failures} of {total} mistakes shown")
+    card = driver.find_element(By.CSS_SELECTOR, "article.mistake")
+    record = next(r for r in records if r["file_name"] == card.get_attribute("data-file-name"))
+    assert "auto: model-failure" in card.find_element(By.CLASS_NAME, "badges").text
+    assert card.find_element(By.CLASS_NAME, "evidence").text == record["auto_evidence"]
+    automatic.select_by_value("")
+    Select(driver.find_element(By.ID, "sort")).select_by_value("auto")
+    order = [
+        c.get_attribute("data-file-name")
+        for c in driver.find_elements(By.CSS_SELECTOR, "article.mistake")
+    ]
+    ranks = {r["file_name"]: categories.CATEGORIES.index(r["auto_category"]) for r in records}
+    assert [ranks[name] for name in order] == sorted(ranks[name] for name in order)
+    driver.save_screenshot(str(output.parent / "review-page-auto.png"))
+    Select(driver.find_element(By.ID, "sort")).select_by_value("page")
 
 
 def _second_model(inputs: dict[str, Any], path: Path, moved: int) -> Path:

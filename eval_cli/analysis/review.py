@@ -3,7 +3,7 @@
 One page for two kinds of records: ``analyze``'s mistakes of one model, and ``compare``'s
 novel-prediction queue, whose records also carry their queue ``rank`` and every model's top-1 on
 the image (``model_predictions``). Both get the same filters, sort (page order, confidence, class,
-file), keyboard review (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and
+automatic category, file), each card's automatic category with its evidence, keyboard review (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and
 patch download.
 
 It works from ``file://`` with no server and no network: the script and style ship as package
@@ -33,6 +33,7 @@ from typing import Any
 from ...dataset_script import classes
 from ...dataset_script.labels.patches import PATCH_FORMAT, PATCH_FORMAT_VERSION, PATCH_VERDICTS
 from ...dataset_script.taxonomy import experts
+from ...dataset_script.taxonomy.categories import FAMILIES
 from .. import outputs
 
 REVIEW_FOLDER = "review"
@@ -57,6 +58,9 @@ PAGE_FIELDS = (
     "category",
     "severity",
     "in_imagenet_m",
+    "auto_category",  # the automatic taxonomy (dataset_script.taxonomy.categories)
+    "auto_family",
+    "auto_evidence",
     "rank",  # queue records: their place in the queue
     "model_predictions",  # queue records: [{model, class_id, probability}] per compared model
 )
@@ -188,6 +192,7 @@ def page_data(
         "class_names": list(classes.CLASS_NAMES),
         "categories": list(experts.CATEGORIES),
         "severities": list(experts.SEVERITIES),
+        "auto_families": {family: list(members) for family, members in FAMILIES.items()},
         "verdicts": list(PATCH_VERDICTS),
         "patch_format": PATCH_FORMAT,
         "patch_format_version": PATCH_FORMAT_VERSION,

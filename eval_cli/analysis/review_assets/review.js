@@ -103,6 +103,15 @@
   const categoryCounts = count(mistakes.map((m) => m.category || NONE));
   fillSelect(byId("filter-category"),
     [...data.categories, NONE].map((c) => withCount(categoryCounts, c, c)));
+  // The automatic taxonomy: its families, then its categories in rule order.
+  const AUTO_CATEGORIES = Object.values(data.auto_families).flat();
+  const autoCounts = count(mistakes.flatMap((m) =>
+    m.auto_category ? [m.auto_category, `family:${m.auto_family}`] : [NONE]));
+  fillSelect(byId("filter-auto-category"), [
+    ...Object.keys(data.auto_families).map((family) =>
+      withCount(autoCounts, `family:${family}`, `${family} (family)`)),
+    ...AUTO_CATEGORIES.map((category) => withCount(autoCounts, category, category)),
+  ]);
   const severityCounts = count(mistakes.map((m) => m.severity || NONE));
   fillSelect(byId("filter-severity"),
     [...data.severities, NONE].map((s) => withCount(severityCounts, s, s)));
@@ -119,6 +128,7 @@
   function matches(mistake) {
     const source = byId("filter-source").value;
     const category = byId("filter-category").value;
+    const auto = byId("filter-auto-category").value;
     const severity = byId("filter-severity").value;
     const imagenetM = byId("filter-imagenet-m").value;
     const classId = byId("filter-class").value;
@@ -128,6 +138,8 @@
       (labelSet === ANY || String(mistake.outside_label_set) === labelSet) &&
       (verdict === ANY || (verdict === JUDGED_BY_YOU) === isJudgedByYou(mistake)) &&
       (category === ANY || (mistake.category || NONE) === category) &&
+      (auto === ANY || mistake.auto_category === auto ||
+        `family:${mistake.auto_family}` === auto) &&
       (severity === ANY || (mistake.severity || NONE) === severity) &&
       (imagenetM === ANY || String(mistake.in_imagenet_m) === imagenetM) &&
       (classId === ANY || mistake.original_label === Number(classId) ||
@@ -252,12 +264,22 @@
         text: "outside the label set" }));
     }
     if (m.category) badges.append(el("span", { class: "badge", text: m.category }));
+    if (m.auto_category) {
+      badges.append(el("span", { class: `badge auto auto-${m.auto_family}`,
+        text: `auto: ${m.auto_category}` }));
+    }
     if (m.severity) {
       badges.append(el("span", { class: `badge severity-${m.severity}`, text: m.severity }));
     }
     if (m.in_imagenet_m) badges.append(el("span", { class: "badge imagenet-m", text: "ImageNet-M" }));
     const top5 = el("ol", { class: "top5" }, (m.top5 || []).map((id, rank) =>
       el("li", {}, [className(id), el("span", { class: "prob", text: probability(m, rank) })])));
+    // The automatic category and the facts that decided it, beside (never instead of) the
+    // experts' category above.
+    const automatic = m.auto_category ? [["Automatic", el("span", {}, [
+      `${m.auto_category} (${m.auto_family}): `,
+      el("span", { class: "evidence", text: m.auto_evidence }),
+    ])]] : [];
     const rows = [
       ["Original label", el("span", { text: className(m.original_label) })],
       ["Prediction", el("span", { class: "prediction",
@@ -265,6 +287,7 @@
           ` ${(100 * m.confidence).toFixed(1)}%` : "") })],
       ...(m.top5 ? [["Top-5", top5]] : []),
       ...(m.model_predictions ? [["Every model", modelPredictions(m)]] : []),
+      ...automatic,
       ["Correct", labelList(m.correct)],
       ["Unclear", labelList(m.unclear)],
       ["Wrong", labelList(m.wrong)],
@@ -280,12 +303,18 @@
   }
 
   // Sort: the page's own order (the queue's), confidence (highest first, unknown last), the
-  // predicted class, the file; ties keep the page's order.
+  // predicted class, the automatic category (in rule order: minor first, model failures last),
+  // the file; ties keep the page's order.
   byId("sort").options[0].textContent = data.kind.order;
+  const autoRank = (m) => {
+    const rank = AUTO_CATEGORIES.indexOf(m.auto_category);
+    return rank < 0 ? AUTO_CATEGORIES.length : rank;
+  };
   const SORTS = {
     page: () => 0,
     confidence: (a, b) => (b.confidence ?? -1) - (a.confidence ?? -1),
     class: (a, b) => a.prediction - b.prediction,
+    auto: (a, b) => autoRank(a) - autoRank(b),
     file: (a, b) => a.file_name.localeCompare(b.file_name),
   };
 
@@ -350,8 +379,9 @@
     else return;
     event.preventDefault();
   });
-  for (const id of ["sort", "filter-source", "filter-label-set", "filter-category", "filter-severity",
-    "filter-imagenet-m", "filter-class", "filter-verdict"]) {
+  for (const id of ["sort", "filter-source", "filter-label-set", "filter-category",
+    "filter-auto-category", "filter-severity", "filter-imagenet-m", "filter-class",
+    "filter-verdict"]) {
     byId(id).addEventListener("change", (event) => {
       applyFilters();
       // A chosen option hands the keys back to the cards (a focused select would keep them).
