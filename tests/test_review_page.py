@@ -390,6 +390,7 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
             "queue order",
             "confidence (highest first)",
             "class",
+            "automatic category (minor first)",
             "file",
         ]
         sort.select_by_value("file")
