@@ -200,7 +200,7 @@ def test_summary_table_has_the_papers_shape() -> None:
     ]
     assert (
         lines[3]
-        == "Automatic categories of all 5 rejected predictions (validation; docs/TAXONOMY.md):"
+        == "Automatic categories (docs/TAXONOMY.md) of all 5 rejected predictions (validation):"
     )
     assert lines[4].split() == ["Category", "mistakes", "family"]
     assert [line.split()[0] for line in lines[6:12]] == list(categories.CATEGORIES)
@@ -276,7 +276,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert page["base"] == loop_inputs["sha256"] and len(page["records"]) == len(records)
     out = capsys.readouterr().out
     assert "Expert category" in out and "378 expert" in out
-    assert f"Automatic categories of all {len(records)} rejected predictions" in out
+    assert f"(docs/TAXONOMY.md) of all {len(records)} rejected predictions" in out
     assert "Multi-label accuracy, minor mistakes counted right" in out
     assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
 

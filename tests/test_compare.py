@@ -14,6 +14,7 @@ from annotation_fixtures import synthetic_annotations, write_annotation_file
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.labels.loading import Labels, load_labels
 from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.dataset_script.taxonomy.categories import categorize_mistakes
 from imagenet_multilabel.eval_cli.curation.compare import CompareError, compare_models
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 from imagenet_multilabel.metric.references import References
@@ -120,6 +121,49 @@ def test_queue_order_and_records(tiny) -> None:
         "num_items": 5,
         "num_predicted_by_one_model": 3,
     }
+
+
+def test_what_each_model_solves_of_the_others_mistakes_per_automatic_category(tiny) -> None:
+    """Seven distinct mistakes (image, class) in the pool; per model, the others' mistakes on
+    images it was scored on and how many it gets right, counted by hand; each pair's category
+    is the categoriser's for that image and class alone."""
+    _, output, document = tiny
+    auto = document["solved_auto"]
+    pairs = [(0, 2), (1, 4), (2, 20), (3, 30), (5, 12), (5, 13), (6, 15)]
+    assert auto["num_pairs"] == auto["num_mistakes"] == len(pairs)
+    expected = categorize_mistakes(
+        [c for _, c in pairs], _tiny_labels().split("validation").take([r for r, _ in pairs])
+    )
+    assert auto["categories"] == expected.counts()
+    totals = {
+        model: {
+            measure: sum(cell[measure] for cell in by_category.values())
+            for measure in ("mistakes", "others_mistakes", "solved")
+        }
+        for model, by_category in auto["by_model"].items()
+    }
+    assert totals == {
+        "A": {"mistakes": 4, "others_mistakes": 5, "solved": 2},
+        "B": {"mistakes": 4, "others_mistakes": 6, "solved": 3},
+        "C": {"mistakes": 2, "others_mistakes": 6, "solved": 4},
+    }
+    category_of = dict(zip(pairs, expected.categories, strict=True))
+    c_mistakes = Counter(category_of[pair] for pair in [(3, 30), (5, 13)])
+    assert {
+        c: cell["mistakes"] for c, cell in auto["by_model"]["C"].items() if cell["mistakes"]
+    } == (dict(c_mistakes))
+    queue = [json.loads(line) for line in (output / "queue.jsonl").read_text().splitlines()]
+    for item in queue:
+        pair = (NAMES.index(item["file_name"]), item["class_id"])
+        assert item["auto_category"] == category_of[pair] and item["auto_evidence"]
+    markdown = (output / "compare.md").read_text()
+    assert (
+        "## What each model solves of the other models' mistakes, per automatic category"
+        in markdown
+    )
+    rows = list(csv.DictReader((output / "compare.csv").open()))
+    solved_rows = [r for r in rows if r["section"] == "solved_auto" and r["model"] == "C"]
+    assert sum(int(r["value"]) for r in solved_rows if r["measure"] == "solved") == 4
 
 
 def test_shared_and_unique_mistakes(tiny) -> None:

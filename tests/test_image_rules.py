@@ -326,3 +326,28 @@ def test_analyze_refuses_a_categorizer_that_is_not_clip_like_before_any_work(
         main(analyze_args(loop_inputs, "--categorizer-model"))
     assert exited.value.code == 2
     assert "--categorizer-model needs --images SOURCE" in capsys.readouterr().err
+
+
+def test_compare_judges_what_images_it_has_and_says_what_it_could_not(
+    loop_inputs, tiny_models, tmp_path, capsys
+):
+    """compare --images with only the queue's images: the image rules judge those, the other
+    mistakes are counted as not judged and said, and nothing fails."""
+    second = tmp_path / "second.jsonl"
+    lines = loop_inputs["predictions"].read_text().splitlines()
+    second.write_text("\n".join(lines[len(lines) // 2 :] + lines[: len(lines) // 2]) + "\n")
+    queue_ids = [
+        classes.image_id_from_file_name(name) for name, _ in loop_inputs["outside_label_set"]
+    ]
+    images = make_val_folder(tmp_path / "queue_images", queue_ids, False)
+    output = tmp_path / "comparison"
+    labels = ["--annotations", str(loop_inputs["annotations"]), "--allow-unverified-annotations"]
+    argv = ["compare", str(loop_inputs["predictions"]), str(second), "--output-dir", str(output)]
+    categorizer = ["--categorizer-model", str(tiny_models["siglip"])]
+    assert main([*argv, *labels, "--images", str(images), *categorizer]) == 0
+    auto = json.loads((output / "compare.json").read_text())["solved_auto"]
+    assert auto["not_available"] == {} and auto["image_rules"]["model"] == "siglip"
+    not_judged = auto["not_judged"]["fine-grained-oov"]
+    assert 0 < not_judged <= auto["num_pairs"] - len(queue_ids)
+    printed = capsys.readouterr().out
+    assert f"fine-grained-oov: {not_judged:,} mistake(s) without a usable image" in printed

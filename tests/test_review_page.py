@@ -384,6 +384,8 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
         assert top.get_attribute("data-file-name") == queue[0]["file_name"]
         assert "queue #1" in top.text
         assert "model_a: " in top.text and "model_b: " in top.text  # every model's prediction
+        assert f"auto: {queue[0]['auto_category']}" in top.text  # its automatic category
+        assert queue[0]["auto_evidence"] in top.text
         assert driver.execute_script("return document.querySelector('img').naturalWidth") > 0
         sort = Select(driver.find_element(By.ID, "sort"))
         assert [o.text for o in sort.options] == [

@@ -3,8 +3,8 @@
 One page for two kinds of records: ``analyze``'s mistakes of one model, and ``compare``'s
 novel-prediction queue, whose records also carry their queue ``rank`` and every model's top-1 on
 the image (``model_predictions``). Both get the same filters, sort (page order, confidence, class,
-automatic category, file), each card's automatic category with its evidence, keyboard review (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and
-patch download.
+automatic category, file), each card's automatic category with its evidence, keyboard review
+(j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and patch download.
 
 It works from ``file://`` with no server and no network: the script and style ship as package
 data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in

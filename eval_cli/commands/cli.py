@@ -402,6 +402,7 @@ def _compare(args: argparse.Namespace) -> int:
     from ..analysis import review
     from ..curation import compare
 
+    categorizer = _categorizer(args)
     document = compare.compare_models(
         args.inputs,
         output_dir=args.output_dir,
@@ -409,6 +410,7 @@ def _compare(args: argparse.Namespace) -> int:
         min_models=args.min_models,
         images=args.images,
         images_split=args.images_split,
+        categorizer=categorizer,
     )
     print(compare.summary(document))
     print(f"Wrote {args.output_dir}: compare.md, compare.json, compare.csv, queue.jsonl, the plot")

@@ -18,6 +18,9 @@ few numpy operations. Written into the output folder::
   time, so those come first, then by that model's accuracy, then by its probability.
 - What each model solves of the paper's reviewed mistakes (ViT-3B's 378, Greedy Soups' 249), by
   category x severity: the paper's finding that better models solve no particular kind of mistake.
+- What each model solves of the other models' mistakes, per automatic category
+  (`dataset_script.taxonomy.categories`, for every distinct (image, class) any model gets wrong,
+  the queue's items included; with ``categorizer`` and ``images`` the image rules too).
 - Shared and unique mistakes (rejected top-1 predictions) per pair of models.
 - Major-mistake slice candidates: images at least ``min_models`` models get wrong where the
   paper's experts call that very (image, prediction) major or, for a prediction they never
@@ -39,7 +42,22 @@ import numpy as np
 from ...dataset_script import classes
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy import experts as mistakes
-from ...metric.errors import expect_count, expect_path, expect_paths, expect_text, first_few
+from ...dataset_script.taxonomy.categories import (
+    CATEGORIES,
+    FAMILIES,
+    AutoCategories,
+    ImageRuleMaker,
+    ImageRules,
+    categorize_mistakes,
+)
+from ...metric.errors import (
+    ToolkitError,
+    expect_count,
+    expect_path,
+    expect_paths,
+    expect_text,
+    first_few,
+)
 from ...metric.references import NUM_CLASSES, References
 from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, WRONG, judge, score
 from .. import outputs
@@ -146,13 +164,75 @@ def model_summaries(models: Sequence[ModelInput], aligned: Aligned) -> list[dict
     return summaries
 
 
+@dataclass(frozen=True)
+class MistakePool:
+    """Every distinct (image, class) that some model predicts top-1 and the labels reject, with
+    its automatic category (which depends on the image and the class alone, not on the model)."""
+
+    keys: np.ndarray  # sorted row * NUM_CLASSES + class id
+    made: np.ndarray  # (models, pairs) bool: the model predicts it
+    auto: AutoCategories  # aligned with ``keys``
+
+    def position(self, row: int, class_id: int) -> int:
+        return int(np.searchsorted(self.keys, row * NUM_CLASSES + class_id))
+
+
+def mistake_pool(aligned: Aligned, image_rules: ImageRules | None) -> MistakePool:
+    """The pool of every model's mistakes, each categorised once (image rules included when
+    given: each image is looked at once, whichever models got it wrong)."""
+    model_index, rows = np.nonzero(aligned.rejected)
+    made_keys = rows * NUM_CLASSES + aligned.top1[model_index, rows]
+    keys, pair = np.unique(made_keys, return_inverse=True)
+    made = np.zeros((len(aligned.top1), len(keys)), dtype=bool)
+    made[model_index, pair.reshape(-1)] = True
+    pair_rows, pair_classes = np.divmod(keys, NUM_CLASSES)
+    auto = categorize_mistakes(
+        pair_classes,
+        aligned.references.take(pair_rows),
+        image_rules=None if image_rules is None else image_rules.rules,
+    )
+    return MistakePool(keys=keys, made=made, auto=auto)
+
+
+def solved_auto_categories(
+    models: Sequence[ModelInput],
+    aligned: Aligned,
+    pool: MistakePool,
+    image_rules: ImageRules | None,
+) -> dict[str, Any]:
+    """Per model and automatic category: its own mistakes, and of the other models' mistakes on
+    images it was scored on, how many it solves (its top-1 is accepted)."""
+    rows = pool.keys // NUM_CLASSES
+    others = (pool.made.sum(axis=0)[None, :] - pool.made) > 0
+    counted = others & aligned.scored[:, rows]
+    solved = counted & aligned.accepted[:, rows]
+    codes = pool.auto.codes
+    by_model = {}
+    for m, model in enumerate(models):
+        by_model[model.name] = {
+            category: {
+                "mistakes": int((pool.made[m] & (codes == code)).sum()),
+                "others_mistakes": int((counted[m] & (codes == code)).sum()),
+                "solved": int((solved[m] & (codes == code)).sum()),
+            }
+            for code, category in enumerate(CATEGORIES)
+        }
+    return {
+        "num_pairs": len(pool.keys),
+        **pool.auto.summary(),
+        "image_rules": None if image_rules is None else dict(image_rules.provenance),
+        "by_model": by_model,
+    }
+
+
 def novel_prediction_queue(
-    models: Sequence[ModelInput], aligned: Aligned, accuracies: np.ndarray
+    models: Sequence[ModelInput], aligned: Aligned, accuracies: np.ndarray, pool: MistakePool
 ) -> list[dict[str, Any]]:
     """Every (image, class) some model predicts top-1 outside the image's label set, in review
     order: predicted by exactly one model first, then by the best accuracy among the models
     predicting it, then by their highest probability (unknown last), then by image and class.
-    ``expert``: the paper's verdict where its experts reviewed that very (image, class)."""
+    ``expert``: the paper's verdict where its experts reviewed that very (image, class);
+    ``auto_category`` and ``auto_evidence``: its automatic category (``pool``)."""
     model_index, rows = np.nonzero(aligned.verdicts == OUTSIDE_LABEL_SET)
     class_ids = aligned.top1[model_index, rows]
     probabilities = np.full(len(rows), np.nan)
@@ -180,6 +260,7 @@ def novel_prediction_queue(
     for position in order.tolist():
         members = by_item[bounds[position] : bounds[position + 1]]
         row, class_id = divmod(int(keys[position]), NUM_CLASSES)
+        in_pool = pool.position(row, class_id)
         queue.append(
             {
                 "file_name": file_names[row],
@@ -191,6 +272,8 @@ def novel_prediction_queue(
                 ],
                 "rank": int(rank_of[position]),
                 "expert": _expert_verdict(experts.get((file_names[row], class_id))),
+                "auto_category": pool.auto.categories[in_pool],
+                "auto_evidence": pool.auto.evidence[in_pool],
             }
         )
     return queue
@@ -349,6 +432,7 @@ def compare_models(
     min_models: int | None = None,
     images: str | None = None,
     images_split: str | None = None,
+    categorizer: ImageRuleMaker | None = None,
 ) -> dict[str, Any]:
     """Compare the models of ``inputs`` (`run` folders or predictions files) on one set of labels
     and write compare.json, compare.md, compare.csv, queue.jsonl and the plot into
@@ -357,13 +441,18 @@ def compare_models(
     ``labels`` as `score_predictions` takes them. ``min_models``: how many models must make a major
     mistake on an image for it to be a slice candidate (default: all of them). ``images``: an
     image source (`dataset_script.images`, split ``images_split``); with it the queue is also
-    written as a review page, ``review/index.html`` with thumbnails.
+    written as a review page, ``review/index.html`` with thumbnails, and with ``categorizer``
+    (``eval_cli.models.ImageCategorizer``) the automatic taxonomy's image rules look at them.
     """
     inputs = expect_paths(inputs, "compare_models(inputs=...)")
     output = Path(expect_path(output_dir, "compare_models(output_dir=...)"))
     expect_count(min_models, "compare_models(min_models=...)", optional=True)
     expect_path(images, "compare_models(images=...)", optional=True)
     expect_text(images_split, "compare_models(images_split=...)", optional=True)
+    if categorizer is not None and images is None:
+        raise ToolkitError(
+            "`categorizer` needs `images`: the taxonomy's image rules look at the mistakes' images"
+        )
     written = [output / name for name in (JSON_FILE, MARKDOWN_FILE, CSV_FILE, QUEUE_FILE)]
     written += [output / f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES]
     if images is not None:
@@ -392,7 +481,13 @@ def compare_models(
     for summary, model_scores in zip(summaries, scores, strict=True):
         summary["label_sets"] = model_scores
     accuracies = np.array([summary["multilabel_accuracy"] for summary in summaries])
-    queue = novel_prediction_queue(models, aligned, accuracies)
+    image_rules = None
+    if categorizer is not None:
+        from ...dataset_script.images.choose import open_image_source  # imports `datasets`
+
+        image_rules = categorizer.image_rules(open_image_source(images, split=images_split))
+    pool = mistake_pool(aligned, image_rules)
+    queue = novel_prediction_queue(models, aligned, accuracies, pool)
     imagenet_m = labels.splits.get("imagenet_m")
     imagenet_m_names = None if imagenet_m is None else set(imagenet_m.file_names.tolist())
     document = {
@@ -407,6 +502,7 @@ def compare_models(
             "num_predicted_by_one_model": sum(len(item["models"]) == 1 for item in queue),
         },
         "solved": solved_paper_mistakes(models, aligned),
+        "solved_auto": solved_auto_categories(models, aligned, pool, image_rules),
         "pairs": shared_mistakes(models, aligned),
         "major_candidates": major_mistake_candidates(
             models,
@@ -443,12 +539,23 @@ def compare_models(
     return document
 
 
+def _by_family(by_category: Mapping[str, Mapping[str, int]]) -> str:
+    """A model's own mistakes per automatic family, in words."""
+    return ", ".join(
+        f"{sum(by_category[c]['mistakes'] for c in members):,} {family}"
+        for family, members in FAMILIES.items()
+    )
+
+
 def summary(document: Mapping[str, Any]) -> str:
-    """What `compare` prints: each model's score and novel predictions, the queue, the slice."""
+    """What `compare` prints: each model's score, novel predictions and mistakes per automatic
+    family, the queue, the slice, the automatic categories of all the models' mistakes."""
+    auto = document["solved_auto"]
     lines = [
         f"{model['name']}: {100 * model['multilabel_accuracy']:.2f}% multi-label accuracy"
         f"{' (partial: not every class covered)' if model['partial'] else ''}, "
-        f"{model['num_outside_label_set']} top-1 prediction(s) outside the label set"
+        f"{model['num_outside_label_set']} top-1 prediction(s) outside the label set; its "
+        f"mistakes: {_by_family(auto['by_model'][model['name']])}"
         for model in document["models"]
     ]
     lines += results.label_problems(document["labels"])  # patched, unverified, unchecked
@@ -457,5 +564,8 @@ def summary(document: Mapping[str, Any]) -> str:
         f"Queue: {queue['num_items']} (image, class) pair(s) to review, "
         f"{queue['num_predicted_by_one_model']} predicted by one model; "
         f"{slice_['num_candidates']} major-mistake slice candidate(s)"
+    )
+    lines += results.auto_categories_report(
+        auto, f"the {auto['num_pairs']:,} distinct mistakes of the {len(document['models'])} models"
     )
     return "\n".join(lines)

@@ -2,8 +2,8 @@
 with queue records), so that reviewers see first what the paper found most often right.
 
 Each queue record carries what ``analyze``'s mistake records carry (image, the queued class as
-the prediction, the image's label sets, the paper's verdict) plus its ``rank`` and every compared
-model's top-1 on the image with its probability where known.
+the prediction, the image's label sets, the paper's verdict, the automatic category) plus its
+``rank`` and every compared model's top-1 on the image with its probability where known.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...dataset_script.taxonomy.categories import family
 from ...metric.references import References
 from ..analysis import review
 from ..scores.predictions import read_top5_probs
@@ -71,6 +72,9 @@ def queue_records(
                 "in_imagenet_m": None
                 if imagenet_m_file_names is None
                 else item["file_name"] in imagenet_m_file_names,
+                "auto_category": item["auto_category"],
+                "auto_family": family(item["auto_category"]),
+                "auto_evidence": item["auto_evidence"],
                 "rank": item["rank"],
                 "model_predictions": [
                     {

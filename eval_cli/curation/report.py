@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script.taxonomy import experts
+from ...dataset_script.taxonomy.categories import CATEGORIES
 from ..scores import results
 
 MARKDOWN_FILE = "compare.md"
@@ -79,6 +80,10 @@ def csv_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
                             category=category,
                             severity=severity,
                         )
+    for model, by_category in document["solved_auto"]["by_model"].items():
+        for category, counts in by_category.items():
+            for measure, value in counts.items():
+                add("solved_auto", model, measure, value, category=category)
     for (model, other), counts in _pair_lookup(document).items():
         for measure, value in counts.items():
             add("pairs", model, measure, value, other_model=other)
@@ -229,7 +234,9 @@ def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) ->
                 + [f"{table[c][s]['solved']} / {table[c][s]['scored']}" for c, s in cells]
             )
         lines += _table(["model", "solved", "same"] + [f"{c} {s}" for c, s in cells], rows)
-    lines += [f"![{PLOT_STEM}]({PLOT_STEM}.png)", "", "## Shared and unique mistakes", ""]
+    lines += [f"![{PLOT_STEM}]({PLOT_STEM}.png)", ""]
+    lines += _solved_auto_section(document["solved_auto"])
+    lines += ["## Shared and unique mistakes", ""]
     lookup = _pair_lookup(document)
     for title, key in (
         ("Mistakes in common", "common"),
@@ -276,6 +283,39 @@ def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) ->
         ],
     )
     return "\n".join(lines)
+
+
+def _solved_auto_section(auto: Mapping[str, Any]) -> list[str]:
+    """What each model solves of the other models' mistakes, per automatic category."""
+    rules = auto["image_rules"]
+    judged = (
+        f"the image rules judged by {rules['model']}"
+        if rules
+        else "image-free rules only: "
+        + "; ".join(
+            f"{category} not available (counted under {' or '.join(under)})"
+            for category, under in auto["not_available"].items()
+        )
+    )
+    shown = [c for c in CATEGORIES if auto["categories"][c]]
+    rows = [
+        [model]
+        + [
+            f"{counts[c]['solved']} / {counts[c]['others_mistakes']} ({counts[c]['mistakes']})"
+            for c in shown
+        ]
+        for model, counts in auto["by_model"].items()
+    ]
+    return [
+        "## What each model solves of the other models' mistakes, per automatic category",
+        "",
+        f"{auto['num_pairs']} distinct (image, class) mistakes of all the models, each in one "
+        f"automatic category (docs/TAXONOMY.md; {judged}). Cells: solved / the other models' "
+        "mistakes on images the model was scored on (the model's own mistakes of that "
+        "category).",
+        "",
+        *_table(["model", *shown], rows),
+    ]
 
 
 def _any_scored(report: Mapping[str, Any], category: str, severity: str) -> bool:

@@ -263,28 +263,31 @@ def label_set_notes(document: Mapping[str, Any]) -> list[str]:
 def mistakes_report(mistakes: Mapping[str, Any]) -> list[str]:
     """The ``mistakes`` block in words: counts by source, the automatic categories, the paper's
     category x severity table."""
+    auto = mistakes.get("auto_categories")  # absent from results written before it existed
     return [
         *_sources_report(mistakes),
-        *auto_categories_report(mistakes),
+        *(
+            auto_categories_report(
+                auto, f"all {auto['num_mistakes']:,} rejected predictions ({mistakes['split']})"
+            )
+            if auto
+            else []
+        ),
         *_expert_report(mistakes),
     ]
 
 
-def auto_categories_report(mistakes: Mapping[str, Any]) -> list[str]:
-    """The automatic categories in words: a count per category and family, which categories
-    were not available and where their mistakes were counted, and who judged the image rules
-    (nothing for results written before the categories existed)."""
-    auto = mistakes.get("auto_categories")
-    if not auto:
-        return []
+def auto_categories_report(auto: Mapping[str, Any], what: str) -> list[str]:
+    """Automatic categories (`categories.AutoCategories.summary` and ``image_rules``) of
+    ``what`` in words: a count per category and family, which categories were not available
+    and where their mistakes were counted, and who judged the image rules."""
     families = {category: family for family, members in FAMILIES.items() for category in members}
     rows = [
         [category, f"{count:,}", families.get(category, "")]
         for category, count in auto["categories"].items()
     ]
     lines = [
-        f"Automatic categories of all {auto['num_mistakes']:,} rejected predictions "
-        f"({mistakes['split']}; docs/TAXONOMY.md):",
+        f"Automatic categories (docs/TAXONOMY.md) of {what}:",
         *_table(["Category", "mistakes", "family"], rows),
         "Families: " + ", ".join(f"{count:,} {name}" for name, count in auto["families"].items()),
     ]
