@@ -1,9 +1,10 @@
-"""`imagenet-multilabel leaderboard`: results of `score` and `run` in one table and two plots."""
+"""`imagenet-multilabel leaderboard`: results of `score` and `run` in one table and three plots."""
 
 from __future__ import annotations
 
 import csv
 import errno
+import itertools
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.dataset_script.taxonomy import experts
+from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli.analysis.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import entries as leaderboard_entries
@@ -206,6 +209,96 @@ def test_label_versions_and_flags_are_never_mixed_silently(scored, tmp_path):
     assert [entry.official for entry in board.entries] == [True, False]
 
 
+def test_automatic_categories_and_lenient_accuracies_are_columns(scored, board_dir):
+    rows = {row["model"]: row for row in _csv_rows(board_dir)}
+    for name in ("alpha", "beta", "gamma"):
+        document = json.loads(scored[name].read_text())
+        validation, row = document["metrics"]["validation"], rows[name]
+        for key in LENIENT_ACCURACIES:
+            assert row[key] == f"{100 * validation[key]:.2f}"
+        auto = document["mistakes"]["auto_categories"]
+        for category in CATEGORIES:  # score runs the image-free rules: the others not available
+            expected = (
+                "n/a" if category in auto["not_available"] else str(auto["categories"][category])
+            )
+            assert row[f"auto_{category}"] == expected
+        assert rows[name]["auto_fine-grained-oov"] == "n/a"
+    for reference in ("ViT-3B (paper reference)", "Greedy Soups (paper reference)"):
+        counted = sum(
+            int(rows[reference][f"auto_{c}"])
+            for c in CATEGORIES
+            if rows[reference][f"auto_{c}"] != "n/a"
+        )
+        assert counted == int(rows[reference]["rejected_expert"]) > 0  # all the experts' own
+        assert float(rows[reference]["multilabel_accuracy_minor_forgiven"]) >= float(
+            rows[reference]["multilabel_accuracy"]
+        )
+    text = (board_dir / "leaderboard.md").read_text()
+    assert "| Auto: fine grained |" in text and "| Minor as right |" in text
+
+
+def test_the_error_category_plot_sorts_the_models_by_top1(scored, board_dir):
+    png = (board_dir / f"{plots.CATEGORY_PLOT}.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    svg = (board_dir / f"{plots.CATEGORY_PLOT}.svg").read_text()
+    assert "model-failure (failure)" in svg and "image rules did not run" in svg
+    assert "gamma" not in svg  # incomplete: in the table, not beside the complete results
+    top1 = {
+        name: json.loads(
+            (scored[name] / "results.json" if scored[name].is_dir() else scored[name]).read_text()
+        )["metrics"]["validation"]["top1_accuracy_original"]
+        for name in ("alpha", "beta", "delta")
+    }
+    labels = {"alpha": "alpha (", "beta": "beta (", "delta": "org/delta ("}
+    drawn = sorted(labels, key=lambda name: svg.index(labels[name]))  # drawn bottom to top
+    assert [top1[name] for name in drawn] == sorted(top1.values())
+    assert "ViT-3B (paper reference)" in svg  # the paper's models among them
+    assert f"]({plots.CATEGORY_PLOT}.png)" in (board_dir / "leaderboard.md").read_text()
+
+
+def test_the_error_category_plot_stays_legible_with_thirty_models():
+    entries = []
+    for i in range(30):
+        counts = dict.fromkeys(CATEGORIES, 10 + i)
+        entries.append(
+            leaderboard_entries.Entry(
+                model=f"timm/a_rather_long_model_name_number_{i}.fb_in22k_ft_in1k_384",
+                revision=None,
+                identity=("model", str(i)),
+                source=f"{i}.json",
+                created_at="",
+                metrics={"validation": {"top1_accuracy_original": 0.7 + i / 200}},
+                mistakes={
+                    "by_source": {},
+                    "severities": {},
+                    "auto_categories": counts,
+                    "auto_not_available": ("fine-grained-oov",) if i % 2 else (),
+                },
+                labels_version="3.0.0",
+                flags=("patched",) if i % 3 else (),
+            )
+        )
+    board = leaderboard_entries.Leaderboard(entries=entries, references=[], plotted=entries)
+    figure = _drawn(plots.categories_figure(board))
+    axes = figure.axes[0]
+    boxes = [label.get_window_extent() for label in axes.get_yticklabels()]
+    assert len(boxes) == 30
+    page = figure.bbox
+    for box in boxes:
+        assert page.x0 <= box.x0 and box.x1 <= axes.get_window_extent().x0  # left of the bars
+    for lower, upper in itertools.pairwise(sorted(boxes, key=lambda box: box.y0)):
+        assert lower.y1 <= upper.y0  # no two names overlap
+    texts = [label.get_text() for label in axes.get_yticklabels()]
+    assert texts[0].startswith("timm/a_rather_long_model_name_number_0") and texts[0].endswith(
+        "(70.0%)"
+    )
+    assert texts[1].endswith("(70.5%) *")  # image rules did not run
+    legend = figure.legends[0].get_window_extent()
+    title = axes.title.get_window_extent()
+    assert legend.y0 >= title.y1 and title.y0 >= axes.get_window_extent().y1
+    assert page.y0 <= axes.xaxis.label.get_window_extent().y0
+
+
 def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
     document = json.loads(scored["alpha"].read_text())
     del document["mistakes"]
@@ -214,6 +307,7 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
     (entry,) = leaderboard.build_leaderboard([path]).entries
     cells = leaderboard.row_cells(1, entry)
     assert cells["rejected_expert"] == "" and cells["expert_major"] == ""
+    assert cells["auto_model-failure"] == ""
 
 
 @pytest.mark.parametrize(

@@ -536,10 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_leaderboard_arguments(
         commands.add_parser(
             "leaderboard",
-            help="one table, a browsable page and the paper's plots from many results files",
+            help="one table, a browsable page and three plots from many results files",
             description="Write leaderboard.md, leaderboard.csv, leaderboard.html (a page to sort, "
-            "search, filter and explore the plots, offline) and two plots (PNG and SVG): "
-            "multi-label accuracy and ImageNet-M correct against original top-1. The label "
+            "search, filter and explore the plots, offline) and three plots (PNG and SVG): "
+            "multi-label accuracy and ImageNet-M correct against original top-1, and each "
+            "model's mistakes stacked by automatic category, sorted by top-1. The label "
             "options give the labels on which the paper's reference models are scored.",
         )
     )

@@ -1,9 +1,10 @@
-"""`imagenet-multilabel leaderboard`: many results files -> one table and the paper's two plots.
+"""`imagenet-multilabel leaderboard`: many results files -> one table and three plots.
 
 Reads the ``results.json`` of `score` and `run` (files, run directories or results datasets, any
 mix) and writes ``leaderboard.md``, ``leaderboard.csv``, ``leaderboard.html`` (the same table and
 plots to browse: `html`) and, as PNG and SVG, multi-label accuracy against original top-1 (with
-y = x) and ImageNet-M correct against original top-1 (the paper's figure).
+y = x), ImageNet-M correct against original top-1 (the paper's figure) and each model's mistakes
+stacked by automatic category, sorted by top-1 (Peychev et al.'s figures).
 
 Trust: every number read is checked (`leaderboard_entries`) and a malformed file is an error
 naming it and the key; every text shown is escaped (`dataset_script.escape`) and a local model is
@@ -35,22 +36,26 @@ from typing import TYPE_CHECKING
 from ...dataset_script import escape
 from ...dataset_script.annotations.published import PUBLISHED_SHA256, SPLITS, default_cache_dir
 from ...dataset_script.taxonomy import experts
+from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import expect_path, expect_paths
 from .. import outputs
+from ..analysis.mistakes import analyze_split
 from ..scores import results
 from ..scores.results_dataset import ResultsFile
+from ..scores.score import with_lenient_accuracies
 from .entries import (
     MISTAKE_SOURCES,
     SEVERITIES,
     Entry,
     Leaderboard,
+    checked_mistakes,
     labels_version_of,
     read_entry,
     results_paths,
 )
 from .families import ModelFacts
-from .plots import PLOT_FORMATS, PLOTS, render_plot
+from .plots import ALL_PLOTS, PLOT_FORMATS, render_plot
 
 if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
     from ...dataset_script.labels.loading import Labels, LabelSource
@@ -72,6 +77,7 @@ COLUMNS = (
         for source in MISTAKE_SOURCES
     ),
     *((f"expert_{severity}", f"Expert: {severity}") for severity in SEVERITIES),
+    *((f"auto_{category}", f"Auto: {category.replace('-', ' ')}") for category in CATEGORIES),
     ("num_outside_label_set", "Outside label set"),
     ("labels_version", "Labels"),
     ("flags", "Flags"),
@@ -79,6 +85,7 @@ COLUMNS = (
 )
 TEXT_COLUMNS = {"model", "revision", "labels_version", "flags", "source"}
 NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - TEXT_COLUMNS
+NOT_AVAILABLE = "n/a"  # an automatic category whose image rule did not run for the result
 
 
 # What decides between two results of one model, in order; the note names the deciding one.
@@ -210,26 +217,35 @@ def published_labels_cached() -> bool:
 
 
 def paper_references(labels: Labels) -> list[Entry]:
-    """ViT-3B and Greedy Soups, their predictions rebuilt from the paper's mistake metadata and
-    scored by our scorer on ``labels`` (both label splits needed)."""
+    """ViT-3B and Greedy Soups, their predictions rebuilt from the paper's mistake metadata,
+    scored by our scorer on ``labels`` (both label splits needed) and their mistakes analysed
+    as `score` analyses any model's (automatic categories included)."""
     flags = results.short_names(results.label_problems(labels.provenance))
+    source = f"{experts.SOURCE_REPOSITORY} at {experts.SOURCE_COMMIT}"
     references = []
     for model, name in PAPER_MODELS.items():
+        predictions = {
+            split: experts.paper_model_predictions(model, labels.split(split)) for split in SPLITS
+        }
         metrics = {
-            split: label_sets.by_name(split).score(
-                experts.paper_model_predictions(model, labels.split(split)), labels.split(split)
-            )
+            split: label_sets.by_name(split).score(predictions[split], labels.split(split))
             for split in SPLITS
         }
+        analysis = analyze_split(
+            "validation",
+            predictions["validation"],
+            labels.split("validation"),
+            imagenet_m_file_names=None,
+        )
         references.append(
             Entry(
                 model=f"{name} (paper reference)",
                 revision=None,
                 identity=("reference", model),
-                source=f"{experts.SOURCE_REPOSITORY} at {experts.SOURCE_COMMIT}",
+                source=source,
                 created_at="",
-                metrics=metrics,
-                mistakes=None,
+                metrics=with_lenient_accuracies(metrics, analysis),
+                mistakes=checked_mistakes({"mistakes": analysis.summary}, source),
                 labels_version=labels_version_of(labels.provenance),
                 flags=flags,
                 reference=True,
@@ -259,7 +275,12 @@ def reference_labels(labels: Labels | LabelSource | None) -> tuple[Labels | None
 def row_cells(rank: int | str, entry: Entry) -> dict[str, str]:
     """One row as plain text, keyed by csv column; empty where the result lacks the number.
     Escaped by the writer of each format (`write_csv`, `markdown`)."""
-    block = entry.mistakes or {"by_source": {}, "severities": {}}
+    block = entry.mistakes or {
+        "by_source": {},
+        "severities": {},
+        "auto_categories": {},
+        "auto_not_available": (),
+    }
     outside = entry.value("validation", "num_outside_label_set")
     return {
         "rank": str(rank),
@@ -276,6 +297,12 @@ def row_cells(rank: int | str, entry: Entry) -> dict[str, str]:
         **{
             f"expert_{severity}": str(block["severities"].get(severity, ""))
             for severity in SEVERITIES
+        },
+        **{
+            f"auto_{category}": NOT_AVAILABLE
+            if category in block["auto_not_available"]
+            else str(block["auto_categories"].get(category, ""))
+            for category in CATEGORIES
         },
         "num_outside_label_set": "" if outside is None else str(outside),
         "labels_version": entry.labels_version,
@@ -313,7 +340,9 @@ def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
             for split, metric in results.COLUMN_METRICS
         )
         + ". Percentages. Rejected: the top-1 predictions the multi-label score rejects, by "
-        "source; Expert: the paper's experts' severity of those they reviewed; Outside label "
+        "source; Expert: the paper's experts' severity of those they reviewed; Auto: all of them "
+        f"by automatic category (docs/TAXONOMY.md), {NOT_AVAILABLE} where that category's image "
+        "rule did not run (its mistakes are counted under the later categories); Outside label "
         "set: top-1 predictions in none of the image's label sets.",
         "",
         "| " + " | ".join(header for _, header in COLUMNS) + " |",
@@ -368,7 +397,7 @@ def write_leaderboard(
     files = [
         *TABLE_FILES,
         PAGE_FILE,
-        *(f"{which}.{suffix}" for which in PLOTS for suffix in PLOT_FORMATS),
+        *(f"{which}.{suffix}" for which in ALL_PLOTS for suffix in PLOT_FORMATS),
     ]
     found = results_paths(paths)
     outputs.refuse_overwriting_inputs(
@@ -381,7 +410,7 @@ def write_leaderboard(
         if why_not:
             board.notes.append(why_not)
         rendered = {
-            name: data for which in PLOTS for name, data in render_plot(board, which).items()
+            name: data for which in ALL_PLOTS for name, data in render_plot(board, which).items()
         }
         pngs = [name for name in rendered if name.endswith(".png")]
         rendered["leaderboard.csv"] = csv_text(board).encode("utf-8")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script import escape
+from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
 from ..analysis import mistakes as analysis
@@ -183,7 +184,7 @@ def read_entry(file: ResultsFile) -> Entry:
         source=_shown_source(path),
         created_at=_text(_object(document, "environment", source), "created_at", source) or "",
         metrics=metrics,
-        mistakes=_checked_mistakes(document, source),
+        mistakes=checked_mistakes(document, source),
         labels_version=labels_version_of(labels),
         flags=results.problem_flags({"labels": labels, "metrics": metrics, "complete": complete}),
         family=facts.family,
@@ -271,9 +272,10 @@ def _checked_labels(labels: Mapping[str, Any], source: str) -> dict[str, Any]:
     return checked
 
 
-def _checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any] | None:
-    """The ``mistakes`` block's counts by source (old source names read as today's) and the
-    expert severities, each count checked; None when the result has no block."""
+def checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any] | None:
+    """The ``mistakes`` block's counts by source (old source names read as today's), the
+    expert severities and the automatic categories (with those not available), each count
+    checked; None when the result has no block."""
     block = _object(document, "mistakes", source)
     if not block:
         return None
@@ -291,7 +293,29 @@ def _checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any
                 severities[severity] += results.checked_metric(
                     row[severity], f"{within}.{severity}", source
                 )
-    return {"by_source": by_source, "severities": dict(severities) if table else {}}
+    auto = _object(block, "auto_categories", source, "mistakes")
+    within = "mistakes.auto_categories"
+    categories = {}
+    for name, count in _object(auto, "categories", source, within).items():
+        if name not in CATEGORIES:
+            raise LeaderboardError(
+                f"results file {source!r}: unknown automatic category {brief_repr(name)} in "
+                f"'{within}.categories'; expected {', '.join(CATEGORIES)}"
+            )
+        categories[name] = results.checked_metric(count, f"{within}.categories.{name}", source)
+    not_available = _object(auto, "not_available", source, within)
+    unknown = [name for name in not_available if name not in CATEGORIES]
+    if unknown:
+        raise LeaderboardError(
+            f"results file {source!r}: unknown automatic category {brief_repr(unknown[0])} in "
+            f"'{within}.not_available'; expected {', '.join(CATEGORIES)}"
+        )
+    return {
+        "by_source": by_source,
+        "severities": dict(severities) if table else {},
+        "auto_categories": categories,  # empty for results written before them
+        "auto_not_available": tuple(not_available),
+    }
 
 
 def _shown_source(path: Path) -> str:

@@ -1,7 +1,9 @@
-"""The leaderboard's two plots (the paper's figure): multi-label accuracy against original top-1
-(with y = x) and ImageNet-M correct against original top-1, as PNG and SVG, official results filled
-and flagged ones hollow, the paper's reference models as lines. Labels are placed so that none
-overlaps another, a marker, a line or the corner note; every text is escaped for mathtext.
+"""The leaderboard's plots, as PNG and SVG. The paper's two: multi-label accuracy against original
+top-1 (with y = x) and ImageNet-M correct against original top-1, official results filled and
+flagged ones hollow, the paper's reference models as lines; labels placed so that none overlaps
+another, a marker, a line or the corner note. And Peychev et al.'s: each model's mistakes as one
+bar stacked by automatic category, the models sorted by top-1 (`categories_figure`). Every text
+is escaped for mathtext.
 """
 
 from __future__ import annotations
@@ -14,10 +16,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...dataset_script import escape
+from ...dataset_script.taxonomy.categories import CATEGORIES, family
 from ..scores import results
 from .entries import Entry, Leaderboard
 
-PLOTS = ("multilabel_vs_top1", "imagenet_m_vs_top1")
+PLOTS = ("multilabel_vs_top1", "imagenet_m_vs_top1")  # the paper's: accuracy against top-1
+CATEGORY_PLOT = "error_categories"
+ALL_PLOTS = (*PLOTS, CATEGORY_PLOT)
+# A colour per automatic category: the minor family in blues and greens, the explainable one in
+# oranges, model failures red (colour-blind safe: Okabe-Ito's palette).
+CATEGORY_COLORS = {
+    "overlapping-classes": "#56B4E9",
+    "fine-grained": "#0072B2",
+    "fine-grained-oov": "#009E73",
+    "spurious-correlation": "#E69F00",
+    "non-prototypical": "#F0E442",
+    "model-failure": "#D55E00",
+}
+BAR_NAME_WIDTH = 44  # characters of a model's name beside its bar (the table has it whole)
 PLOT_FORMATS = ("png", "svg")
 NAMED_POINTS = 10  # up to this many points carry their model's name, more carry numbers
 KEYED_POINTS = 40  # up to this many numbered points get a key beside the plot
@@ -111,8 +127,8 @@ def _axis_view(start: float, end: float, *, integer: bool) -> tuple[tuple[float,
     return (start - margin, end + margin), inside
 
 
-def _title(board: Leaderboard, imagenet_m: bool) -> str:
-    """What is plotted, with the labels' version and every caveat shared by the points."""
+def _title(board: Leaderboard, what: str) -> str:
+    """``what`` is plotted, with the labels' version and every caveat shared by the points."""
     plotted = board.plotted
     # The caveat says "unverified" once: the version keeps only what else it says.
     version = plotted[0].labels_version.removesuffix(" (unverified)") if plotted else ""
@@ -122,8 +138,7 @@ def _title(board: Leaderboard, imagenet_m: bool) -> str:
         caveats.append("unverified labels")
     if plotted and not plotted[0].complete:
         caveats.append("partial or incomplete results")
-    what = "ImageNet-M images correct" if imagenet_m else "Multi-label accuracy"
-    title = f"{what} vs. original top-1" + (f", labels {version}" if version else "")
+    title = what + (f", labels {version}" if version else "")
     return title + (f" ({'; '.join(caveats)})" if caveats else "")
 
 
@@ -143,10 +158,10 @@ def _set_fitted_title(axes, title: str, renderer) -> float:
 
 
 def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
-    """One of ``PLOTS`` as PNG and SVG bytes, by file name."""
+    """One of ``ALL_PLOTS`` as PNG and SVG bytes, by file name."""
     import matplotlib
 
-    figure = plot_figure(board, which)
+    figure = categories_figure(board) if which == CATEGORY_PLOT else plot_figure(board, which)
     files = {}
     # SVG text stays text: searchable, selectable, and faster to write than glyph outlines.
     with matplotlib.rc_context({"svg.fonttype": "none"}):
@@ -240,7 +255,11 @@ def plot_layout(board: Leaderboard, which: str) -> PlotLayout:
         x_ticks=x_ticks,
         y_ticks=y_ticks,
         diagonal=not imagenet_m,
-        title=_title(board, imagenet_m),
+        title=_title(
+            board,
+            f"{'ImageNet-M images correct' if imagenet_m else 'Multi-label accuracy'} vs. "
+            "original top-1",
+        ),
         x_label=X_LABEL,
         y_label=y_label,
     )
@@ -407,3 +426,82 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
         )
         top = axes.get_position().y1
         figure.text(0.72, top, key, fontsize=7, va="top", family="monospace")
+
+
+def categories_figure(board: Leaderboard):
+    """Each plotted result's (and paper reference's) rejected top-1 predictions on the annotated
+    images as one horizontal bar stacked by automatic category, sorted by top-1 (highest at the
+    top), as Peychev et al.'s figures; a result whose image rules did not run is starred, one
+    that is not official hatched. A Figure sized to its bars: 30 models stay legible."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    drawn = [
+        entry
+        for entry in [*board.plotted, *board.plotted_references]
+        if entry.mistakes and entry.mistakes["auto_categories"]
+    ]
+    drawn.sort(key=lambda entry: entry.x if entry.x is not None else -1.0)
+    figure = Figure(figsize=(11, 2.6 + 0.3 * max(len(drawn), 3)), dpi=100)
+    axes = figure.add_axes((0.36, 0.14, 0.6, 0.72))
+    positions = np.arange(len(drawn))
+    left = np.zeros(len(drawn))
+    for category in CATEGORIES:
+        counts = np.array([e.mistakes["auto_categories"].get(category, 0) for e in drawn], float)
+        for official in (True, False):
+            chosen = [i for i, entry in enumerate(drawn) if entry.official == official]
+            axes.barh(
+                positions[chosen],
+                counts[chosen],
+                left=left[chosen],
+                height=0.72,
+                color=CATEGORY_COLORS[category],
+                edgecolor="white" if official else "0.25",
+                linewidth=0.5,
+                hatch=None if official else "//",
+            )
+        left += counts
+    axes.set_yticks(positions)
+    axes.set_yticklabels([escape.mathtext_text(_bar_label(entry)) for entry in drawn], fontsize=8)
+    axes.set_ylim(-0.6, max(len(drawn), 1) - 0.4)
+    axes.set_xlim(0, max(left.max(initial=0.0) * 1.04, 1.0))
+    axes.set_xlabel("Mistakes: rejected top-1 predictions on the annotated validation images")
+    axes.grid(True, axis="x", color="0.9")
+    axes.set_axisbelow(True)
+    handles = [
+        Patch(color=CATEGORY_COLORS[category], label=f"{category} ({family(category)})")
+        for category in CATEGORIES
+    ]
+    notes = []
+    if any(not entry.official for entry in drawn):
+        handles.append(
+            Patch(facecolor="white", edgecolor="0.25", hatch="//", label="flagged (see the table)")
+        )
+    if any(entry.mistakes["auto_not_available"] for entry in drawn):
+        notes.append(
+            "* image rules did not run: out-of-vocabulary and non-prototypical mistakes are "
+            "counted under spurious correlation or model failure"
+        )
+    if not drawn:
+        notes.append("no result has automatic mistake categories (analyse them with this version)")
+    figure.legend(
+        handles=handles, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.995)
+    )
+    height = figure.get_figheight()
+    legend_height = 0.22 * ((len(handles) + 3) // 4) + 0.1  # inches: rows of 4 entries
+    title = _title(board, "Mistakes by automatic category, models by top-1 (highest at the top)")
+    title_height = _set_fitted_title(axes, title, FigureCanvasAgg(figure).get_renderer())
+    top = 1 - (legend_height + (title_height + 14) / figure.dpi) / height
+    bottom = (0.75 + 0.2 * len(notes)) / height
+    axes.set_position((0.36, bottom, 0.6, top - bottom))
+    for number, note in enumerate(notes):
+        figure.text(0.01, 0.01 + 0.2 * number / height, escape.mathtext_text(note), fontsize=7)
+    return figure
+
+
+def _bar_label(entry: Entry) -> str:
+    """A bar's name: the model (shortened), its top-1 and a star where image rules did not run."""
+    top1 = "" if entry.x is None else f" ({100 * entry.x:.1f}%)"
+    star = " *" if entry.mistakes and entry.mistakes["auto_not_available"] else ""
+    return f"{_shortened(entry.model, BAR_NAME_WIDTH)}{top1}{star}"
