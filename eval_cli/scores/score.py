@@ -272,7 +272,9 @@ def analyze_mistakes(
 def with_lenient_accuracies(
     metrics: dict[str, dict[str, Any]], analysis: MistakeAnalysis
 ) -> dict[str, dict[str, Any]]:
-    """``metrics`` with Peychev et al.'s lenient accuracies of the analysed split beside its
-    official score (the same images, the same per-class rule)."""
-    split = analysis.summary["split"]
-    return {**metrics, split: {**metrics[split], **analysis.accuracies}}
+    """``metrics`` with Peychev et al.'s lenient accuracies beside the official score of split
+    ``validation`` (the same images, the same per-class rule) when the analysis is of it; a
+    split's metrics never depend on which other splits were scored."""
+    if analysis.summary["split"] != "validation":
+        return metrics
+    return {**metrics, "validation": {**metrics["validation"], **analysis.accuracies}}
