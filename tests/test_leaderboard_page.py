@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from browser_fixtures import headless_chromium, missing_browser_reason
+from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli.analysis.review import page_script
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import html as page
+from imagenet_multilabel.eval_cli.leaderboard import plots
 
 ASSETS = Path(page.__file__).parent / "page_assets"
 HOSTILE = '</script><script>window.__injected = 1</script><img src=x onerror="__injected=2">'
@@ -282,5 +284,62 @@ def test_sort_filter_search_hover_and_select_in_a_headless_browser(tmp_path):
         )
         assert overflow <= 0
         driver.save_screenshot(str(tmp_path / "page-narrow.png"))
+    finally:
+        driver.quit()
+
+
+def test_the_mistakes_by_category_are_drawn_from_the_tables_cells(tmp_path):
+    """The page's bars: one per result with automatic categories, highest top-1 first, its
+    segments the table's own auto_* cells, following the filters; a click selects the row."""
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"no headless browser: {reason}")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    folders = write_results(tmp_path / "runs", 70, flagged_every=1000)
+    for index, folder in enumerate(folders):  # categories for all but the last
+        if index == len(folders) - 1:
+            continue
+        document = json.loads((folder / "results.json").read_text())
+        counts = dict.fromkeys(CATEGORIES, 1 + index % 7)
+        not_available = {} if index % 2 else {"fine-grained-oov": ["model-failure"]}
+        document["mistakes"] = {
+            "by_source": {},
+            "auto_categories": {"categories": counts, "not_available": not_available},
+        }
+        (folder / "results.json").write_text(json.dumps(document))
+    board = leaderboard.write_leaderboard(folders, tmp_path / "board")
+    driver = headless_chromium(tmp_path / "downloads")
+    try:
+        driver.get((tmp_path / "board" / page.PAGE_FILE).resolve().as_uri())
+        _wait_ready(driver)
+        groups = driver.find_elements(By.CSS_SELECTOR, "#error_categories svg g[data-row]")
+        assert len(groups) == plots.MAX_BARS  # of the 69 with categories
+        rows = [int(group.get_attribute("data-row")) for group in groups]
+        tops = [board.entries[row].x for row in rows]
+        assert tops == sorted(tops, reverse=True)
+        first = board.entries[rows[0]]
+        drawn = [c for c in CATEGORIES if c not in first.mistakes["auto_not_available"]]
+        segments = groups[0].find_elements(By.TAG_NAME, "rect")  # "n/a": not drawn
+        assert [s.get_attribute("fill") for s in segments] == [
+            plots.CATEGORY_COLORS[c] for c in drawn
+        ]
+        name = groups[0].find_element(By.CLASS_NAME, "name").text
+        star = " *" if first.mistakes["auto_not_available"] else ""
+        assert name.startswith(first.model[:40]) and name.endswith(f"%){star}")
+        notes = driver.find_element(By.CSS_SELECTOR, "#error_categories .bar-notes").text
+        assert "image rules did not run" in notes and "highest top-1 of the 69" in notes
+        Select(driver.find_element(By.ID, "filter-family")).select_by_value("ConvNeXt")
+        shown = driver.find_elements(By.CSS_SELECTOR, "#error_categories svg g[data-row]")
+        convnexts = [e for e in plots.category_entries(board) if e.family == "ConvNeXt"]
+        assert len(shown) == len(convnexts) > 0
+        clicked = int(shown[0].get_attribute("data-row"))
+        shown[0].find_element(By.TAG_NAME, "rect").click()  # the bars are drawn again
+        selected = driver.find_element(By.CSS_SELECTOR, "tr.selected td.model").text
+        assert selected == board.entries[clicked].model
+        bar = driver.find_element(By.CSS_SELECTOR, f"#error_categories g[data-row='{clicked}']")
+        assert bar.get_attribute("class") == "selected"
+        driver.save_screenshot(str(tmp_path / "page-bars.png"))
     finally:
         driver.quit()

@@ -55,7 +55,7 @@ from .entries import (
     results_paths,
 )
 from .families import ModelFacts
-from .plots import ALL_PLOTS, PLOT_FORMATS, render_plot
+from .plots import ALL_PLOTS, PLOT_FORMATS, category_column, render_plot
 
 if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
     from ...dataset_script.labels.loading import Labels, LabelSource
@@ -77,7 +77,7 @@ COLUMNS = (
         for source in MISTAKE_SOURCES
     ),
     *((f"expert_{severity}", f"Expert: {severity}") for severity in SEVERITIES),
-    *((f"auto_{category}", f"Auto: {category.replace('-', ' ')}") for category in CATEGORIES),
+    *((category_column(c), f"Auto: {c.replace('-', ' ')}") for c in CATEGORIES),
     ("num_outside_label_set", "Outside label set"),
     ("labels_version", "Labels"),
     ("flags", "Flags"),
@@ -299,7 +299,7 @@ def row_cells(rank: int | str, entry: Entry) -> dict[str, str]:
             for severity in SEVERITIES
         },
         **{
-            f"auto_{category}": NOT_AVAILABLE
+            category_column(category): NOT_AVAILABLE
             if category in block["auto_not_available"]
             else str(block["auto_categories"].get(category, ""))
             for category in CATEGORIES

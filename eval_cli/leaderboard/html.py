@@ -6,7 +6,9 @@ a new column appears here by itself) plus each model's family and pretraining da
 (`families`), sortable by any column, searchable by model, filterable by family, pretraining data
 and official / flagged; the paper's two plots drawn from the same `plots.plot_layout` as the PNGs
 (axes, ticks, reference lines), where hovering a point names its model and clicking it selects
-its row (and a row its point); links to each model's results file and predictions.
+its row (and a row its point); the mistakes stacked by automatic category, drawn from the
+table's own columns for the results `plots.category_entries` picks (those passing the filters);
+links to each model's results file and predictions.
 
 Every text from a results file is outside text: the data travel as JSON in a
 ``<script type="application/json">`` block with no ``<`` in it (`review.embedded_json`), and the
@@ -30,7 +32,7 @@ from ..analysis.review import embedded_json, page_script
 from ..scores.results_dataset import ResultsFile, predictions_beside
 from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
 from .entries import Leaderboard
-from .plots import PLOTS, plot_layout
+from .plots import PLOTS, category_entries, category_plot, plot_layout
 
 PAGE_FILE = "leaderboard.html"
 _ASSETS = "page_assets"
@@ -73,6 +75,10 @@ def page_data(board: Leaderboard, output_dir: Path) -> dict[str, Any]:
         "columns": columns,
         "rows": rows,
         "plots": [_plot(board, which, row_of) for which in PLOTS],
+        "category_plot": {
+            **category_plot(board),
+            "rows": [row_of[id(entry)] for entry in category_entries(board)],
+        },
         "notes": list(board.notes),
         "link_column": LINK_COLUMN,
     }

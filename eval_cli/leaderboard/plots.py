@@ -12,6 +12,7 @@ import io
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,13 @@ CATEGORY_COLORS = {
     "model-failure": "#D55E00",
 }
 BAR_NAME_WIDTH = 44  # characters of a model's name beside its bar (the table has it whole)
+MAX_BARS = 60  # bars, highest top-1 first: more would not be legible (the table has them all)
+CATEGORY_TITLE = "Mistakes by automatic category, models by top-1 (highest at the top)"
+CATEGORY_X_LABEL = "Mistakes: rejected top-1 predictions on the annotated validation images"
+NOT_JUDGED_NOTE = (
+    "* image rules did not run: out-of-vocabulary and non-prototypical mistakes are counted "
+    "under spurious correlation or model failure"
+)
 PLOT_FORMATS = ("png", "svg")
 NAMED_POINTS = 10  # up to this many points carry their model's name, more carry numbers
 KEYED_POINTS = 40  # up to this many numbered points get a key beside the plot
@@ -428,21 +436,34 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
         figure.text(0.72, top, key, fontsize=7, va="top", family="monospace")
 
 
-def categories_figure(board: Leaderboard):
-    """Each plotted result's (and paper reference's) rejected top-1 predictions on the annotated
-    images as one horizontal bar stacked by automatic category, sorted by top-1 (highest at the
-    top), as Peychev et al.'s figures; a result whose image rules did not run is starred, one
-    that is not official hatched. A Figure sized to its bars: 30 models stay legible."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+def category_column(category: str) -> str:
+    """The table's column of an automatic category's counts (`board.COLUMNS`)."""
+    return f"auto_{category}"
 
+
+def category_entries(board: Leaderboard) -> list[Entry]:
+    """What the category plot can draw, highest top-1 first: the plotted results (one label
+    version, as the paper's plots) and paper references that have automatic categories."""
     drawn = [
         entry
         for entry in [*board.plotted, *board.plotted_references]
         if entry.mistakes and entry.mistakes["auto_categories"]
     ]
-    drawn.sort(key=lambda entry: entry.x if entry.x is not None else -1.0)
+    return sorted(drawn, key=lambda entry: entry.x if entry.x is not None else -1.0, reverse=True)
+
+
+def categories_figure(board: Leaderboard):
+    """Each plotted result's (and paper reference's) rejected top-1 predictions on the annotated
+    images as one horizontal bar stacked by automatic category, sorted by top-1 (highest at the
+    top), as Peychev et al.'s figures: the ``MAX_BARS`` with the highest top-1; a result whose
+    image rules did not run is starred, one that is not official hatched. A Figure sized to its
+    bars: 30 models stay legible."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    drawable = category_entries(board)
+    drawn = drawable[:MAX_BARS][::-1]  # bottom to top
     figure = Figure(figsize=(11, 2.6 + 0.3 * max(len(drawn), 3)), dpi=100)
     axes = figure.add_axes((0.36, 0.14, 0.6, 0.72))
     positions = np.arange(len(drawn))
@@ -466,7 +487,7 @@ def categories_figure(board: Leaderboard):
     axes.set_yticklabels([escape.mathtext_text(_bar_label(entry)) for entry in drawn], fontsize=8)
     axes.set_ylim(-0.6, max(len(drawn), 1) - 0.4)
     axes.set_xlim(0, max(left.max(initial=0.0) * 1.04, 1.0))
-    axes.set_xlabel("Mistakes: rejected top-1 predictions on the annotated validation images")
+    axes.set_xlabel(CATEGORY_X_LABEL)
     axes.grid(True, axis="x", color="0.9")
     axes.set_axisbelow(True)
     handles = [
@@ -479,9 +500,11 @@ def categories_figure(board: Leaderboard):
             Patch(facecolor="white", edgecolor="0.25", hatch="//", label="flagged (see the table)")
         )
     if any(entry.mistakes["auto_not_available"] for entry in drawn):
+        notes.append(NOT_JUDGED_NOTE)
+    if len(drawable) > len(drawn):
         notes.append(
-            "* image rules did not run: out-of-vocabulary and non-prototypical mistakes are "
-            "counted under spurious correlation or model failure"
+            f"the {len(drawn)} results with the highest top-1 of {len(drawable)}; every result "
+            "is in the table"
         )
     if not drawn:
         notes.append("no result has automatic mistake categories (analyse them with this version)")
@@ -490,7 +513,7 @@ def categories_figure(board: Leaderboard):
     )
     height = figure.get_figheight()
     legend_height = 0.22 * ((len(handles) + 3) // 4) + 0.1  # inches: rows of 4 entries
-    title = _title(board, "Mistakes by automatic category, models by top-1 (highest at the top)")
+    title = _title(board, CATEGORY_TITLE)
     title_height = _set_fitted_title(axes, title, FigureCanvasAgg(figure).get_renderer())
     top = 1 - (legend_height + (title_height + 14) / figure.dpi) / height
     bottom = (0.75 + 0.2 * len(notes)) / height
@@ -498,6 +521,27 @@ def categories_figure(board: Leaderboard):
     for number, note in enumerate(notes):
         figure.text(0.01, 0.01 + 0.2 * number / height, escape.mathtext_text(note), fontsize=7)
     return figure
+
+
+def category_plot(board: Leaderboard) -> dict[str, Any]:
+    """What a page needs to draw the category plot as `categories_figure` does: the categories in
+    order with their family, colour and table column, the bars' limit, the texts."""
+    return {
+        "id": CATEGORY_PLOT,
+        "title": _title(board, CATEGORY_TITLE),
+        "x_label": CATEGORY_X_LABEL,
+        "max_bars": MAX_BARS,
+        "not_judged_note": NOT_JUDGED_NOTE,
+        "categories": [
+            {
+                "name": category,
+                "family": family(category),
+                "color": CATEGORY_COLORS[category],
+                "column": category_column(category),
+            }
+            for category in CATEGORIES
+        ],
+    }
 
 
 def _bar_label(entry: Entry) -> str:

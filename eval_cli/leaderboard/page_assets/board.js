@@ -5,8 +5,9 @@
 //
 // The table shows the first PAGE_ROWS rows of the current order and filters ("Show more" adds
 // rows): laying out 1,300 rows of 27 cells takes a browser about a second, 100 rows a few
-// milliseconds. The plots always draw every result that passes the filters. A selected row
-// that is not among the rows shown is pinned above them.
+// milliseconds. The plots always draw every result that passes the filters (the bars of mistakes
+// by automatic category: the first max_bars of them by top-1, from the table's own cells). A
+// selected row that is not among the rows shown is pinned above them.
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("board-data").textContent);
@@ -190,10 +191,19 @@
       (references ? ` (+ ${references} paper reference row${references > 1 ? "s" : ""})` : "");
     limit = PAGE_ROWS;
     render();
+    drawBars();
   }
 
   // ---------------------------------------------------------------------------------------
   // The plots
+
+  // An SVG element in the namespace of `svg`, with attributes and text.
+  function svgNode(svg, tag, attributes, text) {
+    const made = document.createElementNS(svg.namespaceURI, tag);
+    for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
+    if (text !== undefined) made.textContent = text;
+    return made;
+  }
 
   const VIEW = { width: 640, height: 470, left: 58, right: 14, top: 10, bottom: 62 };
   const CROWDED = 300;  // points: more are drawn smaller
@@ -202,13 +212,7 @@
   function drawPlot(plot) {
     const figure = byId(plot.id);
     const svg = figure.querySelector("svg");
-    const NS = svg.namespaceURI;
-    const node = (tag, attributes, text) => {
-      const made = document.createElementNS(NS, tag);
-      for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
-      if (text !== undefined) made.textContent = text;
-      return made;
-    };
+    const node = (tag, attributes, text) => svgNode(svg, tag, attributes, text);
     figure.querySelector(".plot-title").textContent = plot.title;
     svg.setAttribute("aria-label", plot.title);
     const width = VIEW.width - VIEW.left - VIEW.right;
@@ -326,6 +330,96 @@
     tooltip.style.top = `${Math.max(4, below ? event.clientY + 14 : event.clientY - box.height - 10)}px`;
   }
 
+  // The mistakes of each result stacked by automatic category (plots.categories_figure's bars):
+  // the counts are the table's own cells, one column per category ("n/a": its image rule did
+  // not run, drawn as 0 and starred).
+  const bars = data.category_plot;
+  const BARS = { width: 960, left: 340, right: 24, top: 8, bottom: 52, row: 22 };
+  const barColumns = bars.categories.map((category) => column[category.column]);
+  const notAvailable = (text) => text !== "" && !Number.isFinite(Number.parseFloat(text));
+
+  function fillCategoryLegend() {
+    const figure = byId(bars.id);
+    figure.querySelector(".plot-title").textContent = bars.title;
+    for (const category of bars.categories) {
+      const swatch = el("span", { class: "swatch box" });
+      swatch.style.background = category.color;  // CSSOM, which the page's policy allows
+      figure.querySelector(".legend").append(
+        el("li", {}, [swatch, el("span", { text: `${category.name} (${category.family})` })]));
+    }
+  }
+
+  function drawBars() {
+    const figure = byId(bars.id);
+    const svg = figure.querySelector("svg");
+    const node = (tag, attributes, text) => svgNode(svg, tag, attributes, text);
+    const passing = bars.rows.filter((row) => passes[row]);
+    const chosen = passing.slice(0, bars.max_bars);
+    const counts = chosen.map((row) => barColumns.map((index) =>
+      Number.parseFloat(rows[row].cells[index]) || 0));
+    const totals = counts.map((values) => values.reduce((sum, value) => sum + value, 0));
+    const largest = Math.max(1, ...totals);
+    const height = BARS.top + Math.max(chosen.length, 1) * BARS.row + BARS.bottom;
+    const width = BARS.width - BARS.left - BARS.right;
+    const sx = (value) => BARS.left + (value / largest) * width;
+    svg.replaceChildren();
+    svg.setAttribute("viewBox", `0 0 ${BARS.width} ${height}`);
+    svg.setAttribute("aria-label", bars.title);
+    const bottom = height - BARS.bottom;
+    const step = niceStep(largest / 6);
+    for (let tick = 0; tick <= largest; tick += step) {
+      const x = sx(tick).toFixed(1);
+      svg.append(node("line", { class: "grid", x1: x, x2: x, y1: BARS.top, y2: bottom }));
+      svg.append(node("text", { class: "tick", x, y: bottom + 16, "text-anchor": "middle" },
+        number(tick)));
+    }
+    svg.append(node("text", {
+      class: "axis-label", x: BARS.left + width / 2, y: bottom + 40, "text-anchor": "middle",
+    }, bars.x_label));
+    let starred = false;
+    chosen.forEach((row, position) => {
+      const cells = rows[row].cells;
+      const star = barColumns.some((index) => notAvailable(cells[index]));
+      starred = starred || star;
+      const y = BARS.top + position * BARS.row;
+      const group = node("g", { class: row === selected ? "selected" : "", "data-row": row });
+      const name = cells[MODEL].length > 44 ? `${cells[MODEL].slice(0, 43)}\u2026` : cells[MODEL];
+      const top1 = cells[column.top1_annotated] ? ` (${cells[column.top1_annotated]}%)` : "";
+      group.append(node("text", {
+        class: "name", x: BARS.left - 8, y: y + BARS.row * 0.68, "text-anchor": "end",
+      }, `${name}${top1}${star ? " *" : ""}`));
+      let left = 0;
+      counts[position].forEach((value, index) => {
+        if (value <= 0) return;
+        const rect = node("rect", {
+          class: `bar ${rows[row].status}`, x: sx(left).toFixed(1), y: y + 3,
+          width: (sx(left + value) - sx(left)).toFixed(1), height: BARS.row - 6,
+          fill: bars.categories[index].color,
+        });
+        const what = `${number(value)} ${bars.categories[index].name}`;
+        rect.append(node("title", {}, `${cells[MODEL]}: ${what}`));
+        group.append(rect);
+        left += value;
+      });
+      group.addEventListener("click", () => select(row, true));
+      svg.append(group);
+    });
+    const notes = [];
+    if (starred) notes.push(bars.not_judged_note);
+    if (passing.length > chosen.length) {
+      notes.push(`The ${chosen.length} results with the highest top-1 of the ` +
+        `${number(passing.length)} that match; every result is in the table.`);
+    }
+    if (!chosen.length) notes.push("No result with automatic mistake categories to draw.");
+    figure.querySelector(".bar-notes").textContent = notes.join(" ");
+  }
+
+  // A round step (1, 2 or 5 times a power of ten) of at least `value`.
+  function niceStep(value) {
+    const power = 10 ** Math.floor(Math.log10(Math.max(value, 1)));
+    return [1, 2, 5, 10].map((factor) => factor * power).find((step) => step >= value);
+  }
+
   // ---------------------------------------------------------------------------------------
   // Selection: a row and its points, from either side
 
@@ -348,6 +442,7 @@
       labelPoint(point, rows[row].cells[MODEL]);
     }
     render();
+    drawBars();
     if (fromPlot) tr.scrollIntoView({ block: "nearest" });
   }
 
@@ -368,6 +463,7 @@
   fillChoices(familyFilter, column.family);
   fillChoices(pretrainingFilter, column.pretraining);
   data.plots.forEach(drawPlot);
+  fillCategoryLegend();
   for (const note of data.notes) byId("notes").append(el("li", { text: note }));
   byId("notes-box").hidden = !data.notes.length;
   for (const control of [familyFilter, pretrainingFilter, statusFilter]) {
