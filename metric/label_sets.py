@@ -59,7 +59,8 @@ class Metric:
     ``published``: claimed in the Hub model-index of an official result (official sets only);
     ``official_label``: its name when the result is official; ``total``: for `OF_TOTAL`, the key
     of the total it is out of; ``most``: the largest count it can be (default: the 50,000
-    validation images).
+    validation images); ``from_analysis``: computed by the mistake analysis of a whole results
+    document (`eval_cli.analysis`), not by the set's `score`.
     """
 
     key: str
@@ -70,6 +71,7 @@ class Metric:
     official_label: str | None = None
     total: str | None = None
     most: int | None = None
+    from_analysis: bool = False
 
 
 class LabelSet(ABC):
@@ -337,6 +339,7 @@ REGISTRY: tuple[LabelSet, ...] = (
             Metric(
                 "multilabel_accuracy_minor_forgiven",
                 "Multi-label accuracy, minor mistakes counted right",
+                from_analysis=True,
                 column=Column(
                     "multilabel_accuracy_minor_forgiven",
                     "Minor as right",
@@ -347,6 +350,7 @@ REGISTRY: tuple[LabelSet, ...] = (
             Metric(
                 "multilabel_accuracy_minor_explainable_forgiven",
                 "  minor and explainable mistakes counted right",
+                from_analysis=True,
                 column=Column(
                     "multilabel_accuracy_minor_explainable_forgiven",
                     "Minor + explainable as right",

@@ -116,7 +116,8 @@ def _label_sets_table(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     columns = [
         (split, metric)
         for split, metric in results.COLUMN_METRICS
-        if any(split in summary["label_sets"] for summary in summaries)
+        if not metric.from_analysis  # a model's own analysis; compare pools the categories
+        and any(split in summary["label_sets"] for summary in summaries)
     ]
     if not columns:
         return []

@@ -195,7 +195,7 @@ def label_set_scores(
     loaded = load_label_sets(splits, labels)
     shown: dict[str, list[str]] = {split: [] for split in splits}
     for split, metric in results.COLUMN_METRICS:
-        if split in shown:
+        if split in shown and not metric.from_analysis:  # each model's own set scores only
             shown[split] += [key for key in (metric.total, metric.key) if key is not None]
     scores = []
     for model in predictions:
