@@ -3,7 +3,9 @@ clear error naming the file, never a traceback (issue 8)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -31,11 +33,23 @@ def _flip_a_data_byte(compact: Path) -> None:
     compact.write_bytes(bytes(data))
 
 
-def _edited(compact: Path, name: str, edit) -> None:
-    """Rewrite one array of a loadable entry with ``edit`` applied."""
+def _edited(compact: Path, name: str, edit, *, signed: bool = True) -> None:
+    """Rewrite one array of a loadable entry with ``edit`` applied; ``signed``: its digest
+    recomputed, as a forger would, so that the checks of its contents are what must catch it."""
     with np.load(compact) as data:
         arrays = dict(data)
     arrays[name] = edit(arrays[name])
+    if signed and "arrays_digest" in arrays:
+        arrays["arrays_digest"] = np.str_(cache._arrays_digest(arrays))
+    with open(compact, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _old_format(compact: Path) -> None:
+    """An entry as format 1 wrote it: the arrays only, no source sha256, no digest."""
+    with np.load(compact) as data:
+        arrays = {key: data[key] for key in data if key not in ("source_sha256", "arrays_digest")}
+    arrays["format"] = np.int32(1)
     with open(compact, "wb") as handle:
         np.savez(handle, **arrays)
 
@@ -55,6 +69,11 @@ CORRUPTIONS = {
     "crc-error": _flip_a_data_byte,
     "inconsistent": _inconsistent,
     "other-format": _other_format,
+    "old-format": _old_format,
+    "edited": lambda path: _edited(path, "wrong_values", lambda v: v[::-1], signed=False),
+    "another-source": lambda path: _edited(
+        path, "source_sha256", lambda _: np.str_("0" * 64), signed=False
+    ),
     "duplicate-image-ids": lambda path: _edited(
         path, "image_ids", lambda ids: np.concatenate([ids[:1], ids[:-1]])
     ),
@@ -71,7 +90,10 @@ REASONS = {
     "zero-bytes": "EOFError",
     "crc-error": "Bad CRC-32",
     "inconsistent": "'correct' labels are not ragged class ids",
-    "other-format": "format 99, expected 1",
+    "other-format": "format 99, expected 2",
+    "old-format": "format 1, expected 2: written by an older version",
+    "edited": "its arrays differ from the digest recorded with them",
+    "another-source": f"built from the file with sha256 {'0' * 64}, not ",
     "duplicate-image-ids": "image ids are not increasing ids of validation images",
     "duplicate-imagenet-m-ids": "ImageNet-M ids are not increasing, distinct ids",
     "imagenet-m-wrong-shape": "ImageNet-M ids are not increasing, distinct ids in a 1-d array",
@@ -94,7 +116,7 @@ def test_unreadable_cache_entry_is_rebuilt_with_a_note(
     assert rebuilt.split_columns("validation") == first.split_columns("validation")
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err  # one line
-    assert f"label cache {compact} is unreadable" in err and REASONS[corruption] in err
+    assert f"label cache {compact} is unusable" in err and REASONS[corruption] in err
     assert f"rebuilding it from {path}" in err
     monkeypatch.setattr(ann, "parse_annotation_json", pytest.fail)  # the entry is good again
     again = ann.load_annotations(path, expected_sha256=sha, cache_dir=tmp_path)
@@ -135,7 +157,7 @@ def test_read_only_hf_home_is_a_clear_error(annotation_file, tmp_path, monkeypat
     replaced by one raising what a read-only HF_HOME raises, and the CLI reports it."""
     path, _ = annotation_file
 
-    def read_only(target: Path, arrays) -> None:
+    def read_only(target: Path, arrays, source_sha256) -> None:
         raise PermissionError(13, "Permission denied", str(target.parent))
 
     monkeypatch.setattr(cache, "_write_compact", read_only)
@@ -215,3 +237,89 @@ def test_an_integer_of_5000_digits_in_the_annotation_file(tmp_path):
     path.write_text('{"initial_annots": {}, "problematic_images": ' + "7" * 5000 + "}")
     with pytest.raises(AnnotationError, match="bad.json' is not valid JSON: Exceeds the limit"):
         ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
+
+
+@pytest.fixture
+def published_name_holds_another_entry(annotation_file, tmp_path, monkeypatch) -> Path:
+    """The synthetic file's entry copied under the published file's name, in the default cache,
+    with the published URL unreachable: the issue-19 attack (``score --strict`` exited 0 with
+    ``verified: true`` on a 2,000-image file)."""
+    path, sha = annotation_file
+    home = tmp_path / "hf_cache"
+    ann.load_annotations(path, expected_sha256=sha, cache_dir=home)
+    published = home / "compact" / f"{ann.PUBLISHED_SHA256}.npz"
+    published.write_bytes((home / "compact" / f"{sha}.npz").read_bytes())
+    monkeypatch.setattr(ann, "default_cache_dir", lambda: home)
+    monkeypatch.setattr(ann, "PUBLISHED_URL", OFFLINE_URL)
+    return published
+
+
+def _score_strict(tmp_path: Path) -> tuple[int, Path]:
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text('{"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 1}\n')
+    output = tmp_path / "results.json"
+    code = main(["score", "--predictions", str(predictions), "--strict", "--output", str(output)])
+    return code, output
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_an_entry_under_the_published_name_is_never_scored(
+    published_name_holds_another_entry, annotation_file, tmp_path, capsys, forged
+):
+    """Copied (it records another source), or forged (it records the published sha256 and a
+    recomputed digest, but not the published counts): discarded, and with no source at hand
+    (the download fails) the command refuses instead of scoring."""
+    entry = published_name_holds_another_entry
+    _, sha = annotation_file
+    if forged:
+        _edited(entry, "source_sha256", lambda _: np.str_(ann.PUBLISHED_SHA256))
+    capsys.readouterr()
+    code, output = _score_strict(tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and not output.exists(), err
+    reason = (
+        "it holds 2,000 images, 199 problematic, 68 ImageNet-M; the file it claims has 20,000 "
+        "images, 1,308 problematic, 68 ImageNet-M"
+        if forged
+        else f"built from the file with sha256 {sha}, not {ann.PUBLISHED_SHA256}"
+    )
+    assert f"note: the label cache {entry} is unusable ({reason}); discarded" in err
+    assert f"error: could not download {OFFLINE_URL}" in err and "Traceback" not in err
+
+
+def test_the_labels_dataset_check_refuses_an_unusable_published_entry(
+    published_name_holds_another_entry, capsys
+):
+    """What a labels dataset is proven against never comes from a bad entry, and with no
+    verified download to rebuild it from, the check says so instead of passing or hanging."""
+    with pytest.raises(AnnotationError, match="is unusable .*nothing was checked against it"):
+        ann.cached_published_annotations()
+    assert published_name_holds_another_entry.exists()  # kept for the user to look at
+
+
+def test_a_fifo_as_cache_entry_never_blocks(annotation_file, tmp_path, capsys):
+    """Opening a FIFO for reading waits for a writer for ever; the cache never opens one. (A
+    watchdog opens it as a writer every 10 s, so that a reader blocked on it fails the test
+    instead of hanging.)"""
+    path, sha = annotation_file
+    entry = tmp_path / "compact" / f"{sha}.npz"
+    entry.parent.mkdir(parents=True)
+    os.mkfifo(entry)
+    opened_by_watchdog = threading.Event()
+
+    def watchdog() -> None:
+        while not finished.wait(10):
+            with contextlib.suppress(OSError):
+                descriptor = os.open(entry, os.O_WRONLY | os.O_NONBLOCK)
+                opened_by_watchdog.set()
+                os.close(descriptor)
+
+    finished = threading.Event()
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        loaded = ann.load_annotations(path, expected_sha256=sha, cache_dir=tmp_path)
+    finally:
+        finished.set()
+    assert not opened_by_watchdog.is_set()
+    assert len(loaded.image_ids) == 2000 and entry.is_file()  # rebuilt as a regular file
+    assert "is unusable (it is a FIFO (named pipe)); discarded" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script.annotations import cache
 from imagenet_multilabel.dataset_script.annotations import published as ann
 from imagenet_multilabel.dataset_script.labels.dataset import (
     LabelsDatasetError,
@@ -68,6 +69,8 @@ def claims_verified(unverified_build, tmp_path) -> Path:
 def published_at_hand(annotation_file, tmp_path, monkeypatch) -> Path:
     """The synthetic file plays the published one, and the cache holds its compact entry."""
     path, sha256 = annotation_file
+    synthetic = ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path / "counts")
+    monkeypatch.setattr(ann, "PUBLISHED_COUNTS", cache.counts_of(vars(synthetic)))
     monkeypatch.setattr(ann, "PUBLISHED_SHA256", sha256)
     monkeypatch.setattr(ann, "default_cache_dir", lambda: tmp_path / "published_cache")
     ann.load_annotations(path)  # verified, so its compact entry is written into that cache

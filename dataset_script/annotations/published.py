@@ -25,7 +25,7 @@ import numpy as np
 
 from ...metric.errors import ToolkitError, not_a_regular_file
 from .. import classes
-from .cache import UnreadableCacheEntry, cached_arrays, read_compact
+from .cache import LabelCounts, UnusableCacheEntry, cached_arrays, read_compact
 from .download import describe_error, download_verified, sha256_of_file
 from .parse import LABEL_KINDS, AnnotationError, parse_annotation_json
 
@@ -35,6 +35,9 @@ PUBLISHED_URL = (
 PUBLISHED_SHA256 = "d5b2b6111fc9efea16aaebd21bc5a401d16ad18285d3fd99635d8b32ebdb6287"
 PUBLISHED_SIZE = 200_417_830
 PUBLISHED_VERSION = "3.0.0"
+# What the published file holds (Shankar et al. 2020; 18,692 images are not problematic, as in
+# Peychev et al.'s tables): a cache entry that claims its sha256 must hold the same.
+PUBLISHED_COUNTS = LabelCounts(images=20_000, problematic=1_308, imagenet_m=68)
 SPLITS = ("validation", "imagenet_m")
 
 
@@ -119,7 +122,8 @@ def load_annotations(
     expected_sha256 = expected_sha256 or PUBLISHED_SHA256
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if path is None:
-        # The compact form of the published file is trusted by its name: no 200 MB re-read.
+        # The compact form of the published file records its source's sha256 and its arrays'
+        # digest, which are checked instead of re-reading 200 MB.
         source, sha256, raw = url, expected_sha256, None
     else:
         raw = Path(path)
@@ -148,7 +152,9 @@ def load_annotations(
         return parse_annotation_json(local)
 
     try:
-        arrays = cached_arrays(cache / "compact" / f"{sha256}.npz", parse, source)
+        arrays = cached_arrays(
+            compact_path(cache, sha256), sha256, parse, source, counts=_claimed_counts(sha256)
+        )
     except OSError as error:  # the cache's own files: read and network errors are reported apart
         raise AnnotationError(
             f"cannot write the annotation cache in {str(cache)!r} ({describe_error(error)}); "
@@ -162,21 +168,47 @@ def load_annotations(
 def cached_published_annotations(cache_dir: str | os.PathLike | None = None) -> Annotations | None:
     """The published annotations when this machine's cache already holds them (the compact
     entry, or the verified download it is rebuilt from), else None; never downloads. What a
-    labels dataset's rows are checked against (``dataset_script.labels_dataset``)."""
+    labels dataset's rows are checked against (``dataset_script.labels_dataset``). An unusable
+    entry with no download to rebuild it from is an error: it is never taken as the labels."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    compact = cache / "compact" / f"{PUBLISHED_SHA256}.npz"
+    compact = compact_path(cache, PUBLISHED_SHA256)
     download = cache / "downloads" / PUBLISHED_SHA256 / Path(PUBLISHED_URL).name
     try:
-        arrays = read_compact(compact)
-    except UnreadableCacheEntry:
-        arrays = None  # rebuilt below from the download, when there is one
+        arrays = read_compact(compact, PUBLISHED_SHA256, counts=PUBLISHED_COUNTS)
+    except UnusableCacheEntry as unusable:
+        arrays, problem = None, unusable  # rebuilt below from the download, when there is one
+    else:
+        problem = None
     if arrays is None:
         if not download.is_file() or sha256_of_file(download) != PUBLISHED_SHA256:
-            return None
+            if problem is None:
+                return None
+            raise AnnotationError(
+                f"the label cache {compact} is unusable ({problem}) and the verified download "
+                f"it is rebuilt from is not in {str(cache)!r}; nothing was checked against it. "
+                "Remove that entry, or give a local copy of the published annotation file "
+                "(human_accuracy_v3.0.0.json) as the annotations"
+            )
         try:
-            arrays = cached_arrays(compact, lambda: parse_annotation_json(download), PUBLISHED_URL)
+            arrays = cached_arrays(
+                compact,
+                PUBLISHED_SHA256,
+                lambda: parse_annotation_json(download),
+                PUBLISHED_URL,
+                counts=PUBLISHED_COUNTS,
+            )
         except OSError as error:
             raise AnnotationError(
                 f"cannot write the annotation cache in {str(cache)!r} ({describe_error(error)})"
             ) from error
     return Annotations(**arrays, sha256=PUBLISHED_SHA256, source=PUBLISHED_URL, verified=True)
+
+
+def compact_path(cache: Path, sha256: str) -> Path:
+    """Where the parsed form of the file with ``sha256`` is cached."""
+    return cache / "compact" / f"{sha256}.npz"
+
+
+def _claimed_counts(sha256: str) -> LabelCounts | None:
+    """The counts an entry for the file with ``sha256`` must hold: the published file's."""
+    return PUBLISHED_COUNTS if sha256 == PUBLISHED_SHA256 else None
