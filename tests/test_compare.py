@@ -15,7 +15,7 @@ from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.labels.loading import Labels, load_labels
 from imagenet_multilabel.dataset_script.taxonomy import experts
 from imagenet_multilabel.dataset_script.taxonomy.categories import categorize_mistakes
-from imagenet_multilabel.eval_cli.curation.compare import CompareError, compare_models
+from imagenet_multilabel.eval_cli.curation.compare import CompareError, compare_models, summary
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 from imagenet_multilabel.metric.references import References
 
@@ -429,3 +429,15 @@ def test_paper_shared_mistakes_and_major_candidates(paper) -> None:
     assert all(
         model["major_by"] == "expert" for image in candidates["images"] for model in image["models"]
     )
+
+
+def test_labels_that_claim_verified_beside_another_sha256_are_flagged(tmp_path: Path) -> None:
+    """Official is recomputed from the recorded sha256 (issue 19, problem 11), in compare's
+    printout as in the leaderboard: ``verified: true`` alone proves nothing."""
+    tiny = _tiny_labels()
+    claims = Labels(tiny.splits, {**PROVENANCE, "verified": True, "version": "3.0.0"})
+    document = compare_models(_tiny_inputs(tmp_path), output_dir=tmp_path / "out", labels=claims)
+    assert (
+        f"UNVERIFIED labels: annotation file sha256 {'a' * 64} is not the published one (although "
+        "it records them as verified)"
+    ) in summary(document)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_SHA256
 from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.dataset_script.taxonomy import experts
 from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
@@ -24,6 +25,9 @@ from imagenet_multilabel.eval_cli.leaderboard import plots
 from imagenet_multilabel.eval_cli.scores import results
 from imagenet_multilabel.metric.scoring import score
 from markdown_it import MarkdownIt
+
+# What a result scored on the published annotation file records about its labels.
+PUBLISHED_LABELS = {"verified": True, "version": "3.0.0", "sha256": PUBLISHED_SHA256}
 
 
 def _label_args(annotation_file) -> list[str]:
@@ -193,10 +197,12 @@ def test_newest_result_of_a_model_wins_and_the_table_says_so(scored, tmp_path, c
 
 def test_label_versions_and_flags_are_never_mixed_silently(scored, tmp_path):
     official = json.loads(scored["alpha"].read_text())
-    official["labels"].update(verified=True, version="3.0.0")
+    official["labels"].update(PUBLISHED_LABELS)
     official["predictions"]["source"] = "official.jsonl"
     patched = json.loads(scored["beta"].read_text())
-    patched["labels"].update(verified=True, patched=True, version="3.0.0+patch.1234", patches=[{}])
+    patched["labels"].update(
+        PUBLISHED_LABELS, patched=True, version="3.0.0+patch.1234", patches=[{}]
+    )
     patched["predictions"]["source"] = "patched.jsonl"
     paths = []
     for name, document in (("official", official), ("patched", patched)):
@@ -451,7 +457,7 @@ def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
     assert [entry.source for entry in board.entries] == ["a.json"]
     assert any(
         "org/same @ main: 2 results; kept the complete one, a.json" in note
-        and "left out b.json (2026-05-01, unverified, incomplete)" in note
+        and "left out b.json (2026-05-01T00:00:00+00:00, unverified, incomplete)" in note
         for note in board.notes
     )
 
@@ -474,9 +480,9 @@ def test_an_official_result_is_kept_over_a_newer_one_on_patched_labels(scored, t
     """Both complete, the same model: the newer run on patched labels never hides the official
     number, and the note names the rule that decided."""
     official = json.loads(scored["alpha"].read_text())
-    official["labels"].update(verified=True, version="3.0.0")
+    official["labels"].update(PUBLISHED_LABELS)
     patched = json.loads(scored["beta"].read_text())
-    patched["labels"].update(verified=True, patched=True, version="3.0.0+patch.1", patches=[{}])
+    patched["labels"].update(PUBLISHED_LABELS, patched=True, version="3.0.0+patch.1", patches=[{}])
     for document, created in ((official, "2026-01-01"), (patched, "2026-02-01")):
         document["model"] = {"id": "org/same", "revision": "main"}
         document["environment"]["created_at"] = created
@@ -484,10 +490,66 @@ def test_an_official_result_is_kept_over_a_newer_one_on_patched_labels(scored, t
     board = leaderboard.build_leaderboard(paths)
     assert [(entry.source, entry.official) for entry in board.entries] == [("official.json", True)]
     assert any(
-        "org/same @ main: 2 results; kept the official one, official.json (2026-01-01)" in note
-        and "left out p.json (2026-02-01, patched)" in note
+        "org/same @ main: 2 results; kept the official one, official.json "
+        "(2026-01-01T00:00:00+00:00)"
+        in note
+        and "left out p.json (2026-02-01T00:00:00+00:00, patched)" in note
         for note in board.notes
     )
+
+
+def _official(scored, **labels) -> dict:
+    """alpha's result, complete, recorded as scored on the published labels (with ``labels``
+    changed)."""
+    document = json.loads(scored["alpha"].read_text())
+    document["labels"].update(PUBLISHED_LABELS, **labels)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("claim", "flags"),
+    [
+        ({}, ()),
+        ({"sha256": "0" * 64}, ("unverified",)),  # verified: true beside another sha256
+        ({"verified": False}, ("unverified",)),
+        ({"verification": "unchecked"}, ("unchecked",)),
+        ({"patches": [{"sha256": "1" * 64}]}, ("patched",)),  # patched: absent, patches listed
+        (
+            {"real": {"source": "real.json", "sha256": "2" * 64, "verified": True}},
+            ("unverified ReaL",),
+        ),
+    ],
+)
+def test_official_is_recomputed_from_the_record_not_read(scored, tmp_path, claim, flags):
+    """A stored ``verified: true`` proves nothing: the leaderboard (and compare, through the
+    same rule) decides from the recorded sha256s, patches and checks (issue 19, problem 11)."""
+    path = _write(tmp_path / "claims.json", _official(scored, **claim))
+    (entry,) = leaderboard.build_leaderboard([path]).entries
+    assert entry.flags == flags
+
+
+def test_a_stored_partial_false_beside_missing_classes_is_partial(scored, tmp_path):
+    document = _official(scored)
+    document["metrics"]["validation"].update(partial=False, num_classes_covered=900)
+    (entry,) = leaderboard.build_leaderboard([_write(tmp_path / "r.json", document)]).entries
+    assert entry.flags == ("partial",)
+
+
+def test_newest_compares_dates_not_strings(scored, tmp_path, capsys):
+    """ "2026-12-31T23:00:00-05:00" is after "2027-01-01" (UTC); as strings it sorts first. A
+    date that is not one ("zzz" beat every year) is refused, naming the file."""
+    paths = []
+    for name, created in (("utc", "2027-01-01"), ("eastern", "2026-12-31T23:00:00-05:00")):
+        document = _official(scored)
+        document["model"] = {"id": "org/same", "revision": "main"}
+        document["environment"]["created_at"] = created
+        paths.append(_write(tmp_path / f"{name}.json", document))
+    (kept,) = leaderboard.build_leaderboard(paths).entries
+    assert kept.source == "eastern.json"
+    document = _official(scored)
+    document["environment"]["created_at"] = "zzz"
+    error = _leaderboard_error([_write(tmp_path / "zzz.json", document)], tmp_path / "b", capsys)
+    assert "zzz.json': 'environment.created_at' is 'zzz'; expected an ISO 8601 date" in error
 
 
 def test_results_of_different_predictions_files_are_never_merged_by_name(scored, tmp_path):
@@ -634,7 +696,7 @@ def _plotted_board(*points: tuple[str, float, int], flags=(), version="3.0.0") -
             revision=None,
             identity=("model", model),
             source=f"{model}.json",
-            created_at="",
+            created_at=None,
             metrics={
                 "validation": {"top1_accuracy_original": accuracy, "multilabel_accuracy": accuracy},
                 "imagenet_m": {"imagenet_m_correct": correct, "imagenet_m_total": 68},

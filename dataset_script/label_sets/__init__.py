@@ -6,7 +6,9 @@ Owns: one module per registered set, named after it, whose ``load(request)`` ret
 labels row-aligned with its split's images (`LoadedLabelSet`): the multi-label labels' splits as
 `labels.loading` loads them, the devkit's original labels, and the sets shipped in
 ``data/<name>/`` with their LICENSE and SOURCE.md (docs/LABEL_SETS.md lists them). A module that
-reads another copy of its file when given one says so in ``COPY_HELP``; this module checks those
+reads another copy of its file when given one says so in ``COPY_HELP``; a set with a file of its own
+names that file's sha256 as shipped in ``PUBLISHED_SHA256`` (checked on every load, and what
+results recorded on the set are checked against: `published_sha256`); this module checks those
 options (`check_label_set_files`), the ``--split`` choices (`chosen_splits`), and loads what a
 scoring pass needs (`load_label_sets`), with the helpers the modules share.
 May import: `metric`, `dataset_script.classes`, `dataset_script.labels` (the multi-label labels);
@@ -113,6 +115,14 @@ def copy_options() -> dict[str, str]:
         if help_text is not None:
             found[label_set.name] = help_text
     return found
+
+
+def published_sha256(label_set: LabelSet) -> str | None:
+    """The sha256 of a set's published file as shipped (its loading module's
+    ``PUBLISHED_SHA256``), against which a result's recorded sha256 decides whether its numbers on
+    the set are the benchmark's; None for a set without a file of its own (the multi-label
+    splits, recorded as the ``labels`` block and checked against the annotation file)."""
+    return getattr(loading_module(label_set), "PUBLISHED_SHA256", None)
 
 
 # `--split`: one split, every split but `full` (the multi-label ones), or every split.

@@ -25,7 +25,7 @@ import numpy as np
 from .. import classes
 from . import LabelSetError, LoadedLabelSet, LoadRequest, over_validation_images, shipped_table
 
-VOTES_SHA256 = "fe26b9ef744ed71c313e55df3e5e8df35bed2cb9d5fa935288507c3b6d0d30d3"
+PUBLISHED_SHA256 = "fe26b9ef744ed71c313e55df3e5e8df35bed2cb9d5fa935288507c3b6d0d30d3"
 SOURCE_REPOSITORY = "https://github.com/cleanlab/label-errors"
 SOURCE_COMMIT = "6d5d6b31a13216290afc40e5c6319399c4d15c06"
 LICENCE = "Apache-2.0"
@@ -79,7 +79,7 @@ def corrected(
 
 
 def load(request: LoadRequest) -> LoadedLabelSet:
-    table = shipped_table("label_errors", "imagenet_mturk.csv", WHAT, VOTES_SHA256, COLUMNS)
+    table = shipped_table("label_errors", "imagenet_mturk.csv", WHAT, PUBLISHED_SHA256, COLUMNS)
     flagged_rows = table.image_rows()
     given, guessed = table.class_ids(1), table.class_ids(2)
     votes = table.rows[:, 3:]

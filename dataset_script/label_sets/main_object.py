@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from . import LoadedLabelSet, LoadRequest, over_validation_images, shipped_table
 
-MAIN_OBJECT_SHA256 = "f9ad909f9a13cbc5939f936b99f046844c82c9c193c153ea3d75abef96020f37"
+PUBLISHED_SHA256 = "f9ad909f9a13cbc5939f936b99f046844c82c9c193c153ea3d75abef96020f37"
 SOURCE_REPOSITORY = "https://github.com/MadryLab/ImageNetMultiLabel"
 SOURCE_COMMIT = "f939d1f4d4d40ce5e2d77dd82fddd58028781a50"
 LICENCE = "MIT"
@@ -25,7 +25,7 @@ COLUMNS = ("image_id", "main_top")
 
 def load(request: LoadRequest) -> LoadedLabelSet:
     table = shipped_table(
-        "main_object", "main_object.csv", "the main-object labels", MAIN_OBJECT_SHA256, COLUMNS
+        "main_object", "main_object.csv", "the main-object labels", PUBLISHED_SHA256, COLUMNS
     )
     published = (
         f"{SOURCE_REPOSITORY} data/annotations_classify_task.pkl (main_top) at {SOURCE_COMMIT}"

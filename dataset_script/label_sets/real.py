@@ -34,7 +34,7 @@ from . import (
     read_file,
 )
 
-REAL_LABELS_SHA256 = "d83e9bff374c631aae8439eb064c7019acc56e1b3bc3f56b8380c2a710b0220b"
+PUBLISHED_SHA256 = "d83e9bff374c631aae8439eb064c7019acc56e1b3bc3f56b8380c2a710b0220b"
 SOURCE_REPOSITORY = "https://github.com/google-research/reassessed-imagenet"
 SOURCE_COMMIT = "bcd006fe12e929f055e0ec7fe39dbf4d64a6881a"
 LICENCE = "Apache-2.0"
@@ -48,7 +48,7 @@ def load(request: LoadRequest) -> LoadedLabelSet:
     read = read_file(
         path,
         WHAT,
-        REAL_LABELS_SHA256,
+        PUBLISHED_SHA256,
         name=request.label_set.name,
         allow_unverified=request.allow_unverified,
     )

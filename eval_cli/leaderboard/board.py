@@ -30,6 +30,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,12 +89,13 @@ NUMERIC_COLUMNS = {name for name, _ in COLUMNS} - TEXT_COLUMNS
 NOT_AVAILABLE = "n/a"  # an automatic category whose image rule did not run for the result
 
 
+_NO_DATE = datetime.min.replace(tzinfo=timezone.utc)  # older than any recorded date
 # What decides between two results of one model, in order; the note names the deciding one.
 KEEP_RULES = (
     ("the complete one", lambda entry: entry.complete),
     ("the official one", lambda entry: entry.official),
     ("the one covering the most splits", lambda entry: len(entry.metrics)),
-    ("the newest", lambda entry: entry.created_at),
+    ("the newest", lambda entry: entry.created_at or _NO_DATE),
 )
 
 
@@ -132,7 +134,8 @@ def _named(entry: Entry) -> str:
 
 def _described(entry: Entry) -> str:
     """The result's file, date and flags: what the keep rules read."""
-    return f"{entry.source} ({', '.join([entry.created_at or 'no date', *entry.flags])})"
+    date = entry.created_at.isoformat() if entry.created_at else "no date"
+    return f"{entry.source} ({', '.join([date, *entry.flags])})"
 
 
 def _rank_key(entry: Entry) -> tuple:
@@ -243,7 +246,7 @@ def paper_references(labels: Labels) -> list[Entry]:
                 revision=None,
                 identity=("reference", model),
                 source=source,
-                created_at="",
+                created_at=None,
                 metrics=with_lenient_accuracies(metrics, analysis),
                 mistakes=checked_mistakes({"mistakes": analysis.summary}, source),
                 labels_version=labels_version_of(labels.provenance),

@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,14 @@ class Entry:
     ``model`` is the public name (a Hub id, or a local model's folder name); ``identity`` what
     makes two results the same model's; ``source`` the results file as shown (no local path);
     ``family`` and ``pretraining`` as `families` reads them from the name; ``file`` the results
-    file read (None for a reference)."""
+    file read (None for a reference); ``created_at`` when it was written (UTC when the file names
+    no zone), None if unrecorded."""
 
     model: str
     revision: str | None
     identity: tuple[str, ...]
     source: str
-    created_at: str
+    created_at: datetime | None
     metrics: Mapping[str, Mapping[str, Any]]
     mistakes: Mapping[str, Any] | None
     labels_version: str
@@ -182,7 +184,7 @@ def read_entry(file: ResultsFile) -> Entry:
         revision=revision,
         identity=identity,
         source=_shown_source(path),
-        created_at=_text(_object(document, "environment", source), "created_at", source) or "",
+        created_at=_created_at(_object(document, "environment", source), source),
         metrics=metrics,
         mistakes=checked_mistakes(document, source),
         labels_version=labels_version_of(labels),
@@ -217,6 +219,22 @@ def _text(block: Mapping[str, Any], key: str, source: str, within: str = "") -> 
     return value
 
 
+def _created_at(environment: Mapping[str, Any], source: str) -> datetime | None:
+    """``environment.created_at`` as a date and time, so that "newest" compares times, not
+    strings ("zzz" would beat any year); None when absent, an error when it is not a date."""
+    text = _text(environment, "created_at", source, "environment")
+    if not text:
+        return None
+    try:
+        created = datetime.fromisoformat(text)
+    except ValueError:
+        raise LeaderboardError(
+            f"results file {source!r}: 'environment.created_at' is {brief_repr(text)}; expected "
+            "an ISO 8601 date and time such as '2026-01-31T12:00:00+00:00'"
+        ) from None
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
 def _where(within: str, key: str) -> str:
     return f"{within}.{key}" if within else key
 
@@ -243,7 +261,8 @@ def _split_metrics(values: Mapping[str, Any], split: str, source: str) -> dict[s
 def _checked_labels(labels: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The labels provenance fields that the flags and the version read, each checked."""
     checked: dict[str, Any] = {
-        key: _text(labels, key, source, "labels") for key in ("version", "sha256", "source")
+        key: _text(labels, key, source, "labels")
+        for key in ("version", "sha256", "source", "verification")
     }
     for key in ("verified", "patched"):
         value = labels.get(key)

@@ -141,7 +141,7 @@ def model_card_section(document: Mapping[str, Any]) -> str:
         labels={
             "version": labels.get("version"),
             "sha256": labels.get("sha256"),
-            "verified": labels.get("verified") is True,
+            "verified": results.labels_verified(labels),
         },
         model={key: public_model.get(key) for key in ("id", "revision", "kind")}
         if public_model
@@ -407,7 +407,7 @@ def _hub_dataset(document: Mapping[str, Any]) -> tuple[str, str | None] | None:
     labels = document.get("labels", {})
     if labels.get("revision"):
         return _hub_dataset_id(str(labels.get("source"))), str(labels["revision"])
-    if labels.get("verified") is True:
+    if results.labels_verified(labels):
         return DEFAULT_DATASET_ID, None
     return None
 

@@ -30,6 +30,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script import label_sets as label_set_files
+from ...dataset_script.annotations.published import PUBLISHED_SHA256
 from ...dataset_script.taxonomy.categories import FAMILIES
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
@@ -89,8 +91,9 @@ def document(
 def publication_problems(document: Mapping[str, Any]) -> list[str]:
     """Why these numbers are not the published benchmark's (empty when they are).
 
-    The one rule for what may be called official or published: the published labels (verified
-    sha256), every split fully predicted, every per-class mean over all 1,000 classes.
+    The one rule for what may be called official or published, recomputed from what the
+    document records: the published labels (`label_problems`), no ``--limit``, every split fully
+    predicted, every per-class mean over all 1,000 classes, an exact decoder.
     """
     problems = label_problems(document.get("labels", {}))
     split_problems = []
@@ -105,7 +108,7 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
                     else ""
                 )
             )
-        elif split_metrics.get("partial"):
+        elif split_metrics.get("partial") or _covers_fewer_classes(split_metrics):
             split_problems.append(
                 f"PARTIAL ({split}): the per-class means cover "
                 f"{split_metrics.get('num_classes_covered')} of {NUM_CLASSES} classes"
@@ -127,15 +130,28 @@ def publication_problems(document: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _covers_fewer_classes(split_metrics: Mapping[str, Any]) -> bool:
+    """Whether the per-class means miss a class, recomputed from the count of classes covered
+    (a stored ``partial: false`` beside 900 classes is still partial)."""
+    covered = split_metrics.get("num_classes_covered")
+    return isinstance(covered, int) and covered < NUM_CLASSES
+
+
 def label_problems(labels: Mapping[str, Any]) -> list[str]:
     """The part of `publication_problems` about the labels alone (patched, unchecked, unverified
     labels; another label set's labels unverified): what a command can say before any prediction
-    exists."""
+    exists.
+
+    Recomputed from what the document records (the annotation file's sha256, the patches, how a
+    labels dataset was checked, each label set's sha256 against its published one), never taken
+    from a ``verified`` alone: a stored ``verified: true`` beside another sha256 is flagged."""
     problems = []
-    if labels.get("patched"):
+    patches = labels.get("patches")
+    if labels.get("patched") or patches:
         problems.append(
-            f"PATCHED labels: version {labels.get('version')}, {len(labels.get('patches', []))} "
-            "label patch(es) applied, so these are not the official labels"
+            f"PATCHED labels: version {labels.get('version')}, "
+            f"{len(patches) if isinstance(patches, list) else 'some'} label patch(es) applied, so "
+            "these are not the official labels"
         )
     elif labels.get("verification") == "unchecked":  # dataset_script.labels_dataset.UNCHECKED
         problems.append(
@@ -144,20 +160,45 @@ def label_problems(labels: Mapping[str, Any]) -> list[str]:
             "rows (any command run once without --labels caches it), so these are not the "
             "benchmark's numbers"
         )
-    elif labels.get("verified") is not True:
+    elif not labels_verified(labels):
+        claim = " (although it records them as verified)" if labels.get("verified") else ""
         problems.append(
             f"UNVERIFIED labels: annotation file sha256 {labels.get('sha256')} is not the "
-            "published one, so these are not the benchmark's numbers"
+            f"published one{claim}, so these are not the benchmark's numbers"
+            if labels.get("sha256") != PUBLISHED_SHA256
+            else "UNVERIFIED labels: the result does not record its labels as verified against "
+            "the published annotation file, so these are not the benchmark's numbers"
         )
     for label_set in label_sets.REGISTRY:
         block = labels.get(label_set.provenance_key) if label_set.provenance_key else None
-        if isinstance(block, Mapping) and block.get("verified") is not True:
+        if isinstance(block, Mapping) and not _label_set_file_verified(label_set, block):
+            claim = " (although it records it as verified)" if block.get("verified") else ""
             problems.append(
                 f"UNVERIFIED {label_set.title} labels: {block.get('source')} has sha256 "
-                f"{block.get('sha256')}, not the published file, so the {label_set.title} "
-                "numbers are not the benchmark's"
+                f"{block.get('sha256')}, not the published file{claim}, so the "
+                f"{label_set.title} numbers are not the benchmark's"
             )
     return problems
+
+
+def _label_set_file_verified(label_set: label_sets.LabelSet, block: Mapping[str, Any]) -> bool:
+    """Whether a label set's recorded file is its published one: the recorded sha256 compared
+    with the set's published sha256 where it has one (its stored ``verified`` otherwise)."""
+    published = label_set_files.published_sha256(label_set)
+    if published is None:
+        return block.get("verified") is True
+    return block.get("sha256") == published
+
+
+def labels_verified(labels: Mapping[str, Any]) -> bool:
+    """Whether a results document's labels are the published ones: the published file's
+    sha256, and verified when they were loaded (a labels dataset's rows checked against it).
+    Patched labels record ``verified: false``."""
+    return (
+        labels.get("sha256") == PUBLISHED_SHA256
+        and labels.get("verified") is True
+        and labels.get("verification") != "unchecked"
+    )
 
 
 def metric_label(key: str, *, official: bool) -> str:
