@@ -140,30 +140,53 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = None
     """Write ``data`` to ``path`` whole or not at all: a kill, a full disk or a read-only folder
     leaves the old file (or none) and no temporary file behind. ``mode`` defaults to what a plain
     ``open`` would give (a temporary file is private; results are not)."""
-    path = Path(path)
+    write_files({path: data}, mode=mode)
+
+
+def write_files(files: Mapping[str | os.PathLike, bytes], *, mode: int | None = None) -> None:
+    """Write several files as one: every file goes to a synced temporary beside it before the
+    first is renamed over its target, so a kill, a full disk or a read-only folder while writing
+    leaves every old file (or none) and no temporary (a merged patch and its conflicts never
+    come from two merges). ``mode`` as in `write_bytes`."""
+    staged: dict[Path, str] = {}  # target -> its temporary, written and synced
+    renamed: list[str] = []
+    path = Path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp"
-        )
+        for given, data in files.items():
+            path = Path(given)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, staged[path] = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp"
+            )
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(staged[path], mode if mode is not None else 0o666 & ~_umask())
+        for path, temporary in staged.items():
+            os.replace(temporary, path)
+            renamed.append(str(path))
     except OSError as error:
-        raise write_error(path, error, "nothing was written") from error
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        consequence = "the existing file is unchanged" if path.exists() else "nothing was written"
+        _remove(staged.values())
+        if renamed:  # a rename in the file's own folder: all but unheard of
+            consequence = f"only {', '.join(map(repr, renamed))} was written"
+        elif len(files) > 1:
+            consequence = "none of the files was changed"
+        elif path.exists():
+            consequence = "the existing file is unchanged"
+        else:
+            consequence = "nothing was written"
         raise write_error(path, error, consequence) from error
     except BaseException:
+        _remove(staged.values())
+        raise
+
+
+def _remove(temporaries: Iterable[str]) -> None:
+    """Remove the temporaries that are still there (a renamed one is not)."""
+    for temporary in temporaries:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise
 
 
 def write_text(path: str | os.PathLike, text: str, *, mode: int | None = None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.labels.consensus import cohen_kappa, merge_patches
 from imagenet_multilabel.dataset_script.labels.patches import LabelPatchError, read_patch
+from imagenet_multilabel.eval_cli import outputs
+from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.curation import merge
 from imagenet_multilabel.eval_cli.outputs import OutputOverwritesInputError
 
@@ -224,3 +228,76 @@ def test_output_that_is_a_patch_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputOverwritesInputError, match="--output"):
         merge.write_merged_patch(paths, paths[0])
     assert paths[0].read_bytes() == before
+
+
+def _two_reviewers(root: Path) -> list[Path]:
+    return [
+        _patch(root, "ana", {1: "correct", 2: "wrong"}),
+        _patch(root, "ben", {1: "correct", 2: "correct"}),
+    ]
+
+
+def test_fleiss_counts_the_reviewers_when_no_pair_was_decided_by_all(tmp_path: Path) -> None:
+    """Two reviewers who decided different pairs: "Fleiss' kappa (0 reviewers)" was printed."""
+    paths = [_patch(tmp_path, "ana", {1: "correct"}), _patch(tmp_path, "ben", {2: "wrong"})]
+    report = merge.write_merged_patch(paths, tmp_path / "merged.json", min_agreement=1)
+    fleiss = report["agreement"]["fleiss"]
+    assert (fleiss["num_raters"], fleiss["num_items"], fleiss["kappa"]) == (2, 0, None)
+    assert "Fleiss' kappa (2 reviewers): undefined on 0 item(s)" in merge.summary(report)
+
+
+def test_output_and_conflicts_in_one_file_are_refused(tmp_path: Path, capsys) -> None:
+    """`--output m.json --conflicts m.json` exited 0 with the conflicts lost; under another
+    name (a relative spelling, a hard link) too."""
+    paths = _two_reviewers(tmp_path)
+    merged = tmp_path / "m.json"
+    merged.write_text("old")
+    os.link(merged, tmp_path / "linked.jsonl")
+    for conflicts in (merged, tmp_path / "sub" / ".." / "m.json", tmp_path / "linked.jsonl"):
+        args = ["patches", "merge", *map(str, paths), "--output", str(merged)]
+        assert main([*args, "--conflicts", str(conflicts)]) == 2
+        assert "are one file; the conflicts would replace the merged patch" in (
+            capsys.readouterr().err
+        )
+    assert merged.read_text() == "old"
+
+
+def test_output_that_is_a_folder_leaves_nothing_behind(tmp_path: Path, capsys) -> None:
+    """`--output` a directory wrote conflicts.jsonl beside it, then failed."""
+    paths = _two_reviewers(tmp_path)
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    assert main(["patches", "merge", *map(str, paths), "--output", str(folder)]) == 2
+    assert f"error: --output {str(folder)!r} is a directory" in capsys.readouterr().err
+    assert not (tmp_path / merge.CONFLICTS_FILE).exists() and not any(folder.iterdir())
+
+
+def test_patch_and_conflicts_are_written_both_or_neither(tmp_path: Path, monkeypatch) -> None:
+    """A full disk while the second file is written leaves both old files as they were."""
+    paths = _two_reviewers(tmp_path)
+    merged, conflicts = tmp_path / "m.json", tmp_path / "c.jsonl"
+    merged.write_text("old patch")
+    conflicts.write_text("old conflicts")
+    synced = []
+
+    def full_disk_on_the_second(descriptor: int) -> None:
+        synced.append(descriptor)
+        if len(synced) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "fsync", full_disk_on_the_second)
+    with pytest.raises(outputs.OutputWriteError, match="none of the files was changed"):
+        merge.write_merged_patch(paths, merged, conflicts_output=conflicts)
+    assert (merged.read_text(), conflicts.read_text()) == ("old patch", "old conflicts")
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")) == []
+
+
+def test_a_second_merge_into_the_same_place_is_refused(tmp_path: Path) -> None:
+    """Two merges at once mixed one's patch with the other's conflicts (1 in 12 rounds): the
+    folder is locked while both files are written, so the second is refused at once."""
+    paths = _two_reviewers(tmp_path)
+    out = tmp_path / "out"
+    refused = pytest.raises(outputs.OutputDirectoryInUseError, match="in use by another command")
+    with outputs.exclusive_directory(out), refused:  # another merge holds the folder
+        merge.write_merged_patch(paths, out / "m.json", conflicts_output=tmp_path / "c.jsonl")
+    assert not (out / "m.json").exists() and not (tmp_path / "c.jsonl").exists()

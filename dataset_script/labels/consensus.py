@@ -194,7 +194,9 @@ def agreement(votes: dict[_Item, dict[str, Decision]], reviewers: Sequence[str])
     return {
         "verdicts": list(PATCH_VERDICTS),
         "cohen": pairs,
-        "fleiss": fleiss_kappa([[d.verdict for d in v.values()] for v in by_everyone]),
+        "fleiss": fleiss_kappa(
+            [[d.verdict for d in v.values()] for v in by_everyone], num_raters=len(reviewers)
+        ),
     }
 
 
@@ -237,11 +239,11 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
     return _kappa(observed, expected, num_items, why_none)
 
 
-def fleiss_kappa(ratings: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """Fleiss' kappa of items each rated by the same number of reviewers (``ratings[i]``: the
-    verdicts on item i), exact until the end."""
+def fleiss_kappa(ratings: Sequence[Sequence[str]], *, num_raters: int) -> dict[str, Any]:
+    """Fleiss' kappa of items each rated by all ``num_raters`` reviewers (``ratings[i]``: the
+    verdicts on item i), exact until the end. The reviewers are counted apart from the items, so
+    that with no item they are still reported as they are (not as 0)."""
     num_items = len(ratings)
-    num_raters = len(ratings[0]) if ratings else 0
     why_none = "no (image, class) was decided by every reviewer"
     if num_items == 0:
         return {"num_raters": num_raters, **_kappa(Fraction(0), Fraction(0), 0, why_none)}

@@ -1,11 +1,13 @@
 """``imagenet-multilabel patches merge``: the merged patch and its conflicts written to disk.
 
-The merging itself is `dataset_script.patch_merge`; this writes its results through
-`eval_cli.outputs` (whole or nothing, never over one of the patches merged).
+The merging itself is `dataset_script.labels.consensus`; this writes its results through
+`eval_cli.outputs`: the patch and its conflicts together, whole or nothing, under a lock, never
+over one of the patches merged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -26,17 +28,46 @@ def write_merged_patch(
     min_agreement: int = DEFAULT_MIN_AGREEMENT,
 ) -> dict[str, Any]:
     """Merge ``paths`` into the patch ``output`` and write the conflicts (default:
-    ``conflicts.jsonl`` beside it); return the merge report."""
+    ``conflicts.jsonl`` beside it); return the merge report.
+
+    The two files are one result: both are checked before the merge (files, not folders; two
+    files, not one under two names; none of the patches merged), then written together (both or
+    neither) while their folders are locked, so that two merges into one place never leave one's
+    patch beside the other's conflicts."""
     output = Path(output)
     conflicts_path = Path(conflicts_output or output.parent / CONFLICTS_FILE)
-    outputs.refuse_overwriting_inputs(
-        {"--output": output, "--conflicts": conflicts_path},
-        {f"patch {path}": path for path in paths},
-    )
+    targets = {"--output": output, "--conflicts": conflicts_path}
+    for option, path in targets.items():
+        outputs.refuse_directory_as_file(path, option)
+    if _same_file(output, conflicts_path):
+        raise outputs.OutputOverwritesInputError(
+            f"--output {str(output)!r} and --conflicts {str(conflicts_path)!r} are one file; the "
+            "conflicts would replace the merged patch: choose two files; nothing was written"
+        )
+    outputs.refuse_overwriting_inputs(targets, {f"patch {path}": path for path in paths})
     document, conflicts, report = merge_patches(paths, min_agreement=min_agreement)
-    outputs.write_lines(conflicts_path, (json.dumps(conflict) for conflict in conflicts))
-    outputs.write_json(output, document)
+    folders = {path.parent.expanduser().resolve(): option for option, path in targets.items()}
+    with contextlib.ExitStack() as locks:
+        for folder, option in sorted(folders.items()):
+            locks.enter_context(outputs.exclusive_directory(folder, option))
+        outputs.write_files(
+            {
+                conflicts_path: "".join(f"{json.dumps(item)}\n" for item in conflicts).encode(),
+                output: f"{json.dumps(document, indent=2)}\n".encode(),
+            }
+        )
     return report
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same path resolved, or (when both exist) the same
+    file under two names (a hard link)."""
+    if first.expanduser().resolve() == second.expanduser().resolve():
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them is not there yet
+        return False
 
 
 def summary(report: Mapping[str, Any]) -> str:
