@@ -138,8 +138,10 @@ def test_decisions_on_another_split_leave_it_unchanged(tmp_path: Path) -> None:
         (
             [],
             {"format_version": 2},
-            r"version 2; expected 'imagenet-multilabel-label-patch' version 1",
+            r"version 2; expected 'imagenet-multilabel-label-patch' version 1 \(an integer\)",
         ),
+        ([], {"format_version": True}, r"version True; expected .* version 1 \(an integer\)"),
+        ([], {"format_version": 1.0}, r"version 1.0; expected .* version 1 \(an integer\)"),
         ([], {"reviewer": None}, r"expected 'created' and 'reviewer' strings"),
         (
             [_decision(NAMES[0], 1, "wrong"), _decision(NAMES[0], 1, "correct")],

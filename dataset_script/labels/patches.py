@@ -113,14 +113,14 @@ def read_patch(path: str | os.PathLike) -> LabelPatch:
         raise LabelPatchError(
             f"label patch {source!r}: expected a JSON object, found {type(document).__name__}"
         )
-    if (document.get("format"), document.get("format_version")) != (
-        PATCH_FORMAT,
-        PATCH_FORMAT_VERSION,
-    ):
+    version = document.get("format_version")
+    # type(): true == 1 and 1.0 == 1 in Python, but neither is version 1 of the format.
+    known_version = type(version) is int and version == PATCH_FORMAT_VERSION
+    if document.get("format") != PATCH_FORMAT or not known_version:
         raise LabelPatchError(
             f"label patch {source!r}: format {brief_repr(document.get('format'))} version "
-            f"{brief_repr(document.get('format_version'))}; expected {PATCH_FORMAT!r} version "
-            f"{PATCH_FORMAT_VERSION}"
+            f"{brief_repr(version)}; expected {PATCH_FORMAT!r} version {PATCH_FORMAT_VERSION} "
+            "(an integer)"
         )
     base = document.get("base")
     if not isinstance(base, str) or not _SHA256.fullmatch(base):
