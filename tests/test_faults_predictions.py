@@ -163,3 +163,28 @@ def test_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(predictions_module, "open", refuse, raising=False)
     with pytest.raises(PredictionsFileError, match="cannot read .*p.jsonl.*Permission denied"):
         read_predictions(path)
+
+
+def test_blank_lines_are_skipped_without_being_parsed(tmp_path, monkeypatch):
+    """30 MB of blank lines took over 90 s, each refused by json.loads; now none reaches it,
+    whitespace-only lines and lines cut between two read blocks included, and the lines keep
+    their numbers."""
+    calls = []
+    monkeypatch.setattr(predictions_module, "_BLOCK_CHARS", 7, raising=False)  # lines cut
+    real_loads = predictions_module.json.loads
+    monkeypatch.setattr(
+        predictions_module.json, "loads", lambda text: calls.append(text) or real_loads(text)
+    )
+    path = tmp_path / "p.jsonl"
+    first = json.dumps({"file_name": FIRST, "prediction": 3})
+    second = json.dumps({"file_name": SECOND, "prediction": "x"})
+    path.write_text("\n" * 1000 + f"{first}\n \t \n\r\n\n{second}\n" + "\n  \n" * 1000)
+    with pytest.raises(PredictionsFileError, match=r"first at line\(s\) \[1005\]"):
+        read_predictions(path)
+    assert calls == []
+    path.write_text("\n" * 1000 + f"{first}\n" + " \n" * 1000)
+    assert read_predictions(path).top1.tolist() == [3] and calls == []
+    path.write_text("\n \n" * 10_000)
+    with pytest.raises(PredictionsFileError, match="holds no predictions: it is empty, its lines"):
+        read_predictions(path)
+    assert calls == []
