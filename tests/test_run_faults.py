@@ -130,6 +130,7 @@ def test_a_full_disk_keeps_whole_batches_and_the_rerun_resumes(
     assert not (output / "results.json").exists()
 
     assert main(args) == 0  # space freed
+    assert "16 of 68 already predicted in full, predicting 52" in capsys.readouterr().err
     document = _results(output)
     assert document["metrics"] == _results(clean_run)["metrics"]
     assert document["run"]["images_resumed"] == 16

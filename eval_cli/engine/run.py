@@ -290,6 +290,12 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
             lambda: predicted_before(launch.source, launch.wanted, output_dir, identity),
         )
     )
+    if done and accelerator.is_main_process:  # else a resumed run counts from 0 silently
+        print(
+            f"{spec.model}: {len(done):,} of {len(launch.wanted):,} already predicted in "
+            f"{output_dir.name}, predicting {len(launch.wanted) - len(done):,}",
+            file=sys.stderr,
+        )
     located = launch.source.locate([name for name in launch.wanted if name not in done])
     if not options.skip_image_check:
         on_main(accelerator, lambda: _check_headers(launch, located))
