@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -106,11 +107,16 @@ def test_dry_run_lists_every_file_with_size_and_target_offline(images_dir, monke
         line = next(line for line in lines if f"  {relative}  " in line)
         assert f"{path.stat().st_size:,d}" in line
         assert line.endswith(f"datasets/{REPO}/{relative}")
-    assert f"{len(files)} files -> datasets/{REPO}" in lines[len(files)]
     assert (
-        "under labels/, images/ that are not listed above will be deleted" in lines[len(files) + 1]
+        lines[0]
+        == f"dry run: nothing is uploaded; a push would send these files to datasets/{REPO}:"
     )
-    assert "refuse a public repository" in lines[-1]
+    assert f"{len(files)} files -> datasets/{REPO}" in lines[len(files) + 1]
+    assert (
+        "under labels/, images/ that are not listed above will be deleted" in lines[len(files) + 2]
+    )
+    assert "refuse a public repository" in lines[-2]
+    assert lines[-1].startswith("warning: the labels are UNVERIFIED")
 
 
 def test_no_token_explains_how_to_log_in(labels_dir):
@@ -206,6 +212,12 @@ def test_a_folder_that_was_not_built_is_refused(tmp_path, token):
 def test_cli_push(labels_dir, capsys):
     assert main(["push", str(labels_dir), "--repo-id", REPO, "--dry-run"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("dry run: nothing is uploaded")
+    sha256 = hashlib.sha256((labels_dir.parent / "annotations.json").read_bytes()).hexdigest()
+    assert (
+        f"warning: the labels are UNVERIFIED: built from the annotation file with sha256 {sha256}, "
+        "not the published one"
+    ) in out
     assert f"labels/validation-00000-of-00001.parquet  ->  datasets/{REPO}/" in out
     assert "holds files under images/, the push will stop" in out
     args = ["push", str(labels_dir), "--repo-id", REPO, "--dry-run", "--replace-remote-configs"]

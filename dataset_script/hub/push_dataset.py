@@ -9,21 +9,25 @@ counts is the existing repository's, because ``create_repo(exist_ok=True)`` neve
 The upload replaces the remote data files of the configs the folder holds, and only those. A
 remote config that the folder lacks (say ``images/`` when pushing a labels-only build) would be
 left undeclared by the new card, so the push refuses unless ``--replace-remote-configs`` says to
-delete it.
+delete it. Labels other than the published ones (another annotation file, patches) may be pushed,
+and the push says so (`labels_caveat`), as a dry run says that it is one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
+import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ...metric.errors import brief_repr
-from ..build import IMAGES_CONFIG, LABELS_CONFIG
+from ..annotations.published import PUBLISHED_SHA256
+from ..build import IMAGES_CONFIG, LABELS_CONFIG, PROVENANCE_KEY
 from .access import PushError, hub_call, resolve_token
 from .ids import hub_repo_id_problem
 
@@ -64,6 +68,26 @@ def has_images_config(folder: Path) -> bool:
     return declared or bool(image_paths(path for path, _ in folder_files(folder)))
 
 
+def labels_caveat(folder: Path) -> str | None:
+    """Why a built folder's labels are not the published ones, read from the provenance record
+    that the builder puts in each labels parquet file (its sha256 compared, not its ``verified``
+    taken on faith); None when they are the published ones."""
+    files = sorted((folder / LABELS_CONFIG).glob("*.parquet"))
+    try:
+        record = dict(json.loads(pq.read_schema(files[0]).metadata[PROVENANCE_KEY.encode()]))
+    except (IndexError, KeyError, TypeError, ValueError, OSError):  # ArrowInvalid: a ValueError
+        return "the labels carry no readable provenance record, so they are unverified"
+    if record.get("patched"):
+        return f"the labels are PATCHED (version {record.get('version')}), not the published ones"
+    if record.get("verified") is not True or record.get("sha256") != PUBLISHED_SHA256:
+        return (
+            f"the labels are UNVERIFIED: built from the annotation file with sha256 "
+            f"{record.get('sha256')}, not the published one; results on them are not the "
+            "benchmark's numbers"
+        )
+    return None
+
+
 def local_configs(folder: Path) -> list[str]:
     """The configs whose data files the folder holds, in ``CONFIGS`` order."""
     return [
@@ -101,7 +125,9 @@ def push_dataset(
     configs = local_configs(source)
     files = folder_files(source)
     target = f"datasets/{repo_id}"
+    caveat = labels_caveat(source)
     if dry_run:
+        echo(f"dry run: nothing is uploaded; a push would send these files to {target}:")
         for path, size in files:
             echo(f"{size:>14,d}  {path}  ->  {target}/{path}")
         echo(f"{sum(size for _, size in files):>14,d}  total, {len(files)} files -> {target}")
@@ -125,7 +151,11 @@ def push_dataset(
                 "note: this folder holds ImageNet images; the push will refuse a public "
                 "repository (pass --private, or --allow-public-images if you may publish them)"
             )
+        if caveat:
+            echo(f"warning: {caveat}")
         return None
+    if caveat:
+        echo(f"warning: {caveat}")
     token = resolve_token()
     api = api or HfApi(token=token)
     with hub_call(f"could not push {str(source)!r} to {target}"):
