@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.scores import predictions as predictions_module
 from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
@@ -188,3 +189,87 @@ def test_blank_lines_are_skipped_without_being_parsed(tmp_path, monkeypatch):
     with pytest.raises(PredictionsFileError, match="holds no predictions: it is empty, its lines"):
         read_predictions(path)
     assert calls == []
+
+
+def test_csv_top5_may_be_a_json_list(tmp_path):
+    """Space-separated ids, or a JSON list (what pandas writes for a list column) (issue 19)."""
+    path = tmp_path / "p.csv"
+    path.write_text(
+        f'file_name,prediction,top5\n{FIRST},65,"[65, 58, 62, 54, 49]"\n{SECOND},,9 8 6 5 0\n'
+    )
+    read = read_predictions(path)
+    assert read.topk.tolist() == [[65, 58, 62, 54, 49], [9, 8, 6, 5, 0]]
+    assert read.top1.tolist() == [65, 9]
+
+
+@pytest.mark.parametrize(
+    "top5", ['"65,58,62,54,49"', '"[65, 58, 62, 54]"', '"[65, 58, 62, 54, 49.0]"', '"[65, 58"']
+)
+def test_a_top5_in_another_form_says_the_expected_forms(tmp_path, top5):
+    path = tmp_path / "p.csv"
+    path.write_text(f"file_name,top5\n{FIRST},{top5}\n")
+    with pytest.raises(PredictionsFileError) as raised:
+        read_predictions(path)
+    assert (
+        "1 row(s) with a 'top5' that is not five distinct class ids in 0..999, first at line(s) "
+        "[2] (expected five distinct class ids in 0..999, best first: [65, 58, 62, 54, 49] in "
+        "JSONL; 65 58 62 54 49 or [65, 58, 62, 54, 49] in a CSV)"
+    ) in str(raised.value)
+
+
+def test_rows_keyed_by_a_path_join_on_the_base_name(tmp_path, annotation_file, capsys):
+    """timm's inference script writes paths (val/n01440764/ILSVRC2012_val_00000293.JPEG);
+    other tools .jpeg: the rows join on the base name and score as the canonical names do."""
+    canonical, spelled = tmp_path / "canonical.jsonl", tmp_path / "spelled.jsonl"
+    spellings = ("val/n01440764/{}", "{}", "C:\\val\\{}", "./{}")
+    names = [classes.file_name_from_image_id(i) for i in range(1, 2001)]
+    rows = [{"file_name": name, "prediction": i % 1000} for i, name in enumerate(names)]
+    canonical.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    spelled.write_text(
+        "".join(
+            json.dumps({**row, "file_name": spellings[i % 4].format(row["file_name"])}) + "\n"
+            for i, row in enumerate(rows)
+        ).replace(".JPEG", ".jpeg")
+    )
+    assert read_predictions(spelled).file_names.tolist() == names
+    scores = []
+    for path in (canonical, spelled):
+        output = tmp_path / f"{path.stem}.json"
+        args = ["score", "--predictions", str(path), "--output", str(output)]
+        assert (
+            main(
+                [*args, "--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+            )
+            == 0
+        )
+        scores.append(json.loads(output.read_text())["metrics"])
+    assert scores[0] == scores[1]
+
+
+def test_two_rows_with_one_base_name_are_refused_naming_both(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        json.dumps({"file_name": "val/n01440764/ILSVRC2012_val_00000293.JPEG", "prediction": 1})
+        + "\n"
+        + json.dumps({"file_name": SECOND, "prediction": 1})
+        + "\n"
+        + json.dumps({"file_name": "ILSVRC2012_val_00000293.jpeg", "prediction": 2})
+        + "\n"
+    )
+    with pytest.raises(PredictionsFileError) as raised:
+        read_predictions(path)
+    assert (
+        "1 row(s) with a duplicate file name, first at line(s) [3] (repeating line(s) [1]; line 3 "
+        "'ILSVRC2012_val_00000293.jpeg' and line 1 'val/n01440764/ILSVRC2012_val_00000293.JPEG' "
+        "name one image)"
+    ) in str(raised.value)
+
+
+@pytest.mark.parametrize("command", ["score", "analyze", "compare"])
+def test_help_says_the_predictions_formats(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "top5 as five ids separated by spaces (65 58 62 54 49) or as a JSON list" in out
+    assert "file_name may be a path (val/n01440764/ILSVRC2012_val_00000293.JPEG)" in out

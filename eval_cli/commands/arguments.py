@@ -19,6 +19,7 @@ from ...metric import label_sets
 from ...metric.errors import ITEM_CHARS, shorten
 from ...metric.label_sets import FULL_SPLIT
 from .. import __version__
+from ..scores.predictions import FORMATS
 
 PROG = "imagenet-multilabel"
 # eval_cli.models.categorizer.DEFAULT_CATEGORIZER_MODEL, named here: that module imports torch.
@@ -185,7 +186,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
         "--predictions",
         required=True,
         metavar="FILE",
-        help="CSV or JSONL with file_name and prediction (and optionally top5)",
+        help="CSV or JSONL with file_name and prediction (and optionally top5); the formats are "
+        "below",
     )
     _add_label_arguments(parser, default_split="validation", full_split=True)
     parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
@@ -515,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_score_arguments(
-        commands.add_parser("score", help="score a predictions file (CSV or JSONL)")
+        commands.add_parser("score", help="score a predictions file (CSV or JSONL)", epilog=FORMATS)
     )
     add_run_arguments(commands.add_parser("run", help="evaluate a model on the validation images"))
     add_analyze_arguments(
@@ -523,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
             "analyze",
             help="sort the rejected predictions by the paper's taxonomy; write mistakes.jsonl and "
             "a review page that exports label patches",
+            epilog=FORMATS,
         )
     )
     add_build_arguments(
@@ -559,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
             "compare",
             help="compare several models: novel-prediction queue, the paper's mistakes solved, "
             "shared mistakes, ImageNet-M-style slice candidates",
+            epilog=FORMATS,
         )
     )
     add_patches_arguments(

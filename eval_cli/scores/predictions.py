@@ -5,9 +5,12 @@ JSONL (what `run` writes), one object per image::
     {"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 65, "top5": [65, 58, ...],
      "top5_probs": [0.91, 0.03, ...]}
 
-CSV with a header: ``file_name,prediction[,top5]`` where ``top5`` holds space-separated class ids.
-``prediction`` may be left out when ``top5`` is given (it is then ``top5[0]``). Class ids are
-ImageNet indices 0..999 (wnids in sorted order). Every row is keyed by file name, never by position.
+CSV with a header: ``file_name,prediction[,top5]`` where ``top5`` holds five class ids separated
+by spaces (``65 58 62 54 49``) or as a JSON list (``[65, 58, 62, 54, 49]``). ``prediction`` may be
+left out when ``top5`` is given (it is then ``top5[0]``). Class ids are ImageNet indices 0..999
+(wnids in sorted order). Every row is keyed by file name, never by position: the name, or the
+base name of a path (``val/n01440764/ILSVRC2012_val_00000293.JPEG``, as timm's inference script
+writes), with ``.JPEG`` in any case; two rows naming one image are refused, both named.
 
 A file may be huge or hostile (a million rows, a line nested 100,000 deep, a 5,000-digit id), so
 rows become compact numpy columns a chunk at a time and are checked all at once, and each kind of
@@ -22,7 +25,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -49,6 +52,22 @@ _MISSING = -2  # absent
 # An integer with at most four significant ASCII digits: "²".isdigit() is True, and int() refuses
 # strings of over 4,300 digits; neither can be a class id.
 _CLASS_ID_TEXT = re.compile(r"\s*-?0*[0-9]{1,4}\s*")
+
+
+# What a predictions file holds, in words: `score --help` shows it and the README says the same.
+FORMATS = (
+    'Predictions files: JSONL, one object per line, such as {"file_name": '
+    '"ILSVRC2012_val_00000001.JPEG", "prediction": 65, "top5": [65, 58, 62, 54, 49]}; or '
+    "CSV with a header file_name,prediction[,top5], top5 as five ids separated by spaces "
+    "(65 58 62 54 49) or as a JSON list ([65, 58, 62, 54, 49]). prediction may be left out when "
+    "top5 is given. Class ids are ImageNet indices 0..999 (wnids sorted, as timm and torchvision "
+    "use). file_name may be a path (val/n01440764/ILSVRC2012_val_00000293.JPEG) and end in .jpeg: "
+    "rows join the labels on the base name, never by position."
+)
+_TOP5_FORMS = (
+    "expected five distinct class ids in 0..999, best first: [65, 58, 62, 54, 49] in JSONL; "
+    "65 58 62 54 49 or [65, 58, 62, 54, 49] in a CSV"
+)
 
 
 class PredictionsFileError(ToolkitError):
@@ -108,14 +127,32 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         raise PredictionsFileError(
             f"{str(path)!r}: unknown predictions format {suffix!r}; expected .csv or .jsonl"
         )
+    read = _guarded_reader(path, readers[suffix])
     rows = _Rows()
-    try:
-        readers[suffix](path, rows)
-    except UnicodeDecodeError as error:
-        raise PredictionsFileError(f"{str(path)!r} is not UTF-8 text: {error}") from error
-    except OSError as error:
-        raise PredictionsFileError(f"cannot read {str(path)!r}: {error}") from error
-    return rows.validated(path)
+    read(rows)
+
+    def as_written(lines: Sequence[int]) -> dict[int, Any]:
+        """The file names of ``lines`` as the file writes them: a second pass, made only to name
+        the rows of a duplicate that are paths or other spellings of one image."""
+        spellings = _Spellings(lines)
+        read(spellings)
+        return spellings.found
+
+    return rows.validated(path, as_written)
+
+
+def _guarded_reader(path: Path, reader: Callable[[Path, Any], None]) -> Callable[[Any], None]:
+    """``reader`` of ``path`` into a collector of rows, its read errors as the file's."""
+
+    def read(collector: _Rows | _Spellings) -> None:
+        try:
+            reader(path, collector)
+        except UnicodeDecodeError as error:
+            raise PredictionsFileError(f"{str(path)!r} is not UTF-8 text: {error}") from error
+        except OSError as error:
+            raise PredictionsFileError(f"cannot read {str(path)!r}: {error}") from error
+
+    return read
 
 
 class _Problems:
@@ -151,7 +188,7 @@ class _Problems:
             return
         details = "; ".join(
             f"{count:,} {kind}, first at line(s) [{first_few(lines)}]"
-            + (f" ({shorten(note, 200)})" if note else "")
+            + (f" ({shorten(note, 300)})" if note else "")
             for kind, (count, lines, note) in self._found.items()
         )
         raise PredictionsFileError(f"{str(path)!r}: {details}")
@@ -162,6 +199,7 @@ class _Rows:
 
     def __init__(self) -> None:
         self.keys: set[str] = set()  # every column any row has
+        self.num_spelled = 0  # rows naming their image otherwise than its canonical file name
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add_chunk(
@@ -169,24 +207,23 @@ class _Rows:
     ) -> None:
         """Rows as read (values, or ``_ABSENT`` for a column a row lacks), one list per column."""
         if lines:
+            image_ids = np.fromiter(map(_image_id, file_names), np.int32, len(file_names))
+            spelled = image_ids < 0
+            self.num_spelled += int(np.count_nonzero(spelled))
             self._chunks.append(
                 (
                     np.array(lines, dtype=np.int64),
-                    np.fromiter(map(self._image_id, file_names), np.int32, len(file_names)),
+                    np.where(spelled, -image_ids, image_ids),
                     _class_ids(predictions),
                     _top5_ids(top5),
                 )
             )
 
-    @staticmethod
-    def _image_id(file_name: Any) -> int:
-        """The image id of a canonical validation file name, else 0."""
-        if type(file_name) is not str:
-            return 0
-        return classes.image_ids_by_file_name().get(file_name, 0)
-
-    def validated(self, path: Path) -> Predictions:
-        """Check every row at once; raise one error with every kind of problem."""
+    def validated(
+        self, path: Path, as_written: Callable[[Sequence[int]], Mapping[int, Any]]
+    ) -> Predictions:
+        """Check every row at once; raise one error with every kind of problem. ``as_written``:
+        the file names of some lines as the file writes them (for the duplicates' message)."""
         if not self._chunks:
             raise PredictionsFileError(
                 f"{str(path)!r} holds no predictions: it is empty, its lines are blank, or a CSV "
@@ -204,16 +241,31 @@ class _Rows:
         problems = _Problems()
         known = image_ids > 0
         problems.add_rows(
-            "row(s) with an unknown file name (expected 'ILSVRC2012_val_NNNNNNNN.JPEG')",
+            "row(s) with an unknown file name (expected 'ILSVRC2012_val_NNNNNNNN.JPEG', or a "
+            "path ending in it)",
             ~known,
             lines,
         )
         first_row = _first_row_of_each_image(image_ids)
+
+        def repeated(rows: np.ndarray) -> str:
+            """The lines the first duplicates repeat; where rows are paths or other spellings,
+            the first pair by line and name as written."""
+            note = f"repeating line(s) [{first_few(lines[first_row[image_ids[rows]]])}]"
+            if not self.num_spelled:
+                return note
+            line, first = int(lines[rows[0]]), int(lines[first_row[image_ids[rows[0]]]])
+            names = as_written([line, first])
+            return (
+                f"{note}; line {line} {shorten(str(names.get(line)), 80)!r} and line {first} "
+                f"{shorten(str(names.get(first)), 80)!r} name one image"
+            )
+
         problems.add_rows(
             "row(s) with a duplicate file name",
             known & (first_row[image_ids] != np.arange(len(image_ids))),
             lines,
-            lambda rows: f"repeating line(s) [{first_few(lines[first_row[image_ids[rows]]])}]",
+            repeated,
         )
         has_top5 = "top5" in self.keys
         top5_valid = (top5 >= 0).all(axis=1) & _distinct(top5)
@@ -222,6 +274,7 @@ class _Rows:
                 "row(s) with a 'top5' that is not five distinct class ids in 0..999",
                 ~top5_valid,
                 lines,
+                lambda _: _TOP5_FORMS,
             )
         problems.add_rows(
             "row(s) with a 'prediction' that is not an integer class id in 0..999",
@@ -243,6 +296,38 @@ class _Rows:
             topk=top5.astype(np.int64) if has_top5 else None,
             source=str(path),
         )
+
+
+class _Spellings:
+    """A second read's collector: the file names, as written, of the lines asked for."""
+
+    def __init__(self, lines: Sequence[int]) -> None:
+        self.keys: set[str] = set()
+        self.found: dict[int, Any] = {}
+        self._wanted = set(lines)
+
+    def add_chunk(self, lines: list[int], file_names: list[Any], *_: list[Any]) -> None:
+        self.found.update(
+            (line, name)
+            for line, name in zip(lines, file_names, strict=True)
+            if line in self._wanted
+        )
+
+
+def _image_id(file_name: Any) -> int:
+    """The image id of a canonical validation file name; minus it for the base name of a path
+    or another case of ``.JPEG`` (``val/n01440764/ILSVRC2012_val_00000293.jpeg``); else 0."""
+    if type(file_name) is not str:
+        return 0
+    image_ids = classes.image_ids_by_file_name()
+    image_id = image_ids.get(file_name)
+    if image_id is not None:
+        return image_id
+    base = file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if dot and suffix.lower() == "jpeg":
+        base = f"{stem}.JPEG"
+    return -image_ids.get(base, 0)
 
 
 def _class_ids(values: list[Any]) -> np.ndarray:
@@ -309,7 +394,7 @@ def _file_names_by_image_id() -> np.ndarray:
     return np.array([""] + list(classes.validation_file_names()))
 
 
-def _read_jsonl(path: Path, rows: _Rows) -> None:
+def _read_jsonl(path: Path, rows: _Rows | _Spellings) -> None:
     problems = _Problems()
     with open(path, encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
         numbered = _nonblank_lines(handle)
@@ -374,7 +459,7 @@ def _json_line(text: str) -> Any:
     return value
 
 
-def _read_csv(path: Path, rows: _Rows) -> None:
+def _read_csv(path: Path, rows: _Rows | _Spellings) -> None:
     """Strict CSV: a quote never closed is an error, not a field swallowing the file's rest."""
     problems = _Problems()
     with open(path, encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets write a BOM
@@ -422,8 +507,20 @@ def _csv_row(path: Path, reader: Any, start: int) -> list[str] | None:
 
 
 def _split_top5(values: list[Any]) -> list[Any]:
-    """CSV ``top5`` fields as lists of space-separated ids."""
-    return [value if value is _ABSENT else value.split() for value in values]
+    """CSV ``top5`` fields as lists: ids separated by spaces, or a JSON list (whatever the list
+    holds is checked as ids are; a field that is no list is refused)."""
+    return [
+        value if value is _ABSENT else _json_list(value) if "[" in value else value.split()
+        for value in values
+    ]
+
+
+def _json_list(text: str) -> Any:
+    """A CSV field holding a JSON list, parsed; anything else as is (not a list: refused)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError; 4,301+ digits; deep nesting
+        return text
 
 
 def prediction_record(file_name: str, top5: Sequence[int], top5_probs: Sequence[float]) -> str:
