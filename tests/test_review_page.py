@@ -105,11 +105,14 @@ def test_thumbnails_are_small_jpegs_keyed_by_the_image_bytes(tmp_path: Path) -> 
     review.write_thumbnails(folder, [r["file_name"] for r in records], str(tar))
     page = review.write_review_page(tmp_path / "out", records, labels=LABELS, title="t")
     thumbnails = sorted((folder / review.THUMBNAIL_FOLDER).iterdir())
-    assert len(thumbnails) == NUM_RECORDS
+    assert len(thumbnails) == 2 * NUM_RECORDS  # each with its enlarged copy
     before = [thumbnail for thumbnail, _ in _thumbnail_entries(page)]
     first = before[0]
     with Image.open(folder / first) as wide:
         assert wide.format == "JPEG" and wide.size == (256, 85)
+    enlarged = json.loads(_data_block(page.read_text(encoding="utf-8")))["records"][0]["enlarged"]
+    with Image.open(folder / enlarged) as wide:
+        assert wide.format == "JPEG" and wide.size == (640, 213)
     modified = {path: path.stat().st_mtime_ns for path in thumbnails}
     review.write_thumbnails(folder, [r["file_name"] for r in records], str(tar))
     assert {path: path.stat().st_mtime_ns for path in thumbnails} == modified  # same bytes: reused
@@ -135,7 +138,7 @@ def test_an_image_queued_for_several_classes_gets_one_thumbnail(tmp_path: Path) 
     folder = tmp_path / review.REVIEW_FOLDER
     written = review.write_thumbnails(folder, names, str(tar))
     assert sorted(written) == sorted(set(names))
-    assert len(list((folder / review.THUMBNAIL_FOLDER).iterdir())) == 2
+    assert len(list((folder / review.THUMBNAIL_FOLDER).iterdir())) == 2 * 2  # and enlarged
 
 
 def test_an_image_that_does_not_decode_leaves_its_reason_on_the_card(tmp_path: Path) -> None:
@@ -454,3 +457,60 @@ def test_the_queue_review_loop_across_models_in_a_headless_browser(tmp_path: Pat
         scores.append(json.loads(results.read_text())["metrics"]["validation"])
     assert scores[1]["num_outside_label_set"] == scores[0]["num_outside_label_set"] - 1
     assert scores[1]["multilabel_accuracy_micro"] > scores[0]["multilabel_accuracy_micro"]
+
+
+def test_filters_whole_pictures_enlarged_and_where_verdicts_are_kept(tmp_path: Path) -> None:
+    """The Source filter's chosen text is shown whole (it was cut at 260 px); a click on a
+    thumbnail shows its larger copy, Escape closes it; the page says where verdicts are kept."""
+    reason = missing_browser_reason()
+    if reason:
+        pytest.skip(f"no headless browser: {reason}")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+
+    records = _records()
+    photos = {image_id: _wide_jpeg(500, 375) for image_id in range(1, NUM_RECORDS + 1)}
+    tar = make_val_tar(tmp_path / "val.tar", range(1, NUM_RECORDS + 1), photos)
+    review.write_thumbnails(
+        tmp_path / review.REVIEW_FOLDER, [r["file_name"] for r in records], str(tar)
+    )
+    page = review.write_review_page(tmp_path, records, labels=LABELS, title="t")
+    driver = headless_chromium(tmp_path)
+    try:
+        driver.get(page.as_uri())
+        source = driver.find_element(By.ID, "filter-source")
+        Select(source).select_by_value("outside-label-set")
+        room, text = driver.execute_script(
+            """const select = arguments[0], probe = document.createElement("span");
+            probe.style.font = getComputedStyle(select).font;
+            probe.style.whiteSpace = "pre";
+            probe.textContent = select.options[select.selectedIndex].text;
+            document.body.append(probe);
+            const text = probe.getBoundingClientRect().width;
+            probe.remove();
+            return [select.clientWidth, text];""",
+            source,
+        )
+        assert room >= text + 16, (room, text)  # the text and the arrow beside it
+        note = driver.find_element(By.ID, "storage-note")
+        assert note.is_displayed() and "kept in this browser's local storage" in note.text
+        assert '"Download label patch" saves them as a file' in note.text
+        card = driver.find_element(By.CSS_SELECTOR, "article.mistake")
+        thumbnail = card.find_element(By.CSS_SELECTOR, ".thumb img")
+        _wait_for(lambda: driver.execute_script("return arguments[0].complete", thumbnail))
+        card.find_element(By.CSS_SELECTOR, "button.enlarge").click()
+        dialog = driver.find_element(By.ID, "enlarged")
+        assert driver.execute_script("return arguments[0].open", dialog)
+        image = driver.find_element(By.ID, "enlarged-image")
+        _wait_for(lambda: driver.execute_script("return arguments[0].naturalWidth", image))
+        assert driver.execute_script("return arguments[0].naturalWidth", image) == 500  # whole
+        assert image.size["width"] > 2 * thumbnail.size["width"]
+        assert card.get_attribute("data-file-name") in dialog.text
+        driver.save_screenshot(str(tmp_path / "enlarged.png"))
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        assert not driver.execute_script("return arguments[0].open", dialog)
+        driver.set_window_size(1400, 1000)
+        driver.save_screenshot(str(tmp_path / "filters.png"))
+    finally:
+        driver.quit()

@@ -10,11 +10,12 @@ It works from ``file://`` with no server and no network: the script and style sh
 data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in
 a ``<script type="application/json">`` block with every ``<`` written as ``\\u003c``, so no text
 from the labels, the model or a file name can close the block or open a tag. The page builds its
-DOM with ``textContent`` only. Thumbnails (JPEG, long side at most ``THUMBNAIL_SIZE``) lie in
-``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a
-second ``analyze`` reuses it only for the very same bytes (another image source with other bytes
-gets new ones) and an image that does not decode leaves its card the reason instead of aborting
-the page. Verdicts live in the browser's ``localStorage`` and leave as a label patch
+DOM with ``textContent`` only. Thumbnails (JPEG, long side at most ``THUMBNAIL_SIZE``) and the
+larger copies a click on one shows (``ENLARGED_SIZE``) lie in ``review/thumbnails/``, each named
+by the fingerprint of the image bytes it was made from, so a second ``analyze`` reuses them only
+for the very same bytes (another image source with other bytes gets new ones) and an image that
+does not decode leaves its card the reason instead of aborting the page. Verdicts live in the
+browser's ``localStorage`` (the page says so) and leave as a label patch
 (``dataset_script.patches``) through the page's "Download label patch" button.
 """
 
@@ -41,6 +42,7 @@ PAGE_FILE = "index.html"
 THUMBNAIL_FOLDER = "thumbnails"
 THUMBNAILS_FILE = "thumbnails.json"  # file name -> its thumbnail, or why there is none
 THUMBNAIL_SIZE = 256
+ENLARGED_SIZE = 640  # a click on a thumbnail shows this copy (most validation images: whole)
 _PROBLEM_SHOWN = 300  # characters of a decoding error shown on a card
 _THUMBNAIL_QUALITY = 85
 # The fields of a mistake record (``eval_cli.analysis``) that the page shows.
@@ -92,16 +94,17 @@ def image_fingerprint(data: bytes) -> str:
     return f"{len(data)}-{hashlib.blake2b(data, digest_size=8).hexdigest()}"
 
 
-def thumbnail_name(file_name: str, fingerprint: str) -> str:
-    return f"{THUMBNAIL_FOLDER}/{Path(file_name).stem}-{fingerprint}.jpg"
+def thumbnail_name(file_name: str, fingerprint: str, *, enlarged: bool = False) -> str:
+    suffix = f"-{ENLARGED_SIZE}" if enlarged else ""
+    return f"{THUMBNAIL_FOLDER}/{Path(file_name).stem}-{fingerprint}{suffix}.jpg"
 
 
 def write_thumbnails(
     folder: Path, file_names: Sequence[str], images: str, *, images_split: str | None = None
 ) -> dict[str, dict[str, str]]:
-    """The thumbnail of each of ``file_names`` (repeats made once) under ``folder``, as the page
-    finds them: file name -> ``{"thumbnail": path}``, or ``{"problem": why}`` for an image that
-    does not decode.
+    """The thumbnail and the enlarged copy of each of ``file_names`` (repeats made once) under
+    ``folder``, as the page finds them: file name -> ``{"thumbnail": path, "enlarged": path}``,
+    or ``{"problem": why}`` for an image that does not decode.
 
     Every image is read from the source to take its fingerprint; a thumbnail of those very bytes
     is reused, any other is made. The map is written to ``THUMBNAILS_FILE`` and returned, so a
@@ -117,18 +120,23 @@ def write_thumbnails(
 
     def thumbnail(index: int) -> tuple[str, dict[str, str]]:
         file_name, data = located[index]
-        name = thumbnail_name(file_name, image_fingerprint(data))
-        if (folder / name).is_file():
-            return file_name, {"thumbnail": name}
+        fingerprint = image_fingerprint(data)
+        names = {
+            "thumbnail": thumbnail_name(file_name, fingerprint),
+            "enlarged": thumbnail_name(file_name, fingerprint, enlarged=True),
+        }
+        if all((folder / name).is_file() for name in names.values()):
+            return file_name, names
         try:
             image = decode_image(data, file_name)
         except CorruptImageError as error:
             return file_name, {"problem": str(error)[:_PROBLEM_SHOWN]}
-        image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        encoded = io.BytesIO()
-        image.save(encoded, format="JPEG", quality=_THUMBNAIL_QUALITY)
-        outputs.write_bytes(folder / name, encoded.getvalue())
-        return file_name, {"thumbnail": name}
+        for kind, size in (("enlarged", ENLARGED_SIZE), ("thumbnail", THUMBNAIL_SIZE)):
+            image.thumbnail((size, size))  # the larger first: one decode makes both
+            encoded = io.BytesIO()
+            image.save(encoded, format="JPEG", quality=_THUMBNAIL_QUALITY)
+            outputs.write_bytes(folder / names[kind], encoded.getvalue())
+        return file_name, names
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         written = dict(pool.map(thumbnail, range(len(located))))
@@ -178,9 +186,12 @@ def page_data(
         entry = {key: record.get(key) for key in PAGE_FIELDS}
         written = thumbnails.get(record["file_name"])
         written = written if isinstance(written, dict) else {}
-        thumbnail = written.get("thumbnail")
+        thumbnail, enlarged = written.get("thumbnail"), written.get("enlarged")
         shown = isinstance(thumbnail, str) and (folder / thumbnail).is_file()
         entry["thumbnail"] = thumbnail if shown else None
+        # A map written before enlarged copies existed: the thumbnail is what a click shows.
+        has_enlarged = shown and isinstance(enlarged, str) and (folder / enlarged).is_file()
+        entry["enlarged"] = enlarged if has_enlarged else entry["thumbnail"]
         entry["thumbnail_problem"] = written.get("problem") if not shown else None
         entry["confidence"] = confidence(record)
         page_records.append(entry)

@@ -34,6 +34,7 @@
     storage = null;
   }
   byId("storage-warning").hidden = storage !== null;
+  byId("storage-note").hidden = storage === null;
   let verdicts = {};
   try {
     verdicts = JSON.parse((storage && storage.getItem(STORE_KEY)) || "{}") || {};
@@ -246,8 +247,11 @@
     const m = mistakes[index];
     const thumb = el("div", { class: "thumb" });
     if (m.thumbnail) {
-      thumb.append(el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy",
-        decoding: "async" }));
+      const enlarge = el("button", { type: "button", class: "enlarge",
+        title: "Click to enlarge", "aria-label": `enlarge ${m.file_name}` }, [
+        el("img", { src: m.thumbnail, alt: m.file_name, loading: "lazy", decoding: "async" })]);
+      enlarge.addEventListener("click", () => showEnlarged(m));
+      thumb.append(enlarge);
     } else if (m.thumbnail_problem) {
       thumb.append(el("div", { class: "noimage problem",
         text: `no thumbnail: ${m.thumbnail_problem}` }));
@@ -301,6 +305,16 @@
     cards.set(index, node);
     return node;
   }
+
+  // A click on a picture shows its larger copy over the page; a click or Escape closes it.
+  const enlarged = byId("enlarged");
+  function showEnlarged(m) {
+    byId("enlarged-image").src = m.enlarged || m.thumbnail;
+    byId("enlarged-image").alt = m.file_name;
+    byId("enlarged-caption").textContent = m.file_name;
+    enlarged.showModal();
+  }
+  enlarged.addEventListener("click", () => enlarged.close());
 
   // Sort: the page's own order (the queue's), confidence (highest first, unknown last), the
   // predicted class, the automatic category (in rule order: minor first, model failures last),
@@ -371,7 +385,7 @@
   const NEXT = ["j", "ArrowDown", "ArrowRight"], PREVIOUS = ["k", "ArrowUp", "ArrowLeft"];
   document.addEventListener("keydown", (event) => {
     const typing = event.target.closest && event.target.closest("input, textarea, select");
-    if (typing || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (typing || enlarged.open || event.altKey || event.ctrlKey || event.metaKey) return;
     const verdict = data.verdicts[Number(event.key) - 1];
     if (NEXT.includes(event.key)) moveTo(current + 1);
     else if (PREVIOUS.includes(event.key)) moveTo(current - 1);
