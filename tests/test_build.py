@@ -199,6 +199,7 @@ def cli_build(output: Path, annotation_path: Path, hf_home: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_builds_in_fresh_processes_are_byte_identical(annotation_file, tmp_path):
     path, sha256 = annotation_file
     for name in ("first", "second", "cached"):

@@ -395,6 +395,7 @@ def built_with_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, A
 
 
 @pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.slow
 def test_the_images_config_of_a_built_dataset_is_an_image_source(split, built_with_images):
     output, annotations = built_with_images
     wanted = annotations.split_columns(split)["file_name"]
@@ -461,6 +462,7 @@ def test_every_error_rebuilds_from_its_message_and_pickles_with_its_data(tmp_pat
     assert errors[2].file_names == (file_name_from_image_id(3),)
 
 
+@pytest.mark.slow
 def test_tar_indexing_and_the_up_front_check_show_progress(tmp_path, capsys):
     """Both can take minutes on the real 6.4 GB tar and 50,000 images: each shows a bar."""
     tar = choose.open_image_source(str(make_val_tar(tmp_path / "val.tar", range(1, 9))))

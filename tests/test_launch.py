@@ -52,6 +52,7 @@ def _run_args(workspace: dict[str, Path], output: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_accelerate_launch_runs_the_module_form(imagenet_m_workspace, tmp_path):
     output = tmp_path / "accelerate"
     command = [
@@ -66,6 +67,7 @@ def test_accelerate_launch_runs_the_module_form(imagenet_m_workspace, tmp_path):
     assert "starts a single process" not in completed.stderr  # our warning, not accelerate's
 
 
+@pytest.mark.slow
 def test_a_cpu_launch_of_several_processes_that_starts_one_warns(imagenet_m_workspace, tmp_path):
     """`accelerate launch --cpu --num_processes 2` starts a single process (accelerate's simple
     launcher); the run says so and how to get two, and still completes."""

@@ -81,6 +81,7 @@ def test_console_command_and_module_form(stray_cwd):
         assert command in helped.stdout
 
 
+@pytest.mark.slow
 def test_score_and_the_metric_work_beside_stray_modules(stray_cwd, annotation_file, tmp_path):
     """A `metric.py` or `cards.py` in the working directory breaks nothing: the command scores
     and `evaluate.load(imagenet_multilabel.metric.PATH)` loads the module from there."""
@@ -180,6 +181,7 @@ def test_scoring_imports_none_of_the_run_extra(statement):
     assert completed.stdout.strip() == "[]", statement
 
 
+@pytest.mark.slow
 def test_a_core_install_scores_and_run_names_the_extra(annotation_file, tmp_path):
     """Without the [run] extra: score (`--split full` too: every label set ships in the package),
     analyze, leaderboard, build and the `evaluate` module work; run says which extra to install

@@ -91,6 +91,7 @@ def test_score_reads_the_run_predictions(workspace, reference_run, tmp_path):
     assert json.loads(output.read_text())["metrics"] == run_metrics
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(workspace, reference_run, tmp_path):
     output = tmp_path / "two"
     command = [
@@ -115,6 +116,7 @@ def test_two_processes_match_one(workspace, reference_run, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_while_one_runs_and_a_killed_run_resumes(
     workspace, reference_run, tmp_path, capsys
 ):
@@ -184,7 +186,12 @@ def test_every_image_source_gives_the_same_predictions(workspace, reference_run,
 
 @pytest.mark.parametrize(
     ("saver", "kind"),
-    [(save_vit, "transformers"), (save_timm_model, "timm"), (save_clip, "zero-shot")],
+    [
+        (save_vit, "transformers"),
+        (save_timm_model, "timm"),
+        # The default 80-prompt ensemble: 80,000 prompts through the text tower, in bf16.
+        pytest.param(save_clip, "zero-shot", marks=pytest.mark.slow),
+    ],
 )
 def test_every_model_kind_runs(workspace, tmp_path, saver, kind):
     model = saver(tmp_path / kind)

@@ -219,6 +219,7 @@ def _cut_short_jpeg(seed: int) -> bytes:
     return buffer.getvalue()[: buffer.tell() // 2]
 
 
+@pytest.mark.slow
 def test_two_processes_list_an_image_cut_short_once(workspace, clean_run, tmp_path):
     """Each process meets its own share of the images; the list is gathered on all of them."""
     imagenet_m = sorted(json.loads(line)["file_name"] for line in _lines(clean_run))

@@ -163,6 +163,7 @@ def test_run_needs_a_model(workspace, tmp_path, capsys):
     assert "run needs --model MODEL (repeatable) or --models FILE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_processes_sweep_in_step_past_a_failing_model(workspace, single_runs, tmp_path):
     """The failing model fails on both processes at the same point; the next model runs on
     both and gathers as a single run does."""

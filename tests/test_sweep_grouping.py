@@ -176,6 +176,7 @@ def test_models_on_the_float_path_share_no_decode(workspace, tmp_path, monkeypat
         assert run["shared_decode_with"] == []
 
 
+@pytest.mark.slow
 def test_two_processes_share_a_decode_with_one_model_resumed(workspace, single_runs, tmp_path):
     """torchrun, 2 CPU processes, batch 4: resnet_b resumes after 10 images, so some batches
     hold images one model needs and the other does not; both end as their single runs."""

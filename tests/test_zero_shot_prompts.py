@@ -73,6 +73,7 @@ def test_curated_names_are_in_imagenet_index_order():
     assert aligned >= 950 and shifted < 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["clip", "siglip"])
 def test_ensemble_is_the_default_and_recorded(ensemble_adapters, family):
     mapping = ensemble_adapters[family].label_mapping
@@ -104,6 +105,7 @@ def _reference_class_embedding(
     return mean / mean.norm()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["clip", "siglip"])
 def test_ensemble_embedding_is_the_renormalised_mean_of_normalised_prompts(
     model_dirs, ensemble_adapters, family
@@ -131,6 +133,7 @@ def test_ensemble_embedding_is_the_renormalised_mean_of_normalised_prompts(
     assert not torch.allclose(adapter.module.text_embeds[0], single, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_single_keeps_one_wordnet_prompt_per_class(model_dirs, ensemble_adapters):
     adapter = load_model(str(model_dirs["clip"]), zero_shot_prompts="single")
     mapping = adapter.label_mapping
