@@ -112,9 +112,13 @@ def read_compact(
         with _open_regular(path) as handle, np.load(handle) as data:
             found_format = int(data["format"]) if "format" in data else 0
             if found_format != _COMPACT_FORMAT:
+                by = (
+                    "an older version, which did not record its source"
+                    if found_format < _COMPACT_FORMAT
+                    else "another version"
+                )
                 raise UnusableCacheEntry(
-                    f"format {found_format}, expected {_COMPACT_FORMAT}: written by an older "
-                    "version, which did not record its source"
+                    f"format {found_format}, expected {_COMPACT_FORMAT}: written by {by}"
                 )
             recorded_source = str(data["source_sha256"])
             recorded_digest = str(data["arrays_digest"])
