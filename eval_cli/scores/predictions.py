@@ -430,13 +430,17 @@ def _nonblank_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
     so that 30 MB of blank lines cost about as much as reading them (each one parsed and refused
     by json.loads took over 90 s)."""
     first = 1  # the number of the block's first line
-    rest = ""  # the start of a line the last block cut
+    cut: list[str] = []  # the start of a line the blocks cut, joined once its end is read
     while block := handle.read(_BLOCK_CHARS):
-        lines = (rest + block).split("\n")
-        rest = lines.pop()
+        if "\n" not in block:  # a line longer than a block
+            cut.append(block)
+            continue
+        lines = "".join([*cut, block]).split("\n")
+        cut = [lines.pop()]
         numbered = itertools.compress(enumerate(lines, first), lines)  # drops "" lines
         yield from (item for item in numbered if not item[1].isspace())
         first += len(lines)
+    rest = "".join(cut)
     if rest and not rest.isspace():
         yield first, rest
 
