@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from browser_fixtures import headless_chromium, missing_browser_reason
+from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_SHA256
 from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli.analysis.review import page_script
 from imagenet_multilabel.eval_cli.commands.cli import main
@@ -54,7 +55,7 @@ def result_document(index: int, model: str, *, verified: bool = True) -> dict[st
             },
         },
         "complete": True,
-        "labels": {"version": "3.0.0", "sha256": "a" * 64, "verified": True}
+        "labels": {"version": "3.0.0", "sha256": PUBLISHED_SHA256, "verified": True}
         if verified
         else {"version": "unverified", "sha256": "b" * 64, "verified": False},
         "predictions": {"file": "predictions.jsonl"},
