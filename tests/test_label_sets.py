@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes, escape
 from imagenet_multilabel.dataset_script import label_sets as loading
+from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_SHA256
 from imagenet_multilabel.dataset_script.label_sets import (
     LabelSetError,
     data_file,
@@ -536,3 +537,21 @@ def test_a_malformed_shipped_table_is_refused(monkeypatch, tmp_path, content, me
         table = loading.shipped_table("x", "labels.csv", "x", sha256, ("image_id", "class_id"))
         table.image_rows()
         table.class_ids(1)
+
+
+@pytest.mark.parametrize(
+    "label_set", [s for s in label_sets.REGISTRY if s.provenance_key], ids=lambda s: s.name
+)
+def test_each_sets_record_is_checked_against_its_published_sha256(label_set):
+    """Official is recomputed, not read (issue 19 item 4): the labels block of a set with a file
+    of its own passes on the sha256 it records, never on a stored ``verified: true`` beside
+    another one; its loading module names that sha256."""
+    published = loading.published_sha256(label_set)
+    assert published == loading.load_label_set(label_set.name).provenance["sha256"]
+    block = {"source": "x", "sha256": published, "verified": True}
+    labels = {"sha256": PUBLISHED_SHA256, "verified": True, label_set.provenance_key: block}
+    assert results.label_problems(labels) == []
+    labels[label_set.provenance_key] = {**block, "sha256": "0" * 64}
+    (problem,) = results.label_problems(labels)
+    assert problem.startswith(f"UNVERIFIED {label_set.title} labels: x has sha256 {'0' * 64}")
+    assert "(although it records it as verified)" in problem
