@@ -490,7 +490,7 @@ def test_results_written_before_the_registry_still_read(tmp_path):
         "complete": True,
         "labels": {
             "source": "human_accuracy_v3.0.0.json",
-            "sha256": "d5b2b611" + "0" * 56,
+            "sha256": PUBLISHED_SHA256,
             "version": "3.0.0",
             "verified": True,
             "real": {
@@ -513,7 +513,7 @@ def test_results_written_before_the_registry_still_read(tmp_path):
     assert (row["top1_50k"], row["real"]) == ("80.00", "85.00")
     assert (row["label_errors"], row["main_object"]) == ("", "")
     assert "ReaL accuracy (top-1 in the ReaL set)" in results.report(document)
-    document["labels"]["real"]["verified"] = False
+    document["labels"]["real"]["sha256"] = "0" * 64  # verified: true stays, proving nothing
     assert "UNVERIFIED ReaL labels" in " ".join(results.publication_problems(document))
 
 
