@@ -528,6 +528,13 @@ def test_official_is_recomputed_from_the_record_not_read(scored, tmp_path, claim
     assert entry.flags == flags
 
 
+def test_a_claimed_verified_beside_another_sha256_is_versioned_unverified(scored, tmp_path):
+    """Its version is never grouped with the published labels' ("3.0.0") on a stored claim."""
+    path = _write(tmp_path / "claims.json", _official(scored, sha256="0" * 64))
+    (entry,) = leaderboard.build_leaderboard([path]).entries
+    assert entry.labels_version == "3.0.0 (unverified)"
+
+
 def test_a_stored_partial_false_beside_missing_classes_is_partial(scored, tmp_path):
     document = _official(scored)
     document["metrics"]["validation"].update(partial=False, num_classes_covered=900)

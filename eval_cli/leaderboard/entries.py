@@ -353,8 +353,9 @@ def _name_from_predictions(predictions_file: str | None) -> str:
 
 
 def labels_version_of(labels: Mapping[str, Any]) -> str:
-    """The labels' version as tables show it: unverified labels say so once, in words."""
+    """The labels' version as tables show it: unverified labels (recomputed from the recorded
+    sha256, not a stored ``verified``) say so once, in words."""
     version = str(labels.get("version") or "unknown")
-    if labels.get("verified") is True or labels.get("patched") or "unverified" in version:
+    if results.labels_verified(labels) or labels.get("patched") or "unverified" in version:
         return version
     return f"{version} (unverified)"
