@@ -26,7 +26,7 @@ from imagenet_multilabel.eval_cli.models.categorizer import (
     NON_PROTOTYPICAL_MIN_RANK,
     ImageCategorizer,
 )
-from imagenet_multilabel.eval_cli.models.zero_shot import ZERO_SHOT_TEMPLATE
+from imagenet_multilabel.eval_cli.models.zero_shot_prompts import ZERO_SHOT_TEMPLATE
 from mistake_fixtures import write_loop_inputs
 from model_fixtures import save_clip, save_config_only, save_siglip
 from photo_fixtures import photo_like_jpeg, real_photo_jpeg

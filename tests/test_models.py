@@ -18,16 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from imagenet_multilabel.dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
 from imagenet_multilabel.eval_cli.models import (
-    ADAPTERS,
+    FALLBACK_KIND,
     KINDS,
     ZERO_SHOT_TEMPLATE,
     LabelMapping,
     LabelSpaceError,
     ModelLoadError,
-    TimmAdapter,
-    TransformersAdapter,
-    ZeroShotAdapter,
     detect_kind,
+    kind_module,
     load_model,
     map_labels,
     model_problem,
@@ -294,13 +292,23 @@ def test_detect_kind_rejects_unknown_layouts():
         detect_kind({"hidden_size": 32})
 
 
-def test_registry_covers_every_kind():
-    assert set(ADAPTERS) == set(KINDS)
-    assert (ADAPTERS["transformers"], ADAPTERS["timm"], ADAPTERS["zero-shot"]) == (
-        TransformersAdapter,
-        TimmAdapter,
-        ZeroShotAdapter,
-    )
+def test_the_command_line_offers_every_registered_kind():
+    """`--model-kind` names the kinds without importing torch: the same names as `KINDS`."""
+    from imagenet_multilabel.eval_cli.commands.arguments import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    offered = {action.dest: action.choices for action in run._actions}
+    assert tuple(offered["model_kind"]) == KINDS
+
+
+def test_every_registered_kind_is_a_module_that_claims_and_loads():
+    """The registry names each kind once; its module (named after it) claims configs and loads."""
+    assert KINDS == ("transformers", "timm", "zero-shot") and len(set(KINDS)) == len(KINDS)
+    assert FALLBACK_KIND in KINDS
+    for kind in KINDS:
+        module = kind_module(kind)
+        assert module.__name__.endswith(kind.replace("-", "_"))
+        assert callable(module.claims) and callable(module.load)
 
 
 def test_unknown_kind_is_rejected(vit_dir):

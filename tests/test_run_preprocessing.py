@@ -13,10 +13,9 @@ import pytest
 from image_fixtures import make_val_folder, make_val_tar
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import loader
+from imagenet_multilabel.eval_cli.engine import loader, preprocess_plan
 from imagenet_multilabel.eval_cli.engine.jpeg_decode import CPU_DECODER, DEVICE_DECODER
 from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
-from imagenet_multilabel.eval_cli.models import adapters
 from imagenet_multilabel.eval_cli.scores import hub, results
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_clip, save_resnet, save_siglip, save_timm_model, save_vit
@@ -71,8 +70,8 @@ def _refuse_every_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args, **_kwargs):
         raise UnsupportedPreprocessingError("refused by the test")
 
-    monkeypatch.setattr(adapters, "plan_for_processor", refuse)
-    monkeypatch.setattr(adapters, "plan_for_timm", refuse)
+    monkeypatch.setattr(preprocess_plan, "plan_for_processor", refuse)
+    monkeypatch.setattr(preprocess_plan, "plan_for_timm", refuse)
 
 
 def _run(workspace, model: Path, output: Path, *extra: str) -> dict:

@@ -15,9 +15,9 @@ import pytest
 import torch
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.engine import loader as loader_module
+from imagenet_multilabel.eval_cli.engine import preprocess_plan
 from imagenet_multilabel.eval_cli.engine import run as run_module
 from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
-from imagenet_multilabel.eval_cli.models import adapters
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_timm_model
 from run_fixtures import make_workspace, prediction_ids, run_args
@@ -167,7 +167,7 @@ def test_models_on_the_float_path_share_no_decode(workspace, tmp_path, monkeypat
     def refuse(*_args, **_kwargs):
         raise UnsupportedPreprocessingError("refused by the test")
 
-    monkeypatch.setattr(adapters, "plan_for_processor", refuse)
+    monkeypatch.setattr(preprocess_plan, "plan_for_processor", refuse)
     parent = tmp_path / "float"
     assert _sweep(workspace, parent, ("resnet", "resnet_b"), "--limit", "8") == 0
     for name in ("resnet", "resnet_b"):

@@ -3,7 +3,7 @@
 `dataset_script.taxonomy.categories` puts every rejected top-1 prediction ``p`` (accepted labels
 ``L``, original label ``t``) in the paper's taxonomy by image-free rules; two rules need the
 image, and an ``ImageCategorizer`` judges them with any dual encoder the zero-shot adapter loads
-(`models.adapters.ZeroShotAdapter`). Every name is scored as one prompt, ``"a photo of a
+(`models.kinds.zero_shot.ZeroShotAdapter`). Every name is scored as one prompt, ``"a photo of a
 {name}."``, ImageNet classes by their first WordNet lemma (the adapter's ``single`` prompts) and
 WordNet relatives by theirs, so that no name is favoured by its wording:
 
@@ -48,10 +48,11 @@ from ...dataset_script.images.source import ImageSource
 from ...dataset_script.taxonomy import class_relations
 from ...dataset_script.taxonomy.categories import Candidates, ImageRules, RuleResult
 from ...metric.errors import expect_text
-from .adapters import ZeroShotAdapter, load_model
 from .errors import ModelLoadError
-from .source import ZERO_SHOT_MODEL_TYPES, detect_kind, local_model_folder, resolve_model_source
-from .zero_shot import ZERO_SHOT_TEMPLATE, zero_shot_class_names
+from .kinds import detect_kind, load_model
+from .kinds.zero_shot import ZERO_SHOT_MODEL_TYPES, ZeroShotAdapter
+from .source import local_model_folder, resolve_model_source
+from .zero_shot_prompts import ZERO_SHOT_TEMPLATE, zero_shot_class_names
 
 __all__ = [
     "DEFAULT_CATEGORIZER_MODEL",

@@ -1,6 +1,6 @@
 """Finding and reading a model before choosing a loader: a local folder or a Hub id (pinned to a
-commit, read through the Hub cache so cached models work offline), its ``config.json``, and the
-adapter kind that config calls for."""
+commit, read through the Hub cache so cached models work offline) and its ``config.json``, from
+which `models.kinds` picks the kind."""
 
 from __future__ import annotations
 
@@ -20,17 +20,12 @@ from ...metric.errors import brief_repr
 from .errors import ModelLoadError
 
 __all__ = [
-    "KINDS",
-    "ZERO_SHOT_MODEL_TYPES",
     "ModelSource",
-    "detect_kind",
     "local_model_folder",
     "model_problem",
     "resolve_model_source",
 ]
 
-KINDS = ("transformers", "timm", "zero-shot")
-ZERO_SHOT_MODEL_TYPES = frozenset({"clip", "siglip", "siglip2"})
 _SNAPSHOT_COMMIT = re.compile(r"/snapshots/([0-9a-f]{40})/")
 
 
@@ -143,23 +138,3 @@ def _read_json(path: Path, model_id: str) -> dict[str, Any]:
             f"{model_id}: config.json holds {type(config).__name__}, not an object"
         )
     return config
-
-
-def detect_kind(config: Mapping[str, Any]) -> str:
-    """The adapter kind for a ``config.json``: timm's layout (``architecture``, no
-    ``model_type``) -> ``timm``; an ``*ForImageClassification`` architecture -> ``transformers``;
-    CLIP/SigLIP -> ``zero-shot``; any other transformers model_type -> ``transformers``."""
-    model_type = config.get("model_type")
-    if model_type is None:
-        if "architecture" in config:
-            return "timm"
-        raise ModelLoadError(
-            "config.json has neither 'model_type' (transformers) nor 'architecture' (timm); "
-            f"pass kind= one of {', '.join(KINDS)}"
-        )
-    architectures = config.get("architectures") or []
-    if any(str(name).endswith("ForImageClassification") for name in architectures):
-        return "transformers"
-    if model_type in ZERO_SHOT_MODEL_TYPES:
-        return "zero-shot"
-    return "transformers"
