@@ -5,7 +5,8 @@ categoriser that puts any model's mistakes in the same taxonomy.
 Owns: `experts` (the paper's review and the two models' predictions rebuilt from it),
 `class_relations` (the categoriser's data, `data/taxonomy/`: superclasses, ReaL co-occurrence,
 overlapping classes, the WordNet hierarchy and out-of-vocabulary relatives), `categories` (the
-rules, their evidence, families, counts and Peychev et al.'s lenient accuracies; the image rules
-plug in as callables).
+taxonomy's categories and families, the categoriser that runs the rules in order, their counts
+and Peychev et al.'s lenient accuracies; the image rules plug in as callables), `label_rules`
+(the rules that need no image, each with its evidence sentences).
 May import: `metric`, `dataset_script.classes`.
 """

@@ -10,7 +10,7 @@ original label ``t``, the rules below run in order and the first that holds deci
 2. ``fine-grained``: ``p`` shares a superclass with a label in ``L``.
 3. ``fine-grained-oov``: needs the image (an image rule; see ``ImageRule``).
 4. ``spurious-correlation``: ``p`` and a label in ``L`` co-occur in at least
-   ``MIN_CO_OCCURRENCE`` ReaL-labelled images other than this one.
+   ``label_rules.MIN_CO_OCCURRENCE`` ReaL-labelled images other than this one.
 5. ``non-prototypical``: needs the image (an image rule).
 6. ``model-failure``: none of the above.
 
@@ -35,9 +35,7 @@ from numpy.typing import ArrayLike
 from ...metric.errors import ToolkitError
 from ...metric.references import LabelSets, References
 from ...metric.scoring import OUTSIDE_LABEL_SET, WRONG, judge, score
-from .. import classes
-from . import class_relations
-from .class_relations import short_name
+from .label_rules import LABEL_RULES, Mistakes
 
 if TYPE_CHECKING:
     from ..images.source import ImageSource
@@ -66,11 +64,6 @@ FAMILIES = {
 _FAMILY_OF = {category: family for family, members in FAMILIES.items() for category in members}
 # The rules that need the image, in the order they run among the others.
 IMAGE_RULES = ("fine-grained-oov", "non-prototypical")
-# A pair seen together in one other ReaL image already is an association (chosen on ViT-3B's
-# mistakes: docs/TAXONOMY.md).
-MIN_CO_OCCURRENCE = 1
-_LABEL_KINDS = ("correct", "unclear")
-_LABELS_SHOWN = 3
 
 
 class CategorizerError(ToolkitError):
@@ -229,7 +222,7 @@ def categorize_mistakes(
             f"{', '.join(IMAGE_RULES)}"
         )
     top1, rows = _rejected(predictions, references)
-    mistakes = _Mistakes.of(top1, references, rows)
+    mistakes = Mistakes.of(top1, references, rows)
     codes = np.full(len(rows), -1, dtype=np.int8)
     evidence = [""] * len(rows)
     rules_run = []
@@ -243,7 +236,7 @@ def categorize_mistakes(
                 category, image_rules[category], mistakes, undecided
             )
         else:
-            hits, sentences = _RULES[category](mistakes, undecided)
+            hits, sentences = LABEL_RULES[category](mistakes, undecided)
         codes[hits] = CATEGORIES.index(category)
         for position, sentence in zip(np.flatnonzero(hits).tolist(), sentences, strict=True):
             evidence[position] = sentence
@@ -275,131 +268,8 @@ def _rejected(predictions: ArrayLike, references: References) -> tuple[np.ndarra
     return top1.astype(np.int64), rows
 
 
-@dataclass(frozen=True)
-class _Mistakes:
-    """The rejected predictions and, flat, their accepted labels (``label_mistake[i]`` holds
-    ``label[i]``, of kind ``label_kind[i]``: 0 correct, 1 unclear)."""
-
-    references: References  # of the mistakes, row-aligned
-    predictions: np.ndarray
-    image_ids: np.ndarray  # 0 for a name that is no validation file name
-    label_mistake: np.ndarray
-    label: np.ndarray
-    label_kind: np.ndarray
-
-    @classmethod
-    def of(cls, top1: np.ndarray, references: References, rows: np.ndarray) -> _Mistakes:
-        taken = references.take(rows)
-        ids = classes.image_ids_by_file_name()
-        parts = [(taken.correct, 0), (taken.unclear, 1)]
-        return cls(
-            references=taken,
-            predictions=top1[rows],
-            image_ids=np.array(
-                [ids.get(name, 0) for name in taken.file_names.tolist()], dtype=np.int64
-            ),
-            label_mistake=np.concatenate([sets.rows for sets, _ in parts]),
-            label=np.concatenate([sets.classes for sets, _ in parts]),
-            label_kind=np.concatenate([np.full(len(sets.rows), k, np.int8) for sets, k in parts]),
-        )
-
-    def label_phrase(self, pair: int) -> str:
-        label = int(self.label[pair])
-        return f"the {_LABEL_KINDS[self.label_kind[pair]]} label {label} {short_name(label)}"
-
-
-def _deciding_pairs(
-    mistakes: _Mistakes, undecided: np.ndarray, eligible: np.ndarray, rank: np.ndarray
-) -> np.ndarray:
-    """The (mistake, label) pair that decides each undecided mistake with an ``eligible`` pair:
-    the lowest ``rank``, then a correct label before an unclear one, then the smaller class id.
-    Returned in mistake order."""
-    owner = mistakes.label_mistake
-    candidate = np.flatnonzero(eligible & undecided[owner])
-    keys = (mistakes.label, mistakes.label_kind, rank, owner)
-    ranked = candidate[np.lexsort(tuple(key[candidate] for key in keys))]
-    _, first = np.unique(owner[ranked], return_index=True)
-    return ranked[first]
-
-
-def _decided(mistakes: _Mistakes, undecided: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    hits = np.zeros(len(undecided), dtype=bool)
-    hits[mistakes.label_mistake[pairs]] = True
-    return hits
-
-
-def _overlapping(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    relations = class_relations.overlapping_classes()
-    original = mistakes.references.original_label
-    pair = relations.pair_of[original, mistakes.predictions]
-    hits = undecided & (pair >= 0)
-    sentences = [
-        f"overlaps with the original label {t} {short_name(t)}: {relations.reasons[i]}"
-        for t, i in zip(original[hits].tolist(), pair[hits].tolist(), strict=True)
-    ]
-    return hits, sentences
-
-
-def _fine_grained(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    superclasses = class_relations.superclasses()
-    shared = superclasses.finest_shared[
-        mistakes.predictions[mistakes.label_mistake], mistakes.label
-    ].astype(np.int64)
-    # The most specific superclass shared with any label decides.
-    pairs = _deciding_pairs(mistakes, undecided, shared >= 0, superclasses.sizes[shared])
-    sentences = [
-        f"shares the superclass '{superclasses.names[shared[pair]]}' with "
-        f"{mistakes.label_phrase(pair)}"
-        for pair in pairs.tolist()
-    ]
-    return _decided(mistakes, undecided, pairs), sentences
-
-
-def _spurious(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    owner = mistakes.label_mistake
-    counts = class_relations.co_occurrence().counts_without(
-        mistakes.predictions[owner], mistakes.label, mistakes.image_ids[owner]
-    )
-    # The strongest association decides.
-    pairs = _deciding_pairs(mistakes, undecided, counts >= MIN_CO_OCCURRENCE, -counts)
-    sentences = [
-        f"co-occurs with {mistakes.label_phrase(pair)} in {counts[pair]} other ReaL "
-        f"image{'s' if counts[pair] != 1 else ''}"
-        for pair in pairs.tolist()
-    ]
-    return _decided(mistakes, undecided, pairs), sentences
-
-
-def _model_failure(mistakes: _Mistakes, undecided: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    labels: list[list[int]] = [[] for _ in range(len(undecided))]
-    for mistake, label in zip(
-        mistakes.label_mistake.tolist(), mistakes.label.tolist(), strict=True
-    ):
-        labels[mistake].append(label)
-    sentences = []
-    for position in np.flatnonzero(undecided).tolist():
-        shown = sorted(labels[position])
-        if not shown:
-            sentences.append("the image has no correct or unclear label to relate it to")
-            continue
-        listed = ", ".join(f"{label} {short_name(label)}" for label in shown[:_LABELS_SHOWN])
-        more = f" (+{len(shown) - _LABELS_SHOWN} more)" if len(shown) > _LABELS_SHOWN else ""
-        sentences.append(
-            f"no overlap, shared superclass or ReaL co-occurrence with its labels {listed}{more}"
-        )
-    return undecided.copy(), sentences
-
-
-_RULES = {
-    "overlapping-classes": _overlapping,
-    "fine-grained": _fine_grained,
-    "spurious-correlation": _spurious,
-    "model-failure": _model_failure,
-}
-
-
 def _image_rule(
-    category: str, rule: ImageRule, mistakes: _Mistakes, undecided: np.ndarray
+    category: str, rule: ImageRule, mistakes: Mistakes, undecided: np.ndarray
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Call an image rule on the undecided mistakes; its answer must fit them. Returns the hits,
     their evidence and the positions of the mistakes it could not look at."""
