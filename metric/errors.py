@@ -129,3 +129,17 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISREG(mode):
         return None
     return next((kind for is_kind, kind in _FILE_KINDS if is_kind(mode)), "is not a regular file")
+
+
+def read_regular_file(path: str | os.PathLike[str], named: str, error: type[ToolkitError]) -> bytes:
+    """The bytes of ``path``, or ``error`` saying why not: it is not a regular file (checked
+    first: opening a FIFO or a device would block) or it cannot be read. ``named`` is how the
+    messages name the file (``"label patch '/x.json'"``)."""
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        raise error(f"{named} {problem}")
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as cause:
+        raise error(f"{named} cannot be read: {cause}") from None

@@ -67,14 +67,21 @@ def _integer_array(values: list[Any], what: str, rows_of_values: np.ndarray) -> 
     if array is None or array.ndim != 1 or array.dtype.kind not in "iu" or _holds_bool(values):
         bad = [i for i, value in enumerate(values) if not is_int(value)]
         if bad:
-            raise ReferencesError(
-                f"{what}: expected integer class ids, got {len(bad)} non-integer value(s), e.g. "
-                f"{brief_repr(values[bad[0]])}; first offending rows: "
-                f"{first_rows(rows_of_values[bad])}"
-            )
+            raise values_error(what, "integer class ids", values, bad, rows_of_values[bad])
         # Only Python ints too large for int64 get here.
         array = np.array([min(max(value, -1), NUM_CLASSES) for value in values])
     return class_ids_in_range(array, what, rows_of_values, shown=values)
+
+
+def values_error(
+    what: str, expected: str, values: Sequence[Any], bad: Sequence[int], rows: ArrayLike
+) -> ReferencesError:
+    """The error for the values at positions ``bad`` of ``values`` (in ``rows``), which are not
+    the ``expected`` kind: how many, the first, and where."""
+    return ReferencesError(
+        f"{what}: expected {expected}, got {len(bad)} other value(s), e.g. "
+        f"{brief_repr(values[bad[0]])}; first offending rows: {first_rows(rows)}"
+    )
 
 
 def class_ids_in_range(
@@ -154,6 +161,15 @@ def _label_sets(column: Sequence[Any], name: str) -> LabelSets:
     return LabelSets(rows=rows, classes=classes)
 
 
+def _taken(num_rows: int, rows: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (positions, in the order taken) as int64, and each of the ``num_rows`` rows' new
+    position among them (-1: not taken), by which their label sets move."""
+    rows = np.asarray(rows, dtype=np.int64)
+    new_position = np.full(num_rows, -1, dtype=np.int64)
+    new_position[rows] = np.arange(len(rows))
+    return rows, new_position
+
+
 @dataclass(frozen=True)
 class References:
     """One split's labels, row-aligned, as arrays (see ``from_columns`` for the contract).
@@ -174,9 +190,7 @@ class References:
 
     def take(self, rows: ArrayLike) -> References:
         """The references of ``rows`` (positions, in that order), e.g. the predicted images."""
-        rows = np.asarray(rows, dtype=np.int64)
-        new_position = np.full(len(self), -1, dtype=np.int64)
-        new_position[rows] = np.arange(len(rows))
+        rows, new_position = _taken(len(self), rows)
         return References(
             file_names=self.file_names[rows],
             original_label=self.original_label[rows],
@@ -407,9 +421,7 @@ class SetReferences:
 
     def take(self, rows: ArrayLike) -> SetReferences:
         """The references of ``rows`` (positions, in that order), e.g. the predicted images."""
-        rows = np.asarray(rows, dtype=np.int64)
-        new_position = np.full(len(self), -1, dtype=np.int64)
-        new_position[rows] = np.arange(len(rows))
+        rows, new_position = _taken(len(self), rows)
         return SetReferences(self.file_names[rows], self.labels.moved(new_position))
 
     @classmethod

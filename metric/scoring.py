@@ -31,6 +31,7 @@ from .references import (
     first_rows,
     is_bool,
     is_int,
+    values_error,
 )
 
 TOP_K = 5
@@ -306,11 +307,8 @@ def check_raw_inputs(predictions: Any, references: Any, *, column: str | None = 
         image_ids = [row["image_id"] for row in references]
         bad = [row for row, image_id in enumerate(image_ids) if not _is_image_id(image_id)]
         if bad:
-            raise ReferencesError(
-                f"references: 'image_id' must be an int in 1..{NUM_VALIDATION_IMAGES:,}; "
-                f"{len(bad)} row(s) hold something else, e.g. {brief_repr(image_ids[bad[0]])}; "
-                f"first offending rows: {first_rows(bad)}"
-            )
+            expected = f"an int in 1..{NUM_VALIDATION_IMAGES:,}"
+            raise values_error("references 'image_id'", expected, image_ids, bad, bad)
     _check_distinct_ids(prediction_matrix(predictions, len(references)))
     if isinstance(predictions, list | tuple):  # numpy would make [True, 2] an int array
         flags = np.vectorize(is_bool, otypes=[bool])(np.asarray(predictions, dtype=object))

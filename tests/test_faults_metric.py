@@ -68,7 +68,7 @@ BAD_INPUTS = {
         r"'wrong_multi_labels'.*non-integer.*True",
     ),
     "huge-label": ([0, 1], _with(original_label=2**70), r"'original_label'.*0\.\.999"),
-    "huge-image-id": ([0, 1], _with(image_id=2**70), r"'image_id' must be an int in 1"),
+    "huge-image-id": ([0, 1], _with(image_id=2**70), r"'image_id': expected an int in 1"),
     "float-image-id": ([0, 1], _with(image_id=1.0), r"'image_id'.*e\.g\. 1\.0"),
     "missing-key": ([0, 1], _without("image_id"), r"exact keys.*row 0: missing \['image_id'\]"),
     "extra-key": (

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...metric import label_sets
-from ...metric.errors import ToolkitError, brief_repr, first_few, not_a_regular_file
+from ...metric.errors import ToolkitError, brief_repr, first_few, read_regular_file
 from ...metric.label_sets import LabelSet
 from ...metric.references import LabelSets, SetReferences
 from .. import classes
@@ -259,13 +259,7 @@ def read_file(
     """The bytes of ``path`` (``what``: how messages name the file), its sha256 checked against
     the published one: another is refused unless ``allow_unverified`` (set ``name`` then names
     the option that allows it)."""
-    problem = not_a_regular_file(path)  # a FIFO or device would block the read
-    if problem is not None:
-        raise LabelSetError(f"{what} {str(path)!r} {problem}")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise LabelSetError(f"cannot read {what} {str(path)!r}: {error}") from None
+    data = read_regular_file(path, f"{what} {str(path)!r}", LabelSetError)
     sha256 = hashlib.sha256(data).hexdigest()
     verified = sha256 == published_sha256
     if not verified and not allow_unverified:

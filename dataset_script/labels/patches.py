@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...metric.errors import ToolkitError, brief_repr, not_a_regular_file
+from ...metric.errors import ToolkitError, brief_repr, read_regular_file
 from ...metric.references import LabelSets, References
 from .. import classes
 from ..taxonomy.experts import normalize_category, normalize_severity
@@ -96,13 +96,7 @@ def read_patch(path: str | os.PathLike) -> LabelPatch:
     """
     path = Path(path)
     source = str(path)
-    what = not_a_regular_file(path)
-    if what is not None:
-        raise LabelPatchError(f"label patch {source!r} {what}; expected a JSON file")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise LabelPatchError(f"label patch {source!r} cannot be read: {error}") from error
+    raw = read_regular_file(path, f"label patch {source!r}", LabelPatchError)
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:  # ValueError: also ints of 4,301+ digits
