@@ -91,3 +91,51 @@ def test_the_add_a_label_set_recipe(annotation_file, tmp_path):
     header, row = (tmp_path / "board" / "leaderboard.csv").read_text().splitlines()[:2]
     assert dict(zip(header.split(","), row.split(","), strict=True))["tiny"] == "66.67"
     assert "| Tiny |" in (tmp_path / "board" / "leaderboard.md").read_text()
+
+
+def _save_pixel_mean_model(folder: Path) -> Path:
+    """A random-free `pixel-mean` model in the recipe's layout: its outputs name the classes in
+    reverse, and the last output always wins, so every image is class 0 (WNIDS[0]) when outputs
+    are mapped by wnid, and class 999 if they were taken by position."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    wnids = list(reversed(classes.WNIDS))
+    config = {"model_type": "pixel-mean", "class_wnids": wnids}
+    (folder / "config.json").write_text(json.dumps(config))
+    weights = {"weight": torch.zeros(len(wnids), 3), "bias": torch.arange(len(wnids)).float()}
+    save_file(weights, folder / "model.safetensors")
+    return folder
+
+
+def test_the_add_a_model_kind_recipe(tmp_path):
+    from annotation_fixtures import synthetic_annotations, write_annotation_file
+    from image_fixtures import make_val_tar
+    from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
+
+    root = package_copy(tmp_path / "checkout")
+    applied = apply_recipe(root, "Add a model kind")
+    assert applied == ["eval_cli/models/kinds/pixel_mean.py", "eval_cli/models/kinds/__init__.py"]
+    model = _save_pixel_mean_model(tmp_path / "pixel-mean-model")
+    data = synthetic_annotations()
+    validation = sorted(name for name in data["initial_annots"] if name.startswith("ILSVRC"))
+    keep = sorted(set(validation[:6]) | set(data["imagenet_m"]))
+    data["initial_annots"] = {name: data["initial_annots"][name] for name in keep}
+    write_annotation_file(tmp_path / "annotations.json", data)
+    make_val_tar(tmp_path / "val.tar", [classes.image_id_from_file_name(name) for name in keep])
+
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    run = [sys.executable, "-m", "imagenet_multilabel", "run", "--model", str(model)]
+    run += ["--images", str(tmp_path / "val.tar"), "--split", "validation"]
+    run += ["--annotations", str(tmp_path / "annotations.json"), "--allow-unverified-annotations"]
+    run += ["--output-dir", str(tmp_path / "out"), "--num-workers", "0"]
+    completed = subprocess.run(run, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["model"]["kind"] == "pixel-mean"
+    assert document["model"]["preprocessing"]["input_size"] == [3, 32, 32]
+    assert "class_wnids" in document["model"]["label_mapping"]["source"]
+    predictions = read_predictions(tmp_path / "out" / "predictions.jsonl")
+    assert sorted(predictions.file_names.tolist()) == keep  # the annotated images, every one
+    assert set(predictions.topk[:, 0].tolist()) == {0}
