@@ -67,19 +67,21 @@ def _integer_array(values: list[Any], what: str, rows_of_values: np.ndarray) -> 
     if array is None or array.ndim != 1 or array.dtype.kind not in "iu" or _holds_bool(values):
         bad = [i for i, value in enumerate(values) if not is_int(value)]
         if bad:
-            raise values_error(what, "integer class ids", values, bad, rows_of_values[bad])
+            raise values_error(
+                what, "integer class ids", "non-integer", values, bad, rows_of_values[bad]
+            )
         # Only Python ints too large for int64 get here.
         array = np.array([min(max(value, -1), NUM_CLASSES) for value in values])
     return class_ids_in_range(array, what, rows_of_values, shown=values)
 
 
 def values_error(
-    what: str, expected: str, values: Sequence[Any], bad: Sequence[int], rows: ArrayLike
+    what: str, expected: str, found: str, values: Sequence[Any], bad: Sequence[int], rows: ArrayLike
 ) -> ReferencesError:
     """The error for the values at positions ``bad`` of ``values`` (in ``rows``), which are not
-    the ``expected`` kind: how many, the first, and where."""
+    the ``expected`` kind but ``found``: how many, the first, and where."""
     return ReferencesError(
-        f"{what}: expected {expected}, got {len(bad)} other value(s), e.g. "
+        f"{what}: expected {expected}, got {len(bad)} {found} value(s), e.g. "
         f"{brief_repr(values[bad[0]])}; first offending rows: {first_rows(rows)}"
     )
 

@@ -308,7 +308,7 @@ def check_raw_inputs(predictions: Any, references: Any, *, column: str | None = 
         bad = [row for row, image_id in enumerate(image_ids) if not _is_image_id(image_id)]
         if bad:
             expected = f"an int in 1..{NUM_VALIDATION_IMAGES:,}"
-            raise values_error("references 'image_id'", expected, image_ids, bad, bad)
+            raise values_error("references 'image_id'", expected, "other", image_ids, bad, bad)
     _check_distinct_ids(prediction_matrix(predictions, len(references)))
     if isinstance(predictions, list | tuple):  # numpy would make [True, 2] an int array
         flags = np.vectorize(is_bool, otypes=[bool])(np.asarray(predictions, dtype=object))
