@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from annotation_fixtures import write_annotation_file
 from imagenet_multilabel.dataset_script import classes
+from imagenet_multilabel.dataset_script.annotations.download import sha256_of_file
 from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.labels import patches
 from imagenet_multilabel.dataset_script.taxonomy import categories, experts
 from imagenet_multilabel.eval_cli.analysis import mistakes
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.scores import results
-from imagenet_multilabel.eval_cli.scores.predictions import read_predictions, read_top5_probs
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score
 from mistake_fixtures import NUM_OUTSIDE_LABEL_SET, paper_mistake_annotations, write_loop_inputs
@@ -381,22 +382,34 @@ def test_a_patch_changes_the_score_through_score_analyze_and_build(
     assert "other.json' applies to the annotation file with sha256 cdcd" in capsys.readouterr().err
 
 
-def test_top5_probabilities_of_the_rows_asked_for(tmp_path: Path) -> None:
+def test_top5_probabilities_and_sha256_come_from_the_one_read(tmp_path: Path) -> None:
+    unknown = [
+        [0.5, 0.2],  # not five: unknown, not an error
+        [True, 0, 0, 0, 0],  # a bool is no probability
+        ["0.5", 0, 0, 0, 0],  # nor a string
+        [10**400, 0, 0, 0, 0],  # an int no float holds
+        [float("inf"), 0, 0, 0, 0],
+        "0.5 0.2 0.1 0.1 0.1",
+    ]
     lines = [
-        {"file_name": "ILSVRC2012_val_00000001.JPEG", "top5": [1, 2, 3, 4, 5]},
-        {"file_name": "ILSVRC2012_val_00000002.JPEG", "top5": [1, 2, 3, 4, 5]},
-        {"file_name": "ILSVRC2012_val_00000003.JPEG", "top5": [1, 2, 3, 4, 5]},
+        {"file_name": f"ILSVRC2012_val_{row:08d}.JPEG", "top5": [1, 2, 3, 4, 5]}
+        for row in range(1, 10)
     ]
     lines[0]["top5_probs"] = [0.5, 0.2, 0.1, 0.1, 0.1]
-    lines[1]["top5_probs"] = [0.5, 0.2]  # not five: unknown, not an error
     lines[2]["top5_probs"] = [1, 0, 0, 0, 0]
+    for line, probs in zip(lines[3:], unknown, strict=True):
+        line["top5_probs"] = probs
     path = tmp_path / "p.jsonl"
     path.write_text("\n\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     predictions = read_predictions(path)
-    probs = read_top5_probs(predictions, np.array([2, 1, 0]))
+    assert predictions.sha256 == sha256_of_file(path)
+    probs = predictions.top5_probs_of(np.array([2, 1, 0]))
     np.testing.assert_array_equal(probs[0], [1, 0, 0, 0, 0])
-    assert np.isnan(probs[1]).all()
+    assert np.isnan(probs[1]).all()  # no probabilities
     np.testing.assert_array_equal(probs[2], [0.5, 0.2, 0.1, 0.1, 0.1])
+    assert np.isnan(predictions.top5_probs[3:]).all()
+    assert predictions.top5_probs_of(np.array([1, 3, 4])) is None  # none of those rows known
     csv = tmp_path / "p.csv"
     csv.write_text("file_name,prediction\nILSVRC2012_val_00000001.JPEG,3\n", encoding="utf-8")
-    assert read_top5_probs(read_predictions(csv), np.array([0])) is None
+    from_csv = read_predictions(csv)
+    assert from_csv.top5_probs is None and from_csv.sha256 == sha256_of_file(csv)

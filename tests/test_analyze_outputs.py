@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.scores.predictions import read_predictions, read_top5_probs
+from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from mistake_fixtures import write_loop_inputs
 
 
@@ -138,6 +138,6 @@ def test_top5_probs_come_from_the_records_own_field(tmp_path: Path) -> None:
     lines[0]["top5_probs"] = [0.5, 0.2, 0.1, 0.1, 0.1]
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    probs = read_top5_probs(read_predictions(path), np.array([0, 1]))
+    probs = read_predictions(path).top5_probs_of(np.array([0, 1]))
     np.testing.assert_array_equal(probs[0], [0.5, 0.2, 0.1, 0.1, 0.1])
     assert np.isnan(probs[1]).all()  # only a nested field: no probabilities of its own

@@ -63,7 +63,6 @@ from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, 
 from .. import outputs
 from ..analysis import review
 from ..scores import results
-from ..scores.predictions import read_top5_probs
 from ..scores.score import label_set_scores
 from .inputs import CompareError, ModelInput, check_same_labels, read_model_inputs
 from .queue_page import queue_records, write_queue_review
@@ -239,7 +238,7 @@ def novel_prediction_queue(
     for position, model in enumerate(models):
         chosen = np.flatnonzero(model_index == position)
         file_rows = model.predictions.rows_for(aligned.references.file_names[rows[chosen]].tolist())
-        probs = read_top5_probs(model.predictions, file_rows) if chosen.size else None
+        probs = model.predictions.top5_probs_of(file_rows) if chosen.size else None
         if probs is not None:
             probabilities[chosen] = probs[:, 0]
     keys, item = np.unique(rows * NUM_CLASSES + class_ids, return_inverse=True)

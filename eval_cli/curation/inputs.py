@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script import escape
-from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.labels.loading import Labels
 from ...metric.errors import ToolkitError, first_few
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
@@ -57,13 +56,14 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
             )
         revision = model.get("revision")
         labels = document.get("labels")
+        predictions = read_predictions(predictions_path)
         return ModelInput(
             name=escape.public_model_name(model_id, local=model.get("local") is True)
             + (f"@{revision}" if revision else ""),
             identity={"kind": "run", "model": model_id, "revision": revision},
             source=str(given),
-            predictions=read_predictions(predictions_path),
-            predictions_sha256=sha256_of_file(predictions_path),
+            predictions=predictions,
+            predictions_sha256=predictions.sha256,
             recorded_labels=labels if isinstance(labels, dict) else None,
         )
     if not path.exists():
@@ -72,7 +72,7 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
             f"{RESULTS_FILE}) or a predictions file (.jsonl or .csv)"
         )
     predictions = read_predictions(path)
-    sha256 = sha256_of_file(path)
+    sha256 = predictions.sha256
     name = path.parent.name if path.stem == "predictions" and path.parent.name else path.stem
     return ModelInput(
         name=name,

@@ -17,7 +17,6 @@ import numpy as np
 from ...dataset_script.taxonomy.categories import family
 from ...metric.references import References
 from ..analysis import review
-from ..scores.predictions import read_top5_probs
 from .inputs import ModelInput
 
 _LABEL_SETS = ("correct", "unclear", "wrong")
@@ -33,7 +32,7 @@ def top1_probabilities(
     for position, model in enumerate(models):
         file_rows = model.predictions.rows_for(file_names)
         present = np.flatnonzero(file_rows >= 0)
-        probs = read_top5_probs(model.predictions, file_rows[present]) if present.size else None
+        probs = model.predictions.top5_probs_of(file_rows[present]) if present.size else None
         if probs is not None:
             probability[position, present] = probs[:, 0]
     return probability

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from accelerate import Accelerator
 
-from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.hub.access import PushError
 from ...dataset_script.images.choose import open_image_source
 from ...dataset_script.images.decode import check_images
@@ -456,7 +455,7 @@ def _scored_document(
         labels=labels_provenance(launch.labels, launch.label_sets),
         predictions={
             "file": PREDICTIONS_FILE,
-            "sha256": sha256_of_file(predictions_path),
+            "sha256": predictions.sha256,
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },

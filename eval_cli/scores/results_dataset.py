@@ -39,7 +39,7 @@ from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...metric.errors import ToolkitError, brief_repr
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE, folder_name
 from . import results
-from .predictions import read_predictions, read_top5_probs
+from .predictions import read_predictions
 
 OFFICIAL, FLAGGED = "official", "flagged"
 STATUS_FOLDERS = (OFFICIAL, FLAGGED)
@@ -346,7 +346,7 @@ def predictions_parquet(result: PublishedResult) -> bytes:
     }
     if predictions.topk is not None:
         columns["top5"] = _lists(predictions.topk.astype(np.int16))
-        probs = read_top5_probs(predictions, np.arange(len(predictions)))
+        probs = predictions.top5_probs
         if probs is not None:
             columns["top5_probs"] = _lists(probs.astype(np.float32))
     buffer = io.BytesIO()

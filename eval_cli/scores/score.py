@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...dataset_script import classes
 from ...dataset_script.annotations import published
-from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.label_sets import (
     LoadedLabelSet,
     check_label_set_files,
@@ -38,7 +36,7 @@ from ...metric.errors import (
 from ...metric.references import References
 from ..analysis.mistakes import MistakeAnalysis, analyze_split
 from . import results
-from .predictions import Predictions, read_predictions, read_top5_probs
+from .predictions import Predictions, read_predictions
 
 
 def labels_provenance(labels: Labels, loaded: Mapping[str, LoadedLabelSet]) -> dict[str, Any]:
@@ -125,7 +123,7 @@ def score_and_analyze(
         labels=labels_provenance(labels, loaded),
         predictions={
             "source": predictions.source,
-            "sha256": sha256_of_file(Path(predictions.source)),
+            "sha256": predictions.sha256,
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
@@ -266,7 +264,7 @@ def analyze_mistakes(
     if not with_probabilities:
         return analysis
     rejected_rows = predictions.rows_for(analysis.rejected.file_names.tolist())
-    return analysis.with_top5_probs(read_top5_probs(predictions, rejected_rows))
+    return analysis.with_top5_probs(predictions.top5_probs_of(rejected_rows))
 
 
 def with_lenient_accuracies(
