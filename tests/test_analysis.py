@@ -17,9 +17,8 @@ from imagenet_multilabel.dataset_script.annotations.download import sha256_of_fi
 from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.labels import patches
 from imagenet_multilabel.dataset_script.taxonomy import categories, experts
-from imagenet_multilabel.eval_cli.analysis import mistakes
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.scores import results
+from imagenet_multilabel.eval_cli.scores import mistakes, results
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from imagenet_multilabel.metric.references import References
 from imagenet_multilabel.metric.scoring import score
@@ -114,11 +113,16 @@ def _references(
 def test_each_rejected_prediction_gets_exactly_one_source() -> None:
     references, expert, top1 = _references()
     ranked = np.array([[p, 0, 1, 2, 3] for p in top1])
-    probs = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (5, 1))  # the five rejected ones
+    probs = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (len(top1), 1))
+    probs[5:] = [0.9, 0.05, 0.03, 0.01, 0.01]  # the accepted and the problematic image's
     names = references.file_names.tolist()
     result = mistakes.analyze_split(
-        "validation", ranked, references, imagenet_m_file_names={names[1], names[5]}
-    ).with_top5_probs(probs)
+        "validation",
+        ranked,
+        references,
+        imagenet_m_file_names={names[1], names[5]},
+        top5_probs=probs,
+    )
     by_name = {record["file_name"]: record for record in result.records()}
     assert list(by_name) == names[:5]  # accepted (unclear) and problematic images are no mistake
     assert [by_name[n]["source"] for n in names[:5]] == [

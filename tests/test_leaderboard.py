@@ -17,12 +17,12 @@ from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.dataset_script.taxonomy import experts
 from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli import outputs
-from imagenet_multilabel.eval_cli.analysis.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import entries as leaderboard_entries
 from imagenet_multilabel.eval_cli.leaderboard import plots
 from imagenet_multilabel.eval_cli.scores import results
+from imagenet_multilabel.eval_cli.scores.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.metric.scoring import score
 from markdown_it import MarkdownIt
 

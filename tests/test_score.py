@@ -9,8 +9,8 @@ from imagenet_multilabel.dataset_script.taxonomy.categories import (
     categorize_mistakes,
     lenient_accuracies,
 )
-from imagenet_multilabel.eval_cli.analysis.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.scores.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
 from imagenet_multilabel.eval_cli.scores.score import score_predictions
 from imagenet_multilabel.metric.errors import ToolkitError

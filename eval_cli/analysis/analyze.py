@@ -18,6 +18,7 @@ folder is locked while the command works in it, so two ``analyze`` never mix the
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +37,10 @@ from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.predictions import Predictions, read_predictions
 from ..scores.score import score_and_analyze
-from .mistakes import MISTAKES_FILE, write_mistakes_jsonl
 from .review import REVIEW_FOLDER, THUMBNAIL_FOLDER, page_path, write_review_page, write_thumbnails
 
 ANALYSIS_FOLDER = "analysis"  # the command's default output, next to the predictions
+MISTAKES_FILE = "mistakes.jsonl"  # one JSON object per rejected prediction
 
 
 def analyze_predictions(
@@ -106,7 +107,6 @@ def analyze_predictions(
             split,
             limit=limit,
             image_rules=image_rules,
-            with_probabilities=True,
         )
         records = analysis.records()
         review_folder = page_path(output).parent
@@ -118,7 +118,7 @@ def analyze_predictions(
         try:
             outputs.write_json(output / RESULTS_FILE, document)
             written.append(RESULTS_FILE)
-            write_mistakes_jsonl(output / MISTAKES_FILE, records)
+            outputs.write_lines(output / MISTAKES_FILE, map(json.dumps, records))
             written.append(MISTAKES_FILE)
             write_review_page(
                 output,

@@ -290,7 +290,6 @@ def _analyze(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..analysis import analyze
-    from ..analysis.mistakes import MISTAKES_FILE
     from ..analysis.review import page_path
     from ..outputs import RESULTS_FILE
 
@@ -324,7 +323,7 @@ def _analyze(args: argparse.Namespace) -> int:
     status = _report(document, args)
     print(
         f"Labels: version {document['labels'].get('version')}, {labels_used}\n"
-        f"Wrote {output_dir / RESULTS_FILE} and {output_dir / MISTAKES_FILE}\n"
+        f"Wrote {output_dir / RESULTS_FILE} and {output_dir / analyze.MISTAKES_FILE}\n"
         f"Review page: {page_path(output_dir).resolve().as_uri()}"
     )
     return status

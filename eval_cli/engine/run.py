@@ -36,14 +36,7 @@ from ..models.categorizer import ImageCategorizer
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import hub, results
 from ..scores.predictions import read_predictions
-from ..scores.score import (
-    analyze_mistakes,
-    chosen_splits,
-    labels_provenance,
-    score_splits,
-    split_file_names,
-    with_lenient_accuracies,
-)
+from ..scores.score import chosen_splits, score_and_analyze, split_file_names
 from .distributed import (
     accelerator_for,
     auto_batch_size,
@@ -432,37 +425,24 @@ def _scored_document(
     """Main process: the predictions file scored as `score` scores it, the results document and
     the model-card files written."""
     predictions_path = output_dir / PREDICTIONS_FILE
-    predictions = read_predictions(predictions_path)
-    metrics, num_outside = score_splits(
-        predictions, launch.label_sets, launch.splits, limit=launch.options.limit
+    document, _ = score_and_analyze(
+        read_predictions(predictions_path),
+        launch.labels,
+        launch.label_sets,
+        launch.options.split,
+        limit=launch.options.limit,
+        image_rules=launch.image_rules,
+        predictions_named={"file": PREDICTIONS_FILE},
+        model=model,
+        run=run,
     )
     unpredicted = {
         split: split_metrics["num_missing_predictions"]
-        for split, split_metrics in metrics.items()
+        for split, split_metrics in document["metrics"].items()
         if split_metrics["num_missing_predictions"]
     }
     if unpredicted:  # an invariant of the loop; never scored as if complete
         raise ResumeError(f"{predictions_path} lacks predictions (per split: {unpredicted})")
-    analysis = analyze_mistakes(
-        predictions,
-        launch.labels,
-        launch.splits,
-        limit=launch.options.limit,
-        image_rules=launch.image_rules,
-    )
-    document = results.document(
-        with_lenient_accuracies(metrics, analysis),
-        labels=labels_provenance(launch.labels, launch.label_sets),
-        predictions={
-            "file": PREDICTIONS_FILE,
-            "sha256": predictions.sha256,
-            "num_rows": len(predictions),
-            "num_outside_chosen_splits": num_outside,
-        },
-        mistakes=analysis.summary,
-        model=model,
-        run=run,
-    )
     try:
         outputs.write_json(output_dir / RESULTS_FILE, document)
         hub.write_card_files(document, output_dir)

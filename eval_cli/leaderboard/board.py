@@ -41,8 +41,8 @@ from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import expect_path, expect_paths
 from .. import outputs
-from ..analysis.mistakes import analyze_split
 from ..scores import results
+from ..scores.mistakes import analyze_split
 from ..scores.results_dataset import ResultsFile
 from ..scores.score import with_lenient_accuracies
 from .entries import (

@@ -19,15 +19,14 @@ from ...dataset_script import escape
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
-from ..analysis import mistakes as analysis
 from ..outputs import RESULTS_FILE
-from ..scores import results
+from ..scores import mistakes, results
 from ..scores.results_dataset import ResultsFile, results_files
 from .families import UNKNOWN, model_facts
 
 # Mistake sources under their names before the rename (``unreviewed`` meant two things).
 OLD_MISTAKE_SOURCES = {"unreviewed": "outside-label-set"}
-MISTAKE_SOURCES = analysis.SOURCES
+MISTAKE_SOURCES = mistakes.SOURCES
 SEVERITIES = ("minor", "borderline", "major")
 # What the leaderboard shows of each split: every registered set's column metrics (a total before
 # the count it bounds), the outside-label-set count, and what the flags read.

@@ -3,8 +3,9 @@
 Predictions join the labels by file name, never by position; every registered label set
 (`metric.label_sets`) of each chosen split judges them, with the labels its loading half reads
 (`dataset_script.label_sets`): the split's images are aligned once and each set scores the
-predicted ones. `run` scores its own predictions file through `score_splits` as well, so both
-commands report identical numbers.
+predicted ones; the mistake analysis (`mistakes`) of the same predictions is summarised beside
+them. `score`, `analyze` and `run` all make their results document in `score_and_analyze`, from
+predictions read once, so the three report identical numbers.
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from ...metric.errors import (
     expect_path,
     expect_text,
 )
-from ...metric.references import References
-from ..analysis.mistakes import MistakeAnalysis, analyze_split
 from . import results
+from .mistakes import MistakeAnalysis, analyze_split
 from .predictions import Predictions, read_predictions
 
 
@@ -103,33 +103,64 @@ def score_and_analyze(
     *,
     limit: int | None = None,
     image_rules: ImageRules | None = None,
-    with_probabilities: bool = False,
+    predictions_named: Mapping[str, str] | None = None,
+    model: Mapping[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], MistakeAnalysis]:
-    """`score_predictions`' document of read ``predictions`` on loaded ``labels`` (and the
-    label sets ``loaded`` for ``split``), and the mistake analysis it summarises, analysed once
-    (``image_rules`` and ``with_probabilities`` as `analyze_mistakes` takes them)."""
+    """The results document of read ``predictions`` on loaded ``labels`` (and the label sets
+    ``loaded`` for ``split``), and the mistake analysis it summarises, analysed once: scored,
+    then analysed, then assembled, each step on what the one before gave.
+
+    ``image_rules``: the taxonomy's image rules bound to the images (None: image-free rules
+    only). ``predictions_named``: how the document names the predictions file (default: its
+    path, ``{"source": ...}``). ``model`` and ``run``: `run`'s blocks.
+    """
     splits = chosen_splits(split)
     metrics, num_outside = score_splits(predictions, loaded, splits, limit=limit)
-    analysis = analyze_mistakes(
-        predictions,
-        labels,
-        splits,
-        limit=limit,
-        image_rules=image_rules,
-        with_probabilities=with_probabilities,
-    )
+    analysis = _analyze(predictions, labels, splits, limit=limit, image_rules=image_rules)
     document = results.document(
         with_lenient_accuracies(metrics, analysis),
         labels=labels_provenance(labels, loaded),
         predictions={
-            "source": predictions.source,
+            **(predictions_named or {"source": predictions.source}),
             "sha256": predictions.sha256,
             "num_rows": len(predictions),
             "num_outside_chosen_splits": num_outside,
         },
         mistakes=analysis.summary,
+        model=model,
+        run=run,
     )
     return document, analysis
+
+
+def _analyze(
+    predictions: Predictions,
+    labels: Labels,
+    splits: Sequence[str],
+    *,
+    limit: int | None,
+    image_rules: ImageRules | None,
+) -> MistakeAnalysis:
+    """The mistake analysis (`mistakes`) of the validation split when chosen (it holds the
+    ImageNet-M images too), else of ImageNet-M: its first ``limit`` images that have a
+    prediction, with their top-5 probabilities where the file has them."""
+    split = "validation" if "validation" in splits else "imagenet_m"
+    references = labels.split(split)
+    if limit is not None:
+        references = references.take(np.arange(min(limit, len(references))))
+    rows = predictions.rows_for(references.file_names.tolist())
+    predicted = np.flatnonzero(rows >= 0)  # score_splits refused a split without any
+    rows = rows[predicted]
+    imagenet_m = labels.splits.get("imagenet_m")
+    return analyze_split(
+        split,
+        predictions.ranked()[rows],
+        references.take(predicted),
+        imagenet_m_file_names=None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
+        image_rules=image_rules,
+        top5_probs=None if predictions.top5_probs is None else predictions.top5_probs[rows],
+    )
 
 
 def score_splits(
@@ -218,53 +249,6 @@ def split_file_names(
     """Every image that ``splits`` score (the first ``limit`` of each), in image-id order."""
     image_ids = np.unique(np.concatenate([split_image_ids(loaded, s)[:limit] for s in splits]))
     return [classes.file_name_from_image_id(image_id) for image_id in image_ids.tolist()]
-
-
-def predicted_references(
-    predictions: Predictions, labels: Labels, split: str, limit: int | None = None
-) -> tuple[References, np.ndarray, int]:
-    """The references of ``split`` (its first ``limit`` images) that have a prediction, the row
-    of each one's prediction, and how many images of the split have none."""
-    references = labels.split(split)
-    if limit is not None:
-        references = references.take(np.arange(min(limit, len(references))))
-    rows = predictions.rows_for(references.file_names.tolist())
-    predicted = np.flatnonzero(rows >= 0)
-    if predicted.size == 0:
-        raise ToolkitError(
-            f"{predictions.source!r} has no prediction for any of the {len(rows):,} images of "
-            f"split {split!r}"
-        )
-    return references.take(predicted), rows[predicted], int(len(rows) - predicted.size)
-
-
-def analyze_mistakes(
-    predictions: Predictions,
-    labels: Labels,
-    splits: Sequence[str],
-    *,
-    limit: int | None = None,
-    image_rules: ImageRules | None = None,
-    with_probabilities: bool = False,
-) -> MistakeAnalysis:
-    """The mistake analysis (`eval_cli.analysis`) of the validation split when chosen (it holds
-    the ImageNet-M images too), else of ImageNet-M; ``image_rules``: the taxonomy's image rules
-    bound to the images (None: image-free rules only); ``with_probabilities`` reads the top-5
-    probabilities of the rejected predictions from a JSONL file, for the records."""
-    split = "validation" if "validation" in splits else "imagenet_m"
-    references, rows, _ = predicted_references(predictions, labels, split, limit)
-    imagenet_m = labels.splits.get("imagenet_m")
-    analysis = analyze_split(
-        split,
-        predictions.ranked()[rows],
-        references,
-        imagenet_m_file_names=None if imagenet_m is None else set(imagenet_m.file_names.tolist()),
-        image_rules=image_rules,
-    )
-    if not with_probabilities:
-        return analysis
-    rejected_rows = predictions.rows_for(analysis.rejected.file_names.tolist())
-    return analysis.with_top5_probs(predictions.top5_probs_of(rejected_rows))
 
 
 def with_lenient_accuracies(

@@ -26,19 +26,18 @@ from rules that mean the same for every model; where the experts reviewed the mi
 when the caller binds them to the images (``image_rules``); without them the summary says which
 categories were not available and under which rules their mistakes were counted.
 
-``analyze_split`` gives one record per rejected prediction (a row of ``mistakes.jsonl``) and the
-``mistakes`` block of ``results.json`` (printed under the metrics by ``results.report``).
+``analyze_split`` gives the ``mistakes`` block of ``results.json`` (printed under the metrics by
+``results.report``) and, for ``analyze``, one record per rejected prediction (a row of
+``mistakes.jsonl``). It is part of scoring: `score` and `run` record its summary and the lenient
+accuracies beside the metrics, from the same read of the predictions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,6 @@ from ...dataset_script.taxonomy.categories import (
 )
 from ...metric.references import References
 from ...metric.scoring import OUTSIDE_LABEL_SET, PROBLEMATIC, WRONG, judge
-from .. import outputs
 
 SOURCES = ("expert", "outside-label-set", "confusion-pair", "uncategorized")
 CONFUSION_PAIR_CATEGORY = "fine-grained"
@@ -63,7 +61,6 @@ LENIENT_ACCURACIES = (
     "multilabel_accuracy_minor_forgiven",
     "multilabel_accuracy_minor_explainable_forgiven",
 )
-MISTAKES_FILE = "mistakes.jsonl"
 TOP_SHOWN = 10  # classes and confusions listed in the results
 _LABEL_SETS = ("correct", "unclear", "wrong")
 
@@ -87,11 +84,6 @@ class MistakeAnalysis:
     auto_evidence: list[str]
     # Peychev et al.'s lenient accuracies of the split (the metrics' ``LENIENT_ACCURACIES``)
     accuracies: dict[str, float]
-
-    def with_top5_probs(self, top5_probs: np.ndarray | None) -> MistakeAnalysis:
-        """The same analysis, its records showing ``top5_probs`` ((n, 5), row-aligned with
-        ``rejected``; NaN rows unknown)."""
-        return dataclasses.replace(self, top5_probs=top5_probs)
 
     def records(self) -> list[dict[str, Any]]:
         """One object per rejected prediction, with class names beside the ids."""
@@ -149,14 +141,15 @@ def analyze_split(
     *,
     imagenet_m_file_names: Collection[str] | None,
     image_rules: ImageRules | None = None,
+    top5_probs: np.ndarray | None = None,
 ) -> MistakeAnalysis:
     """Analyze the rejected top-1 predictions of ``ranked`` ((N,) or (N, k) class ids).
 
     ``ranked`` is row-aligned with ``references`` (the predicted images of ``split``);
     ``imagenet_m_file_names`` marks the ImageNet-M images (None: unknown, as when only the
     validation labels were loaded); ``image_rules``: the taxonomy's image rules bound to the
-    images (None: the image-free rules only). The records get probabilities from
-    ``with_top5_probs``.
+    images (None: the image-free rules only); ``top5_probs``: (N, 5), row-aligned with
+    ``ranked`` (NaN rows unknown), shown in the records.
     """
     ranked = np.asarray(ranked)
     top1 = ranked if ranked.ndim == 1 else ranked[:, 0]
@@ -176,7 +169,7 @@ def analyze_split(
         summary={},
         rejected=rejected,
         ranked=ranked[rejected_rows],
-        top5_probs=None,
+        top5_probs=None if top5_probs is None else top5_probs[rejected_rows],
         sources=sources,
         outside_label_set=outside.tolist(),
         categories=categories,
@@ -300,9 +293,3 @@ def _summary(
 def _most_common(counts: Counter) -> list[tuple[Any, int]]:
     """The ``TOP_SHOWN`` largest counts, ties broken by key so that output is deterministic."""
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_SHOWN]
-
-
-def write_mistakes_jsonl(path: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> Path:
-    """One JSON object a line, written whole or not at all (`eval_cli.outputs`)."""
-    outputs.write_lines(path, (json.dumps(record) for record in records))
-    return Path(path)
