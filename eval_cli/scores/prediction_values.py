@@ -78,8 +78,12 @@ def top5_probabilities(values: list[Any]) -> np.ndarray:
     row for anything else. Probabilities are shown beside mistakes, never scored: a row without
     them is unknown, not an error."""
     probs = np.full((len(values), TOP_K), np.nan)
-    is_five = _lists_of_five(values)
-    five = list(itertools.chain.from_iterable(itertools.compress(values, is_five)))
+    if set(map(type, values)) == {list} and set(map(len, values)) == {TOP_K}:  # as `run` writes
+        is_five = np.ones(len(values), dtype=bool)
+        five = list(itertools.chain.from_iterable(values))
+    else:
+        is_five = _lists_of_five(values)
+        five = list(itertools.chain.from_iterable(itertools.compress(values, is_five)))
     if five:
         probs[is_five] = _floats(five).reshape(-1, TOP_K)
         probs[~np.isfinite(probs).all(axis=1)] = np.nan
