@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.scores import predictions as predictions_module
+from imagenet_multilabel.eval_cli.scores import prediction_formats
 from imagenet_multilabel.eval_cli.scores.predictions import PredictionsFileError, read_predictions
 
 FIRST = "ILSVRC2012_val_00000001.JPEG"
@@ -161,7 +161,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
     def refuse(file, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(file))
 
-    monkeypatch.setattr(predictions_module, "open", refuse, raising=False)
+    monkeypatch.setattr(prediction_formats, "open", refuse, raising=False)
     with pytest.raises(PredictionsFileError, match="cannot read .*p.jsonl.*Permission denied"):
         read_predictions(path)
 
@@ -171,10 +171,10 @@ def test_blank_lines_are_skipped_without_being_parsed(tmp_path, monkeypatch):
     whitespace-only lines and lines cut between two read blocks included, and the lines keep
     their numbers."""
     calls = []
-    monkeypatch.setattr(predictions_module, "_BLOCK_CHARS", 7, raising=False)  # lines cut
-    real_loads = predictions_module.json.loads
+    monkeypatch.setattr(prediction_formats, "_BLOCK_CHARS", 7)  # lines cut
+    real_loads = prediction_formats.json.loads
     monkeypatch.setattr(
-        predictions_module.json, "loads", lambda text: calls.append(text) or real_loads(text)
+        prediction_formats.json, "loads", lambda text: calls.append(text) or real_loads(text)
     )
     path = tmp_path / "p.jsonl"
     first = json.dumps({"file_name": FIRST, "prediction": 3})
