@@ -36,14 +36,16 @@ from typing import Any
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 CHILD_FLAG = "--instrumented-child"
-# Functions of `eval_cli.run`, timed where the run looks them up (its module namespace): name ->
-# what it is. Each call adds one entry; a sweep calls the per-model ones once per model.
+# Functions of `eval_cli.engine.run` (`launch` for the labels load), timed where the run looks them
+# up (their module namespace): name -> what it is. Each call adds one entry; a sweep calls the
+# per-model ones once per model.
 LAUNCH_PHASES = {
-    "_check_models": "model checks (every model of the launch)",
+    "check_models": "model checks (every model of the launch)",
     "accelerator_for": "accelerator created",
-    "_start_launch": "launch: labels + image source indexed",
+    "open_launch": "launch: labels + image source indexed",
     "resolve_labels": "  of which labels load",
 }
+LOOKED_UP_IN_LAUNCH = ("resolve_labels",)
 MODEL_PHASES = {
     "load_model": "model load (first: imports its libraries)",
     "predicted_before": "resume check",
@@ -137,12 +139,13 @@ def instrumented_child(argv: list[str]) -> None:
     with _clock(phases, "import of the CLI"):
         from imagenet_multilabel.eval_cli.commands import cli
     with _clock(phases, "import of the run machinery (torch, accelerate, models)"):
-        from imagenet_multilabel.eval_cli.engine import run, sweep  # noqa: F401 (what `run` imports)
+        from imagenet_multilabel.eval_cli.engine import launch, run, sweep  # noqa: F401
     load_model = run.load_model
     for name in (*LAUNCH_PHASES, *MODEL_PHASES):
-        if not hasattr(run, name):
-            raise SystemExit(f"eval_cli.run has no {name} any more: update {__file__}'s phases")
-        setattr(run, name, timed_call(name, getattr(run, name)))
+        module = launch if name in LOOKED_UP_IN_LAUNCH else run
+        if not hasattr(module, name):
+            raise SystemExit(f"{module.__name__} has no {name} any more: update {__file__}")
+        setattr(module, name, timed_call(name, getattr(module, name)))
     run.prediction_batches = first_batch_timed(run.prediction_batches)
     main_started = time.perf_counter()
     if profile_path:

@@ -18,6 +18,7 @@ from imagenet_multilabel.dataset_script.labels import loading as labels_module
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import launch as launch_module
 from imagenet_multilabel.eval_cli.engine import run as run_module
 from imagenet_multilabel.eval_cli.engine.sweep import (
     ModelSpec,
@@ -69,7 +70,7 @@ def test_a_sweep_is_separate_runs_sharing_labels_and_images(
 ):
     calls: Counter[str] = Counter()
     checked: Counter[str] = Counter()
-    for module, name in ((labels_module, "load_labels"), (run_module, "open_image_source")):
+    for module, name in ((labels_module, "load_labels"), (launch_module, "open_image_source")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, _counted(real, name, calls))
     real_check = decode.check_images

@@ -214,6 +214,34 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("transformers", "timm", "zero-shot"),
         help="override the detected model kind (each --model)",
     )
+    output = add_evaluation_arguments(
+        parser,
+        model,
+        default_split="imagenet_m",
+        output_help="where results go (default: eval_results/<model name>); with several models "
+        "the parent of one folder per model (default: eval_results)",
+    )
+    output.add_argument(
+        "--push-to-hub",
+        action="store_true",
+        help="open a pull request with the results on the model's Hub card",
+    )
+    output.add_argument("--hub-repo-id", help="model repository for --push-to-hub")
+    output.add_argument(
+        "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
+    )
+    _add_categorizer_argument(output, "the run's images and device")
+
+
+def add_evaluation_arguments(
+    parser: argparse.ArgumentParser,
+    model: Any,
+    *,
+    default_split: str,
+    output_help: str,
+) -> Any:
+    """How models are evaluated (`RunOptions` fields but the push), shared by `run` and
+    `sweep run`; returns the output group for more options."""
     model.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -247,7 +275,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "the model runs; either way each image is fully decoded once, during the run, and any "
         "that fail are listed after the others are predicted",
     )
-    _add_label_arguments(parser, default_split="imagenet_m", full_split=True)
+    _add_label_arguments(parser, default_split=default_split, full_split=True)
     compute = parser.add_argument_group("compute")
     compute.add_argument(
         "--batch-size",
@@ -284,25 +312,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "a GPU is approximate: for screening, never official, not pushed). Implies "
         "--preprocess-on device",
     )
+    compute.add_argument(
+        "--decoded-cache",
+        metavar="DIR",
+        help="decode the images once into DIR (memory-mapped uint8, ~28 GB for all 50,000; "
+        "said before building, refused when the disk lacks the room) and read them from there "
+        "for every model and every later run on this machine; the same predictions",
+    )
     compute.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     compute.add_argument("--compile", action="store_true", help="torch.compile the model")
     compute.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is there")
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--output-dir",
-        help="where results go (default: eval_results/<model name>); with several models the "
-        "parent of one folder per model (default: eval_results)",
-    )
-    output.add_argument(
-        "--push-to-hub",
-        action="store_true",
-        help="open a pull request with the results on the model's Hub card",
-    )
-    output.add_argument("--hub-repo-id", help="model repository for --push-to-hub")
-    output.add_argument(
-        "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
-    )
-    _add_categorizer_argument(output, "the run's images and device")
+    output.add_argument("--output-dir", help=output_help)
+    return output
 
 
 def _batch_size(value: str) -> int | str:

@@ -16,7 +16,9 @@ On the device paths an image that is not an RGB JPEG (grayscale, CMYK, PNG) is d
 finished by the CPU path in its worker, flagged per image, so results count them. Each image is
 decoded once; one that fails becomes a marker (its problem), not an exception, so the run
 predicts every other image before it names the failures. Each item carries its image's
-fingerprint, computed where the bytes are read, for resume.
+fingerprint, computed where the bytes are read, for resume. With a decoded cache
+(`decoded_cache`) the workers read the pixels PIL decoded once, and their fingerprint, from it
+instead, and go on exactly as after their own decode.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...dataset_script.images.decode import decode_image
 from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
+from .decoded_cache import DecodedImages
 from .jpeg_decode import ImageDecodeError, decode_batch, decoder_label, is_rgb_jpeg
 from .preprocess_plan import PreprocessPlan, UnsupportedPreprocessingError
 from .resume import ImageFingerprint
@@ -108,15 +111,18 @@ class WorkerImages(Dataset):
     problem, finished)``: ``payload`` is the finished image (``finished``), or what the main
     process finishes (decoded pixels, or the bytes on the device-decode path); ``problem`` is
     empty, or says why the image could not be read or decoded (the payload is then a blank
-    stand-in that is never predicted)."""
+    stand-in that is never predicted). ``decoded``: the images' pixels decoded once, read
+    instead of decoding (never on the device-decode path)."""
 
-    def __init__(self, images: LocatedImages, feed: Feed):
-        self.images, self.feed = images, feed
+    def __init__(self, images: LocatedImages, feed: Feed, decoded: DecodedImages | None = None):
+        self.images, self.feed, self.decoded = images, feed, decoded
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[int, Any, int, int, str, bool]:
+        if self.decoded is not None:
+            return self._cached_item(index)
         try:
             file_name, data = self.images[index]
             payload, finished = self._work(data, file_name)
@@ -129,6 +135,16 @@ class WorkerImages(Dataset):
         if self.feed.path == FLOAT_PATH:
             return self.feed.preprocess(image)
         return self.feed.plan.geometry.apply_pil(image)
+
+    def _cached_item(self, index: int) -> tuple[int, Any, int, int, str, bool]:
+        """The item from the decoded cache: the same pixels as ``decode_image`` gives, the
+        same split of work as ``_work`` (an image whose bytes were not RGB is finished here)."""
+        pixels, fingerprint, rgb, problem = self.decoded.read(index)
+        if problem:
+            return index, self.finished(_BLANK), 0, 0, problem, True
+        if self.feed.path == DEVICE_GEOMETRY_PATH and rgb:
+            return index, torch.from_numpy(pixels.copy()).permute(2, 0, 1), *fingerprint, "", False
+        return index, self.finished(Image.fromarray(pixels)), *fingerprint, "", True
 
     def _work(self, data: bytes, file_name: str) -> tuple[Any, bool]:
         path = self.feed.path
@@ -165,12 +181,13 @@ def prediction_batches(
     feed: Feed,
     batch_size: int,
     num_workers: int,
+    decoded: DecodedImages | None = None,
 ) -> Iterator[Batch]:
     """``images`` through ``feed`` in ``num_workers`` workers per process, this process's
     share, each batch's geometry finished on ``accelerator.device`` (accelerate pads the last
     shard; the gather drops it); normalisation is left to each model (`model_pixels`), so that
-    models of equal geometry share one pass."""
-    dataset = WorkerImages(images, feed)
+    models of equal geometry share one pass. ``decoded``: their pixels, decoded once."""
+    dataset = WorkerImages(images, feed, decoded)
     stacked = feed.path in (FLOAT_PATH, UINT8_PATH)
     loader = accelerator.prepare_data_loader(
         DataLoader(

@@ -22,21 +22,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from accelerate import Accelerator
 
-from ...dataset_script.hub.access import PushError
-from ...dataset_script.images.choose import open_image_source
 from ...dataset_script.images.decode import check_images
-from ...dataset_script.images.source import ImageSource, LocatedImages
-from ...dataset_script.label_sets import LoadedLabelSet, check_label_set_files, load_label_sets
-from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
-from ...dataset_script.taxonomy.categories import ImageRules
-from ...metric.errors import ToolkitError, first_few
+from ...dataset_script.images.source import LocatedImages
+from ...dataset_script.labels.loading import Labels, LabelSource
+from ...metric.errors import ToolkitError
 from .. import outputs
-from ..models import ModelLoadError, load_model, local_model_folder, model_problem
+from ..models import load_model, local_model_folder
 from ..models.categorizer import ImageCategorizer
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
-from ..scores import hub, results
+from ..scores import hub
 from ..scores.predictions import read_predictions
-from ..scores.score import chosen_splits, score_and_analyze, split_file_names
+from ..scores.score import score_and_analyze
 from .distributed import (
     accelerator_for,
     auto_batch_size,
@@ -44,8 +40,8 @@ from .distributed import (
     exclusive_output_dirs,
     loaded_in_step,
     on_main,
-    warn_about_the_setup,
 )
+from .launch import Launch, check_models, open_launch
 from .loader import Feed, choose_feed, prediction_batches
 from .predict_loop import predict_group
 from .resume import ResumeError, predicted_before, run_identity
@@ -53,27 +49,6 @@ from .run_options import RunOptions
 
 if TYPE_CHECKING:
     from .sweep import ModelSpec, Outcome
-
-
-@dataclass
-class _Launch:
-    """What the models of one launch share, prepared once: the processes, the labels, the
-    images located in their source, and (on the main process) those whose headers passed."""
-
-    accelerator: Accelerator
-    options: RunOptions
-    images: str
-    source: ImageSource
-    labels: Labels
-    label_sets: dict[str, LoadedLabelSet]
-    splits: tuple[str, ...]
-    wanted: list[str]
-    # The label patches as absolute paths, recorded so `analyze --run-dir` finds them from any
-    # directory (the labels' provenance names each patch by its file name only).
-    patch_paths: tuple[str, ...] = ()
-    checked: set[str] = field(default_factory=set)
-    # The taxonomy's image rules on these images (`RunOptions.categorizer_model`), for scoring.
-    image_rules: ImageRules | None = None
 
 
 def evaluate_launch(
@@ -88,16 +63,12 @@ def evaluate_launch(
     """Each model of ``specs`` into its folder of ``output_dirs``, in one launch; ``keep_going``:
     a model that fails with a ToolkitError is reported on stderr and the others run (else the
     error is raised). What stops the launch (labels, missing images) is raised before any model
-    is loaded.
-
-    Models are loaded one by one and held until ``_held_models_are_full``; then each group of
-    those sharing a decode key (`_decode_key`) runs one loop over the images any of them still
-    needs, every batch decoded once and fed to each model that needs it."""
+    is loaded; every output folder is locked for the whole launch."""
     if options.hub_repo_id is not None and len(specs) > 1:
         raise ToolkitError(
             f"hub_repo_id names one model's repository; it does not apply to {len(specs)} models"
         )
-    _check_models(specs)
+    check_models(specs)
     if options.push_to_hub:
         for spec in specs:
             hub.check_target_repo(spec.model, options.hub_repo_id)
@@ -105,24 +76,39 @@ def evaluate_launch(
     categorizer = None
     if options.categorizer_model is not None:  # refused here if not CLIP-like: nothing ran yet
         categorizer = ImageCategorizer(options.categorizer_model, device=accelerator.device)
-    outcomes: dict[int, Outcome] = {}
     with exclusive_output_dirs(accelerator, output_dirs):
-        launch = _start_launch(accelerator, images, labels, options)
+        launch = open_launch(accelerator, images, labels, options)
         if categorizer is not None:  # its model loads on the main process, when first scoring
             launch.image_rules = categorizer.image_rules(launch.source)
-        held: dict[Any, list[ModelRun]] = {}
-        for position, (spec, directory) in enumerate(zip(specs, output_dirs, strict=True)):
-            try:
-                model_run = _prepared_model(launch, spec, directory, position)
-            except ToolkitError as error:
-                outcomes[position] = (spec, _reported(launch, spec, error, keep_going))
-                accelerator.free_memory()
-                continue
-            held.setdefault(_decode_key(model_run), []).append(model_run)
-            if _held_models_are_full(accelerator, sum(map(len, held.values()))):
-                outcomes.update(_run_groups(launch, held.values(), keep_going))
-                held.clear()
-        outcomes.update(_run_groups(launch, held.values(), keep_going))
+        return run_models(launch, specs, output_dirs, keep_going=keep_going)
+
+
+def run_models(
+    launch: Launch,
+    specs: Sequence[ModelSpec],
+    output_dirs: Sequence[Path],
+    *,
+    keep_going: bool,
+) -> list[Outcome]:
+    """The models of ``specs`` in ``launch``, each into its folder (which the caller holds).
+
+    Models are loaded one by one and held until ``_held_models_are_full``; then each group of
+    those sharing a decode key (`_decode_key`) runs one loop over the images any of them still
+    needs, every batch decoded once and fed to each model that needs it."""
+    outcomes: dict[int, Outcome] = {}
+    held: dict[Any, list[ModelRun]] = {}
+    for position, (spec, directory) in enumerate(zip(specs, output_dirs, strict=True)):
+        try:
+            model_run = _prepared_model(launch, spec, directory, position)
+        except ToolkitError as error:
+            outcomes[position] = (spec, _reported(launch, spec, error, keep_going))
+            launch.accelerator.free_memory()
+            continue
+        held.setdefault(_decode_key(model_run), []).append(model_run)
+        if _held_models_are_full(launch.accelerator, sum(map(len, held.values()))):
+            outcomes.update(_run_groups(launch, held.values(), keep_going))
+            held.clear()
+    outcomes.update(_run_groups(launch, held.values(), keep_going))
     return [outcomes[position] for position in range(len(specs))]
 
 
@@ -158,7 +144,7 @@ def _decode_key(model_run: ModelRun) -> Hashable:
 
 
 def _reported(
-    launch: _Launch, spec: ModelSpec, error: ToolkitError, keep_going: bool
+    launch: Launch, spec: ModelSpec, error: ToolkitError, keep_going: bool
 ) -> ToolkitError:
     """A model's failure as its outcome, said on stderr; raised when not ``keep_going``."""
     if not keep_going:
@@ -166,56 +152,6 @@ def _reported(
     if launch.accelerator.is_main_process:
         print(f"error: {spec.model}: {error}", file=sys.stderr)
     return error
-
-
-def _check_models(specs: Sequence[ModelSpec]) -> None:
-    """Every model of a launch checked before anything is created or loaded
-    (`eval_cli.models.model_problem`): a bad name on a models file's 500th line, or a model
-    missing from the cache when offline, stops the launch at once, not after hours of others."""
-    problems = [problem for spec in specs if (problem := model_problem(spec.model, spec.revision))]
-    if len(problems) == 1 == len(specs):
-        raise ModelLoadError(f"{problems[0]}; nothing was run")
-    if problems:
-        raise ModelLoadError(
-            f"{len(problems)} of the {len(specs)} models cannot be evaluated (first: "
-            f"{first_few(problems)}); nothing was run"
-        )
-
-
-def _start_launch(
-    accelerator: Accelerator,
-    images: str,
-    labels: Labels | LabelSource | None,
-    options: RunOptions,
-) -> _Launch:
-    """Labels loaded and every wanted image located, once for all the models of a launch; a
-    missing image stops the launch before any model is loaded."""
-    warn_about_the_setup(accelerator, options.mixed_precision)
-    splits = chosen_splits(options.split)
-    files, allowed = options.label_set_files, options.allow_unverified_label_set_files
-    check_label_set_files(splits, files, allowed)
-    # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
-    # process; the others then read the cache.
-    given = labels if isinstance(labels, LabelSource) else None
-    with accelerator.local_main_process_first():
-        labels = resolve_labels(labels)
-    label_problems = results.label_problems(labels.provenance)
-    if options.push_to_hub and label_problems:
-        raise PushError(
-            f"--push-to-hub needs the published labels, but {'; '.join(label_problems)}: only "
-            "complete results on the published labels go to the Hub; nothing was run"
-        )
-    patch_paths = tuple(
-        str(Path(patch).resolve()) for patch in (given.patches if given is not None else ())
-    )
-    loaded = load_label_sets(splits, labels, files, allowed)
-    wanted = split_file_names(loaded, splits, options.limit)
-    with accelerator.local_main_process_first():
-        source = open_image_source(images, split=options.images_split)
-    source.locate(wanted)
-    return _Launch(
-        accelerator, options, images, source, labels, loaded, splits, wanted, patch_paths
-    )
 
 
 @dataclass
@@ -240,7 +176,7 @@ class ModelRun:
     failure: ToolkitError | None = None
 
 
-def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position: int) -> ModelRun:
+def _prepared_model(launch: Launch, spec: ModelSpec, output_dir: Path, position: int) -> ModelRun:
     """One model of a launch loaded, its folder resumed and the headers of what it still needs
     checked, its forward pass, batch size and feed chosen."""
     started = time.perf_counter()
@@ -321,7 +257,7 @@ def _prepared_model(launch: _Launch, spec: ModelSpec, output_dir: Path, position
 
 
 def _run_groups(
-    launch: _Launch, groups: Iterable[list[ModelRun]], keep_going: bool
+    launch: Launch, groups: Iterable[list[ModelRun]], keep_going: bool
 ) -> dict[int, Outcome]:
     """Each group's loop, then each of its models scored (and pushed): the outcome per launch
     position. The models are released at the end."""
@@ -340,7 +276,7 @@ def _run_groups(
     return outcomes
 
 
-def _feed_group(launch: _Launch, group: Sequence[ModelRun]) -> None:
+def _feed_group(launch: Launch, group: Sequence[ModelRun]) -> None:
     """One loop over the images any model of ``group`` still needs, in the launch's order, each
     batch decoded once and fed to every model that needs some of it."""
     names = [model_run.spec.name for model_run in group]
@@ -350,7 +286,12 @@ def _feed_group(launch: _Launch, group: Sequence[ModelRun]) -> None:
     images = launch.source.locate([name for name in launch.wanted if name in needed])
     first = group[0]
     batches = prediction_batches(
-        launch.accelerator, images, first.feed, first.batch_size, launch.options.num_workers
+        launch.accelerator,
+        images,
+        first.feed,
+        first.batch_size,
+        launch.options.num_workers,
+        launch.decoded.for_images(images) if launch.decoded is not None else None,
     )
     loop_started = time.perf_counter()
     predict_group(launch.accelerator, batches, group, images)
@@ -359,7 +300,7 @@ def _feed_group(launch: _Launch, group: Sequence[ModelRun]) -> None:
     launch.accelerator.wait_for_everyone()
 
 
-def _finished(launch: _Launch, model_run: ModelRun) -> dict[str, Any] | None:
+def _finished(launch: Launch, model_run: ModelRun) -> dict[str, Any] | None:
     """A model after its loop: scored, results written (and pushed); the document on the main
     process, None on the others."""
     accelerator, options = launch.accelerator, launch.options
@@ -420,7 +361,7 @@ def _forward(
 
 
 def _scored_document(
-    launch: _Launch, output_dir: Path, model: Mapping[str, Any], run: Mapping[str, Any]
+    launch: Launch, output_dir: Path, model: Mapping[str, Any], run: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Main process: the predictions file scored as `score` scores it, the results document and
     the model-card files written."""
@@ -456,8 +397,11 @@ def _scored_document(
     return document
 
 
-def _check_headers(launch: _Launch, located: LocatedImages) -> None:
+def _check_headers(launch: Launch, located: LocatedImages) -> None:
     """Main process: the header of every image not checked yet for an earlier model."""
     unchecked = [name for name in located.file_names if name not in launch.checked]
-    check_images(launch.source.locate(unchecked), full_decode=False)  # decoded once, later
+    if launch.decoded is not None:  # its build checked every header
+        launch.decoded.check_headers(unchecked)
+    else:
+        check_images(launch.source.locate(unchecked), full_decode=False)  # decoded once, later
     launch.checked.update(unchecked)

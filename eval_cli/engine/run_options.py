@@ -67,7 +67,9 @@ class RunOptions:
     model's own ops; uint8 goes to the device, normalised there) or ``device`` (workers only
     decode; Pillow-exact resizing on the device); None means ``device`` with
     ``decode_on="device"``, else ``cpu``. ``decode_on``: ``device`` decodes JPEGs in batches on
-    the device (nvJPEG on CUDA: approximate, never official);
+    the device (nvJPEG on CUDA: approximate, never official); ``decoded_cache``: a folder where
+    the images are decoded once and read back by every model and every launch on the machine
+    (`decoded_cache`);
     ``output_dir``: the run's folder (default ``eval_results/<model name>``), or with several
     models the parent of one folder per model; ``push_to_hub``: a pull request with the results on
     the model's Hub page (``hub_repo_id`` for a local model; ``dry_run`` prints it instead);
@@ -92,6 +94,7 @@ class RunOptions:
     decode_on: str = "cpu"
     compile: bool = False
     cpu: bool = False
+    decoded_cache: str | os.PathLike | None = None
     output_dir: str | os.PathLike | None = None
     push_to_hub: bool = False
     hub_repo_id: str | None = None
@@ -105,7 +108,8 @@ class RunOptions:
             expect_text(getattr(self, name), f"RunOptions({name}=...)")
         for name in ("hub_repo_id", "categorizer_model"):
             expect_text(getattr(self, name), f"RunOptions({name}=...)", optional=True)
-        expect_path(self.output_dir, "RunOptions(output_dir=...)", optional=True)
+        for name in ("output_dir", "decoded_cache"):
+            expect_path(getattr(self, name), f"RunOptions({name}=...)", optional=True)
         if not isinstance(self.label_set_files, Mapping):
             raise ToolkitError(
                 "label_set_files: expected a mapping of label set name to path, got "
@@ -177,4 +181,9 @@ def _check_combinations(given: Mapping[str, Any], spelled: Callable[[str], str])
         raise ToolkitError(
             f"{spelled('decode_on')} device decodes on the device, where the pixels then stay: "
             f"it implies {spelled('preprocess_on')} device, not cpu"
+        )
+    if given["decode_on"] == "device" and given["decoded_cache"] is not None:
+        raise ToolkitError(
+            f"{spelled('decoded_cache')} holds the pixels PIL decoded; {spelled('decode_on')} "
+            "device decodes the bytes on the device instead: choose one"
         )
