@@ -590,6 +590,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_patches_arguments(
         commands.add_parser("patches", help="label patches: merge several reviewers' patches")
     )
+    from .sweep_cli import add_sweep_arguments  # it builds on this module's arguments
+
+    add_sweep_arguments(
+        commands.add_parser(
+            "sweep",
+            help="score many classifiers: plan a manifest, run a shard of it, SLURM, status",
+            description="Sweep the Hub: `sweep plan` writes the manifest of the classifiers to "
+            "score, `sweep run` scores one shard of it, `sweep slurm` writes (and submits) a "
+            "SLURM job array of shards, `sweep status` says where each model stands.",
+        )
+    )
     add_push_metric_arguments(
         commands.add_parser(
             "push-metric",

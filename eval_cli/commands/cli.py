@@ -20,6 +20,8 @@ from ...dataset_script.labels.loading import LabelSource
 from ...metric.errors import ToolkitError, brief_repr
 from ..engine.run_options import RunOptions, require_run_extra
 from .arguments import build_parser, copy_flag
+from .sweep_cli import handle_sweep
+from .sweep_cli import interrupted as sweep_interrupted
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 # The library's errors name API parameters in backquotes (`allow_unverified=True`); the command
@@ -137,6 +139,8 @@ def _interrupted(args: argparse.Namespace) -> str:
             f"interrupted; each file in {args.output_dir or 'the output folder'} is whole, but "
             "some may be missing or from an earlier run: run the same command again"
         )
+    if args.command == "sweep":
+        return sweep_interrupted(args)
     if args.command in ("push", "push-metric"):
         return (
             "interrupted; nothing was committed to the repository (it may have been created): "
@@ -441,4 +445,5 @@ _COMMANDS = {
     "leaderboard": _leaderboard,
     "compare": _compare,
     "patches": _patches,
+    "sweep": handle_sweep,
 }

@@ -64,10 +64,13 @@ def _names_a_path(model_id: str) -> bool:
     return exists or model_id.startswith(("/", ".", "~"))
 
 
-def model_problem(model_id: str, revision: str | None = None) -> str | None:
+def model_problem(
+    model_id: str, revision: str | None = None, *, check_cache: bool = True
+) -> str | None:
     """Why ``model_id`` cannot be loaded, found without loading anything, or None: a path that
-    is not a model folder, a name that is no Hub id, or (with ``HF_HUB_OFFLINE=1``) a Hub model
-    missing from the local cache. A launch checks every model with it before any runs."""
+    is not a model folder, a name that is no Hub id, or (with ``HF_HUB_OFFLINE=1`` and
+    ``check_cache``) a Hub model missing from the local cache. A launch checks every model with
+    it before any runs; a sweep's plan, made offline for a run elsewhere, skips the cache."""
     shown = brief_repr(model_id)
     folder = local_model_folder(model_id)
     if folder is not None:
@@ -91,7 +94,8 @@ def model_problem(model_id: str, revision: str | None = None) -> str | None:
             f"{shown} is neither a local model folder nor a Hub model id (ORG/NAME of letters, "
             "digits, '-', '_' and '.', at most 96 characters)"
         )
-    if huggingface_hub.constants.HF_HUB_OFFLINE and not _in_hub_cache(model_id, revision):
+    offline = huggingface_hub.constants.HF_HUB_OFFLINE
+    if check_cache and offline and not _in_hub_cache(model_id, revision):
         return (
             f"the Hub model {shown} (revision {brief_repr(revision)}) is not in the local Hugging "
             "Face cache, and HF_HUB_OFFLINE=1 forbids downloading it"
