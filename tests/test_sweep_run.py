@@ -229,3 +229,14 @@ def test_submitting_without_slurm_installed_is_one_line_and_keeps_the_script(
     error = capsys.readouterr().err
     assert error.startswith("error: sbatch is not installed here") and error.count("\n") == 1
     assert (tree / "_sweep" / "sweep.sbatch").exists()
+
+
+def test_a_model_done_on_another_split_or_limit_is_run_again(workspace, one_process):
+    from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
+    from imagenet_multilabel.eval_cli.sweeps.execute import _done
+
+    folder = _folder(one_process, workspace, "vit")
+    assert _done(folder, RunOptions(split="all"))
+    assert not _done(folder, RunOptions(split="imagenet_m"))
+    assert not _done(folder, RunOptions(split="all", limit=10))
+    assert not _done(_folder(one_process, workspace, "broken"), RunOptions(split="all"))

@@ -7,7 +7,8 @@ in the manifest's order: labels, images and the decoded cache prepared once; mod
 geometry taken together (up to `run.MAX_MODELS_SHARING_DECODE`), each model's folder locked only
 while it runs, so `sweep status` shows as running exactly the models being run. A model whose
 folder another process holds is left to it; a model that fails has its reason recorded in its
-folder (`status.FAILURE_FILE`) and the others go on; a finished model is never run again.
+folder (`status.FAILURE_FILE`) and the others go on; a model finished on the split and limit
+asked is never run again (on others, it is resumed: only what is missing is predicted).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..engine.sweep import ModelSpec, Outcome
 from ..models import ModelLoadError, model_problem
 from .manifest import ManifestEntry, read_manifest
 from .shards import Shard, shard_entries
-from .status import DONE, clear_failure, folder_state, model_folder_in, record_failure
+from .status import clear_failure, done_document, model_folder_in, record_failure
 
 SWEEP_FOLDER = "_sweep"  # in the tree: the manifest swept, SLURM's script and logs
 MANIFEST_COPY = "manifest.jsonl"
@@ -68,9 +69,9 @@ def sweep_shard(
     report = ShardRun(shard, tree, mine)
     folders = [model_folder_in(tree, entry) for entry in mine]
     accelerator = accelerator_for(options.mixed_precision, options.cpu)
-    states = on_main(accelerator, lambda: [folder_state(folder)[0] for folder in folders])
-    todo = [(e, f) for e, f, state in zip(mine, folders, states, strict=True) if state != DONE]
-    report.done_before = [e for e, state in zip(mine, states, strict=True) if state == DONE]
+    done = on_main(accelerator, lambda: [_done(folder, options) for folder in folders])
+    todo = [(e, f) for e, f, finished in zip(mine, folders, done, strict=True) if not finished]
+    report.done_before = [e for e, finished in zip(mine, done, strict=True) if finished]
     if not todo:
         return report
     launch = open_launch(accelerator, images, labels, options)
@@ -78,6 +79,16 @@ def sweep_shard(
     for chunk in _chunks(todo):
         _run_chunk(launch, chunk, report)
     return report
+
+
+def _done(folder: Path, options: RunOptions) -> bool:
+    """Finished, on the split and limit asked now (else run again: resumed and scored anew)."""
+    document = done_document(folder)
+    run = (document or {}).get("run") or {}
+    return document is not None and (run.get("split"), run.get("limit")) == (
+        options.split,
+        options.limit,
+    )
 
 
 def _check_entries(manifest: str | os.PathLike, entries: Sequence[ManifestEntry]) -> None:

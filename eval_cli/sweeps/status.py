@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...metric.errors import ToolkitError
 from .. import outputs
@@ -65,9 +66,9 @@ def folder_state(folder: Path) -> tuple[str, str]:
     holder = lock_holder(folder)
     if holder is not None:
         return RUNNING, holder
-    done = _done(folder)
-    if done is not None:
-        return DONE, done
+    document = done_document(folder)
+    if document is not None:
+        return DONE, _main_number(document)
     failure = _recorded_failure(folder)
     if failure is not None:
         return FAILED, failure
@@ -93,8 +94,8 @@ def lock_holder(folder: Path) -> str | None:
         os.close(descriptor)
 
 
-def _done(folder: Path) -> str | None:
-    """The main number of a finished model, or None when it is not finished."""
+def done_document(folder: Path) -> dict[str, Any] | None:
+    """The results document of a finished model, or None when it is not finished."""
     path = folder / RESULTS_FILE
     try:
         finished = path.stat().st_mtime_ns
@@ -104,9 +105,12 @@ def _done(folder: Path) -> str | None:
     if finished < predicted:
         return None
     try:
-        document = results.read_document(path)
+        return results.read_document(path)
     except ToolkitError:
         return None
+
+
+def _main_number(document: dict[str, Any]) -> str:
     metrics = document.get("metrics", {})
     split = "validation" if "validation" in metrics else next(iter(metrics), None)
     if split is None or results.OFFICIAL_KEY not in metrics[split]:
