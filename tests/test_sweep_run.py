@@ -213,10 +213,18 @@ def test_the_sbatch_script_runs_shard_k_with_the_options_given(workspace, tmp_pa
     assert "submit it with: sbatch" in capsys.readouterr().out
 
 
-def test_an_sbatch_value_sbatch_would_misread_is_refused(workspace, tmp_path, capsys):
-    args = _slurm_args(workspace, tmp_path / "tree", "--array", "2", "--partition", "a b")
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--partition", "a b"), "--partition 'a b': sbatch reads it from a script line"),
+        (("--sbatch-option", "--qos high"), "--sbatch-option '--qos high': expected one sbatch"),
+        (("--shard", "1/2"), "--shard: sweep slurm gives task K of --array N the shard K/N"),
+    ],
+)
+def test_what_the_sbatch_script_cannot_say_is_refused(workspace, tmp_path, capsys, extra, message):
+    args = _slurm_args(workspace, tmp_path / "tree", "--array", "2", *extra)
     assert main(args) == 2
-    assert "--partition 'a b': sbatch reads it from a script line" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "tree" / "_sweep" / "sweep.sbatch").exists()
 
 

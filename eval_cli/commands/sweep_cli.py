@@ -200,6 +200,8 @@ def _slurm(args: argparse.Namespace) -> int:
     from ..sweeps.execute import DEFAULT_TREE, SWEEP_FOLDER
     from ..sweeps.manifest import read_manifest
 
+    if args.shard is not None:
+        raise ToolkitError("--shard: sweep slurm gives task K of --array N the shard K/N itself")
     RunOptions.from_cli(args)  # what each task would refuse, refused now
     scored = [entry for entry in read_manifest(args.manifest) if entry.skipped is None]
     folder = Path(args.output_dir or DEFAULT_TREE) / SWEEP_FOLDER
