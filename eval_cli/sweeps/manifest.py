@@ -19,6 +19,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ class ManifestEntry:
 
         return ModelSpec(self.model, self.revision, self.kind)
 
-    @property
+    @cached_property
     def geometry_key(self) -> str | None:
         """Equal for equal geometries (the grouping key); None when the geometry is unknown."""
         return None if self.geometry is None else json.dumps(self.geometry, sort_keys=True)

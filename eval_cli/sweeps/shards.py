@@ -10,6 +10,7 @@ N is.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -96,11 +97,11 @@ def shard_entries(entries: Sequence[ManifestEntry], shard: Shard) -> list[Manife
             groups.setdefault(key, []).append(position)
     for members in groups.values():
         pieces.extend(_cut(members, [scored[p].cost for p in members], share))
-    loads = [0.0] * shard.count
+    loads = [(0.0, index) for index in range(shard.count)]  # a heap: the least loaded first
     mine: list[int] = []
     for piece in sorted(pieces, key=lambda piece: (-sum(scored[p].cost for p in piece), piece)):
-        chosen = min(range(shard.count), key=lambda index: (loads[index], index))
-        loads[chosen] += sum(scored[p].cost for p in piece)
+        load, chosen = heapq.heappop(loads)
+        heapq.heappush(loads, (load + sum(scored[p].cost for p in piece), chosen))
         if chosen == shard.index:
             mine.extend(piece)
     return [scored[position] for position in sorted(mine)]
