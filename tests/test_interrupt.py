@@ -9,6 +9,7 @@ from imagenet_multilabel.eval_cli.commands.cli import INTERRUPTED_STATUS, main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard_module
 from imagenet_multilabel.eval_cli.scores import push_results as push_results_module
 from imagenet_multilabel.eval_cli.scores import score as score_module
+from imagenet_multilabel.eval_cli.sweeps import execute as sweep_module
 
 
 def _interrupt(*args, **kwargs):
@@ -41,6 +42,13 @@ COMMANDS = {
         ["push-results", "eval_results", "--repo-id", "org/results"],
         "interrupted; the commits already made are kept, each whole: run the same command again "
         "to finish (files the repository holds unchanged are skipped)",
+    ),
+    "sweep run": (
+        sweep_module,
+        "sweep_shard",
+        ["sweep", "run", "manifest.jsonl", "--images", "val.tar", "--output-dir", "tree"],
+        "interrupted: each model's predictions so far are kept in its folder under tree; run the "
+        "same command again to resume (models done are not run again)",
     ),
 }
 
