@@ -96,7 +96,7 @@ def instrumented_child(argv: list[str]) -> None:
     """`sweep run ARGV` in this process, timed per phase and per model; JSON on stdout."""
     started = time.perf_counter()
     from imagenet_multilabel.eval_cli.commands import cli
-    from imagenet_multilabel.eval_cli.engine import decoded_cache, launch, loader, run
+    from imagenet_multilabel.eval_cli.engine import decoded_cache_build, launch, loader, run
     from imagenet_multilabel.eval_cli.sweeps import execute
 
     phases: list[tuple[str, str, float, float]] = []  # (phase, model, wall, CPU seconds)
@@ -125,7 +125,7 @@ def instrumented_child(argv: list[str]) -> None:
     execute.open_launch = timed_call("launch", execute.open_launch, lambda a: "")
     launch.open_decoded_cache = timed_call("cache", launch.open_decoded_cache, lambda a: "")
     loader.decode_image = counted("loop", loader.decode_image)
-    decoded_cache.decode_image = counted("cache build", decoded_cache.decode_image)
+    decoded_cache_build.decode_image = counted("cache build", decoded_cache_build.decode_image)
     with timed() as inside:
         status = cli.main(argv)
     print(json.dumps({

@@ -19,7 +19,7 @@ import pytest
 from image_fixtures import make_jpeg, make_val_tar
 from imagenet_multilabel.dataset_script.images.files import TarImageSource
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import decoded_cache as cache_module
+from imagenet_multilabel.eval_cli.engine import decoded_cache_build as build_module
 from imagenet_multilabel.eval_cli.engine import loader as loader_module
 from imagenet_multilabel.eval_cli.engine.decoded_cache import (
     BUILD_LOCK,
@@ -100,7 +100,7 @@ def test_after_the_build_no_model_decodes_and_no_launch_builds_again(
 
         return decode
 
-    for where, module in (("loader", loader_module), ("cache", cache_module)):
+    for where, module in (("loader", loader_module), ("cache", build_module)):
         monkeypatch.setattr(module, "decode_image", counting(where, module.decode_image))
     cache = tmp_path / "cache"
     args = ["--decoded-cache", str(cache), "--model", str(_timm(workspace)), "--skip-image-check"]
@@ -171,7 +171,7 @@ def test_a_cache_of_another_decoder_is_refused(workspace, tmp_path):
 def test_a_disk_without_the_room_is_refused_before_building(
     workspace, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(cache_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
+    monkeypatch.setattr(build_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
     cache = tmp_path / "cache"
     assert _run(workspace, tmp_path / "out", "--decoded-cache", str(cache)) == 2
     error = capsys.readouterr().err
@@ -186,7 +186,7 @@ def test_a_full_disk_while_building_leaves_no_part_of_the_cache(
     def full(descriptor, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache_module.os, "posix_fallocate", full)
+    monkeypatch.setattr(build_module.os, "posix_fallocate", full)
     cache = tmp_path / "cache"
     assert _run(workspace, tmp_path / "out", "--decoded-cache", str(cache)) == 2
     error = capsys.readouterr().err.splitlines()[-1]

@@ -14,60 +14,44 @@ fingerprint (every wanted image's byte fingerprint): each launch fingerprints th
 wants (reading them, never decoding) and uses the cache only if it holds exactly those bytes,
 decoded by this decoder; anything else (other images, another decoder, a truncated shard, an
 unreadable index) is one error saying what to remove. Builders take ``.build.lock`` (a second
-one waits, then reads what the first built), say the size before writing, refuse when the disk
-lacks it, reserve the space up front, and leave no shard behind when they fail.
+one waits, then reads what the first built) and build it with `decoded_cache_build`, which says
+the size before writing, refuses when the disk lacks it, reserves the space up front, and leaves
+no shard behind when it fails.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
-import io
 import json
 import mmap
 import os
-import shutil
 import socket
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import PIL
-from PIL import Image, features
-from tqdm.auto import tqdm
 
-from ...dataset_script.images.decode import check_image_header, decode_image
 from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
-from ...metric.errors import ToolkitError, first_few, shorten
+from ...metric.errors import first_few, shorten
 from .. import outputs
+from .decoded_cache_build import (
+    FORMAT,
+    INDEX_COLUMNS,
+    INDEX_FILE,
+    DecodedCacheError,
+    build_cache,
+    decoder_label,
+    each_image,
+)
 from .resume import ImageFingerprint
 
-FORMAT = 1
-INDEX_FILE = "index.json"
 BUILD_LOCK = ".build.lock"
-SHARD_BYTES = 1 << 30
-# Room left free beside the cache when checking the disk before a build.
-DISK_MARGIN_BYTES = 256 << 20
-# The index's columns, one value per image (besides "file_name"); a row is one image's values.
-_COLUMNS = ("shard", "offset", "height", "width", "image_bytes", "image_blake2b", "rgb", "problem", "header_failed")  # fmt: skip  # noqa: E501
-
-
-class DecodedCacheError(ToolkitError):
-    """A decoded cache that cannot be used for these images, or cannot be built."""
-
-
-def decoder_label() -> str:
-    """What decodes the cache's pixels, versions included: another libjpeg-turbo may round
-    differently, so a cache built by another is not used."""
-    turbo = features.version("libjpeg_turbo") or "not libjpeg-turbo"
-    return f"PIL {PIL.__version__} (libjpeg-turbo {turbo})"
 
 
 def source_fingerprint(file_names: Sequence[str], fingerprints: Sequence[ImageFingerprint]) -> str:
@@ -80,7 +64,7 @@ def source_fingerprint(file_names: Sequence[str], fingerprints: Sequence[ImageFi
 
 @dataclass(frozen=True)
 class DecodedCache:
-    """An opened cache: its folder and index (file name -> row of ``_COLUMNS``)."""
+    """An opened cache: its folder and index (file name -> row of ``INDEX_COLUMNS``)."""
 
     directory: Path
     rows: dict[str, tuple]
@@ -140,7 +124,7 @@ def open_decoded_cache(
     with _build_lock(directory):
         index = _read_index(directory)
         if index is None:
-            index = _build(directory, images, fingerprints, key, threads)
+            index = build_cache(directory, images, fingerprints, key, threads)
     _check_decoder(directory, index)
     rows = _check_images(directory, index, images, fingerprints, key)
     shard_files = tuple(shard["file"] for shard in index["shards"])
@@ -158,13 +142,7 @@ def _fingerprints(images: LocatedImages, threads: int) -> list[ImageFingerprint]
         except CorruptImageError:
             return ImageFingerprint(0, "0" * 16)
 
-    return _each(images, one, threads)
-
-
-def _each(images: LocatedImages, work: Callable[[int], Any], threads: int) -> list[Any]:
-    """``work(i)`` for every image, in threads (reading, hashing and decoding release the GIL)."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(work, range(len(images))))
+    return each_image(images, one, threads)
 
 
 @contextlib.contextmanager
@@ -204,7 +182,7 @@ def _read_index(directory: Path) -> dict[str, Any] | None:
             raise ValueError(f"not a format-{FORMAT} index")
         columns = index["images"]
         names = columns["file_name"]
-        if any(len(columns[column]) != len(names) for column in _COLUMNS):
+        if any(len(columns[column]) != len(names) for column in INDEX_COLUMNS):
             raise ValueError("its columns differ in length")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise _damaged(directory, f"{INDEX_FILE} cannot be read ({shorten(str(error))})") from None
@@ -239,7 +217,7 @@ def _check_images(
     """The index's rows, if it holds every wanted image decoded from the same bytes."""
     columns = index["images"]
     rows = {
-        name: tuple(columns[column][position] for column in _COLUMNS)
+        name: tuple(columns[column][position] for column in INDEX_COLUMNS)
         for position, name in enumerate(columns["file_name"])
     }
     if index.get("source_fingerprint") == key:
@@ -279,182 +257,3 @@ def _check_shards(directory: Path, shards: Sequence[dict[str, Any]]) -> None:
             raise _damaged(
                 directory, f"{shard['file']} holds {size:,} of its {shard['num_bytes']:,} bytes"
             )
-
-
-def _build(
-    directory: Path,
-    images: LocatedImages,
-    fingerprints: Sequence[ImageFingerprint],
-    key: str,
-    threads: int,
-) -> dict[str, Any]:
-    """Decode every image once into new shards and write the index last; on any failure the
-    shards written so far are removed and the folder holds no cache."""
-    headers = _headers(images, threads)
-    layout = _layout(headers)
-    total = sum(size for size in layout.shard_sizes)
-    free = shutil.disk_usage(directory).free
-    print(
-        f"note: decoding {len(images):,} images once into {str(directory)!r}: {_size(total)} "
-        f"as uint8 ({_size(free)} free there)",
-        file=sys.stderr,
-    )
-    if total + DISK_MARGIN_BYTES > free:
-        raise DecodedCacheError(
-            f"the decoded cache needs {_size(total)} in {str(directory)!r} (and "
-            f"{_size(DISK_MARGIN_BYTES)} kept free), which has {_size(free)} free; free space "
-            "there or choose another --decoded-cache; nothing was run"
-        )
-    shard_files = [f"pixels-{number:04d}.u8" for number in range(len(layout.shard_sizes))]
-    try:
-        problems = _decode_into(directory, images, headers, layout, shard_files, threads)
-        index = {
-            "format": FORMAT,
-            "decoder": decoder_label(),
-            "source": images.source,
-            "source_fingerprint": key,
-            "num_images": len(images),
-            "num_bytes": total,
-            "shards": [
-                {"file": name, "num_bytes": size}
-                for name, size in zip(shard_files, layout.shard_sizes, strict=True)
-            ],
-            "images": {
-                "file_name": list(images.file_names),
-                "shard": layout.shard,
-                "offset": layout.offset,
-                "height": [header.height for header in headers],
-                "width": [header.width for header in headers],
-                "image_bytes": [fingerprint.num_bytes for fingerprint in fingerprints],
-                "image_blake2b": [fingerprint.blake2b for fingerprint in fingerprints],
-                "rgb": [header.rgb for header in headers],
-                "problem": problems,
-                "header_failed": [bool(header.problem) for header in headers],
-            },
-        }
-        outputs.write_json(directory / INDEX_FILE, index)
-    except BaseException as error:
-        for name in shard_files:
-            with contextlib.suppress(OSError):
-                os.unlink(directory / name)
-        if isinstance(error, OSError):
-            raise outputs.write_error(
-                directory / (error.filename or INDEX_FILE),
-                error,
-                "nothing was run and no part of the decoded cache was kept",
-            ) from error
-        raise
-    return index
-
-
-def _size(num_bytes: int) -> str:
-    return f"{num_bytes / 1e9:.1f} GB" if num_bytes >= 1e8 else f"{num_bytes / 1e6:.1f} MB"
-
-
-class _Header(NamedTuple):
-    height: int
-    width: int
-    rgb: bool
-    problem: str
-
-
-def _headers(images: LocatedImages, threads: int) -> list[_Header]:
-    """Each image's size and pixel mode from its header, or why it cannot be decoded."""
-
-    def one(index: int) -> _Header:
-        try:
-            name, data = images[index]
-            check_image_header(data, name)
-            with Image.open(io.BytesIO(data)) as image:
-                return _Header(image.height, image.width, image.mode == "RGB", "")
-        except CorruptImageError as error:
-            return _Header(0, 0, False, error.problems[0][1])
-
-    return _each(images, one, threads)
-
-
-class _Layout(NamedTuple):
-    """Where each image's pixels go: shard number and byte offset, and each shard's size."""
-
-    shard: list[int]
-    offset: list[int]
-    shard_sizes: list[int]
-
-
-def _layout(headers: Sequence[_Header]) -> _Layout:
-    shards, offsets, sizes = [], [], [0]
-    for header in headers:
-        size = header.height * header.width * 3
-        if sizes[-1] and sizes[-1] + size > SHARD_BYTES:
-            sizes.append(0)
-        shards.append(len(sizes) - 1)
-        offsets.append(sizes[-1])
-        sizes[-1] += size
-    return _Layout(shards, offsets, sizes)
-
-
-def _decode_into(
-    directory: Path,
-    images: LocatedImages,
-    headers: Sequence[_Header],
-    layout: _Layout,
-    shard_files: Sequence[str],
-    threads: int,
-) -> list[str]:
-    """Every image decoded into its place (threads: Pillow decodes without the GIL); the
-    shards' space is reserved first, so a full disk fails here, before any decoding. Returns
-    each image's problem ('' when it decoded)."""
-    sizes = zip(shard_files, layout.shard_sizes, strict=True)
-    maps = [_reserved_map(directory / name, size) for name, size in sizes]
-
-    def one(index: int) -> str:
-        header = headers[index]
-        if header.problem:
-            return header.problem
-        try:
-            name, data = images[index]
-            pixels = np.asarray(decode_image(data, name))
-        except CorruptImageError as error:
-            return error.problems[0][1]
-        if pixels.shape != (header.height, header.width, 3):
-            return f"decoded to {pixels.shape}, its header says {header.height}x{header.width}"
-        place = np.frombuffer(
-            maps[layout.shard[index]], np.uint8, count=pixels.size, offset=layout.offset[index]
-        )
-        place[:] = pixels.reshape(-1)
-        return ""
-
-    try:
-        with (
-            ThreadPoolExecutor(max_workers=threads) as pool,
-            tqdm(total=len(images), unit="img", desc="Decoding images once") as progress,
-        ):
-            problems = []
-            for problem in pool.map(one, range(len(images))):
-                problems.append(problem)
-                progress.update()
-        for target in filter(None, maps):
-            target.flush()
-    finally:
-        for target in filter(None, maps):
-            with contextlib.suppress(BufferError):  # a view kept alive by a traceback
-                target.close()
-    return problems
-
-
-def _reserved_map(path: Path, size: int) -> mmap.mmap | None:
-    """A new shard file of ``size`` bytes, its blocks reserved on disk (a full disk fails
-    now, not as a crash when a page is written later), mapped for writing."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    try:
-        if size == 0:
-            return None
-        try:
-            os.posix_fallocate(descriptor, 0, size)
-        except OSError as error:
-            if error.errno != errno.EOPNOTSUPP:
-                raise OSError(error.errno, error.strerror, str(path)) from error
-            os.ftruncate(descriptor, size)
-        return mmap.mmap(descriptor, size)
-    finally:
-        os.close(descriptor)
