@@ -248,3 +248,19 @@ def test_a_model_done_on_another_split_or_limit_is_run_again(workspace, one_proc
     assert not _done(folder, RunOptions(split="imagenet_m"))
     assert not _done(folder, RunOptions(split="all", limit=10))
     assert not _done(_folder(one_process, workspace, "broken"), RunOptions(split="all"))
+
+
+def test_a_sweep_tree_feeds_the_leaderboard_and_push_results(one_process, tmp_path, capsys):
+    """README's last sweep step: the tree's results files make the board, the tree is what
+    push-results publishes; the failed model is in neither, the sweep's own folder adds nothing."""
+    done = sorted(str(path) for path in one_process.glob(f"*/{outputs.RESULTS_FILE}"))
+    assert len(done) == len(MODELS) - 1
+    board = tmp_path / "board"
+    assert main(["leaderboard", *done, "--output-dir", str(board)]) == 0
+    page = (board / "leaderboard.html").read_text()
+    assert all(Path(path).parent.name in page for path in done) and "broken" not in page
+    capsys.readouterr()
+    assert main(["push-results", str(one_process), "--repo-id", "org/sweep", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 official and 5 flagged result(s)" in printed, printed
+    assert "broken" not in printed and "_sweep" not in printed
