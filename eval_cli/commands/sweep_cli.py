@@ -103,7 +103,8 @@ def _add_shard_run_arguments(parser: argparse.ArgumentParser) -> None:
         output_help="the results tree: one folder per model, the same whatever the shards "
         "(default: eval_results)",
     )
-    parser.set_defaults(push_to_hub=False, hub_repo_id=None, dry_run=False)
+    # A sweep neither pushes to model cards nor runs the taxonomy's image rules (`run` does).
+    parser.set_defaults(push_to_hub=False, hub_repo_id=None, dry_run=False, categorizer_model=None)
 
 
 def _add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
