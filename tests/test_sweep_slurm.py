@@ -14,7 +14,8 @@ from slurm_fixtures import PARTITION, SlurmCluster
 from slurm_fixtures import slurm_cluster as slurm_cluster  # noqa: F401 (the fixture)
 from sweep_fixtures import common_args, comparable_tree, make_sweep_workspace, sweep_run_args
 
-pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
+# slow: the daemons and each array task are processes of their own (fresh interpreters).
+pytestmark = [pytest.mark.usefixtures("fresh_accelerator_state"), pytest.mark.slow]
 JOB_TIMEOUT_S = 600
 
 
