@@ -21,6 +21,7 @@ from imagenet_multilabel.dataset_script.images.files import TarImageSource
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.engine import decoded_cache_build as build_module
 from imagenet_multilabel.eval_cli.engine import loader as loader_module
+from imagenet_multilabel.eval_cli.engine import preprocess_plan
 from imagenet_multilabel.eval_cli.engine.decoded_cache import (
     BUILD_LOCK,
     INDEX_FILE,
@@ -28,7 +29,6 @@ from imagenet_multilabel.eval_cli.engine.decoded_cache import (
     open_decoded_cache,
 )
 from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
-from imagenet_multilabel.eval_cli.models import adapters
 from model_fixtures import random_image
 from run_fixtures import make_workspace, run_args
 
@@ -75,7 +75,7 @@ def test_cached_pixels_predict_as_the_uncached_path(workspace, tmp_path, monkeyp
         def refuse(*args, **kwargs):
             raise UnsupportedPreprocessingError("refused by the test")
 
-        monkeypatch.setattr(adapters, "plan_for_processor", refuse)
+        monkeypatch.setattr(preprocess_plan, "plan_for_processor", refuse)
     extra = ("--preprocess-on", place) if place != "float" else ()
     extra += ("--skip-image-check",)  # the broken images are named after the others' predictions
     assert _run(workspace, tmp_path / "plain", *extra) == 2  # two images fail, alike

@@ -103,7 +103,7 @@ def _registry_skip_reason(config: Mapping[str, Any]) -> str | None:
 
 def _head_skip_reason(config: Mapping[str, Any], model: str) -> str | None:
     """Why a timm head (``num_classes``, ``label_names``) is not ImageNet-1k's as the adapter
-    maps it (`adapters._timm_label_mapping`), or None."""
+    maps it (`models.kinds.timm`), or None."""
     from timm.data import infer_imagenet_subset
 
     classes = config.get("num_classes")
@@ -123,7 +123,7 @@ def _head_skip_reason(config: Mapping[str, Any], model: str) -> str | None:
 
 
 def label_space_problem(labels: Sequence[str], source: str) -> str | None:
-    """Why the adapters cannot map these output labels onto the 1,000 classes, or None."""
+    """Why the model kinds cannot map these output labels onto the 1,000 classes, or None."""
     from ..models.label_space import LabelSpaceError, map_labels
 
     try:
