@@ -8,19 +8,59 @@ model card, a pull request, ``leaderboard.md``/``.csv``, a plot) passes through 
 - `preformatted_html`: a ``<pre>`` block that no renderer reads as markup;
 - `csv_cell`: a cell that a spreadsheet does not run as a formula;
 - `mathtext_text`: a matplotlib text that is never parsed as ``$...$`` mathtext;
+- `html_json`: data for a page's ``<script type="application/json">`` block;
+- `markdown_format`: the toolkit's own markdown with outside values escaped into its fields;
 - `public_model_name`, `without_local_paths`, `last_component`: no local path of the user's
   machine, relative or absolute, leaves it; a local model is named by its folder name.
+
+Each escaper returns its format's type (`MarkdownText`, `CsvCell`, `HtmlText`, `PlotText`), which
+only this module makes, and the writers of each format (`dataset_script.writers`) take nothing
+else: text that skipped escaping is a ``TypeError`` there, not a file that runs someone's markup.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shlex
+import string
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+_MADE_HERE = object()  # the key that only this module's escapers hold
+
+
+class _Escaped(str):
+    """Text escaped for one format by this module; nothing else can make one (``TypeError``).
+    Joining or formatting it gives a plain ``str`` again, so a text built from escaped pieces
+    must be built here too (`markdown_format`) or by a writer."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str, key: object = None) -> Self:
+        if key is not _MADE_HERE:
+            raise TypeError(f"a {cls.__name__} is made by dataset_script.escape's functions only")
+        return super().__new__(cls, text)
+
+
+class MarkdownText(_Escaped):
+    """Markdown (and the HTML a markdown renderer passes through) that shows literally."""
+
+
+class CsvCell(_Escaped):
+    """A CSV cell that no spreadsheet runs as a formula."""
+
+
+class HtmlText(_Escaped):
+    """Data that a page embeds: nothing in it ends its ``<script>`` block or starts markup."""
+
+
+class PlotText(_Escaped):
+    """A matplotlib text that is shown as written (no mathtext)."""
+
 
 # Markdown that can start anywhere in a line: emphasis, code, links and images (they need
 # brackets), table cells, strikethrough, math, the backslash itself, and "#" (a heading, or a
@@ -46,14 +86,33 @@ _ABSOLUTE_PATH = re.compile(r"""(?<![^\s"'=(\[,])/(?:[^/\s]+/)+([^/\s"']+)/?""")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def markdown_text(value: Any) -> str:
+def markdown_text(value: Any) -> MarkdownText:
     """``value`` as literal text in markdown that may contain HTML: line breaks and control
     characters become blanks, ``&<>`` HTML entities, and inline markdown is backslash-escaped
     (in a table cell ``\\|`` keeps the cell whole), as are the ``://`` of ``http://`` and the
     ``.`` of ``www.``, so that a bare URL in a note is not made a link."""
     text = html.escape(_CONTROL.sub(" ", _showable(value)), quote=False)
     text = _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
-    return _AUTOLINK.sub(lambda match: "".join(f"\\{char}" for char in match.group()), text)
+    return MarkdownText(
+        _AUTOLINK.sub(lambda match: "".join(f"\\{char}" for char in match.group()), text),
+        _MADE_HERE,
+    )
+
+
+class _MarkdownFormatter(string.Formatter):
+    """``str.format`` whose every field is escaped (`markdown_text`) after its format spec is
+    applied, except one already escaped."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, MarkdownText):
+            return value
+        return markdown_text(format(value, format_spec))
+
+
+def markdown_format(template: str, /, *args: Any, **kwargs: Any) -> MarkdownText:
+    """The toolkit's own markdown ``template`` (a literal of its code, never outside text) with
+    ``str.format`` fields filled by values escaped for markdown (`markdown_text`)."""
+    return MarkdownText(_MarkdownFormatter().vformat(template, args, kwargs), _MADE_HERE)
 
 
 def _showable(value: Any) -> str:
@@ -61,7 +120,7 @@ def _showable(value: Any) -> str:
     return _UNSHOWABLE.sub("\ufffd", str(value))
 
 
-def preformatted_html(text: Any) -> str:
+def preformatted_html(text: Any) -> MarkdownText:
     """A ``<pre>`` block on one markdown line, which the browser shows verbatim: ``&<>``, the
     characters `markdown_text` escapes and line breaks as character references, so that nothing
     in it reads as HTML or markdown, even to a renderer that looks inside HTML blocks."""
@@ -69,29 +128,34 @@ def preformatted_html(text: Any) -> str:
     escaped = _AUTOLINK.sub(
         _character_references, _MARKDOWN_INLINE.sub(_character_references, escaped)
     )
-    return f"<pre><code>{_CONTROL.sub(_character_references, escaped)}</code></pre>"
+    return MarkdownText(
+        f"<pre><code>{_CONTROL.sub(_character_references, escaped)}</code></pre>", _MADE_HERE
+    )
 
 
 def _character_references(match: re.Match[str]) -> str:
     return "".join(f"&#{ord(char)};" for char in match.group())
 
 
-def csv_cell(text: str) -> str:
+def csv_cell(text: Any) -> CsvCell:
     """A CSV cell a spreadsheet shows as text: control characters blank (tab and line breaks
     kept, the csv module quotes them), and a cell starting like a formula, after any leading
     blanks (spreadsheets skip them: " =1+1" is a formula), gets a leading quote."""
     text = _CSV_CONTROL.sub(" ", _showable(text))
-    return (
-        f"'{text}"
-        if text.lstrip().startswith(_FORMULA_START) or text.startswith(_FORMULA_START)
-        else text
-    )
+    formula = text.lstrip().startswith(_FORMULA_START) or text.startswith(_FORMULA_START)
+    return CsvCell(f"'{text}" if formula else text, _MADE_HERE)
 
 
-def mathtext_text(text: str) -> str:
+def mathtext_text(text: Any) -> PlotText:
     """Text for matplotlib that is never parsed as mathtext: every ``$`` escaped (matplotlib
     shows ``\\$`` as ``$``; an unbalanced or invalid ``$...$`` would otherwise fail the plot)."""
-    return _CONTROL.sub(" ", _showable(text)).replace("$", r"\$")
+    return PlotText(_CONTROL.sub(" ", _showable(text)).replace("$", r"\$"), _MADE_HERE)
+
+
+def html_json(data: Any) -> HtmlText:
+    """``data`` as JSON safe inside ``<script type="application/json">``: no ``<`` at all (so no
+    ``</script>`` or ``<!--``), and no lone surrogate, which a UTF-8 page cannot hold."""
+    return HtmlText(json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"), _MADE_HERE)
 
 
 def is_local_path(model_id: str) -> bool:
