@@ -139,7 +139,7 @@ def _character_references(match: re.Match[str]) -> str:
 
 def csv_cell(text: Any) -> CsvCell:
     """A CSV cell a spreadsheet shows as text: control characters blank (tab and line breaks
-    kept, the csv module quotes them), and a cell starting like a formula, after any leading
+    kept: `writers.csv_document` quotes them), and a cell starting like a formula, after any leading
     blanks (spreadsheets skip them: " =1+1" is a formula), gets a leading quote."""
     text = _CSV_CONTROL.sub(" ", _showable(text))
     formula = text.lstrip().startswith(_FORMULA_START) or text.startswith(_FORMULA_START)

@@ -104,9 +104,11 @@ def _link(text: Any, url: str) -> MarkdownText:
 
 def csv_document(columns: Sequence[CsvCell], rows: Iterable[Mapping[str, CsvValue]]) -> str:
     """A CSV file: the ``columns`` as its header, then one line per row (a mapping by column;
-    a column a row lacks is an empty cell)."""
+    a column a row lacks is an empty cell). Lines end in CRLF (RFC 4180), so that the csv module
+    quotes a cell holding either line break (with "\\n" alone, a bare "\\r" stayed unquoted
+    and a spreadsheet split the row there)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     for column in columns:
         _refuse(column, CsvCell, "csv_document")
     writer.writerow(columns)

@@ -1,18 +1,23 @@
 """What ``compare`` writes for people to read: compare.md (tables, the queue's head, the plot),
 compare.csv (every number as one long table) and the solved-vs-accuracy plot, all from the
-compare.json document that ``eval_cli.compare`` computes."""
+compare.json document that ``eval_cli.compare`` computes. Each goes through its format's writer
+(`dataset_script.writers`): model names, file names and class names are outside text, escaped for
+the format, and the labels' source is named by its last path component only."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ...dataset_script import escape, writers
+from ...dataset_script.escape import MarkdownText, markdown_format
+from ...dataset_script.escape import mathtext_text as plot_text
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import CATEGORIES
+from ...dataset_script.writers import draw_text
 from ..scores import results
 
 MARKDOWN_FILE = "compare.md"
@@ -91,26 +96,33 @@ def csv_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def csv_text(document: Mapping[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(csv_rows(document))
-    return buffer.getvalue()
+    """compare.csv: every text cell (model names, categories) escaped for spreadsheets."""
+    return writers.csv_document(
+        [escape.csv_cell(column) for column in _CSV_COLUMNS],
+        (
+            {
+                column: value if isinstance(value, int | float) else escape.csv_cell(value)
+                for column, value in row.items()
+            }
+            for row in csv_rows(document)
+        ),
+    )
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[MarkdownText]:
+    """A markdown table of texts (escaped here) and numbers (right-aligned)."""
+    return [
+        writers.markdown_table(
+            [escape.markdown_text(text) for text in header],
+            [
+                [value if isinstance(value, int) else escape.markdown_text(value) for value in row]
+                for row in rows
+            ],
+        )
+    ]
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
-    lines.append("| " + " | ".join("---:" if n else "---" for n in numeric) + " |")
-    lines.extend("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows)
-    return [*lines, ""]
-
-
-def _label_sets_table(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+def _label_sets_table(summaries: Sequence[Mapping[str, Any]]) -> list[MarkdownText]:
     """Each model on every registered label set (the leaderboard's columns), where it predicted
     the set's whole split; empty cells where it did not."""
     columns = [
@@ -122,13 +134,12 @@ def _label_sets_table(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     if not columns:
         return []
     return [
-        "## Label sets",
-        "",
-        "Every registered label set on which a model predicted all the images of its split "
-        "(percentages; `--split full` for the 50,000-image ones): "
-        + "; ".join(f"{metric.column.header}: {metric.column.legend}" for _, metric in columns)
-        + ".",
-        "",
+        markdown_format("## Label sets"),
+        markdown_format(
+            "Every registered label set on which a model predicted all the images of its split "
+            "(percentages; `--split full` for the 50,000-image ones): {}.",
+            "; ".join(f"{metric.column.header}: {metric.column.legend}" for _, metric in columns),
+        ),
         *_table(
             ["model", *(metric.column.header for _, metric in columns)],
             [
@@ -161,132 +172,161 @@ def markdown(document: Mapping[str, Any], queue: Sequence[Mapping[str, Any]]) ->
     """compare.md: the models, the queue's head, what each solves, the pair matrices, the slice."""
     labels = document["labels"]
     names = [summary["name"] for summary in document["models"]]
-    lines = [
-        "# Model comparison",
-        "",
-        f"{len(names)} models judged on split `{document['split']}` of the labels "
-        f"{labels.get('source')} (version {labels.get('version')}, sha256 {labels.get('sha256')}"
-        f"{', patched' if labels.get('patched') else ''}). Accuracy: multi-label top-1, per class, "
-        "on the images each model predicted. Mistakes: top-1 predictions judged wrong or outside "
-        "the label set.",
-        "",
-        "## Models",
-        "",
-    ]
-    lines += _table(
-        ["model", "accuracy", "scored", "missing", "mistakes", "wrong", "outside label set"],
-        [
+    blocks = [
+        markdown_format("# Model comparison"),
+        markdown_format(
+            "{} models judged on split {} of the labels {} (version {}, sha256 {}"
+            + (", patched" if labels.get("patched") else "")
+            + "). Accuracy: multi-label top-1, per class, on the images each model predicted. "
+            "Mistakes: top-1 predictions judged wrong or outside the label set.",
+            len(names),
+            document["split"],
+            escape.public_model_name(str(labels.get("source"))),
+            labels.get("version"),
+            labels.get("sha256"),
+        ),
+        markdown_format("## Models"),
+        *_table(
+            ["model", "accuracy", "scored", "missing", "mistakes", "wrong", "outside label set"],
             [
-                s["name"],
-                f"{100 * s['multilabel_accuracy']:.2f}%" + (" (partial)" if s["partial"] else ""),
-                s["num_scored"],
-                s["num_missing_predictions"],
-                s["num_rejected"],
-                s["num_wrong"],
-                s["num_outside_label_set"],
-            ]
-            for s in document["models"]
-        ],
-    )
-    lines += _label_sets_table(document["models"])
-    shown = 20
-    lines += [
-        "## Novel-prediction queue",
-        "",
-        f"{document['queue']['num_items']} (image, class) pairs predicted top-1 and outside the "
-        f"label set, {document['queue']['num_predicted_by_one_model']} of them by exactly one "
-        f"model (first in the queue). All in `{QUEUE_FILE}`; the first {min(shown, len(queue))}:",
-        "",
+                [
+                    s["name"],
+                    f"{100 * s['multilabel_accuracy']:.2f}%"
+                    + (" (partial)" if s["partial"] else ""),
+                    s["num_scored"],
+                    s["num_missing_predictions"],
+                    s["num_rejected"],
+                    s["num_wrong"],
+                    s["num_outside_label_set"],
+                ]
+                for s in document["models"]
+            ],
+        ),
+        *_label_sets_table(document["models"]),
+        *_queue_section(document["queue"], queue),
     ]
-    lines += _table(
-        ["rank", "image", "class", "models", "probabilities", "paper's experts"],
-        [
-            [
-                item["rank"],
-                item["file_name"],
-                f"{item['class_id']} {item['class_name']}",
-                ", ".join(item["models"]),
-                ", ".join("?" if p is None else f"{p:.3f}" for p in item["probabilities"]),
-                ""
-                if item["expert"] is None
-                else f"{item['expert']['category']}, {item['expert']['severity']}",
-            ]
-            for item in queue[:shown]
-        ],
-    )
     for report in document["solved"].values():
-        lines += [
-            f"## What each model solves of the mistakes of {report['paper_model']} reviewed by "
-            "the paper's experts",
-            "",
-            f"{report['num_reviewed']} mistakes reviewed by the paper's experts, "
-            f"{report['num_in_labels']} on images of these labels. Solved: the model's top-1 is "
-            "accepted (correct or unclear); same: it repeats the very mistake. Cells: solved / "
-            "scored, per category x severity.",
-            "",
-        ]
-        cells = [(c, s) for c in experts.CATEGORIES for s in experts.SEVERITIES]
-        cells = [(c, s) for c, s in cells if _any_scored(report, c, s)]
-        rows = []
-        for model, counts in report["by_model"].items():
-            table = counts["by_category_severity"]
-            rows.append(
-                [model, f"{counts['solved']} / {counts['scored']}", counts["same_mistake"]]
-                + [f"{table[c][s]['solved']} / {table[c][s]['scored']}" for c, s in cells]
-            )
-        lines += _table(["model", "solved", "same"] + [f"{c} {s}" for c, s in cells], rows)
-    lines += [f"![{PLOT_STEM}]({PLOT_STEM}.png)", ""]
-    lines += _solved_auto_section(document["solved_auto"])
-    lines += ["## Shared and unique mistakes", ""]
+        blocks += _solved_section(report)
+    blocks.append(markdown_format(f"![{PLOT_STEM}]({PLOT_STEM}.png)"))
+    blocks += _solved_auto_section(document["solved_auto"])
+    blocks.append(markdown_format("## Shared and unique mistakes"))
     lookup = _pair_lookup(document)
     for title, key in (
         ("Mistakes in common", "common"),
         ("Mistakes in common with the same wrong class", "same_wrong_class"),
         ("Mistakes of the row model that the column model gets right", "only_model"),
     ):
-        lines += [f"{title}:", ""]
-        lines += _table(
+        blocks.append(markdown_format("{}:", title))
+        blocks += _table(
             ["", *names],
             [
                 [row, *(lookup[row, col][key] if row != col else "" for col in names)]
                 for row in names
             ],
         )
-    slice_ = document["major_candidates"]
-    imagenet_m = slice_["imagenet_m"]
-    lines += [
-        "## Major-mistake slice candidates",
-        "",
-        f"{slice_['num_candidates']} images that at least {slice_['min_models']} of the models "
-        "get wrong with a major mistake (the experts' severity where they reviewed that "
-        "prediction, else the labels' `wrong`)"
-        + (
-            f"; {imagenet_m['among_candidates']} of the {imagenet_m['total']} ImageNet-M images "
-            "among them (marked M)."
-            if imagenet_m
-            else "."
+    blocks += _slice_section(document["major_candidates"])
+    return writers.markdown_document(blocks)
+
+
+def _queue_section(
+    summary: Mapping[str, Any], queue: Sequence[Mapping[str, Any]], shown: int = 20
+) -> list[MarkdownText]:
+    """The queue's size and its first ``shown`` items."""
+    return [
+        markdown_format("## Novel-prediction queue"),
+        markdown_format(
+            "{} (image, class) pairs predicted top-1 and outside the label set, {} of them by "
+            "exactly one model (first in the queue). All in `" + QUEUE_FILE + "`; the first {}:",
+            summary["num_items"],
+            summary["num_predicted_by_one_model"],
+            min(shown, len(queue)),
         ),
-        "",
-    ]
-    lines += _table(
-        ["image", "M", "models", "predictions"],
-        [
+        *_table(
+            ["rank", "image", "class", "models", "probabilities", "paper's experts"],
             [
-                image["file_name"],
-                "M" if image["in_imagenet_m"] else "",
-                image["num_models"],
-                "; ".join(
-                    f"{m['model']}: {m['prediction']} {m['prediction_name']} ({m['major_by']})"
-                    for m in image["models"]
-                ),
-            ]
-            for image in slice_["images"]
-        ],
+                [
+                    item["rank"],
+                    item["file_name"],
+                    f"{item['class_id']} {item['class_name']}",
+                    ", ".join(item["models"]),
+                    ", ".join("?" if p is None else f"{p:.3f}" for p in item["probabilities"]),
+                    ""
+                    if item["expert"] is None
+                    else f"{item['expert']['category']}, {item['expert']['severity']}",
+                ]
+                for item in queue[:shown]
+            ],
+        ),
+    ]
+
+
+def _solved_section(report: Mapping[str, Any]) -> list[MarkdownText]:
+    """What each model solves of one paper model's reviewed mistakes, per category x severity."""
+    cells = [(c, s) for c in experts.CATEGORIES for s in experts.SEVERITIES]
+    cells = [(c, s) for c, s in cells if _any_scored(report, c, s)]
+    rows = []
+    for model, counts in report["by_model"].items():
+        table = counts["by_category_severity"]
+        rows.append(
+            [model, f"{counts['solved']} / {counts['scored']}", counts["same_mistake"]]
+            + [f"{table[c][s]['solved']} / {table[c][s]['scored']}" for c, s in cells]
+        )
+    return [
+        markdown_format(
+            "## What each model solves of the mistakes of {} reviewed by the paper's experts",
+            report["paper_model"],
+        ),
+        markdown_format(
+            "{} mistakes reviewed by the paper's experts, {} on images of these labels. Solved: "
+            "the model's top-1 is accepted (correct or unclear); same: it repeats the very "
+            "mistake. Cells: solved / scored, per category x severity.",
+            report["num_reviewed"],
+            report["num_in_labels"],
+        ),
+        *_table(["model", "solved", "same"] + [f"{c} {s}" for c, s in cells], rows),
+    ]
+
+
+def _slice_section(slice_: Mapping[str, Any]) -> list[MarkdownText]:
+    """The images that enough models get wrong with a major mistake."""
+    imagenet_m = slice_["imagenet_m"]
+    among = (
+        markdown_format(
+            "; {} of the {} ImageNet-M images among them (marked M).",
+            imagenet_m["among_candidates"],
+            imagenet_m["total"],
+        )
+        if imagenet_m
+        else markdown_format(".")
     )
-    return "\n".join(lines)
+    return [
+        markdown_format("## Major-mistake slice candidates"),
+        markdown_format(
+            "{} images that at least {} of the models get wrong with a major mistake (the "
+            "experts' severity where they reviewed that prediction, else the labels' `wrong`){}",
+            slice_["num_candidates"],
+            slice_["min_models"],
+            among,
+        ),
+        *_table(
+            ["image", "M", "models", "predictions"],
+            [
+                [
+                    image["file_name"],
+                    "M" if image["in_imagenet_m"] else "",
+                    image["num_models"],
+                    "; ".join(
+                        f"{m['model']}: {m['prediction']} {m['prediction_name']} ({m['major_by']})"
+                        for m in image["models"]
+                    ),
+                ]
+                for image in slice_["images"]
+            ],
+        ),
+    ]
 
 
-def _solved_auto_section(auto: Mapping[str, Any]) -> list[str]:
+def _solved_auto_section(auto: Mapping[str, Any]) -> list[MarkdownText]:
     """What each model solves of the other models' mistakes, per automatic category."""
     rules = auto["image_rules"]
     judged = (
@@ -308,13 +348,16 @@ def _solved_auto_section(auto: Mapping[str, Any]) -> list[str]:
         for model, counts in auto["by_model"].items()
     ]
     return [
-        "## What each model solves of the other models' mistakes, per automatic category",
-        "",
-        f"{auto['num_pairs']} distinct (image, class) mistakes of all the models, each in one "
-        f"automatic category (docs/TAXONOMY.md; {judged}). Cells: solved / the other models' "
-        "mistakes on images the model was scored on (the model's own mistakes of that "
-        "category).",
-        "",
+        markdown_format(
+            "## What each model solves of the other models' mistakes, per automatic category"
+        ),
+        markdown_format(
+            "{} distinct (image, class) mistakes of all the models, each in one automatic "
+            "category (docs/TAXONOMY.md; {}). Cells: solved / the other models' mistakes on "
+            "images the model was scored on (the model's own mistakes of that category).",
+            auto["num_pairs"],
+            judged,
+        ),
         *_table(["model", *shown], rows),
     ]
 
@@ -342,30 +385,37 @@ def plot_solved(document: Mapping[str, Any]) -> dict[str, bytes]:
                 continue
             fractions = [_solved_fraction(cell) for cell in cells]
             ys = [np.nan if f is None else 100 * f for f in fractions]
-            axes.plot(
+            draw_text(
+                axes.plot,
                 xs,
                 ys,
                 marker="o",
                 color=f"C{experts.CATEGORIES.index(category)}",  # one colour per category
-                label=f"{category} (n={max(c['scored'] for c in cells)})",
+                label=plot_text(f"{category} (n={max(c['scored'] for c in cells)})"),
             )
-        axes.set_title(f"{report['paper_model']}: {report['num_in_labels']} reviewed mistakes")
-        axes.set_xlabel("model's multi-label top-1 accuracy (%)")
+        draw_text(
+            axes.set_title,
+            plot_text(f"{report['paper_model']}: {report['num_in_labels']} reviewed mistakes"),
+        )
+        draw_text(axes.set_xlabel, plot_text("model's multi-label top-1 accuracy (%)"))
         axes.set_ylim(-3, 103)
         axes.grid(alpha=0.3)
         if axes.lines:
             axes.legend(fontsize=8, loc="best")
         else:
-            axes.text(
+            draw_text(
+                axes.text,
                 0.5,
                 0.5,
-                "none of these mistakes is\namong the compared images",
+                plot_text("none of these mistakes is among the compared images"),
                 transform=axes.transAxes,
                 ha="center",
                 color="0.35",
             )
-    panels[0].set_ylabel("solved (%)")
-    figure.suptitle("Solved fraction of the paper's reviewed mistakes, per category")
+    draw_text(panels[0].set_ylabel, plot_text("solved (%)"))
+    draw_text(
+        figure.suptitle, plot_text("Solved fraction of the paper's reviewed mistakes, per category")
+    )
     figure.tight_layout()
     rendered = {}
     for suffix in PLOT_SUFFIXES:
