@@ -7,7 +7,7 @@ model card, a pull request, ``leaderboard.md``/``.csv``, a plot) passes through 
 - `markdown_text`: literal text in markdown that may contain HTML (a card, a table cell);
 - `preformatted_html`: a ``<pre>`` block that no renderer reads as markup;
 - `csv_cell`: a cell that a spreadsheet does not run as a formula;
-- `mathtext_text`: a matplotlib text that is never parsed as ``$...$`` mathtext;
+- `plot_text`, `plot_lines`: a matplotlib text that is never parsed as ``$...$`` mathtext;
 - `html_json`: data for a page's ``<script type="application/json">`` block;
 - `markdown_format`: the toolkit's own markdown with outside values escaped into its fields;
 - `public_model_name`, `without_local_paths`, `last_component`: no local path of the user's
@@ -26,7 +26,7 @@ import os
 import re
 import shlex
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -146,10 +146,15 @@ def csv_cell(text: Any) -> CsvCell:
     return CsvCell(f"'{text}" if formula else text, _MADE_HERE)
 
 
-def mathtext_text(text: Any) -> PlotText:
+def plot_text(text: Any) -> PlotText:
     """Text for matplotlib that is never parsed as mathtext: every ``$`` escaped (matplotlib
     shows ``\\$`` as ``$``; an unbalanced or invalid ``$...$`` would otherwise fail the plot)."""
     return PlotText(_CONTROL.sub(" ", _showable(text)).replace("$", r"\$"), _MADE_HERE)
+
+
+def plot_lines(lines: Iterable[Any]) -> PlotText:
+    """Lines of text for matplotlib, each escaped as `plot_text`, one below the other."""
+    return PlotText("\n".join(plot_text(line) for line in lines), _MADE_HERE)
 
 
 def html_json(data: Any) -> HtmlText:

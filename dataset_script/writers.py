@@ -121,14 +121,14 @@ def csv_document(columns: Sequence[CsvCell], rows: Iterable[Mapping[str, CsvValu
     return buffer.getvalue()
 
 
-def html_page(template: str, data: HtmlText, **assets: str) -> str:
-    """A page's ``template`` with its data (``{{DATA}}``, inside a ``<script
-    type="application/json">`` block) and the package's own ``assets`` (``{{NAME}}``: its
-    script, style, policy) filled in."""
+def html_page(template: str, data: HtmlText, *, data_marker: str, assets: Mapping[str, str]) -> str:
+    """A page's ``template`` with its data at ``data_marker`` (inside a ``<script
+    type="application/json">`` block) and the package's own ``assets`` (its script, style and
+    policy, by marker) filled in."""
     _refuse(data, HtmlText, "html_page")
-    for name, asset in assets.items():
-        template = template.replace(f"{{{{{name}}}}}", asset)
-    return template.replace("{{DATA}}", data)
+    for marker, asset in assets.items():
+        template = template.replace(marker, asset)
+    return template.replace(data_marker, data)
 
 
 def draw_text(method: Callable[..., Any], *args: Any, **options: Any) -> Any:

@@ -59,13 +59,13 @@ def test_lone_surrogates_become_replacement_characters_everywhere() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    for escaper in (escape.markdown_text, escape.csv_cell, escape.mathtext_text):
+    for escaper in (escape.markdown_text, escape.csv_cell, escape.plot_text):
         assert escaper(f"a{LONE_SURROGATE}b") == "a\ufffdb"
         escaper(f"a{LONE_SURROGATE}b").encode("utf-8")
     escape.preformatted_html(LONE_SURROGATE).encode("utf-8")
     figure = Figure()
     FigureCanvasAgg(figure)
-    figure.text(0, 0, escape.mathtext_text(f"model {LONE_SURROGATE}"))
+    figure.text(0, 0, escape.plot_text(f"model {LONE_SURROGATE}"))
     figure.canvas.draw()
 
 
@@ -93,7 +93,7 @@ def test_mathtext_is_never_parsed() -> None:
     from matplotlib.figure import Figure
 
     raw = r"a $\frac{1}{$ b"
-    for text, fails in ((raw, True), (escape.mathtext_text(raw), False)):
+    for text, fails in ((raw, True), (escape.plot_text(raw), False)):
         figure = Figure()
         FigureCanvasAgg(figure)
         figure.text(0, 0, text)

@@ -53,9 +53,11 @@ WRITERS_GIVEN_PLAIN_TEXT = {
         [escape.csv_cell("model")], [{escape.csv_cell("model"): text}]
     ),
     "csv column": lambda text: writers.csv_document([text], []),
-    "page data": lambda text: writers.html_page("<script>{{DATA}}</script>", text),
+    "page data": lambda text: writers.html_page(
+        "<script>{{DATA}}</script>", text, data_marker="{{DATA}}", assets={}
+    ),
     "plot text": lambda text: writers.draw_text(print, text),
-    "plot tick labels": lambda text: writers.draw_text(print, [escape.mathtext_text("a"), text]),
+    "plot tick labels": lambda text: writers.draw_text(print, [escape.plot_text("a"), text]),
     "plot legend label": lambda text: writers.draw_text(print, 1, label=text),
 }
 

@@ -8,11 +8,11 @@ automatic category, file), each card's automatic category with its evidence, key
 
 It works from ``file://`` with no server and no network: the script and style ship as package
 data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in
-a ``<script type="application/json">`` block with every ``<`` written as ``\\u003c``, so no text
-from the labels, the model or a file name can close the block or open a tag. The page builds its
-DOM with ``textContent`` only. Thumbnails (JPEG, long side at most ``THUMBNAIL_SIZE``) and the
-larger copies a click on one shows (``ENLARGED_SIZE``) lie in ``review/thumbnails/``, each named
-by the fingerprint of the image bytes it was made from, so a second ``analyze`` reuses them only
+a ``<script type="application/json">`` block by `writers.html_page`, every ``<`` written as
+``\\u003c`` (`escape.html_json`), so no text from the labels, the model or a file name can close
+the block or open a tag. The page builds its DOM with ``textContent`` only. Thumbnails (JPEG,
+long side at most ``THUMBNAIL_SIZE``) and the larger copies a click on one shows
+(``ENLARGED_SIZE``) lie in ``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a second ``analyze`` reuses them only
 for the very same bytes (another image source with other bytes gets new ones) and an image that
 does not decode leaves its card the reason instead of aborting the page. Verdicts live in the
 browser's ``localStorage`` (the page says so) and leave as a label patch
@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ...dataset_script import classes
+from ...dataset_script import classes, escape, writers
 from ...dataset_script.labels.patches import PATCH_FORMAT, PATCH_FORMAT_VERSION, PATCH_VERDICTS
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import FAMILIES
@@ -218,11 +218,6 @@ def page_script(script: str) -> str:
     return shared.read_text(encoding="utf-8") + script
 
 
-def embedded_json(data: Any) -> str:
-    """JSON safe inside ``<script type="application/json">``: no ``<`` at all, so no ``</``."""
-    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
-
-
 def write_review_page(
     output_dir: str | os.PathLike,
     records: Sequence[Mapping[str, Any]],
@@ -241,15 +236,14 @@ def write_review_page(
     folder = path.parent
     assets = resources.files(__package__).joinpath(_ASSETS)
     template = assets.joinpath("index.html").read_text(encoding="utf-8")
-    page = (
-        template.replace("/*STYLE*/", assets.joinpath("review.css").read_text(encoding="utf-8"))
-        .replace(
-            "/*SCRIPT*/", page_script(assets.joinpath("review.js").read_text(encoding="utf-8"))
-        )
-        .replace(
-            "/*DATA*/",
-            embedded_json(page_data(records, labels=labels, title=title, folder=folder, kind=kind)),
-        )
+    page = writers.html_page(
+        template,
+        escape.html_json(page_data(records, labels=labels, title=title, folder=folder, kind=kind)),
+        data_marker="/*DATA*/",
+        assets={
+            "/*STYLE*/": assets.joinpath("review.css").read_text(encoding="utf-8"),
+            "/*SCRIPT*/": page_script(assets.joinpath("review.js").read_text(encoding="utf-8")),
+        },
     )
     outputs.write_text(path, page)
     return path

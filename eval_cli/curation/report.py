@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script import escape, writers
-from ...dataset_script.escape import MarkdownText, markdown_format
-from ...dataset_script.escape import mathtext_text as plot_text
+from ...dataset_script.escape import MarkdownText, markdown_format, plot_text
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...dataset_script.writers import draw_text

@@ -25,8 +25,6 @@ the given labels.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -34,8 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...dataset_script import escape
+from ...dataset_script import escape, writers
 from ...dataset_script.annotations.published import PUBLISHED_SHA256, SPLITS, default_cache_dir
+from ...dataset_script.escape import markdown_format
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
@@ -321,58 +320,66 @@ def table_rows(board: Leaderboard) -> list[dict[str, str]]:
 
 def csv_text(board: Leaderboard) -> str:
     """The table as CSV, every cell neutralised for spreadsheets (`escape.csv_cell`)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[name for name, _ in COLUMNS], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(
-        {name: escape.csv_cell(cell) for name, cell in row.items()} for row in table_rows(board)
+    return writers.csv_document(
+        [escape.csv_cell(name) for name, _ in COLUMNS],
+        ({name: escape.csv_cell(cell) for name, cell in row.items()} for row in table_rows(board)),
     )
-    return buffer.getvalue()
 
 
 def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
     """The table (percentages), the notes, what the flags mean and the plots; every text from
     a results file escaped (`escape.markdown_text`)."""
-    lines = [
-        "# ImageNet multi-label leaderboard",
-        "",
-        "Ranked by multi-label accuracy (per class, on the annotated validation images). "
-        + "; ".join(
-            f"{metric.column.header}: {metric.column.legend}"
-            + (f" (`--split {split}`)" if split == label_sets.FULL_SPLIT else "")
-            for split, metric in results.COLUMN_METRICS
-        )
-        + ". Percentages. Rejected: the top-1 predictions the multi-label score rejects, by "
-        "source; Expert: the paper's experts' severity of those they reviewed; Auto: all of them "
-        f"by automatic category (docs/TAXONOMY.md), {NOT_AVAILABLE} where that category's image "
-        "rule did not run (its mistakes are counted under the later categories); Outside label "
-        "set: top-1 predictions in none of the image's label sets.",
-        "",
-        "| " + " | ".join(header for _, header in COLUMNS) + " |",
-        "| "
-        + " | ".join("---:" if name in NUMERIC_COLUMNS else "---" for name, _ in COLUMNS)
-        + " |",
+    blocks = [
+        markdown_format("# ImageNet multi-label leaderboard"),
+        markdown_format(
+            "Ranked by multi-label accuracy (per class, on the annotated validation images). {}. "
+            "Percentages. Rejected: the top-1 predictions the multi-label score rejects, by "
+            "source; Expert: the paper's experts' severity of those they reviewed; Auto: all of "
+            "them by automatic category (docs/TAXONOMY.md), {} where that category's image rule "
+            "did not run (its mistakes are counted under the later categories); Outside label "
+            "set: top-1 predictions in none of the image's label sets.",
+            markdown_format(
+                "; ".join(
+                    "{}: {}"
+                    + (" (`--split " + split + "`)" if split == label_sets.FULL_SPLIT else "")
+                    for split, _ in results.COLUMN_METRICS
+                ),
+                *(
+                    text
+                    for _, metric in results.COLUMN_METRICS
+                    for text in (metric.column.header, metric.column.legend)
+                ),
+            ),
+            NOT_AVAILABLE,
+        ),
+        writers.markdown_table(
+            [escape.markdown_text(header) for _, header in COLUMNS],
+            (
+                [escape.markdown_text(cells[name]) for name, _ in COLUMNS]
+                for cells in table_rows(board)
+            ),
+            right_aligned=[name in NUMERIC_COLUMNS for name, _ in COLUMNS],
+        ),
     ]
-    for cells in table_rows(board):
-        lines.append(
-            "| " + " | ".join(escape.markdown_text(cells[name]) for name, _ in COLUMNS) + " |"
-        )
-    lines.append("")
     if board.references:
-        lines.append(
-            "ref: the paper's own models, their predictions rebuilt from its mistake metadata "
-            f"({experts.SOURCE_REPOSITORY}) and scored by this toolkit; no top-1 on all 50,000 "
-            "images there."
+        blocks.append(
+            markdown_format(
+                "ref: the paper's own models, their predictions rebuilt from its mistake metadata "
+                f"({experts.SOURCE_REPOSITORY}) and scored by this toolkit; no top-1 on all "
+                "50,000 images there."
+            )
         )
-    lines.append(
-        "Flags: partial (fewer images or classes than the split), incomplete (images without a "
-        "prediction), unverified (labels whose sha256 is not the published one), patched (label "
-        "patches applied). Flagged rows are not official numbers and are drawn hollow."
+    blocks.append(
+        markdown_format(
+            "Flags: partial (fewer images or classes than the split), incomplete (images without "
+            "a prediction), unverified (labels whose sha256 is not the published one), patched "
+            "(label patches applied). Flagged rows are not official numbers and are drawn hollow."
+        )
     )
-    lines.extend(f"- Note: {escape.markdown_text(note)}" for note in board.notes)
-    lines.append("")
-    lines.extend(f"![{Path(name).stem}]({name})" for name in plot_files)
-    return "\n".join(lines) + "\n"
+    if board.notes:
+        blocks.append(markdown_format("\n".join("- Note: {}" for _ in board.notes), *board.notes))
+    blocks += [markdown_format(f"![{Path(name).stem}]({name})") for name in plot_files]
+    return writers.markdown_document(blocks)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ table's own columns for the results `plots.category_entries` picks (those passin
 links to each model's results file and predictions.
 
 Every text from a results file is outside text: the data travel as JSON in a
-``<script type="application/json">`` block with no ``<`` in it (`review.embedded_json`), and the
+``<script type="application/json">`` block with no ``<`` in it (`escape.html_json`, filled in
+by `writers.html_page`), and the
 script puts every text into the page with ``textContent``, never as HTML. The page's Content
 Security Policy allows only its own script and style (by their sha256), so even markup that got
 in could run nothing. Links are relative to the page (percent-encoded: no ``javascript:``) or
@@ -28,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..analysis.review import embedded_json, page_script
+from ...dataset_script import escape, writers
+from ..analysis.review import page_script
 from ..scores.results_dataset import ResultsFile, predictions_beside
 from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
 from .entries import Leaderboard
@@ -147,9 +149,9 @@ def render_page(board: Leaderboard, output_dir: str | os.PathLike) -> str:
         f"default-src 'none'; style-src {_csp_hash(style)}; script-src {_csp_hash(script)}; "
         "img-src data:"
     )
-    return (
-        template.replace("{{POLICY}}", policy)
-        .replace("{{STYLE}}", style)
-        .replace("{{SCRIPT}}", script)
-        .replace("{{DATA}}", embedded_json(page_data(board, Path(output_dir))))
+    return writers.html_page(
+        template,
+        escape.html_json(page_data(board, Path(output_dir))),
+        data_marker="{{DATA}}",
+        assets={"{{POLICY}}": policy, "{{STYLE}}": style, "{{SCRIPT}}": script},
     )

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script import escape
+from ...dataset_script.escape import plot_text
 from ...dataset_script.taxonomy.categories import CATEGORIES, family
+from ...dataset_script.writers import draw_text
 from ..scores import results
 from .entries import Entry, Leaderboard
 
@@ -153,14 +155,14 @@ def _title(board: Leaderboard, what: str) -> str:
 def _set_fitted_title(axes, title: str, renderer) -> float:
     """Set ``title`` (plain text) wrapped at word boundaries to the axes' width, so that no
     caveat is clipped at the figure's edges; its height in pixels, to make room for it."""
-    text = axes.set_title(escape.mathtext_text(title))
+    text = draw_text(axes.set_title, escape.plot_text(title))
     width = axes.get_window_extent(renderer).width
     measured = text.get_window_extent(renderer).width
     characters = len(title)
     while measured > width and characters > 10:
         characters = max(10, min(characters - 1, int(characters * width / measured)))
         lines = textwrap.wrap(title, characters)
-        text.set_text("\n".join(escape.mathtext_text(line) for line in lines))
+        draw_text(text.set_text, escape.plot_lines(lines))
         measured = text.get_window_extent(renderer).width
     return text.get_window_extent(renderer).height
 
@@ -299,15 +301,18 @@ def plot_figure(board: Leaderboard, which: str):
             zorder=3,
         )
     handles = [
-        Line2D([], [], marker="o", color="tab:blue", linestyle="", label="result"),
-        Line2D(
+        draw_text(
+            Line2D, [], [], marker="o", color="tab:blue", linestyle="", label=plot_text("result")
+        ),
+        draw_text(
+            Line2D,
             [],
             [],
             marker="o",
             markerfacecolor="white",
             color="tab:blue",
             linestyle="",
-            label=FLAGGED_LEGEND,
+            label=plot_text(FLAGGED_LEGEND),
         ),
     ]
     axes.set_xlim(*layout.x_view)
@@ -316,22 +321,23 @@ def plot_figure(board: Leaderboard, which: str):
     axes.set_yticks(layout.y_ticks)
     if layout.diagonal:
         axes.plot(layout.x_view, layout.x_view, color="0.55", linewidth=1, zorder=1)
-        handles.append(Line2D([], [], color="0.55", label="y = x"))
+        handles.append(draw_text(Line2D, [], [], color="0.55", label=plot_text("y = x")))
     x_low, x_high = layout.x_view
     for number, reference in enumerate(layout.references):
         color = REFERENCE_COLORS[number % len(REFERENCE_COLORS)]
         axes.axhline(reference.level, color=color, linestyle="--", linewidth=1.2, zorder=1)
         handles.append(
-            Line2D(
+            draw_text(
+                Line2D,
                 [],
                 [],
                 color=color,
                 linestyle="--",
-                label=escape.mathtext_text(reference.legend),
+                label=plot_text(reference.legend),
             )
         )
-    axes.set_xlabel(layout.x_label)
-    axes.set_ylabel(layout.y_label)
+    draw_text(axes.set_xlabel, escape.plot_lines(layout.x_label.split("\n")))
+    draw_text(axes.set_ylabel, plot_text(layout.y_label))
     axes.grid(True, color="0.9", zorder=0)
     # The legend goes below the axes, which end above it and below the title; then the layout
     # is final.
@@ -399,9 +405,10 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
             continue
         dx, dy = offset
         anchor = from_display.transform(point + np.array([dx, dy]))
-        axes.text(
+        draw_text(
+            axes.text,
             *anchor,
-            escape.mathtext_text(text),
+            plot_text(text),
             fontsize=size,
             ha="left" if dx > 0 else "right" if dx < 0 else "center",
             va="bottom" if dy > 0 else "top" if dy < 0 else "center",
@@ -418,22 +425,22 @@ def _label_points(figure, axes, drawn, xs, ys, rank, keyed: bool, lines) -> None
     if not named and not keyed:
         notes.append("numbers: the # column of leaderboard.md")
     if notes:
-        axes.text(
+        draw_text(
+            axes.text,
             0.01,
             0.99,
-            "; ".join(notes),
+            plot_text("; ".join(notes)),
             transform=axes.transAxes,
             fontsize=7,
             va="top",
             color="0.35",
         )
     if keyed:
-        key = "\n".join(
-            f"{rank[id(entry)]:>2}  {escape.mathtext_text(_shortened(entry.model, 34))}"
-            for entry in drawn
+        key = escape.plot_lines(
+            f"{rank[id(entry)]:>2}  {_shortened(entry.model, 34)}" for entry in drawn
         )
         top = axes.get_position().y1
-        figure.text(0.72, top, key, fontsize=7, va="top", family="monospace")
+        draw_text(figure.text, 0.72, top, key, fontsize=7, va="top", family="monospace")
 
 
 def category_column(category: str) -> str:
@@ -484,20 +491,30 @@ def categories_figure(board: Leaderboard):
             )
         left += counts
     axes.set_yticks(positions)
-    axes.set_yticklabels([escape.mathtext_text(_bar_label(entry)) for entry in drawn], fontsize=8)
+    draw_text(axes.set_yticklabels, [plot_text(_bar_label(entry)) for entry in drawn], fontsize=8)
     axes.set_ylim(-0.6, max(len(drawn), 1) - 0.4)
     axes.set_xlim(0, max(left.max(initial=0.0) * 1.04, 1.0))
-    axes.set_xlabel(CATEGORY_X_LABEL)
+    draw_text(axes.set_xlabel, plot_text(CATEGORY_X_LABEL))
     axes.grid(True, axis="x", color="0.9")
     axes.set_axisbelow(True)
     handles = [
-        Patch(color=CATEGORY_COLORS[category], label=f"{category} ({family(category)})")
+        draw_text(
+            Patch,
+            color=CATEGORY_COLORS[category],
+            label=plot_text(f"{category} ({family(category)})"),
+        )
         for category in CATEGORIES
     ]
     notes = []
     if any(not entry.official for entry in drawn):
         handles.append(
-            Patch(facecolor="white", edgecolor="0.25", hatch="//", label="flagged (see the table)")
+            draw_text(
+                Patch,
+                facecolor="white",
+                edgecolor="0.25",
+                hatch="//",
+                label=plot_text("flagged (see the table)"),
+            )
         )
     if any(entry.mistakes["auto_not_available"] for entry in drawn):
         notes.append(NOT_JUDGED_NOTE)
@@ -519,7 +536,7 @@ def categories_figure(board: Leaderboard):
     bottom = (0.75 + 0.2 * len(notes)) / height
     axes.set_position((0.36, bottom, 0.6, top - bottom))
     for number, note in enumerate(notes):
-        figure.text(0.01, 0.01 + 0.2 * number / height, escape.mathtext_text(note), fontsize=7)
+        draw_text(figure.text, 0.01, 0.01 + 0.2 * number / height, plot_text(note), fontsize=7)
     return figure
 
 
