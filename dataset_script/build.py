@@ -473,17 +473,21 @@ def render_card(
 
 
 def _shown_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
-    """The provenance as the card shows it: every text of a patch record (its file name, reviewer,
-    created, note: the patch author's own words) escaped by `escape.markdown_text`, so that none
-    of them adds a link, emphasis, code, a line break or a table cell to the card."""
-    patches = [
-        {
+    """The provenance as the card shows it: every text (the annotation file's name, its version,
+    each patch's file name, reviewer, created and note: the patch author's own words) escaped by
+    `escape.markdown_text`, so that none of them adds a link, emphasis, code, raw HTML, a line
+    break or a table cell to the card."""
+
+    def shown(record: Mapping[str, Any]) -> dict[str, Any]:
+        return {
             key: escape.markdown_text(value) if isinstance(value, str) else value
-            for key, value in patch.items()
+            for key, value in record.items()
         }
-        for patch in provenance.get("patches") or ()
-    ]
-    return {**provenance, "patches": patches}
+
+    return {
+        **shown(provenance),
+        "patches": [shown(patch) for patch in provenance.get("patches") or ()],
+    }
 
 
 def _image_terms_fields() -> dict[str, Any]:

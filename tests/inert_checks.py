@@ -63,3 +63,9 @@ def assert_page_data_inert(page: str) -> None:
         json.loads(block)
     outside = re.sub(r'<script type="application/json"[^>]*>.*?</script>', "", page, flags=re.S)
     assert "onerror" not in outside and "alert(1)" not in outside
+
+
+def assert_svg_inert(svg: str) -> None:
+    """A plot's SVG holds hostile text only as XML-escaped text: no element or attribute of it."""
+    assert "<script" not in svg and not re.search(r"<\w+[^>]*onerror", svg)
+    assert "<img" not in svg

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagenet_multilabel.dataset_script import escape, writers
+from imagenet_multilabel.dataset_script import build, escape, writers
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli.commands import cli
+from imagenet_multilabel.eval_cli.scores import hub
 from inert_checks import (
     FILE_NAMES,
     HOSTILE,
     assert_csv_inert,
     assert_markdown_inert,
+    assert_page_data_inert,
+    assert_svg_inert,
 )
 
 
@@ -107,3 +110,79 @@ def test_compare_writes_hostile_model_ids_and_file_names_inert(
     for name in ("compare.md", "compare.csv", "solved_vs_top1.svg"):  # what people read
         text = (out / name).read_text(encoding="utf-8")
         assert str(annotation_file[0].parent) not in text and str(tmp_path) not in text
+
+
+@pytest.fixture
+def scored(tmp_path: Path, annotation_file, validation) -> list[Path]:
+    """`score` results of predictions files named by each hostile file name, then the same
+    results as `run` results naming each hostile text as the model, a local path before it."""
+    paths = []
+    labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    for number, name in enumerate(FILE_NAMES):
+        predictions = _predictions(tmp_path / "files" / f"{name}.jsonl", validation, number + 2)
+        output = tmp_path / "results" / f"{number}.json"
+        argv = ["score", "--predictions", str(predictions), "--output", str(output), *labels]
+        assert cli.main(argv) == 0
+        paths.append(output)
+    document = json.loads(paths[0].read_text(encoding="utf-8"))
+    for number, model_id in enumerate(HOSTILE):
+        document["model"] = {"id": f"{tmp_path}/models/{model_id}", "revision": model_id}
+        paths.append(tmp_path / "runs" / f"{number}.json")
+        paths[-1].parent.mkdir(exist_ok=True)
+        paths[-1].write_text(json.dumps(document), encoding="utf-8")
+    return paths
+
+
+def test_leaderboard_writes_hostile_model_ids_and_file_names_inert(
+    tmp_path: Path, scored: list[Path]
+) -> None:
+    out = tmp_path / "board"
+    assert cli.main(["leaderboard", *map(str, scored), "--output-dir", str(out)]) == 0
+    assert_markdown_inert((out / "leaderboard.md").read_text(encoding="utf-8"))
+    assert_csv_inert((out / "leaderboard.csv").read_text(encoding="utf-8"))
+    assert_page_data_inert((out / "leaderboard.html").read_text(encoding="utf-8"))
+    for svg in out.glob("*.svg"):
+        assert_svg_inert(svg.read_text(encoding="utf-8"))
+    for name in ("leaderboard.md", "leaderboard.csv", *(svg.name for svg in out.glob("*.svg"))):
+        assert str(tmp_path) not in (out / name).read_text(encoding="utf-8"), name
+
+
+@pytest.mark.parametrize("name", FILE_NAMES[:3] + FILE_NAMES[-4:])
+def test_analyze_writes_a_hostile_file_name_inert(
+    tmp_path: Path, annotation_file, validation, name: str
+) -> None:
+    predictions = _predictions(tmp_path / f"{name}.jsonl", validation, 3)
+    out = tmp_path / "analysis"
+    labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
+    argv = ["analyze", "--predictions", str(predictions), "--output-dir", str(out), *labels]
+    assert cli.main(argv) == 0
+    page = (out / "review" / "index.html").read_text(encoding="utf-8")
+    assert_page_data_inert(page)
+    assert str(tmp_path) not in page
+
+
+def test_the_model_card_section_writes_hostile_model_ids_inert(
+    tmp_path: Path, scored: list[Path]
+) -> None:
+    for path in scored[len(FILE_NAMES) :]:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        section = hub.model_card_section(document)
+        assert_markdown_inert(section)
+        assert str(tmp_path) not in section
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_the_dataset_card_writes_a_hostile_annotation_file_name_inert(text: str) -> None:
+    """The build names a local annotation file by its name, which the user chose."""
+    split = build.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
+    written = {build.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
+    provenance = {
+        "source": f"local file {text}",
+        "sha256": "cd" * 32,
+        "version": text,
+        "verified": False,
+        "patched": False,
+        "num_annotated_images": 10,
+    }
+    card = build.render_card(written, provenance, repo_id="ORG/NAME")
+    assert_markdown_inert(card.split("---", 2)[2])

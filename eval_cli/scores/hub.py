@@ -18,7 +18,7 @@ by their sha256, wherever the file came from) the dataset this toolkit publishes
 
 Everything meant for the Hub is public, and a model folder name, a label name or a command line
 can carry markup: every value from outside the toolkit is escaped for markdown and HTML in the
-card section and the pull request (`escape.markdown_text`), a local model is named by its folder
+card section and the pull request (`writers.markdown_card`), a local model is named by its folder
 name, and local paths are cut to their last component (`escape.without_local_paths`).
 
 Units, the same in both metadata formats: accuracies in percent (0-100) rounded to two decimals,
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 from huggingface_hub import (
     CommitOperationAdd,
@@ -53,10 +52,9 @@ from huggingface_hub import (
 from huggingface_hub.constants import EVAL_RESULTS_FOLDER
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
-from markupsafe import Markup
 
 from ...cards import read_template
-from ...dataset_script import escape
+from ...dataset_script import escape, writers
 from ...dataset_script.hub.access import PushError, hub_call, resolve_token
 from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...dataset_script.hub.names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
@@ -131,7 +129,8 @@ def model_card_section(document: Mapping[str, Any]) -> str:
     packages = environment.get("packages", {})
     local_names = _local_names(document)
     public_model = escape.without_local_paths(model, local_names) if model else None
-    return _card_template().render(
+    return writers.markdown_card(
+        read_template("model_card_results.md"),
         benchmark_name=PRETTY_NAME,
         warnings=results.publication_problems(document),
         splits=splits,
@@ -507,36 +506,6 @@ def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
         paths.append(str(labels["source"]))
     names = {path: escape.last_component(path) for path in paths}
     return {path: name for path, name in names.items() if path != name}
-
-
-def _escape_unless_built(value: Any) -> Any:
-    """The template's finalize: escape each value, except markup a filter below built."""
-    return value if isinstance(value, Markup) else escape.markdown_text(value)
-
-
-def _link(text: Any, url: str) -> Markup:
-    """``[text](url)`` for an http(s) URL (the only ones given), the text escaped and the URL
-    percent-encoded, so that neither can end the link early."""
-    return Markup(
-        f"[{escape.markdown_text(text)}]({urllib.parse.quote(url, safe=':/?#=&%~+,;@!$*')})"
-    )
-
-
-def _preformatted(text: Any) -> Markup:
-    """A ``<pre>`` block on one markdown line that nothing reads as markup."""
-    return Markup(escape.preformatted_html(text))
-
-
-def _card_template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        finalize=_escape_unless_built,
-    )
-    environment.filters.update(link=_link, pre=_preformatted)
-    return environment.from_string(read_template("model_card_results.md"))
 
 
 def _pull_request_description(document: Mapping[str, Any], files: Mapping[str, str]) -> str:
