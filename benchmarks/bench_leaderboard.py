@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_fixtures import headless_chromium, missing_browser_reason  # noqa: E402
 from imagenet_multilabel.eval_cli.leaderboard.board import (  # noqa: E402
+    TABLE_FORMATS,
     build_leaderboard,
-    csv_text,
     markdown,
+    table_file,
 )
 from imagenet_multilabel.eval_cli.leaderboard.html import render_page  # noqa: E402
 from imagenet_multilabel.eval_cli.leaderboard.plots import PLOTS, render_plot  # noqa: E402
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> dict:
                 board = build_leaderboard(page_paths)
             with rounds.measure("tables"):
                 markdown(board, [])
-                csv_text(board)
+                for _, escaper, writer in TABLE_FORMATS:
+                    table_file(board, escaper, writer)
             with rounds.measure("plots"):
                 for which in PLOTS:
                     render_plot(board, which)

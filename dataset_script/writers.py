@@ -21,19 +21,11 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .escape import (
-    CsvCell,
-    HtmlText,
-    MarkdownText,
-    PlotText,
-    markdown_format,
-    markdown_text,
-    preformatted_html,
-)
+from . import escape
 
 Number = int | float
-MarkdownCell = MarkdownText | Number
-CsvValue = CsvCell | Number | None
+MarkdownCell = escape.MarkdownText | Number
+CsvValue = escape.CsvCell | Number | None
 
 
 def _refuse(value: Any, expected: type, where: str) -> None:
@@ -46,16 +38,16 @@ def _refuse(value: Any, expected: type, where: str) -> None:
 
 
 def markdown_table(
-    header: Sequence[MarkdownText],
+    header: Sequence[escape.MarkdownText],
     rows: Iterable[Sequence[MarkdownCell]],
     *,
     right_aligned: Sequence[bool] | None = None,
-) -> MarkdownText:
+) -> escape.MarkdownText:
     """A markdown table; a column is right-aligned where ``right_aligned`` says, by default where
     every cell of it is a number."""
     rows = [list(row) for row in rows]
     for cell in [*header, *(cell for row in rows for cell in row)]:
-        _refuse(cell, MarkdownText, "markdown_table")
+        _refuse(cell, escape.MarkdownText, "markdown_table")
     if right_aligned is None:
         right_aligned = [
             all(isinstance(row[column], Number) for row in rows) for column in range(len(header))
@@ -66,21 +58,23 @@ def markdown_table(
         "| " + " | ".join("---:" if right else "---" for right in right_aligned) + " |",
         *(fields for _ in rows),
     ]
-    return markdown_format("\n".join(lines), *header, *(cell for row in rows for cell in row))
+    return escape.markdown_format(
+        "\n".join(lines), *header, *(cell for row in rows for cell in row)
+    )
 
 
-def markdown_document(blocks: Iterable[MarkdownText]) -> str:
+def markdown_document(blocks: Iterable[escape.MarkdownText]) -> str:
     """Markdown blocks (headings, paragraphs, tables, lists) one after another, a blank line
     between two, ending in a newline."""
     blocks = list(blocks)
     for block in blocks:
-        _refuse(block, MarkdownText, "markdown_document")
+        _refuse(block, escape.MarkdownText, "markdown_document")
     return "\n\n".join(blocks) + "\n"
 
 
 def markdown_card(template: str, **values: Any) -> str:
     """A card from a jinja2 ``template`` of ``cards/``: every value it shows is escaped on output
-    (`escape.markdown_text`) unless it already is `MarkdownText` (made by a filter or the
+    (`escape.markdown_text`) unless it already is `escape.MarkdownText` (made by a filter or the
     caller), so that no template line can show outside text raw. Filters: ``link`` (an http(s)
     link, its text escaped and its address percent-encoded) and ``pre`` (a ``<pre>`` block)."""
     import jinja2  # imported when a card is rendered: the tables and pages need none of it
@@ -90,42 +84,43 @@ def markdown_card(template: str, **values: Any) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
-        finalize=lambda value: value if isinstance(value, MarkdownText) else markdown_text(value),
+        finalize=lambda value: (
+            value if isinstance(value, escape.MarkdownText) else escape.markdown_text(value)
+        ),
     )
-    environment.filters.update(link=_link, pre=preformatted_html)
+    environment.filters.update(link=_link, pre=escape.preformatted_html)
     return environment.from_string(template).render(**values)
 
 
-def _link(text: Any, url: str) -> MarkdownText:
+def _link(text: Any, url: str) -> escape.MarkdownText:
     """``[text](url)``, the text escaped and the URL percent-encoded, so that neither can end the
     link early."""
-    return markdown_format("[{}](" + urllib.parse.quote(url, safe=":/?#=&%~+,;@!$*") + ")", text)
+    return escape.markdown_format(
+        "[{}](" + urllib.parse.quote(url, safe=":/?#=&%~+,;@!$*") + ")", text
+    )
 
 
-def csv_document(columns: Sequence[CsvCell], rows: Iterable[Mapping[str, CsvValue]]) -> str:
-    """A CSV file: the ``columns`` as its header, then one line per row (a mapping by column;
-    a column a row lacks is an empty cell). Lines end in CRLF (RFC 4180), so that the csv module
-    quotes a cell holding either line break (with "\\n" alone, a bare "\\r" stayed unquoted
-    and a spreadsheet split the row there)."""
+def csv_document(header: Sequence[escape.CsvCell], rows: Iterable[Sequence[CsvValue]]) -> str:
+    """A CSV file: the ``header``, then one line per row (``None``: an empty cell). Lines end in
+    CRLF (RFC 4180), so that the csv module quotes a cell holding either line break (with "\\n"
+    alone, a bare "\\r" stayed unquoted and a spreadsheet split the row there)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for column in columns:
-        _refuse(column, CsvCell, "csv_document")
-    writer.writerow(columns)
-    for row in rows:
-        cells = [row.get(column) for column in columns]
-        for cell in cells:
+    for row in [header, *rows]:
+        for cell in row:
             if cell is not None:
-                _refuse(cell, CsvCell, "csv_document")
-        writer.writerow(cells)
+                _refuse(cell, escape.CsvCell, "csv_document")
+        writer.writerow(row)
     return buffer.getvalue()
 
 
-def html_page(template: str, data: HtmlText, *, data_marker: str, assets: Mapping[str, str]) -> str:
+def html_page(
+    template: str, data: escape.HtmlText, *, data_marker: str, assets: Mapping[str, str]
+) -> str:
     """A page's ``template`` with its data at ``data_marker`` (inside a ``<script
     type="application/json">`` block) and the package's own ``assets`` (its script, style and
     policy, by marker) filled in."""
-    _refuse(data, HtmlText, "html_page")
+    _refuse(data, escape.HtmlText, "html_page")
     for marker, asset in assets.items():
         template = template.replace(marker, asset)
     return template.replace(data_marker, data)
@@ -141,5 +136,5 @@ def draw_text(method: Callable[..., Any], *args: Any, **options: Any) -> Any:
     if "label" in options:
         texts.append(options["label"])
     for text in texts:
-        _refuse(text, PlotText, f"draw_text({getattr(method, '__name__', method)})")
+        _refuse(text, escape.PlotText, f"draw_text({getattr(method, '__name__', method)})")
     return method(*args, **options)

@@ -16,12 +16,13 @@ from imagenet_multilabel.dataset_script import classes
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "docs" / "EXTENDING.md"
 PACKAGE_FOLDERS = ("imagenet_multilabel", "metric", "dataset_script", "eval_cli", "cards")
-# A block the recipe gives for a file: "`path`:" (or "`path`, in `NAME`:"), a blank line, the block.
-BLOCK = re.compile(r"^`([^`]+)`(?:, in `(\w+)`)?:\n\n```\w*\n(.*?)^```", re.M | re.S)
+# A block the recipe gives for a file: "`path`:" (or "`path`, in `NAME`:", or "`path`, at its
+# end:"), a blank line, the block.
+BLOCK = re.compile(r"^`([^`]+)`(?:, in `(\w+)`|, at (its end))?:\n\n```\w*\n(.*?)^```", re.M | re.S)
 
 
-def recipe_blocks(title: str) -> list[tuple[str, str, str]]:
-    """(path, the name it goes in or "" for a whole file, text) of each block of a recipe."""
+def recipe_blocks(title: str) -> list[tuple[str, str, str, str]]:
+    """(path, the name it goes in or "", "its end" or "", text) of each block of a recipe."""
     text = RECIPES.read_text(encoding="utf-8")
     section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
     return BLOCK.findall(section)
@@ -36,11 +37,15 @@ def package_copy(destination: Path) -> Path:
 
 
 def apply_recipe(root: Path, title: str) -> list[str]:
-    """Write each block: a whole file, or an entry appended to the tuple ``NAME = (...)``."""
+    """Write each block: a whole file, an entry appended to the tuple ``NAME = (...)``, or code
+    appended at the end of a file (after two blank lines)."""
     applied = []
-    for path, name, block in recipe_blocks(title):
+    for path, name, at_end, block in recipe_blocks(title):
         target = root / path
-        if not name:
+        if at_end:
+            source = target.read_text(encoding="utf-8")
+            target.write_text(source + "\n\n" + block, encoding="utf-8")
+        elif not name:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block, encoding="utf-8")
         else:
@@ -139,3 +144,39 @@ def test_the_add_a_model_kind_recipe(tmp_path):
     predictions = read_predictions(tmp_path / "out" / "predictions.jsonl")
     assert sorted(predictions.file_names.tolist()) == keep  # the annotated images, every one
     assert set(predictions.topk[:, 0].tolist()) == {0}
+
+
+def test_the_add_an_output_format_recipe(tmp_path):
+    root = package_copy(tmp_path / "checkout")
+    applied = apply_recipe(root, "Add an output format")
+    assert applied == [
+        "dataset_script/escape.py",
+        "dataset_script/writers.py",
+        "eval_cli/leaderboard/board.py",
+    ]
+    hostile = "50%_{x} & \\input{evil} $y$ #1 ~2^3\nrow"
+    document = {
+        "model": {"id": hostile, "revision": None},
+        "labels": {"source": "annotations", "sha256": "ab" * 32, "version": "3.0.0"},
+        "metrics": {"validation": {"multilabel_accuracy": 0.5, "top1_accuracy_original": 0.6}},
+    }
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(document), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    board = [sys.executable, "-m", "imagenet_multilabel", "leaderboard", str(results)]
+    board += ["--output-dir", str(tmp_path / "board")]
+    drawn = subprocess.run(board, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    table = (tmp_path / "board" / "leaderboard.tex").read_text(encoding="utf-8")
+    lines = table.splitlines()
+    assert lines[0].startswith("\\begin{tabular}{l") and lines[-1] == "\\end{tabular}"
+    assert lines[1].startswith("rank & model & ") and lines[2] == "\\hline"
+    escaped = (
+        "50\\%\\_\\{x\\} \\& \\textbackslash{}input\\{evil\\} \\$y\\$ \\#1 "
+        "\\textasciitilde{}2\\textasciicircum{}3 row"
+    )
+    assert escaped in lines[3]  # the model, literal, on its own row
+    refuse = [sys.executable, "-c", "from imagenet_multilabel.dataset_script import writers; "]
+    refuse[-1] += "writers.latex_table(['plain'], [])"
+    refused = subprocess.run(refuse, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert "TypeError: latex_table takes LatexText" in refused.stderr

@@ -52,9 +52,7 @@ WRITERS_GIVEN_PLAIN_TEXT = {
     ),
     "markdown table header": lambda text: writers.markdown_table([text], [[1]]),
     "markdown block": lambda text: writers.markdown_document([escape.markdown_format("#"), text]),
-    "csv cell": lambda text: writers.csv_document(
-        [escape.csv_cell("model")], [{escape.csv_cell("model"): text}]
-    ),
+    "csv cell": lambda text: writers.csv_document([escape.csv_cell("model")], [[text]]),
     "csv column": lambda text: writers.csv_document([text], []),
     "page data": lambda text: writers.html_page(
         "<script>{{DATA}}</script>", text, data_marker="{{DATA}}", assets={}

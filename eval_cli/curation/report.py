@@ -98,14 +98,13 @@ def csv_text(document: Mapping[str, Any]) -> str:
     """compare.csv: every text cell (model names, categories) escaped for spreadsheets."""
     return writers.csv_document(
         [escape.csv_cell(column) for column in _CSV_COLUMNS],
-        (
-            {
-                column: value if isinstance(value, int | float) else escape.csv_cell(value)
-                for column, value in row.items()
-            }
-            for row in csv_rows(document)
-        ),
+        ([_csv_value(row.get(column)) for column in _CSV_COLUMNS] for row in csv_rows(document)),
     )
+
+
+def _csv_value(value: Any) -> escape.CsvCell | int | float | None:
+    """A number as it is, a text escaped for spreadsheets, a missing cell empty."""
+    return value if value is None or isinstance(value, int | float) else escape.csv_cell(value)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[MarkdownText]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +61,13 @@ if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the referen
     from ...dataset_script.labels.loading import Labels, LabelSource
 
 DEFAULT_OUTPUT_DIR = "leaderboard"
-TABLE_FILES = ("leaderboard.csv", "leaderboard.md")
+# The table's files beside leaderboard.md, each the table in one format (docs/EXTENDING.md, "Add
+# an output format").
+TABLE_FORMATS = (
+    # its file name, the escaper of its cells (`dataset_script.escape`), its writer
+    ("leaderboard.csv", escape.csv_cell, writers.csv_document),
+)
+TABLE_FILES = (*(name for name, _, _ in TABLE_FORMATS), "leaderboard.md")
 PAPER_MODELS = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 # Both are ViTs pretrained on JFT-3B: ViT-3B (Zhai et al. 2022, "Scaling Vision Transformers"),
 # Greedy Soups a soup of fine-tuned ViT-G/14 (Wortsman et al. 2022, "Model soups").
@@ -318,11 +324,16 @@ def table_rows(board: Leaderboard) -> list[dict[str, str]]:
     return ranked + [row_cells("ref", entry) for entry in board.references]
 
 
-def csv_text(board: Leaderboard) -> str:
-    """The table as CSV, every cell neutralised for spreadsheets (`escape.csv_cell`)."""
-    return writers.csv_document(
-        [escape.csv_cell(name) for name, _ in COLUMNS],
-        ({name: escape.csv_cell(cell) for name, cell in row.items()} for row in table_rows(board)),
+def table_file(
+    board: Leaderboard,
+    escaper: Callable[[str], str],
+    writer: Callable[[list[str], list[list[str]]], str],
+) -> str:
+    """The table in one of `TABLE_FORMATS`: its column names and every cell escaped for the
+    format (`dataset_script.escape`), then written by the format's writer."""
+    return writer(
+        [escaper(name) for name, _ in COLUMNS],
+        [[escaper(cells[name]) for name, _ in COLUMNS] for cells in table_rows(board)],
     )
 
 
@@ -423,7 +434,8 @@ def write_leaderboard(
             name: data for which in ALL_PLOTS for name, data in render_plot(board, which).items()
         }
         pngs = [name for name in rendered if name.endswith(".png")]
-        rendered["leaderboard.csv"] = csv_text(board).encode("utf-8")
+        for name, escaper, writer in TABLE_FORMATS:
+            rendered[name] = table_file(board, escaper, writer).encode("utf-8")
         rendered[PAGE_FILE] = render_page(board, output).encode("utf-8")
         rendered["leaderboard.md"] = markdown(board, pngs).encode("utf-8")
         for name, data in rendered.items():  # the table last: it shows the plots
