@@ -57,14 +57,21 @@ def apply_recipe(root: Path, title: str) -> list[str]:
     return applied
 
 
-def test_the_add_a_label_set_recipe(annotation_file, tmp_path):
+def followed(tmp_path: Path, title: str, *files: str) -> Path:
+    """A copy of the package with the recipe applied; it writes exactly ``files``, in order."""
     root = package_copy(tmp_path / "checkout")
-    applied = apply_recipe(root, "Add a label set")
-    assert applied == [
+    assert apply_recipe(root, title) == list(files)
+    return root
+
+
+def test_the_add_a_label_set_recipe(annotation_file, tmp_path):
+    root = followed(
+        tmp_path,
+        "Add a label set",
         "dataset_script/label_sets/data/tiny/labels.csv",
         "dataset_script/label_sets/tiny.py",
         "metric/label_sets.py",
-    ]
+    )
     # Every image predicted as its devkit label: right on images 1 and 3 of the tiny set, wrong
     # on image 2 (it accepts 795, the devkit says 970).
     predictions = tmp_path / "predictions.jsonl"
@@ -147,13 +154,8 @@ def test_the_add_a_model_kind_recipe(tmp_path):
 
 
 def test_the_add_an_output_format_recipe(tmp_path):
-    root = package_copy(tmp_path / "checkout")
-    applied = apply_recipe(root, "Add an output format")
-    assert applied == [
-        "dataset_script/escape.py",
-        "dataset_script/writers.py",
-        "eval_cli/leaderboard/board.py",
-    ]
+    files = ("dataset_script/escape.py", "dataset_script/writers.py")
+    root = followed(tmp_path, "Add an output format", *files, "eval_cli/leaderboard/board.py")
     hostile = "50%_{x} & \\input{evil} $y$ #1 ~2^3\nrow"
     document = {
         "model": {"id": hostile, "revision": None},
