@@ -6,16 +6,16 @@ the image (``model_predictions``). Both get the same filters, sort (page order, 
 automatic category, file), each card's automatic category with its evidence, keyboard review
 (j/k or the arrows, 1/2/3 for correct/unclear/wrong), progress and patch download.
 
-It works from ``file://`` with no server and no network: the script and style ship as package
-data (``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in
-a ``<script type="application/json">`` block by `writers.html_page`, every ``<`` written as
-``\\u003c`` (`escape.html_json`), so no text from the labels, the model or a file name can close
-the block or open a tag. The page builds its DOM with ``textContent`` only. Thumbnails (JPEG,
-long side at most ``THUMBNAIL_SIZE``) and the larger copies a click on one shows
-(``ENLARGED_SIZE``) lie in ``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a second ``analyze`` reuses them only
-for the very same bytes (another image source with other bytes gets new ones) and an image that
-does not decode leaves its card the reason instead of aborting the page. Verdicts live in the
-browser's ``localStorage`` (the page says so) and leave as a label patch
+It works from ``file://`` with no server and no network: the script and style ship as package data
+(``review_assets/``) and are inlined into the page, and the mistakes are embedded as JSON in a
+``<script type="application/json">`` block by `writers.html_page`, every ``<`` written as
+``\\u003c`` (`escape.html_json`), so no text from the labels, the model or a file name can close the
+block or open a tag. The page builds its DOM with ``textContent`` only. Thumbnails (JPEG, long side
+at most ``THUMBNAIL_SIZE``) and the larger copies a click on one shows (``ENLARGED_SIZE``) lie in
+``review/thumbnails/``, each named by the fingerprint of the image bytes it was made from, so a
+second ``analyze`` reuses them only for the very same bytes (another image source with other bytes
+gets new ones) and an image that does not decode leaves its card the reason instead of aborting the
+page. Verdicts live in the browser's ``localStorage`` (the page says so) and leave as a label patch
 (``dataset_script.patches``) through the page's "Download label patch" button.
 """
 
