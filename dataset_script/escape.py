@@ -25,25 +25,21 @@ import json
 import os
 import re
 import shlex
-import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
-_MADE_HERE = object()  # the key that only this module's escapers hold
-
 
 class _Escaped(str):
-    """Text escaped for one format by this module; nothing else can make one (``TypeError``).
-    Joining or formatting it gives a plain ``str`` again, so a text built from escaped pieces
-    must be built here too (`markdown_format`) or by a writer."""
+    """Text escaped for one format by this module; nothing else makes one (``TypeError``): this
+    module makes them with ``str.__new__``, which skips the refusal below. Joining or formatting
+    one gives a plain ``str`` again, so a text built from escaped pieces must be built here too
+    (`markdown_format`) or by a writer."""
 
     __slots__ = ()
 
-    def __new__(cls, text: str, key: object = None) -> Self:
-        if key is not _MADE_HERE:
-            raise TypeError(f"a {cls.__name__} is made by dataset_script.escape's functions only")
-        return super().__new__(cls, text)
+    def __new__(cls, text: str) -> Self:
+        raise TypeError(f"a {cls.__name__} is made by dataset_script.escape's functions only")
 
 
 class MarkdownText(_Escaped):
@@ -93,26 +89,34 @@ def markdown_text(value: Any) -> MarkdownText:
     ``.`` of ``www.``, so that a bare URL in a note is not made a link."""
     text = html.escape(_CONTROL.sub(" ", _showable(value)), quote=False)
     text = _MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), text)
-    return MarkdownText(
-        _AUTOLINK.sub(lambda match: "".join(f"\\{char}" for char in match.group()), text),
-        _MADE_HERE,
-    )
+    text = _AUTOLINK.sub(lambda match: "".join(f"\\{char}" for char in match.group()), text)
+    return str.__new__(MarkdownText, text)
 
 
-class _MarkdownFormatter(string.Formatter):
-    """``str.format`` whose every field is escaped (`markdown_text`) after its format spec is
-    applied, except one already escaped."""
+class _EscapedField:
+    """A ``str.format`` field that escapes its value (`markdown_text`) after applying the format
+    spec; text already escaped goes in as it is, without this wrapper."""
 
-    def format_field(self, value: Any, format_spec: str) -> str:
-        if isinstance(value, MarkdownText):
-            return value
-        return markdown_text(format(value, format_spec))
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, format_spec: str) -> str:
+        return markdown_text(format(self.value, format_spec))
+
+
+def _field(value: Any) -> Any:
+    return value if isinstance(value, MarkdownText) else _EscapedField(value)
 
 
 def markdown_format(template: str, /, *args: Any, **kwargs: Any) -> MarkdownText:
     """The toolkit's own markdown ``template`` (a literal of its code, never outside text) with
     ``str.format`` fields filled by values escaped for markdown (`markdown_text`)."""
-    return MarkdownText(_MarkdownFormatter().vformat(template, args, kwargs), _MADE_HERE)
+    text = template.format(
+        *map(_field, args), **{name: _field(value) for name, value in kwargs.items()}
+    )
+    return str.__new__(MarkdownText, text)
 
 
 def _showable(value: Any) -> str:
@@ -128,8 +132,8 @@ def preformatted_html(text: Any) -> MarkdownText:
     escaped = _AUTOLINK.sub(
         _character_references, _MARKDOWN_INLINE.sub(_character_references, escaped)
     )
-    return MarkdownText(
-        f"<pre><code>{_CONTROL.sub(_character_references, escaped)}</code></pre>", _MADE_HERE
+    return str.__new__(
+        MarkdownText, f"<pre><code>{_CONTROL.sub(_character_references, escaped)}</code></pre>"
     )
 
 
@@ -143,24 +147,24 @@ def csv_cell(text: Any) -> CsvCell:
     blanks (spreadsheets skip them: " =1+1" is a formula), gets a leading quote."""
     text = _CSV_CONTROL.sub(" ", _showable(text))
     formula = text.lstrip().startswith(_FORMULA_START) or text.startswith(_FORMULA_START)
-    return CsvCell(f"'{text}" if formula else text, _MADE_HERE)
+    return str.__new__(CsvCell, f"'{text}" if formula else text)
 
 
 def plot_text(text: Any) -> PlotText:
     """Text for matplotlib that is never parsed as mathtext: every ``$`` escaped (matplotlib
     shows ``\\$`` as ``$``; an unbalanced or invalid ``$...$`` would otherwise fail the plot)."""
-    return PlotText(_CONTROL.sub(" ", _showable(text)).replace("$", r"\$"), _MADE_HERE)
+    return str.__new__(PlotText, _CONTROL.sub(" ", _showable(text)).replace("$", r"\$"))
 
 
 def plot_lines(lines: Iterable[Any]) -> PlotText:
     """Lines of text for matplotlib, each escaped as `plot_text`, one below the other."""
-    return PlotText("\n".join(plot_text(line) for line in lines), _MADE_HERE)
+    return str.__new__(PlotText, "\n".join(plot_text(line) for line in lines))
 
 
 def html_json(data: Any) -> HtmlText:
     """``data`` as JSON safe inside ``<script type="application/json">``: no ``<`` at all (so no
     ``</script>`` or ``<!--``), and no lone surrogate, which a UTF-8 page cannot hold."""
-    return HtmlText(json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"), _MADE_HERE)
+    return str.__new__(HtmlText, json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"))
 
 
 def is_local_path(model_id: str) -> bool:

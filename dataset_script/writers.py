@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -28,9 +29,13 @@ MarkdownCell = escape.MarkdownText | Number
 CsvValue = escape.CsvCell | Number | None
 
 
-def _refuse(value: Any, expected: type, where: str) -> None:
-    """A value that is neither ``expected`` nor a number: the bug that skipped escaping."""
-    if not isinstance(value, expected | Number):
+def _refuse(values: Iterable[Any], expected: type, where: str, *also: type) -> None:
+    """Raise for a value that is neither ``expected``, a number nor one of ``also``: the bug
+    that skipped escaping. (``map`` keeps the check at C speed over a table's every cell.)"""
+    values = list(values)
+    allowed = (expected, int, float, *also)
+    if not all(map(isinstance, values, itertools.repeat(allowed))):
+        value = next(value for value in values if not isinstance(value, allowed))
         raise TypeError(
             f"{where} takes {expected.__name__} (made by dataset_script.escape) or numbers, "
             f"not {type(value).__name__}: {str(value)[:80]!r}"
@@ -46,8 +51,8 @@ def markdown_table(
     """A markdown table; a column is right-aligned where ``right_aligned`` says, by default where
     every cell of it is a number."""
     rows = [list(row) for row in rows]
-    for cell in [*header, *(cell for row in rows for cell in row)]:
-        _refuse(cell, escape.MarkdownText, "markdown_table")
+    cells = [cell for row in rows for cell in row]
+    _refuse([*header, *cells], escape.MarkdownText, "markdown_table")
     if right_aligned is None:
         right_aligned = [
             all(isinstance(row[column], Number) for row in rows) for column in range(len(header))
@@ -58,17 +63,14 @@ def markdown_table(
         "| " + " | ".join("---:" if right else "---" for right in right_aligned) + " |",
         *(fields for _ in rows),
     ]
-    return escape.markdown_format(
-        "\n".join(lines), *header, *(cell for row in rows for cell in row)
-    )
+    return escape.markdown_format("\n".join(lines), *header, *cells)
 
 
 def markdown_document(blocks: Iterable[escape.MarkdownText]) -> str:
     """Markdown blocks (headings, paragraphs, tables, lists) one after another, a blank line
     between two, ending in a newline."""
     blocks = list(blocks)
-    for block in blocks:
-        _refuse(block, escape.MarkdownText, "markdown_document")
+    _refuse(blocks, escape.MarkdownText, "markdown_document")
     return "\n\n".join(blocks) + "\n"
 
 
@@ -107,9 +109,7 @@ def csv_document(header: Sequence[escape.CsvCell], rows: Iterable[Sequence[CsvVa
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for row in [header, *rows]:
-        for cell in row:
-            if cell is not None:
-                _refuse(cell, escape.CsvCell, "csv_document")
+        _refuse(row, escape.CsvCell, "csv_document", type(None))
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -120,7 +120,7 @@ def html_page(
     """A page's ``template`` with its data at ``data_marker`` (inside a ``<script
     type="application/json">`` block) and the package's own ``assets`` (its script, style and
     policy, by marker) filled in."""
-    _refuse(data, escape.HtmlText, "html_page")
+    _refuse([data], escape.HtmlText, "html_page")
     for marker, asset in assets.items():
         template = template.replace(marker, asset)
     return template.replace(data_marker, data)
@@ -135,6 +135,5 @@ def draw_text(method: Callable[..., Any], *args: Any, **options: Any) -> Any:
     texts += [item for arg in args if isinstance(arg, list) for item in arg]
     if "label" in options:
         texts.append(options["label"])
-    for text in texts:
-        _refuse(text, escape.PlotText, f"draw_text({getattr(method, '__name__', method)})")
+    _refuse(texts, escape.PlotText, f"draw_text({getattr(method, '__name__', method)})")
     return method(*args, **options)
