@@ -126,9 +126,8 @@ def test_the_add_a_model_kind_recipe(tmp_path):
     from image_fixtures import make_val_tar
     from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 
-    root = package_copy(tmp_path / "checkout")
-    applied = apply_recipe(root, "Add a model kind")
-    assert applied == ["eval_cli/models/kinds/pixel_mean.py", "eval_cli/models/kinds/__init__.py"]
+    kind = "eval_cli/models/kinds/pixel_mean.py"
+    root = followed(tmp_path, "Add a model kind", kind, "eval_cli/models/kinds/__init__.py")
     model = _save_pixel_mean_model(tmp_path / "pixel-mean-model")
     data = synthetic_annotations()
     validation = sorted(name for name in data["initial_annots"] if name.startswith("ILSVRC"))
