@@ -255,6 +255,7 @@ def novel_prediction_queue(
     bounds = np.searchsorted(item[by_item], np.arange(len(keys) + 1))
     file_names = aligned.references.file_names
     experts = mistakes.expert_mistakes()
+    auto_categories = pool.auto.categories  # a list built per access: once, not per item
     queue = []
     for position in order.tolist():
         members = by_item[bounds[position] : bounds[position + 1]]
@@ -271,7 +272,7 @@ def novel_prediction_queue(
                 ],
                 "rank": int(rank_of[position]),
                 "expert": _expert_verdict(experts.get((file_names[row], class_id))),
-                "auto_category": pool.auto.categories[in_pool],
+                "auto_category": auto_categories[in_pool],
                 "auto_evidence": pool.auto.evidence[in_pool],
             }
         )
