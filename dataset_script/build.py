@@ -40,11 +40,11 @@ from tqdm.auto import tqdm
 
 from ..cards import read_template
 from ..metric import references
-from ..metric.errors import ToolkitError, brief_repr
+from ..metric.errors import ToolkitError, brief_repr, named
 from . import classes, escape
 from .annotations.published import PUBLISHED_URL, SPLITS, Annotations, load_annotations
 from .hub.names import EVAL_TASKS, IMAGES_CONFIG, LABELS_CONFIG, PRETTY_NAME
-from .images.choose import open_image_source
+from .images.choose import ImageOptions, open_image_source
 from .images.decode import check_image_header, decode_image
 from .images.errors import CorruptImageError
 from .images.source import LocatedImages
@@ -147,6 +147,7 @@ def build_dataset(
     first names, and nothing is left behind: a dataset never stores an image it cannot load.
     ``repo_id`` only fills the card's code examples.
     """
+    ImageOptions(images, images_split, full_image_check)
     target = Path(output)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BuildError(
@@ -213,8 +214,9 @@ def _annotations_and_patches(
         )
     if source.dataset is not None:
         raise BuildError(
-            f"a build writes the rows of an annotation file, so the labels dataset `dataset` "
-            f"{brief_repr(source.dataset)} is no source for it; expected `annotations=PATH` or "
+            f"a build writes the rows of an annotation file, so the labels dataset "
+            f"`{named('dataset')}` {brief_repr(source.dataset)} is no source for it; expected "
+            f"`{named('annotations', 'PATH')}` or "
             "none (the published file)"
         )
     annotations = load_annotations(source.annotations, allow_unverified=source.allow_unverified)

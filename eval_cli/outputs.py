@@ -1,34 +1,35 @@
-"""The one writer of the toolkit's output files.
+"""The one writer of the toolkit's output files, and the lock of an output folder.
 
-Every command writes through here, so three guarantees hold at one place instead of per input:
-an output never replaces one of the command's own inputs; a file is written whole or not at all
-(a temporary file beside it, synced, then renamed; a failure removes the temporary and leaves the
-old file); and a failed write is one ``OutputWriteError`` naming the path and what to do. An
-output directory that a command fills with several files is held under an exclusive lock, so two
-runs into it never mix their files. A run's folder is named here too, and its predictions file
-grows through the one appender that keeps it whole batch by batch.
+A file is written whole or not at all (a temporary file beside it, synced, then renamed; a
+failure removes the temporary and leaves the old file), and a failed write is one
+``OutputWriteError`` naming the path and what to do. An output folder that a command fills with
+several files is held under an exclusive lock (`locked_folder`, which the command frame,
+`eval_cli.frame`, takes for each folder a command declares locked), so two commands into it never
+mix their files. A run's folder is named here too, and its predictions file grows through the one
+appender that keeps it whole batch by batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import socket
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..metric.errors import ToolkitError, brief_repr
-
-if TYPE_CHECKING:
-    from ..dataset_script.labels.loading import LabelSource
+from ..metric.errors import ToolkitError, brief_repr, what_it_is
 
 LOCK_FILE = ".run.lock"
+_LOCK_CONTENT = re.compile(rb"(pid \d+ on host [^\n]*\n?)?")
+_LOCK_BYTES = 4096
 # What `run` writes into its output folder.
 PREDICTIONS_FILE = "predictions.jsonl"
 RESULTS_FILE = "results.json"
@@ -39,12 +40,12 @@ class OutputWriteError(ToolkitError):
     """An output could not be written (a full disk, a read-only directory, a name too long)."""
 
 
-class OutputOverwritesInputError(ToolkitError):
-    """An output path names one of the command's inputs: writing it would destroy the input."""
-
-
 class OutputDirectoryInUseError(ToolkitError):
-    """Another command holds the output directory; two writers into one folder would mix it."""
+    """Another command holds the output folder; two writers into one folder would mix it."""
+
+
+class LockFileError(ToolkitError):
+    """The lock file's name holds something else: a link, a FIFO, another file."""
 
 
 def write_error(path: str | os.PathLike, error: OSError, consequence: str) -> OutputWriteError:
@@ -53,87 +54,6 @@ def write_error(path: str | os.PathLike, error: OSError, consequence: str) -> Ou
         f"cannot write {str(path)!r} ({error.strerror or error}); {consequence}; free space on "
         "that disk (or make the directory writable) and run the same command again"
     )
-
-
-def refuse_overwriting_inputs(
-    outputs: Mapping[str, str | os.PathLike | None],
-    inputs: Mapping[str, str | os.PathLike | None],
-) -> None:
-    """Refuse before anything is written if an output file is an input file, or an output folder
-    is an input. ``outputs`` and ``inputs`` map the parameter name (as the user gave it) to its
-    path; ``None`` entries are ignored. A folder the command reads file by file (a labels
-    dataset, a run folder) is given as its files (`folder_inputs`)."""
-    # Each input resolved and stat-ed once: its path, and its file's identity (hard links).
-    known = [
-        (name, _resolved(given), _file_id(given))
-        for name, given in inputs.items()
-        if given is not None
-    ]
-    for output_name, output in outputs.items():
-        if output is None:
-            continue
-        output_path, output_id = _resolved(output), _file_id(output)
-        for input_name, input_path, input_id in known:
-            if output_path == input_path or (output_id is not None and output_id == input_id):
-                raise OutputOverwritesInputError(
-                    f"{output_name} {str(output)!r} is the {input_name} it reads; writing it "
-                    f"would destroy that input: choose another {output_name}; nothing was written"
-                )
-
-
-def folder_inputs(
-    name: str, folder: str | os.PathLike, *, recursive: bool = True
-) -> dict[str, Path]:
-    """Every file of an input ``folder`` (with ``recursive``, of its subfolders too), each named
-    as ``name``'s file, for `refuse_overwriting_inputs`; none for a folder that is not there."""
-    root = Path(folder).expanduser()
-    if not _is_directory(root):
-        return {}
-    files = root.rglob("*") if recursive else root.iterdir()
-    return {
-        f"{name}'s {path.relative_to(root).as_posix()}": path for path in files if path.is_file()
-    }
-
-
-def label_inputs(labels: LabelSource) -> dict[str, str | os.PathLike | None]:
-    """The files a ``LabelSource`` reads, named by option, for `refuse_overwriting_inputs`: the
-    annotation file, each patch, and every file of a local labels dataset folder."""
-    return {
-        "`annotations`": labels.annotations,
-        **{f"`patches` {Path(patch).name}": patch for patch in labels.patches},
-        "`dataset`": labels.dataset,
-        **(folder_inputs("`dataset`", labels.dataset) if labels.dataset is not None else {}),
-    }
-
-
-def refuse_directory_as_file(path: str | os.PathLike | None, option: str) -> None:
-    """Refuse before any work an output file path that is an existing directory."""
-    if path is not None and _is_directory(_resolved(path)):
-        raise OutputWriteError(
-            f"{option} {str(path)!r} is a directory; expected the path of a file to write "
-            "(such as results.json inside it); nothing was run"
-        )
-
-
-def _resolved(path: str | os.PathLike) -> Path:
-    return Path(path).expanduser().resolve()
-
-
-def _is_directory(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):  # a name too long to look up, or holding NUL: no folder
-        return False
-
-
-def _file_id(path: str | os.PathLike) -> tuple[int, int] | None:
-    """The device and inode of an existing file, which every name of it shares (hard links;
-    ``resolve`` already follows symbolic links); None for a path that is not there."""
-    try:
-        status = os.stat(_resolved(path))
-    except (OSError, ValueError):
-        return None
-    return status.st_dev, status.st_ino
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = None) -> None:
@@ -204,53 +124,110 @@ def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
     write_text(path, "".join(f"{line}\n" for line in lines))
 
 
-def check_writable(output_dir: Path, option: str = "--output-dir") -> None:
-    """Fail before any work if files could not be created in ``output_dir``."""
+@contextlib.contextmanager
+def locked_folder(folder: Path, spelled: str = "output_dir") -> Iterator[None]:
+    """Hold ``folder`` for one command: an exclusive ``flock`` on ``folder/.run.lock``, refused at
+    once (naming the holder) when another process holds it; the kernel drops it when its holder
+    dies, even by ``kill -9``. The lock file is opened without following a link, must be a
+    regular file with one name holding nothing but a holder line (else it is refused, never
+    written), and is removed when the command ends, as is the folder when the command created it
+    and left it empty."""
+    created = _created_folders(folder, spelled)
+    lock = folder / LOCK_FILE
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
+        descriptor = _open_lock(lock, spelled)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                if os.stat(lock, follow_symlinks=False).st_ino == os.fstat(descriptor).st_ino:
+                    os.unlink(lock)
+            os.close(descriptor)  # releases the lock
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()  # only an empty one: nothing was written there
+
+
+def _created_folders(folder: Path, spelled: str) -> list[Path]:
+    """Make ``folder`` (and its missing parents) and check that files can be created in it;
+    return the folders made, outermost first."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
         raise OutputWriteError(
-            f"output directory {str(output_dir)!r} cannot be written ({error.strerror or error}); "
-            f"choose another with {option}; nothing was run and nothing in it was changed"
+            f"output folder {str(folder)!r} cannot be written ({error.strerror or error}); "
+            f"choose another {spelled}; nothing was run and nothing in it was changed"
         ) from None
+    return missing
 
 
-@contextlib.contextmanager
-def exclusive_directory(output_dir: Path, option: str = "--output-dir") -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``output_dir/.run.lock`` while the work lasts; refuse at once
-    if another process holds it. The kernel drops the lock when its holder dies (even by
-    ``kill -9``), so a stale lock file never blocks; the holder's pid, host and start time are
-    written into it for the refusal message."""
-    check_writable(output_dir, option)
-    lock_path = output_dir / LOCK_FILE
-    try:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise write_error(lock_path, error, "nothing was run") from error
-    try:
+def _open_lock(lock: Path, spelled: str) -> int:
+    """The lock file opened and locked, its holder recorded: see `locked_folder`."""
+    for _ in range(3):  # the holder may remove it between our open and our lock: open again
+        descriptor = _open_lock_file(lock)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip()
+            holder = os.pread(descriptor, _LOCK_BYTES, 0).decode("utf-8", "replace").strip()
+            os.close(descriptor)
             raise OutputDirectoryInUseError(
-                f"output directory {str(output_dir)!r} is in use by another command "
+                f"output folder {str(lock.parent)!r} is in use by another command "
                 f"({holder or 'holder not yet recorded'}); wait for it to end or choose another "
-                f"{option}; nothing was run"
+                f"{spelled}; nothing was run"
             ) from None
+        try:
+            same = os.stat(lock, follow_symlinks=False).st_ino == os.fstat(descriptor).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(descriptor)
+            continue
         holder = (
             f"pid {os.getpid()} on host {socket.gethostname()}, started "
-            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+            f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
         )
         try:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, f"{holder}\n".encode(), 0)
+            os.ftruncate(descriptor, 0)  # a lock file of ours, checked in _open_lock_file
+            os.pwrite(descriptor, holder.encode(), 0)
         except OSError as error:
-            raise write_error(lock_path, error, "nothing was run") from error
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock
+            os.close(descriptor)
+            raise write_error(lock, error, "nothing was run") from error
+        return descriptor
+    raise OutputDirectoryInUseError(
+        f"output folder {str(lock.parent)!r} is being taken and released by other commands; "
+        "run the same command again; nothing was run"
+    )
+
+
+def _open_lock_file(lock: Path) -> int:
+    """``lock`` opened for writing without following a link, checked to be a lock file: a
+    regular file with one name, holding nothing but a holder line."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    remove = "; remove it (a lock file is never one) and run the same command again"
+    try:
+        descriptor = os.open(lock, flags, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise LockFileError(
+                f"{str(lock)!r} is a symbolic link{remove}; nothing was run"
+            ) from None
+        raise write_error(lock, error, "nothing was run") from error
+    status = os.fstat(descriptor)
+    problem = None
+    if not stat.S_ISREG(status.st_mode):
+        problem = what_it_is(status.st_mode)
+    elif status.st_nlink != 1:
+        problem = f"has {status.st_nlink} names (hard links)"
+    elif not _LOCK_CONTENT.fullmatch(os.pread(descriptor, _LOCK_BYTES + 1, 0)):
+        problem = "holds something else than a lock's holder line"
+    if problem is not None:
+        os.close(descriptor)
+        raise LockFileError(f"{str(lock)!r} {problem}{remove}; nothing was run")
+    return descriptor
 
 
 def folder_name(text: str) -> str:

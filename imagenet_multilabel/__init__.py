@@ -30,16 +30,15 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 if not (Path(__file__).parent / "metric").is_dir() and (_CHECKOUT / "metric/scoring.py").is_file():
     __path__.append(str(_CHECKOUT))
 
-from .eval_cli import __version__  # noqa: E402 (found through the path above in a checkout)
-from .eval_cli.engine.run_options import require_run_extra  # noqa: E402
+from .eval_cli import __version__, require_run_extra  # noqa: E402 (found through the path above)
 from .metric.errors import ToolkitError  # noqa: E402
 
 # public name -> module that defines it
 _API = {
     "Labels": "imagenet_multilabel.dataset_script.labels.loading",
     "LabelSource": "imagenet_multilabel.dataset_script.labels.loading",
-    "load_labels": "imagenet_multilabel.dataset_script.labels.loading",
-    "merge_patches": "imagenet_multilabel.dataset_script.labels.consensus",
+    "load_labels": "imagenet_multilabel.eval_cli.frame",
+    "merge_patches": "imagenet_multilabel.eval_cli.curation.merge",
     "score_predictions": "imagenet_multilabel.eval_cli.scores.score",
     "analyze_predictions": "imagenet_multilabel.eval_cli.analysis.analyze",
     "write_leaderboard": "imagenet_multilabel.eval_cli.leaderboard.board",
@@ -49,6 +48,8 @@ _API = {
     "evaluate_models": "imagenet_multilabel.eval_cli.engine.sweep",
     "ModelSpec": "imagenet_multilabel.eval_cli.engine.sweep",
     "ImageCategorizer": "imagenet_multilabel.eval_cli.models.categorizer",
+    "build_dataset": "imagenet_multilabel.eval_cli.dataset_folder",
+    "push_dataset": "imagenet_multilabel.eval_cli.dataset_folder",
 }
 # The modules that import torch and the rest of the [run] extra.
 _NEEDS_RUN_EXTRA = {

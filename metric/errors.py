@@ -8,15 +8,20 @@ It subclasses ``ValueError`` so that callers catching bad values keep working.
 
 Messages name a count and the first few offenders (``first_few``), never every one: a file with
 a million bad rows must still give a message a person can read. A path that is not a regular file
-is named for what it is (``not_a_regular_file``), not reported as missing.
+is named for what it is (``not_a_regular_file``), not reported as missing. A parameter is named
+as its caller wrote it (``named``): ``output_dir`` from Python, ``--output-dir`` from the command
+line, which says how it spells each parameter (``spelled_as``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 SHOWN = 5  # offending items an error message lists
@@ -26,6 +31,37 @@ PATH_TYPES = (str, os.PathLike)  # what the API takes as a path
 
 class ToolkitError(ValueError):
     """Bad input or an unusable resource; the message names it and what was expected."""
+
+
+# How the running caller spells each parameter: empty for Python (a parameter is its own name);
+# the command line sets its options (``output_dir`` -> ``--output-dir``) while a command runs.
+_SPELLING: ContextVar[Mapping[str, str]] = ContextVar("spelling", default=MappingProxyType({}))
+
+
+@contextlib.contextmanager
+def spelled_as(options: Mapping[str, str]) -> Iterator[None]:
+    """While the block runs, ``named`` spells each parameter of ``options`` as given there."""
+    token = _SPELLING.set(options)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def named(parameter: str, value: object = None) -> str:
+    """``parameter`` as the caller wrote it, with ``value`` when given: ``allow_unverified=True``
+    and ``annotations=PATH`` from Python, ``--allow-unverified-annotations`` and
+    ``--annotations PATH`` from the command line. An upper-case string value is a placeholder,
+    shown as is."""
+    option = _SPELLING.get().get(parameter)
+    placeholder = isinstance(value, str) and value.isupper()
+    if option is None:
+        if value is None:
+            return parameter
+        return f"{parameter}={value if placeholder else repr(value)}"
+    if value is None or value is True or not option.startswith("-"):
+        return option
+    return f"{option} {value}"
 
 
 def first_few(items: Iterable[object], *, shown: int = SHOWN) -> str:
@@ -128,6 +164,14 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
         return f"cannot be examined ({error.strerror or error})"
     if stat.S_ISREG(mode):
         return None
+    return what_it_is(mode)
+
+
+def what_it_is(mode: int) -> str:
+    """What a file of ``mode`` (``st_mode``) is, for a message: "is a directory", "is a FIFO
+    (named pipe)", ..., "is a regular file"."""
+    if stat.S_ISREG(mode):
+        return "is a regular file"
     return next((kind for is_kind, kind in _FILE_KINDS if is_kind(mode)), "is not a regular file")
 
 

@@ -62,7 +62,7 @@ def test_analyze_of_a_run_folders_predictions_refuses_to_write_into_that_folder(
     before = {path.name: path.read_bytes() for path in run_dir.iterdir()}
     args = ["analyze", "--predictions", str(run_dir / "predictions.jsonl")]
     assert main([*args, *_label_args(loop_inputs), "--output-dir", str(run_dir)]) == 2
-    assert "is the run folder's results.json it reads" in capsys.readouterr().err
+    assert "is the results.json beside --predictions it reads" in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before
 
 
@@ -71,7 +71,7 @@ def test_a_second_analyze_into_the_same_folder_is_refused(
 ) -> None:
     output = tmp_path / "analysis"
     args = ["analyze", "--predictions", str(loop_inputs["predictions"]), *_label_args(loop_inputs)]
-    with outputs.exclusive_directory(output):
+    with outputs.locked_folder(output):
         assert main([*args, "--output-dir", str(output)]) == 2
     assert "is in use by another command" in capsys.readouterr().err
     assert not (output / "results.json").exists()
@@ -114,7 +114,7 @@ def test_analyze_a_run_dir_reuses_the_runs_labels(
     capsys.readouterr()
     assert main(["analyze", "--run-dir", str(run_dir)]) == 0  # no label option repeated
     out = capsys.readouterr().out
-    assert "the run's annotation file annotations.json, patched with patch.json, as the run" in out
+    assert "the annotation file annotations.json, patched with patch.json, as the run" in out
     document = json.loads((run_dir / "analysis" / "results.json").read_text())
     assert document["labels"]["version"] == recorded["labels"]["version"]
     assert document["metrics"]["validation"] == recorded["metrics"]["validation"]

@@ -98,7 +98,10 @@ WRONG_TYPES = {
 
 
 @pytest.mark.parametrize(("call", "message"), WRONG_TYPES.values(), ids=WRONG_TYPES)
-def test_a_wrong_type_is_one_error_naming_the_parameter(call, message):
+def test_a_wrong_type_is_one_error_naming_the_parameter(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the paths named exist: the frame finds nothing to refuse
+    for name in ("p.jsonl", "a", "b", "a.json"):
+        Path(name).write_text("")
     with pytest.raises(ToolkitError, match=message):
         call()
 

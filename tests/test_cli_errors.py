@@ -28,11 +28,11 @@ def _error_line(capsys, argv: list[str]) -> str:
 @pytest.mark.parametrize(
     ("argv", "option"),
     [
-        (["leaderboard", TOO_LONG, "--output-dir", "o"], "argument"),
+        (["leaderboard", TOO_LONG, "--output-dir", "o"], "RESULTS"),
         (["analyze", "--run-dir", TOO_LONG], "--run-dir"),
         (["analyze", f"--run-dir={TOO_LONG}"], "--run-dir"),
-        (["push", TOO_LONG, "--repo-id", "a/b", "--dry-run"], "argument"),
-        (["compare", TOO_LONG, "other", "--output-dir", "c"], "argument"),
+        (["push", TOO_LONG, "--repo-id", "a/b", "--dry-run"], "DIR"),
+        (["compare", TOO_LONG, "other", "--output-dir", "c"], "RUN_DIR_OR_PREDICTIONS"),
     ],
 )
 def test_a_path_too_long_is_one_error_naming_it(capsys, tmp_path, monkeypatch, argv, option):
@@ -50,10 +50,10 @@ def test_an_os_error_on_a_path_not_given_keeps_its_traceback(monkeypatch, tmp_pa
     def fails(args):
         raise OSError(errno.ENAMETOOLONG, "File name too long", "/somewhere/else")
 
-    monkeypatch.setitem(cli._COMMANDS, "leaderboard", fails)
+    monkeypatch.setitem(cli.COMMANDS, "leaderboard", cli.Command(fails, ()))
     with pytest.raises(OSError, match="somewhere"):
         cli.main(["leaderboard", str(tmp_path / "results.json")])
-    monkeypatch.setitem(cli._COMMANDS, "leaderboard", lambda args: 1 / 0)
+    monkeypatch.setitem(cli.COMMANDS, "leaderboard", cli.Command(lambda args: 1 / 0, ()))
     with pytest.raises(ZeroDivisionError):
         cli.main(["leaderboard", str(tmp_path)])
 
@@ -70,7 +70,7 @@ def test_an_invalid_labels_hub_id_is_a_clear_error(repo_id):
 
 @pytest.mark.parametrize("repo_id", INVALID_HUB_IDS)
 def test_push_refuses_an_invalid_repo_id_even_in_a_dry_run(repo_id, tmp_path):
-    with pytest.raises(PushError, match=r"--repo-id .* is not a Hub dataset id"):
+    with pytest.raises(PushError, match=r"^repo_id .* is not a Hub dataset id"):
         push_dataset(tmp_path, repo_id, dry_run=True)
 
 

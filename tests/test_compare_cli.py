@@ -99,7 +99,10 @@ def _refused(argv: list[str], capsys) -> str:
             r"'.*nope\.jsonl' does not exist; expected a `run` folder",
         ),
         (lambda root, files: [files[0], files[0]], r"are identical predictions \(a\); expected"),
-        (lambda root, files: [files[0], root], "is a folder without predictions.jsonl"),
+        (
+            lambda root, files: [files[0], root],
+            r"RUN_DIR_OR_PREDICTIONS/predictions.jsonl '.*' does not exist; expected a `run`",
+        ),
     ],
     ids=["one model", "unknown file", "the same file twice", "a folder that is no run"],
 )

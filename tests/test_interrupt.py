@@ -4,7 +4,7 @@ traceback, in every command. `run`'s resume after Ctrl-C is tested in test_run_f
 from __future__ import annotations
 
 import pytest
-from imagenet_multilabel.dataset_script import build as build_module
+from imagenet_multilabel.eval_cli import dataset_folder as build_module
 from imagenet_multilabel.eval_cli.commands.cli import INTERRUPTED_STATUS, main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard_module
 from imagenet_multilabel.eval_cli.scores import push_results as push_results_module

@@ -24,12 +24,15 @@ DATA_PACKAGES = ("cards",)
 # level and those below. Every folder and top-level module of `eval_cli/` has a level.
 EVAL_CLI_LEVELS = {
     "outputs": 0,
+    "choices": 0,
+    "frame": 0,
     "scores": 1,
     "analysis": 2,
     "leaderboard": 3,
     "curation": 3,
     "models": 3,
     "engine": 3,
+    "dataset_folder": 3,
     "sweeps": 4,
     "commands": 5,
 }

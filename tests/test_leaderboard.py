@@ -319,7 +319,7 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "no results file"),
+        (None, "does not exist; expected a results.json"),
         ("not json", "cannot read results file"),
         ('{"labels": {}}', "is not a results document"),
     ],
@@ -442,7 +442,7 @@ def test_huge_or_deep_numbers_are_errors_not_tracebacks(tmp_path, capsys, conten
 def test_the_output_dir_may_not_be_a_file(scored, tmp_path, capsys):
     occupied = _write(tmp_path / "board", "a file")
     error = _leaderboard_error([scored["alpha"]], occupied, capsys)
-    assert f"output directory {str(occupied)!r} cannot be written" in error
+    assert f"--output-dir {str(occupied)!r} is a regular file; expected a folder" in error
 
 
 def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
@@ -625,9 +625,9 @@ def test_hostile_names_are_escaped_and_local_paths_cut(scored, tmp_path):
 
 def test_two_leaderboards_into_one_directory_the_second_is_refused(scored, tmp_path, capsys):
     output = tmp_path / "board"
-    with outputs.exclusive_directory(output):  # another leaderboard is writing there
+    with outputs.locked_folder(output):  # another leaderboard is writing there
         error = _leaderboard_error([scored["alpha"]], output, capsys)
-    assert f"output directory {str(output)!r} is in use by another command" in error
+    assert f"output folder {str(output)!r} is in use by another command" in error
     assert not (output / "leaderboard.md").exists() and not (output / "leaderboard.csv").exists()
 
 

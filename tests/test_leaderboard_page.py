@@ -197,7 +197,7 @@ def test_sort_filter_search_hover_and_select_in_a_headless_browser(tmp_path):
     board = leaderboard.write_leaderboard(folders, tmp_path / "board")
     driver = headless_chromium(tmp_path / "downloads")
     try:
-        driver.get((tmp_path / "board" / page.PAGE_FILE).resolve().as_uri())
+        driver.get((tmp_path / "board" / leaderboard.PAGE_FILE).resolve().as_uri())
         _wait_ready(driver)
         assert driver.execute_script("return window.__injected") is None
         assert driver.find_element(By.ID, "shown-count").text == f"{count} of {count} results match"

@@ -1,4 +1,5 @@
-"""The one writer of outputs: whole files or none, never over an input, a failed write named.
+"""The one writer of outputs: whole files or none, a failed write named; and score's outputs
+never over an input (the frame's guards for every command: tests/test_frame.py).
 
 The writer's own guarantees are tested on files; then each command that writes a single results
 file (`score --output`, `analyze`) is driven into a full disk and a read-only folder through the
@@ -68,41 +69,6 @@ def test_a_new_file_gets_the_mode_a_plain_open_would_give(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o666 & ~mask
-
-
-@pytest.mark.parametrize("alias", ["same", "symlink", "hardlink", "relative"])
-def test_an_output_that_is_an_input_is_refused_by_every_name(tmp_path, monkeypatch, alias):
-    source = tmp_path / "predictions.jsonl"
-    source.write_text("{}\n")
-    output = {
-        "same": lambda: source,
-        "symlink": lambda: _symlink(tmp_path / "link.jsonl", source),
-        "hardlink": lambda: _hardlink(tmp_path / "hard.jsonl", source),
-        "relative": lambda: Path("predictions.jsonl"),
-    }[alias]()
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(outputs.OutputOverwritesInputError, match="is the --predictions it reads"):
-        outputs.refuse_overwriting_inputs({"--output": output}, {"--predictions": source})
-    outputs.refuse_overwriting_inputs({"--output": tmp_path / "other.json"}, {"--p": source})
-
-
-def _symlink(link: Path, target: Path) -> Path:
-    link.symlink_to(target)
-    return link
-
-
-def _hardlink(link: Path, target: Path) -> Path:
-    os.link(target, link)
-    return link
-
-
-def test_a_second_holder_of_an_output_directory_is_refused(tmp_path):
-    refused = pytest.raises(outputs.OutputDirectoryInUseError, match="in use by another command")
-    held = outputs.exclusive_directory(tmp_path, "--output-dir")
-    with held, refused, outputs.exclusive_directory(tmp_path, "--output-dir"):
-        pass
-    with outputs.exclusive_directory(tmp_path):  # released: the next one gets it
-        pass
 
 
 def test_score_output_over_its_predictions_is_refused(loop_inputs, tmp_path, capsys):

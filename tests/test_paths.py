@@ -61,7 +61,7 @@ def test_a_run_from_relative_paths_is_readable_anywhere_and_public_text_names_no
     assert document["model"]["id"] == str((tmp_path / "ws" / "resnet").resolve())
     assert document["model"]["local"] is True
     assert document["labels"]["source"] == str(workspace["annotations"].resolve())
-    assert document["run"]["label_patch_paths"] == [str(patch.resolve())]
+    assert document["label_files"]["patches"] == [str(patch.resolve())]
 
     card = (run_dir / "model_card_results.md").read_text()
     for private in ("alice", "ws/", "../", str(tmp_path)):

@@ -333,8 +333,10 @@ def test_real_options_outside_the_full_split_are_refused(annotation_file, tmp_pa
     predictions, _ = _full_predictions(tmp_path / "p.jsonl")
     labels = ["--annotations", str(annotation_file[0]), "--allow-unverified-annotations"]
     args = ["score", "--predictions", str(predictions), "--split", "validation", *labels]
-    assert main([*args, "--real-labels", "real.json"]) == 2
-    assert "used by split 'full' only" in capsys.readouterr().err
+    real = tmp_path / "real.json"
+    real.write_text("[]")
+    assert main([*args, "--real-labels", str(real)]) == 2
+    assert "error: --real-labels applies to --split full only" in capsys.readouterr().err
 
 
 def test_run_full_split_and_zero_shot_prompt_style(annotation_file, tmp_path):

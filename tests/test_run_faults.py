@@ -168,7 +168,7 @@ def test_a_read_only_output_directory_is_named_and_left_alone(
     monkeypatch.setattr(outputs_module.tempfile, "TemporaryFile", read_only)
     assert main(run_args(workspace, workspace["resnet"], resumable)) == 2
     error = capsys.readouterr().err
-    assert f"output directory {str(resumable)!r} cannot be written (Read-only file system)" in error
+    assert f"output folder {str(resumable)!r} cannot be written (Read-only file system)" in error
     assert "nothing in it was changed" in error
     assert {path.name: path.read_bytes() for path in resumable.iterdir()} == before
 

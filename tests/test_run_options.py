@@ -7,9 +7,12 @@ import dataclasses
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.eval_cli.commands.cli import main, options_of
 from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
 from imagenet_multilabel.metric.errors import ToolkitError
 from run_fixtures import namespace
@@ -22,9 +25,45 @@ ARGS = ["run", "--model", "m", "--images", "i"]
 def test_the_command_line_and_the_keywords_build_the_same_options():
     args = namespace([*ARGS, "--batch-size", "auto", "--num-workers", "3", "--limit", "5", "--cpu"])
     expected = RunOptions(batch_size="auto", num_workers=3, limit=5, cpu=True)
-    assert RunOptions.from_cli(args) == expected
+    assert options_of(RunOptions, args) == expected
     # every option of RunOptions is a flag of `run`, under the same name
     assert {field.name for field in dataclasses.fields(RunOptions)} <= set(vars(args))
+
+
+def test_run_builds_its_option_objects_once(tmp_path, monkeypatch, capsys):
+    """They were built three times per run (twice by the CLI, once more by the sweep), each
+    time checked again."""
+    built = Counter()
+    for cls in (RunOptions, LabelSource):
+        checks = cls.__post_init__
+        monkeypatch.setattr(cls, "__post_init__", _counted(built, cls.__name__, checks))
+    (tmp_path / "images").mkdir()
+    args = ["run", "--model", str(tmp_path / "model"), "--images", str(tmp_path / "images")]
+    assert main([*args, "--output-dir", str(tmp_path / "out")]) == 2  # not a model folder
+    assert "is not a model folder" in capsys.readouterr().err
+    assert built == {"RunOptions": 1, "LabelSource": 1}
+
+
+def _counted(built: Counter, name: str, checks):
+    def post_init(self):
+        built[name] += 1
+        checks(self)
+
+    return post_init
+
+
+@pytest.mark.parametrize(
+    ("split", "extra", "message"),
+    [
+        ("bogus", {}, "split: expected one of validation, imagenet_m, all, full, got 'bogus'"),
+        ("all", {"real_labels": "real.json"}, "real_labels applies to split='full' only"),
+        ("all", {"allow_unverified_real_labels": True}, "allow_unverified_real_labels applies"),
+    ],
+)
+def test_what_is_scored_is_checked_when_the_options_are_made(split, extra, message):
+    """`RunOptions(split="bogus")` was accepted, and the run failed after loading everything."""
+    with pytest.raises(ToolkitError, match=f"^{message}"):
+        RunOptions(split=split, **extra)
 
 
 @pytest.mark.parametrize(
@@ -45,12 +84,12 @@ def test_the_command_line_and_the_keywords_build_the_same_options():
     ],
 )
 def test_an_option_that_would_be_ignored_is_refused_in_the_callers_words(
-    keywords, flags, api_message, cli_message
+    keywords, flags, api_message, cli_message, capsys
 ):
     with pytest.raises(ToolkitError, match=f"^{api_message}$"):
         RunOptions(**keywords)
-    with pytest.raises(ToolkitError, match=f"^{cli_message}$"):
-        RunOptions.from_cli(namespace([*ARGS, *flags]))
+    assert main([*ARGS, *flags]) == 2
+    assert capsys.readouterr().err == f"error: {cli_message}\n"
     with pytest.raises(ToolkitError, match=f"^{api_message}$"):  # the API refuses it too
         imagenet_multilabel.evaluate_model("org/model", "unused", **keywords)
     assert RunOptions(push_to_hub=True, **keywords).push_to_hub
@@ -155,13 +194,12 @@ def test_without_the_run_extra_the_api_names_it(tmp_path: Path):
     ]
 
 
-def test_decoding_on_the_device_implies_preprocessing_there_and_refuses_cpu():
+def test_decoding_on_the_device_implies_preprocessing_there_and_refuses_cpu(capsys):
     assert RunOptions().preprocess_place == "cpu"
     assert RunOptions(decode_on="device").preprocess_place == "device"
     assert RunOptions().replaced(decode_on="device").preprocess_place == "device"
     assert RunOptions(preprocess_on="device").preprocess_place == "device"
     with pytest.raises(ToolkitError, match="^decode_on device .* implies preprocess_on device"):
         RunOptions(decode_on="device", preprocess_on="cpu")
-    flags = namespace([*ARGS, "--decode-on", "device", "--preprocess-on", "cpu"])
-    with pytest.raises(ToolkitError, match="^--decode-on device .* implies --preprocess-on device"):
-        RunOptions.from_cli(flags)
+    assert main([*ARGS, "--decode-on", "device", "--preprocess-on", "cpu"]) == 2
+    assert "error: --decode-on device decodes" in capsys.readouterr().err

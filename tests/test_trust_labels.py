@@ -25,7 +25,7 @@ from imagenet_multilabel.dataset_script.labels.loading import (
     load_labels,
     resolve_labels,
 )
-from imagenet_multilabel.eval_cli.commands.cli import build_parser, main
+from imagenet_multilabel.eval_cli.commands.cli import build_parser, main, options_of
 from imagenet_multilabel.eval_cli.engine.sweep import evaluate_model
 from imagenet_multilabel.eval_cli.leaderboard.board import reference_labels
 from imagenet_multilabel.eval_cli.scores import results
@@ -110,7 +110,7 @@ def test_push_is_refused_for_unchecked_labels(claims_verified, tmp_path, fresh_a
     model = tmp_path / "model"  # a model folder found offline; nothing loads it
     model.mkdir()
     (model / "config.json").write_text("{}")
-    with pytest.raises(ToolkitError, match="--push-to-hub needs the published labels"):
+    with pytest.raises(ToolkitError, match="^push_to_hub needs the published labels"):
         evaluate_model(
             str(model),
             str(tmp_path / "no_images"),
@@ -301,5 +301,5 @@ def test_leaderboard_references_use_the_label_patches_given(annotation_file, tmp
     patch = _patch(tmp_path / "p.json", sha256, loaded.split("imagenet_m").file_names[0])
     args = ["leaderboard", "r.json", "--annotations", str(path), "--label-patch", str(patch)]
     parsed = build_parser().parse_args([*args, "--allow-unverified-annotations"])
-    labels, why_not = reference_labels(LabelSource.from_cli(parsed))
+    labels, why_not = reference_labels(options_of(LabelSource, parsed))
     assert why_not is None and labels.provenance["patched"] is True

@@ -17,6 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from ...metric.errors import named
 from .parse import AnnotationError
 
 _CHUNK = 1 << 20
@@ -78,7 +79,7 @@ def _fetch(url: str, partial: Path) -> None:
     except urllib.error.URLError as error:
         raise AnnotationError(
             f"could not download {url} ({error.reason}); on an offline machine pass a local copy "
-            "as `annotations=PATH`"
+            f"as `{named('annotations', 'PATH')}`"
         ) from error
     except (OSError, http.client.HTTPException) as error:  # e.g. dropped before the headers
         raise _interrupted(url, partial, describe_error(error), start) from error

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ...metric.errors import ToolkitError, not_a_regular_file
+from ...metric.errors import ToolkitError, named, not_a_regular_file
 from .. import classes
 from .cache import LabelCounts, UnusableCacheEntry, cached_arrays, read_compact
 from .download import describe_error, download_verified, sha256_of_file
@@ -81,7 +81,8 @@ class Annotations:
             if not len(self.imagenet_m_ids):  # the annotation file's fault, not the predictions'
                 raise AnnotationError(
                     f"{self.source!r}: 'imagenet_m' lists no image, so the imagenet_m split is "
-                    "empty; expected the 68 ImageNet-M images (or score `split='validation'`)"
+                    "empty; expected the 68 ImageNet-M images (or score "
+                    f"`{named('split', 'validation')}`)"
                 )
             rows = np.searchsorted(self.image_ids, self.imagenet_m_ids)
         image_ids = self.image_ids[rows]
@@ -141,7 +142,7 @@ def load_annotations(
         if sha256 != expected_sha256 and not allow_unverified:
             raise AnnotationError(
                 f"{str(raw)!r} has sha256 {sha256}, not the published v{PUBLISHED_VERSION} "
-                f"checksum {expected_sha256}. Pass `allow_unverified=True` to use it "
+                f"checksum {expected_sha256}. Pass `{named('allow_unverified', True)}` to use it "
                 "anyway; results will then be marked unverified with this file's sha256."
             )
 

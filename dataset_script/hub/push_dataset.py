@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
-from ...metric.errors import brief_repr
+from ...metric.errors import brief_repr, named
 from ..annotations.published import PUBLISHED_SHA256
 from ..build import IMAGES_CONFIG, LABELS_CONFIG, PROVENANCE_KEY
 from .access import PushError, hub_call, resolve_token
@@ -114,7 +114,9 @@ def push_dataset(
     """
     problem = hub_repo_id_problem(repo_id)
     if problem is not None:
-        raise PushError(f"--repo-id {brief_repr(repo_id)} is not a Hub dataset id: {problem}")
+        raise PushError(
+            f"{named('repo_id')} {brief_repr(repo_id)} is not a Hub dataset id: {problem}"
+        )
     source = Path(folder)
     if not (source / "README.md").is_file():
         raise PushError(

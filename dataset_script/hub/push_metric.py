@@ -20,6 +20,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from ...metric import PATH as METRIC_MODULE_PATH
+from ...metric.errors import named
 from .access import PushError, hub_call, resolve_token
 
 METRIC_DIR = Path(METRIC_MODULE_PATH).parent  # the files staged for the Space
@@ -62,14 +63,15 @@ def space_name(repo_id: str) -> str:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(_REPO_PART.fullmatch(part) for part in parts):
         raise PushError(
-            f"--repo-id {repo_id!r}: expected ORG/NAME, each part 1-96 letters, digits, '-' or '_' "
-            f"starting with a letter or digit (no dots: evaluate imports the module by this name)"
+            f"{named('repo_id')} {repo_id!r}: expected ORG/NAME, each part 1-96 letters, digits, "
+            "'-' or '_' starting with a letter or digit (no dots: evaluate imports the module by "
+            "this name)"
         )
     name = parts[1]
     if name.lower() in _RESERVED_NAMES:
         raise PushError(
-            f"--repo-id {repo_id!r}: NAME {name!r} would collide with the Space's {name}.py; "
-            f"choose another name, e.g. 'imagenet-multilabel'"
+            f"{named('repo_id')} {repo_id!r}: NAME {name!r} would collide with the Space's "
+            f"{name}.py; choose another name, e.g. 'imagenet-multilabel'"
         )
     return name
 

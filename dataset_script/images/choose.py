@@ -34,15 +34,20 @@ up-front check are ``image_decode``'s, the errors ``image_errors``'.
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...metric.errors import ToolkitError, named
 from .errors import ImageSourceError
 from .files import IMAGE_SUFFIXES, FolderImageSource, TarImageSource, walk_files
 from .source import ImageSource
 
 DEFAULT_SPLIT = "validation"
+# What an image source argument may be, for messages.
+IMAGE_SOURCES = "ILSVRC2012_img_val.tar, a folder of images or a Hugging Face dataset"
 DATASET_FILE_SUFFIXES = frozenset({".parquet", ".arrow", ".tar"})
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -128,3 +133,20 @@ def open_image_source(source: str, *, split: str | None = None) -> ImageSource[A
         f"image source {source!r} is neither an existing .tar file, a directory of images or of "
         "dataset files, nor a Hugging Face dataset id ORG/NAME (or hf://ORG/NAME)"
     )
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """The image options of a command that may show or store images (`analyze`, `compare`,
+    `build`), and the rule between them: ``images_split`` and ``full_image_check`` apply to
+    ``images`` only, and given without it would be silently ignored."""
+
+    images: str | os.PathLike | None = None
+    images_split: str | None = None
+    full_image_check: bool = False
+
+    def __post_init__(self) -> None:
+        if self.images is None:
+            for name in ("images_split", "full_image_check"):
+                if getattr(self, name) not in (None, False):
+                    raise ToolkitError(f"{named(name)} needs {named('images', 'SOURCE')}")

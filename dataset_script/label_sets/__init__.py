@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...metric import label_sets
-from ...metric.errors import ToolkitError, brief_repr, first_few, read_regular_file
+from ...metric.errors import ToolkitError, brief_repr, first_few, named, read_regular_file
 from ...metric.label_sets import LabelSet
 from ...metric.references import LabelSets, SetReferences
 from .. import classes
@@ -140,18 +140,31 @@ def chosen_splits(split: str) -> tuple[str, ...]:
     return LABEL_SPLITS if split == ALL_SPLIT else (split,)
 
 
+def copy_parameter(name: str) -> str:
+    """How messages name the copy of set ``name``'s file given to the API (``label_set_files``),
+    and the key under which the command line spells it (``--NAME-labels``)."""
+    return f"label_set_files[{name!r}]"
+
+
+def unverified_parameter(name: str) -> str:
+    """How messages name the acceptance of set ``name``'s copy unverified, as the API takes it
+    (``allow_unverified_label_set_files``; ``--allow-unverified-NAME-labels`` on the command
+    line)."""
+    return f"allow_unverified_label_set_files=[{name!r}]"
+
+
 def check_label_set_files(
     splits: Sequence[str], files: Mapping[str, Any], allow_unverified: Collection[str]
 ) -> None:
     """Another copy given for a set (``files``: name -> path), or accepted unverified, only for a
     set that reads one and that ``splits`` score: otherwise the option would be ignored."""
     takes_copy = copy_options()
-    for option, names in (
-        ("label_set_files", list(files)),
-        ("allow_unverified_label_set_files", list(allow_unverified)),
+    for option, parameter, names in (
+        ("label_set_files", copy_parameter, list(files)),
+        ("allow_unverified_label_set_files", unverified_parameter, list(allow_unverified)),
     ):
         for name in names:
-            if name not in takes_copy:
+            if name not in takes_copy:  # only from Python: each option names its set
                 raise LabelSetError(
                     f"{option}: {brief_repr(name)} is not a label set that reads another copy of "
                     f"its file; expected one of: {', '.join(takes_copy) or 'none'}"
@@ -159,7 +172,9 @@ def check_label_set_files(
             label_set = label_sets.by_name(name)
             if label_set.split not in splits:
                 raise LabelSetError(
-                    f"{label_set.title} labels are used by split {label_set.split!r} only"
+                    f"{named(parameter(name))} applies to "
+                    f"{named('split', label_set.split)} only, the split that scores the "
+                    f"{label_set.title} labels"
                 )
 
 
@@ -265,7 +280,7 @@ def read_file(
     if not verified and not allow_unverified:
         raise LabelSetError(
             f"{what} {str(path)!r} has sha256 {sha256}, not the published {published_sha256}; "
-            f"pass `allow_unverified_label_set_files=[{name!r}]` to use it anyway, marked "
+            f"pass `{named(unverified_parameter(name))}` to use it anyway, marked "
             "unverified"
         )
     return ReadFile(data=data, source=str(path), sha256=sha256, verified=verified)

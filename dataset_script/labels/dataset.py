@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 
-from ...metric.errors import ToolkitError, brief_repr
+from ...metric.errors import ToolkitError, brief_repr, named
 from ...metric.references import LABEL_SET_COLUMNS, References
 from ..annotations.published import Annotations
 from ..build import LABEL_COLUMNS, LABEL_DIGESTS_KEY, LABELS_CONFIG, PROVENANCE_KEY, label_digest
@@ -78,8 +78,8 @@ def load_labels_dataset(
             )
     else:
         raise LabelsDatasetError(
-            f"`dataset` {brief_repr(id_or_dir)} is neither an existing directory nor a Hub "
-            f"dataset id ORG/NAME ({hub_id_problem})"
+            f"`{named('dataset')}` {brief_repr(id_or_dir)} is neither an existing directory nor "
+            f"a Hub dataset id ORG/NAME ({hub_id_problem})"
         )
     split_files = _labels_data_files(folder, source)
     unknown = [split for split in splits if split not in split_files]
@@ -163,8 +163,8 @@ def _verification(
                 f"labels dataset {source!r} split {split!r} claims to be the published labels, "
                 f"but its {len(loaded):,} rows differ from the {len(expected):,} of the "
                 f"published annotation file (sha256 {published.sha256}): they were changed and "
-                "its metadata rewritten. Score the published labels without `dataset`, or "
-                "rebuild the dataset with `imagenet-multilabel build`"
+                "its metadata rewritten. Score the published labels without "
+                f"`{named('dataset')}`, or rebuild the dataset with `imagenet-multilabel build`"
             )
     return CHECKED
 

@@ -21,6 +21,7 @@ from ...metric.errors import (
     expect_flag,
     expect_items,
     expect_path,
+    named,
 )
 from ...metric.references import References
 from ..annotations.published import (
@@ -50,15 +51,16 @@ class Labels:
 
 @dataclass(frozen=True)
 class LabelSource:
-    """Where the labels come from: the label options every command shares, gathered once.
+    """Where the labels come from: the label options every command shares, gathered once, and
+    the rule between them.
 
     ``annotations``: a local copy of the annotation file (with ``dataset``, the published file
     that checks it); ``dataset``: a labels dataset folder or Hub id; neither: the published
-    annotation file through the cache. ``patches``: label patch files applied on top. The CLI
-    builds one from its arguments (``from_cli``), the API takes one (or ready ``Labels``) as
-    ``labels=``. One name per option: ``--annotations`` is ``annotations``, ``--labels`` is
-    ``dataset``, ``--allow-unverified-annotations`` is ``allow_unverified``, ``--label-patch``
-    is ``patches``.
+    annotation file through the cache; ``allow_unverified``: an annotation file whose sha256 is
+    not the published one is accepted (never with ``dataset``, which only the published file
+    checks). ``patches``: label patch files applied on top. The API takes one (or ready
+    ``Labels``) as ``labels=``; the command line builds one from its options of the same names
+    (``--annotations``, ``--labels``, ``--allow-unverified-annotations``, ``--label-patch``).
     """
 
     annotations: str | os.PathLike | None = None
@@ -72,27 +74,66 @@ class LabelSource:
         expect_flag(self.allow_unverified, "LabelSource(allow_unverified=...)")
         patches = expect_items(self.patches, "LabelSource(patches=...)", PATH_TYPES, "a patch path")
         object.__setattr__(self, "patches", patches)
+        if self.dataset is not None and self.allow_unverified:
+            raise ToolkitError(
+                f"{named('allow_unverified')} applies to {named('annotations')} as the labels' "
+                f"source; with {named('dataset')} an annotation file only checks the labels "
+                "dataset, and must be the published one"
+            )
 
-    @classmethod
-    def from_cli(cls, args: Any) -> LabelSource:
-        """The label options of a parsed command line (``--annotations``, ``--labels``,
-        ``--allow-unverified-annotations``, ``--label-patch``)."""
-        return cls(
-            annotations=args.annotations,
-            dataset=args.labels,
-            allow_unverified=args.allow_unverified_annotations,
-            patches=tuple(args.label_patch or ()),
-        )
+    @property
+    def given(self) -> bool:
+        """Whether any label option was given (else: the published labels, by default)."""
+        return self != LabelSource()
 
     def load(self, splits: str | Sequence[str] = SPLITS) -> Labels:
         """The labels of ``splits`` from this source (see ``load_labels``)."""
-        return load_labels(
-            splits,
-            annotations=self.annotations,
-            dataset=self.dataset,
-            allow_unverified=self.allow_unverified,
-            patches=self.patches,
-        )
+        splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
+        unknown = [split for split in splits if split not in SPLITS]
+        if unknown:
+            raise ToolkitError(
+                f"unknown split(s) {brief_repr(unknown)}; expected some of {', '.join(SPLITS)}"
+            )
+        # A patch is checked against every annotated image: the validation split.
+        patches = self.patches
+        loaded = splits if not patches or "validation" in splits else (*splits, "validation")
+        if self.dataset is not None:
+            from .dataset import load_labels_dataset
+
+            published = _published_to_check_against(self.annotations)
+            references, provenance = load_labels_dataset(
+                os.fspath(self.dataset), loaded, published=published
+            )
+        else:
+            annotations = load_annotations(self.annotations, allow_unverified=self.allow_unverified)
+            references = {s: References.from_columns(annotations.split_columns(s)) for s in loaded}
+            provenance = annotations.provenance()
+        if not patches:
+            return Labels(references, provenance)
+        read = [read_patch(path) for path in patches]
+        patched = {
+            split: apply_patches(
+                references[split],
+                read,
+                base_sha256=provenance["sha256"],
+                annotated=references["validation"],
+            )
+            for split in splits
+        }
+        return Labels(patched, patched_provenance(provenance, read))
+
+    def files(self) -> dict[str, Any]:
+        """The label files this source reads, as a result records them (``label_files``), so a
+        later command finds them from any directory: the annotation file and each patch
+        resolved, a local labels dataset folder resolved (a Hub id as given)."""
+        dataset = self.dataset
+        if dataset is not None and os.path.isdir(dataset):
+            dataset = os.path.realpath(dataset)
+        return {
+            "annotations": None if self.annotations is None else os.path.realpath(self.annotations),
+            "dataset": None if dataset is None else os.fspath(dataset),
+            "patches": [os.path.realpath(patch) for patch in self.patches],
+        }
 
 
 def resolve_labels(labels: Labels | LabelSource | None) -> Labels:
@@ -129,47 +170,12 @@ def load_labels(
     ``patches``: label patch files (``dataset_script.patches``; one path alone is one patch)
     applied in memory; the labels then carry a patched version and are never the official ones.
     """
-    splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
     patches = expect_items(patches, "load_labels(patches=...)", PATH_TYPES, "a label patch path")
     expect_path(annotations, "load_labels(annotations=...)", optional=True)
     expect_path(dataset, "load_labels(dataset=...)", optional=True)
     expect_flag(allow_unverified, "load_labels(allow_unverified=...)")
-    unknown = [split for split in splits if split not in SPLITS]
-    if unknown:
-        raise ToolkitError(
-            f"unknown split(s) {brief_repr(unknown)}; expected some of {', '.join(SPLITS)}"
-        )
-    if dataset is not None and allow_unverified:
-        raise ToolkitError(
-            "allow_unverified applies to an annotation file as the labels' source; with a "
-            "labels dataset an annotation file only checks it, and must be the published one"
-        )
-    # A patch is checked against every annotated image: the validation split.
-    loaded_splits = splits if not patches or "validation" in splits else (*splits, "validation")
-    if dataset is not None:
-        from .dataset import load_labels_dataset
-
-        published = _published_to_check_against(annotations)
-        references, provenance = load_labels_dataset(
-            os.fspath(dataset), loaded_splits, published=published
-        )
-    else:
-        loaded = load_annotations(annotations, allow_unverified=allow_unverified)
-        references = {s: References.from_columns(loaded.split_columns(s)) for s in loaded_splits}
-        provenance = loaded.provenance()
-    if not patches:
-        return Labels(references, provenance)
-    read = [read_patch(path) for path in patches]
-    patched = {
-        split: apply_patches(
-            references[split],
-            read,
-            base_sha256=provenance["sha256"],
-            annotated=references["validation"],
-        )
-        for split in splits
-    }
-    return Labels(patched, patched_provenance(provenance, read))
+    source = LabelSource(annotations, dataset, allow_unverified, patches)
+    return source.load(splits)
 
 
 def _published_to_check_against(annotations: str | os.PathLike | None) -> Annotations | None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...metric.errors import ToolkitError, brief_repr, read_regular_file
+from ...metric.errors import ToolkitError, brief_repr, named, read_regular_file
 from ...metric.references import LabelSets, References
 from .. import classes
 from ..taxonomy.experts import normalize_category, normalize_severity
@@ -246,7 +246,8 @@ def _merged_decisions(patches: Sequence[LabelPatch]) -> dict[tuple[str, int], De
         raise LabelPatchError(
             f"label patches disagree on {len(conflicts)} (image, class) pair(s); first: "
             f"{'; '.join(conflicts[:_SHOWN])}; expected one verdict per pair: merge the "
-            "reviewers' patches into one consensus patch with `merge_patches` and apply that"
+            f"reviewers' patches into one consensus patch with `{named('merge_patches')}` and "
+            "apply that"
         )
     return {key: decision for key, (decision, _) in merged.items()}
 

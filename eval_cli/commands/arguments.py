@@ -1,10 +1,12 @@
 """The command line's arguments: one ``add_*_arguments`` per subcommand and ``build_parser``.
 
-Definitions only: `eval_cli.cli` parses, checks the combinations and hands the values to the
-API. `run`'s options are `RunOptions` fields with dashes (``--batch-size`` ↔ ``batch_size``);
-the label options map onto `LabelSource` (``--annotations`` ↔ ``annotations``, ``--labels`` ↔
-``dataset``, ``--allow-unverified-annotations`` ↔ ``allow_unverified``, ``--label-patch`` ↔
-``patches``).
+Definitions only: `eval_cli.commands.cli` parses and hands the values to the API. Each option
+stores its value under the name of the API parameter (or option-object field) it gives: the one
+declaration of both names, so that errors name what the caller typed (`option_names`). Mostly
+the option is the name with dashes (``--batch-size`` gives ``batch_size``); the others say so
+with ``dest`` (``--labels`` gives `LabelSource`'s ``dataset``, ``--label-patch`` its
+``patches``, ``--model-kind`` gives ``kind``). Choices come from `eval_cli.choices`, the
+constants the code checks against.
 """
 
 from __future__ import annotations
@@ -14,16 +16,31 @@ import os
 import re
 from typing import Any, NoReturn
 
-from ...dataset_script.label_sets import LABEL_SPLITS, SPLIT_CHOICES, copy_options
+from ...dataset_script.label_sets import copy_options, copy_parameter, unverified_parameter
 from ...metric import label_sets
 from ...metric.errors import ITEM_CHARS, shorten
-from ...metric.label_sets import FULL_SPLIT
 from .. import __version__
+from ..choices import (
+    DEFAULT_CATEGORIZER_MODEL,
+    FULL_SPLIT,
+    LABEL_SPLIT_CHOICES,
+    LABEL_SPLITS,
+    MIXED_PRECISIONS,
+    MODEL_KINDS,
+    PLACES,
+    SPLIT_CHOICES,
+    ZERO_SHOT_PROMPTS,
+)
 from ..scores.predictions import FORMATS
 
 PROG = "imagenet-multilabel"
-# eval_cli.models.categorizer.DEFAULT_CATEGORIZER_MODEL, named here: that module imports torch.
-DEFAULT_CATEGORIZER_MODEL = "openai/clip-vit-large-patch14"
+# API parameters that an option gives under another parameter's name: `run --model` is
+# `evaluate_model(model=...)` once, `evaluate_models(models=[...])` for several;
+# `--categorizer-model` is `RunOptions.categorizer_model`, and `analyze`'s and `compare`'s
+# `categorizer` (messages about the model it names say `categorizer_model`).
+SAME_OPTION = {"models": "model", "categorizer_model": "categorizer"}
+# API functions that messages name, as the command line calls them.
+API_FUNCTIONS = {"merge_patches": f"{PROG} patches merge"}
 # A value argparse quotes ('...') or a word it echoes, longer than an error should show.
 _LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
 _LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
@@ -43,6 +60,14 @@ class _LabelSetOption(argparse.Action):
     def __init__(self, *args: Any, label_set: str, **kwargs: Any) -> None:
         self.label_set = label_set
         super().__init__(*args, **kwargs)
+
+    @property
+    def parameter(self) -> str:
+        """What it gives, as messages name it from Python (`option_names` spells it with the
+        option): ``label_set_files['real']``, ``allow_unverified_label_set_files=['real']``."""
+        if self.dest == "label_set_files":
+            return copy_parameter(self.label_set)
+        return unverified_parameter(self.label_set)
 
     def __call__(
         self,
@@ -86,19 +111,20 @@ def _add_label_source_arguments(
     if labels_dataset:
         parser.add_argument(
             "--labels",
+            dest="dataset",
             metavar="HUB_ID_OR_DIR",
             help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
         )
-    else:
-        parser.set_defaults(labels=None)
     parser.add_argument(
         "--allow-unverified-annotations",
+        dest="allow_unverified",
         action="store_true",
         help="accept an --annotations file whose sha256 is not the published one; results are "
         "then marked unverified",
     )
     parser.add_argument(
         "--label-patch",
+        dest="patches",
         nargs="+",
         action="extend",
         default=[],
@@ -117,7 +143,7 @@ def _add_label_arguments(
     _add_label_source_arguments(parser)
     parser.add_argument(
         "--split",
-        choices=SPLIT_CHOICES if full_split else tuple(c for c in SPLIT_CHOICES if c != FULL_SPLIT),
+        choices=SPLIT_CHOICES if full_split else LABEL_SPLIT_CHOICES,
         default=default_split,
         help=f"which split to score (default: {default_split}; all: {', '.join(LABEL_SPLITS)})"
         + (
@@ -165,11 +191,14 @@ def _add_label_arguments(
     )
 
 
-def _add_categorizer_argument(parser: argparse.ArgumentParser, images: str) -> None:
+def _add_categorizer_argument(parser: argparse.ArgumentParser, images: str, dest: str) -> None:
     """The CLIP-like model that judges the automatic taxonomy's image rules (`run`, `analyze`,
-    `compare`); ``images``: where the images it looks at come from, in words."""
+    `compare`); ``images``: where the images it looks at come from, in words; ``dest``: the
+    parameter it gives (`RunOptions.categorizer_model`, or the ``categorizer`` of `analyze` and
+    `compare`)."""
     parser.add_argument(
         "--categorizer-model",
+        dest=dest,
         nargs="?",
         const=DEFAULT_CATEGORIZER_MODEL,
         metavar="MODEL",
@@ -204,6 +233,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--models",
+        dest="models_file",
         metavar="FILE",
         help="a file of models to evaluate, one a line: MODEL [revision=REV] [kind=KIND]; "
         "'#' starts a comment",
@@ -211,7 +241,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--revision", help="branch, tag or commit of a Hub model (each --model)")
     model.add_argument(
         "--model-kind",
-        choices=("transformers", "timm", "zero-shot"),
+        dest="kind",
+        choices=MODEL_KINDS,
         help="override the detected model kind (each --model)",
     )
     output = add_evaluation_arguments(
@@ -230,7 +261,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--dry-run", action="store_true", help="with --push-to-hub: print what would be sent"
     )
-    _add_categorizer_argument(output, "the run's images and device")
+    _add_categorizer_argument(output, "the run's images and device", "categorizer_model")
 
 
 def add_evaluation_arguments(
@@ -249,8 +280,8 @@ def add_evaluation_arguments(
     )
     model.add_argument(
         "--zero-shot-prompts",
-        choices=("ensemble", "single"),  # eval_cli.models.ZERO_SHOT_PROMPTS, which imports torch
-        default="ensemble",
+        choices=ZERO_SHOT_PROMPTS,
+        default=ZERO_SHOT_PROMPTS[0],
         help="CLIP/SigLIP prompts: 'ensemble' (default: OpenAI's curated class names and 80 "
         "templates, as the literature reports zero-shot accuracy) or 'single' ('a photo of a "
         "{}.' over the first WordNet lemma)",
@@ -292,13 +323,13 @@ def add_evaluation_arguments(
     )
     compute.add_argument(
         "--mixed-precision",
-        choices=("no", "fp16", "bf16"),
-        default="no",
+        choices=MIXED_PRECISIONS,
+        default=MIXED_PRECISIONS[0],
         help="autocast through accelerate (default: no)",
     )
     compute.add_argument(
         "--preprocess-on",
-        choices=("cpu", "device"),
+        choices=PLACES,
         help="where images are resized and cropped: cpu (workers run the model's own ops and "
         "send uint8, normalised on the device) or device (workers only decode; Pillow-exact "
         "resizing on the device, proven identical on CPU but not yet timed on a GPU, hence not "
@@ -306,8 +337,8 @@ def add_evaluation_arguments(
     )
     compute.add_argument(
         "--decode-on",
-        choices=("cpu", "device"),
-        default="cpu",
+        choices=PLACES,
+        default=PLACES[0],
         help="where JPEGs are decoded: cpu (PIL, exact; default) or device (batched; nvJPEG on "
         "a GPU is approximate: for screening, never official, not pushed). Implies "
         "--preprocess-on device",
@@ -398,12 +429,12 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
         help="where results.json, mistakes.jsonl and review/ go; never the run folder or a "
         "folder whose outputs would replace an input",
     )
-    _add_categorizer_argument(parser, "the --images")
+    _add_categorizer_argument(parser, "the --images", "categorizer")
 
 
 def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "results",
+        "paths",
         nargs="+",
         metavar="RESULTS",
         help="results.json files of `score` or `run`, run directories holding one, or results "
@@ -505,7 +536,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPLIT",
         help="split of a Hugging Face image dataset (default: validation)",
     )
-    _add_categorizer_argument(parser, "the --images")
+    _add_categorizer_argument(parser, "the --images", "categorizer")
 
 
 def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
@@ -513,7 +544,7 @@ def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
     merge = actions.add_parser(
         "merge", help="several reviewers' label patches -> one consensus patch and its conflicts"
     )
-    merge.add_argument("patches", nargs="+", metavar="PATCH", help="one label patch per reviewer")
+    merge.add_argument("paths", nargs="+", metavar="PATCH", help="one label patch per reviewer")
     merge.add_argument("--output", required=True, metavar="FILE", help="the merged label patch")
     merge.add_argument(
         "--conflicts",
@@ -528,6 +559,27 @@ def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="keep a verdict given by at least N reviewers and by more than any other (default: 2)",
     )
+
+
+def option_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """How the command that ``args`` chose names each API parameter it gives: its option
+    (``output_dir`` -> ``--output-dir``), or the metavar of a positional argument."""
+    names: dict[str, str] = {}
+    actions = list(parser._actions)
+    while actions:
+        action = actions.pop(0)
+        if isinstance(action, argparse._SubParsersAction):
+            actions += action.choices[getattr(args, action.dest)]._actions
+        elif isinstance(action, _LabelSetOption):  # one option per label set
+            names[action.parameter] = action.option_strings[0]
+        elif action.option_strings:
+            names[action.dest] = max(action.option_strings, key=len)
+        elif action.dest != argparse.SUPPRESS:
+            names[action.dest] = action.metavar or action.dest
+    for parameter, same in SAME_OPTION.items():
+        if same in names:
+            names.setdefault(parameter, names[same])
+    return {**API_FUNCTIONS, **names}
 
 
 def build_parser() -> argparse.ArgumentParser:

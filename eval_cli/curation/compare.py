@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script import classes
+from ...dataset_script.images.choose import IMAGE_SOURCES, ImageOptions
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy import experts as mistakes
 from ...dataset_script.taxonomy.categories import (
@@ -57,11 +58,14 @@ from ...metric.errors import (
     expect_paths,
     expect_text,
     first_few,
+    named,
 )
 from ...metric.references import NUM_CLASSES, References
 from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, WRONG, judge, score
 from .. import outputs
 from ..analysis import review
+from ..frame import FILE_OR_FOLDER, FOLDER, LABEL_FILES, SOURCE, Read, Write, command
+from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.score import label_set_scores
 from .inputs import CompareError, ModelInput, check_same_labels, read_model_inputs
@@ -80,6 +84,14 @@ from .report import (
 COMPARE_FORMAT = "imagenet-multilabel-compare"
 COMPARE_FORMAT_VERSION = 1
 JSON_FILE = "compare.json"
+OUTPUT_FILES = (
+    JSON_FILE,
+    MARKDOWN_FILE,
+    CSV_FILE,
+    QUEUE_FILE,
+    *(f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES),
+    f"{review.REVIEW_FOLDER}/",
+)
 SPLIT = "validation"
 PAPER_MODEL_NAMES = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 _MISSING = -1  # the top-1 of an image a model has no prediction for
@@ -424,13 +436,32 @@ def major_mistake_candidates(
 # The command
 
 
+@command(
+    Read(
+        "inputs",
+        FILE_OR_FOLDER,
+        expected="a `run` folder (predictions.jsonl and results.json) or a predictions file",
+        many=True,
+        needs=(PREDICTIONS_FILE, RESULTS_FILE),
+    ),
+    LABEL_FILES,
+    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    Write(
+        "output_dir",
+        FOLDER,
+        writes=OUTPUT_FILES,
+        reads_back=(f"{review.REVIEW_FOLDER}/{review.THUMBNAILS_FILE}",),
+        locked=True,
+    ),
+    plain=("min_models", "images_split"),
+)
 def compare_models(
     inputs: Sequence[str | os.PathLike],
     *,
     output_dir: str | os.PathLike,
     labels: Labels | LabelSource | None = None,
     min_models: int | None = None,
-    images: str | None = None,
+    images: str | os.PathLike | None = None,
     images_split: str | None = None,
     categorizer: ImageRuleMaker | None = None,
 ) -> dict[str, Any]:
@@ -451,27 +482,17 @@ def compare_models(
     expect_text(images_split, "compare_models(images_split=...)", optional=True)
     if categorizer is not None and images is None:
         raise ToolkitError(
-            "`categorizer` needs `images`: the taxonomy's image rules look at the mistakes' images"
+            f"{named('categorizer')} needs {named('images')}: the taxonomy's image rules look at "
+            "the mistakes' images"
         )
-    written = [output / name for name in (JSON_FILE, MARKDOWN_FILE, CSV_FILE, QUEUE_FILE)]
-    written += [output / f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES]
-    if images is not None:
-        written += [review.page_path(output), review.page_path(output).parent]
-    label_files = labels if isinstance(labels, LabelSource) else LabelSource()
-    outputs.refuse_overwriting_inputs(
-        {"--output-dir": output, **{f"output {path.name}": path for path in written}},
-        {
-            **{f"input {path}": path for path in inputs},
-            **outputs.label_inputs(label_files),
-            "--images": images,
-        },
-    )
+    ImageOptions(images, images_split)
     models = read_model_inputs(inputs)
     if min_models is None:
         min_models = len(models)
     if not 1 <= min_models <= len(models):
         raise CompareError(
-            f"`min_models` {min_models} is not between 1 and the {len(models)} models compared"
+            f"{named('min_models')} {min_models} is not between 1 and the {len(models)} models "
+            "compared"
         )
     labels = resolve_labels(labels)
     check_same_labels(models, labels)
@@ -513,29 +534,24 @@ def compare_models(
         "plots": [f"{PLOT_STEM}{suffix}" for suffix in PLOT_SUFFIXES],
         "paper_metadata": {"source": mistakes.SOURCE_REPOSITORY, "commit": mistakes.SOURCE_COMMIT},
     }
-    with outputs.exclusive_directory(output):
-        if images is not None:  # first: an image source that cannot be read writes nothing
-            page_records = queue_records(
-                models,
-                aligned.references,
-                aligned.top1,
-                queue,
-                imagenet_m_names,
-            )
-            write_queue_review(
-                output,
-                page_records,
-                labels=labels.provenance,
-                images=images,
-                images_split=images_split,
-                num_models=len(models),
-            )
-        outputs.write_lines(output / QUEUE_FILE, (json.dumps(item) for item in queue))
-        for suffix, data in plot_solved(document).items():
-            outputs.write_bytes(output / f"{PLOT_STEM}{suffix}", data)
-        outputs.write_text(output / CSV_FILE, csv_text(document))
-        outputs.write_text(output / MARKDOWN_FILE, markdown(document, queue))
-        outputs.write_json(output / JSON_FILE, document)
+    if images is not None:  # first: an image source that cannot be read writes nothing
+        page_records = queue_records(
+            models, aligned.references, aligned.top1, queue, imagenet_m_names
+        )
+        write_queue_review(
+            output,
+            page_records,
+            labels=labels.provenance,
+            images=images,
+            images_split=images_split,
+            num_models=len(models),
+        )
+    outputs.write_lines(output / QUEUE_FILE, (json.dumps(item) for item in queue))
+    for suffix, data in plot_solved(document).items():
+        outputs.write_bytes(output / f"{PLOT_STEM}{suffix}", data)
+    outputs.write_text(output / CSV_FILE, csv_text(document))
+    outputs.write_text(output / MARKDOWN_FILE, markdown(document, queue))
+    outputs.write_json(output / JSON_FILE, document)
     return document
 
 

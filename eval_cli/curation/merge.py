@@ -1,73 +1,67 @@
 """``imagenet-multilabel patches merge``: the merged patch and its conflicts written to disk.
 
-The merging itself is `dataset_script.labels.consensus`; this writes its results through
-`eval_cli.outputs`: the patch and its conflicts together, whole or nothing, under a lock, never
-over one of the patches merged.
+The merging itself is `dataset_script.labels.consensus`; this declares its files to the command
+frame (`eval_cli.frame`: never over one of the patches merged, two outputs never one file) and
+writes the patch and its conflicts together through `eval_cli.outputs` (both whole or neither).
+`merge_patches` is the API's name for the merge alone, framed the same way (it reads the patches
+and writes nothing).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...dataset_script.labels.consensus import DEFAULT_MIN_AGREEMENT, merge_patches
+from ...dataset_script.labels import consensus
+from ...dataset_script.labels.consensus import DEFAULT_MIN_AGREEMENT
+from ...metric.errors import expect_path
 from .. import outputs
+from ..frame import FILE, Read, Write, command
 
 CONFLICTS_FILE = "conflicts.jsonl"
+_PATCHES = Read("paths", FILE, expected="a label patch file", many=True)
+
+merge_patches = command(_PATCHES, plain=("min_agreement", "base_sha256"))(consensus.merge_patches)
 
 
+def default_conflicts(values: Mapping[str, Any]) -> Path | None:
+    """``conflicts.jsonl`` beside the merged patch."""
+    output = values.get("output")
+    return Path(output).parent / CONFLICTS_FILE if isinstance(output, str | os.PathLike) else None
+
+
+@command(
+    _PATCHES,
+    Write("output", FILE),
+    Write("conflicts", FILE, default=default_conflicts),
+    plain=("min_agreement",),
+)
 def write_merged_patch(
     paths: Sequence[str | os.PathLike],
     output: str | os.PathLike,
     *,
-    conflicts_output: str | os.PathLike | None = None,
+    conflicts: str | os.PathLike | None = None,
     min_agreement: int = DEFAULT_MIN_AGREEMENT,
 ) -> dict[str, Any]:
     """Merge ``paths`` into the patch ``output`` and write the conflicts (default:
     ``conflicts.jsonl`` beside it); return the merge report.
 
-    The two files are one result: both are checked before the merge (files, not folders; two
-    files, not one under two names; none of the patches merged), then written together (both or
-    neither) while their folders are locked, so that two merges into one place never leave one's
-    patch beside the other's conflicts."""
-    output = Path(output)
-    conflicts_path = Path(conflicts_output or output.parent / CONFLICTS_FILE)
-    targets = {"--output": output, "--conflicts": conflicts_path}
-    for option, path in targets.items():
-        outputs.refuse_directory_as_file(path, option)
-    if _same_file(output, conflicts_path):
-        raise outputs.OutputOverwritesInputError(
-            f"--output {str(output)!r} and --conflicts {str(conflicts_path)!r} are one file; the "
-            "conflicts would replace the merged patch: choose two files; nothing was written"
-        )
-    outputs.refuse_overwriting_inputs(targets, {f"patch {path}": path for path in paths})
-    document, conflicts, report = merge_patches(paths, min_agreement=min_agreement)
-    folders = {path.parent.expanduser().resolve(): option for option, path in targets.items()}
-    with contextlib.ExitStack() as locks:
-        for folder, option in sorted(folders.items()):
-            locks.enter_context(outputs.exclusive_directory(folder, option))
-        outputs.write_files(
-            {
-                conflicts_path: "".join(f"{json.dumps(item)}\n" for item in conflicts).encode(),
-                output: f"{json.dumps(document, indent=2)}\n".encode(),
-            }
-        )
+    The two files are one result, written together (both or neither), so that a merge never
+    leaves its patch beside another merge's conflicts."""
+    expect_path(output, "write_merged_patch(output=...)")
+    expect_path(conflicts, "write_merged_patch(conflicts=...)", optional=True)
+    conflicts_path = Path(conflicts or default_conflicts({"output": output}))
+    document, found, report = consensus.merge_patches(paths, min_agreement=min_agreement)
+    outputs.write_files(
+        {
+            conflicts_path: "".join(f"{json.dumps(item)}\n" for item in found).encode(),
+            Path(output): f"{json.dumps(document, indent=2)}\n".encode(),
+        }
+    )
     return report
-
-
-def _same_file(first: Path, second: Path) -> bool:
-    """Whether two paths name one file: the same path resolved, or (when both exist) the same
-    file under two names (a hard link)."""
-    if first.expanduser().resolve() == second.expanduser().resolve():
-        return True
-    try:
-        return os.path.samefile(first, second)
-    except OSError:  # one of them is not there yet
-        return False
 
 
 def summary(report: Mapping[str, Any]) -> str:

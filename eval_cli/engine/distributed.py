@@ -1,16 +1,15 @@
 """What a launch over several processes needs beyond the loop: work done on the main process
-and shared with the others, downloads made once per machine, the output folders locked, the batch
-size probed, and accelerate's quirks (one global state per process, a CPU launcher that starts one
-process when asked for several).
+and shared with the others, downloads made once per machine, the batch size probed, and
+accelerate's quirks (one global state per process, a CPU launcher that starts one process when
+asked for several). The output folders are locked by the command frame (`eval_cli.frame`), on
+the launch's first process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
@@ -20,7 +19,6 @@ from accelerate.utils import broadcast_object_list, find_executable_batch_size
 from PIL import Image
 
 from ...metric.errors import ToolkitError
-from .. import outputs
 
 Result = TypeVar("Result")
 
@@ -67,17 +65,6 @@ def loaded_in_step(accelerator: Accelerator, load: Callable[[], Result]) -> Resu
     if failure is not None:
         raise failure
     return loaded if first else load()
-
-
-@contextlib.contextmanager
-def exclusive_output_dirs(accelerator: Accelerator, output_dirs: Sequence[Path]) -> Iterator[None]:
-    """The main process checks that each output directory can be written and locks it for the
-    whole launch, before any work: a second launch into any of them is refused at once."""
-    with contextlib.ExitStack() as locks:
-        if accelerator.is_main_process:
-            for output_dir in output_dirs:
-                locks.enter_context(outputs.exclusive_directory(output_dir))
-        yield
 
 
 def warn_about_the_setup(accelerator: Accelerator, mixed_precision: str) -> None:

@@ -7,21 +7,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accelerate import Accelerator
 
 from ...dataset_script.hub.access import PushError
 from ...dataset_script.images.choose import open_image_source
 from ...dataset_script.images.source import ImageSource
-from ...dataset_script.label_sets import LoadedLabelSet, check_label_set_files, load_label_sets
+from ...dataset_script.label_sets import LoadedLabelSet, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRules
-from ...metric.errors import first_few
+from ...metric.errors import first_few, named
 from ..models import ModelLoadError, model_problem
 from ..scores import results
-from ..scores.score import chosen_splits, split_file_names
+from ..scores.score import chosen_splits, label_files_of, split_file_names
 from .decoded_cache import DecodedCache, open_decoded_cache
 from .distributed import warn_about_the_setup
 from .run_options import RunOptions
@@ -44,9 +43,9 @@ class Launch:
     label_sets: dict[str, LoadedLabelSet]
     splits: tuple[str, ...]
     wanted: list[str]
-    # The label patches as absolute paths, recorded so `analyze --run-dir` finds them from any
-    # directory (the labels' provenance names each patch by its file name only).
-    patch_paths: tuple[str, ...] = ()
+    # The label files read, recorded so `analyze --run-dir` finds them from any directory (the
+    # labels' provenance names each patch by its file name only); None for ready `Labels`.
+    label_files: dict[str, Any] | None = None
     decoded: DecodedCache | None = None
     checked: set[str] = field(default_factory=set)
     # The taxonomy's image rules on these images (`RunOptions.categorizer_model`), for scoring.
@@ -79,21 +78,18 @@ def open_launch(
     warn_about_the_setup(accelerator, options.mixed_precision)
     splits = chosen_splits(options.split)
     files, allowed = options.label_set_files, options.allow_unverified_label_set_files
-    check_label_set_files(splits, files, allowed)
     # Downloads (labels, a Hub image dataset, the models) happen once per machine, on its first
     # process; the others then read the cache.
-    given = labels if isinstance(labels, LabelSource) else None
+    label_files = label_files_of(labels)
     with accelerator.local_main_process_first():
         labels = resolve_labels(labels)
     label_problems = results.label_problems(labels.provenance)
     if options.push_to_hub and label_problems:
         raise PushError(
-            f"--push-to-hub needs the published labels, but {'; '.join(label_problems)}: only "
-            "complete results on the published labels go to the Hub; nothing was run"
+            f"{named('push_to_hub')} needs the published labels, but "
+            f"{'; '.join(label_problems)}: only complete results on the published labels go to "
+            "the Hub; nothing was run"
         )
-    patch_paths = tuple(
-        str(Path(patch).resolve()) for patch in (given.patches if given is not None else ())
-    )
     loaded = load_label_sets(splits, labels, files, allowed)
     wanted = split_file_names(loaded, splits, options.limit)
     with accelerator.local_main_process_first():
@@ -105,5 +101,5 @@ def open_launch(
             threads = max(1, options.num_workers, min(8, os.cpu_count() or 1))
             decoded = open_decoded_cache(options.decoded_cache, located, threads=threads)
     return Launch(
-        accelerator, options, images, source, labels, loaded, splits, wanted, patch_paths, decoded
+        accelerator, options, images, source, labels, loaded, splits, wanted, label_files, decoded
     )

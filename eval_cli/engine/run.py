@@ -37,7 +37,6 @@ from .distributed import (
     accelerator_for,
     auto_batch_size,
     device_name,
-    exclusive_output_dirs,
     loaded_in_step,
     on_main,
 )
@@ -63,11 +62,7 @@ def evaluate_launch(
     """Each model of ``specs`` into its folder of ``output_dirs``, in one launch; ``keep_going``:
     a model that fails with a ToolkitError is reported on stderr and the others run (else the
     error is raised). What stops the launch (labels, missing images) is raised before any model
-    is loaded; every output folder is locked for the whole launch."""
-    if options.hub_repo_id is not None and len(specs) > 1:
-        raise ToolkitError(
-            f"hub_repo_id names one model's repository; it does not apply to {len(specs)} models"
-        )
+    is loaded; the frame holds every output folder for the whole call (`sweep`)."""
     check_models(specs)
     if options.push_to_hub:
         for spec in specs:
@@ -76,11 +71,10 @@ def evaluate_launch(
     categorizer = None
     if options.categorizer_model is not None:  # refused here if not CLIP-like: nothing ran yet
         categorizer = ImageCategorizer(options.categorizer_model, device=accelerator.device)
-    with exclusive_output_dirs(accelerator, output_dirs):
-        launch = open_launch(accelerator, images, labels, options)
-        if categorizer is not None:  # its model loads on the main process, when first scoring
-            launch.image_rules = categorizer.image_rules(launch.source)
-        return run_models(launch, specs, output_dirs, keep_going=keep_going)
+    launch = open_launch(accelerator, images, labels, options)
+    if categorizer is not None:  # its model loads on the main process, when first scoring
+        launch.image_rules = categorizer.image_rules(launch.source)
+    return run_models(launch, specs, output_dirs, keep_going=keep_going)
 
 
 def run_models(
@@ -312,7 +306,6 @@ def _finished(launch: Launch, model_run: ModelRun) -> dict[str, Any] | None:
         if Path(launch.images).exists()
         else launch.images,
         "split": options.split,
-        "label_patch_paths": list(launch.patch_paths),
         "limit": options.limit,
         "num_processes": accelerator.num_processes,
         "device": device_name(accelerator),
@@ -376,6 +369,7 @@ def _scored_document(
         predictions_named={"file": PREDICTIONS_FILE},
         model=model,
         run=run,
+        label_files=launch.label_files,
     )
     unpredicted = {
         split: split_metrics["num_missing_predictions"]

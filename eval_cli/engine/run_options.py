@@ -1,35 +1,31 @@
-"""How `run` evaluates: `RunOptions`, one frozen object from the command line or from keywords.
+"""How `run` evaluates: `RunOptions`, one frozen object built once per command, from the command
+line's options or the API's keywords.
 
 Every option of a run (the split, compute, image check, output, push) is named once here, as the
-API spells it; the CLI flag is the same name with dashes. The checks between options live here,
-so that the API refuses what the CLI refuses, each error naming what its caller used. Also the
-one check that the [run] extra is installed. Imports no torch.
+API spells it; the command line's option for it has the same name (``batch_size`` is stored
+from ``--batch-size``). Every rule between them lives here, so that the API refuses what the
+command line refuses, each error naming the option as its caller wrote it
+(`metric.errors.named`). Imports no torch: the choices come from `eval_cli.choices`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.util import find_spec
 from typing import Any
 
-from ...metric.errors import (
-    ToolkitError,
-    brief_repr,
-    expect_flag,
-    expect_items,
-    expect_path,
-    expect_text,
+from ...metric.errors import ToolkitError, brief_repr, expect_flag, expect_path, expect_text, named
+from ..choices import (
+    MIXED_PRECISIONS,
+    PLACES,
+    ZERO_SHOT_PROMPTS,
+    check_choice,
+    check_split_options,
+    label_set_options,
 )
 
-# The import names of pyproject.toml's [run] extra: `run` needs them, nothing else does.
-RUN_EXTRA_PACKAGES = ("torch", "torchvision", "transformers", "timm", "accelerate", "sentencepiece")
-MIXED_PRECISIONS = ("no", "fp16", "bf16")
-# Where images are resized/cropped and where JPEGs are decoded (`eval_cli.loader`).
-PLACES = ("cpu", "device")
 # (option, the option it only applies with): given alone it would be silently ignored.
 _NEEDS = (("dry_run", "push_to_hub"), ("hub_repo_id", "push_to_hub"))
 # The options that are True or False (a truthy "no" must not switch one on).
@@ -44,20 +40,9 @@ _FLAGS = (
 )
 
 
-def require_run_extra(what: str) -> None:
-    """Refuse ``what`` (a command or an API name) when a package of the [run] extra is missing."""
-    missing = [name for name in RUN_EXTRA_PACKAGES if find_spec(name) is None]
-    if missing:
-        raise ToolkitError(
-            f'{what} needs the [run] extra: pip install "imagenet-multilabel[run]" '
-            f"(not installed: {', '.join(missing)})"
-        )
-
-
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run evaluates its models; ``RunOptions(batch_size=128, cpu=True)`` or
-    ``RunOptions.from_cli(args)``.
+    """How a run evaluates its models: ``RunOptions(batch_size=128, cpu=True)``.
 
     ``split``: the split(s) scored (``full``: every label set, all 50,000 images too);
     ``label_set_files``: another copy of a label set's file, by set name, and
@@ -85,7 +70,7 @@ class RunOptions:
     label_set_files: Mapping[str, str | os.PathLike] = dataclasses.field(default_factory=dict)
     allow_unverified_label_set_files: tuple[str, ...] = ()
     trust_remote_code: bool = False
-    zero_shot_prompts: str = "ensemble"  # one of eval_cli.models.ZERO_SHOT_PROMPTS
+    zero_shot_prompts: str = ZERO_SHOT_PROMPTS[0]
     batch_size: int | str = 64
     num_workers: int = 0
     mixed_precision: str = "no"
@@ -110,56 +95,53 @@ class RunOptions:
             expect_text(getattr(self, name), f"RunOptions({name}=...)", optional=True)
         for name in ("output_dir", "decoded_cache"):
             expect_path(getattr(self, name), f"RunOptions({name}=...)", optional=True)
-        if not isinstance(self.label_set_files, Mapping):
-            raise ToolkitError(
-                "label_set_files: expected a mapping of label set name to path, got "
-                f"{brief_repr(self.label_set_files)}"
-            )
-        for name, path in self.label_set_files.items():
-            expect_path(path, f"RunOptions(label_set_files[{name!r}]=...)")
-        allowed = expect_items(
-            self.allow_unverified_label_set_files,
-            "RunOptions(allow_unverified_label_set_files=...)",
-            (str,),
-            "a label set name",
+        files, allowed = label_set_options(
+            self.label_set_files, self.allow_unverified_label_set_files, "RunOptions"
         )
+        object.__setattr__(self, "label_set_files", files)
         object.__setattr__(self, "allow_unverified_label_set_files", allowed)
         size = self.batch_size
         if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
-            raise ToolkitError(f"batch_size: expected a positive integer or 'auto', got {size!r}")
+            raise ToolkitError(
+                f"{named('batch_size')}: expected a positive integer or 'auto', got {size!r}"
+            )
         workers = self.num_workers
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-            raise ToolkitError(f"num_workers: expected an integer >= 0, got {brief_repr(workers)}")
+            raise ToolkitError(
+                f"{named('num_workers')}: expected an integer >= 0, got {brief_repr(workers)}"
+            )
         limit = self.limit
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
         ):
-            raise ToolkitError(f"limit: expected a positive integer or None, got {limit!r}")
-        if self.mixed_precision not in MIXED_PRECISIONS:
             raise ToolkitError(
-                f"mixed_precision: expected one of {', '.join(MIXED_PRECISIONS)}, got "
-                f"{brief_repr(self.mixed_precision)}"
+                f"{named('limit')}: expected a positive integer or None, got {limit!r}"
             )
-        for name in ("preprocess_on", "decode_on"):
-            value = getattr(self, name)
-            if value not in PLACES and not (name == "preprocess_on" and value is None):
-                raise ToolkitError(
-                    f"{name}: expected one of {', '.join(PLACES)}, got {brief_repr(value)}"
-                )
-        _check_combinations(dataclasses.asdict(self), lambda name: name)
+        check_choice(self.mixed_precision, "mixed_precision", MIXED_PRECISIONS)
+        check_choice(self.zero_shot_prompts, "zero_shot_prompts", ZERO_SHOT_PROMPTS)
+        check_choice(self.decode_on, "decode_on", PLACES)
+        if self.preprocess_on is not None:
+            check_choice(self.preprocess_on, "preprocess_on", PLACES)
+        check_split_options(self.split, files, allowed)
+        for option, needed in _NEEDS:
+            if getattr(self, option) and not getattr(self, needed):
+                raise ToolkitError(f"{named(option)} only applies with {named(needed)}")
+        if self.decode_on == "device" and self.preprocess_on == "cpu":
+            raise ToolkitError(
+                f"{named('decode_on')} device decodes on the device, where the pixels then stay: "
+                f"it implies {named('preprocess_on')} device, not cpu"
+            )
+        if self.decode_on == "device" and self.decoded_cache is not None:
+            raise ToolkitError(
+                f"{named('decoded_cache')} holds the pixels PIL decoded; {named('decode_on')} "
+                "device decodes the bytes on the device instead: choose one"
+            )
 
     @property
     def preprocess_place(self) -> str:
         """Where images are resized and cropped: ``preprocess_on``, or by default where they
         are decoded (pixels decoded on the device stay there)."""
         return self.preprocess_on or self.decode_on
-
-    @classmethod
-    def from_cli(cls, args: argparse.Namespace) -> RunOptions:
-        """The options of a parsed `run` command line; a refusal names the flags."""
-        given = {field.name: getattr(args, field.name) for field in dataclasses.fields(cls)}
-        _check_combinations(given, lambda name: f"--{name.replace('_', '-')}")
-        return cls(**given)
 
     def replaced(self, **changes: Any) -> RunOptions:
         """These options with ``changes`` (keywords of the API) applied, checked again."""
@@ -169,21 +151,12 @@ class RunOptions:
                 f"unknown run option(s) {', '.join(unknown)}; expected RunOptions fields: "
                 f"{', '.join(field.name for field in dataclasses.fields(self))}"
             )
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes) if changes else self
 
-
-def _check_combinations(given: Mapping[str, Any], spelled: Callable[[str], str]) -> None:
-    """Options that would otherwise be silently ignored, named as the caller spelled them."""
-    for option, needed in _NEEDS:
-        if given[option] and not given[needed]:
-            raise ToolkitError(f"{spelled(option)} only applies with {spelled(needed)}")
-    if given["decode_on"] == "device" and given["preprocess_on"] == "cpu":
-        raise ToolkitError(
-            f"{spelled('decode_on')} device decodes on the device, where the pixels then stay: "
-            f"it implies {spelled('preprocess_on')} device, not cpu"
-        )
-    if given["decode_on"] == "device" and given["decoded_cache"] is not None:
-        raise ToolkitError(
-            f"{spelled('decoded_cache')} holds the pixels PIL decoded; {spelled('decode_on')} "
-            "device decodes the bytes on the device instead: choose one"
-        )
+    def check_models(self, count: int) -> None:
+        """The options that name one model's things, refused for ``count`` models."""
+        if self.hub_repo_id is not None and count > 1:
+            raise ToolkitError(
+                f"{named('hub_repo_id')} names one model's repository; it does not apply to "
+                f"{count} models"
+            )

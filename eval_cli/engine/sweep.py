@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script.images.choose import IMAGE_SOURCES
 from ...dataset_script.labels.loading import Labels, LabelSource
-from ...metric.errors import ToolkitError, brief_repr, expect_path, first_few, not_a_regular_file
+from ...metric.errors import (
+    ToolkitError,
+    brief_repr,
+    expect_path,
+    first_few,
+    named,
+    not_a_regular_file,
+)
+from ..frame import FILE, FOLDER, LABEL_FILES, SOURCE, Options, Read, Write, command
 from ..models import KINDS, ModelLoadError, local_model_folder
-from ..outputs import folder_name, model_folder
-from ..scores import results
+from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE, folder_name, model_folder
+from ..scores import hub, results
 from ..scores.results import OFFICIAL_KEY, format_cell
 from .run import evaluate_launch
 from .run_options import RunOptions
@@ -67,7 +76,8 @@ class ModelSpec:
             Path(parent or "eval_results"),
             name,
             self.model,
-            "evaluate that model on its own, naming its output folder with --output-dir DIR",
+            f"evaluate that model on its own, naming its output folder with "
+            f"{named('output_dir', 'DIR')}",
         )
 
 
@@ -108,8 +118,11 @@ def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
     return specs
 
 
-def _as_specs(models: Sequence[str | ModelSpec]) -> list[ModelSpec]:
-    """``evaluate_models``' list of models as specs; one string is not a list of characters."""
+def _as_specs(
+    models: Sequence[str | ModelSpec], models_file: str | os.PathLike | None = None
+) -> list[ModelSpec]:
+    """``evaluate_models``' list of models as specs, then those of ``models_file``; one string
+    is not a list of characters."""
     if isinstance(models, str | bytes | os.PathLike) or not isinstance(models, Sequence):
         raise ModelLoadError(
             f"models: expected a list of Hub model ids, local folders or ModelSpec, got "
@@ -123,8 +136,13 @@ def _as_specs(models: Sequence[str | ModelSpec]) -> list[ModelSpec]:
             f"value(s): {first_few(map(brief_repr, wrong))}"
         )
     specs = [model if isinstance(model, ModelSpec) else ModelSpec(model) for model in models]
+    if models_file is not None:
+        specs += read_models_file(expect_path(models_file, "evaluate_models(models_file=...)"))
     if not specs:
-        raise ModelLoadError("no model to evaluate; expected at least one")
+        raise ModelLoadError(
+            f"no model to evaluate; expected {named('models', 'MODEL')} (repeatable) or "
+            f"{named('models_file', 'FILE')}"
+        )
     return specs
 
 
@@ -148,8 +166,13 @@ def default_output_dir(model: str) -> Path:
         Path("eval_results"),
         _model_folder_name(model),
         model,
-        "choose its output folder with --output-dir DIR (output_dir=)",
+        f"choose its output folder with {named('output_dir', 'DIR')}",
     )
+
+
+def _default_output_dir(model: object) -> Path | None:
+    """`default_output_dir` for the frame, which sees the model before it is checked."""
+    return default_output_dir(model) if isinstance(model, str) and model else None
 
 
 def _model_folder_name(model: str) -> str:
@@ -180,9 +203,67 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
     return "\n".join([*results._table(header, rows), *errors])
 
 
+def _run_options(output_dir: Write) -> Options:
+    """`RunOptions` as the frame sees it (also as the function's keywords): the label sets'
+    files read, ``output_dir`` written, every other option plain."""
+    return Options(
+        "options",
+        RunOptions,
+        (Read("label_set_files", FILE, expected="a label set's file", many=True), output_dir),
+        plain=(
+            "split",
+            "limit",
+            "images_split",
+            "skip_image_check",
+            "allow_unverified_label_set_files",
+            "trust_remote_code",
+            "zero_shot_prompts",
+            "batch_size",
+            "num_workers",
+            "mixed_precision",
+            "channels_last",
+            "preprocess_on",
+            "decode_on",
+            "compile",
+            "cpu",
+            "push_to_hub",
+            "hub_repo_id",
+            "dry_run",
+        ),
+        keywords=True,
+    )
+
+
+# What a run's folder holds: written, and read back when a run resumes; locked while it runs.
+_RUN_FOLDER = {
+    "writes": (PREDICTIONS_FILE, RESULTS_FILE, IDENTITY_FILE, *hub.WRITTEN_FILES),
+    "reads_back": (PREDICTIONS_FILE, IDENTITY_FILE),
+    "locked": True,
+}
+_MODEL = "a local model folder (config.json and weights) or a Hub model id"
+
+
+def _model_path(model: str | ModelSpec) -> Any:
+    return model.model if isinstance(model, ModelSpec) else model
+
+
+@command(
+    Read("model", SOURCE, expected=_MODEL, whole=True),
+    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    LABEL_FILES,
+    _run_options(
+        Write(
+            "output_dir",
+            FOLDER,
+            default=lambda values: _default_output_dir(values["model"]),
+            **_RUN_FOLDER,
+        )
+    ),
+    plain=("revision", "kind"),
+)
 def evaluate_model(
     model: str,
-    images: str,
+    images: str | os.PathLike,
     *,
     labels: Labels | LabelSource | None = None,
     options: RunOptions | None = None,
@@ -203,44 +284,66 @@ def evaluate_model(
     spec = ModelSpec(model, revision, kind)
     output_dir = Path(options.output_dir) if options.output_dir else default_output_dir(model)
     ((_, document),) = evaluate_launch(
-        [spec], [output_dir], images, labels, options, keep_going=False
+        [spec], [output_dir], os.fspath(images), labels, options, keep_going=False
     )
     return document
 
 
-def evaluate_models(
-    models: Sequence[str | ModelSpec],
-    images: str,
-    *,
-    labels: Labels | LabelSource | None = None,
-    options: RunOptions | None = None,
-    **option_keywords: Any,
-) -> list[Outcome]:
-    """Evaluate several models (ids, folders or `ModelSpec`) in one launch: labels loaded and
-    images located once, then each model exactly as `evaluate_model` runs it (resume and lock
-    included) into its own folder ``ModelSpec.output_dir(output_dir)``. A model that fails
-    with a ToolkitError (it does not load, its label space is not ImageNet's, its folder holds
-    another run, images fail to decode) is reported on stderr and the others go on; labels that
-    do not load or images missing from the source stop the launch before any model runs.
-
-    Returns ``(model, outcome)`` per model, in order, on every process: the results document
-    (None on processes other than the main one) or the error.
-    """
-    expect_path(images, "evaluate_models(images=...)")
-    options = _options(options, option_keywords)
-    specs = _as_specs(models)
-    output_dirs = [spec.output_dir(options.output_dir) for spec in specs]
+def _output_dirs(specs: Sequence[ModelSpec], parent: str | os.PathLike | None) -> list[Path]:
+    """Each model's folder under ``parent``: one per model (and revision)."""
+    output_dirs = [spec.output_dir(parent) for spec in specs]
     shared = sorted(str(path) for path, count in Counter(output_dirs).items() if count > 1)
     if shared:
         raise ToolkitError(
             f"{len(shared)} output folder(s) would be written by several models (first: "
             f"{first_few(shared)}); expected each model, or each revision of it, once"
         )
-    return evaluate_launch(specs, output_dirs, images, labels, options, keep_going=True)
+    return output_dirs
+
+
+def _sweep_folders(values: Mapping[str, Any]) -> list[Path]:
+    """Each model's folder under ``output_dir``, for the frame to examine and lock."""
+    return _output_dirs(_as_specs(values["models"], values["models_file"]), values["output_dir"])
+
+
+@command(
+    Read("models", SOURCE, expected=_MODEL, whole=True, many=True, path_of=_model_path),
+    Read("models_file", FILE, expected="a models file, one model a line"),
+    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    LABEL_FILES,
+    _run_options(Write("output_dir", FOLDER, folders=_sweep_folders, **_RUN_FOLDER)),
+)
+def evaluate_models(
+    models: Sequence[str | ModelSpec],
+    images: str | os.PathLike,
+    *,
+    labels: Labels | LabelSource | None = None,
+    options: RunOptions | None = None,
+    models_file: str | os.PathLike | None = None,
+    **option_keywords: Any,
+) -> list[Outcome]:
+    """Evaluate several models (ids, folders or `ModelSpec`, then each line of ``models_file``)
+    in one launch: labels loaded and images located once, then each model exactly as
+    `evaluate_model` runs it (resume and lock included) into its own folder
+    ``ModelSpec.output_dir(output_dir)``. A model that fails with a ToolkitError (it does not
+    load, its label space is not ImageNet's, its folder holds another run, images fail to
+    decode) is reported on stderr and the others go on; labels that do not load or images
+    missing from the source stop the launch before any model runs.
+
+    Returns ``(model, outcome)`` per model, in order, on every process: the results document
+    (None on processes other than the main one) or the error.
+    """
+    expect_path(images, "evaluate_models(images=...)")
+    options = _options(options, option_keywords)
+    specs = _as_specs(models, models_file)
+    options.check_models(len(specs))
+    output_dirs = _output_dirs(specs, options.output_dir)
+    return evaluate_launch(specs, output_dirs, os.fspath(images), labels, options, keep_going=True)
 
 
 def _options(options: RunOptions | None, option_keywords: dict[str, Any]) -> RunOptions:
-    """The API's keywords mapped into `RunOptions` once, over ``options`` when given."""
+    """The API's keywords mapped into `RunOptions` once, over ``options`` when given (the
+    options given are used as they are when there are no keywords)."""
     if options is not None and not isinstance(options, RunOptions):
         raise ToolkitError(
             f"options: expected RunOptions or None, got {type(options).__name__} "

@@ -40,6 +40,7 @@ from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import expect_path, expect_paths
 from .. import outputs
+from ..frame import FOLDER, LABEL_FILES, SOURCE, Read, Write, command
 from ..scores import results
 from ..scores.mistakes import analyze_split
 from ..scores.results_dataset import ResultsFile
@@ -68,6 +69,12 @@ TABLE_FORMATS = (
     ("leaderboard.csv", escape.csv_cell, writers.csv_document),
 )
 TABLE_FILES = (*(name for name, _, _ in TABLE_FORMATS), "leaderboard.md")
+PAGE_FILE = "leaderboard.html"  # written by `html.render_page`
+OUTPUT_FILES = (
+    *TABLE_FILES,
+    PAGE_FILE,
+    *(f"{which}.{suffix}" for which in ALL_PLOTS for suffix in PLOT_FORMATS),
+)
 PAPER_MODELS = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 # Both are ViTs pretrained on JFT-3B: ViT-3B (Zhai et al. 2022, "Scaling Vision Transformers"),
 # Greedy Soups a soup of fine-tuned ViT-G/14 (Wortsman et al. 2022, "Model soups").
@@ -397,6 +404,19 @@ def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
 # The command
 
 
+@command(
+    # Results files, run folders, results datasets (folders, or hf://datasets/... not on disk):
+    # every file of a folder is read and protected.
+    Read(
+        "paths",
+        SOURCE,
+        expected="a results.json of `score` or `run`, a run folder or a results dataset",
+        many=True,
+        whole=True,
+    ),
+    Write("output_dir", FOLDER, writes=OUTPUT_FILES, locked=True),
+    LABEL_FILES,
+)
 def write_leaderboard(
     paths: Sequence[str | os.PathLike],
     output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
@@ -409,35 +429,24 @@ def write_leaderboard(
     published ones, else are left out with a note.
 
     Everything is read and rendered before the first file is written, each file whole or not at
-    all (`eval_cli.outputs`), under the output directory's lock: a second leaderboard into the
-    same directory is refused, so the md and csv always come from one run."""
-    from .html import PAGE_FILE, render_page  # the page reads this module's table
+    all (`eval_cli.outputs`), under the output directory's lock (`eval_cli.frame`): a second
+    leaderboard into the same directory is refused, so the md and csv always come from one run."""
+    from .html import render_page  # the page reads this module's table
 
     paths = expect_paths(paths, "write_leaderboard(paths=...)")
     output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
-    files = [
-        *TABLE_FILES,
-        PAGE_FILE,
-        *(f"{which}.{suffix}" for which in ALL_PLOTS for suffix in PLOT_FORMATS),
-    ]
-    found = results_paths(paths)
-    outputs.refuse_overwriting_inputs(
-        {f"--output-dir file {name}": output / name for name in files},
-        {f"results {str(file.path)!r}": file.path for file in found},
-    )
-    with outputs.exclusive_directory(output, "--output-dir"):
-        loaded, why_not = reference_labels(labels)
-        board = board_of(found, paper_references(loaded) if loaded is not None else ())
-        if why_not:
-            board.notes.append(why_not)
-        rendered = {
-            name: data for which in ALL_PLOTS for name, data in render_plot(board, which).items()
-        }
-        pngs = [name for name in rendered if name.endswith(".png")]
-        for name, escaper, writer in TABLE_FORMATS:
-            rendered[name] = table_file(board, escaper, writer).encode("utf-8")
-        rendered[PAGE_FILE] = render_page(board, output).encode("utf-8")
-        rendered["leaderboard.md"] = markdown(board, pngs).encode("utf-8")
-        for name, data in rendered.items():  # the table last: it shows the plots
-            outputs.write_bytes(output / name, data)
+    loaded, why_not = reference_labels(labels)
+    board = board_of(results_paths(paths), paper_references(loaded) if loaded else ())
+    if why_not:
+        board.notes.append(why_not)
+    rendered = {
+        name: data for which in ALL_PLOTS for name, data in render_plot(board, which).items()
+    }
+    pngs = [name for name in rendered if name.endswith(".png")]
+    for name, escaper, writer in TABLE_FORMATS:
+        rendered[name] = table_file(board, escaper, writer).encode("utf-8")
+    rendered[PAGE_FILE] = render_page(board, output).encode("utf-8")
+    rendered["leaderboard.md"] = markdown(board, pngs).encode("utf-8")
+    for name, data in rendered.items():  # the table last: it shows the plots
+        outputs.write_bytes(output / name, data)
     return board

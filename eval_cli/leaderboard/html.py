@@ -36,7 +36,6 @@ from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
 from .entries import Leaderboard
 from .plots import PLOTS, category_entries, category_plot, plot_layout
 
-PAGE_FILE = "leaderboard.html"
 _ASSETS = "page_assets"
 # The page's columns: the table's, with the two the page filters by after the model's revision.
 FACT_COLUMNS = (("family", "Family"), ("pretraining", "Pretraining data"))

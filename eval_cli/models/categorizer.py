@@ -47,7 +47,8 @@ from ...dataset_script.images.errors import CorruptImageError, MissingImagesErro
 from ...dataset_script.images.source import ImageSource
 from ...dataset_script.taxonomy import class_relations
 from ...dataset_script.taxonomy.categories import Candidates, ImageRules, RuleResult
-from ...metric.errors import expect_text
+from ...metric.errors import expect_text, named
+from ..choices import DEFAULT_CATEGORIZER_MODEL
 from .errors import ModelLoadError
 from .kinds import detect_kind, load_model
 from .kinds.zero_shot import ZERO_SHOT_MODEL_TYPES, ZeroShotAdapter
@@ -58,9 +59,9 @@ __all__ = [
     "DEFAULT_CATEGORIZER_MODEL",
     "NON_PROTOTYPICAL_MIN_RANK",
     "ImageCategorizer",
+    "NamedCategorizer",
 ]
 
-DEFAULT_CATEGORIZER_MODEL = "openai/clip-vit-large-patch14"
 # The closest accepted label must rank below this many of the 1,000 class prototypes (CLIP
 # ViT-L/14's zero-shot top-5 accuracy is above 90%, so this leaves at most about a tenth of the
 # images, those that look least like their labels). Not tuned: docs/TAXONOMY.md.
@@ -109,8 +110,8 @@ class ImageCategorizer:
         problem = _not_clip_like(dict(source.config))
         if problem:
             raise ModelLoadError(
-                f"`categorizer_model` {escape.public_model_name(model_id)!r} cannot judge the "
-                f"image rules: {problem}; nothing was run"
+                f"`{named('categorizer_model')}` {escape.public_model_name(model_id)!r} cannot "
+                f"judge the image rules: {problem}; nothing was run"
             )
         self.model_id, self.revision = source.model_id, source.revision
         self.local = local_model_folder(model_id) is not None
@@ -140,6 +141,18 @@ class ImageCategorizer:
             },
             provenance=self.provenance(),
         )
+
+
+@dataclass(frozen=True)
+class NamedCategorizer:
+    """An `ImageCategorizer` named by its model (``model_id``: a Hub id or local folder), made
+    when its rules are first asked for (``--categorizer-model``): inside the command frame, which
+    examines the model's folder before anything in it is read."""
+
+    model_id: str
+
+    def image_rules(self, images: ImageSource) -> ImageRules:
+        return ImageCategorizer(self.model_id).image_rules(images)
 
 
 @cache

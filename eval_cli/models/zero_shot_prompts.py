@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ...dataset_script.classes import CLASS_NAMES, NUM_CLASSES, WNIDS
+from ..choices import ZERO_SHOT_PROMPTS  # the prompt styles; the first is the default
 from .errors import ModelLoadError
 from .label_space import first_lemma
 
@@ -30,8 +31,6 @@ __all__ = [
 ]
 
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
-# Prompt styles of zero-shot models; the first is the default.
-ZERO_SHOT_PROMPTS = ("ensemble", "single")
 # OpenAI's curated ImageNet class names and 80 templates (MIT; source in its SOURCE.md).
 _CLIP_PROMPTS_FILE = ("data", "clip_prompts", "imagenet_prompts.json")
 _PROMPT_BATCH_SIZE = 1024  # prompts per text forward: 12 classes of the 80-template ensemble

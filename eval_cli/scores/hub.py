@@ -73,6 +73,8 @@ TASK_NAME = "Image Classification"
 MODEL_INDEX_FILE = "model-index.yaml"
 CARD_SECTION_FILE = "model_card_results.md"
 PUSH_RECORD_FILE = "hub_pull_request.json"
+# What `write_card_files` and `push_results` write into a run's folder (subfolders end in "/").
+WRITTEN_FILES = (MODEL_INDEX_FILE, CARD_SECTION_FILE, PUSH_RECORD_FILE, f"{EVAL_RESULTS_FOLDER}/")
 # Model-index metrics per split, in card order: the published metrics of the label sets whose
 # results can be official (the labels dataset's); the card's table shows every other set's too,
 # the model-index does not claim them.
@@ -173,9 +175,11 @@ def public_document(document: Mapping[str, Any]) -> dict[str, Any]:
     predictions file, the images and the label patches by their names; any other absolute path
     in a text), and the command line cut as model cards show it."""
     run = document.get("run") or {}
+    label_files = document.get("label_files") or {}
     given = [
         (document.get("predictions") or {}).get("source"),
-        *(run.get("label_patch_paths") or []),
+        *(run.get("label_patch_paths") or []),  # where results before `label_files` kept them
+        *(label_files.get("patches") or [] if isinstance(label_files, Mapping) else []),
     ]
     images = run.get("images_source")
     if isinstance(images, str) and escape.is_local_path(images):

@@ -26,7 +26,8 @@ from ...dataset_script.hub.files import (
     refuse_images,
 )
 from ...dataset_script.hub.ids import hub_repo_id_problem
-from ...metric.errors import brief_repr, expect_count, expect_flag, expect_path
+from ...metric.errors import brief_repr, expect_count, expect_flag, expect_path, named
+from ..frame import FOLDER, Read, command
 from . import results
 from .results_dataset import (
     CARD_FILE,
@@ -41,6 +42,10 @@ from .results_dataset import (
 )
 
 
+@command(
+    Read("tree", FOLDER, expected="a folder of run folders", whole=True),
+    plain=("repo_id", "private", "dry_run", "files_per_commit", "api", "echo"),
+)
 def push_results(
     tree: str | os.PathLike,
     repo_id: str,
@@ -59,7 +64,9 @@ def push_results(
     expect_count(files_per_commit, "push_results(files_per_commit=...)")
     problem = hub_repo_id_problem(repo_id)
     if problem is not None:
-        raise PushError(f"--repo-id {brief_repr(repo_id)} is not a Hub dataset id: {problem}")
+        raise PushError(
+            f"{named('repo_id')} {brief_repr(repo_id)} is not a Hub dataset id: {problem}"
+        )
     plan = plan_tree(tree)
     if not plan.published:
         raise ResultsDatasetError(

@@ -70,8 +70,10 @@ def document(
     mistakes: Mapping[str, Any] | None = None,
     model: Mapping[str, Any] | None = None,
     run: Mapping[str, Any] | None = None,
+    label_files: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The one results document shape, for `score` and `run` alike."""
+    """The one results document shape, for `score` and `run` alike. ``label_files``: where the
+    label files were read (`LabelSource.files`), so a later command finds them from anywhere."""
     assembled: dict[str, Any] = {
         "metrics": metrics,
         "complete": is_complete(metrics),
@@ -84,6 +86,8 @@ def document(
         assembled["model"] = dict(model)
     if run is not None:
         assembled["run"] = dict(run)
+    if label_files is not None:
+        assembled["label_files"] = dict(label_files)
     assembled["environment"] = environment()
     return assembled
 

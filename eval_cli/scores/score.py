@@ -18,25 +18,19 @@ import numpy as np
 
 from ...dataset_script import classes
 from ...dataset_script.annotations import published
-from ...dataset_script.label_sets import (
-    LoadedLabelSet,
-    check_label_set_files,
-    chosen_splits,
-    load_label_sets,
-)
+from ...dataset_script.label_sets import LoadedLabelSet, chosen_splits, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRules
 from ...metric import label_sets
-from ...metric.errors import (
-    ToolkitError,
-    expect_count,
-    expect_items,
-    expect_path,
-    expect_text,
-)
+from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text
+from .. import outputs
+from ..choices import check_split_options, label_set_options
+from ..frame import FILE, LABEL_FILES, Read, Write, command
 from . import results
 from .mistakes import MistakeAnalysis, analyze_split
 from .predictions import Predictions, read_predictions
+
+PREDICTIONS_EXPECTED = "a predictions file (.jsonl or .csv)"
 
 
 def labels_provenance(labels: Labels, loaded: Mapping[str, LoadedLabelSet]) -> dict[str, Any]:
@@ -52,6 +46,13 @@ def labels_provenance(labels: Labels, loaded: Mapping[str, LoadedLabelSet]) -> d
     }
 
 
+@command(
+    Read("predictions", FILE, expected=PREDICTIONS_EXPECTED),
+    LABEL_FILES,
+    Read("label_set_files", FILE, expected="a label set's file", many=True),
+    Write("output", FILE),
+    plain=("split", "limit", "allow_unverified_label_set_files"),
+)
 def score_predictions(
     predictions: str | os.PathLike | Predictions,
     *,
@@ -60,8 +61,10 @@ def score_predictions(
     limit: int | None = None,
     label_set_files: Mapping[str, str | os.PathLike] | None = None,
     allow_unverified_label_set_files: Collection[str] = (),
+    output: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """The results document (`eval_cli.results`) of a predictions file on ``split``.
+    """The results document (`eval_cli.results`) of a predictions file on ``split``, also
+    written to ``output`` when given.
 
     ``predictions``: a CSV/JSONL file (see `eval_cli.predictions`) or already read
     ``Predictions``. ``labels``: ready ``Labels`` (`load_labels`), or a ``LabelSource`` loaded
@@ -74,24 +77,24 @@ def score_predictions(
     """
     expect_text(split, "score_predictions(split=...)")
     expect_count(limit, "score_predictions(limit=...)", optional=True)
-    label_set_files = dict(label_set_files or {})
-    for name, path in label_set_files.items():
-        expect_path(path, f"score_predictions(label_set_files[{name!r}]=...)")
-    allowed = expect_items(
-        allow_unverified_label_set_files,
-        "score_predictions(allow_unverified_label_set_files=...)",
-        (str,),
-        "a label set name",
+    label_set_files, allowed = label_set_options(
+        label_set_files, allow_unverified_label_set_files, "score_predictions"
     )
+    expect_path(output, "score_predictions(output=...)", optional=True)
+    check_split_options(split, label_set_files, allowed)
     if not isinstance(predictions, Predictions):
         predictions = read_predictions(
             expect_path(predictions, "score_predictions(predictions=...)")
         )
     splits = chosen_splits(split)
-    check_label_set_files(splits, label_set_files, allowed)
+    label_files = label_files_of(labels)
     labels = resolve_labels(labels)
     loaded = load_label_sets(splits, labels, label_set_files, allowed)
-    document, _ = score_and_analyze(predictions, labels, loaded, split, limit=limit)
+    document, _ = score_and_analyze(
+        predictions, labels, loaded, split, limit=limit, label_files=label_files
+    )
+    if output is not None:
+        outputs.write_json(output, document)
     return document
 
 
@@ -106,6 +109,7 @@ def score_and_analyze(
     predictions_named: Mapping[str, str] | None = None,
     model: Mapping[str, Any] | None = None,
     run: Mapping[str, Any] | None = None,
+    label_files: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], MistakeAnalysis]:
     """The results document of read ``predictions`` on loaded ``labels`` (and the label sets
     ``loaded`` for ``split``), and the mistake analysis it summarises, analysed once: scored,
@@ -113,7 +117,8 @@ def score_and_analyze(
 
     ``image_rules``: the taxonomy's image rules bound to the images (None: image-free rules
     only). ``predictions_named``: how the document names the predictions file (default: its
-    path, ``{"source": ...}``). ``model`` and ``run``: `run`'s blocks.
+    path, ``{"source": ...}``). ``model`` and ``run``: `run`'s blocks. ``label_files``: the
+    label files read (`label_files_of`), recorded.
     """
     splits = chosen_splits(split)
     metrics, num_outside = score_splits(predictions, loaded, splits, limit=limit)
@@ -130,8 +135,17 @@ def score_and_analyze(
         mistakes=analysis.summary,
         model=model,
         run=run,
+        label_files=label_files,
     )
     return document, analysis
+
+
+def label_files_of(labels: Labels | LabelSource | None) -> dict[str, Any] | None:
+    """The label files read, as results record them (`LabelSource.files`); None for ready
+    ``Labels``, whose files are not known here."""
+    if isinstance(labels, Labels):
+        return None
+    return (labels or LabelSource()).files()
 
 
 def _analyze(

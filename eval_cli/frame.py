@@ -1,0 +1,533 @@
+"""The frame every command runs in: a command declares its files once, and the frame applies
+every guard to them before the command does any work.
+
+A command is an API function wrapped in `command`; the command line calls the same function.
+The wrapper declares each parameter that names a file or folder (or a field of an option object
+the function takes) and lists every other parameter as ``plain``::
+
+    @command(
+        Read("predictions", FILE, expected="a predictions file (.jsonl or .csv)"),
+        LABEL_FILES,  # a LabelSource's files, and the label cache it reads
+        Write("output", FILE),
+        plain=("split", "limit"),
+    )
+    def score_predictions(predictions, *, split="validation", labels=None, limit=None,
+                          output=None): ...
+
+`tests/test_frame.py` enumerates every command of the command line and every framed function:
+a parameter, option-object field or command-line option that is neither declared nor plain
+fails it, and each guard below is driven through each declared path of each command. So a new
+command, or a new option naming a file, is guarded once declared, and cannot go undeclared.
+
+Before the function runs, the frame (once per call: a framed function that another one calls
+runs bare, inside its caller's frame):
+
+1. examines every declared path. Inputs exist and are what is expected (a regular file, a
+   folder); outputs that exist are too. A symbolic-link loop, a name longer than the file system
+   allows, a part of the path that is a file, a FIFO, socket or device are refused. Inside a
+   folder it examines the files the command reads there (a run folder's predictions), every file
+   of a folder read whole (a labels dataset, a model, the label cache), and what an output folder
+   holds and reads back (a resumed run's predictions, the review page's thumbnail index).
+2. refuses an output that is an input under any name: the same path however spelled, through a
+   symbolic or hard link, inside a folder read whole, or an input inside a folder it writes;
+   and two outputs that are one file.
+3. locks each locked output folder (`locked_folder`) on the launch's first process.
+
+Then it runs the function: an OSError on a declared path becomes one `ToolkitError` naming the
+parameter, a full or read-only disk one naming the outputs; the locks go when the call ends.
+Every message names a parameter as its caller wrote it (`metric.errors.named`): ``output_dir``
+from Python, ``--output-dir`` from the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import functools
+import inspect
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..dataset_script.annotations.published import default_cache_dir
+from ..dataset_script.labels import loading
+from ..dataset_script.labels.loading import LabelSource
+from ..metric.errors import PATH_TYPES, ToolkitError, brief_repr, named, what_it_is
+from .outputs import LOCK_FILE, locked_folder, write_error
+
+# What a declared path is.
+FILE = "a file"
+FOLDER = "a folder"
+FILE_OR_FOLDER = "a file or a folder"
+SOURCE = "a file, a folder or a Hub id"  # not on disk: a Hub id, the command's to check
+# A full or read-only disk: the machine's state, not a bug, whichever library hit it.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+class UnusablePathError(ToolkitError):
+    """A declared path is not there, not what the command expects, or refused by the system."""
+
+
+class OutputOverwritesInputError(ToolkitError):
+    """An output path names one of the command's inputs: writing it would destroy the input."""
+
+
+@dataclass(frozen=True)
+class Read:
+    """An input: a parameter (or option field) naming one path or a list of them.
+
+    ``many``: a list of paths (one path alone is a list of one);
+    ``needs``/``may``: in a folder, the files the command reads there (``may``: when present);
+    ``beside``: files next to a file that count as inputs when present (a run's record beside its
+    predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
+    every file in it is examined; ``path_of``: an item's path when items are objects (a
+    `ModelSpec`)."""
+
+    name: str
+    kind: str = FILE
+    expected: str | None = None
+    many: bool = False
+    needs: tuple[str, ...] = ()
+    may: tuple[str, ...] = ()
+    beside: tuple[str, ...] = ()
+    whole: bool = False
+    path_of: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """An output: a file, or a folder holding ``writes`` (subfolders end in ``/``; None: the
+    folder is written whole) and reading back ``reads_back``; ``locked``: held by one command at
+    a time. ``default``: its path when the value is None; ``folders``: the folders written under
+    the given parent (one per model of a sweep), from the call's values."""
+
+    name: str
+    kind: str = FILE
+    writes: tuple[str, ...] | None = ()
+    reads_back: tuple[str, ...] = ()
+    locked: bool = False
+    default: Callable[[Mapping[str, Any]], Any] | None = None
+    folders: Callable[[Mapping[str, Any]], Sequence[Path]] | None = None
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A cache folder the command reads whole (when it exists), not named by any parameter:
+    every entry must be a file or folder. ``name`` is how messages call it."""
+
+    name: str
+    where: Callable[[], Path]
+
+
+@dataclass(frozen=True)
+class Options:
+    """An option object the function takes as ``name`` (None: its defaults): its fields naming
+    files declared (and the caches its use reads), the others ``plain``; ``keywords``: fields
+    may also come as the function's keywords."""
+
+    name: str
+    cls: type
+    declared: tuple[Read | Write | Cache, ...]
+    plain: tuple[str, ...]
+    keywords: bool = False
+
+
+@dataclass(frozen=True)
+class Declaration:
+    declared: tuple[Read | Write | Cache | Options, ...]
+    plain: tuple[str, ...]
+
+    def names(self) -> set[str]:
+        """Every name declared or plain: the function's parameters and its option fields."""
+        names = set(self.plain) | {item.name for item in self.paths()}
+        for item in self.declared:
+            if isinstance(item, Options):
+                names |= {item.name, *item.plain}
+        return names
+
+    def paths(self) -> list[Read | Write]:
+        """Every declared path parameter, those of option objects included."""
+        found: list[Read | Write | Cache] = []
+        for item in self.declared:
+            found.extend(item.declared if isinstance(item, Options) else [item])
+        return [item for item in found if not isinstance(item, Cache)]
+
+
+def label_cache_folder() -> Path:
+    return default_cache_dir()
+
+
+# The files a `LabelSource` reads (``labels=``; ready `Labels` read none), and the label cache.
+LABEL_FILES = Options(
+    "labels",
+    LabelSource,
+    (
+        Read("annotations", FILE, expected="the annotation file human_accuracy_v3.0.0.json"),
+        Read("dataset", SOURCE, expected="a labels dataset folder or Hub id", whole=True),
+        Read("patches", FILE, expected="a label patch file", many=True),
+        Cache("the label cache", label_cache_folder),
+    ),
+    plain=("allow_unverified",),
+)
+
+
+def command(*declared: Read | Write | Cache | Options, plain: Sequence[str] = ()) -> Callable:
+    """Wrap an API function in the frame with its declared paths (see the module docstring)."""
+    declaration = Declaration(tuple(declared), tuple(plain))
+
+    def wrap(function: Function) -> Function:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def framed(*args: Any, **kwargs: Any) -> Any:
+            if _INSIDE.get():
+                return function(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:  # Python's own message about the call
+                return function(*args, **kwargs)
+            bound.apply_defaults()
+            call = _Call(declaration, _values(declaration, signature, bound))
+            token = _INSIDE.set(True)
+            try:
+                with call.guarded():
+                    return function(*args, **kwargs)
+            finally:
+                _INSIDE.reset(token)
+
+        framed.__frame__ = declaration  # type: ignore[attr-defined]
+        return framed  # type: ignore[return-value]
+
+    return wrap
+
+
+_INSIDE: ContextVar[bool] = ContextVar("inside_a_frame", default=False)
+
+
+def _values(
+    declaration: Declaration, signature: inspect.Signature, bound: inspect.BoundArguments
+) -> dict[str, Any]:
+    """The call's values by name: its arguments, and the fields of each option object it takes
+    (keywords given for them first); an object of another type (ready `Labels`) adds none."""
+    values = dict(bound.arguments)
+    keywords: dict[str, Any] = {}
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            keywords = values.pop(parameter.name, {})
+    for item in declaration.declared:
+        if not isinstance(item, Options):
+            continue
+        given = values.get(item.name)
+        instance = item.cls() if given is None else given
+        if not isinstance(instance, item.cls):
+            continue
+        values[item.name] = instance
+        for field in dataclasses.fields(instance):
+            chosen = keywords if item.keywords and field.name in keywords else None
+            values[field.name] = chosen[field.name] if chosen else getattr(instance, field.name)
+    return values
+
+
+@dataclass(frozen=True)
+class _Input:
+    spelled: str
+    path: str  # as given, for messages
+    real: str
+    identity: tuple[int, int] | None
+    tree: bool = False  # a folder read whole: nothing may be written inside
+    many: bool = False  # one of a list of paths
+
+
+@dataclass(frozen=True)
+class _Output:
+    spelled: str
+    parameter: str  # the output parameter, for "choose another ..."
+    path: str
+    real: str
+    identity: tuple[int, int] | None
+    tree: bool = False  # a folder written whole or a subfolder: no input may be inside
+
+
+class _Call:
+    """One framed call: its declared paths examined, the overlaps refused, the folders locked."""
+
+    def __init__(self, declaration: Declaration, values: Mapping[str, Any]) -> None:
+        self.values = values
+        self.inputs: list[_Input] = []
+        self.outputs: list[_Output] = []
+        self.locked: list[tuple[Path, str]] = []
+        self.declared: list[tuple[str, str]] = []  # (spelled, real) of every path, for OSErrors
+        for item in declaration.declared:
+            if isinstance(item, Options):
+                if not isinstance(values.get(item.name), item.cls):
+                    continue  # a ready object (loaded `Labels`): it reads no file
+                for inner in item.declared:
+                    self._declare(inner)
+            else:
+                self._declare(item)
+
+    def _declare(self, item: Read | Write | Cache) -> None:
+        if isinstance(item, Cache):
+            self._read_cache(item)
+        elif isinstance(item, Read):
+            for value in _items(self.values.get(item.name), item.many, item.path_of):
+                self._read(item, named(item.name), value)
+        else:
+            self._write(item)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _read(self, item: Read, spelled: str, given: Any) -> None:
+        path = os.fspath(given)
+        status = _status(path, spelled)
+        if status is None:
+            if item.kind == SOURCE:
+                return  # not on disk: a Hub id, which the command checks
+            raise UnusablePathError(
+                f"{spelled} {_shown(path)} does not exist; expected {item.expected or item.kind}"
+            )
+        is_folder = stat.S_ISDIR(status.st_mode)
+        allowed = {FILE: not is_folder, FOLDER: is_folder}.get(item.kind, True)
+        if not allowed or not (is_folder or stat.S_ISREG(status.st_mode)):
+            raise UnusablePathError(
+                f"{spelled} {_shown(path)} {what_it_is(status.st_mode)}; expected "
+                f"{item.expected or item.kind}"
+            )
+        real = os.path.realpath(path)
+        self.declared.append((spelled, real))
+        if not is_folder:
+            self.inputs.append(_Input(spelled, path, real, _identity(status), many=item.many))
+            for name in item.beside:  # a run's record next to its predictions
+                inner = os.path.join(os.path.dirname(path), name)
+                if _status(inner, f"{name} beside {spelled}") is not None:
+                    self._read(Read(name), f"{name} beside {spelled}", inner)
+            return
+        self.inputs.append(_Input(spelled, path, real, None, tree=item.whole))
+        for name in item.needs + item.may:
+            inner = os.path.join(path, name)
+            if name in item.may and _status(inner, f"{spelled}/{name}") is None:
+                continue
+            self._read(Read(name, expected=item.expected), f"{spelled}/{name}", inner)
+        if item.whole:
+            self._read_tree(spelled, path)
+
+    def _read_tree(self, spelled: str, folder: str) -> None:
+        """Every file inside a folder read whole: each a regular file (links to one included)."""
+        for root, folders, files in os.walk(folder):
+            for name in [*files, *folders]:
+                inner = os.path.join(root, name)
+                shown = f"{spelled}/{os.path.relpath(inner, folder)}"
+                status = _status(inner, shown)
+                if status is None:
+                    raise UnusablePathError(f"{shown} {_shown(inner)} is a broken symbolic link")
+                if stat.S_ISDIR(status.st_mode):
+                    continue
+                if not stat.S_ISREG(status.st_mode):
+                    raise UnusablePathError(
+                        f"{shown} {_shown(inner)} {what_it_is(status.st_mode)}; expected only "
+                        "files and folders there"
+                    )
+                self.inputs.append(_Input(shown, inner, os.path.realpath(inner), _identity(status)))
+
+    def _read_cache(self, cache: Cache) -> None:
+        folder = os.fspath(cache.where())
+        if _status(folder, cache.name) is not None:
+            self._read_tree(cache.name, folder)
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _write(self, item: Write) -> None:
+        spelled = named(item.name)
+        value = self.values.get(item.name)
+        if value is None and item.default is not None:
+            value = item.default(self.values)
+        if not isinstance(value, PATH_TYPES):
+            return  # None (nothing written) or a wrong type, which the function names
+        if item.folders is None:
+            self._write_path(item, spelled, os.fspath(value))
+            return
+        self._check_kind(spelled, os.fspath(value), FOLDER)
+        for folder in item.folders(self.values):
+            self._write_path(item, f"{spelled}/{folder.name}", os.fspath(folder))
+
+    def _write_path(self, item: Write, spelled: str, path: str) -> None:
+        self._check_kind(spelled, path, item.kind)
+        real = os.path.realpath(path)
+        self.declared.append((spelled, real))
+        # A folder, with what it holds: itself no input folder (nor inside one read whole).
+        self._add_output(item, spelled, path, tree=item.kind != FILE and item.writes is None)
+        if item.kind == FILE:
+            return
+        written = item.writes
+        if written is None and os.path.isdir(path):  # written whole: whatever it holds goes
+            written = tuple(
+                os.path.relpath(os.path.join(root, name), path)
+                for root, _, files in os.walk(path)
+                for name in files
+            )
+        for name in (*(written or ()), *((LOCK_FILE,) if item.locked else ())):
+            inner = os.path.join(path, name.rstrip("/"))
+            shown = f"{spelled}/{name.rstrip('/')}"
+            self._check_kind(shown, inner, FOLDER if name.endswith("/") else FILE)
+            self._add_output(item, shown, inner, tree=name.endswith("/"))
+        for name in item.reads_back:
+            inner = os.path.join(path, name)
+            self._check_kind(f"{spelled}/{name}", inner, FILE)
+        if item.locked:
+            self.locked.append((Path(path), named(item.name)))
+
+    def _check_kind(self, spelled: str, path: str, kind: str) -> None:
+        """An output path that exists is of its kind; the system accepts it either way."""
+        status = _status(path, spelled)
+        if status is None:
+            return
+        if kind == FOLDER and not stat.S_ISDIR(status.st_mode):
+            expected = "a folder to write into"
+        elif kind == FILE and not stat.S_ISREG(status.st_mode):
+            expected = "the path of a file to write (such as results.json inside a folder)"
+        else:
+            return
+        raise UnusablePathError(
+            f"{spelled} {_shown(path)} {what_it_is(status.st_mode)}; expected {expected}; nothing "
+            "was run"
+        )
+
+    def _add_output(self, item: Write, spelled: str, path: str, *, tree: bool = False) -> None:
+        status = _status(path, spelled)
+        output = _Output(
+            spelled,
+            named(item.name),
+            path,
+            os.path.realpath(path),
+            None if status is None else _identity(status),
+            tree,
+        )
+        self.outputs.append(output)
+
+    # -- overlaps, locks, the call -----------------------------------------------------------
+
+    def refuse_overlaps(self) -> None:
+        """No output is an input under any name, and no two outputs are one file."""
+        for output in self.outputs:
+            for given in self.inputs:
+                how = _overlap(output, given)
+                if how is not None:
+                    which = f"one of the {given.spelled}" if given.many else f"the {given.spelled}"
+                    raise OutputOverwritesInputError(
+                        f"{output.spelled} {_shown(output.path)} {how.format(which)}; "
+                        "writing it would destroy that input: choose another "
+                        f"{output.parameter}; nothing was written"
+                    )
+        seen: dict[str, _Output] = {}
+        for output in self.outputs:
+            earlier = seen.setdefault(output.real, output)
+            if earlier.parameter != output.parameter:
+                raise OutputOverwritesInputError(
+                    f"{earlier.spelled} and {output.spelled} are one file "
+                    f"{_shown(output.path)}; each output needs its own: choose another "
+                    f"{output.parameter}; nothing was written"
+                )
+
+    @contextlib.contextmanager
+    def guarded(self) -> Iterator[None]:
+        self.refuse_overlaps()
+        with contextlib.ExitStack() as locks:
+            if os.environ.get("RANK", "0") == "0":  # a launch's first process writes
+                for folder, spelled in self.locked:
+                    locks.enter_context(locked_folder(folder, spelled))
+            try:
+                yield
+            except OSError as error:
+                raise self._as_error(error) from error
+
+    def _as_error(self, error: OSError) -> OSError | ToolkitError:
+        """An OSError on a declared path as one error naming it; a full or read-only disk as
+        one naming the outputs; anything else unchanged (a bug keeps its traceback)."""
+        reason = error.strerror or str(error)
+        if error.filename is not None:
+            real = os.path.realpath(os.fsdecode(error.filename))
+            within = [
+                (spelled, path)
+                for spelled, path in self.declared
+                if real == path or real.startswith(path.rstrip(os.sep) + os.sep)
+            ]
+            if within:
+                spelled, _ = max(within, key=lambda pair: len(pair[1]))
+                return UnusablePathError(
+                    f"{spelled} {_shown(os.fsdecode(error.filename))} cannot be used: {reason}"
+                )
+        if error.errno in _DISK_ERRORS and self.outputs:
+            output = self.outputs[0]
+            return write_error(
+                output.path,
+                error,
+                f"{output.parameter} was left as it was (each output is written whole or not at "
+                "all)",
+            )
+        return error
+
+
+def _items(value: Any, many: bool, path_of: Callable[[Any], Any] | None) -> list[Any]:
+    """The paths a value names: one path, or with ``many`` each item of a list; other values
+    (ready objects, wrong types, which the function names itself) none."""
+    items = value if many and isinstance(value, list | tuple) else [value]
+    if path_of is not None:
+        items = [path_of(item) for item in items]
+    return [item for item in items if isinstance(item, PATH_TYPES)]
+
+
+def _status(path: str, spelled: str) -> os.stat_result | None:
+    """``os.stat`` of ``path`` (links followed), None when nothing is there; a path the system
+    refuses (a link loop, a name too long, a part that is a file) is an error naming it."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnusablePathError(f"{spelled} {_shown(path)} is a broken symbolic link") from None
+        return None
+    except OSError as error:
+        raise UnusablePathError(
+            f"{spelled} {_shown(path)} cannot be used: {error.strerror or error}"
+        ) from None
+    except ValueError:  # a NUL character
+        raise UnusablePathError(f"{spelled} {_shown(path)} cannot be used: it holds NUL") from None
+
+
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    """Device and inode: what every name of one file shares (hard links)."""
+    return status.st_dev, status.st_ino
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _overlap(output: _Output, given: _Input) -> str | None:
+    """How ``output`` would destroy ``given`` (a message with ``{}`` for the input), or None."""
+    if output.real == given.real or (
+        output.identity is not None and output.identity == given.identity
+    ):
+        return "is {} it reads"
+    if given.tree and _inside(output.real, given.real):
+        return "lies inside {} it reads"
+    if output.tree and _inside(given.real, output.real):
+        return "holds {} it reads"
+    return None
+
+
+def _shown(path: str) -> str:
+    return brief_repr(str(path))
+
+
+# The API's loader of labels (`dataset_script.labels.loading.load_labels`), framed: it reads the
+# files of a `LabelSource` given as its keywords.
+load_labels = command(*LABEL_FILES.declared, plain=("splits", "allow_unverified"))(
+    loading.load_labels
+)
