@@ -1,0 +1,722 @@
+"""The command frame (`eval_cli/frame.py`): every command declares its files once, and every
+guard is driven through every declared path of every command, from the command line and from
+Python (issue 19, item 1).
+
+`test_every_command_and_option_is_declared` enumerates the parser's commands and the framed API
+functions: a command, or an option or parameter, that is neither declared as a path nor listed as
+plain fails it. Each `CASES` entry is one way to call a command; the guards are generated from
+the declarations: every declared path parameter (and the files its folder holds, reads back or
+writes) is replaced by a FIFO, a symbolic-link loop, a name too long, the wrong kind of file;
+every output is aimed at every input under every name; every lock file is made hostile. A path
+that skips a guard fails with the parameter and guard named, never hangs (`_unblocked`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import functools
+import importlib
+import inspect
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.eval_cli import frame
+from imagenet_multilabel.eval_cli.commands import arguments, cli
+from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
+from imagenet_multilabel.eval_cli.outputs import LOCK_FILE
+from imagenet_multilabel.metric.errors import ToolkitError
+
+import imagenet_multilabel
+
+TOO_LONG = "n" * 300  # one name longer than the file system's 255 bytes
+_SKIPPED_DESTS = {"help", "version", "command", "patches_command"}
+
+
+def _api(name: str) -> Any:
+    module, function = name.split(":")
+    return getattr(importlib.import_module(f"imagenet_multilabel.eval_cli.{module}"), function)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Each command the parser offers (``patches`` as its one action ``merge``), by name."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, subparser in commands.choices.items():
+        nested = [a for a in subparser._actions if isinstance(a, argparse._SubParsersAction)]
+        yield name, (next(iter(nested[0].choices.values())) if nested else subparser)
+
+
+def _parameters(function: Any) -> set[str]:
+    """A framed function's parameters, and the fields of the option objects it takes."""
+    declaration = function.__frame__
+    names = {
+        parameter.name
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+    for item in declaration.declared:
+        if isinstance(item, frame.Options):
+            names |= {field.name for field in dataclasses.fields(item.cls)}
+    return names
+
+
+def test_every_command_and_option_is_declared():
+    """Every option of every command gives a parameter of its framed API function, and every
+    parameter (and option field) of each is declared as a path or listed as plain: an option
+    or parameter naming a file cannot go undeclared, nor a declaration go stale."""
+    undeclared = []
+    for name, subparser in _subcommands(arguments.build_parser()):
+        command = cli.COMMANDS[name]
+        functions = [_api(api) for api in command.api]
+        for function in functions:
+            assert hasattr(function, "__frame__"), f"{name}: {function.__name__} is not framed"
+            names = function.__frame__.names()
+            missing = _parameters(function) - names
+            undeclared += [f"{name}: parameter {p} of {function.__name__}" for p in missing]
+            stale = names - _parameters(function)
+            assert not stale, f"{function.__name__} declares what it does not take: {stale}"
+        given = set(command.cli_only).union(*(f.__frame__.names() for f in functions))
+        options = {a.dest for a in subparser._actions if a.dest not in _SKIPPED_DESTS}
+        undeclared += [f"{name}: option for {dest}" for dest in sorted(options - given)]
+    assert not undeclared, f"neither declared as a path nor plain: {undeclared}"
+
+
+def test_the_public_api_is_framed():
+    """Every function of the Python API runs in the frame (classes are option objects)."""
+    for name in imagenet_multilabel.__all__:
+        value = getattr(imagenet_multilabel, name)
+        if inspect.isfunction(value):
+            assert hasattr(value, "__frame__"), name
+
+
+# ---------------------------------------------------------------------------------------------
+# The ways each command is called, with a value for each declared path
+
+
+def _workspace(root: Path) -> dict[str, Path]:
+    """Files and folders of the right kinds; the frame refuses before reading any of them."""
+    files = {
+        "predictions": "p.jsonl",
+        "annotations": "a.json",
+        "patch": "patch.json",
+        "patch2": "patch2.json",
+        "real": "real.json",
+        "results": "results.json",
+        "models_file": "models.txt",
+        "labels": "labels/README.md",
+        "labels_parquet": "labels/labels/validation.parquet",
+        "run": "run/predictions.jsonl",
+        "run_results": "run/results.json",
+        "run_identity": "run/run_identity.json",
+        "images": "images/ILSVRC2012_val_00000001.JPEG",
+        "model": "model/config.json",
+        "model2": "model2/config.json",
+        "built": "built/README.md",
+    }
+    paths = {}
+    for key, relative in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("org/other-model\n" if key == "models_file" else "{}\n")
+        paths[key] = path
+    for key in ("labels", "run", "images", "model", "model2", "built"):
+        paths[key] = paths[key].parent
+    return paths
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to call a command: its name, its API function, and the values of the call (API
+    names; label files as `LabelSource` fields, run options as `RunOptions` fields)."""
+
+    command: str
+    api: str
+    values: Callable[[dict[str, Path], Path], dict[str, Any]]
+    plain: dict[str, Any] = field(default_factory=dict)
+    api_only: tuple[str, ...] = ()  # values the command line has no option for
+
+
+def _labels(ws: dict[str, Path]) -> dict[str, Any]:
+    return {"annotations": ws["annotations"], "dataset": ws["labels"], "patches": [ws["patch"]]}
+
+
+CASES = {
+    "score": Case(
+        "score",
+        "scores.score:score_predictions",
+        lambda ws, out: {
+            "predictions": ws["predictions"],
+            **_labels(ws),
+            "real_labels": ws["real"],
+            "output": out / "results.json",
+        },
+        {"split": "full"},
+    ),
+    "analyze-predictions": Case(
+        "analyze",
+        "analysis.analyze:analyze_predictions",
+        lambda ws, out: {
+            "predictions": ws["run"] / "predictions.jsonl",
+            **_labels(ws),
+            "images": ws["images"],
+            "output_dir": out / "analysis",
+        },
+    ),
+    "analyze-run": Case(
+        "analyze",
+        "analysis.analyze:analyze_predictions",
+        lambda ws, out: {"run_dir": ws["run"], **_labels(ws), "output_dir": out / "analysis"},
+    ),
+    "leaderboard": Case(
+        "leaderboard",
+        "leaderboard.board:write_leaderboard",
+        lambda ws, out: {
+            "paths": [ws["results"], ws["run"]],
+            **_labels(ws),
+            "output_dir": out / "board",
+        },
+    ),
+    "compare": Case(
+        "compare",
+        "curation.compare:compare_models",
+        lambda ws, out: {
+            "inputs": [ws["predictions"], ws["run"]],
+            **_labels(ws),
+            "images": ws["images"],
+            "output_dir": out / "comparison",
+        },
+    ),
+    "patches-merge": Case(
+        "patches",
+        "curation.merge:write_merged_patch",
+        lambda ws, out: {
+            "paths": [ws["patch"], ws["patch2"]],
+            "output": out / "merged.json",
+            "conflicts": out / "conflicts.jsonl",
+        },
+    ),
+    "build": Case(
+        "build",
+        "dataset_folder:build_dataset",
+        lambda ws, out: {"output": out / "built", **_labels(ws), "images": ws["images"]},
+        api_only=("dataset",),  # a build writes an annotation file's rows: the API refuses it
+    ),
+    "push": Case(
+        "push",
+        "dataset_folder:push_dataset",
+        lambda ws, out: {"folder": ws["built"]},
+        {"repo_id": "org/name", "dry_run": True},
+    ),
+    "run": Case(
+        "run",
+        "engine.sweep:evaluate_model",
+        lambda ws, out: {
+            "model": str(ws["model"]),
+            "images": ws["images"],
+            **_labels(ws),
+            "real_labels": ws["real"],
+            "output_dir": out / "run",
+        },
+        {"split": "full"},
+    ),
+    "run-sweep": Case(
+        "run",
+        "engine.sweep:evaluate_models",
+        lambda ws, out: {
+            "models": [str(ws["model"]), str(ws["model2"])],  # the API takes str or ModelSpec
+            "models_file": ws["models_file"],
+            "images": ws["images"],
+            **_labels(ws),
+            "real_labels": ws["real"],
+            "output_dir": out / "sweep",
+        },
+        {"split": "full"},
+    ),
+}
+
+
+def test_every_declared_path_of_every_command_has_a_case():
+    """So that the guards below reach each of them."""
+    parser = arguments.build_parser()
+    for name, _ in _subcommands(parser):
+        for api in cli.COMMANDS[name].api:
+            declared = {item.name for item in _api(api).__frame__.paths()}
+            given: set[str] = set()
+            for case in CASES.values():
+                if case.api == api:
+                    given |= set(case.values(_Names(), Path("out")))
+            assert declared <= given, f"{name} ({api}): no case gives {declared - given}"
+
+
+class _Names(dict):
+    """A stand-in workspace for reading which values a case gives: every key is a path."""
+
+    def __missing__(self, key: str) -> Path:
+        return Path(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling a case, from the command line and from Python
+
+
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    return dict(_subcommands(arguments.build_parser()))[command]
+
+
+def _spelled(command: str, name: str, surface: str) -> str:
+    """How an error names parameter ``name`` on ``surface`` ("cli" or "api")."""
+    if surface == "api":
+        return name
+    actions = {a.dest: a for a in _command_parser(command)._actions}
+    action = actions[arguments.SAME_OPTION.get(name, name)]
+    return max(action.option_strings, key=len) if action.option_strings else action.metavar
+
+
+def _argv(case: Case, values: dict[str, Any]) -> list[str]:
+    """The command line of ``values``: positional arguments first, then each option."""
+    parser = _command_parser(case.command)
+    prefix = ["patches", "merge"] if case.command == "patches" else [case.command]
+    positional, options = [], []
+    for name, value in {**values, **case.plain}.items():
+        if name in case.api_only:
+            continue
+        (action,) = [a for a in parser._actions if a.dest == arguments.SAME_OPTION.get(name, name)]
+        items = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if not action.option_strings:
+            positional += items
+        elif value is True:
+            options.append(action.option_strings[-1])
+        elif isinstance(action, argparse._AppendAction):
+            options += [part for item in items for part in (action.option_strings[-1], item)]
+        else:
+            options += [action.option_strings[-1], *items]
+    return [*prefix, *positional, *options]
+
+
+def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
+    """``values`` as the API takes them: label files in a `LabelSource`, run options as
+    keywords."""
+    function = function or _api(case.api)
+    all_values = {**values, **case.plain}
+    label_fields = {f.name for f in dataclasses.fields(LabelSource)}
+    labels = {k: v for k, v in all_values.items() if k in label_fields}
+    parameters = inspect.signature(function).parameters
+    keywords = {k: v for k, v in all_values.items() if k not in label_fields}
+    if labels:
+        keywords["labels"] = LabelSource(**labels)
+    positional = [keywords.pop(name) for name in ("paths", "model", "models") if name in keywords]
+    if "folder" in keywords:
+        positional = [keywords.pop("folder"), keywords.pop("repo_id")]
+    assert set(keywords) <= set(parameters) | {f.name for f in dataclasses.fields(RunOptions)}
+    return function(*positional, **keywords)
+
+
+def _frame_only(case: Case) -> Any:
+    """The case's API function with its frame and without its work."""
+    function = _api(case.api)
+    return frame.command(*function.__frame__.declared, plain=function.__frame__.plain)(
+        functools.wraps(function.__wrapped__)(lambda *args, **kwargs: "passed the frame")
+    )
+
+
+@contextlib.contextmanager
+def _unblocked(paths: list[Path]) -> Iterator[list[Path]]:
+    """After 20 s, open every FIFO of ``paths`` at both ends, so that a command blocked in one
+    (a guard skipped) fails instead of hanging; yields the FIFOs that had to be opened."""
+    opened: list[Path] = []
+    stop = threading.Event()
+
+    def release() -> None:
+        if stop.wait(20):
+            return
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_RDWR | os.O_NONBLOCK))
+                opened.append(path)
+
+    watchdog = threading.Thread(target=release, daemon=True)
+    watchdog.start()
+    try:
+        yield opened
+    finally:
+        stop.set()
+        watchdog.join()
+
+
+def _refused(case: Case, values: dict[str, Any], surface: str, capsys, fifos=()) -> str:
+    """The one error of ``values`` on ``surface``; fails if the command went on."""
+    with _unblocked(list(fifos)) as opened:
+        if surface == "cli":
+            status = cli.main(_argv(case, values))
+            error = capsys.readouterr().err
+            assert status == 2 and error.count("\n") == 1, error
+            message = error.removeprefix("error: ").rstrip("\n")
+        else:
+            with pytest.raises(ToolkitError) as raised:
+                _api_call(case, values)
+            message = str(raised.value)
+    assert not opened, f"blocked on a FIFO: {opened}; {message}"
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# The guards
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _workspace(tmp_path_factory.mktemp("frame_ws"))
+
+
+def _fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def _loop(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(path.name)  # a link to itself
+    return path
+
+
+def _replaced(values: dict[str, Any], name: str, new: Any) -> dict[str, Any]:
+    """``values`` with ``name`` (the first item of a list) replaced by ``new`` (a str for a
+    str value)."""
+    given = values[name]
+    first = given[0] if isinstance(given, list) else given
+    new = str(new) if isinstance(first, str) else new
+    return {**values, name: [new, *given[1:]] if isinstance(given, list) else new}
+
+
+def _first(value: Any) -> Path:
+    return Path(value[0] if isinstance(value, list) else value)
+
+
+def _copy(source: Path, target: Path) -> Path:
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    return target
+
+
+def _read_guards(
+    item: frame.Read, given: Path, tmp: Path, spelled: str
+) -> list[tuple[Path, str, str]]:
+    """(the input's replacement, how the error names it, what it says) for each guard."""
+    (tmp / "a-file").parent.mkdir(parents=True, exist_ok=True)
+    (tmp / "a-file").write_text("")
+    guards = [
+        (_fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected"),
+        (_loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
+        (tmp / TOO_LONG, spelled, "cannot be used: File name too long"),
+        (tmp / "a-file" / "x", spelled, "cannot be used: Not a directory"),
+    ]
+    if item.kind != frame.SOURCE:  # a source not on disk is a Hub id
+        guards.append((tmp / "missing", spelled, "does not exist; expected"))
+    if item.kind == frame.FILE:
+        guards.append((_copy(given.parent, tmp / "folder"), spelled, "is a directory; expected"))
+    if item.kind == frame.FOLDER:
+        guards.append((tmp / "a-file", spelled, "is a regular file; expected"))
+    if given.is_dir():
+        for name in (*item.needs, *item.may):
+            folder = _copy(given, tmp / f"fifo-{name}")
+            (folder / name).unlink()
+            _fifo(folder / name)
+            guards.append((folder, f"{spelled}/{name}", "is a FIFO (named pipe)"))
+        for name in item.needs:
+            folder = _copy(given, tmp / f"without-{name}")
+            (folder / name).unlink()
+            guards.append((folder, f"{spelled}/{name}", "does not exist; expected"))
+        if item.whole:
+            folder = _copy(given, tmp / "fifo-inside")
+            _fifo(folder / "deep" / "fifo")
+            guards.append((folder, f"{spelled}/deep/fifo", "is a FIFO (named pipe)"))
+    for name in item.beside:
+        folder = _copy(given.parent, tmp / f"beside-{name}")
+        (folder / name).unlink(missing_ok=True)
+        _fifo(folder / name)
+        guards.append((folder / given.name, f"{name} beside {spelled}", "is a FIFO"))
+    return guards
+
+
+def _declared(case: Case) -> list[frame.Read | frame.Write]:
+    return _api(case.api).__frame__.paths()
+
+
+def _pairs(kind: type) -> list[tuple[str, str]]:
+    """(case, parameter) for each declared path of ``kind`` that the case gives."""
+    return [
+        (case_name, item.name)
+        for case_name, case in CASES.items()
+        for item in _declared(case)
+        if isinstance(item, kind) and item.name in case.values(_Names(), Path("out"))
+    ]
+
+
+def _item(case: Case, name: str) -> Any:
+    (item,) = [item for item in _declared(case) if item.name == name]
+    return item
+
+
+@pytest.mark.parametrize("surface", ["cli", "api"])
+@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Read))
+def test_each_input_is_examined_before_any_work(
+    workspace, tmp_path, capsys, case_name, name, surface
+):
+    case = CASES[case_name]
+    if surface == "cli" and name in case.api_only:
+        pytest.skip(f"{case.command} has no option for {name}")
+    values = case.values(workspace, tmp_path / "out")
+    spelled = _spelled(case.command, name, surface)
+    guards = _read_guards(_item(case, name), _first(values[name]), tmp_path / "h", spelled)
+    for replacement, expected, says in guards:
+        hostile = _replaced(values, name, replacement)
+        message = _refused(case, hostile, surface, capsys, _fifos(tmp_path))
+        assert message.startswith(f"{expected} "), (replacement, message)
+        assert says in message, (replacement, message)
+
+
+def _fifos(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_fifo()]
+
+
+def _write_guards(
+    item: frame.Write, values: dict[str, Any], tmp: Path, spelled: str
+) -> list[tuple[Path, str, str]]:
+    """(the output's replacement, how the error names it, what it says) for each guard; the
+    files of an output folder go into the folder written (each model's, for a sweep)."""
+    (tmp / "a-file").parent.mkdir(parents=True, exist_ok=True)
+    (tmp / "a-file").write_text("")
+    guards = [
+        (_loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
+        (tmp / TOO_LONG, spelled, "cannot be used: File name too long"),
+        (tmp / "a-file" / "out", spelled, "cannot be used: Not a directory"),
+    ]
+    if item.kind == frame.FILE:
+        (tmp / "folder").mkdir()
+        guards.append((tmp / "folder", spelled, "is a directory; expected the path of a file"))
+        guards.append((_fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected the path"))
+        return guards
+    guards.append((tmp / "a-file", spelled, "is a regular file; expected a folder"))
+
+    def inside(guard: str) -> tuple[Path, Path, str]:
+        """A replacement for the output, the folder written there, how errors name that."""
+        replacement = tmp / guard
+        if item.folders is None:
+            return replacement, replacement, spelled
+        folder = item.folders({**values, item.name: replacement})[0]
+        return replacement, folder, f"{spelled}/{folder.name}"
+
+    for name in item.reads_back:
+        replacement, folder, shown = inside(f"reads-{name}")
+        _fifo(folder / name)
+        guards.append((replacement, f"{shown}/{name}", "is a FIFO (named pipe)"))
+    for name in item.writes or ():
+        replacement, folder, shown = inside(f"writes-{name.strip('/')}")
+        if name.endswith("/"):
+            _copy(tmp / "a-file", folder / name.rstrip("/"))
+            says = "is a regular file; expected a folder"
+        else:
+            (folder / name).mkdir(parents=True)
+            says = "is a directory; expected the path of a file"
+        guards.append((replacement, f"{shown}/{name.rstrip('/')}", says))
+    return guards
+
+
+@pytest.mark.parametrize("surface", ["cli", "api"])
+@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Write))
+def test_each_output_is_examined_before_any_work(
+    workspace, tmp_path, capsys, case_name, name, surface
+):
+    case = CASES[case_name]
+    values = case.values(workspace, tmp_path / "out")
+    spelled = _spelled(case.command, name, surface)
+    for replacement, expected, says in _write_guards(
+        _item(case, name), values, tmp_path / "h", spelled
+    ):
+        hostile = _replaced(values, name, replacement)
+        message = _refused(case, hostile, surface, capsys, _fifos(tmp_path))
+        assert message.startswith(f"{expected} "), (replacement, message)
+        assert says in message, (replacement, message)
+
+
+def _output_file(item: frame.Write, values: dict[str, Any]) -> Path | None:
+    """A file the output writes inside its folder (None: the output is a file itself)."""
+    if item.kind == frame.FILE:
+        return None
+    folder = Path(values[item.name]) if item.folders is None else item.folders(values)[0]
+    names = [name for name in item.writes or ("anything.json",) if not name.endswith("/")]
+    return folder / names[0]
+
+
+def _two_names(alias: str, source: Path, at: Path) -> tuple[Path, Path]:
+    """(a name of an input file, the name ``at`` of the same file), ``alias`` of each other:
+    the same path, a symbolic link, a hard link, or a relative spelling of it."""
+    at.parent.mkdir(parents=True, exist_ok=True)
+    if alias in ("same", "relative"):
+        shutil.copy(source, at)
+        return (at if alias == "same" else Path(os.path.relpath(at))), at
+    at.symlink_to(source) if alias == "symlink" else os.link(source, at)
+    return source, at
+
+
+@pytest.mark.parametrize("surface", ["cli", "api"])
+@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Write))
+def test_no_output_is_an_input_under_any_name(
+    workspace, tmp_path, capsys, monkeypatch, case_name, name, surface
+):
+    """Each output aimed at each input file under every name (an output file, or a file its
+    folder writes, naming the input), and placed inside each folder read whole."""
+    case = CASES[case_name]
+    item = _item(case, name)
+    monkeypatch.chdir(tmp_path)
+    for read in [read for read in _declared(case) if isinstance(read, frame.Read)]:
+        values = case.values(workspace, tmp_path / "out")
+        if read.name not in values or (surface == "cli" and read.name in case.api_only):
+            continue
+        given = _first(values[read.name])
+        if given.is_dir():
+            if read.whole:
+                folder = _copy(given, tmp_path / f"in-{read.name}")
+                inside = {**_replaced(values, read.name, folder), name: folder / "inside"}
+                message = _refused(case, inside, surface, capsys)
+                assert "lies inside the " in message and "it reads" in message, message
+            continue
+        for alias in ("same", "symlink", "hardlink", "relative"):
+            source = _copy(given, tmp_path / alias / read.name / given.name)
+            before = source.read_bytes()
+            at = _output_file(item, values) or tmp_path / "names" / alias / read.name
+            input_name, output_name = _two_names(alias, source, at)
+            attempt = _replaced(values, read.name, input_name)
+            if item.kind == frame.FILE:
+                attempt = {**attempt, name: output_name}
+            message = _refused(case, attempt, surface, capsys)
+            assert "it reads; writing it would destroy that input" in message, (alias, message)
+            assert source.read_bytes() == before
+            if at.is_symlink() or at.exists():
+                at.unlink()
+
+
+@pytest.mark.parametrize(
+    ("case_name", "name"),
+    [(case, name) for case, name in _pairs(frame.Write) if _item(CASES[case], name).locked],
+)
+def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case_name, name):
+    """A lock file that is a link (to an input or any file), a hard link, a FIFO or another file
+    is refused and left as it was (`ln -s ../p.jsonl out/.run.lock` made analyze truncate
+    p.jsonl); a command that ends removes its lock (and the folder it made, if left empty)."""
+    case = CASES[case_name]
+    item = _item(case, name)
+    values = case.values(workspace, tmp_path / "out")
+    victim = _copy(_first(values["annotations"]), tmp_path / "victim.json")
+    elsewhere = _copy(victim, tmp_path / "elsewhere.json")
+    values = _replaced(values, "annotations", victim)
+    folders = [Path(values[name])] if item.folders is None else item.folders(values)
+    assert _api_call(case, values, _frame_only(case)) == "passed the frame"
+    assert not any(folder.exists() for folder in folders)  # made for the lock, left empty
+    lock = folders[0] / LOCK_FILE
+    hostile = {
+        "a link to an input": lambda: lock.symlink_to(victim),
+        "a link elsewhere": lambda: lock.symlink_to(elsewhere),
+        "a hard link to an input": lambda: os.link(victim, lock),
+        "a hard link elsewhere": lambda: os.link(elsewhere, lock),
+        "a FIFO": lambda: os.mkfifo(lock),
+        "another file": lambda: lock.write_text("precious notes\n"),
+    }
+    for what, make in hostile.items():
+        folders[0].mkdir(parents=True, exist_ok=True)
+        make()
+        before = [path.read_bytes() for path in (victim, elsewhere)]
+        message = _refused(case, values, "cli", capsys, [lock])
+        # The frame's examination (a FIFO, a link to an input) or the lock's own refusal.
+        assert message.split(" ")[0].endswith((LOCK_FILE, f"{LOCK_FILE}'")), (what, message)
+        assert [path.read_bytes() for path in (victim, elsewhere)] == before, what
+        assert what != "another file" or lock.read_text() == "precious notes\n"
+        lock.unlink()
+
+
+@pytest.mark.parametrize(
+    "case_name",
+    [n for n, c in CASES.items() if "annotations" in c.values(_Names(), Path("out"))],
+)
+def test_the_label_cache_is_examined(workspace, tmp_path, capsys, monkeypatch, case_name):
+    """A FIFO among the label cache's entries hung every command that loads labels."""
+    cache = tmp_path / "cache"
+    _fifo(cache / "compact" / ("d5" * 32 + ".npz"))
+    monkeypatch.setattr(frame, "default_cache_dir", lambda: cache)
+    case = CASES[case_name]
+    message = _refused(case, case.values(workspace, tmp_path / "out"), "cli", capsys, _fifos(cache))
+    assert message.startswith("the label cache/compact/d5d5"), message
+    assert "is a FIFO (named pipe)" in message
+
+
+def test_each_case_passes_the_frame(workspace, tmp_path):
+    """The cases are calls the frame lets through: every refusal above is the guard's."""
+    for name, case in CASES.items():
+        values = case.values(workspace, tmp_path / name)
+        assert _api_call(case, values, _frame_only(case)) == "passed the frame", name
+
+
+def test_the_frame_runs_once_per_call(workspace, tmp_path, monkeypatch):
+    """A framed function that another calls runs bare, inside its caller's frame."""
+    examined = []
+    real = frame._Call.__init__
+
+    def counted(self, *args, **kwargs):
+        examined.append(args[0])
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(frame._Call, "__init__", counted)
+    inner = frame.command(frame.Read("path"))(lambda path: path)
+    outer = frame.command(frame.Read("path"))(lambda path: inner(path))
+    assert outer(workspace["predictions"]) == workspace["predictions"]
+    assert len(examined) == 1
+
+
+def test_an_os_error_on_a_path_not_declared_keeps_its_traceback(workspace):
+    """The frame names the OSErrors of declared paths; any other is a bug or the machine."""
+
+    def fails(path):
+        raise OSError(2, "No such file or directory", "/somewhere/else")
+
+    with pytest.raises(OSError, match="somewhere"):
+        frame.command(frame.Read("path"))(fails)(workspace["predictions"])
+
+    def fails_inside(path):
+        raise OSError(13, "Permission denied", str(path))
+
+    with pytest.raises(frame.UnusablePathError, match="^path '.*p.jsonl' cannot be used: Perm"):
+        frame.command(frame.Read("path"))(fails_inside)(workspace["predictions"])
+
+
+def test_a_full_disk_names_the_output(workspace, tmp_path):
+    """pyarrow's ENOSPC during `build` was a traceback; any write that bypasses outputs.py and
+    meets a full or read-only disk is one error naming the output."""
+
+    def full(output):
+        raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left")
+
+    framed = frame.command(frame.Write("output", frame.FOLDER, writes=None))(full)
+    with pytest.raises(ToolkitError, match=r"^cannot write '.*built' \(Error writing bytes"):
+        framed(tmp_path / "built")
+
+
+def test_errors_name_parameters_as_the_caller_wrote_them(workspace, tmp_path, capsys):
+    """`--output-dir` on the command line, `output_dir` in Python, from the same declaration."""
+    case = CASES["leaderboard"]
+    values = {**case.values(workspace, tmp_path), "output_dir": workspace["predictions"]}
+    assert _refused(case, values, "cli", capsys).startswith("--output-dir ")
+    assert _refused(case, values, "api", capsys).startswith("output_dir ")
+    json.dumps(values, default=str)  # the values are plain data
