@@ -220,7 +220,6 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_label_arguments(parser, default_split="validation", full_split=True)
     parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
-    parser.add_argument("--notes", metavar="FILE", help="DELIBERATELY UNDECLARED (test_frame)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -62,7 +62,6 @@ def score_predictions(
     label_set_files: Mapping[str, str | os.PathLike] | None = None,
     allow_unverified_label_set_files: Collection[str] = (),
     output: str | os.PathLike | None = None,
-    notes: str | os.PathLike | None = None,  # DELIBERATELY UNDECLARED (test_frame)
 ) -> dict[str, Any]:
     """The results document (`eval_cli.results`) of a predictions file on ``split``, also
     written to ``output`` when given.
