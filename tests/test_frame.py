@@ -8,27 +8,25 @@ plain fails it. Each `CASES` entry is one way to call a command; the guards are 
 the declarations: every declared path parameter (and the files its folder holds, reads back or
 writes) is replaced by a FIFO, a symbolic-link loop, a name too long, the wrong kind of file;
 every output is aimed at every input under every name; every lock file is made hostile. A path
-that skips a guard fails with the parameter and guard named, never hangs (`_unblocked`).
+that skips a guard fails with the parameter and guard named, never hangs (`unblocked`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import importlib
 import inspect
-import json
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_fixtures import TOO_LONG, fifo, loop, unblocked
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli import frame
 from imagenet_multilabel.eval_cli.commands import arguments, cli
@@ -38,7 +36,6 @@ from imagenet_multilabel.metric.errors import ToolkitError
 
 import imagenet_multilabel
 
-TOO_LONG = "n" * 300  # one name longer than the file system's 255 bytes
 _SKIPPED_DESTS = {"help", "version", "command", "patches_command"}
 
 
@@ -328,33 +325,9 @@ def _frame_only(case: Case) -> Any:
     )
 
 
-@contextlib.contextmanager
-def _unblocked(paths: list[Path]) -> Iterator[list[Path]]:
-    """After 20 s, open every FIFO of ``paths`` at both ends, so that a command blocked in one
-    (a guard skipped) fails instead of hanging; yields the FIFOs that had to be opened."""
-    opened: list[Path] = []
-    stop = threading.Event()
-
-    def release() -> None:
-        if stop.wait(20):
-            return
-        for path in paths:
-            with contextlib.suppress(OSError):
-                os.close(os.open(path, os.O_RDWR | os.O_NONBLOCK))
-                opened.append(path)
-
-    watchdog = threading.Thread(target=release, daemon=True)
-    watchdog.start()
-    try:
-        yield opened
-    finally:
-        stop.set()
-        watchdog.join()
-
-
 def _refused(case: Case, values: dict[str, Any], surface: str, capsys, fifos=()) -> str:
     """The one error of ``values`` on ``surface``; fails if the command went on."""
-    with _unblocked(list(fifos)) as opened:
+    with unblocked(list(fifos)) as opened:
         if surface == "cli":
             status = cli.main(_argv(case, values))
             error = capsys.readouterr().err
@@ -375,18 +348,6 @@ def _refused(case: Case, values: dict[str, Any], surface: str, capsys, fifos=())
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return _workspace(tmp_path_factory.mktemp("frame_ws"))
-
-
-def _fifo(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.mkfifo(path)
-    return path
-
-
-def _loop(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(path.name)  # a link to itself
-    return path
 
 
 def _replaced(values: dict[str, Any], name: str, new: Any) -> dict[str, Any]:
@@ -418,8 +379,8 @@ def _read_guards(
     (tmp / "a-file").parent.mkdir(parents=True, exist_ok=True)
     (tmp / "a-file").write_text("")
     guards = [
-        (_fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected"),
-        (_loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
+        (fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected"),
+        (loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
         (tmp / TOO_LONG, spelled, "cannot be used: File name too long"),
         (tmp / "a-file" / "x", spelled, "cannot be used: Not a directory"),
     ]
@@ -433,7 +394,7 @@ def _read_guards(
         for name in (*item.needs, *item.may):
             folder = _copy(given, tmp / f"fifo-{name}")
             (folder / name).unlink()
-            _fifo(folder / name)
+            fifo(folder / name)
             guards.append((folder, f"{spelled}/{name}", "is a FIFO (named pipe)"))
         for name in item.needs:
             folder = _copy(given, tmp / f"without-{name}")
@@ -441,12 +402,12 @@ def _read_guards(
             guards.append((folder, f"{spelled}/{name}", "does not exist; expected"))
         if item.whole:
             folder = _copy(given, tmp / "fifo-inside")
-            _fifo(folder / "deep" / "fifo")
+            fifo(folder / "deep" / "fifo")
             guards.append((folder, f"{spelled}/deep/fifo", "is a FIFO (named pipe)"))
     for name in item.beside:
         folder = _copy(given.parent, tmp / f"beside-{name}")
         (folder / name).unlink(missing_ok=True)
-        _fifo(folder / name)
+        fifo(folder / name)
         guards.append((folder / given.name, f"{name} beside {spelled}", "is a FIFO"))
     return guards
 
@@ -500,14 +461,14 @@ def _write_guards(
     (tmp / "a-file").parent.mkdir(parents=True, exist_ok=True)
     (tmp / "a-file").write_text("")
     guards = [
-        (_loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
+        (loop(tmp / "loop"), spelled, "cannot be used: Too many levels of symbolic links"),
         (tmp / TOO_LONG, spelled, "cannot be used: File name too long"),
         (tmp / "a-file" / "out", spelled, "cannot be used: Not a directory"),
     ]
     if item.kind == frame.FILE:
         (tmp / "folder").mkdir()
         guards.append((tmp / "folder", spelled, "is a directory; expected the path of a file"))
-        guards.append((_fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected the path"))
+        guards.append((fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected the path"))
         return guards
     guards.append((tmp / "a-file", spelled, "is a regular file; expected a folder"))
 
@@ -521,7 +482,7 @@ def _write_guards(
 
     for name in item.reads_back:
         replacement, folder, shown = inside(f"reads-{name}")
-        _fifo(folder / name)
+        fifo(folder / name)
         guards.append((replacement, f"{shown}/{name}", "is a FIFO (named pipe)"))
     for name in item.writes or ():
         replacement, folder, shown = inside(f"writes-{name.strip('/')}")
@@ -654,7 +615,7 @@ def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case
 def test_the_label_cache_is_examined(workspace, tmp_path, capsys, monkeypatch, case_name):
     """A FIFO among the label cache's entries hung every command that loads labels."""
     cache = tmp_path / "cache"
-    _fifo(cache / "compact" / ("d5" * 32 + ".npz"))
+    fifo(cache / "compact" / ("d5" * 32 + ".npz"))
     monkeypatch.setattr(frame, "default_cache_dir", lambda: cache)
     case = CASES[case_name]
     message = _refused(case, case.values(workspace, tmp_path / "out"), "cli", capsys, _fifos(cache))
@@ -719,4 +680,3 @@ def test_errors_name_parameters_as_the_caller_wrote_them(workspace, tmp_path, ca
     values = {**case.values(workspace, tmp_path), "output_dir": workspace["predictions"]}
     assert _refused(case, values, "cli", capsys).startswith("--output-dir ")
     assert _refused(case, values, "api", capsys).startswith("output_dir ")
-    json.dumps(values, default=str)  # the values are plain data

@@ -211,7 +211,7 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
     split_files: dict[str, list[Path]] = {}
     for entry in labels[0].get("data_files") or []:
         patterns = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
-        files = sorted(path for pattern in patterns for path in folder.glob(pattern))
+        files = sorted(path for pattern in patterns for path in _inside(folder, pattern, source))
         if not files:
             raise LabelsDatasetError(
                 f"labels dataset {source!r}: split {entry['split']!r} declares "
@@ -219,6 +219,24 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
             )
         split_files[entry["split"]] = files
     return split_files
+
+
+def _inside(folder: Path, pattern: str, source: str) -> list[Path]:
+    """The files of ``folder`` that a card's ``data_files`` pattern names: a pattern reaching
+    outside the folder (``../other/*.parquet``, an absolute path, a link out of it) is refused,
+    since those files are no part of the dataset (nor protected as its inputs)."""
+    root = folder.resolve()
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        files = None
+    else:
+        files = list(folder.glob(pattern))
+    if files is None or any(not path.resolve().is_relative_to(root) for path in files):
+        raise LabelsDatasetError(
+            f"labels dataset {source!r}: its card's data_files pattern {pattern!r} reaches "
+            "outside the dataset's folder; expected files inside it (as `imagenet-multilabel "
+            "build` writes them)"
+        )
+    return files
 
 
 def _split_table(source: str, split: str, files: Sequence[Path]) -> Any:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from safetensors import SafetensorError  # a weights file that is not safetensors (transformers')
+
 from .errors import ModelLoadError
 from .source import ModelSource
 
@@ -56,7 +58,7 @@ def transformers_loading(source: ModelSource, what: str) -> Iterator[None]:
         yield
     except pickle.UnpicklingError as err:
         raise unsafe_weights(source, err) from err
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
         raise ModelLoadError(
             f"transformers cannot load {source.model_id!r} as {what}: {err}"
         ) from err

@@ -135,8 +135,12 @@ def resolve_model_source(model_id: str, revision: str | None = None) -> ModelSou
 def _read_json(path: Path, model_id: str) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
         raise ModelLoadError(f"{model_id}: config.json is not valid JSON: {err}") from err
+    except RecursionError:
+        raise ModelLoadError(
+            f"{model_id}: config.json is nested too deeply to be a model's configuration"
+        ) from None
     if not isinstance(config, dict):
         raise ModelLoadError(
             f"{model_id}: config.json holds {type(config).__name__}, not an object"

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from safetensors import SafetensorError  # a weights file that is not safetensors
 
 from ...engine import preprocess_plan
 from ..adapter import LoadRequest, ModelAdapter
@@ -53,7 +54,7 @@ def load(request: LoadRequest) -> TimmAdapter:
         model = timm.create_model(name, pretrained=True)
     except pickle.UnpicklingError as err:
         raise unsafe_weights(source, err) from err
-    except (OSError, RuntimeError, ValueError, KeyError) as err:
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as err:
         raise ModelLoadError(f"timm cannot load {source.model_id!r} ({name}): {err}") from err
     data_config = timm.data.resolve_input_data_config(model, use_test_size=True)
     transform = timm.data.create_transform(**data_config, is_training=False)
