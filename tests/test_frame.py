@@ -118,6 +118,7 @@ def _workspace(root: Path) -> dict[str, Path]:
         "model": "model/config.json",
         "model2": "model2/config.json",
         "built": "built/README.md",
+        "tree": "tree/model/results.json",
     }
     paths = {}
     for key, relative in files.items():
@@ -127,6 +128,7 @@ def _workspace(root: Path) -> dict[str, Path]:
         paths[key] = path
     for key in ("labels", "run", "images", "model", "model2", "built"):
         paths[key] = paths[key].parent
+    paths["tree"] = paths["tree"].parent.parent
     return paths
 
 
@@ -212,6 +214,12 @@ CASES = {
         "dataset_folder:push_dataset",
         lambda ws, out: {"folder": ws["built"]},
         {"repo_id": "org/name", "dry_run": True},
+    ),
+    "push-results": Case(
+        "push-results",
+        "scores.push_results:push_results",
+        lambda ws, out: {"tree": ws["tree"]},
+        {"repo_id": "org/results", "dry_run": True},
     ),
     "run": Case(
         "run",
@@ -311,8 +319,9 @@ def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
     if labels:
         keywords["labels"] = LabelSource(**labels)
     positional = [keywords.pop(name) for name in ("paths", "model", "models") if name in keywords]
-    if "folder" in keywords:
-        positional = [keywords.pop("folder"), keywords.pop("repo_id")]
+    for name in ("folder", "tree"):
+        if name in keywords:
+            positional = [keywords.pop(name), keywords.pop("repo_id")]
     assert set(keywords) <= set(parameters) | {f.name for f in dataclasses.fields(RunOptions)}
     return function(*positional, **keywords)
 

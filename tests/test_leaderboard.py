@@ -319,7 +319,7 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "does not exist; expected a results.json"),
+        (None, "no results file"),
         ("not json", "cannot read results file"),
         ('{"labels": {}}', "is not a results document"),
     ],
