@@ -1,7 +1,7 @@
 """Issue 19's reproductions of files under hostile names, each as a user meets it (the command
 line, or the Python API): locks that are links, commands writing over their own inputs, FIFOs
 where a command reads, link loops, a full disk, broken model folders, the API's wording, a labels
-dataset reaching outside its folder. Each failed before the command frame (`eval_cli/frame.py`),
+dataset reaching outside its folder. Each failed before the command frame (`eval_cli/frame/`),
 whose guards tests/test_frame.py drives through every declared path of every command."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The command frame (`eval_cli/frame.py`): every command declares its files once, and every
+"""The command frame (`eval_cli/frame/`): every command declares its files once, and every
 guard is driven through every declared path of every command, from the command line and from
 Python (issue 19, item 1).
 
@@ -625,7 +625,7 @@ def test_the_label_cache_is_examined(workspace, tmp_path, capsys, monkeypatch, c
     """A FIFO among the label cache's entries hung every command that loads labels."""
     cache = tmp_path / "cache"
     fifo(cache / "compact" / ("d5" * 32 + ".npz"))
-    monkeypatch.setattr(frame, "default_cache_dir", lambda: cache)
+    monkeypatch.setattr(frame.declarations, "default_cache_dir", lambda: cache)
     case = CASES[case_name]
     message = _refused(case, case.values(workspace, tmp_path / "out"), "cli", capsys, _fifos(cache))
     assert message.startswith("the label cache/compact/d5d5"), message
@@ -642,13 +642,13 @@ def test_each_case_passes_the_frame(workspace, tmp_path):
 def test_the_frame_runs_once_per_call(workspace, tmp_path, monkeypatch):
     """A framed function that another calls runs bare, inside its caller's frame."""
     examined = []
-    real = frame._Call.__init__
+    real = frame.guards.Call.__init__
 
     def counted(self, *args, **kwargs):
         examined.append(args[0])
         real(self, *args, **kwargs)
 
-    monkeypatch.setattr(frame._Call, "__init__", counted)
+    monkeypatch.setattr(frame.guards.Call, "__init__", counted)
     inner = frame.command(frame.Read("path"))(lambda path: path)
     outer = frame.command(frame.Read("path"))(lambda path: inner(path))
     assert outer(workspace["predictions"]) == workspace["predictions"]

@@ -1,74 +1,24 @@
-"""The frame every command runs in: a command declares its files once, and the frame applies
-every guard to them before the command does any work.
-
-A command is an API function wrapped in `command`; the command line calls the same function.
-The wrapper declares each parameter that names a file or folder (or a field of an option object
-the function takes) and lists every other parameter as ``plain``::
-
-    @command(
-        Read("predictions", FILE, expected="a predictions file (.jsonl or .csv)"),
-        LABEL_FILES,  # a LabelSource's files, and the label cache it reads
-        Write("output", FILE),
-        plain=("split", "limit"),
-    )
-    def score_predictions(predictions, *, split="validation", labels=None, limit=None,
-                          output=None): ...
-
-`tests/test_frame.py` enumerates every command of the command line and every framed function:
-a parameter, option-object field or command-line option that is neither declared nor plain
-fails it, and each guard below is driven through each declared path of each command. So a new
-command, or a new option naming a file, is guarded once declared, and cannot go undeclared.
-
-Before the function runs, the frame (once per call: a framed function that another one calls
-runs bare, inside its caller's frame):
-
-1. examines every declared path. Inputs exist and are what is expected (a regular file, a
-   folder); outputs that exist are too. A symbolic-link loop, a name longer than the file system
-   allows, a part of the path that is a file, a FIFO, socket or device are refused. Inside a
-   folder it examines the files the command reads there (a run folder's predictions), every file
-   of a folder read whole (a labels dataset, a model, the label cache), and what an output folder
-   holds and reads back (a resumed run's predictions, the review page's thumbnail index).
-2. refuses an output that is an input under any name: the same path however spelled, through a
-   symbolic or hard link, inside a folder read whole, or an input inside a folder it writes;
-   and two outputs that are one file.
-3. locks each locked output folder (`locked_folder`) on the launch's first process.
-
-Then it runs the function: an OSError on a declared path becomes one `ToolkitError` naming the
-parameter, a full or read-only disk one naming the outputs; the locks go when the call ends.
-Every message names a parameter as its caller wrote it (`metric.errors.named`): ``output_dir``
-from Python, ``--output-dir`` from the command line.
-"""
+"""The guards of one framed call (`Call`): every declared path examined, the outputs that would
+destroy an input refused, the locked folders held while the function runs, and its OSErrors on
+declared paths named (see `eval_cli.frame`)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
-import functools
-import inspect
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from ..dataset_script.annotations.published import default_cache_dir
-from ..dataset_script.labels import loading
-from ..dataset_script.labels.loading import LabelSource
-from ..metric.errors import PATH_TYPES, ToolkitError, brief_repr, named, what_it_is
-from .outputs import LOCK_FILE, locked_folder, write_error
+from ...metric.errors import PATH_TYPES, ToolkitError, brief_repr, named, what_it_is
+from ..outputs import LOCK_FILE, locked_folder, write_error
+from .declarations import FILE, FOLDER, SOURCE, Cache, Declaration, Options, Read, Write
 
-# What a declared path is.
-FILE = "a file"
-FOLDER = "a folder"
-FILE_OR_FOLDER = "a file or a folder"
-SOURCE = "a file, a folder or a Hub id"  # not on disk: a Hub id, the command's to check
 # A full or read-only disk: the machine's state, not a bug, whichever library hit it.
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
-
-Function = TypeVar("Function", bound=Callable[..., Any])
 
 
 class UnusablePathError(ToolkitError):
@@ -77,162 +27,6 @@ class UnusablePathError(ToolkitError):
 
 class OutputOverwritesInputError(ToolkitError):
     """An output path names one of the command's inputs: writing it would destroy the input."""
-
-
-@dataclass(frozen=True)
-class Read:
-    """An input: a parameter (or option field) naming one path or a list of them.
-
-    ``many``: a list of paths (one path alone is a list of one);
-    ``needs``/``may``: in a folder, the files the command reads there (``may``: when present);
-    ``beside``: files next to a file that count as inputs when present (a run's record beside its
-    predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
-    every file in it is examined; ``path_of``: an item's path when items are objects (a
-    `ModelSpec`)."""
-
-    name: str
-    kind: str = FILE
-    expected: str | None = None
-    many: bool = False
-    needs: tuple[str, ...] = ()
-    may: tuple[str, ...] = ()
-    beside: tuple[str, ...] = ()
-    whole: bool = False
-    path_of: Callable[[Any], Any] | None = None
-
-
-@dataclass(frozen=True)
-class Write:
-    """An output: a file, or a folder holding ``writes`` (subfolders end in ``/``; None: the
-    folder is written whole) and reading back ``reads_back``; ``locked``: held by one command at
-    a time. ``default``: its path when the value is None; ``folders``: the folders written under
-    the given parent (one per model of a sweep), from the call's values."""
-
-    name: str
-    kind: str = FILE
-    writes: tuple[str, ...] | None = ()
-    reads_back: tuple[str, ...] = ()
-    locked: bool = False
-    default: Callable[[Mapping[str, Any]], Any] | None = None
-    folders: Callable[[Mapping[str, Any]], Sequence[Path]] | None = None
-
-
-@dataclass(frozen=True)
-class Cache:
-    """A cache folder the command reads whole (when it exists), not named by any parameter:
-    every entry must be a file or folder. ``name`` is how messages call it."""
-
-    name: str
-    where: Callable[[], Path]
-
-
-@dataclass(frozen=True)
-class Options:
-    """An option object the function takes as ``name`` (None: its defaults): its fields naming
-    files declared (and the caches its use reads), the others ``plain``; ``keywords``: fields
-    may also come as the function's keywords."""
-
-    name: str
-    cls: type
-    declared: tuple[Read | Write | Cache, ...]
-    plain: tuple[str, ...]
-    keywords: bool = False
-
-
-@dataclass(frozen=True)
-class Declaration:
-    declared: tuple[Read | Write | Cache | Options, ...]
-    plain: tuple[str, ...]
-
-    def names(self) -> set[str]:
-        """Every name declared or plain: the function's parameters and its option fields."""
-        names = set(self.plain) | {item.name for item in self.paths()}
-        for item in self.declared:
-            if isinstance(item, Options):
-                names |= {item.name, *item.plain}
-        return names
-
-    def paths(self) -> list[Read | Write]:
-        """Every declared path parameter, those of option objects included."""
-        found: list[Read | Write | Cache] = []
-        for item in self.declared:
-            found.extend(item.declared if isinstance(item, Options) else [item])
-        return [item for item in found if not isinstance(item, Cache)]
-
-
-def label_cache_folder() -> Path:
-    return default_cache_dir()
-
-
-# The files a `LabelSource` reads (``labels=``; ready `Labels` read none), and the label cache.
-LABEL_FILES = Options(
-    "labels",
-    LabelSource,
-    (
-        Read("annotations", FILE, expected="the annotation file human_accuracy_v3.0.0.json"),
-        Read("dataset", SOURCE, expected="a labels dataset folder or Hub id", whole=True),
-        Read("patches", FILE, expected="a label patch file", many=True),
-        Cache("the label cache", label_cache_folder),
-    ),
-    plain=("allow_unverified",),
-)
-
-
-def command(*declared: Read | Write | Cache | Options, plain: Sequence[str] = ()) -> Callable:
-    """Wrap an API function in the frame with its declared paths (see the module docstring)."""
-    declaration = Declaration(tuple(declared), tuple(plain))
-
-    def wrap(function: Function) -> Function:
-        signature = inspect.signature(function)
-
-        @functools.wraps(function)
-        def framed(*args: Any, **kwargs: Any) -> Any:
-            if _INSIDE.get():
-                return function(*args, **kwargs)
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError:  # Python's own message about the call
-                return function(*args, **kwargs)
-            bound.apply_defaults()
-            call = _Call(declaration, _values(declaration, signature, bound))
-            token = _INSIDE.set(True)
-            try:
-                with call.guarded():
-                    return function(*args, **kwargs)
-            finally:
-                _INSIDE.reset(token)
-
-        framed.__frame__ = declaration  # type: ignore[attr-defined]
-        return framed  # type: ignore[return-value]
-
-    return wrap
-
-
-_INSIDE: ContextVar[bool] = ContextVar("inside_a_frame", default=False)
-
-
-def _values(
-    declaration: Declaration, signature: inspect.Signature, bound: inspect.BoundArguments
-) -> dict[str, Any]:
-    """The call's values by name: its arguments, and the fields of each option object it takes
-    (keywords given for them first); an object of another type (ready `Labels`) adds none."""
-    values = dict(bound.arguments)
-    keywords: dict[str, Any] = {}
-    for parameter in signature.parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            keywords = values.pop(parameter.name, {})
-    for item in declaration.declared:
-        if not isinstance(item, Options):
-            continue
-        given = values.get(item.name)
-        instance = item.cls() if given is None else given
-        if not isinstance(instance, item.cls):
-            continue
-        values[item.name] = instance
-        for field in dataclasses.fields(instance):
-            chosen = keywords if item.keywords and field.name in keywords else None
-            values[field.name] = chosen[field.name] if chosen else getattr(instance, field.name)
-    return values
 
 
 @dataclass(frozen=True)
@@ -255,7 +49,7 @@ class _Output:
     tree: bool = False  # a folder written whole or a subfolder: no input may be inside
 
 
-class _Call:
+class Call:
     """One framed call: its declared paths examined, the overlaps refused, the folders locked."""
 
     def __init__(self, declaration: Declaration, values: Mapping[str, Any]) -> None:
@@ -524,10 +318,3 @@ def _overlap(output: _Output, given: _Input) -> str | None:
 
 def _shown(path: str) -> str:
     return brief_repr(str(path))
-
-
-# The API's loader of labels (`dataset_script.labels.loading.load_labels`), framed: it reads the
-# files of a `LabelSource` given as its keywords.
-load_labels = command(*LABEL_FILES.declared, plain=("splits", "allow_unverified"))(
-    loading.load_labels
-)

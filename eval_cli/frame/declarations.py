@@ -1,0 +1,118 @@
+"""What a command declares to the frame (`eval_cli.frame`): its inputs (`Read`), outputs
+(`Write`), the caches it reads (`Cache`) and the option objects whose fields name files
+(`Options`), gathered as a `Declaration`; and `LABEL_FILES`, the files of a `LabelSource`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...dataset_script.annotations.published import default_cache_dir
+from ...dataset_script.labels.loading import LabelSource
+
+# What a declared path is.
+FILE = "a file"
+FOLDER = "a folder"
+FILE_OR_FOLDER = "a file or a folder"
+SOURCE = "a file, a folder or a Hub id"  # not on disk: a Hub id, the command's to check
+
+
+@dataclass(frozen=True)
+class Read:
+    """An input: a parameter (or option field) naming one path or a list of them.
+
+    ``many``: a list of paths (one path alone is a list of one);
+    ``needs``/``may``: in a folder, the files the command reads there (``may``: when present);
+    ``beside``: files next to a file that count as inputs when present (a run's record beside its
+    predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
+    every file in it is examined; ``path_of``: an item's path when items are objects (a
+    `ModelSpec`)."""
+
+    name: str
+    kind: str = FILE
+    expected: str | None = None
+    many: bool = False
+    needs: tuple[str, ...] = ()
+    may: tuple[str, ...] = ()
+    beside: tuple[str, ...] = ()
+    whole: bool = False
+    path_of: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """An output: a file, or a folder holding ``writes`` (subfolders end in ``/``; None: the
+    folder is written whole) and reading back ``reads_back``; ``locked``: held by one command at
+    a time. ``default``: its path when the value is None; ``folders``: the folders written under
+    the given parent (one per model of a sweep), from the call's values."""
+
+    name: str
+    kind: str = FILE
+    writes: tuple[str, ...] | None = ()
+    reads_back: tuple[str, ...] = ()
+    locked: bool = False
+    default: Callable[[Mapping[str, Any]], Any] | None = None
+    folders: Callable[[Mapping[str, Any]], Sequence[Path]] | None = None
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A cache folder the command reads whole (when it exists), not named by any parameter:
+    every entry must be a file or folder. ``name`` is how messages call it."""
+
+    name: str
+    where: Callable[[], Path]
+
+
+@dataclass(frozen=True)
+class Options:
+    """An option object the function takes as ``name`` (None: its defaults): its fields naming
+    files declared (and the caches its use reads), the others ``plain``; ``keywords``: fields
+    may also come as the function's keywords."""
+
+    name: str
+    cls: type
+    declared: tuple[Read | Write | Cache, ...]
+    plain: tuple[str, ...]
+    keywords: bool = False
+
+
+@dataclass(frozen=True)
+class Declaration:
+    declared: tuple[Read | Write | Cache | Options, ...]
+    plain: tuple[str, ...]
+
+    def names(self) -> set[str]:
+        """Every name declared or plain: the function's parameters and its option fields."""
+        names = set(self.plain) | {item.name for item in self.paths()}
+        for item in self.declared:
+            if isinstance(item, Options):
+                names |= {item.name, *item.plain}
+        return names
+
+    def paths(self) -> list[Read | Write]:
+        """Every declared path parameter, those of option objects included."""
+        found: list[Read | Write | Cache] = []
+        for item in self.declared:
+            found.extend(item.declared if isinstance(item, Options) else [item])
+        return [item for item in found if not isinstance(item, Cache)]
+
+
+def label_cache_folder() -> Path:
+    return default_cache_dir()
+
+
+# The files a `LabelSource` reads (``labels=``; ready `Labels` read none), and the label cache.
+LABEL_FILES = Options(
+    "labels",
+    LabelSource,
+    (
+        Read("annotations", FILE, expected="the annotation file human_accuracy_v3.0.0.json"),
+        Read("dataset", SOURCE, expected="a labels dataset folder or Hub id", whole=True),
+        Read("patches", FILE, expected="a label patch file", many=True),
+        Cache("the label cache", label_cache_folder),
+    ),
+    plain=("allow_unverified",),
+)
