@@ -435,6 +435,10 @@ def _pairs(kind: type) -> list[tuple[str, str]]:
     ]
 
 
+def _pairs_of(case: Case, kind: type) -> list[str]:
+    return [item.name for item in _declared(case) if isinstance(item, kind)]
+
+
 def _item(case: Case, name: str) -> Any:
     (item,) = [item for item in _declared(case) if item.name == name]
     return item
@@ -533,11 +537,16 @@ def _output_file(item: frame.Write, values: dict[str, Any]) -> Path | None:
 
 def _two_names(alias: str, source: Path, at: Path) -> tuple[Path, Path]:
     """(a name of an input file, the name ``at`` of the same file), ``alias`` of each other:
-    the same path, a symbolic link, a hard link, or a relative spelling of it."""
+    the same path, a symbolic link, a hard link, a relative spelling or one through ``..``."""
     at.parent.mkdir(parents=True, exist_ok=True)
-    if alias in ("same", "relative"):
+    if alias in ("same", "relative", "dotdot"):
         shutil.copy(source, at)
-        return (at if alias == "same" else Path(os.path.relpath(at))), at
+        spelled = {
+            "same": at,
+            "relative": Path(os.path.relpath(at)),
+            "dotdot": at.parent / ".." / at.parent.name / at.name,
+        }[alias]
+        return spelled, at
     at.symlink_to(source) if alias == "symlink" else os.link(source, at)
     return source, at
 
@@ -564,7 +573,7 @@ def test_no_output_is_an_input_under_any_name(
                 message = _refused(case, inside, surface, capsys)
                 assert "lies inside the " in message and "it reads" in message, message
             continue
-        for alias in ("same", "symlink", "hardlink", "relative"):
+        for alias in ("same", "symlink", "hardlink", "relative", "dotdot"):
             source = _copy(given, tmp_path / alias / read.name / given.name)
             before = source.read_bytes()
             at = _output_file(item, values) or tmp_path / "names" / alias / read.name
@@ -598,6 +607,7 @@ def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case
     assert not any(folder.exists() for folder in folders)  # made for the lock, left empty
     lock = folders[0] / LOCK_FILE
     hostile = {
+        "a folder": lambda: lock.mkdir(),
         "a link to an input": lambda: lock.symlink_to(victim),
         "a link elsewhere": lambda: lock.symlink_to(elsewhere),
         "a hard link to an input": lambda: os.link(victim, lock),
@@ -614,7 +624,7 @@ def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case
         assert message.split(" ")[0].endswith((LOCK_FILE, f"{LOCK_FILE}'")), (what, message)
         assert [path.read_bytes() for path in (victim, elsewhere)] == before, what
         assert what != "another file" or lock.read_text() == "precious notes\n"
-        lock.unlink()
+        lock.rmdir() if what == "a folder" else lock.unlink()
 
 
 @pytest.mark.parametrize(
@@ -630,6 +640,25 @@ def test_the_label_cache_is_examined(workspace, tmp_path, capsys, monkeypatch, c
     message = _refused(case, case.values(workspace, tmp_path / "out"), "cli", capsys, _fifos(cache))
     assert message.startswith("the label cache/compact/d5d5"), message
     assert "is a FIFO (named pipe)" in message
+
+
+@pytest.mark.parametrize("surface", ["cli", "api"])
+@pytest.mark.parametrize(
+    "case_name",
+    [
+        name
+        for name, case in CASES.items()
+        if sum(isinstance(i, frame.Write) for i in _declared(case)) > 1
+    ],
+)
+def test_no_two_outputs_are_one_file(workspace, tmp_path, capsys, case_name, surface):
+    """`patches merge --output m.json --conflicts m.json` wrote both into one file."""
+    case = CASES[case_name]
+    values = case.values(workspace, tmp_path / "out")
+    first, *others = _pairs_of(case, frame.Write)
+    for other in others:
+        message = _refused(case, {**values, other: values[first]}, surface, capsys)
+        assert " are one file " in message and _spelled(case.command, other, surface) in message
 
 
 def test_each_case_passes_the_frame(workspace, tmp_path):

@@ -249,3 +249,15 @@ def test_options_that_would_be_ignored_are_refused(extra, message, capsys):
     """The option objects refuse them (`LabelSource`, `RunOptions`), before any file is read."""
     assert main(extra) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["analyze", "compare"])
+def test_an_images_split_without_images_is_refused(tmp_path, capsys, command):
+    """`ImageOptions` holds the rule (it was the command line's alone)."""
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path in paths:
+        path.write_text("{}\n")
+    given = ["--predictions", str(paths[0])] if command == "analyze" else list(map(str, paths))
+    argv = [command, *given, "--output-dir", str(tmp_path / "out"), "--images-split", "train"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "error: --images-split needs --images SOURCE\n"
