@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from ..dataset_script import build
 from ..dataset_script.hub import push_dataset as push
-from ..dataset_script.images.choose import IMAGE_SOURCES
-from .frame import FOLDER, LABEL_FILES, SOURCE, Read, Write, command
+from .frame import FOLDER, IMAGES, LABEL_FILES, Read, Write, command
 
 build_dataset = command(
     Write("output", FOLDER, writes=None),  # written whole: new or empty, staged beside it
     LABEL_FILES,
-    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    IMAGES,
     plain=("images_split", "repo_id", "full_image_check", "max_shard_bytes", "rows_per_row_group"),
 )(build.build_dataset)
 

@@ -444,24 +444,6 @@ def _item(case: Case, name: str) -> Any:
     return item
 
 
-@pytest.mark.parametrize("surface", ["cli", "api"])
-@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Read))
-def test_each_input_is_examined_before_any_work(
-    workspace, tmp_path, capsys, case_name, name, surface
-):
-    case = CASES[case_name]
-    if surface == "cli" and name in case.api_only:
-        pytest.skip(f"{case.command} has no option for {name}")
-    values = case.values(workspace, tmp_path / "out")
-    spelled = _spelled(case.command, name, surface)
-    guards = _read_guards(_item(case, name), _first(values[name]), tmp_path / "h", spelled)
-    for replacement, expected, says in guards:
-        hostile = _replaced(values, name, replacement)
-        message = _refused(case, hostile, surface, capsys, _fifos(tmp_path))
-        assert message.startswith(f"{expected} "), (replacement, message)
-        assert says in message, (replacement, message)
-
-
 def _fifos(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_fifo()]
 
@@ -510,16 +492,22 @@ def _write_guards(
 
 
 @pytest.mark.parametrize("surface", ["cli", "api"])
-@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Write))
-def test_each_output_is_examined_before_any_work(
+@pytest.mark.parametrize(("case_name", "name"), _pairs(frame.Read) + _pairs(frame.Write))
+def test_each_path_is_examined_before_any_work(
     workspace, tmp_path, capsys, case_name, name, surface
 ):
+    """Each input and output replaced by each hostile path of its kind (`_read_guards`,
+    `_write_guards`): one error naming the parameter, before any work."""
     case = CASES[case_name]
+    if surface == "cli" and name in case.api_only:
+        pytest.skip(f"{case.command} has no option for {name}")
     values = case.values(workspace, tmp_path / "out")
-    spelled = _spelled(case.command, name, surface)
-    for replacement, expected, says in _write_guards(
-        _item(case, name), values, tmp_path / "h", spelled
-    ):
+    item, spelled = _item(case, name), _spelled(case.command, name, surface)
+    if isinstance(item, frame.Read):
+        guards = _read_guards(item, _first(values[name]), tmp_path / "h", spelled)
+    else:
+        guards = _write_guards(item, values, tmp_path / "h", spelled)
+    for replacement, expected, says in guards:
         hostile = _replaced(values, name, replacement)
         message = _refused(case, hostile, surface, capsys, _fifos(tmp_path))
         assert message.startswith(f"{expected} "), (replacement, message)

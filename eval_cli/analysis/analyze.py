@@ -29,14 +29,14 @@ from typing import Any
 from ...dataset_script import escape
 from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.annotations.published import PUBLISHED_URL
-from ...dataset_script.images.choose import IMAGE_SOURCES, ImageOptions
+from ...dataset_script.images.choose import ImageOptions
 from ...dataset_script.label_sets import chosen_splits, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRuleMaker
 from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text, named
 from .. import outputs
 from ..choices import LABEL_SPLIT_CHOICES, check_choice
-from ..frame import FILE, FOLDER, LABEL_FILES, SOURCE, Read, Write, command
+from ..frame import FILE, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.predictions import Predictions, read_predictions
@@ -70,7 +70,7 @@ def default_output_dir(values: Mapping[str, Any]) -> Path | None:
         may=(RESULTS_FILE, IDENTITY_FILE),
     ),
     LABEL_FILES,
-    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    IMAGES,
     Write(
         "output_dir",
         FOLDER,

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset_script import classes
-from ...dataset_script.images.choose import IMAGE_SOURCES, ImageOptions
+from ...dataset_script.images.choose import ImageOptions
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy import experts as mistakes
 from ...dataset_script.taxonomy.categories import (
@@ -64,7 +64,7 @@ from ...metric.references import NUM_CLASSES, References
 from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, WRONG, judge, score
 from .. import outputs
 from ..analysis import review
-from ..frame import FILE_OR_FOLDER, FOLDER, LABEL_FILES, SOURCE, Read, Write, command
+from ..frame import FILE_OR_FOLDER, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.score import label_set_scores
@@ -445,7 +445,7 @@ def major_mistake_candidates(
         needs=(PREDICTIONS_FILE, RESULTS_FILE),
     ),
     LABEL_FILES,
-    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    IMAGES,
     Write(
         "output_dir",
         FOLDER,

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...dataset_script.images.choose import IMAGE_SOURCES
 from ...dataset_script.labels.loading import Labels, LabelSource
 from ...metric.errors import (
     ToolkitError,
@@ -27,7 +26,7 @@ from ...metric.errors import (
     named,
     not_a_regular_file,
 )
-from ..frame import FILE, FOLDER, LABEL_FILES, SOURCE, Options, Read, Write, command
+from ..frame import FILE, FOLDER, IMAGES, LABEL_FILES, SOURCE, Options, Read, Write, command
 from ..models import KINDS, ModelLoadError, local_model_folder
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE, folder_name, model_folder
 from ..scores import hub, results
@@ -249,7 +248,7 @@ def _model_path(model: str | ModelSpec) -> Any:
 
 @command(
     Read("model", SOURCE, expected=_MODEL, whole=True),
-    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    IMAGES,
     LABEL_FILES,
     _run_options(
         Write(
@@ -309,7 +308,7 @@ def _sweep_folders(values: Mapping[str, Any]) -> list[Path]:
 @command(
     Read("models", SOURCE, expected=_MODEL, whole=True, many=True, path_of=_model_path),
     Read("models_file", FILE, expected="a models file, one model a line"),
-    Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True),
+    IMAGES,
     LABEL_FILES,
     _run_options(Write("output_dir", FOLDER, folders=_sweep_folders, **_RUN_FOLDER)),
 )

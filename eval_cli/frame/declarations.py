@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script.annotations.published import default_cache_dir
+from ...dataset_script.images.choose import IMAGE_SOURCES
 from ...dataset_script.labels.loading import LabelSource
 
 # What a declared path is.
@@ -116,3 +117,6 @@ LABEL_FILES = Options(
     ),
     plain=("allow_unverified",),
 )
+
+# An image source (`dataset_script.images.choose`): a tar, a folder read whole, or a Hub dataset.
+IMAGES = Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True)
