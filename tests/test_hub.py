@@ -474,7 +474,7 @@ def test_a_model_recorded_local_is_named_by_its_folder_even_once_gone() -> None:
     assert hub.model_index(document)[0]["name"] == "resnet"
     shown = visible_text(hub.model_card_section(document))
     assert "Model: resnet at revision" in shown and "ws/resnet" not in shown
-    with pytest.raises(PushError, match="local path.*--hub-repo-id"):
+    with pytest.raises(PushError, match="local path.*pass hub_repo_id=ORG/NAME"):
         hub.push_results(document, Path("unused"), dry_run=True)
 
 
@@ -584,7 +584,7 @@ def test_local_model_needs_a_repo_id(tmp_path: Path, fake_hub: FakeHub) -> None:
     document = sample_document()
     document["model"]["id"] = str(tmp_path / "checkpoint")
     (tmp_path / "checkpoint").mkdir()
-    with pytest.raises(PushError, match="local path.*--hub-repo-id"):
+    with pytest.raises(PushError, match="local path.*pass hub_repo_id=ORG/NAME"):
         hub.push_results(document, tmp_path, token="hf_secret")
     assert hub.model_index(document)[0]["name"] == "checkpoint"
     assert hub.push_results(document, tmp_path, repo_id="me/my-model", token="hf_secret") == PR_URL

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ...dataset_script import classes
 from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
-from ...metric.errors import ToolkitError
+from ...metric.errors import ToolkitError, named
 from .. import outputs
 from ..outputs import PREDICTIONS_FILE
 from ..scores.predictions import prediction_record
@@ -204,6 +204,6 @@ def _check_finite(unrankable: torch.Tensor, file_names: Sequence[str]) -> None:
         names = [file_names[index] for index in unrankable.tolist()]
         raise NonFiniteOutputError(
             f"the model returned NaN, +inf or no finite logit for {len(names)} image(s), "
-            f"first {names[:5]}; with --mixed-precision fp16 this is usually an overflow: try "
-            "bf16 or no"
+            f"first {names[:5]}; with {named('mixed_precision', 'fp16')} this is usually an "
+            "overflow: try bf16 or no"
         )

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script.images.source import ImageSource, LocatedImages
-from ...metric.errors import ToolkitError, brief_repr, first_few, not_a_regular_file, shorten
+from ...metric.errors import (
+    ToolkitError,
+    brief_repr,
+    first_few,
+    named,
+    not_a_regular_file,
+    shorten,
+)
 from .. import outputs
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE
 from ..scores.predictions import read_predictions
@@ -235,7 +242,7 @@ def _check_same_images(
             f"{len(differing)} of the {len(reused)} images already predicted in "
             f"{str(predictions_path)!r} differ in {reused.source} (first: {first_few(differing)});"
             " those predictions were made from other images: evaluate this source into another "
-            "--output-dir, or remove the directory to predict every image again"
+            f"{named('output_dir')}, or remove the directory to predict every image again"
         )
     unchecked = sum(recorded[name] is None for name in reused.file_names)
     if unchecked:

@@ -38,7 +38,7 @@ from ...dataset_script.escape import markdown_format
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
-from ...metric.errors import expect_path, expect_paths
+from ...metric.errors import expect_path, expect_paths, named
 from .. import outputs
 from ..frame import FOLDER, LABEL_FILES, SOURCE, Read, Write, command
 from ..scores import results
@@ -277,7 +277,8 @@ def reference_labels(labels: Labels | LabelSource | None) -> tuple[Labels | None
 
     if labels in (None, LabelSource()) and not published_labels_cached():
         return None, (
-            "Paper reference lines left out: no labels given (--annotations or --labels) and the "
+            "Paper reference lines left out: no labels given "
+            f"({named('annotations')} or {named('dataset')}) and the "
             "published annotation file is not cached yet (any `score` or `run` caches it)"
         )
     return resolve_labels(labels), None

@@ -11,6 +11,7 @@ from typing import Any
 
 from safetensors import SafetensorError  # a weights file that is not safetensors (transformers')
 
+from ....metric.errors import named
 from .errors import ModelLoadError
 from .source import ModelSource
 
@@ -27,8 +28,8 @@ def check_remote_code(source: ModelSource, trust_remote_code: bool) -> None:
     if source.config.get("auto_map"):
         raise ModelLoadError(
             f"{source.model_id} needs custom code from its repository (config.json auto_map: "
-            f"{dict(source.config['auto_map'])}); load it with trust_remote_code=True "
-            f"(--trust-remote-code) only if you trust that code"
+            f"{dict(source.config['auto_map'])}); load it with "
+            f"{named('trust_remote_code', True)} only if you trust that code"
         )
 
 

@@ -59,7 +59,7 @@ from ...dataset_script.hub.access import PushError, hub_call, resolve_token
 from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...dataset_script.hub.names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from ...metric import label_sets
-from ...metric.errors import brief_repr
+from ...metric.errors import brief_repr, named
 from ...metric.label_sets import METRIC_BY_KEY, OF_TOTAL, PCT
 from .. import outputs
 from . import results
@@ -461,14 +461,15 @@ def check_target_repo(model_id: str, repo_id: str | None, *, local: bool = False
         problem = hub_repo_id_problem(repo_id)
         if problem is not None:
             raise PushError(
-                f"--hub-repo-id {brief_repr(repo_id)} is not a Hub model repository id: {problem}"
+                f"{named('hub_repo_id')} {brief_repr(repo_id)} is not a Hub model repository id: "
+                f"{problem}"
             )
         return repo_id
     if local or escape.is_local_path(model_id):
         raise PushError(
             f"the model {escape.last_component(model_id)!r} is a local path, not a Hub "
-            "repository: pass --hub-repo-id ORG/NAME to name the model repository that should "
-            "receive the results"
+            f"repository: pass {named('hub_repo_id', 'ORG/NAME')} to name the model repository "
+            "that should receive the results"
         )
     return model_id
 
