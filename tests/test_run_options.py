@@ -203,3 +203,28 @@ def test_decoding_on_the_device_implies_preprocessing_there_and_refuses_cpu(caps
         RunOptions(decode_on="device", preprocess_on="cpu")
     assert main([*ARGS, "--decode-on", "device", "--preprocess-on", "cpu"]) == 2
     assert "error: --decode-on device decodes" in capsys.readouterr().err
+
+
+def test_the_command_line_offers_the_choices_the_code_checks(tmp_path: Path):
+    """`--model-kind`, `--mixed-precision`, `--preprocess-on`/`--decode-on`, `--split` and
+    `--zero-shot-prompts` repeated the code's constants as literals (which lived beside torch);
+    their one definition is eval_cli.choices, read without importing torch."""
+    from imagenet_multilabel.eval_cli import choices
+    from imagenet_multilabel.eval_cli.commands.arguments import build_parser
+    from imagenet_multilabel.eval_cli.models import KINDS, ZERO_SHOT_PROMPTS
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    offered = {action.dest: tuple(action.choices or ()) for action in run._actions}
+    assert offered["kind"] == choices.MODEL_KINDS == KINDS
+    assert offered["zero_shot_prompts"] == choices.ZERO_SHOT_PROMPTS == ZERO_SHOT_PROMPTS
+    assert offered["mixed_precision"] == choices.MIXED_PRECISIONS
+    assert offered["preprocess_on"] == offered["decode_on"] == choices.PLACES
+    assert offered["split"] == choices.SPLIT_CHOICES
+    code = (
+        "import sys; from imagenet_multilabel.eval_cli.commands.arguments import build_parser; "
+        "build_parser(); print('torch' in sys.modules)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert completed.stdout.strip() == "False", completed.stderr
