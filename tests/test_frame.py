@@ -20,7 +20,7 @@ import importlib
 import inspect
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ CASES = {
         lambda ws, out: {
             "predictions": ws["predictions"],
             **_labels(ws),
-            "real_labels": ws["real"],
+            "label_set_files": {"real": ws["real"]},
             "output": out / "results.json",
         },
         {"split": "full"},
@@ -228,7 +228,7 @@ CASES = {
             "model": str(ws["model"]),
             "images": ws["images"],
             **_labels(ws),
-            "real_labels": ws["real"],
+            "label_set_files": {"real": ws["real"]},
             "output_dir": out / "run",
         },
         {"split": "full"},
@@ -241,7 +241,7 @@ CASES = {
             "models_file": ws["models_file"],
             "images": ws["images"],
             **_labels(ws),
-            "real_labels": ws["real"],
+            "label_set_files": {"real": ws["real"]},
             "output_dir": out / "sweep",
         },
         {"split": "full"},
@@ -277,22 +277,36 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
     return dict(_subcommands(arguments.build_parser()))[command]
 
 
-def _spelled(command: str, name: str, surface: str) -> str:
-    """How an error names parameter ``name`` on ``surface`` ("cli" or "api")."""
+def _spelled(command: str, name: str, surface: str, value: Any = None) -> str:
+    """How an error names parameter ``name`` on ``surface`` ("cli" or "api"); for a mapping
+    ``value``, its first key's path (``label_set_files['real']``, ``--real-labels``)."""
+    key = next(iter(value)) if isinstance(value, Mapping) else None
     if surface == "api":
-        return name
-    actions = {a.dest: a for a in _command_parser(command)._actions}
-    action = actions[arguments.SAME_OPTION.get(name, name)]
+        return name if key is None else f"{name}[{key!r}]"
+    return _option(_command_parser(command), name, key)
+
+
+def _option(parser: argparse.ArgumentParser, name: str, key: Any = None) -> str:
+    """The option that gives parameter ``name`` (the key ``key`` of a mapping), as errors
+    name it."""
+    dest = arguments.SAME_OPTION.get(name, name)
+    (action,) = [
+        a for a in parser._actions if a.dest == dest and getattr(a, "label_set", key) == key
+    ]
     return max(action.option_strings, key=len) if action.option_strings else action.metavar
 
 
 def _argv(case: Case, values: dict[str, Any]) -> list[str]:
-    """The command line of ``values``: positional arguments first, then each option."""
+    """The command line of ``values``: positional arguments first, then each option (one per
+    key of a mapping)."""
     parser = _command_parser(case.command)
     prefix = ["patches", "merge"] if case.command == "patches" else [case.command]
     positional, options = [], []
     for name, value in {**values, **case.plain}.items():
         if name in case.api_only:
+            continue
+        if isinstance(value, Mapping):
+            options += [part for k, v in value.items() for part in (_option(parser, name, k), v)]
             continue
         (action,) = [a for a in parser._actions if a.dest == arguments.SAME_OPTION.get(name, name)]
         items = [str(v) for v in value] if isinstance(value, list) else [str(value)]
@@ -304,7 +318,7 @@ def _argv(case: Case, values: dict[str, Any]) -> list[str]:
             options += [part for item in items for part in (action.option_strings[-1], item)]
         else:
             options += [action.option_strings[-1], *items]
-    return [*prefix, *positional, *options]
+    return [*prefix, *positional, *[str(option) for option in options]]
 
 
 def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
@@ -360,15 +374,21 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _replaced(values: dict[str, Any], name: str, new: Any) -> dict[str, Any]:
-    """``values`` with ``name`` (the first item of a list) replaced by ``new`` (a str for a
-    str value)."""
+    """``values`` with ``name`` (the first item of a list, the first key's of a mapping)
+    replaced by ``new`` (a str for a str value)."""
     given = values[name]
-    first = given[0] if isinstance(given, list) else given
+    first = next(iter(given.values())) if isinstance(given, Mapping) else given
+    first = first[0] if isinstance(first, list) else first
     new = str(new) if isinstance(first, str) else new
+    if isinstance(given, Mapping):
+        return {**values, name: {**given, next(iter(given)): new}}
     return {**values, name: [new, *given[1:]] if isinstance(given, list) else new}
 
 
 def _first(value: Any) -> Path:
+    """A value's path: itself, a list's first, a mapping's first key's."""
+    if isinstance(value, Mapping):
+        value = next(iter(value.values()))
     return Path(value[0] if isinstance(value, list) else value)
 
 
@@ -502,7 +522,7 @@ def test_each_path_is_examined_before_any_work(
     if surface == "cli" and name in case.api_only:
         pytest.skip(f"{case.command} has no option for {name}")
     values = case.values(workspace, tmp_path / "out")
-    item, spelled = _item(case, name), _spelled(case.command, name, surface)
+    item, spelled = _item(case, name), _spelled(case.command, name, surface, values[name])
     if isinstance(item, frame.Read):
         guards = _read_guards(item, _first(values[name]), tmp_path / "h", spelled)
     else:

@@ -26,7 +26,18 @@ from ...metric.errors import (
     named,
     not_a_regular_file,
 )
-from ..frame import FILE, FOLDER, IMAGES, LABEL_FILES, SOURCE, Options, Read, Write, command
+from ..frame import (
+    FILE,
+    FOLDER,
+    IMAGES,
+    LABEL_FILES,
+    LABEL_SET_FILES,
+    SOURCE,
+    Options,
+    Read,
+    Write,
+    command,
+)
 from ..models import KINDS, ModelLoadError, local_model_folder
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE, folder_name, model_folder
 from ..scores import hub, results
@@ -208,7 +219,7 @@ def _run_options(output_dir: Write) -> Options:
     return Options(
         "options",
         RunOptions,
-        (Read("label_set_files", FILE, expected="a label set's file", many=True), output_dir),
+        (LABEL_SET_FILES, output_dir),
         plain=(
             "split",
             "limit",

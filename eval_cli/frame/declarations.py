@@ -24,7 +24,8 @@ SOURCE = "a file, a folder or a Hub id"  # not on disk: a Hub id, the command's 
 class Read:
     """An input: a parameter (or option field) naming one path or a list of them.
 
-    ``many``: a list of paths (one path alone is a list of one);
+    ``many``: a list of paths (one path alone is a list of one), or a mapping of them, each
+    named by its key (``label_set_files['real']``, ``--real-labels`` on the command line);
     ``needs``/``may``: in a folder, the files the command reads there (``may``: when present);
     ``beside``: files next to a file that count as inputs when present (a run's record beside its
     predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
@@ -116,6 +117,11 @@ LABEL_FILES = Options(
         Cache("the label cache", label_cache_folder),
     ),
     plain=("allow_unverified",),
+)
+
+# Another copy of a label set's file, by set name (`dataset_script.label_sets`).
+LABEL_SET_FILES = Read(
+    "label_set_files", FILE, expected="a copy of the label set's published file", many=True
 )
 
 # An image source (`dataset_script.images.choose`): a tar, a folder read whole, or a Hub dataset.

@@ -5,10 +5,11 @@ declared paths named (see `eval_cli.frame`)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,11 @@ class Call:
         if isinstance(item, Cache):
             self._read_cache(item)
         elif isinstance(item, Read):
-            for value in _items(self.values.get(item.name), item.many, item.path_of):
-                self._read(item, named(item.name), value)
+            value = self.values.get(item.name)
+            # Each path of a mapping is a parameter of its own (``label_set_files['real']``).
+            each = dataclasses.replace(item, many=False) if isinstance(value, Mapping) else item
+            for spelled, path in _items(item, value):
+                self._read(each, spelled, path)
         else:
             self._write(item)
 
@@ -268,13 +272,19 @@ class Call:
         return error
 
 
-def _items(value: Any, many: bool, path_of: Callable[[Any], Any] | None) -> list[Any]:
-    """The paths a value names: one path, or with ``many`` each item of a list; other values
-    (ready objects, wrong types, which the function names itself) none."""
-    items = value if many and isinstance(value, list | tuple) else [value]
-    if path_of is not None:
-        items = [path_of(item) for item in items]
-    return [item for item in items if isinstance(item, PATH_TYPES)]
+def _items(item: Read, value: Any) -> list[tuple[str, Any]]:
+    """The paths a value names, each with its name as the caller wrote it: one path, or with
+    ``many`` each item of a list, or each value of a mapping (``label_set_files['real']``, as
+    the command line spells each key); other values (ready objects, wrong types, which the
+    function names itself) none."""
+    if item.many and isinstance(value, Mapping):
+        items = [(named(f"{item.name}[{key!r}]"), path) for key, path in value.items()]
+    else:
+        listed = value if item.many and isinstance(value, list | tuple) else [value]
+        items = [(named(item.name), path) for path in listed]
+    if item.path_of is not None:
+        items = [(spelled, item.path_of(path)) for spelled, path in items]
+    return [(spelled, path) for spelled, path in items if isinstance(path, PATH_TYPES)]
 
 
 def _status(path: str, spelled: str) -> os.stat_result | None:
