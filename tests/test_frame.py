@@ -32,6 +32,7 @@ from imagenet_multilabel.eval_cli import frame
 from imagenet_multilabel.eval_cli.commands import arguments, cli
 from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
 from imagenet_multilabel.eval_cli.outputs import LOCK_FILE
+from imagenet_multilabel.eval_cli.scores import score as score_module
 from imagenet_multilabel.metric.errors import ToolkitError
 
 import imagenet_multilabel
@@ -66,25 +67,71 @@ def _parameters(function: Any) -> set[str]:
     return names
 
 
-def test_every_command_and_option_is_declared():
-    """Every option of every command gives a parameter of its framed API function, and every
-    parameter (and option field) of each is declared as a path or listed as plain: an option
-    or parameter naming a file cannot go undeclared, nor a declaration go stale."""
+def _undeclared(parser: argparse.ArgumentParser, commands: dict[str, Any]) -> list[str]:
+    """What the parser's commands leave undeclared: a command without an entry in ``commands``,
+    an API function not framed, a parameter (or option field) neither declared nor plain, an
+    option that gives no parameter; and declarations gone stale."""
     undeclared = []
-    for name, subparser in _subcommands(arguments.build_parser()):
-        command = cli.COMMANDS[name]
+    for name, subparser in _subcommands(parser):
+        if name not in commands:
+            undeclared.append(f"{name}: not in cli.COMMANDS")
+            continue
+        command = commands[name]
         functions = [_api(api) for api in command.api]
         for function in functions:
-            assert hasattr(function, "__frame__"), f"{name}: {function.__name__} is not framed"
+            if not hasattr(function, "__frame__"):
+                undeclared.append(f"{name}: {function.__name__} is not framed")
+                continue
             names = function.__frame__.names()
             missing = _parameters(function) - names
             undeclared += [f"{name}: parameter {p} of {function.__name__}" for p in missing]
             stale = names - _parameters(function)
-            assert not stale, f"{function.__name__} declares what it does not take: {stale}"
-        given = set(command.cli_only).union(*(f.__frame__.names() for f in functions))
+            undeclared += [f"{name}: {function.__name__} declares {p}, not its own" for p in stale]
+        framed = [function for function in functions if hasattr(function, "__frame__")]
+        given = set(command.cli_only).union(*(f.__frame__.names() for f in framed))
         options = {a.dest for a in subparser._actions if a.dest not in _SKIPPED_DESTS}
         undeclared += [f"{name}: option for {dest}" for dest in sorted(options - given)]
+    return undeclared
+
+
+def test_every_command_and_option_is_declared():
+    """Every option of every command gives a parameter of its framed API function, and every
+    parameter (and option field) of each is declared as a path or listed as plain: an option
+    or parameter naming a file cannot go undeclared, nor a declaration go stale."""
+    undeclared = _undeclared(arguments.build_parser(), cli.COMMANDS)
     assert not undeclared, f"neither declared as a path nor plain: {undeclared}"
+
+
+def test_a_command_that_skips_a_step_fails_the_enumeration(monkeypatch):
+    """docs/EXTENDING.md's "Add a command", each step skipped in turn: a command the parser
+    offers without an entry in COMMANDS, an API function not framed, a file parameter not
+    declared; with every step done, nothing is left undeclared."""
+    parser = arguments.build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    summarize = commands.add_parser("summarize")
+    summarize.add_argument("--predictions", required=True)
+    summarize.add_argument("--notes")
+
+    def bare(predictions, *, notes=None):
+        return predictions, notes
+
+    entry = cli.Command(lambda args: 0, ("scores.score:summarize",))
+    steps = {
+        "not in cli.COMMANDS": (cli.COMMANDS, bare),
+        "summarize is not framed": ({**cli.COMMANDS, "summarize": entry}, bare),
+        "parameter notes of summarize": (
+            {**cli.COMMANDS, "summarize": entry},
+            frame.command(frame.Read("predictions"))(bare),
+        ),
+    }
+    for skipped, (commands_given, function) in steps.items():
+        function.__name__ = "summarize"
+        monkeypatch.setattr(score_module, "summarize", function, raising=False)
+        undeclared = _undeclared(parser, commands_given)
+        assert [f"summarize: {skipped}"] == [u for u in undeclared if skipped in u], undeclared
+    declared = frame.command(frame.Read("predictions"), frame.Read("notes"))(bare)
+    monkeypatch.setattr(score_module, "summarize", declared)
+    assert _undeclared(parser, {**cli.COMMANDS, "summarize": entry}) == []
 
 
 def test_the_public_api_is_framed():

@@ -459,9 +459,11 @@ def test_an_altered_shipped_file_is_refused(monkeypatch, tmp_path):
 def test_other_copies_only_for_a_set_that_reads_one(annotation_file, tmp_path):
     predictions = _predictions(tmp_path / "p.jsonl", seed=0)
     labels = load_labels(annotations=annotation_file[0], allow_unverified=True)
+    copy = tmp_path / "x.csv"
+    copy.write_text("")
     with pytest.raises(LabelSetError, match="'main_object' is not a label set that reads"):
         score_predictions(
-            predictions, split="full", labels=labels, label_set_files={"main_object": "x.csv"}
+            predictions, split="full", labels=labels, label_set_files={"main_object": copy}
         )
 
 

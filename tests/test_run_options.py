@@ -56,8 +56,22 @@ def _counted(built: Counter, name: str, checks):
     ("split", "extra", "message"),
     [
         ("bogus", {}, "split: expected one of validation, imagenet_m, all, full, got 'bogus'"),
-        ("all", {"real_labels": "real.json"}, "real_labels applies to split='full' only"),
-        ("all", {"allow_unverified_real_labels": True}, "allow_unverified_real_labels applies"),
+        (
+            "all",
+            {"label_set_files": {"real": "real.json"}},
+            r"label_set_files\['real'\] applies to split='full' only, the split that scores the "
+            "ReaL labels",
+        ),
+        (
+            "imagenet_m",
+            {"allow_unverified_label_set_files": ["real"]},
+            r"allow_unverified_label_set_files=\['real'\] applies to split='full' only",
+        ),
+        (
+            "full",
+            {"label_set_files": "real.json"},
+            r"RunOptions\(label_set_files=...\): expected a",
+        ),
     ],
 )
 def test_what_is_scored_is_checked_when_the_options_are_made(split, extra, message):

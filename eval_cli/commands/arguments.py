@@ -14,24 +14,24 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from ...dataset_script.label_sets import copy_options, copy_parameter, unverified_parameter
-from ...metric import label_sets
 from ...metric.errors import ITEM_CHARS, shorten
 from .. import __version__
 from ..choices import (
     DEFAULT_CATEGORIZER_MODEL,
-    FULL_SPLIT,
-    LABEL_SPLIT_CHOICES,
-    LABEL_SPLITS,
     MIXED_PRECISIONS,
     MODEL_KINDS,
     PLACES,
-    SPLIT_CHOICES,
     ZERO_SHOT_PROMPTS,
 )
 from ..scores.predictions import FORMATS
+from .label_arguments import (
+    LabelSetOption,
+    add_label_arguments,
+    add_label_source_arguments,
+    positive_int,
+)
 
 PROG = "imagenet-multilabel"
 # API parameters that an option gives under another parameter's name: `run --model` is
@@ -46,43 +46,6 @@ _LONG_QUOTED = re.compile(rf"'([^']{{{ITEM_CHARS + 1},}})'")
 _LONG_WORD = re.compile(rf"[^\s']{{{ITEM_CHARS + 1},}}")
 
 
-def copy_flag(name: str) -> str:
-    """The option that reads another copy of label set ``name``'s file: ``--NAME-labels``."""
-    return f"--{name.replace('_', '-')}-labels"
-
-
-class _LabelSetOption(argparse.Action):
-    """An option about one label set, NAME: ``--NAME-labels PATH`` sets ``label_set_files[NAME]``
-    (a mapping, the other sets' entries kept), ``--allow-unverified-NAME-labels`` adds NAME to
-    ``allow_unverified_label_set_files`` (a tuple): as `score_predictions` and `RunOptions` take
-    them."""
-
-    def __init__(self, *args: Any, label_set: str, **kwargs: Any) -> None:
-        self.label_set = label_set
-        super().__init__(*args, **kwargs)
-
-    @property
-    def parameter(self) -> str:
-        """What it gives, as messages name it from Python (`option_names` spells it with the
-        option): ``label_set_files['real']``, ``allow_unverified_label_set_files=['real']``."""
-        if self.dest == "label_set_files":
-            return copy_parameter(self.label_set)
-        return unverified_parameter(self.label_set)
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        given = getattr(namespace, self.dest)
-        if isinstance(given, dict):
-            setattr(namespace, self.dest, {**given, self.label_set: values})
-        else:
-            setattr(namespace, self.dest, (*given, self.label_set))
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser whose usage errors show each value at most ``ITEM_CHARS`` long:
     argparse echoes an invalid ``--split`` or ``--limit`` whole, 20 kB on the screen."""
@@ -90,105 +53,6 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         message = _LONG_QUOTED.sub(lambda match: f"'{shorten(match.group(1))}'", message)
         super().error(_LONG_WORD.sub(lambda match: shorten(match.group()), message))
-
-
-def _add_label_source_arguments(
-    parser: argparse.ArgumentParser, *, labels_dataset: bool = True
-) -> None:
-    """Where the labels come from, as `LabelSource.from_cli` reads them: every command that loads
-    labels (`build` writes an annotation file's rows, so it takes no ``--labels``)."""
-    parser.add_argument(
-        "--annotations",
-        metavar="PATH",
-        help="local copy of human_accuracy_v3.0.0.json (default: download the published file "
-        "into the Hugging Face cache)"
-        + (
-            "; with --labels, the published file that checks the labels dataset"
-            if labels_dataset
-            else ""
-        ),
-    )
-    if labels_dataset:
-        parser.add_argument(
-            "--labels",
-            dest="dataset",
-            metavar="HUB_ID_OR_DIR",
-            help="a labels dataset built by `imagenet-multilabel build` or published on the Hub",
-        )
-    parser.add_argument(
-        "--allow-unverified-annotations",
-        dest="allow_unverified",
-        action="store_true",
-        help="accept an --annotations file whose sha256 is not the published one; results are "
-        "then marked unverified",
-    )
-    parser.add_argument(
-        "--label-patch",
-        dest="patches",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="label patch file(s) (as the review page downloads them) applied to the labels, "
-        "which then get a patched version (3.0.0+patch.<sha256>) and are never the official "
-        "ones; patches that disagree on a pair are refused (merge them with `imagenet-multilabel "
-        "patches merge`)",
-    )
-
-
-def _add_label_arguments(
-    parser: argparse.ArgumentParser, *, default_split: str, full_split: bool = False
-) -> None:
-    """The label options shared by `score`, `run` and `analyze`."""
-    _add_label_source_arguments(parser)
-    parser.add_argument(
-        "--split",
-        choices=SPLIT_CHOICES if full_split else LABEL_SPLIT_CHOICES,
-        default=default_split,
-        help=f"which split to score (default: {default_split}; all: {', '.join(LABEL_SPLITS)})"
-        + (
-            f"; {FULL_SPLIT}: every label set: all 50,000 validation images ("
-            + ", ".join(label_set.title for label_set in label_sets.in_split(FULL_SPLIT))
-            + ") plus every label split"
-            if full_split
-            else ""
-        ),
-    )
-    parser.set_defaults(label_set_files={}, allow_unverified_label_set_files=())
-    for name, what in copy_options().items() if full_split else ():
-        flag = copy_flag(name)
-        parser.add_argument(
-            flag,
-            dest="label_set_files",
-            action=_LabelSetOption,
-            label_set=name,
-            metavar="PATH",
-            help=f"with --split {label_sets.by_name(name).split}: {what}; its sha256 must be the "
-            "published one",
-        )
-        parser.add_argument(
-            f"--allow-unverified-{flag[2:]}",
-            dest="allow_unverified_label_set_files",
-            action=_LabelSetOption,
-            label_set=name,
-            nargs=0,
-            help=f"accept a {flag} file whose sha256 is not the published one; results are "
-            "then marked unverified",
-        )
-    parser.add_argument(
-        "--limit",
-        type=_positive_int,
-        metavar="N",
-        help="only the first N images (by image id) of each chosen split: a quick smoke test; "
-        "results are marked partial, and the summary names each limited split",
-    )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit with status 3 when the results are not official: partial (--limit), "
-        "incomplete, or on labels that are not the published ones (unverified, unchecked or "
-        "patched with --label-patch), e.g. in CI",
-    )
 
 
 def _add_categorizer_argument(parser: argparse.ArgumentParser, images: str, dest: str) -> None:
@@ -218,7 +82,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV or JSONL with file_name and prediction (and optionally top5); the formats are "
         "below",
     )
-    _add_label_arguments(parser, default_split="validation", full_split=True)
+    add_label_arguments(parser, default_split="validation", full_split=True)
     parser.add_argument("--output", metavar="FILE", help="write the results JSON here")
 
 
@@ -306,7 +170,7 @@ def add_evaluation_arguments(
         "the model runs; either way each image is fully decoded once, during the run, and any "
         "that fail are listed after the others are predicted",
     )
-    _add_label_arguments(parser, default_split=default_split, full_split=True)
+    add_label_arguments(parser, default_split=default_split, full_split=True)
     compute = parser.add_argument_group("compute")
     compute.add_argument(
         "--batch-size",
@@ -366,15 +230,9 @@ def _batch_size(value: str) -> int | str:
     return int(value)
 
 
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return int(value)
-
-
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="new or empty directory to write")
-    _add_label_source_arguments(parser, labels_dataset=False)
+    add_label_source_arguments(parser, labels_dataset=False)
     parser.add_argument(
         "--images",
         metavar="SOURCE",
@@ -411,7 +269,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="CSV or JSONL predictions file (output in analysis/ next to it)",
     )
-    _add_label_arguments(parser, default_split="all")
+    add_label_arguments(parser, default_split="all")
     parser.add_argument(
         "--images",
         metavar="SOURCE",
@@ -447,7 +305,7 @@ def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
         help="where leaderboard.md, leaderboard.csv, leaderboard.html and the plots go "
         "(default: leaderboard)",
     )
-    _add_label_source_arguments(parser)
+    add_label_source_arguments(parser)
 
 
 def _add_hub_target_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
@@ -487,7 +345,7 @@ def add_push_results_arguments(parser: argparse.ArgumentParser) -> None:
     _add_hub_target_arguments(parser, "dataset repository")
     parser.add_argument(
         "--files-per-commit",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="files per commit (default: 100, the Hub's advice for uploads over HTTP)",
     )
@@ -517,10 +375,10 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where compare.json, compare.md, compare.csv, queue.jsonl and the plot go",
     )
-    _add_label_source_arguments(parser)
+    add_label_source_arguments(parser)
     parser.add_argument(
         "--min-models",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="a slice candidate is an image at least K models get wrong with a major mistake "
         "(default: all the models)",
@@ -554,7 +412,7 @@ def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
     )
     merge.add_argument(
         "--min-agreement",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         metavar="N",
         help="keep a verdict given by at least N reviewers and by more than any other (default: 2)",
@@ -570,7 +428,7 @@ def option_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
         action = actions.pop(0)
         if isinstance(action, argparse._SubParsersAction):
             actions += action.choices[getattr(args, action.dest)]._actions
-        elif isinstance(action, _LabelSetOption):  # one option per label set
+        elif isinstance(action, LabelSetOption):  # one option per label set
             names[action.parameter] = action.option_strings[0]
         elif action.option_strings:
             names[action.dest] = max(action.option_strings, key=len)

@@ -11,7 +11,7 @@ from typing import Any
 
 from safetensors import SafetensorError  # a weights file that is not safetensors (transformers')
 
-from ....metric.errors import named
+from ...metric.errors import named
 from .errors import ModelLoadError
 from .source import ModelSource
 
