@@ -31,6 +31,7 @@ from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli import frame
 from imagenet_multilabel.eval_cli.commands import arguments, cli
 from imagenet_multilabel.eval_cli.engine.run_options import RunOptions
+from imagenet_multilabel.eval_cli.models.categorizer import NamedCategorizer
 from imagenet_multilabel.eval_cli.outputs import LOCK_FILE
 from imagenet_multilabel.eval_cli.scores import score as score_module
 from imagenet_multilabel.metric.errors import ToolkitError
@@ -164,6 +165,7 @@ def _workspace(root: Path) -> dict[str, Path]:
         "images": "images/ILSVRC2012_val_00000001.JPEG",
         "model": "model/config.json",
         "model2": "model2/config.json",
+        "clip": "clip/config.json",
         "built": "built/README.md",
         "tree": "tree/model/results.json",
     }
@@ -173,7 +175,7 @@ def _workspace(root: Path) -> dict[str, Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("org/other-model\n" if key == "models_file" else "{}\n")
         paths[key] = path
-    for key in ("labels", "run", "images", "model", "model2", "built"):
+    for key in ("labels", "run", "images", "model", "model2", "clip", "built"):
         paths[key] = paths[key].parent
     paths["tree"] = paths["tree"].parent.parent
     return paths
@@ -214,6 +216,7 @@ CASES = {
             "predictions": ws["run"] / "predictions.jsonl",
             **_labels(ws),
             "images": ws["images"],
+            "categorizer": ws["clip"],
             "output_dir": out / "analysis",
         },
     ),
@@ -238,6 +241,7 @@ CASES = {
             "inputs": [ws["predictions"], ws["run"]],
             **_labels(ws),
             "images": ws["images"],
+            "categorizer": ws["clip"],
             "output_dir": out / "comparison",
         },
     ),
@@ -276,6 +280,7 @@ CASES = {
             "images": ws["images"],
             **_labels(ws),
             "label_set_files": {"real": ws["real"]},
+            "categorizer_model": ws["clip"],
             "output_dir": out / "run",
         },
         {"split": "full"},
@@ -289,6 +294,7 @@ CASES = {
             "images": ws["images"],
             **_labels(ws),
             "label_set_files": {"real": ws["real"]},
+            "categorizer_model": ws["clip"],
             "output_dir": out / "sweep",
         },
         {"split": "full"},
@@ -336,11 +342,19 @@ def _spelled(command: str, name: str, surface: str, value: Any = None) -> str:
 def _option(parser: argparse.ArgumentParser, name: str, key: Any = None) -> str:
     """The option that gives parameter ``name`` (the key ``key`` of a mapping), as errors
     name it."""
-    dest = arguments.SAME_OPTION.get(name, name)
+    dest = _dest(parser, name)
     (action,) = [
         a for a in parser._actions if a.dest == dest and getattr(a, "label_set", key) == key
     ]
     return max(action.option_strings, key=len) if action.option_strings else action.metavar
+
+
+def _dest(parser: argparse.ArgumentParser, name: str) -> str:
+    """The option's ``dest`` that gives parameter ``name``: the name itself, or the parameter
+    the option is stored under (`arguments.SAME_OPTION`)."""
+    if any(action.dest == name for action in parser._actions):
+        return name
+    return arguments.SAME_OPTION[name]
 
 
 def _argv(case: Case, values: dict[str, Any]) -> list[str]:
@@ -355,7 +369,7 @@ def _argv(case: Case, values: dict[str, Any]) -> list[str]:
         if isinstance(value, Mapping):
             options += [part for k, v in value.items() for part in (_option(parser, name, k), v)]
             continue
-        (action,) = [a for a in parser._actions if a.dest == arguments.SAME_OPTION.get(name, name)]
+        (action,) = [a for a in parser._actions if a.dest == _dest(parser, name)]
         items = [str(v) for v in value] if isinstance(value, list) else [str(value)]
         if not action.option_strings:
             positional += items
@@ -379,6 +393,8 @@ def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
     keywords = {k: v for k, v in all_values.items() if k not in label_fields}
     if labels:
         keywords["labels"] = LabelSource(**labels)
+    if isinstance(keywords.get("categorizer"), str | os.PathLike):  # as the command line does
+        keywords["categorizer"] = NamedCategorizer(str(keywords["categorizer"]))
     positional = [keywords.pop(name) for name in ("paths", "model", "models") if name in keywords]
     for name in ("folder", "tree"):
         if name in keywords:

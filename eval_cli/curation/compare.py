@@ -64,7 +64,16 @@ from ...metric.references import NUM_CLASSES, References
 from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, WRONG, judge, score
 from .. import outputs
 from ..analysis import review
-from ..frame import FILE_OR_FOLDER, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
+from ..frame import (
+    CATEGORIZER,
+    FILE_OR_FOLDER,
+    FOLDER,
+    IMAGES,
+    LABEL_FILES,
+    Read,
+    Write,
+    command,
+)
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.score import label_set_scores
@@ -446,6 +455,7 @@ def major_mistake_candidates(
     ),
     LABEL_FILES,
     IMAGES,
+    CATEGORIZER,
     Write(
         "output_dir",
         FOLDER,

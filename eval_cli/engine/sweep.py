@@ -27,6 +27,7 @@ from ...metric.errors import (
     not_a_regular_file,
 )
 from ..frame import (
+    CATEGORIZER_MODEL,
     FILE,
     FOLDER,
     IMAGES,
@@ -215,11 +216,12 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
 
 def _run_options(output_dir: Write) -> Options:
     """`RunOptions` as the frame sees it (also as the function's keywords): the label sets'
-    files read, ``output_dir`` written, every other option plain."""
+    files and the categorizer's model read, ``output_dir`` written, every other option plain."""
+    categorizer_model = Read("categorizer_model", SOURCE, expected=CATEGORIZER_MODEL, whole=True)
     return Options(
         "options",
         RunOptions,
-        (LABEL_SET_FILES, output_dir),
+        (LABEL_SET_FILES, categorizer_model, output_dir),
         plain=(
             "split",
             "limit",

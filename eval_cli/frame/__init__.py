@@ -54,6 +54,8 @@ from typing import Any, TypeVar
 
 from ...dataset_script.labels import loading
 from .declarations import (
+    CATEGORIZER,
+    CATEGORIZER_MODEL,
     FILE,
     FILE_OR_FOLDER,
     FOLDER,
@@ -70,6 +72,8 @@ from .declarations import (
 from .guards import Call, OutputOverwritesInputError, UnusablePathError
 
 __all__ = [
+    "CATEGORIZER",
+    "CATEGORIZER_MODEL",
     "FILE",
     "FILE_OR_FOLDER",
     "FOLDER",

@@ -124,5 +124,17 @@ LABEL_SET_FILES = Read(
     "label_set_files", FILE, expected="a copy of the label set's published file", many=True
 )
 
+# The CLIP-like model that judges the taxonomy's image rules: named (`RunOptions.categorizer_model`)
+# or as the `ImageRuleMaker` that `analyze` and `compare` take (its ``model_id``); a model folder
+# is read whole.
+CATEGORIZER_MODEL = "a CLIP or SigLIP model: a Hub id or a model folder"
+CATEGORIZER = Read(
+    "categorizer",
+    SOURCE,
+    expected=CATEGORIZER_MODEL,
+    whole=True,
+    path_of=lambda categorizer: getattr(categorizer, "model_id", None),
+)
+
 # An image source (`dataset_script.images.choose`): a tar, a folder read whole, or a Hub dataset.
 IMAGES = Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True)
