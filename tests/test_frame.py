@@ -670,10 +670,18 @@ def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case
     case = CASES[case_name]
     item = _item(case, name)
     values = case.values(workspace, tmp_path / "out")
-    victim = _copy(_first(values["annotations"]), tmp_path / "victim.json")
+    read = next(  # an input file of the case, which a link at the lock may point to
+        r.name
+        for r in _declared(case)
+        if isinstance(r, frame.Read) and r.name in values and _first(values[r.name]).is_file()
+    )
+    victim = _copy(_first(values[read]), tmp_path / "victim.json")
     elsewhere = _copy(victim, tmp_path / "elsewhere.json")
-    values = _replaced(values, "annotations", victim)
-    folders = [Path(values[name])] if item.folders is None else item.folders(values)
+    values = _replaced(values, read, victim)
+    if item.folders is not None:
+        folders = item.folders(values)
+    else:  # the folder written, or the one holding the file written
+        folders = [Path(values[name]) if item.kind == frame.FOLDER else Path(values[name]).parent]
     assert _api_call(case, values, _frame_only(case)) == "passed the frame"
     assert not any(folder.exists() for folder in folders)  # made for the lock, left empty
     lock = folders[0] / LOCK_FILE

@@ -256,9 +256,7 @@ def test_output_and_conflicts_in_one_file_are_refused(tmp_path: Path, capsys) ->
     for conflicts in (merged, tmp_path / "sub" / ".." / "m.json", tmp_path / "linked.jsonl"):
         args = ["patches", "merge", *map(str, paths), "--output", str(merged)]
         assert main([*args, "--conflicts", str(conflicts)]) == 2
-        assert "are one file; the conflicts would replace the merged patch" in (
-            capsys.readouterr().err
-        )
+        assert "error: --output and --conflicts are one file " in capsys.readouterr().err
     assert merged.read_text() == "old"
 
 
@@ -287,7 +285,7 @@ def test_patch_and_conflicts_are_written_both_or_neither(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(outputs.os, "fsync", full_disk_on_the_second)
     with pytest.raises(outputs.OutputWriteError, match="none of the files was changed"):
-        merge.write_merged_patch(paths, merged, conflicts_output=conflicts)
+        merge.write_merged_patch(paths, merged, conflicts=conflicts)
     assert (merged.read_text(), conflicts.read_text()) == ("old patch", "old conflicts")
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")) == []
 
@@ -298,6 +296,6 @@ def test_a_second_merge_into_the_same_place_is_refused(tmp_path: Path) -> None:
     paths = _two_reviewers(tmp_path)
     out = tmp_path / "out"
     refused = pytest.raises(outputs.OutputDirectoryInUseError, match="in use by another command")
-    with outputs.exclusive_directory(out), refused:  # another merge holds the folder
-        merge.write_merged_patch(paths, out / "m.json", conflicts_output=tmp_path / "c.jsonl")
+    with outputs.locked_folder(out), refused:  # another merge holds the folder
+        merge.write_merged_patch(paths, out / "m.json", conflicts=tmp_path / "c.jsonl")
     assert not (out / "m.json").exists() and not (tmp_path / "c.jsonl").exists()

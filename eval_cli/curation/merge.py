@@ -35,8 +35,9 @@ def default_conflicts(values: Mapping[str, Any]) -> Path | None:
 
 @command(
     _PATCHES,
-    Write("output", FILE),
-    Write("conflicts", FILE, default=default_conflicts),
+    # Each folder they go into is locked: two merges into one place never mix their files.
+    Write("output", FILE, locked=True),
+    Write("conflicts", FILE, default=default_conflicts, locked=True),
     plain=("min_agreement",),
 )
 def write_merged_patch(
@@ -49,8 +50,8 @@ def write_merged_patch(
     """Merge ``paths`` into the patch ``output`` and write the conflicts (default:
     ``conflicts.jsonl`` beside it); return the merge report.
 
-    The two files are one result, written together (both or neither), so that a merge never
-    leaves its patch beside another merge's conflicts."""
+    The two files are one result, written together (both or neither) while their folders are
+    locked, so that a merge never leaves its patch beside another merge's conflicts."""
     expect_path(output, "write_merged_patch(output=...)")
     expect_path(conflicts, "write_merged_patch(conflicts=...)", optional=True)
     conflicts_path = Path(conflicts or default_conflicts({"output": output}))

@@ -46,9 +46,10 @@ class Read:
 @dataclass(frozen=True)
 class Write:
     """An output: a file, or a folder holding ``writes`` (subfolders end in ``/``; None: the
-    folder is written whole) and reading back ``reads_back``; ``locked``: held by one command at
-    a time. ``default``: its path when the value is None; ``folders``: the folders written under
-    the given parent (one per model of a sweep), from the call's values."""
+    folder is written whole) and reading back ``reads_back``; ``locked``: the folder (for a
+    file, the folder holding it) held by one command at a time. ``default``: its path when the
+    value is None; ``folders``: the folders written under the given parent (one per model of a
+    sweep), from the call's values."""
 
     name: str
     kind: str = FILE

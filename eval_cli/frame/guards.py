@@ -162,6 +162,8 @@ class Call:
         # A folder, with what it holds: itself no input folder (nor inside one read whole).
         self._add_output(item, spelled, path, tree=item.kind != FILE and item.writes is None)
         if item.kind == FILE:
+            if item.locked:  # the folder that holds it
+                self._lock(item, f"{LOCK_FILE} beside {spelled}", os.path.dirname(path) or ".")
             return
         written = item.writes
         if written is None and os.path.isdir(path):  # written whole: whatever it holds goes
@@ -170,7 +172,7 @@ class Call:
                 for root, _, files in os.walk(path)
                 for name in files
             )
-        for name in (*(written or ()), *((LOCK_FILE,) if item.locked else ())):
+        for name in written or ():
             inner = os.path.join(path, name.rstrip("/"))
             shown = f"{spelled}/{name.rstrip('/')}"
             self._check_kind(shown, inner, FOLDER if name.endswith("/") else FILE)
@@ -179,7 +181,18 @@ class Call:
             inner = os.path.join(path, name)
             self._check_kind(f"{spelled}/{name}", inner, FILE)
         if item.locked:
-            self.locked.append((Path(path), named(item.name)))
+            self._lock(item, f"{spelled}/{LOCK_FILE}", path)
+
+    def _lock(self, item: Write, shown: str, folder: str) -> None:
+        """``folder`` locked while the function runs, once however many outputs it holds; its
+        lock file is an output like the others."""
+        real = os.path.realpath(folder)
+        if any(os.path.realpath(locked) == real for locked, _ in self.locked):
+            return
+        inner = os.path.join(folder, LOCK_FILE)
+        self._check_kind(shown, inner, FILE)
+        self._add_output(item, shown, inner)
+        self.locked.append((Path(folder), named(item.name)))
 
     def _check_kind(self, spelled: str, path: str, kind: str) -> None:
         """An output path that exists is of its kind; the system accepts it either way."""
@@ -223,9 +236,11 @@ class Call:
                         "writing it would destroy that input: choose another "
                         f"{output.parameter}; nothing was written"
                     )
-        seen: dict[str, _Output] = {}
-        for output in self.outputs:
+        seen: dict[Any, _Output] = {}
+        for output in self.outputs:  # one path, or one file under two names (a hard link)
             earlier = seen.setdefault(output.real, output)
+            if output.identity is not None:
+                earlier = seen.setdefault(output.identity, earlier)
             if earlier.parameter != output.parameter:
                 raise OutputOverwritesInputError(
                     f"{earlier.spelled} and {output.spelled} are one file "
