@@ -36,7 +36,7 @@ from ...dataset_script.taxonomy.categories import ImageRuleMaker
 from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text, named
 from .. import outputs
 from ..choices import LABEL_SPLIT_CHOICES, check_choice
-from ..frame import CATEGORIZER, FILE, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
+from ..frame import FILE, FOLDER, LABEL_FILES, MISTAKE_IMAGES, Read, Write, command
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.predictions import Predictions, read_predictions
@@ -70,8 +70,7 @@ def default_output_dir(values: Mapping[str, Any]) -> Path | None:
         may=(RESULTS_FILE, IDENTITY_FILE),
     ),
     LABEL_FILES,
-    IMAGES,
-    CATEGORIZER,
+    *MISTAKE_IMAGES,
     Write(
         "output_dir",
         FOLDER,

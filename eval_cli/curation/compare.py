@@ -64,16 +64,7 @@ from ...metric.references import NUM_CLASSES, References
 from ...metric.scoring import CORRECT, OUTSIDE_LABEL_SET, PROBLEMATIC, UNCLEAR, WRONG, judge, score
 from .. import outputs
 from ..analysis import review
-from ..frame import (
-    CATEGORIZER,
-    FILE_OR_FOLDER,
-    FOLDER,
-    IMAGES,
-    LABEL_FILES,
-    Read,
-    Write,
-    command,
-)
+from ..frame import FILE_OR_FOLDER, FOLDER, LABEL_FILES, MISTAKE_IMAGES, Read, Write, command
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
 from ..scores.score import label_set_scores
@@ -454,8 +445,7 @@ def major_mistake_candidates(
         needs=(PREDICTIONS_FILE, RESULTS_FILE),
     ),
     LABEL_FILES,
-    IMAGES,
-    CATEGORIZER,
+    *MISTAKE_IMAGES,
     Write(
         "output_dir",
         FOLDER,

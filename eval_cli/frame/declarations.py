@@ -139,3 +139,7 @@ CATEGORIZER = Read(
 
 # An image source (`dataset_script.images.choose`): a tar, a folder read whole, or a Hub dataset.
 IMAGES = Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True)
+
+# The mistakes' images (`analyze`, `compare`): their source, and the model that judges the
+# taxonomy's image rules on them.
+MISTAKE_IMAGES = (IMAGES, CATEGORIZER)
