@@ -298,7 +298,7 @@ def test_the_command_line_offers_every_registered_kind():
 
     run = build_parser()._subparsers._group_actions[0].choices["run"]
     offered = {action.dest: action.choices for action in run._actions}
-    assert tuple(offered["model_kind"]) == KINDS
+    assert tuple(offered["kind"]) == KINDS  # --model-kind gives `kind`
 
 
 def test_every_registered_kind_is_a_module_that_claims_and_loads():
