@@ -313,7 +313,7 @@ def test_the_mistakes_by_category_are_drawn_from_the_tables_cells(tmp_path):
     board = leaderboard.write_leaderboard(folders, tmp_path / "board")
     driver = headless_chromium(tmp_path / "downloads")
     try:
-        driver.get((tmp_path / "board" / page.PAGE_FILE).resolve().as_uri())
+        driver.get((tmp_path / "board" / leaderboard.PAGE_FILE).resolve().as_uri())
         _wait_ready(driver)
         groups = driver.find_elements(By.CSS_SELECTOR, "#error_categories svg g[data-row]")
         assert len(groups) == plots.MAX_BARS  # of the 69 with categories
