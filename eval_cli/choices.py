@@ -28,6 +28,8 @@ MODEL_KINDS = ("transformers", "timm", "zero-shot")
 ZERO_SHOT_PROMPTS = ("ensemble", "single")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 PLACES = ("cpu", "device")  # where images are resized, cropped and decoded
+# Where `sweep plan` finds its models: the installed timm registry, a Hub search, a models file.
+PLAN_SOURCES = ("timm", "hub", "list")
 # The CLIP-like model that judges the taxonomy's image rules when none is named
 # (`eval_cli.models.categorizer`, which imports torch).
 DEFAULT_CATEGORIZER_MODEL = "openai/clip-vit-large-patch14"

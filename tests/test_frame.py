@@ -38,7 +38,7 @@ from imagenet_multilabel.metric.errors import ToolkitError
 
 import imagenet_multilabel
 
-_SKIPPED_DESTS = {"help", "version", "command", "patches_command"}
+_SKIPPED_DESTS = {"help", "version", "command", "patches_command", "sweep_command"}
 
 
 def _api(name: str) -> Any:
@@ -47,11 +47,17 @@ def _api(name: str) -> Any:
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    """Each command the parser offers (``patches`` as its one action ``merge``), by name."""
+    """Each command the parser offers, by name as `cli.COMMANDS` has it: ``patches`` as its one
+    action ``merge``, each action of ``sweep`` as ``sweep ACTION``."""
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for name, subparser in commands.choices.items():
         nested = [a for a in subparser._actions if isinstance(a, argparse._SubParsersAction)]
-        yield name, (next(iter(nested[0].choices.values())) if nested else subparser)
+        if not nested:
+            yield name, subparser
+        elif len(nested[0].choices) == 1:
+            yield name, next(iter(nested[0].choices.values()))
+        else:
+            yield from ((f"{name} {action}", p) for action, p in nested[0].choices.items())
 
 
 def _parameters(function: Any) -> set[str]:
@@ -168,6 +174,7 @@ def _workspace(root: Path) -> dict[str, Path]:
         "clip": "clip/config.json",
         "built": "built/README.md",
         "tree": "tree/model/results.json",
+        "manifest": "manifest.jsonl",
     }
     paths = {}
     for key, relative in files.items():
@@ -191,6 +198,7 @@ class Case:
     values: Callable[[dict[str, Path], Path], dict[str, Any]]
     plain: dict[str, Any] = field(default_factory=dict)
     api_only: tuple[str, ...] = ()  # values the command line has no option for
+    cli_extra: tuple[str, ...] = ()  # more command-line words the parser requires
 
 
 def _labels(ws: dict[str, Path]) -> dict[str, Any]:
@@ -281,6 +289,7 @@ CASES = {
             **_labels(ws),
             "label_set_files": {"real": ws["real"]},
             "categorizer_model": ws["clip"],
+            "decoded_cache": out / "decoded",
             "output_dir": out / "run",
         },
         {"split": "full"},
@@ -295,9 +304,48 @@ CASES = {
             **_labels(ws),
             "label_set_files": {"real": ws["real"]},
             "categorizer_model": ws["clip"],
+            "decoded_cache": out / "decoded",
             "output_dir": out / "sweep",
         },
         {"split": "full"},
+    ),
+    "sweep-plan": Case(
+        "sweep plan",
+        "sweeps.plan:write_plan",
+        lambda ws, out: {"models": ws["models_file"], "output": out / "manifest.jsonl"},
+        {"source": "list"},
+    ),
+    "sweep-run": Case(
+        "sweep run",
+        "sweeps.execute:sweep_shard",
+        lambda ws, out: {
+            "manifest": ws["manifest"],
+            "images": ws["images"],
+            **_labels(ws),
+            "label_set_files": {"real": ws["real"]},
+            "categorizer_model": str(ws["clip"]),  # RunOptions takes a model's name or folder
+            "decoded_cache": out / "decoded",
+            "output_dir": out / "tree",
+        },
+        {"split": "full"},
+        api_only=("categorizer_model",),  # a RunOptions field `sweep run` does not offer
+    ),
+    "sweep-slurm": Case(
+        "sweep slurm",
+        "sweeps.slurm:write_job_array",
+        lambda ws, out: {
+            "manifest": ws["manifest"],
+            "script": out / "sweep.sbatch",
+            "logs": out / "logs",
+        },
+        {"array": 2, "run_arguments": ["manifest.jsonl"]},
+        api_only=("logs", "run_arguments"),  # the command line puts the logs in the tree
+        cli_extra=("--images", "images"),  # passed on to each task, not read here
+    ),
+    "sweep-status": Case(
+        "sweep status",
+        "sweeps.status:sweep_status",
+        lambda ws, out: {"tree": ws["tree"], "manifest": ws["manifest"]},
     ),
 }
 
@@ -361,7 +409,7 @@ def _argv(case: Case, values: dict[str, Any]) -> list[str]:
     """The command line of ``values``: positional arguments first, then each option (one per
     key of a mapping)."""
     parser = _command_parser(case.command)
-    prefix = ["patches", "merge"] if case.command == "patches" else [case.command]
+    prefix = ["patches", "merge"] if case.command == "patches" else case.command.split()
     positional, options = [], []
     for name, value in {**values, **case.plain}.items():
         if name in case.api_only:
@@ -379,7 +427,7 @@ def _argv(case: Case, values: dict[str, Any]) -> list[str]:
             options += [part for item in items for part in (action.option_strings[-1], item)]
         else:
             options += [action.option_strings[-1], *items]
-    return [*prefix, *positional, *[str(option) for option in options]]
+    return [*prefix, *positional, *[str(option) for option in options], *case.cli_extra]
 
 
 def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
@@ -393,11 +441,17 @@ def _api_call(case: Case, values: dict[str, Any], function: Any = None) -> Any:
     keywords = {k: v for k, v in all_values.items() if k not in label_fields}
     if labels:
         keywords["labels"] = LabelSource(**labels)
+    run_fields = {f.name for f in dataclasses.fields(RunOptions)}
+    takes_keywords = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    if "options" in parameters and not takes_keywords:  # a RunOptions, as the command line does
+        options = {k: keywords.pop(k) for k in list(keywords) if k in run_fields}
+        keywords["options"] = RunOptions(**options)
     if isinstance(keywords.get("categorizer"), str | os.PathLike):  # as the command line does
         keywords["categorizer"] = NamedCategorizer(str(keywords["categorizer"]))
-    positional = [keywords.pop(name) for name in ("paths", "model", "models") if name in keywords]
+    first = next(iter(parameters))  # given positionally where the API names it so
+    positional = [keywords.pop(first)] if first in ("paths", "model", "models") else []
     for name in ("folder", "tree"):
-        if name in keywords:
+        if name in keywords and "repo_id" in keywords:
             positional = [keywords.pop(name), keywords.pop("repo_id")]
     assert set(keywords) <= set(parameters) | {f.name for f in dataclasses.fields(RunOptions)}
     return function(*positional, **keywords)
@@ -485,7 +539,7 @@ def _read_guards(
     if given.is_dir():
         for name in (*item.needs, *item.may):
             folder = _copy(given, tmp / f"fifo-{name}")
-            (folder / name).unlink()
+            (folder / name).unlink(missing_ok=True)
             fifo(folder / name)
             guards.append((folder, f"{spelled}/{name}", "is a FIFO (named pipe)"))
         for name in item.needs:
@@ -630,6 +684,8 @@ def test_no_output_is_an_input_under_any_name(
     """Each output aimed at each input file under every name (an output file, or a file its
     folder writes, naming the input), and placed inside each folder read whole."""
     case = CASES[case_name]
+    if surface == "cli" and name in case.api_only:
+        pytest.skip(f"{case.command} has no option for {name}")
     item = _item(case, name)
     monkeypatch.chdir(tmp_path)
     for read in [read for read in _declared(case) if isinstance(read, frame.Read)]:
@@ -731,13 +787,17 @@ def test_the_label_cache_is_examined(workspace, tmp_path, capsys, monkeypatch, c
     ],
 )
 def test_no_two_outputs_are_one_file(workspace, tmp_path, capsys, case_name, surface):
-    """`patches merge --output m.json --conflicts m.json` wrote both into one file."""
+    """`patches merge --output m.json --conflicts m.json` wrote both into one file; a decoded
+    cache that is a sweep's output folder would have held the models' folders."""
     case = CASES[case_name]
     values = case.values(workspace, tmp_path / "out")
     first, *others = _pairs_of(case, frame.Write)
     for other in others:
+        if surface == "cli" and other in case.api_only:
+            continue
         message = _refused(case, {**values, other: values[first]}, surface, capsys)
-        assert " are one file " in message and _spelled(case.command, other, surface) in message
+        assert " are one file " in message or " lies inside " in message, message
+        assert _spelled(case.command, other, surface) in message
 
 
 def test_each_case_passes_the_frame(workspace, tmp_path):

@@ -65,7 +65,7 @@ def test_three_shards_write_the_tree_one_process_writes(workspace, one_process, 
 def test_status_says_done_failed_running_missing(workspace, one_process, tmp_path, capsys):
     tree = Path(shutil.copytree(one_process, tmp_path / "tree"))
     (_folder(tree, workspace, "vit") / "results.json").unlink()
-    with outputs.exclusive_directory(_folder(tree, workspace, "convnext")):
+    with outputs.locked_folder(_folder(tree, workspace, "convnext")):
         assert main(["sweep", "status", str(tree)]) == 0
     lines = capsys.readouterr().out.splitlines()
     states = {line.split()[1]: line for line in lines[1:-1]}
@@ -113,7 +113,7 @@ def test_a_model_held_by_another_process_is_left_to_it(workspace, one_process, t
     tree = Path(shutil.copytree(one_process, tmp_path / "tree"))
     for name in ("vit", "broken"):
         (_folder(tree, workspace, name) / "results.json").unlink(missing_ok=True)
-    with outputs.exclusive_directory(_folder(tree, workspace, "broken")):
+    with outputs.locked_folder(_folder(tree, workspace, "broken")):
         assert main(sweep_run_args(workspace, tree)) == 0
     captured = capsys.readouterr()
     assert "is in use by another command" in captured.err

@@ -12,8 +12,9 @@ constants the code checks against.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from ...metric.errors import ITEM_CHARS, shorten
 from .. import __version__
@@ -27,6 +28,7 @@ from .label_arguments import (
 from .run_arguments import add_categorizer_argument, add_run_arguments
 
 PROG = "imagenet-multilabel"
+Options = TypeVar("Options")
 # API parameters that an option gives under another parameter's name: `run --model` is
 # `evaluate_model(model=...)` once, `evaluate_models(models=[...])` for several;
 # `--categorizer-model` is `RunOptions.categorizer_model`, and `analyze`'s and `compare`'s
@@ -247,6 +249,12 @@ def add_patches_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="keep a verdict given by at least N reviewers and by more than any other (default: 2)",
     )
+
+
+def options_of(cls: type[Options], args: argparse.Namespace) -> Options:
+    """An option object built once from the options of its fields' names."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return cls(**{f.name: getattr(args, f.name) for f in fields if hasattr(args, f.name)})
 
 
 def option_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:

@@ -14,7 +14,6 @@ torch.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import os
 import sys
@@ -26,9 +25,8 @@ from ...dataset_script.labels.loading import LabelSource
 from ...metric.errors import ToolkitError, spelled_as
 from .. import require_run_extra
 from ..engine.run_options import RunOptions
-from .arguments import build_parser, option_names
-from .sweep_cli import handle_sweep
-from .sweep_cli import interrupted as sweep_interrupted
+from . import sweep_cli
+from .arguments import build_parser, option_names, options_of
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 Options = TypeVar("Options")
@@ -50,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with spelled_as(option_names(parser, args)):
         try:
-            return COMMANDS[args.command].handler(args)
+            return COMMANDS[command_name(args)].handler(args)
         except ToolkitError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -65,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
                 gc.freeze()
 
 
-def options_of(cls: type[Options], args: argparse.Namespace) -> Options:
-    """An option object built once from the options of its fields' names."""
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    return cls(**{f.name: getattr(args, f.name) for f in fields if hasattr(args, f.name)})
+def command_name(args: argparse.Namespace) -> str:
+    """The command ``args`` chose, as `COMMANDS` names it: ``sweep ACTION`` for a sweep."""
+    if args.command == "sweep":
+        return f"sweep {args.sweep_command}"
+    return args.command
 
 
 def _interrupted(args: argparse.Namespace) -> str:
@@ -88,7 +87,7 @@ def _interrupted(args: argparse.Namespace) -> str:
             "some may be missing or from an earlier run: run the same command again"
         )
     if args.command == "sweep":
-        return sweep_interrupted(args)
+        return sweep_cli.interrupted(args)
     if args.command in ("push", "push-metric"):
         return (
             "interrupted; nothing was committed to the repository (it may have been created): "
@@ -358,5 +357,13 @@ COMMANDS: dict[str, Command] = {
     "leaderboard": Command(_leaderboard, ("leaderboard.board:write_leaderboard",)),
     "compare": Command(_compare, ("curation.compare:compare_models",)),
     "patches": Command(_patches, ("curation.merge:write_merged_patch",)),
-    "sweep": Command(handle_sweep, ()),
+    "sweep plan": Command(sweep_cli.plan_command, ("sweeps.plan:write_plan",)),
+    "sweep run": Command(sweep_cli.run_command, ("sweeps.execute:sweep_shard",), ("strict",)),
+    # Its other options are `sweep run`'s, passed on to each task (framed when the task runs).
+    "sweep slurm": Command(
+        sweep_cli.slurm_command,
+        ("sweeps.slurm:write_job_array", "sweeps.execute:sweep_shard"),
+        ("strict",),
+    ),
+    "sweep status": Command(sweep_cli.status_command, ("sweeps.status:sweep_status",)),
 }

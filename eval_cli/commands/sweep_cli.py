@@ -1,6 +1,7 @@
 """`imagenet-multilabel sweep ACTION`: the arguments of `plan`, `run`, `slurm` and `status`, and
-their handlers, which hand the values to `eval_cli.sweeps` (imported when called, so `sweep
-status` never loads a model library it does not need).
+their handlers, which hand the values to the framed API functions of `eval_cli.sweeps`
+(`SWEEP_COMMANDS`; imported when called, so `sweep status` never loads a model library it does
+not need).
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import sys
 from pathlib import Path
 
 from ...dataset_script.labels.loading import LabelSource
-from ...metric.errors import ToolkitError
-from ..engine.run_options import RunOptions, require_run_extra
-from . import arguments
+from ...metric.errors import ToolkitError, named
+from .. import require_run_extra
+from ..choices import PLAN_SOURCES
+from ..engine.run_options import RunOptions
+from .arguments import options_of
+from .label_arguments import positive_int
+from .run_arguments import add_evaluation_arguments
 
 # `sweep slurm`'s own options; everything else it takes is `sweep run`'s, passed on to each task.
 _SLURM_ONLY = (
@@ -26,7 +31,6 @@ _SLURM_ONLY = (
     "script",
     "submit",
 )
-_SOURCES = ("timm", "hub", "list")  # eval_cli.sweeps.plan.SOURCES, which imports no more
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +74,7 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from",
         dest="source",
-        choices=_SOURCES,
+        choices=PLAN_SOURCES,
         default="timm",
         help="timm: the installed timm's pretrained tags (offline); hub: the Hub's image "
         "classifiers trained on imagenet-1k (online); list: a --models file (default: timm)",
@@ -96,7 +100,7 @@ def _add_shard_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="run shard K of N (K from 0); default: SLURM's array task (SLURM_ARRAY_TASK_ID of "
         "SLURM_ARRAY_TASK_COUNT), else the whole manifest",
     )
-    arguments.add_evaluation_arguments(
+    add_evaluation_arguments(
         parser,
         parser.add_argument_group("model"),
         default_split="all",
@@ -110,11 +114,11 @@ def _add_shard_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
     slurm = parser.add_argument_group("SLURM")
     slurm.add_argument(
-        "--array", type=arguments._positive_int, required=True, metavar="N", help="tasks (shards)"
+        "--array", type=positive_int, required=True, metavar="N", help="tasks (shards)"
     )
     slurm.add_argument("--partition", help="the partition (default: the cluster's)")
     slurm.add_argument("--gpus-per-task", metavar="GPUS", help="e.g. 1, or a100:1")
-    slurm.add_argument("--cpus-per-task", type=arguments._positive_int, metavar="N")
+    slurm.add_argument("--cpus-per-task", type=positive_int, metavar="N")
     slurm.add_argument("--time", help="each task's time limit, e.g. 08:00:00")
     slurm.add_argument("--job-name", default="imagenet-multilabel-sweep")
     slurm.add_argument(
@@ -132,38 +136,18 @@ def _add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
     slurm.add_argument("--submit", action="store_true", help="submit it with sbatch")
 
 
-def handle_sweep(args: argparse.Namespace) -> int:
-    return {"plan": _plan, "run": _run, "slurm": _slurm, "status": _status}[args.sweep_command](
-        args
-    )
-
-
-def _plan(args: argparse.Namespace) -> int:
-    from .. import outputs
+def plan_command(args: argparse.Namespace) -> int:
     from ..sweeps import plan
-    from ..sweeps.manifest import write_manifest
 
-    if (args.source == "list") != (args.models is not None):
-        raise ToolkitError("--models FILE goes with --from list, and --from list needs it")
-    outputs.refuse_overwriting_inputs({"--output": args.output}, {"--models": args.models})
-    if args.source == "timm":
-        entries = plan.plan_from_timm(args.patterns)
-    elif args.source == "hub":
-        entries = plan.plan_from_hub(args.patterns)
-    else:
-        entries = plan.plan_from_list(args.models, args.patterns)
-    if not entries:
-        raise ToolkitError(
-            f"no model of --from {args.source} matches {' '.join(args.patterns)!r}; nothing "
-            "was written"
-        )
-    write_manifest(args.output, entries)
+    entries = plan.write_plan(
+        args.patterns, source=args.source, models=args.models, output=args.output
+    )
     print(plan.plan_summary(entries))
     print(f"wrote {args.output}")
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
     """The shard's table; exit 2 if a model failed, else 3 with --strict if any results of this
     shard are not official."""
     require_run_extra("sweep run")
@@ -172,15 +156,13 @@ def _run(args: argparse.Namespace) -> int:
     from ..engine.sweep import sweep_report
     from ..scores import results
     from ..sweeps.execute import shard_summary, sweep_shard
-    from ..sweeps.shards import Shard
 
-    options = RunOptions.from_cli(args)
     report = sweep_shard(
         args.manifest,
         args.images,
-        shard=Shard.parse(args.shard),
-        labels=LabelSource.from_cli(args),
-        options=options,
+        shard=args.shard,
+        labels=options_of(LabelSource, args),
+        options=options_of(RunOptions, args),
     )
     if PartialState().is_main_process:
         if report.outcomes:
@@ -196,34 +178,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _slurm(args: argparse.Namespace) -> int:
+def slurm_command(args: argparse.Namespace) -> int:
     from ..sweeps import slurm
-    from ..sweeps.execute import DEFAULT_TREE, SWEEP_FOLDER
-    from ..sweeps.manifest import read_manifest
+    from ..sweeps.manifest import DEFAULT_TREE, SWEEP_FOLDER
 
     if args.shard is not None:
-        raise ToolkitError("--shard: sweep slurm gives task K of --array N the shard K/N itself")
-    RunOptions.from_cli(args)  # what each task would refuse, refused now
-    scored = [entry for entry in read_manifest(args.manifest) if entry.skipped is None]
+        raise ToolkitError(
+            f"{named('shard')}: sweep slurm gives task K of --array N the shard K/N itself"
+        )
+    options_of(RunOptions, args)  # what each task would refuse, refused now
     folder = Path(args.output_dir or DEFAULT_TREE) / SWEEP_FOLDER
     script = Path(args.script) if args.script else folder / slurm.SCRIPT_NAME
-    logs = (folder / slurm.LOGS).resolve()
-    job = slurm.ArrayJob(
-        args.array,
-        args.partition,
-        args.gpus_per_task,
-        args.cpus_per_task,
-        args.time,
-        args.job_name,
-        tuple(args.sbatch_option),
+    scored, job_id = slurm.write_job_array(
+        args.manifest,
+        script,
+        logs=folder / slurm.LOGS,
+        run_arguments=_run_command_line(args),
+        array=args.array,
+        partition=args.partition,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task,
+        time=args.time,
+        job_name=args.job_name,
+        sbatch_option=args.sbatch_option,
+        submit=args.submit,
     )
-    text = slurm.sbatch_script(job, _run_command_line(args), logs)
-    slurm.write_script(script, text, logs)
-    print(f"wrote {script}: {args.array} task(s) over {len(scored):,} model(s); logs in {logs}")
-    if args.array > len(scored):
-        print(f"note: {args.array - len(scored)} task(s) will have no model to run")
-    if args.submit:
-        job_id = slurm.submit(script)
+    logs = (folder / slurm.LOGS).resolve()
+    print(f"wrote {script}: {args.array} task(s) over {scored:,} model(s); logs in {logs}")
+    if args.array > scored:
+        print(f"note: {args.array - scored} task(s) will have no model to run")
+    if job_id is not None:
         print(f"submitted job {job_id}; follow it with `imagenet-multilabel sweep status TREE`")
     else:
         print(f"submit it with: sbatch {script}")
@@ -248,21 +232,10 @@ def _run_command_line(args: argparse.Namespace) -> list[str]:
     return words
 
 
-def _status(args: argparse.Namespace) -> int:
-    from ..sweeps.execute import MANIFEST_COPY, SWEEP_FOLDER
-    from ..sweeps.manifest import read_manifest
-    from ..sweeps.status import status_report, tree_status
+def status_command(args: argparse.Namespace) -> int:
+    from ..sweeps.status import status_report, sweep_status
 
-    tree = Path(args.tree)
-    if not tree.is_dir():
-        raise ToolkitError(f"results tree {str(tree)!r} is not a folder; expected `sweep run`'s")
-    manifest = Path(args.manifest) if args.manifest else tree / SWEEP_FOLDER / MANIFEST_COPY
-    if not args.manifest and not manifest.exists():
-        raise ToolkitError(
-            f"{str(tree)!r} holds no {SWEEP_FOLDER}/{MANIFEST_COPY} (no `sweep run` has started "
-            "there yet); pass the manifest with --manifest FILE"
-        )
-    print(status_report(tree_status(read_manifest(manifest), tree)))
+    print(status_report(sweep_status(args.tree, manifest=args.manifest)))
     return 0
 
 

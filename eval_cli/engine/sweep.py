@@ -214,14 +214,20 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
     return "\n".join([*results._table(header, rows), *errors])
 
 
-def _run_options(output_dir: Write) -> Options:
+def run_options_declaration(output_dir: Write) -> Options:
     """`RunOptions` as the frame sees it (also as the function's keywords): the label sets'
-    files and the categorizer's model read, ``output_dir`` written, every other option plain."""
+    files and the categorizer's model read, the decoded cache and ``output_dir`` written (the
+    cache whole: no input may lie inside it), every other option plain."""
     categorizer_model = Read("categorizer_model", SOURCE, expected=CATEGORIZER_MODEL, whole=True)
     return Options(
         "options",
         RunOptions,
-        (LABEL_SET_FILES, categorizer_model, output_dir),
+        (
+            LABEL_SET_FILES,
+            categorizer_model,
+            Write("decoded_cache", FOLDER, writes=None),
+            output_dir,
+        ),
         plain=(
             "split",
             "limit",
@@ -263,7 +269,7 @@ def _model_path(model: str | ModelSpec) -> Any:
     Read("model", SOURCE, expected=_MODEL, whole=True),
     IMAGES,
     LABEL_FILES,
-    _run_options(
+    run_options_declaration(
         Write(
             "output_dir",
             FOLDER,
@@ -323,7 +329,7 @@ def _sweep_folders(values: Mapping[str, Any]) -> list[Path]:
     Read("models_file", FILE, expected="a models file, one model a line"),
     IMAGES,
     LABEL_FILES,
-    _run_options(Write("output_dir", FOLDER, folders=_sweep_folders, **_RUN_FOLDER)),
+    run_options_declaration(Write("output_dir", FOLDER, folders=_sweep_folders, **_RUN_FOLDER)),
 )
 def evaluate_models(
     models: Sequence[str | ModelSpec],

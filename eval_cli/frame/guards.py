@@ -225,7 +225,8 @@ class Call:
     # -- overlaps, locks, the call -----------------------------------------------------------
 
     def refuse_overlaps(self) -> None:
-        """No output is an input under any name, and no two outputs are one file."""
+        """No output is an input under any name, no two outputs are one file, and none lies
+        inside a folder that another output writes (whole, or as its subfolder)."""
         for output in self.outputs:
             for given in self.inputs:
                 how = _overlap(output, given)
@@ -247,6 +248,14 @@ class Call:
                     f"{_shown(output.path)}; each output needs its own: choose another "
                     f"{output.parameter}; nothing was written"
                 )
+        for whole in [output for output in self.outputs if output.tree]:
+            for output in self.outputs:  # nor inside a folder another output writes whole
+                if output.parameter != whole.parameter and _inside(output.real, whole.real):
+                    raise OutputOverwritesInputError(
+                        f"{output.spelled} {_shown(output.path)} lies inside {whole.spelled}, "
+                        "which another output writes: each output needs its own place: choose "
+                        f"another {output.parameter}; nothing was written"
+                    )
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[None]:

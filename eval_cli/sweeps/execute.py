@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,12 @@ from ..engine.distributed import accelerator_for, on_main
 from ..engine.launch import Launch, open_launch
 from ..engine.run import MAX_MODELS_SHARING_DECODE, run_models
 from ..engine.run_options import RunOptions
-from ..engine.sweep import ModelSpec, Outcome
+from ..engine.sweep import ModelSpec, Outcome, run_options_declaration
+from ..frame import FILE, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
 from ..models import ModelLoadError, model_problem
-from .manifest import ManifestEntry, read_manifest
+from .manifest import DEFAULT_TREE, MANIFEST_COPY, SWEEP_FOLDER, ManifestEntry, read_manifest
 from .shards import Shard, shard_entries
 from .status import clear_failure, done_document, model_folder_in, record_failure
-
-SWEEP_FOLDER = "_sweep"  # in the tree: the manifest swept, SLURM's script and logs
-MANIFEST_COPY = "manifest.jsonl"
-DEFAULT_TREE = "eval_results"
 
 
 @dataclass
@@ -52,16 +49,43 @@ class ShardRun:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
+MANIFEST_EXPECTED = "a manifest of `sweep plan` (JSONL)"
+
+
+def _default_tree(values: Mapping[str, Any]) -> str:
+    return DEFAULT_TREE
+
+
+@command(
+    Read("manifest", FILE, expected=MANIFEST_EXPECTED),
+    IMAGES,
+    LABEL_FILES,
+    # The tree: the manifest's copy written (each model's folder is locked, by this command,
+    # only while that model runs: other shards run the others meanwhile).
+    run_options_declaration(
+        Write(
+            "output_dir",
+            FOLDER,
+            writes=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",),
+            default=_default_tree,
+        )
+    ),
+    plain=("shard",),
+)
 def sweep_shard(
     manifest: str | os.PathLike,
-    images: str,
+    images: str | os.PathLike,
     *,
-    shard: Shard,
-    labels: Labels | LabelSource | None,
-    options: RunOptions,
+    shard: Shard | str | None = None,
+    labels: Labels | LabelSource | None = None,
+    options: RunOptions | None = None,
 ) -> ShardRun:
     """Run ``shard``'s share of ``manifest`` on ``images`` into the tree ``options.output_dir``
-    (default ``eval_results``), each model into ``ModelSpec.output_dir(tree)``."""
+    (default ``eval_results``), each model into ``ModelSpec.output_dir(tree)``. ``shard``: a
+    `Shard`, its ``K/N`` text, or None for SLURM's array task (else the whole manifest)."""
+    options = options or RunOptions()
+    if not isinstance(shard, Shard):
+        shard = Shard.parse(shard)
     entries = read_manifest(manifest)
     _check_entries(manifest, entries)
     tree = Path(options.output_dir or DEFAULT_TREE)
@@ -164,7 +188,7 @@ def _locked(locks: contextlib.ExitStack, folders: Sequence[Path]) -> list[bool]:
     free = []
     for folder in folders:
         try:
-            locks.enter_context(outputs.exclusive_directory(folder))
+            locks.enter_context(outputs.locked_folder(folder))
             free.append(True)
         except outputs.OutputDirectoryInUseError as error:
             print(f"note: {error}", file=sys.stderr)

@@ -35,6 +35,11 @@ _LINE = (
     '"cost": NUMBER, "skipped": REASON or null}'
 )
 
+# Where a results tree keeps what its sweep swept: the manifest's copy, SLURM's script and logs.
+SWEEP_FOLDER = "_sweep"
+MANIFEST_COPY = "manifest.jsonl"
+DEFAULT_TREE = "eval_results"
+
 
 class ManifestError(ToolkitError):
     """A manifest that cannot be read as one."""

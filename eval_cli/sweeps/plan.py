@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...metric.errors import ToolkitError, shorten
-from .manifest import ManifestEntry
+from ...metric.errors import ToolkitError, named, shorten
+from ..choices import PLAN_SOURCES, check_choice
+from ..frame import FILE, Read, Write, command
+from .manifest import ManifestEntry, write_manifest
 
-SOURCES = ("timm", "hub", "list")
 IMAGENET_1K = "imagenet-1k"
 _REFERENCE_PIXELS = 224 * 224
 _REFERENCE_PARAMETERS = 25_000_000  # a ResNet-50
@@ -285,3 +286,38 @@ def plan_summary(entries: Sequence[ManifestEntry]) -> str:
             + "; ".join(f"{count:,} {reason}" for reason, count in reasons.most_common())
         )
     return "\n".join(lines)
+
+
+@command(
+    Read("models", FILE, expected="a models file: one model a line"),
+    Write("output", FILE),
+    plain=("patterns", "source"),
+)
+def write_plan(
+    patterns: Sequence[str] = (),
+    *,
+    source: str = "timm",
+    models: str | os.PathLike | None = None,
+    output: str | os.PathLike = "manifest.jsonl",
+) -> list[ManifestEntry]:
+    """`sweep plan`: the manifest of the models of ``source`` (the installed timm registry, a Hub
+    search, or the models file ``models``) matching ``patterns``, written to ``output``."""
+    check_choice(source, "source", PLAN_SOURCES)
+    if (source == "list") != (models is not None):
+        raise ToolkitError(
+            f"{named('models')} goes with {named('source', 'list')}, and "
+            f"{named('source', 'list')} needs it"
+        )
+    if source == "timm":
+        entries = plan_from_timm(patterns)
+    elif source == "hub":
+        entries = plan_from_hub(patterns)
+    else:
+        entries = plan_from_list(models, patterns)
+    if not entries:
+        raise ToolkitError(
+            f"no model of {named('source', source)} matches {' '.join(patterns)!r}; nothing was "
+            "written"
+        )
+    write_manifest(output, entries)
+    return entries

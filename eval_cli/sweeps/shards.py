@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ...metric.errors import ToolkitError, brief_repr
+from ...metric.errors import ToolkitError, brief_repr, named
 from .manifest import ManifestEntry
 
 _SHARD = re.compile(r"(\d+)/(\d+)")
@@ -53,8 +53,8 @@ class Shard:
         match = _SHARD.fullmatch(text.strip())
         if match is None or not int(match[1]) < int(match[2]):
             raise ShardError(
-                f"--shard {brief_repr(text)}: expected K/N with 0 <= K < N (K counts from 0, as "
-                "SLURM_ARRAY_TASK_ID does), e.g. 0/4"
+                f"{named('shard')} {brief_repr(text)}: expected K/N with 0 <= K < N (K counts "
+                "from 0, as SLURM_ARRAY_TASK_ID does), e.g. 0/4"
             )
         return cls(int(match[1]), int(match[2]))
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from ...metric.errors import ToolkitError, brief_repr, shorten
 from .. import outputs
+from ..frame import FILE, FOLDER, Read, Write, command
+from .manifest import read_manifest
 
 SCRIPT_NAME = "sweep.sbatch"
 LOGS = "logs"
@@ -108,7 +110,7 @@ def write_script(path: Path, text: str, logs: Path) -> None:
     outputs.write_text(path, text, mode=0o755)
 
 
-def submit(script: Path) -> str:
+def _submitted(script: Path) -> str:
     """``sbatch`` the script; its job id. SLURM missing or refusing is one error, the script
     kept for submitting by hand."""
     sbatch = shutil.which("sbatch")
@@ -127,3 +129,46 @@ def submit(script: Path) -> str:
         said = shorten(" ".join(completed.stderr.split()) or f"exit {completed.returncode}")
         raise SlurmError(f"sbatch refused {script}: {said}; the script is kept")
     return completed.stdout.strip().split(";")[0]
+
+
+@command(
+    Read("manifest", FILE, expected="a manifest of `sweep plan` (JSONL)"),
+    Write("script", FILE),
+    Write("logs", FOLDER, writes=None),  # SLURM writes every task's log there
+    plain=(
+        "run_arguments",
+        "array",
+        "partition",
+        "gpus_per_task",
+        "cpus_per_task",
+        "time",
+        "job_name",
+        "sbatch_option",
+        "submit",
+    ),
+)
+def write_job_array(
+    manifest: str | os.PathLike,
+    script: str | os.PathLike,
+    *,
+    logs: str | os.PathLike,
+    run_arguments: Sequence[str],
+    array: int,
+    partition: str | None = None,
+    gpus_per_task: str | None = None,
+    cpus_per_task: int | None = None,
+    time: str | None = None,
+    job_name: str = "imagenet-multilabel-sweep",
+    sbatch_option: Sequence[str] = (),
+    submit: bool = False,
+) -> tuple[int, str | None]:
+    """`sweep slurm`: the sbatch script of ``array`` tasks, task K running ``sweep run
+    RUN_ARGUMENTS --shard K/ARRAY`` with its log in ``logs``, written to ``script`` (and
+    submitted with ``submit``); how many models of ``manifest`` it scores, and the job id."""
+    scored = sum(entry.skipped is None for entry in read_manifest(manifest))
+    job = ArrayJob(
+        array, partition, gpus_per_task, cpus_per_task, time, job_name, tuple(sbatch_option)
+    )
+    logs = Path(logs).resolve()
+    write_script(Path(script), sbatch_script(job, run_arguments, logs), logs)
+    return scored, (_submitted(Path(script)) if submit else None)

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...metric.errors import ToolkitError
+from ...metric.errors import ToolkitError, named
 from .. import outputs
+from ..frame import FILE, FOLDER, Read, command
 from ..outputs import LOCK_FILE, PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results
-from .manifest import ManifestEntry
+from .manifest import MANIFEST_COPY, SWEEP_FOLDER, ManifestEntry, read_manifest
 
 FAILURE_FILE = "failure.json"
 DONE, FAILED, RUNNING, MISSING, SKIPPED = "done", "failed", "running", "missing", "skipped"
@@ -161,3 +162,27 @@ def status_report(statuses: Sequence[ModelStatus]) -> str:
         + ", ".join(f"{counts[state]:,} {state}" for state in STATES if counts[state])
     )
     return "\n".join(lines)
+
+
+@command(
+    Read(
+        "tree",
+        FOLDER,
+        expected="the results tree of `sweep run`",
+        may=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",),
+    ),
+    Read("manifest", FILE, expected="a manifest of `sweep plan` (JSONL)"),
+)
+def sweep_status(
+    tree: str | os.PathLike, *, manifest: str | os.PathLike | None = None
+) -> list[ModelStatus]:
+    """`sweep status`: where each model of ``manifest`` (default: the copy `sweep run` keeps in
+    the tree) stands in ``tree``."""
+    if manifest is None:
+        manifest = Path(tree) / SWEEP_FOLDER / MANIFEST_COPY
+        if not manifest.exists():
+            raise ToolkitError(
+                f"{str(tree)!r} holds no {SWEEP_FOLDER}/{MANIFEST_COPY} (no `sweep run` has "
+                f"started there yet); pass the manifest with {named('manifest', 'FILE')}"
+            )
+    return tree_status(read_manifest(manifest), tree)
