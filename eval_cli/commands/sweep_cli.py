@@ -15,22 +15,13 @@ from ...metric.errors import ToolkitError, named
 from .. import require_run_extra
 from ..choices import PLAN_SOURCES
 from ..engine.run_options import RunOptions
+from ..sweeps.slurm import JOB_OPTIONS
 from .arguments import options_of
 from .label_arguments import positive_int
 from .run_arguments import add_evaluation_arguments
 
 # `sweep slurm`'s own options; everything else it takes is `sweep run`'s, passed on to each task.
-_SLURM_ONLY = (
-    "array",
-    "partition",
-    "gpus_per_task",
-    "cpus_per_task",
-    "time",
-    "job_name",
-    "sbatch_option",
-    "script",
-    "submit",
-)
+_SLURM_ONLY = (*JOB_OPTIONS, "script", "submit")
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:

@@ -214,7 +214,14 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
     return "\n".join([*results._table(header, rows), *errors])
 
 
-def run_options_declaration(output_dir: Write) -> Options:
+def evaluation_declarations(**output_dir: Any) -> tuple[Read, Options, Options]:
+    """What a command that evaluates models reads and writes besides its models: the images, the
+    labels, and `RunOptions` (its ``output_dir`` a folder written, declared by ``output_dir``'s
+    keywords to `Write`)."""
+    return IMAGES, LABEL_FILES, _run_options(Write("output_dir", FOLDER, **output_dir))
+
+
+def _run_options(output_dir: Write) -> Options:
     """`RunOptions` as the frame sees it (also as the function's keywords): the label sets'
     files and the categorizer's model read, the decoded cache and ``output_dir`` written (the
     cache whole: no input may lie inside it), every other option plain."""
@@ -267,15 +274,8 @@ def _model_path(model: str | ModelSpec) -> Any:
 
 @command(
     Read("model", SOURCE, expected=_MODEL, whole=True),
-    IMAGES,
-    LABEL_FILES,
-    run_options_declaration(
-        Write(
-            "output_dir",
-            FOLDER,
-            default=lambda values: _default_output_dir(values["model"]),
-            **_RUN_FOLDER,
-        )
+    *evaluation_declarations(
+        default=lambda values: _default_output_dir(values["model"]), **_RUN_FOLDER
     ),
     plain=("revision", "kind"),
 )
@@ -327,9 +327,7 @@ def _sweep_folders(values: Mapping[str, Any]) -> list[Path]:
 @command(
     Read("models", SOURCE, expected=_MODEL, whole=True, many=True, path_of=_model_path),
     Read("models_file", FILE, expected="a models file, one model a line"),
-    IMAGES,
-    LABEL_FILES,
-    run_options_declaration(Write("output_dir", FOLDER, folders=_sweep_folders, **_RUN_FOLDER)),
+    *evaluation_declarations(folders=_sweep_folders, **_RUN_FOLDER),
 )
 def evaluate_models(
     models: Sequence[str | ModelSpec],

@@ -28,8 +28,8 @@ from ..engine.distributed import accelerator_for, on_main
 from ..engine.launch import Launch, open_launch
 from ..engine.run import MAX_MODELS_SHARING_DECODE, run_models
 from ..engine.run_options import RunOptions
-from ..engine.sweep import ModelSpec, Outcome, run_options_declaration
-from ..frame import FILE, FOLDER, IMAGES, LABEL_FILES, Read, Write, command
+from ..engine.sweep import ModelSpec, Outcome, evaluation_declarations
+from ..frame import FILE, Read, command
 from ..models import ModelLoadError, model_problem
 from .manifest import DEFAULT_TREE, MANIFEST_COPY, SWEEP_FOLDER, ManifestEntry, read_manifest
 from .shards import Shard, shard_entries
@@ -58,18 +58,9 @@ def _default_tree(values: Mapping[str, Any]) -> str:
 
 @command(
     Read("manifest", FILE, expected=MANIFEST_EXPECTED),
-    IMAGES,
-    LABEL_FILES,
     # The tree: the manifest's copy written (each model's folder is locked, by this command,
     # only while that model runs: other shards run the others meanwhile).
-    run_options_declaration(
-        Write(
-            "output_dir",
-            FOLDER,
-            writes=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",),
-            default=_default_tree,
-        )
-    ),
+    *evaluation_declarations(writes=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",), default=_default_tree),
     plain=("shard",),
 )
 def sweep_shard(

@@ -26,6 +26,16 @@ from ..frame import FILE, FOLDER, Read, Write, command
 from .manifest import read_manifest
 
 SCRIPT_NAME = "sweep.sbatch"
+# The job array's options, as `write_job_array` and `sweep slurm` name them (not `sweep run`'s).
+JOB_OPTIONS = (
+    "array",
+    "partition",
+    "gpus_per_task",
+    "cpus_per_task",
+    "time",
+    "job_name",
+    "sbatch_option",
+)
 LOGS = "logs"
 # What an #SBATCH value may hold: sbatch reads the rest of the line, so no blanks or controls.
 _SBATCH_VALUE = re.compile(r"[\w.:,=@+/%-]+")
@@ -135,17 +145,7 @@ def _submitted(script: Path) -> str:
     Read("manifest", FILE, expected="a manifest of `sweep plan` (JSONL)"),
     Write("script", FILE),
     Write("logs", FOLDER, writes=None),  # SLURM writes every task's log there
-    plain=(
-        "run_arguments",
-        "array",
-        "partition",
-        "gpus_per_task",
-        "cpus_per_task",
-        "time",
-        "job_name",
-        "sbatch_option",
-        "submit",
-    ),
+    plain=("run_arguments", *JOB_OPTIONS, "submit"),
 )
 def write_job_array(
     manifest: str | os.PathLike,
