@@ -15,7 +15,7 @@ from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
 from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_URL
 from imagenet_multilabel.dataset_script.build import EVAL_TASKS
 from imagenet_multilabel.dataset_script.hub.access import PushError
-from imagenet_multilabel.eval_cli.scores import hub
+from imagenet_multilabel.eval_cli.scores import hub, model_card
 from markdown_it import MarkdownIt
 
 MODEL_ID = "timm/resnet50.a1_in1k"
@@ -208,7 +208,7 @@ def test_labels_from_a_hub_dataset_name_it_and_its_commit() -> None:
     assert {
         (e.dataset_id, e.dataset_revision) for e in parse_eval_result_entries(yaml.safe_load(text))
     } == {("some-org/imagenet-ml", "9" * 40)}
-    section = hub.model_card_section(document)
+    section = model_card.model_card_section(document)
     assert (
         "Labels: labels dataset [some-org/imagenet-ml](https://huggingface.co/datasets/"
         f"some-org/imagenet-ml) at revision {'9' * 40}, version 3.0.0," in section
@@ -273,7 +273,7 @@ def test_unknown_split_is_named() -> None:
 
 
 def test_card_section_has_numbers_provenance_command_and_citations() -> None:
-    section = hub.model_card_section(sample_document())
+    section = model_card.model_card_section(sample_document())
     assert "| Metric | validation | imagenet\\_m |" in section
     assert "| Multi-label accuracy (official) | 84.57% | - |" in section
     assert "| ImageNet-M correct | - | 23 / 68 |" in section
@@ -293,7 +293,7 @@ def test_card_section_has_numbers_provenance_command_and_citations() -> None:
 def test_card_section_of_a_document_without_model() -> None:
     document = sample_document()
     del document["model"]
-    section = hub.model_card_section(document)
+    section = model_card.model_card_section(document)
     assert "- Model:" not in section
     assert "Top-1 predictions scored against" in section
 
@@ -363,7 +363,7 @@ LABEL_SOURCES = [
 def test_the_card_credits_the_labels_actually_used(labels: dict, credit: str) -> None:
     document = sample_document()
     document["labels"].update(labels)
-    section = hub.model_card_section(document)
+    section = model_card.model_card_section(document)
     assert f"- Labels: {credit}, version 3.0.0,\n  annotation file sha256 {SHA256}\n" in section
     assert hub.DEFAULT_DATASET_ID not in section and "/home/alice" not in section
     # The published labels (sha256 verified) are the benchmark's: the metadata names its dataset.
@@ -458,7 +458,7 @@ def test_every_path_of_the_command_line_is_cut_and_hub_ids_are_kept() -> None:
         "../alice_secret_project/out", "--zero-shot-prompts", "sub/prompts.txt",
         "--hub-repo-id", "me/my-model", "--revision=refs/pr/3",
     ]  # fmt: skip
-    shown = visible_text(hub.model_card_section(document))
+    shown = visible_text(model_card.model_card_section(document))
     assert (
         f"run --model {MODEL_ID} --images ILSVRC/imagenet-1k --labels org/labels "
         "--models=models.txt --output-dir out --zero-shot-prompts prompts.txt "
@@ -472,7 +472,7 @@ def test_a_model_recorded_local_is_named_by_its_folder_even_once_gone() -> None:
     document["model"].update(id="ws/resnet", local=True)
     document["environment"]["command"][3] = "ws/resnet"
     assert hub.model_index(document)[0]["name"] == "resnet"
-    shown = visible_text(hub.model_card_section(document))
+    shown = visible_text(model_card.model_card_section(document))
     assert "Model: resnet at revision" in shown and "ws/resnet" not in shown
     with pytest.raises(PushError, match="local path.*pass hub_repo_id=ORG/NAME"):
         hub.push_results(document, Path("unused"), dry_run=True)
@@ -488,7 +488,7 @@ def test_card_files_of_complete_results_are_paste_ready(tmp_path: Path) -> None:
         eval_results == hub.eval_results_files(document)[".eval_results/imagenet-multilabel.yaml"]
     )
     section = (tmp_path / "model_card_results.md").read_text(encoding="utf-8")
-    assert section == hub.model_card_section(document)
+    assert section == model_card.model_card_section(document)
 
 
 def test_dry_run_prints_everything_and_sends_nothing(
@@ -506,7 +506,7 @@ def test_dry_run_prints_everything_and_sends_nothing(
         "Pull request title: Add ImageNet Multi-Label (v3.0.0) and ImageNet-M evaluation results"
         in printed
     )
-    assert hub.model_card_section(document).strip() in printed
+    assert model_card.model_card_section(document).strip() in printed
     metadata_yaml = yaml.safe_dump({"model-index": hub.model_index(document)}, sort_keys=False)
     assert metadata_yaml in printed
     [(path, content)] = hub.eval_results_files(document).items()

@@ -32,7 +32,7 @@ from imagenet_multilabel.dataset_script.label_sets import (
 from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.eval_cli.curation.compare import compare_models
 from imagenet_multilabel.eval_cli.leaderboard.board import write_leaderboard
-from imagenet_multilabel.eval_cli.scores import hub, results
+from imagenet_multilabel.eval_cli.scores import hub, model_card, results
 from imagenet_multilabel.eval_cli.scores.score import score_predictions
 from imagenet_multilabel.metric import label_sets
 from imagenet_multilabel.metric.label_sets import (
@@ -272,7 +272,7 @@ def scored(labels, tmp_path_factory) -> dict[str, Any]:
         "predictions": predictions,
         "document": document,
         "report": results.report(document),
-        "card": hub.model_card_section(document),
+        "card": model_card.model_card_section(document),
         "board_md": (folder / "board" / "leaderboard.md").read_text(),
         "board_row": row,
     }

@@ -22,7 +22,7 @@ from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard.html import page_data
-from imagenet_multilabel.eval_cli.scores.hub import PUBLIC_BLOCKS
+from imagenet_multilabel.eval_cli.scores.model_card import PUBLIC_BLOCKS
 from imagenet_multilabel.eval_cli.scores.push_results import push_results
 from imagenet_multilabel.eval_cli.scores.results_dataset import ResultsDatasetError
 from imagenet_multilabel.eval_cli.scores.score import score_predictions

@@ -13,7 +13,7 @@ import pytest
 from imagenet_multilabel.dataset_script import build, escape, writers
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli.commands import cli
-from imagenet_multilabel.eval_cli.scores import hub
+from imagenet_multilabel.eval_cli.scores import model_card
 from inert_checks import (
     FILE_NAMES,
     HOSTILE,
@@ -164,7 +164,7 @@ def test_the_model_card_section_writes_hostile_model_ids_inert(
 ) -> None:
     for path in scored[len(FILE_NAMES) :]:
         document = json.loads(path.read_text(encoding="utf-8"))
-        section = hub.model_card_section(document)
+        section = model_card.model_card_section(document)
         assert_markdown_inert(section)
         assert str(tmp_path) not in section
 

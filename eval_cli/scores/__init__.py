@@ -1,8 +1,9 @@
 """Predictions scored: predictions files read and checked once (`predictions`, its values'
 columns in `prediction_values`), aligned to labels by file name and scored (`score`), their
-mistakes analysed (`mistakes`), the results document and its report (`results`), the results as
-a model card's model-index and pull request (`hub`), and many results as one Hub dataset
-(`results_dataset`, `push_results`).
+mistakes analysed (`mistakes`), the results document and its report (`results`), a document as
+the public sees it (`model_card`: the card's results section, the public copy), the results as
+Hub metadata in one pull request (`hub`), and many results as one Hub dataset (`results_dataset`,
+`push_results`).
 
 May import: `metric`, `dataset_script`, `eval_cli.outputs`.
 """

@@ -12,9 +12,9 @@ Layout (docs/LEADERBOARD.md)::
 ``<org>/<model>`` is the Hub id; a local model is ``local/<folder name>``, a `score` result
 ``scored/<predictions file name>-<sha256[:12]>``; ``<time>`` is the result's ``created_at`` in UTC
 (``2026-01-31T12-00-00``). A results file is the results document made public
-(`hub.public_document`: no local path) with a ``publication`` block; a predictions file holds the
-columns ``model``, ``file_name``, ``prediction`` and, where the run recorded them, ``top5`` and
-``top5_probs``: no image, ever.
+(`model_card.public_document`: no local path) with a ``publication`` block; a predictions file
+holds the columns ``model``, ``file_name``, ``prediction`` and, where the run recorded them,
+``top5`` and ``top5_probs``: no image, ever.
 
 Reading: `results_files` turns a leaderboard input that is such a dataset (a local copy of the
 folder, or ``hf://datasets/ORG/NAME``, downloaded into huggingface_hub's cache) into its results
@@ -232,7 +232,7 @@ def published_result(
     problems = tuple(results.publication_problems(document))
     status = FLAGGED if problems else OFFICIAL
     model = document.get("model") or {}
-    from .hub import public_document  # huggingface_hub's card code: for publishing only
+    from .model_card import public_document  # it loads huggingface_hub: for publishing only
 
     public = public_document(document)
     public["publication"] = {"status": status, "problems": list(problems)}
