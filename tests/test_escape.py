@@ -1,5 +1,5 @@
 """The one escaper of text (`dataset_script.escape`) and the one validator of numbers read back
-(`results.checked_metric`)."""
+(`results_document.checked_metric`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from imagenet_multilabel.dataset_script import build, escape
-from imagenet_multilabel.eval_cli.scores import results
+from imagenet_multilabel.eval_cli.scores import results_document
 from markdown_it import MarkdownIt
 
 
@@ -124,17 +124,17 @@ def test_markdown_text_leaves_no_markup() -> None:
 )
 def test_checked_metric_refuses_what_is_not_a_number_in_range(value, key, expected) -> None:
     if expected is None:
-        assert results.checked_metric(value, key, "r.json") == value
+        assert results_document.checked_metric(value, key, "r.json") == value
         return
-    with pytest.raises(results.MetricValueError, match=expected) as error:
-        results.checked_metric(value, key, "r.json")
+    with pytest.raises(results_document.MetricValueError, match=expected) as error:
+        results_document.checked_metric(value, key, "r.json")
     assert "'r.json'" in str(error.value) and repr(key) in str(error.value)
 
 
 def test_checked_metric_bounds_a_count_by_its_total() -> None:
-    assert results.checked_metric(10, "imagenet_m_correct", "r.json", most=10) == 10
-    with pytest.raises(results.MetricValueError, match="0..10"):
-        results.checked_metric(11, "imagenet_m_correct", "r.json", most=10)
+    assert results_document.checked_metric(10, "imagenet_m_correct", "r.json", most=10) == 10
+    with pytest.raises(results_document.MetricValueError, match="0..10"):
+        results_document.checked_metric(11, "imagenet_m_correct", "r.json", most=10)
 
 
 def test_the_dataset_card_shows_hostile_patch_fields_as_plain_text() -> None:

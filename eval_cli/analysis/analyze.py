@@ -38,7 +38,7 @@ from .. import outputs
 from ..choices import LABEL_SPLIT_CHOICES, check_choice
 from ..frame import FILE, FOLDER, LABEL_FILES, MISTAKE_IMAGES, Read, Write, command
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE
-from ..scores import results
+from ..scores import results_document
 from ..scores.predictions import Predictions, read_predictions
 from ..scores.score import PREDICTIONS_EXPECTED, label_files_of, score_and_analyze
 from .review import REVIEW_FOLDER, THUMBNAILS_FILE, page_path, write_review_page, write_thumbnails
@@ -201,7 +201,7 @@ def run_dir_inputs(run_dir: str | os.PathLike, *, recorded_labels: bool = True) 
     fallback_title = f"Mistakes of {Path(os.path.realpath(folder)).name}"
     if not results_path.is_file():  # a run still going, or killed: its predictions still count
         return RunDirInputs(predictions, fallback_title)
-    document = results.read_document(results_path)
+    document = results_document.read_document(results_path)
     model = document.get("model")
     model_id = model.get("id") if isinstance(model, dict) else None
     title = (

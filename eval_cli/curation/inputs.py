@@ -14,7 +14,7 @@ from ...dataset_script import escape
 from ...dataset_script.labels.loading import Labels
 from ...metric.errors import ToolkitError, first_few
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
-from ..scores import results
+from ..scores import results_document
 from ..scores.predictions import Predictions, read_predictions
 
 
@@ -46,7 +46,7 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
                 f"finished `run` folder ({PREDICTIONS_FILE} and {RESULTS_FILE}) or a "
                 "predictions file"
             )
-        document = results.read_document(results_path, CompareError)
+        document = results_document.read_document(results_path, CompareError)
         model = document.get("model")
         model_id = model.get("id") if isinstance(model, dict) else None
         if not isinstance(model_id, str) or not model_id:

@@ -1,8 +1,8 @@
 """Reading results files for the leaderboard: each ``results.json`` of `score` or `run` as one
-checked row (`Entry`). Every number read is checked (`results.checked_metric`: finite, in range, a
-number) and a malformed file is an error naming it and the key; a local model is named by its
-folder name only; the flags come from `results.publication_problems`, the one rule for what is
-official.
+checked row (`Entry`). Every number read is checked (`results_document.checked_metric`: finite,
+in range, a number) and a malformed file is an error naming it and the key; a local model is
+named by its folder name only; the flags come from `results.publication_problems`, the one rule
+for what is official.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, brief_repr
 from ..outputs import RESULTS_FILE
-from ..scores import mistakes, results
+from ..scores import mistakes, results, results_document
 from ..scores.results_dataset import ResultsFile, results_files
 from .families import UNKNOWN, model_facts
 
@@ -141,7 +141,7 @@ def read_entry(file: ResultsFile) -> Entry:
     `results.publication_problems`."""
     path = file.path
     source = str(path)
-    document = results.read_document(path, LeaderboardError)
+    document = results_document.read_document(path, LeaderboardError)
     metrics_block = document.get("metrics")
     if not isinstance(metrics_block, dict) or not metrics_block:
         raise LeaderboardError(
@@ -246,7 +246,9 @@ def _split_metrics(values: Mapping[str, Any], split: str, source: str) -> dict[s
         if value is not None:
             total = label_sets.METRIC_BY_KEY[key].total if key in label_sets.METRIC_BY_KEY else None
             most = checked.get(total) if total is not None else None
-            checked[key] = results.checked_metric(value, key, f"{source}, split {split}", most=most)
+            checked[key] = results_document.checked_metric(
+                value, key, f"{source}, split {split}", most=most
+            )
     partial = values.get("partial", False)
     if not isinstance(partial, bool):
         raise LeaderboardError(
@@ -300,7 +302,9 @@ def checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any]
     by_source = {}
     for name, count in _object(block, "by_source", source, "mistakes").items():
         name = OLD_MISTAKE_SOURCES.get(name, name)
-        by_source[name] = results.checked_metric(count, f"mistakes.by_source.{name}", source)
+        by_source[name] = results_document.checked_metric(
+            count, f"mistakes.by_source.{name}", source
+        )
     severities: Counter[str] = Counter()
     table = _object(block, "expert_category_severity", source, "mistakes")
     for category in table:
@@ -308,7 +312,7 @@ def checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any]
         row = _object(table, category, source, "mistakes.expert_category_severity")
         for severity in SEVERITIES:
             if severity in row:
-                severities[severity] += results.checked_metric(
+                severities[severity] += results_document.checked_metric(
                     row[severity], f"{within}.{severity}", source
                 )
     auto = _object(block, "auto_categories", source, "mistakes")
@@ -320,7 +324,9 @@ def checked_mistakes(document: Mapping[str, Any], source: str) -> dict[str, Any]
                 f"results file {source!r}: unknown automatic category {brief_repr(name)} in "
                 f"'{within}.categories'; expected {', '.join(CATEGORIES)}"
             )
-        categories[name] = results.checked_metric(count, f"{within}.categories.{name}", source)
+        categories[name] = results_document.checked_metric(
+            count, f"{within}.categories.{name}", source
+        )
     not_available = _object(auto, "not_available", source, within)
     unknown = [name for name in not_available if name not in CATEGORIES]
     if unknown:

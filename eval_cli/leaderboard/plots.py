@@ -20,7 +20,7 @@ from ...dataset_script import escape
 from ...dataset_script.escape import plot_text
 from ...dataset_script.taxonomy.categories import CATEGORIES, family
 from ...dataset_script.writers import draw_text
-from ..scores import results
+from ...metric import label_sets
 from .entries import Entry, Leaderboard
 
 PLOTS = ("multilabel_vs_top1", "imagenet_m_vs_top1")  # the paper's: accuracy against top-1
@@ -234,7 +234,7 @@ def plot_layout(board: Leaderboard, which: str) -> PlotLayout:
     levels = [level for _, level in lines]
     if imagenet_m:
         totals = {e.value("imagenet_m", "imagenet_m_total") for e in drawn} - {None}
-        total = max(totals, default=results.IMAGENET_M_SIZE)
+        total = max(totals, default=label_sets.IMAGENET_M_SIZE)
         x_view, x_ticks = _axis_view(*_limits(xs, 0.0, 100.0, 2.0), integer=False)
         y_view, y_ticks = _axis_view(
             *_limits([*ys, *levels], 0, total, MIN_COUNT_SPAN), integer=True

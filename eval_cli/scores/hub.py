@@ -52,11 +52,12 @@ from ...metric.label_sets import METRIC_BY_KEY, OF_TOTAL, PCT
 from .. import outputs
 from . import results
 from .model_card import model_card_section, reported_metrics
+from .results_document import TOOLKIT
 
 # The labels dataset as `imagenet-multilabel push` publishes it, named after this toolkit; the
 # Hub metadata names it for the published labels when they did not come from a Hub dataset
 # (`--labels ORG/NAME` records its id and commit in the labels provenance, `dataset_script.labels`).
-DEFAULT_DATASET_ID = f"{results.TOOLKIT}/{results.TOOLKIT}"
+DEFAULT_DATASET_ID = f"{TOOLKIT}/{TOOLKIT}"
 TASK_TYPE = "image-classification"
 TASK_NAME = "Image Classification"
 MODEL_INDEX_FILE = "model-index.yaml"

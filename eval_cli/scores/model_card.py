@@ -77,8 +77,8 @@ def model_card_section(document: Mapping[str, Any]) -> str:
     )
 
 
-# The blocks of a results document (`results.document`) that a public copy keeps; anything else
-# a results file holds (a field added by hand, an image's bytes) is never published.
+# The blocks of a results document (`results_document.document`) that a public copy keeps;
+# anything else a results file holds (a field added by hand, an image's bytes) is never published.
 PUBLIC_BLOCKS = (
     "metrics",
     "complete",

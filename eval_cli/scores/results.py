@@ -1,58 +1,25 @@
-"""The results document: metrics per split plus the provenance that makes them reproducible.
+"""How a results document (`results_document`) is judged and shown.
 
-Both `score` and `run` write one JSON document (``results.json``) of this shape::
-
-    {"metrics": {"validation": {...}, "imagenet_m": {...}},   # metric.scoring keys per split
-     "complete": true,            # every split fully predicted and every class covered
-     "labels": {...},             # source, sha256, version, verified
-     "predictions": {...},        # file, sha256, counts
-     "mistakes": {...},           # eval_cli.analysis: the rejected predictions by source
-     "model": {...}, "run": {...},  # `run` only
-     "environment": {...}}        # package versions, python, platform, time, command line
-
-This module is the one owner of that document (`document`), of how its metrics are shown
-(`format_cell`, `metric_rows`: the summary table and the model card; the names, labels and styles
-are the registered label sets' one table, `metric.label_sets.METRICS`) and of the rule for what
-may be called official or published (`publication_problems`).
+This module owns the rule for what may be called official or published (`publication_problems`,
+recomputed from what the document records), how its metrics are shown (`format_cell`,
+`metric_rows`: the summary table and the model card; `COLUMN_METRICS`, `column_cell`: tables of
+many results; the names, labels and styles are the registered label sets' one table,
+`metric.label_sets.METRICS`) and the report that `score` and `run` print (`report`).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import platform
-import sys
 import textwrap
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from ...dataset_script import label_sets as label_set_files
 from ...dataset_script.annotations.published import PUBLISHED_SHA256
 from ...dataset_script.taxonomy.categories import FAMILIES
 from ...metric import label_sets
-from ...metric.errors import ToolkitError, brief_repr
 from ...metric.label_sets import METRIC_BY_KEY, METRICS, OF_TOTAL, PCT, REJECTED, Metric
-from ...metric.references import NUM_CLASSES, NUM_VALIDATION_IMAGES
+from ...metric.references import NUM_CLASSES
 
-TOOLKIT = "imagenet-multilabel"
-_PACKAGES = (
-    TOOLKIT,
-    "numpy",
-    "datasets",
-    "evaluate",
-    "huggingface_hub",
-    "pyarrow",
-    "pillow",
-    "torch",
-    "torchvision",
-    "transformers",
-    "timm",
-    "accelerate",
-)
 # The official score's key: the metric that says so when a result is official.
 OFFICIAL_KEY = next(metric.key for metric in METRICS if metric.official_label)
 _SHOWN_OUTSIDE_LABEL_SET = 3
@@ -60,36 +27,6 @@ _NOTE_WIDTH = 96
 # Metric keys of results written before the rename (``unreviewed`` meant two things): readers of
 # old files look a current key up under its old name too.
 OLD_METRIC_KEYS = {"num_outside_label_set": "num_unreviewed", "outside_label_set": "unreviewed"}
-
-
-def document(
-    metrics: dict[str, dict[str, Any]],
-    *,
-    labels: Mapping[str, Any],
-    predictions: Mapping[str, Any],
-    mistakes: Mapping[str, Any] | None = None,
-    model: Mapping[str, Any] | None = None,
-    run: Mapping[str, Any] | None = None,
-    label_files: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The one results document shape, for `score` and `run` alike. ``label_files``: where the
-    label files were read (`LabelSource.files`), so a later command finds them from anywhere."""
-    assembled: dict[str, Any] = {
-        "metrics": metrics,
-        "complete": is_complete(metrics),
-        "labels": dict(labels),
-        "predictions": dict(predictions),
-    }
-    if mistakes is not None:
-        assembled["mistakes"] = dict(mistakes)
-    if model is not None:
-        assembled["model"] = dict(model)
-    if run is not None:
-        assembled["run"] = dict(run)
-    if label_files is not None:
-        assembled["label_files"] = dict(label_files)
-    assembled["environment"] = environment()
-    return assembled
 
 
 def publication_problems(document: Mapping[str, Any]) -> list[str]:
@@ -403,38 +340,6 @@ def _expert_report(mistakes: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def environment() -> dict[str, Any]:
-    """Versions, interpreter, platform, time and command line of this process."""
-    versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "packages": versions,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": [_program(), *sys.argv[1:]],
-    }
-
-
-def _program() -> str:
-    """The console command's name for ``python -m imagenet_multilabel`` (and launchers' ``-m``),
-    else the program's file name."""
-    name = Path(sys.argv[0]).name
-    return TOOLKIT if name == "__main__.py" else name
-
-
-def is_complete(metrics: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether every split was fully predicted and every per-class mean covers all classes."""
-    return all(
-        not split.get("partial", False) and split.get("num_missing_predictions", 0) == 0
-        for split in metrics.values()
-    )
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Fixed-width lines: the header, a rule, then the rows."""
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
@@ -448,40 +353,6 @@ def _aligned(row: list[str], widths: list[int]) -> list[str]:
     return [row[0].ljust(widths[0])] + [
         cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
     ]
-
-
-IMAGENET_M_SIZE = label_sets.IMAGENET_M_SIZE
-# The most a count metric can be (a metric's ``most`` bounds its total too); any other count is of
-# validation images (at most 50,000), and ``limit`` (the --limit given) has no maximum.
-_COUNT_MAXIMA: dict[str, int | None] = {
-    **{key: m.most for m in METRICS if m.most is not None for key in (m.key, m.total) if key},
-    "num_classes_covered": NUM_CLASSES,
-    "limit": None,
-}
-
-
-class MetricValueError(ToolkitError):
-    """A metric read from a results file that is not a number in its range."""
-
-
-def checked_metric(value: Any, key: str, source: str, *, most: int | None = None) -> float | int:
-    """``value`` of metric ``key`` as read from results file ``source``, the one validator of
-    numbers read back: accuracies (metrics of style ``pct``) are finite numbers in 0..1,
-    every other metric a count (an integer) in 0..its maximum (``most`` if given, e.g. the
-    split's ``imagenet_m_total`` for ``imagenet_m_correct``). ``true`` is not a number, and a
-    NaN, a string or -3.0 is refused with a `MetricValueError` naming the file and key."""
-    where = f"results file {source!r}: metric {key!r} is {brief_repr(value)}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MetricValueError(f"{where}; expected a number")
-    if key in METRIC_BY_KEY and METRIC_BY_KEY[key].style == PCT:
-        if not (math.isfinite(value) and 0 <= value <= 1):
-            raise MetricValueError(f"{where}; expected an accuracy, a fraction in 0..1")
-        return value
-    maximum = most if most is not None else _COUNT_MAXIMA.get(key, NUM_VALIDATION_IMAGES)
-    if not isinstance(value, int) or value < 0 or (maximum is not None and value > maximum):
-        expected = f"0..{maximum:,}" if maximum is not None else "0 or more"
-        raise MetricValueError(f"{where}; expected a count, an integer in {expected}")
-    return value
 
 
 def problem_flags(document: Mapping[str, Any]) -> tuple[str, ...]:
@@ -507,23 +378,3 @@ def short_names(problems: Sequence[str]) -> tuple[str, ...]:
         if flag not in found:
             found.append(flag)
     return tuple(found)
-
-
-def read_document(path: str | os.PathLike, error: type[ToolkitError] = ToolkitError) -> dict:
-    """A results file (`score --output`, `run`'s results.json) as its JSON object. A file that
-    cannot be read, parsed (huge integers, deep nesting included) or is no object is ``error``
-    naming it: the one reader of results files for analyze, compare and the leaderboard."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as problem:  # JSONDecodeError is one
-        raise error(f"cannot read results file {str(path)!r}: {problem}") from None
-    except RecursionError:
-        raise error(
-            f"cannot read results file {str(path)!r}: nested too deeply to be a results document"
-        ) from None
-    if not isinstance(document, dict):
-        raise error(
-            f"{str(path)!r} is not a results document: expected a JSON object, got "
-            f"{type(document).__name__}"
-        )
-    return document

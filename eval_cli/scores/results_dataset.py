@@ -38,7 +38,7 @@ from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...metric.errors import ToolkitError, brief_repr
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE, folder_name
-from . import results
+from . import results, results_document
 from .predictions import read_predictions
 
 OFFICIAL, FLAGGED = "official", "flagged"
@@ -184,7 +184,7 @@ def plan_tree(tree: str | os.PathLike) -> TreePlan:
     published, skipped, problems = [], [], []
     for results_path in sorted(root.rglob(RESULTS_FILE)):
         folder = results_path.parent
-        document = results.read_document(results_path, ResultsDatasetError)
+        document = results_document.read_document(results_path, ResultsDatasetError)
         recorded = (document.get("predictions") or {}).get("file")
         predictions = folder / (recorded if recorded == PREDICTIONS_FILE else PREDICTIONS_FILE)
         if not predictions.is_file():

@@ -26,7 +26,7 @@ from ...metric.errors import ToolkitError, expect_count, expect_path, expect_tex
 from .. import outputs
 from ..choices import check_split_options, label_set_options
 from ..frame import FILE, LABEL_FILES, Read, Write, command
-from . import results
+from . import results, results_document
 from .mistakes import MistakeAnalysis, analyze_split
 from .predictions import Predictions, read_predictions
 
@@ -123,7 +123,7 @@ def score_and_analyze(
     splits = chosen_splits(split)
     metrics, num_outside = score_splits(predictions, loaded, splits, limit=limit)
     analysis = _analyze(predictions, labels, splits, limit=limit, image_rules=image_rules)
-    document = results.document(
+    document = results_document.document(
         with_lenient_accuracies(metrics, analysis),
         labels=labels_provenance(labels, loaded),
         predictions={

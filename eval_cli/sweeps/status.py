@@ -26,7 +26,7 @@ from ...metric.errors import ToolkitError, named
 from .. import outputs
 from ..frame import FILE, FOLDER, Read, command
 from ..outputs import LOCK_FILE, PREDICTIONS_FILE, RESULTS_FILE
-from ..scores import results
+from ..scores import results, results_document
 from .manifest import MANIFEST_COPY, SWEEP_FOLDER, ManifestEntry, read_manifest
 
 FAILURE_FILE = "failure.json"
@@ -106,7 +106,7 @@ def done_document(folder: Path) -> dict[str, Any] | None:
     if finished < predicted:
         return None
     try:
-        return results.read_document(path)
+        return results_document.read_document(path)
     except ToolkitError:
         return None
 
