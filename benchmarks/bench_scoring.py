@@ -28,7 +28,7 @@ from typing import Any
 
 import datasets
 import numpy as np
-from imagenet_multilabel.dataset_script.build import label_features
+from imagenet_multilabel.dataset_script.dataset_rows import label_features
 from imagenet_multilabel.metric.references import NUM_CLASSES, References
 from imagenet_multilabel.metric.scoring import score
 from timing import Rounds, Timing, timed

@@ -27,7 +27,7 @@ from image_fixtures import (
     make_val_tar,
     make_webdataset,
 )
-from imagenet_multilabel.dataset_script import build, classes
+from imagenet_multilabel.dataset_script import build, classes, dataset_card, dataset_rows
 from imagenet_multilabel.dataset_script.annotations.published import (
     PUBLISHED_URL,
     SPLITS,
@@ -91,11 +91,11 @@ def test_labels_layout_and_offline_load(labels_dir, annotations):
     for split in SPLITS:
         expected = annotations.split_columns(split)
         data = loaded[split].to_dict()
-        assert list(data) == list(build.LABEL_COLUMNS)
+        assert list(data) == list(dataset_rows.LABEL_COLUMNS)
         assert data == expected
     assert loaded["validation"].num_rows == 2000 and loaded["imagenet_m"].num_rows == 68
     features = loaded["validation"].features
-    assert features == build.label_features()
+    assert features == dataset_rows.label_features()
     assert features["original_label"].names == list(classes.CLASS_NAMES)
     assert isinstance(features["correct_multi_labels"], datasets.List)
     assert features["image_id"] == datasets.Value("int32")
@@ -109,8 +109,8 @@ def test_parquet_schema_round_trips_features_and_carries_provenance(
     _, sha256 = annotation_file
     for split in SPLITS:
         schema = pq.read_schema(labels_dir / f"labels/{split}-00000-of-00001.parquet")
-        assert datasets.Features.from_arrow_schema(schema) == build.label_features()
-        provenance = json.loads(schema.metadata[build.PROVENANCE_KEY.encode()])
+        assert datasets.Features.from_arrow_schema(schema) == dataset_rows.label_features()
+        provenance = json.loads(schema.metadata[dataset_rows.PROVENANCE_KEY.encode()])
         assert provenance == {
             "source": PUBLISHED_URL,  # a verified file is the published one, whatever its path
             "sha256": sha256,
@@ -122,16 +122,16 @@ def test_parquet_schema_round_trips_features_and_carries_provenance(
 
 
 def documented_digest(annotations: Annotations, split: str) -> str:
-    """The label digest as ``build.label_digest`` documents it, computed independently."""
+    """The label digest as ``dataset_rows.label_digest`` documents it, computed independently."""
     columns = annotations.split_columns(split)
-    document = {name: columns[name] for name in build.LABEL_COLUMNS}
+    document = {name: columns[name] for name in dataset_rows.LABEL_COLUMNS}
     return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
 
 
 def test_unverified_provenance_names_the_file_not_its_directory(annotation_file, tmp_path):
     path, sha256 = annotation_file
     unverified = load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
-    provenance = build.public_provenance(unverified)
+    provenance = dataset_card.public_provenance(unverified)
     assert provenance["source"] == f"local file {path.name}"
     assert provenance["verified"] is False and provenance["version"] == "unverified"
     assert provenance["sha256"] == sha256
@@ -163,7 +163,7 @@ def test_card_yaml_parses_and_describes_the_build(labels_dir, annotation_file):
         "validation": 2000,
         "imagenet_m": 68,
     }
-    assert [f["name"] for f in info["features"]] == list(build.LABEL_COLUMNS)
+    assert [f["name"] for f in info["features"]] == list(dataset_rows.LABEL_COLUMNS)
     body = card.text
     assert "differs from the published" not in body
     for needed in (
@@ -235,7 +235,7 @@ def test_output_must_be_new_or_empty(annotations, tmp_path):
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "old.parquet").write_bytes(b"x")
-    with pytest.raises(build.BuildError, match="not an empty directory"):
+    with pytest.raises(dataset_rows.BuildError, match="not an empty directory"):
         build.build_dataset(occupied, annotations)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -288,7 +288,7 @@ def test_images_config_holds_the_source_bytes_and_pixels(kind, small_annotations
     for split in SPLITS:
         loaded = datasets.load_dataset(str(output), "images", split=split)
         labels = small_annotations.split_columns(split)
-        assert loaded.select_columns(list(build.LABEL_COLUMNS)).to_dict() == labels
+        assert loaded.select_columns(list(dataset_rows.LABEL_COLUMNS)).to_dict() == labels
         raw = loaded.cast_column("image", datasets.Image(decode=False))
         for file_name, image in zip(labels["file_name"], raw["image"], strict=True):
             data = expected_bytes[classes.image_id_from_file_name(file_name)]
@@ -339,9 +339,9 @@ def test_images_card_carries_imagenet_terms_and_gate(tar_build):
     metadata = front_matter(output / "README.md")
     assert metadata == card.data.to_dict()
     assert metadata["license"] == "other"
-    assert metadata["license_link"] == build.IMAGENET_TERMS_URL
+    assert metadata["license_link"] == dataset_card.IMAGENET_TERMS_URL
     assert metadata["license_name"]
-    assert build.IMAGENET_TERMS_URL in metadata["extra_gated_prompt"]
+    assert dataset_card.IMAGENET_TERMS_URL in metadata["extra_gated_prompt"]
     assert "checkbox" in metadata["extra_gated_fields"].values()
     names = [config["config_name"] for config in metadata["configs"]]
     assert sorted(names) == ["images", "labels"]
@@ -352,7 +352,7 @@ def test_images_card_carries_imagenet_terms_and_gate(tar_build):
     assert "ImageNet terms of access" in card.text and "russakovsky2015imagenet" in card.text
     assert "differs from the published version 3.0.0" in card.text  # unverified annotations
     assert datasets.load_dataset(str(output), split="imagenet_m").column_names == list(
-        build.LABEL_COLUMNS
+        dataset_rows.LABEL_COLUMNS
     )
 
 
@@ -400,7 +400,7 @@ def test_memory_stays_flat_while_streaming_images(tmp_path, monkeypatch):
         return write_batch(self, batch, *args, **kwargs)
 
     python_peak: list[int] = []
-    write_images = build._write_images
+    write_images = dataset_rows.write_images
 
     def measured_write_images(*args, **kwargs):
         tracemalloc.start()
@@ -411,7 +411,7 @@ def test_memory_stays_flat_while_streaming_images(tmp_path, monkeypatch):
             tracemalloc.stop()
 
     monkeypatch.setattr(pq.ParquetWriter, "write_batch", recording_write_batch)
-    monkeypatch.setattr(build, "_write_images", measured_write_images)
+    monkeypatch.setattr(dataset_rows, "write_images", measured_write_images)
     output = build.build_dataset(
         tmp_path / "out",
         annotations,

@@ -9,7 +9,8 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import pytest
-from imagenet_multilabel.dataset_script import build, classes
+from imagenet_multilabel.dataset_script import classes, dataset_rows
+from imagenet_multilabel.dataset_script.hub import names as hub_names
 from test_push import built
 
 LAST_CLASS = classes.CLASS_NAMES[-1]
@@ -23,9 +24,12 @@ def labels_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_each_parquet_file_stores_the_features_once(labels_dir: Path) -> None:
-    for path in sorted((labels_dir / build.LABELS_CONFIG).glob("*.parquet")):
+    for path in sorted((labels_dir / hub_names.LABELS_CONFIG).glob("*.parquet")):
         metadata = pq.ParquetFile(path).metadata.metadata
-        assert set(metadata) == {b"huggingface", build.PROVENANCE_KEY.encode()}  # no ARROW:schema
+        assert set(metadata) == {
+            b"huggingface",
+            dataset_rows.PROVENANCE_KEY.encode(),
+        }  # no ARROW:schema
         features = len(metadata[b"huggingface"])
         # A handful of rows: the features (the names once per ClassLabel column) are nearly all
         # of the file. With pyarrow's serialised schema beside them the file was 2.3x this.
@@ -34,15 +38,15 @@ def test_each_parquet_file_stores_the_features_once(labels_dir: Path) -> None:
 
 
 def test_class_labels_load_back_from_the_folder_and_from_parquet_alone(labels_dir: Path) -> None:
-    files = str(labels_dir / build.LABELS_CONFIG / "validation-*.parquet")
+    files = str(labels_dir / hub_names.LABELS_CONFIG / "validation-*.parquet")
     for dataset in (
         datasets.load_dataset(str(labels_dir), split="validation"),
         datasets.load_dataset("parquet", data_files=files, split="train"),
     ):
-        assert dataset.features == build.label_features()
+        assert dataset.features == dataset_rows.label_features()
         assert dataset.features["original_label"].names[-1] == LAST_CLASS
     provenance = pq.read_schema(sorted(Path(labels_dir).glob("labels/*.parquet"))[0]).metadata
-    assert json.loads(provenance[build.PROVENANCE_KEY.encode()])["verified"] is False
+    assert json.loads(provenance[dataset_rows.PROVENANCE_KEY.encode()])["verified"] is False
 
 
 def test_the_card_lists_the_names_once_per_class_label_column(labels_dir: Path) -> None:

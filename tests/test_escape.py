@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from imagenet_multilabel.dataset_script import build, escape
+from imagenet_multilabel.dataset_script import dataset_card, dataset_rows, escape
+from imagenet_multilabel.dataset_script.hub import names as hub_names
 from imagenet_multilabel.eval_cli.scores import results_document
 from markdown_it import MarkdownIt
 
@@ -148,8 +149,8 @@ def test_the_dataset_card_shows_hostile_patch_fields_as_plain_text() -> None:
         "created": "_2026_ ![i](https://evil.example/i.png) ~~x~~",
         "num_decisions": 1,
     }
-    split = build.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
-    written = {build.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
+    split = dataset_rows.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
+    written = {hub_names.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
     provenance = {
         "source": "local file a.json",
         "sha256": "cd" * 32,
@@ -160,7 +161,7 @@ def test_the_dataset_card_shows_hostile_patch_fields_as_plain_text() -> None:
         "num_annotated_images": 10,
         "patches": [hostile],
     }
-    card = build.render_card(written, provenance, repo_id="ORG/NAME")
+    card = dataset_card.render_card(written, provenance, repo_id="ORG/NAME")
     row = [line for line in card.splitlines() if hostile["sha256"] in line]
     assert len(row) == 1  # the line break made no second line
     html = MarkdownIt("commonmark").enable("table").render(card.split("---", 2)[2])

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from huggingface_hub import CommitInfo, ModelCard, parse_eval_result_entries
 from imagenet_multilabel.dataset_script.annotations.published import PUBLISHED_URL
-from imagenet_multilabel.dataset_script.build import EVAL_TASKS
 from imagenet_multilabel.dataset_script.hub.access import PushError
+from imagenet_multilabel.dataset_script.hub.names import EVAL_TASKS
 from imagenet_multilabel.eval_cli.scores import hub, model_card
 from markdown_it import MarkdownIt
 

@@ -20,7 +20,7 @@ from annotation_fixtures import (
 )
 from huggingface_hub import DatasetCard, DatasetCardData
 from image_fixtures import make_val_tar
-from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script import build, dataset_rows
 from imagenet_multilabel.dataset_script.annotations.published import (
     SPLITS,
     Annotations,
@@ -209,9 +209,9 @@ def test_files_without_label_digests_are_refused(built, tmp_path):
     for path in (copy / "labels").glob("*.parquet"):
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata)
-        record = json.loads(metadata[build.PROVENANCE_KEY.encode()])
-        del record[build.LABEL_DIGESTS_KEY]
-        metadata[build.PROVENANCE_KEY.encode()] = json.dumps(record).encode()
+        record = json.loads(metadata[dataset_rows.PROVENANCE_KEY.encode()])
+        del record[dataset_rows.LABEL_DIGESTS_KEY]
+        metadata[dataset_rows.PROVENANCE_KEY.encode()] = json.dumps(record).encode()
         pq.write_table(table.replace_schema_metadata(metadata), path)
     with pytest.raises(LabelsDatasetError, match="metadata lacks label_sha256"):
         load_labels_dataset(str(copy), SPLITS)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imagenet_multilabel.dataset_script.build import label_features
+from imagenet_multilabel.dataset_script.dataset_rows import label_features
 from imagenet_multilabel.metric.references import (
     LABEL_SET_COLUMNS,
     NUM_CLASSES,

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from annotation_fixtures import write_annotation_file
-from imagenet_multilabel.dataset_script import build
+from imagenet_multilabel.dataset_script import build, dataset_rows
 from imagenet_multilabel.dataset_script.annotations import cache
 from imagenet_multilabel.dataset_script.annotations import published as ann
 from imagenet_multilabel.dataset_script.labels.dataset import (
@@ -47,9 +47,9 @@ def edit_records(folder: Path, edit) -> None:
     for path in (folder / "labels").glob("*.parquet"):
         table = pq.read_table(path)
         metadata = dict(table.schema.metadata)
-        record = json.loads(metadata[build.PROVENANCE_KEY.encode()])
+        record = json.loads(metadata[dataset_rows.PROVENANCE_KEY.encode()])
         edit(record, path.name.split("-")[0], table)
-        metadata[build.PROVENANCE_KEY.encode()] = json.dumps(record).encode()
+        metadata[dataset_rows.PROVENANCE_KEY.encode()] = json.dumps(record).encode()
         pq.write_table(table.replace_schema_metadata(metadata), path)
 
 
@@ -176,12 +176,12 @@ def test_edited_rows_under_a_verified_claim_are_an_error(
     copy = Path(shutil.copytree(unverified_build, tmp_path / "forged"))
     validation = copy / "labels" / "validation-00000-of-00001.parquet"
     _add_a_correct_label(validation)
-    forged_digest = build.label_digest(pq.read_table(validation).to_pydict())
+    forged_digest = dataset_rows.label_digest(pq.read_table(validation).to_pydict())
 
     def forge(record: dict, split: str, table) -> None:
         claim_verified(record, split, table)
         if digest == "rewritten":
-            record[build.LABEL_DIGESTS_KEY]["validation"] = forged_digest
+            record[dataset_rows.LABEL_DIGESTS_KEY]["validation"] = forged_digest
 
     edit_records(copy, forge)
     message = "differ from the 2,000 of the published" if digest == "rewritten" else "changed after"

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagenet_multilabel.dataset_script import build, escape, writers
+from imagenet_multilabel.dataset_script import dataset_card, dataset_rows, escape, writers
+from imagenet_multilabel.dataset_script.hub import names as hub_names
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli.commands import cli
 from imagenet_multilabel.eval_cli.scores import model_card
@@ -172,8 +173,8 @@ def test_the_model_card_section_writes_hostile_model_ids_inert(
 @pytest.mark.parametrize("text", HOSTILE)
 def test_the_dataset_card_writes_a_hostile_annotation_file_name_inert(text: str) -> None:
     """The build names a local annotation file by its name, which the user chose."""
-    split = build.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
-    written = {build.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
+    split = dataset_rows.SplitFiles(num_examples=10, num_bytes=10, file_bytes=10)
+    written = {hub_names.LABELS_CONFIG: {"validation": split, "imagenet_m": split}}
     provenance = {
         "source": f"local file {text}",
         "sha256": "cd" * 32,
@@ -182,5 +183,5 @@ def test_the_dataset_card_writes_a_hostile_annotation_file_name_inert(text: str)
         "patched": False,
         "num_annotated_images": 10,
     }
-    card = build.render_card(written, provenance, repo_id="ORG/NAME")
+    card = dataset_card.render_card(written, provenance, repo_id="ORG/NAME")
     assert_markdown_inert(card.split("---", 2)[2])

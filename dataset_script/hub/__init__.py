@@ -4,5 +4,5 @@ built dataset and the metric's Space.
 Owns: `access` (PushError, the token check, Hub errors as messages), `ids` (the one id check),
 `names` (the published dataset's name, configs and tasks), `push_dataset`, `push_metric`, `files`
 (many small files in batched commits, a filtered snapshot downloaded).
-May import: `metric`, `dataset_script` (build, for what a push uploads).
+May import: `metric`, `dataset_script` (`dataset_rows`, for what a push uploads).
 """

@@ -27,9 +27,10 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ...metric.errors import brief_repr, named
 from ..annotations.published import PUBLISHED_SHA256
-from ..build import IMAGES_CONFIG, LABELS_CONFIG, PROVENANCE_KEY
+from ..dataset_rows import PROVENANCE_KEY
 from .access import PushError, hub_call, resolve_token
 from .ids import hub_repo_id_problem
+from .names import IMAGES_CONFIG, LABELS_CONFIG
 
 CONFIGS = (LABELS_CONFIG, IMAGES_CONFIG)
 IMAGES_GATE = "auto"

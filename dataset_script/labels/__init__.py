@@ -5,5 +5,5 @@ Owns: `loading` (`Labels`, `LabelSource`, `load_labels`), `dataset` (labels from
 published labels dataset, proven against the annotation file), `patches` (label patches applied
 in memory), `consensus` (several reviewers' patches merged).
 May import: `metric`, `dataset_script.annotations`, `dataset_script.classes`,
-`dataset_script.taxonomy`, `dataset_script.build` (the labels dataset's layout).
+`dataset_script.taxonomy`, `dataset_script.dataset_rows` (the labels dataset's layout).
 """

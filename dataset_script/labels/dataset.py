@@ -34,9 +34,10 @@ from huggingface_hub import DatasetCard
 from ...metric.errors import ToolkitError, brief_repr, named
 from ...metric.references import LABEL_SET_COLUMNS, References
 from ..annotations.published import Annotations
-from ..build import LABEL_COLUMNS, LABEL_DIGESTS_KEY, LABELS_CONFIG, PROVENANCE_KEY, label_digest
 from ..classes import NUM_CLASSES
+from ..dataset_rows import LABEL_COLUMNS, LABEL_DIGESTS_KEY, PROVENANCE_KEY, label_digest
 from ..hub.ids import hub_repo_id_problem
+from ..hub.names import LABELS_CONFIG
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
