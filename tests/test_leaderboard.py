@@ -18,9 +18,9 @@ from imagenet_multilabel.dataset_script.taxonomy import experts
 from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.leaderboard import accuracy_plots, category_bars, plots
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import entries as leaderboard_entries
-from imagenet_multilabel.eval_cli.leaderboard import plots
 from imagenet_multilabel.eval_cli.scores import results
 from imagenet_multilabel.eval_cli.scores.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.metric.scoring import score
@@ -157,7 +157,7 @@ def test_markdown_and_both_plots_are_written(board_dir):
     text = (board_dir / "leaderboard.md").read_text()
     assert text.startswith("# ImageNet multi-label leaderboard")
     assert "| 1 |" in text and "ref:" in text and "Flags:" in text
-    for plot in plots.PLOTS:
+    for plot in accuracy_plots.PLOTS:
         assert f"]({plot}.png)" in text
         png = (board_dir / f"{plot}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
@@ -285,7 +285,7 @@ def test_the_error_category_plot_stays_legible_with_thirty_models():
             )
         )
     board = leaderboard_entries.Leaderboard(entries=entries, references=[], plotted=entries)
-    figure = _drawn(plots.categories_figure(board))
+    figure = _drawn(category_bars.categories_figure(board))
     axes = figure.axes[0]
     boxes = [label.get_window_extent() for label in axes.get_yticklabels()]
     assert len(boxes) == 30
@@ -339,7 +339,9 @@ def test_label_placement_never_overlaps():
     points = rng.uniform(100, 500, (300, 2))
     texts = [str(i) for i in range(len(points))]
     size = 9.0
-    offsets = plots._place_labels(points, texts, size_px=size, bounds=np.array([80, 80, 520, 520]))
+    offsets = accuracy_plots._place_labels(
+        points, texts, size_px=size, bounds=np.array([80, 80, 520, 520])
+    )
     placed = [i for i, offset in enumerate(offsets) if offset is not None]
     assert 50 < len(placed) < len(points)  # crowded: many are placed, some left out
     boxes = []
@@ -684,7 +686,7 @@ def test_labels_keep_clear_of_obstacles():
     """A reference line's boxes are never under a label."""
     points = np.array([[200.0, 200.0], [260.0, 200.0]])
     line = np.array([[x, 197.0, x + 6, 203.0] for x in range(80, 520, 4)])
-    offsets = plots._place_labels(
+    offsets = accuracy_plots._place_labels(
         points,
         ["long label", "other"],
         size_px=9.0,
@@ -724,7 +726,7 @@ def _drawn(figure):
     return figure
 
 
-@pytest.mark.parametrize("which", plots.PLOTS)
+@pytest.mark.parametrize("which", accuracy_plots.PLOTS)
 def test_a_long_title_with_every_caveat_is_never_clipped(which):
     board = _plotted_board(
         ("org/a", 0.7, 30),
@@ -732,7 +734,7 @@ def test_a_long_title_with_every_caveat_is_never_clipped(which):
         flags=("unverified", "partial"),
         version="3.0.0+patch.0123456789abcdef-reviewed-by-alice-and-bob (unverified)",
     )
-    figure = _drawn(plots.plot_figure(board, which))
+    figure = _drawn(accuracy_plots.plot_figure(board, which))
     title = figure.axes[0].title
     box, page = title.get_window_extent(), figure.bbox
     assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
@@ -745,7 +747,7 @@ def test_a_long_title_with_every_caveat_is_never_clipped(which):
 @pytest.mark.parametrize("correct", [0, 68])
 def test_equal_imagenet_m_counts_keep_an_integer_axis_within_the_split(correct):
     board = _plotted_board(("org/a", 0.5, correct), ("org/b", 0.6, correct))
-    axes = _drawn(plots.plot_figure(board, "imagenet_m_vs_top1")).axes[0]
+    axes = _drawn(accuracy_plots.plot_figure(board, "imagenet_m_vs_top1")).axes[0]
     ticks = list(axes.get_yticks())
     assert len(ticks) >= 3 and all(tick == int(tick) and 0 <= tick <= 68 for tick in ticks)
     assert correct in ticks and ticks[-1] - ticks[0] >= 5
@@ -753,11 +755,11 @@ def test_equal_imagenet_m_counts_keep_an_integer_axis_within_the_split(correct):
     assert low < correct < high  # the markers whole, not cut by the frame
 
 
-@pytest.mark.parametrize("which", plots.PLOTS)
+@pytest.mark.parametrize("which", accuracy_plots.PLOTS)
 @pytest.mark.parametrize("corner", [0.0, 1.0])
 def test_a_lone_point_at_a_corner_is_drawn_whole_and_labelled(which, corner):
     board = _plotted_board(("org/lonely-model", corner, int(68 * corner)))
-    axes = _drawn(plots.plot_figure(board, which)).axes[0]
+    axes = _drawn(accuracy_plots.plot_figure(board, which)).axes[0]
     y = 100 * corner if which == "multilabel_vs_top1" else 68 * corner
     x_display, y_display = axes.transData.transform((100 * corner, y))
     window = axes.get_window_extent()

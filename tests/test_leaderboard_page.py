@@ -17,8 +17,8 @@ from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli.analysis.review import page_script
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
+from imagenet_multilabel.eval_cli.leaderboard import category_bars
 from imagenet_multilabel.eval_cli.leaderboard import html as page
-from imagenet_multilabel.eval_cli.leaderboard import plots
 
 ASSETS = Path(page.__file__).parent / "page_assets"
 HOSTILE = '</script><script>window.__injected = 1</script><img src=x onerror="__injected=2">'
@@ -316,7 +316,7 @@ def test_the_mistakes_by_category_are_drawn_from_the_tables_cells(tmp_path):
         driver.get((tmp_path / "board" / leaderboard.PAGE_FILE).resolve().as_uri())
         _wait_ready(driver)
         groups = driver.find_elements(By.CSS_SELECTOR, "#error_categories svg g[data-row]")
-        assert len(groups) == plots.MAX_BARS  # of the 69 with categories
+        assert len(groups) == category_bars.MAX_BARS  # of the 69 with categories
         rows = [int(group.get_attribute("data-row")) for group in groups]
         tops = [board.entries[row].x for row in rows]
         assert tops == sorted(tops, reverse=True)
@@ -324,7 +324,7 @@ def test_the_mistakes_by_category_are_drawn_from_the_tables_cells(tmp_path):
         drawn = [c for c in CATEGORIES if c not in first.mistakes["auto_not_available"]]
         segments = groups[0].find_elements(By.TAG_NAME, "rect")  # "n/a": not drawn
         assert [s.get_attribute("fill") for s in segments] == [
-            plots.CATEGORY_COLORS[c] for c in drawn
+            category_bars.CATEGORY_COLORS[c] for c in drawn
         ]
         name = groups[0].find_element(By.CLASS_NAME, "name").text
         star = " *" if first.mistakes["auto_not_available"] else ""
@@ -333,7 +333,7 @@ def test_the_mistakes_by_category_are_drawn_from_the_tables_cells(tmp_path):
         assert "image rules did not run" in notes and "highest top-1 of the 69" in notes
         Select(driver.find_element(By.ID, "filter-family")).select_by_value("ConvNeXt")
         shown = driver.find_elements(By.CSS_SELECTOR, "#error_categories svg g[data-row]")
-        convnexts = [e for e in plots.category_entries(board) if e.family == "ConvNeXt"]
+        convnexts = [e for e in category_bars.category_entries(board) if e.family == "ConvNeXt"]
         assert len(shown) == len(convnexts) > 0
         clicked = int(shown[0].get_attribute("data-row"))
         shown[0].find_element(By.TAG_NAME, "rect").click()  # the bars are drawn again

@@ -1,14 +1,14 @@
 """``leaderboard.html``: the leaderboard as one page to browse, offline.
 
-One self-contained file (no network, no library: the page's own script and style, package data
-in ``page_assets/``, inlined): the table of `board.COLUMNS` (the same table as leaderboard.md, so
-a new column appears here by itself) plus each model's family and pretraining data
-(`families`), sortable by any column, searchable by model, filterable by family, pretraining data
-and official / flagged; the paper's two plots drawn from the same `plots.plot_layout` as the PNGs
-(axes, ticks, reference lines), where hovering a point names its model and clicking it selects
-its row (and a row its point); the mistakes stacked by automatic category, drawn from the
-table's own columns for the results `plots.category_entries` picks (those passing the filters);
-links to each model's results file and predictions.
+One self-contained file (no network, no library: the page's own script and style, package data in
+``page_assets/``, inlined): the table of `board.COLUMNS` (the same table as leaderboard.md, so a
+new column appears here by itself) plus each model's family and pretraining data (`families`),
+sortable by any column, searchable by model, filterable by family, pretraining data and official /
+flagged; the paper's two plots drawn from the same `accuracy_plots.plot_layout` as the PNGs (axes,
+ticks, reference lines), where hovering a point names its model and clicking it selects its row
+(and a row its point); the mistakes stacked by automatic category, drawn from the table's own
+columns for the results `category_bars.category_entries` picks (those passing the filters); links
+to each model's results file and predictions.
 
 Every text from a results file is outside text: the data travel as JSON in a
 ``<script type="application/json">`` block with no ``<`` in it (`escape.html_json`, filled in
@@ -32,9 +32,11 @@ from typing import Any
 from ...dataset_script import escape, writers
 from ..analysis.review import page_script
 from ..scores.results_dataset import ResultsFile, predictions_beside
+from .accuracy_plots import PLOTS, plot_layout
 from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
+from .category_bars import category_entries
 from .entries import Leaderboard
-from .plots import PLOTS, category_entries, category_plot, plot_layout
+from .plots import category_plot
 
 _ASSETS = "page_assets"
 # The page's columns: the table's, with the two the page filters by after the model's revision.
