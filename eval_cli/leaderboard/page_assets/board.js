@@ -330,7 +330,7 @@
     tooltip.style.top = `${Math.max(4, below ? event.clientY + 14 : event.clientY - box.height - 10)}px`;
   }
 
-  // The mistakes of each result stacked by automatic category (plots.categories_figure's bars):
+  // The mistakes of each result stacked by automatic category (category_bars.categories_figure's bars):
   // the counts are the table's own cells, one column per category ("n/a": its image rule did
   // not run, drawn as 0 and starred).
   const bars = data.category_plot;
