@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from imagenet_multilabel.eval_cli.engine.jpeg_decode import decode_batch, decoder_label
-from imagenet_multilabel.eval_cli.engine.preprocess_plan import PreprocessPlan, plan_for_processor
+from imagenet_multilabel.eval_cli.feed.jpeg_decode import decode_batch, decoder_label
+from imagenet_multilabel.eval_cli.feed.preprocess_plan import PreprocessPlan, plan_for_processor
 from PIL import Image
 from timing import Rounds, timed
 from torch.utils.data import DataLoader, Dataset
@@ -255,7 +255,7 @@ def bench_run_command(name: str, module, processor, args, device, forward_rate: 
 
 def resample_speed(repeats: int = 20) -> None:
     """One 500x375 -> 298x224 bilinear resize: PIL vs pil_resize on the CPU (and CUDA)."""
-    from imagenet_multilabel.eval_cli.engine.resample import pil_resize
+    from imagenet_multilabel.eval_cli.feed.resample import pil_resize
 
     pixels = np.asarray(Image.open(io.BytesIO(make_jpegs(1)[0])).convert("RGB"))
     image = Image.fromarray(pixels)

@@ -96,7 +96,8 @@ def instrumented_child(argv: list[str]) -> None:
     """`sweep run ARGV` in this process, timed per phase and per model; JSON on stdout."""
     started = time.perf_counter()
     from imagenet_multilabel.eval_cli.commands import cli
-    from imagenet_multilabel.eval_cli.engine import decoded_cache_build, launch, loader, run
+    from imagenet_multilabel.eval_cli.engine import launch, run
+    from imagenet_multilabel.eval_cli.feed import decoded_cache_build, loader
     from imagenet_multilabel.eval_cli.sweeps import execute
 
     phases: list[tuple[str, str, float, float]] = []  # (phase, model, wall, CPU seconds)

@@ -19,16 +19,16 @@ import pytest
 from image_fixtures import make_jpeg, make_val_tar
 from imagenet_multilabel.dataset_script.images.files import TarImageSource
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import decoded_cache_build as build_module
-from imagenet_multilabel.eval_cli.engine import loader as loader_module
-from imagenet_multilabel.eval_cli.engine import preprocess_plan
-from imagenet_multilabel.eval_cli.engine.decoded_cache import (
+from imagenet_multilabel.eval_cli.feed import decoded_cache_build as build_module
+from imagenet_multilabel.eval_cli.feed import loader as loader_module
+from imagenet_multilabel.eval_cli.feed import preprocess_plan
+from imagenet_multilabel.eval_cli.feed.decoded_cache import (
     BUILD_LOCK,
     INDEX_FILE,
     DecodedCacheError,
     open_decoded_cache,
 )
-from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
+from imagenet_multilabel.eval_cli.feed.preprocess_plan import UnsupportedPreprocessingError
 from model_fixtures import random_image
 from run_fixtures import make_workspace, run_args
 

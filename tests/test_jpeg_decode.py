@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from imagenet_multilabel.eval_cli.engine.jpeg_decode import (
+from imagenet_multilabel.eval_cli.feed.jpeg_decode import (
     CPU_DECODER,
     DEVICE_DECODER,
     ImageDecodeError,

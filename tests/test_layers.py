@@ -28,6 +28,7 @@ EVAL_CLI_LEVELS = {
     "frame": 0,
     "scores": 1,
     "analysis": 2,
+    "feed": 2,
     "leaderboard": 3,
     "curation": 3,
     "models": 3,
@@ -114,6 +115,20 @@ def test_every_eval_cli_folder_has_a_level():
     assert names == set(EVAL_CLI_LEVELS)
 
 
+def test_every_package_folder_is_installed():
+    """pyproject lists its packages one by one: a folder missing there is missing from the wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        module_name(path)
+        for folder in (*LAYERS, *DATA_PACKAGES)
+        for path in (ROOT / folder).rglob("__init__.py")
+    }
+    assert folders - listed == set()
+
+
 def test_data_packages_import_none_of_the_toolkit():
     for folder in DATA_PACKAGES:
         for path in (ROOT / folder).rglob("*.py"):
@@ -162,6 +177,7 @@ def test_no_import_runs_up_a_layer():
         ("eval_cli/scores", "from ..engine.run import run_models\n", 1),
         ("eval_cli/analysis", "from imagenet_multilabel.eval_cli.commands import cli\n", 1),
         ("eval_cli/engine", "from ..scores import results\nfrom ..models import load\n", 0),
+        ("eval_cli/feed", "from ..models.adapter import ModelAdapter\n", 1),
     ],
 )
 def test_the_check_sees_upward_imports(folder: str, source: str, expected: int):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import timm.data
 import torch
-from imagenet_multilabel.eval_cli.engine.preprocess_plan import (
+from imagenet_multilabel.eval_cli.feed.preprocess_plan import (
     UnsupportedPreprocessingError,
     plan_for_processor,
     plan_for_timm,
 )
-from imagenet_multilabel.eval_cli.engine.resample import UnsupportedResampleError
+from imagenet_multilabel.eval_cli.feed.resample import UnsupportedResampleError
 from photo_fixtures import ODD_SIZES, photo_like_jpeg, real_photo_jpeg
 from PIL import Image
 from transformers import AutoImageProcessor, ConvNextImageProcessor, ViTImageProcessor

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imagenet_multilabel.eval_cli.engine.resample import (
+from imagenet_multilabel.eval_cli.feed.resample import (
     FILTERS,
     UnsupportedResampleError,
     pil_resize,

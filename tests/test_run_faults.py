@@ -20,8 +20,8 @@ from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.dataset_script.images import decode
 from imagenet_multilabel.eval_cli import outputs as outputs_module
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import loader as loader_module
 from imagenet_multilabel.eval_cli.engine import run as run_module
+from imagenet_multilabel.eval_cli.feed import loader as loader_module
 from PIL import Image
 from run_fixtures import make_workspace, prediction_ids, run_args, with_option
 

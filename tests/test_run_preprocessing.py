@@ -13,9 +13,9 @@ import pytest
 from image_fixtures import make_val_folder, make_val_tar
 from imagenet_multilabel.dataset_script import classes
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import loader, preprocess_plan
-from imagenet_multilabel.eval_cli.engine.jpeg_decode import CPU_DECODER, DEVICE_DECODER
-from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
+from imagenet_multilabel.eval_cli.feed import loader, preprocess_plan
+from imagenet_multilabel.eval_cli.feed.jpeg_decode import CPU_DECODER, DEVICE_DECODER
+from imagenet_multilabel.eval_cli.feed.preprocess_plan import UnsupportedPreprocessingError
 from imagenet_multilabel.eval_cli.scores import hub, results
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_clip, save_resnet, save_siglip, save_timm_model, save_vit

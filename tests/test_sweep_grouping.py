@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import loader as loader_module
-from imagenet_multilabel.eval_cli.engine import preprocess_plan
 from imagenet_multilabel.eval_cli.engine import run as run_module
-from imagenet_multilabel.eval_cli.engine.preprocess_plan import UnsupportedPreprocessingError
+from imagenet_multilabel.eval_cli.feed import loader as loader_module
+from imagenet_multilabel.eval_cli.feed import preprocess_plan
+from imagenet_multilabel.eval_cli.feed.preprocess_plan import UnsupportedPreprocessingError
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_timm_model
 from run_fixtures import make_workspace, prediction_ids, run_args

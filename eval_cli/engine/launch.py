@@ -18,10 +18,10 @@ from ...dataset_script.label_sets import LoadedLabelSet, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRules
 from ...metric.errors import first_few, named
+from ..feed.decoded_cache import DecodedCache, open_decoded_cache
 from ..models import ModelLoadError, model_problem
 from ..scores import results
 from ..scores.score import chosen_splits, label_files_of, split_file_names
-from .decoded_cache import DecodedCache, open_decoded_cache
 from .distributed import warn_about_the_setup
 from .run_options import RunOptions
 

@@ -25,10 +25,10 @@ from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
 from ...metric.errors import ToolkitError, named
 from .. import outputs
+from ..feed.fingerprint import ImageFingerprint
+from ..feed.loader import Batch, model_pixels
 from ..outputs import PREDICTIONS_FILE
 from ..scores.predictions import prediction_record
-from .loader import Batch, model_pixels
-from .resume import ImageFingerprint
 
 if TYPE_CHECKING:
     from .run import ModelRun

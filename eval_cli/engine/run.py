@@ -27,6 +27,7 @@ from ...dataset_script.images.source import LocatedImages
 from ...dataset_script.labels.loading import Labels, LabelSource
 from ...metric.errors import ToolkitError
 from .. import outputs
+from ..feed.loader import Feed, choose_feed, prediction_batches
 from ..models import load_model, local_model_folder
 from ..models.categorizer import ImageCategorizer
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
@@ -41,7 +42,6 @@ from .distributed import (
     on_main,
 )
 from .launch import Launch, check_models, open_launch
-from .loader import Feed, choose_feed, prediction_batches
 from .predict_loop import predict_group
 from .resume import ResumeError, predicted_before, run_identity
 from .run_options import RunOptions

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..engine.preprocess_plan import PreprocessPlan
+from ..feed.preprocess_plan import PreprocessPlan
 from .label_space import LabelMapping
 from .source import ModelSource
 

@@ -1,7 +1,7 @@
 """A model's preprocessing as the evaluation applies it: one image to a CHW tensor the way the
 model's own library does (`ProcessorPreprocess` for transformers' image processors,
 `TorchvisionPreprocess` for timm's transforms), what the results record about it, and its split
-into uint8 geometry and device normalisation (`engine.preprocess_plan`) where that is exact."""
+into uint8 geometry and device normalisation (`feed.preprocess_plan`) where that is exact."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..engine.preprocess_plan import PreprocessPlan, UnsupportedPreprocessingError
+from ..feed.preprocess_plan import PreprocessPlan, UnsupportedPreprocessingError
 from .errors import ModelLoadError
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError  # a weights file that is not safetensors
 
-from ...engine import preprocess_plan
+from ...feed import preprocess_plan
 from ..adapter import LoadRequest, ModelAdapter
 from ..errors import LabelSpaceError, ModelLoadError
 from ..guarded_loading import unsafe_weights

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ....dataset_script.classes import NUM_CLASSES
-from ...engine import preprocess_plan
+from ...feed import preprocess_plan
 from ..adapter import LoadRequest, ModelAdapter
 from ..errors import ModelLoadError
 from ..guarded_loading import check_remote_code, loading_kwargs, transformers_loading

@@ -49,7 +49,7 @@ from .decoded_cache_build import (
     decoder_label,
     each_image,
 )
-from .resume import ImageFingerprint
+from .fingerprint import ImageFingerprint
 
 BUILD_LOCK = ".build.lock"
 

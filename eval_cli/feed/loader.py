@@ -38,9 +38,9 @@ from ...dataset_script.images.decode import decode_image
 from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
 from .decoded_cache import DecodedImages
+from .fingerprint import ImageFingerprint
 from .jpeg_decode import ImageDecodeError, decode_batch, decoder_label, is_rgb_jpeg
 from .preprocess_plan import PreprocessPlan, UnsupportedPreprocessingError
-from .resume import ImageFingerprint
 
 FLOAT_PATH = "float32 from the workers (the model's own preprocessing)"
 UINT8_PATH = "uint8 from the workers (the model's own resize and crop), normalised on the device"

@@ -32,7 +32,7 @@ from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
 from ...metric.errors import ToolkitError
 from .. import outputs
-from .resume import ImageFingerprint
+from .fingerprint import ImageFingerprint
 
 FORMAT = 1
 INDEX_FILE = "index.json"
