@@ -39,14 +39,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_fixtures import headless_chromium, missing_browser_reason  # noqa: E402
 from imagenet_multilabel.eval_cli.leaderboard.accuracy_plots import PLOTS  # noqa: E402
-from imagenet_multilabel.eval_cli.leaderboard.board import (  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.html import render_page  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.plots import render_plot  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.ranking import build_leaderboard  # noqa: E402
+from imagenet_multilabel.eval_cli.leaderboard.table import (  # noqa: E402
     TABLE_FORMATS,
-    build_leaderboard,
     markdown,
     table_file,
 )
-from imagenet_multilabel.eval_cli.leaderboard.html import render_page  # noqa: E402
-from imagenet_multilabel.eval_cli.leaderboard.plots import render_plot  # noqa: E402
 
 ARCHITECTURES = (
     "resnet50",

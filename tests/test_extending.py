@@ -154,7 +154,7 @@ def test_the_add_a_model_kind_recipe(tmp_path):
 
 def test_the_add_an_output_format_recipe(tmp_path):
     files = ("dataset_script/escape.py", "dataset_script/writers.py")
-    root = followed(tmp_path, "Add an output format", *files, "eval_cli/leaderboard/board.py")
+    root = followed(tmp_path, "Add an output format", *files, "eval_cli/leaderboard/table.py")
     hostile = "50%_{x} & \\input{evil} $y$ #1 ~2^3\nrow"
     document = {
         "model": {"id": hostile, "revision": None},

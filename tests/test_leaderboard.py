@@ -19,8 +19,10 @@ from imagenet_multilabel.dataset_script.taxonomy.categories import CATEGORIES
 from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import accuracy_plots, category_bars, plots
-from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import entries as leaderboard_entries
+from imagenet_multilabel.eval_cli.leaderboard.paper_references import PAPER_MODELS
+from imagenet_multilabel.eval_cli.leaderboard.ranking import build_leaderboard
+from imagenet_multilabel.eval_cli.leaderboard.table import row_cells
 from imagenet_multilabel.eval_cli.scores import results
 from imagenet_multilabel.eval_cli.scores.mistakes import LENIENT_ACCURACIES
 from imagenet_multilabel.metric.scoring import score
@@ -137,7 +139,7 @@ def test_table_rows_are_the_results_numbers(scored, board_dir):
 def test_reference_lines_are_our_scorer_on_the_papers_metadata(annotation_file, board_dir):
     labels = load_labels(annotations=annotation_file[0], allow_unverified=True)
     rows = {row["model"]: row for row in _csv_rows(board_dir)}
-    for model, name in leaderboard.PAPER_MODELS.items():
+    for model, name in PAPER_MODELS.items():
         validation, imagenet_m = (
             score(
                 experts.paper_model_predictions(model, labels.split(split)),
@@ -208,7 +210,7 @@ def test_label_versions_and_flags_are_never_mixed_silently(scored, tmp_path):
     for name, document in (("official", official), ("patched", patched)):
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(document))
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     flags = {entry.model: entry.flags for entry in board.entries}
     assert flags == {"official": (), "patched": ("patched",)}
     assert any("2 label versions (3.0.0, 3.0.0+patch.1234" in note for note in board.notes)
@@ -310,8 +312,8 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
     del document["mistakes"]
     path = tmp_path / "no_mistakes.json"
     path.write_text(json.dumps(document))
-    (entry,) = leaderboard.build_leaderboard([path]).entries
-    cells = leaderboard.row_cells(1, entry)
+    (entry,) = build_leaderboard([path]).entries
+    cells = row_cells(1, entry)
     assert cells["rejected_expert"] == "" and cells["expert_major"] == ""
     assert cells["auto_model-failure"] == ""
 
@@ -455,7 +457,7 @@ def test_a_partial_result_never_replaces_the_complete_one(scored, tmp_path):
         document["model"] = {"id": "org/same", "revision": "main"}
         document["environment"]["created_at"] = created
     paths = [_write(tmp_path / "a.json", complete), _write(tmp_path / "b.json", partial)]
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     assert [entry.source for entry in board.entries] == ["a.json"]
     assert any(
         "org/same @ main: 2 results; kept the complete one, a.json" in note
@@ -473,7 +475,7 @@ def test_a_result_of_fewer_splits_never_hides_one_of_more(scored, tmp_path):
     everything["environment"]["created_at"] = "2026-01-01T00:00:00+00:00"
     fewer["environment"]["created_at"] = "2026-05-01T00:00:00+00:00"
     paths = [_write(tmp_path / "all.json", everything), _write(tmp_path / "m.json", fewer)]
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     assert [entry.source for entry in board.entries] == ["all.json"]
     assert any("kept the one covering the most splits, all.json" in note for note in board.notes)
 
@@ -489,7 +491,7 @@ def test_an_official_result_is_kept_over_a_newer_one_on_patched_labels(scored, t
         document["model"] = {"id": "org/same", "revision": "main"}
         document["environment"]["created_at"] = created
     paths = [_write(tmp_path / "official.json", official), _write(tmp_path / "p.json", patched)]
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     assert [(entry.source, entry.official) for entry in board.entries] == [("official.json", True)]
     assert any(
         "org/same @ main: 2 results; kept the official one, official.json "
@@ -526,21 +528,21 @@ def test_official_is_recomputed_from_the_record_not_read(scored, tmp_path, claim
     """A stored ``verified: true`` proves nothing: the leaderboard (and compare, through the
     same rule) decides from the recorded sha256s, patches and checks (issue 19, problem 11)."""
     path = _write(tmp_path / "claims.json", _official(scored, **claim))
-    (entry,) = leaderboard.build_leaderboard([path]).entries
+    (entry,) = build_leaderboard([path]).entries
     assert entry.flags == flags
 
 
 def test_a_claimed_verified_beside_another_sha256_is_versioned_unverified(scored, tmp_path):
     """Its version is never grouped with the published labels' ("3.0.0") on a stored claim."""
     path = _write(tmp_path / "claims.json", _official(scored, sha256="0" * 64))
-    (entry,) = leaderboard.build_leaderboard([path]).entries
+    (entry,) = build_leaderboard([path]).entries
     assert entry.labels_version == "3.0.0 (unverified)"
 
 
 def test_a_stored_partial_false_beside_missing_classes_is_partial(scored, tmp_path):
     document = _official(scored)
     document["metrics"]["validation"].update(partial=False, num_classes_covered=900)
-    (entry,) = leaderboard.build_leaderboard([_write(tmp_path / "r.json", document)]).entries
+    (entry,) = build_leaderboard([_write(tmp_path / "r.json", document)]).entries
     assert entry.flags == ("partial",)
 
 
@@ -553,7 +555,7 @@ def test_newest_compares_dates_not_strings(scored, tmp_path, capsys):
         document["model"] = {"id": "org/same", "revision": "main"}
         document["environment"]["created_at"] = created
         paths.append(_write(tmp_path / f"{name}.json", document))
-    (kept,) = leaderboard.build_leaderboard(paths).entries
+    (kept,) = build_leaderboard(paths).entries
     assert kept.source == "eastern.json"
     document = _official(scored)
     document["environment"]["created_at"] = "zzz"
@@ -571,7 +573,7 @@ def test_results_of_different_predictions_files_are_never_merged_by_name(scored,
         _write(tmp_path / "two.json", second),
         _write(tmp_path / "again.json", first),
     ]
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     assert [entry.model for entry in board.entries] == ["alpha", "alpha"]
     assert len({entry.revision for entry in board.entries}) == 2  # their sha256s
     assert sum("alpha @ predictions sha256" in note for note in board.notes) == 1
@@ -673,7 +675,7 @@ def test_plots_draw_one_label_version_and_say_unverified(scored, tmp_path):
         _write(tmp_path / "other.json", other),
         scored["gamma"],
     ]
-    board = leaderboard.build_leaderboard(paths)
+    board = build_leaderboard(paths)
     assert [entry.source for entry in board.plotted] == ["no_full.json"]
     (note,) = [note for note in board.notes if note.startswith("The plots draw")]
     assert "beta (labels 9.9.9 (unverified))" in note and "gamma (partial or incomplete)" in note

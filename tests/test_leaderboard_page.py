@@ -19,6 +19,8 @@ from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard import category_bars
 from imagenet_multilabel.eval_cli.leaderboard import html as page
+from imagenet_multilabel.eval_cli.leaderboard.ranking import build_leaderboard
+from imagenet_multilabel.eval_cli.leaderboard.table import COLUMNS, NUMERIC_COLUMNS
 
 ASSETS = Path(page.__file__).parent / "page_assets"
 HOSTILE = '</script><script>window.__injected = 1</script><img src=x onerror="__injected=2">'
@@ -95,7 +97,7 @@ def _data_block(text: str) -> str:
 
 def _page(root: Path, count: int, **options: Any) -> tuple[dict[str, Any], str]:
     folders = write_results(root / "runs", count, **options)
-    board = leaderboard.build_leaderboard(folders)
+    board = build_leaderboard(folders)
     text = page.render_page(board, root / "board")
     return json.loads(_data_block(text)), text
 
@@ -103,11 +105,11 @@ def _page(root: Path, count: int, **options: Any) -> tuple[dict[str, Any], str]:
 def test_the_page_has_the_tables_columns_and_each_models_facts(tmp_path):
     data, _ = _page(tmp_path, 6)
     names = [column["name"] for column in data["columns"]]
-    table = [name for name, _ in leaderboard.COLUMNS]
+    table = [name for name, _ in COLUMNS]
     assert [name for name in names if name not in ("family", "pretraining")] == table
     assert names.index("family") == names.index("revision") + 1
     numeric = {column["name"] for column in data["columns"] if column["numeric"]}
-    assert numeric == leaderboard.NUMERIC_COLUMNS
+    assert numeric == NUMERIC_COLUMNS
     rows = {row["cells"][names.index("model")]: row for row in data["rows"]}
     convnext = rows["timm/convnext_base_1.fb_in22k_ft_in1k"]["cells"]
     assert convnext[names.index("family")] == "ConvNeXt"

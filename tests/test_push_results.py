@@ -22,6 +22,7 @@ from imagenet_multilabel.dataset_script.labels.loading import load_labels
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import board as leaderboard
 from imagenet_multilabel.eval_cli.leaderboard.html import page_data
+from imagenet_multilabel.eval_cli.leaderboard.ranking import build_leaderboard
 from imagenet_multilabel.eval_cli.scores.model_card import PUBLIC_BLOCKS
 from imagenet_multilabel.eval_cli.scores.push_results import push_results
 from imagenet_multilabel.eval_cli.scores.results_dataset import ResultsDatasetError
@@ -258,7 +259,7 @@ def test_the_leaderboard_reads_a_hub_dataset_through_the_cache(tree, token, tmp_
         return str(copy)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    board = leaderboard.build_leaderboard([f"hf://datasets/{REPO}"])
+    board = build_leaderboard([f"hf://datasets/{REPO}"])
     assert asked[0][0] == REPO and asked[0][1]["repo_type"] == "dataset"
     assert all(pattern.endswith(".json") for pattern in asked[0][1]["allow_patterns"])
     urls = sorted(entry.file.url for entry in board.entries)

@@ -27,7 +27,7 @@ from imagenet_multilabel.dataset_script.labels.loading import (
 )
 from imagenet_multilabel.eval_cli.commands.cli import build_parser, main, options_of
 from imagenet_multilabel.eval_cli.engine.sweep import evaluate_model
-from imagenet_multilabel.eval_cli.leaderboard.board import reference_labels
+from imagenet_multilabel.eval_cli.leaderboard.paper_references import reference_labels
 from imagenet_multilabel.eval_cli.scores import results
 from imagenet_multilabel.metric.errors import ToolkitError
 from imagenet_multilabel.metric.references import References

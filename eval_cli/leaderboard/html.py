@@ -33,10 +33,10 @@ from ...dataset_script import escape, writers
 from ..analysis.review import page_script
 from ..scores.results_dataset import ResultsFile, predictions_beside
 from .accuracy_plots import PLOTS, plot_layout
-from .board import COLUMNS, NUMERIC_COLUMNS, table_rows
 from .category_bars import category_entries
 from .entries import Leaderboard
 from .plots import category_plot
+from .table import COLUMNS, NUMERIC_COLUMNS, table_rows
 
 _ASSETS = "page_assets"
 # The page's columns: the table's, with the two the page filters by after the model's revision.
