@@ -24,7 +24,13 @@ __all__ = [
 
 # The splits but `full` (with `all`, every one of them): what `analyze` scores.
 LABEL_SPLIT_CHOICES = tuple(choice for choice in SPLIT_CHOICES if choice != FULL_SPLIT)
-MODEL_KINDS = ("transformers", "timm", "zero-shot")
+# The registry of model kinds, by the names `--model-kind` takes, in the order in which they claim
+# a config.json; each is the module of `eval_cli/models/kinds/` named after it (`-` as `_`).
+MODEL_KINDS = (
+    "transformers",
+    "timm",
+    "zero-shot",
+)
 ZERO_SHOT_PROMPTS = ("ensemble", "single")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 PLACES = ("cpu", "device")  # where images are resized, cropped and decoded

@@ -127,7 +127,7 @@ def test_the_add_a_model_kind_recipe(tmp_path):
     from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 
     kind = "eval_cli/models/kinds/pixel_mean.py"
-    root = followed(tmp_path, "Add a model kind", kind, "eval_cli/models/kinds/__init__.py")
+    root = followed(tmp_path, "Add a model kind", kind, "eval_cli/choices.py")
     model = _save_pixel_mean_model(tmp_path / "pixel-mean-model")
     data = synthetic_annotations()
     validation = sorted(name for name in data["initial_annots"] if name.startswith("ILSVRC"))
@@ -137,6 +137,10 @@ def test_the_add_a_model_kind_recipe(tmp_path):
     make_val_tar(tmp_path / "val.tar", [classes.image_id_from_file_name(name) for name in keep])
 
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    helped = [sys.executable, "-m", "imagenet_multilabel", "run", "--help"]
+    help_text = subprocess.run(helped, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert help_text.returncode == 0, help_text.stderr
+    assert "{transformers,timm,zero-shot,pixel-mean}" in help_text.stdout  # --model-kind's choices
     run = [sys.executable, "-m", "imagenet_multilabel", "run", "--model", str(model)]
     run += ["--images", str(tmp_path / "val.tar"), "--split", "validation"]
     run += ["--annotations", str(tmp_path / "annotations.json"), "--allow-unverified-annotations"]

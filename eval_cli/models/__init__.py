@@ -6,7 +6,7 @@ preprocessing, `guarded_loading` refuses untrusted code and unsafe weights, `lab
 verifies and maps its labels, `zero_shot_prompts` owns the prompts and class embeddings,
 `categorizer` the taxonomy's image rules, `errors` the two failures.
 
-May import: `metric`, `dataset_script`, `eval_cli.feed.preprocess_plan`.
+May import: `metric`, `dataset_script`, `eval_cli.choices`, `eval_cli.feed.preprocess_plan`.
 """
 
 from .adapter import LoadRequest, ModelAdapter

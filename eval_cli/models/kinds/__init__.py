@@ -1,8 +1,9 @@
 """The kinds of model `run` loads, one registered module each (docs/EXTENDING.md, "Add a model
 kind").
 
-Owns: ``KINDS``, the registry (the ``--model-kind`` choices, and the order in which kinds claim a
-``config.json``), and for each kind the module of this folder named after it (``-`` as ``_``),
+Owns: for each kind of ``KINDS`` (the registry, named in `eval_cli.choices` as ``MODEL_KINDS``:
+the ``--model-kind`` choices, and the order in which kinds claim a ``config.json``) the module
+of this folder named after it (``-`` as ``_``),
 whose ``claims(config)`` says whether a model is of its kind and whose ``load(request)`` returns
 the model as a `ModelAdapter` with its outputs mapped onto the 1,000 ImageNet classes by index
 and wnid (`models.label_space`); `load_model` resolves the source, picks the kind and loads.
@@ -18,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ...choices import MODEL_KINDS
 from ..adapter import LoadRequest, ModelAdapter
 from ..errors import ModelLoadError
 from ..source import resolve_model_source
@@ -25,13 +27,9 @@ from ..zero_shot_prompts import ZERO_SHOT_PROMPTS, check_prompt_style
 
 __all__ = ["FALLBACK_KIND", "KINDS", "detect_kind", "kind_module", "load_model"]
 
-# The registry: each kind once, by the name `--model-kind` takes; a config.json is the first
-# kind's that claims it.
-KINDS = (
-    "transformers",
-    "timm",
-    "zero-shot",
-)
+# The registry, `choices.MODEL_KINDS` (named there so that `--model-kind` offers it without
+# importing torch): each kind once; a config.json is the first kind's that claims it.
+KINDS = MODEL_KINDS
 # A config.json with a transformers model_type that no kind claims: AutoModelForImageClassification
 # says whether it can load it.
 FALLBACK_KIND = "transformers"
