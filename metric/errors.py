@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -165,6 +166,21 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISREG(mode):
         return None
     return what_it_is(mode)
+
+
+def text_file_lines(
+    path: str | os.PathLike[str], name: str, expected: str, error: type[ToolkitError]
+) -> list[str]:
+    """The lines of the UTF-8 text file ``path``, or ``error`` naming it as ``name`` ("models
+    file") and saying what it is instead of ``expected`` ("a text file") or why it cannot be
+    read."""
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise error(f"{name} {str(path)!r} {what}; expected {expected}")
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"cannot read {name} {str(path)!r}: {problem}") from problem
 
 
 def what_it_is(mode: int) -> str:

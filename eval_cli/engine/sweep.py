@@ -24,7 +24,7 @@ from ...metric.errors import (
     expect_path,
     first_few,
     named,
-    not_a_regular_file,
+    text_file_lines,
 )
 from ..frame import (
     CATEGORIZER_MODEL,
@@ -102,13 +102,7 @@ def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
     """The models of a ``--models`` file: one a line, ``MODEL [revision=REV] [kind=KIND]``
     (e.g. ``timm/resnet50.a1_in1k revision=main kind=timm``); ``#`` starts a comment."""
     path = Path(path)
-    what = not_a_regular_file(path)
-    if what is not None:
-        raise ToolkitError(f"models file {str(path)!r} {what}; expected a text file")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ToolkitError(f"cannot read models file {str(path)!r}: {error}") from error
+    lines = text_file_lines(path, "models file", "a text file", ToolkitError)
     specs, problems = [], []
     for number, line in enumerate(lines, start=1):
         words = line.split("#", 1)[0].split()

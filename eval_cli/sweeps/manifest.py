@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...metric.errors import ToolkitError, brief_repr, first_few, not_a_regular_file
+from ...metric.errors import ToolkitError, brief_repr, first_few, text_file_lines
 from .. import outputs
 
 if TYPE_CHECKING:
@@ -102,13 +102,7 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
     """Every entry of a manifest, checked whole: a bad line (not JSON, an unknown field, a cost
     that is no positive number) or a model to score listed twice is refused, naming the lines."""
     path = Path(path)
-    what = not_a_regular_file(path)
-    if what is not None:
-        raise ManifestError(f"manifest {str(path)!r} {what}; expected a JSONL file of `sweep plan`")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"cannot read manifest {str(path)!r}: {error}") from error
+    lines = text_file_lines(path, "manifest", "a JSONL file of `sweep plan`", ManifestError)
     entries, problems = [], []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
