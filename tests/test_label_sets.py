@@ -168,9 +168,9 @@ def test_one_table_of_metric_names():
 
 def test_the_old_tables_are_views_of_the_registry():
     """What the leaderboard reads, the model-index claims and the summary shows."""
-    from imagenet_multilabel.eval_cli.leaderboard import board, entries
+    from imagenet_multilabel.eval_cli.leaderboard import entries, table
 
-    column_names = [name for name, _ in board.COLUMNS]
+    column_names = [name for name, _ in table.COLUMNS]
     shown = [metric.column.name for metric in METRICS if metric.column is not None]
     assert column_names[3 : 3 + len(shown)] == shown
     assert hub.MODEL_INDEX_METRICS == {

@@ -1,7 +1,7 @@
 """``leaderboard.html``: the leaderboard as one page to browse, offline.
 
 One self-contained file (no network, no library: the page's own script and style, package data in
-``page_assets/``, inlined): the table of `board.COLUMNS` (the same table as leaderboard.md, so a
+``page_assets/``, inlined): the table of `table.COLUMNS` (the same table as leaderboard.md, so a
 new column appears here by itself) plus each model's family and pretraining data (`families`),
 sortable by any column, searchable by model, filterable by family, pretraining data and official /
 flagged; the paper's two plots drawn from the same `accuracy_plots.plot_layout` as the PNGs (axes,
