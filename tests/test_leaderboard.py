@@ -20,7 +20,6 @@ from imagenet_multilabel.eval_cli import outputs
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.leaderboard import accuracy_plots, category_bars, plots
 from imagenet_multilabel.eval_cli.leaderboard import entries as leaderboard_entries
-from imagenet_multilabel.eval_cli.leaderboard.paper_references import PAPER_MODELS
 from imagenet_multilabel.eval_cli.leaderboard.ranking import build_leaderboard
 from imagenet_multilabel.eval_cli.leaderboard.table import row_cells
 from imagenet_multilabel.eval_cli.scores import results
@@ -139,7 +138,7 @@ def test_table_rows_are_the_results_numbers(scored, board_dir):
 def test_reference_lines_are_our_scorer_on_the_papers_metadata(annotation_file, board_dir):
     labels = load_labels(annotations=annotation_file[0], allow_unverified=True)
     rows = {row["model"]: row for row in _csv_rows(board_dir)}
-    for model, name in PAPER_MODELS.items():
+    for model, name in experts.MODEL_NAMES.items():
         validation, imagenet_m = (
             score(
                 experts.paper_model_predictions(model, labels.split(split)),

@@ -36,6 +36,8 @@ SOURCE_COMMIT = "6fdda60a87dd79cdef764c8823db7b2f67c43a97"
 DATA_FOLDER = "imagenet_mistakes"
 # The paper's models, in the order their verdicts are looked up (ViT-3B's file first).
 MODEL_FILES = {"vit3b": "vit3b_mistakes.json", "greedy_soups": "greedy_soups_mistakes.json"}
+# Their display names (both ViTs pretrained on JFT-3B).
+MODEL_NAMES = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 CONFUSION_FILE = "class_confusion_wnids.json"
 CATEGORIES = (
     "fine-grained",

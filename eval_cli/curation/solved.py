@@ -25,8 +25,6 @@ from ...metric.scoring import WRONG
 from .aligned import Aligned
 from .inputs import ModelInput
 
-PAPER_MODEL_NAMES = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
-
 
 @dataclass(frozen=True)
 class MistakePool:
@@ -96,7 +94,7 @@ def solved_paper_mistakes(models: Sequence[ModelInput], aligned: Aligned) -> dic
     row_of = {name: row for row, name in enumerate(aligned.references.file_names.tolist())}
     scored, accepted = aligned.scored, aligned.accepted
     report = {}
-    for paper_model, name in PAPER_MODEL_NAMES.items():
+    for paper_model, name in mistakes.MODEL_NAMES.items():
         reviewed = [
             m for m in mistakes.model_mistakes(paper_model).values() if m.file_name in row_of
         ]

@@ -205,7 +205,7 @@ def sweep_report(outcomes: Sequence[Outcome], parent: str | os.PathLike | None) 
         if isinstance(outcome, ToolkitError):
             errors.append(f"{name}: {outcome}")
     header = ["Model", "Status", "Multi-label accuracy", "ImageNet-M", "Output"]
-    return "\n".join([*results._table(header, rows), *errors])
+    return "\n".join([*results.text_table(header, rows), *errors])
 
 
 def evaluation_declarations(**output_dir: Any) -> tuple[Read, Options, Options]:

@@ -19,7 +19,6 @@ from .families import ModelFacts
 if TYPE_CHECKING:  # loading labels imports datasets (seconds); only the reference lines need it
     from ...dataset_script.labels.loading import Labels, LabelSource
 
-PAPER_MODELS = {"vit3b": "ViT-3B", "greedy_soups": "Greedy Soups"}
 # Both are ViTs pretrained on JFT-3B: ViT-3B (Zhai et al. 2022, "Scaling Vision Transformers"),
 # Greedy Soups a soup of fine-tuned ViT-G/14 (Wortsman et al. 2022, "Model soups").
 PAPER_MODEL_FACTS = ModelFacts(family="ViT", pretraining="JFT-3B")
@@ -38,7 +37,7 @@ def paper_references(labels: Labels) -> list[Entry]:
     flags = results.short_names(results.label_problems(labels.provenance))
     source = f"{experts.SOURCE_REPOSITORY} at {experts.SOURCE_COMMIT}"
     references = []
-    for model, name in PAPER_MODELS.items():
+    for model, name in experts.MODEL_NAMES.items():
         predictions = {
             split: experts.paper_model_predictions(model, labels.split(split)) for split in SPLITS
         }

@@ -43,7 +43,7 @@ def render_plot(board: Leaderboard, which: str) -> dict[str, bytes]:
 
 
 def category_column(category: str) -> str:
-    """The table's column of an automatic category's counts (`board.COLUMNS`)."""
+    """The table's column of an automatic category's counts (`table.COLUMNS`)."""
     return f"auto_{category}"
 
 

@@ -212,7 +212,7 @@ def metric_rows(document: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
 def report(document: Mapping[str, Any]) -> str:
     """What `score` and `run` print: the summary table, then every caveat in words."""
     splits, rows = metric_rows(document)
-    lines = _table(["Metric", *splits], [[label, *values] for label, values in rows])
+    lines = text_table(["Metric", *splits], [[label, *values] for label, values in rows])
     lines.extend(textwrap.fill(note, width=_NOTE_WIDTH) for note in label_set_notes(document))
     if "mistakes" in document:
         lines.extend(mistakes_report(document["mistakes"]))
@@ -270,7 +270,7 @@ def auto_categories_report(auto: Mapping[str, Any], what: str) -> list[str]:
     ]
     lines = [
         f"Automatic categories (docs/TAXONOMY.md) of {what}:",
-        *_table(["Category", "mistakes", "family"], rows),
+        *text_table(["Category", "mistakes", "family"], rows),
         "Families: " + ", ".join(f"{count:,} {name}" for name, count in auto["families"].items()),
     ]
     for category, counted_under in auto.get("not_available", {}).items():
@@ -324,7 +324,7 @@ def _expert_report(mistakes: Mapping[str, Any]) -> list[str]:
         for category, row in table.items()
     ]
     rows.append(["total", *map(str, totals), str(sum(totals))])
-    lines.extend(_table(["Expert category", *severities, "total"], rows))
+    lines.extend(text_table(["Expert category", *severities, "total"], rows))
     collapsed = mistakes["expert_severity_collapsed"]
     lines.append(
         f"Collapsed as in the paper (borderline = minor): {collapsed['minor']:,} minor, "
@@ -340,7 +340,7 @@ def _expert_report(mistakes: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Fixed-width lines: the header, a rule, then the rows."""
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(_aligned(cells, widths)) for cells in [header, *rows]]
