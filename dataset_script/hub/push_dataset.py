@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub import HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from ...metric.errors import brief_repr, named
 from ..annotations.published import PUBLISHED_SHA256
 from ..dataset_rows import PROVENANCE_KEY
 from .access import PushError, hub_call, resolve_token
+from .card import card_configs
 from .ids import hub_repo_id_problem
 from .names import IMAGES_CONFIG, LABELS_CONFIG
 
@@ -63,8 +64,7 @@ def image_paths(paths: Iterable[str]) -> list[str]:
 def has_images_config(folder: Path) -> bool:
     """Whether the folder would publish images: an ``images`` config, or files `image_paths`
     names."""
-    card = DatasetCard.load(folder / "README.md")
-    configs = card.data.to_dict().get("configs") or []
+    configs = card_configs(folder / "README.md", str(folder), PushError)
     declared = any(config.get("config_name") == IMAGES_CONFIG for config in configs)
     return declared or bool(image_paths(path for path, _ in folder_files(folder)))
 

@@ -29,13 +29,13 @@ import datasets
 import huggingface_hub
 import numpy as np
 import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard
 
 from ...metric.errors import ToolkitError, brief_repr, named
 from ...metric.references import LABEL_SET_COLUMNS, References
 from ..annotations.published import Annotations
 from ..classes import NUM_CLASSES
 from ..dataset_rows import LABEL_COLUMNS, LABEL_DIGESTS_KEY, PROVENANCE_KEY, label_digest
+from ..hub.card import card_configs
 from ..hub.ids import hub_repo_id_problem
 from ..hub.names import LABELS_CONFIG
 
@@ -201,7 +201,7 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
             f"{source!r} is not a labels dataset: it has no README.md; expected a folder written "
             "by `imagenet-multilabel build` or its Hub copy"
         )
-    configs = DatasetCard.load(readme).data.to_dict().get("configs") or []
+    configs = card_configs(readme, source, LabelsDatasetError)
     labels = [config for config in configs if config.get("config_name") == LABELS_CONFIG]
     if not labels:
         names = [str(config.get("config_name")) for config in configs]
@@ -210,8 +210,9 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
             f"(configs: {', '.join(names) or 'none'})"
         )
     split_files: dict[str, list[Path]] = {}
-    for entry in labels[0].get("data_files") or []:
-        patterns = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+    entries = labels[0].get("data_files") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        patterns = _split_patterns(entry, source)
         files = sorted(path for pattern in patterns for path in _inside(folder, pattern, source))
         if not files:
             raise LabelsDatasetError(
@@ -220,6 +221,22 @@ def _labels_data_files(folder: Path, source: str) -> dict[str, list[Path]]:
             )
         split_files[entry["split"]] = files
     return split_files
+
+
+def _split_patterns(entry: Any, source: str) -> list[str]:
+    """The file patterns of one ``data_files`` entry of the card (``{split, path}``, ``path`` one
+    pattern or a list of them)."""
+    path = entry.get("path") if isinstance(entry, dict) else None
+    patterns = path if isinstance(path, list) else [path]
+    if not isinstance(entry.get("split") if isinstance(entry, dict) else None, str) or not all(
+        isinstance(pattern, str) for pattern in patterns
+    ):
+        raise LabelsDatasetError(
+            f"labels dataset {source!r}: its card's data_files entry {brief_repr(entry)} is not "
+            "a split and its file pattern(s); expected {split: NAME, path: PATTERN} (as "
+            "`imagenet-multilabel build` writes it)"
+        )
+    return patterns
 
 
 def _inside(folder: Path, pattern: str, source: str) -> list[Path]:
