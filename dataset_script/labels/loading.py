@@ -141,10 +141,16 @@ def resolve_labels(labels: Labels | LabelSource | None) -> Labels:
     file when None): the mistake analysis marks the ImageNet-M images, so both are loaded."""
     if isinstance(labels, Labels):
         return labels
+    return label_source(labels).load()
+
+
+def label_source(labels: LabelSource | None) -> LabelSource:
+    """The ``LabelSource`` a ``labels=`` argument names (None: the published file); anything else
+    but ready ``Labels`` is an error naming the parameter, before any file is read."""
     if labels is None:
-        return LabelSource().load()
+        return LabelSource()
     if isinstance(labels, LabelSource):
-        return labels.load()
+        return labels
     raise ToolkitError(
         f"labels=...: expected Labels, a LabelSource or None, got {type(labels).__name__} "
         f"{brief_repr(labels)}"

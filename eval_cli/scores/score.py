@@ -19,7 +19,7 @@ import numpy as np
 from ...dataset_script import classes
 from ...dataset_script.annotations import published
 from ...dataset_script.label_sets import LoadedLabelSet, chosen_splits, load_label_sets
-from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
+from ...dataset_script.labels.loading import Labels, LabelSource, label_source, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRules
 from ...metric import label_sets
 from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text
@@ -145,7 +145,7 @@ def label_files_of(labels: Labels | LabelSource | None) -> dict[str, Any] | None
     ``Labels``, whose files are not known here."""
     if isinstance(labels, Labels):
         return None
-    return (labels or LabelSource()).files()
+    return label_source(labels).files()
 
 
 def _analyze(
