@@ -149,7 +149,7 @@ def _written_thumbnails(folder: Path) -> dict[str, Any]:
     it cannot be read: the page then shows no pictures rather than wrong ones)."""
     try:
         written = json.loads((folder / THUMBNAILS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return written if isinstance(written, dict) else {}
 

@@ -184,7 +184,7 @@ def _read_index(directory: Path) -> dict[str, Any] | None:
         names = columns["file_name"]
         if any(len(columns[column]) != len(names) for column in INDEX_COLUMNS):
             raise ValueError("its columns differ in length")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, RecursionError, KeyError, TypeError) as error:
         raise _damaged(directory, f"{INDEX_FILE} cannot be read ({shorten(str(error))})") from None
     return index
 

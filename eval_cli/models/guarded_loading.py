@@ -63,3 +63,8 @@ def transformers_loading(source: ModelSource, what: str) -> Iterator[None]:
         raise ModelLoadError(
             f"transformers cannot load {source.model_id!r} as {what}: {err}"
         ) from err
+    except RecursionError:  # a JSON file of it (preprocessor_config.json) nested too deeply
+        raise ModelLoadError(
+            f"transformers cannot load {source.model_id!r} as {what}: one of its JSON files is "
+            "nested too deeply to be a configuration"
+        ) from None

@@ -138,7 +138,7 @@ def _entry(line: str, number: int) -> ManifestEntry:
     """One line as an entry, or ValueError saying what is wrong with it."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ValueError(f"not JSON: {brief_repr(line)}") from None
     if not isinstance(record, dict):
         raise ValueError(f"not an object: {brief_repr(line)}")

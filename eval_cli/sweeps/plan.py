@@ -214,7 +214,7 @@ def _local_json(model: str, revision: str | None, file_name: str) -> dict[str, A
         return None
     try:
         loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return loaded if isinstance(loaded, dict) else None
 

@@ -125,7 +125,7 @@ def _recorded_failure(folder: Path) -> str | None:
     try:
         record = json.loads((folder / FAILURE_FILE).read_text(encoding="utf-8"))
         return f"{record['error']}: {record['message']}"
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, KeyError, TypeError):
         return None
 
 
