@@ -8,7 +8,7 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 from imagenet_multilabel.dataset_script.hub import access, push_dataset, push_metric
-from imagenet_multilabel.dataset_script.hub.access import LOGIN_HINT, PushError
+from imagenet_multilabel.dataset_script.hub.access import PushError, login_hint
 from imagenet_multilabel.eval_cli.scores import hub
 from test_hub import sample_document
 from test_push import FakeHfApi, built
@@ -38,7 +38,7 @@ def test_every_push_path_without_a_token_says_how_to_log_in(
     for name, push_it in pushes.items():
         with pytest.raises(PushError) as raised:
             push_it()
-        assert str(raised.value) == f"no Hugging Face token found: {LOGIN_HINT}", name
+        assert str(raised.value) == f"no Hugging Face token found: {login_hint()}", name
 
 
 def test_an_empty_token_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

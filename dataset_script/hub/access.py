@@ -15,17 +15,22 @@ from contextlib import contextmanager
 import huggingface_hub
 from huggingface_hub.errors import HfHubHTTPError
 
-from ...metric.errors import ToolkitError
+from ...metric.errors import ToolkitError, named
 
 # What a Hub call raises: HfHubHTTPError for an HTTP error status, OfflineModeIsEnabled (an
 # OSError) with HF_HUB_OFFLINE=1, and the HTTP client's own errors for a refused connection or a
 # timeout (httpx2's in huggingface_hub 2.x, httpx's in 1.x). HfHubHTTPError derives from that
 # client's base error, so its bases name the client's errors without importing the client.
 HUB_ERRORS: tuple[type[Exception], ...] = (*HfHubHTTPError.__bases__, OSError)
-LOGIN_HINT = (
-    "log in with `hf auth login`, or set HF_TOKEN to a token with write access "
-    "(https://huggingface.co/settings/tokens); --dry-run shows what would be sent without one"
-)
+
+
+def login_hint() -> str:
+    """How to get a token, and the dry run that needs none, spelled as the caller writes it."""
+    return (
+        "log in with `hf auth login`, or set HF_TOKEN to a token with write access "
+        f"(https://huggingface.co/settings/tokens); {named('dry_run', True)} shows what would be "
+        "sent without one"
+    )
 
 
 class PushError(ToolkitError):
@@ -40,13 +45,13 @@ def resolve_token(token_env: str | None = None) -> str:
         token = os.environ.get(token_env, "").strip()
         if not token:
             raise PushError(
-                f"--token-env {token_env}: that environment variable is unset or empty; expected "
-                f"it to hold a Hugging Face token, or {LOGIN_HINT}"
+                f"{named('token_env', token_env)}: that environment variable is unset or empty; "
+                f"expected it to hold a Hugging Face token, or {login_hint()}"
             )
         return token
     token = huggingface_hub.get_token()
     if not token:
-        raise PushError(f"no Hugging Face token found: {LOGIN_HINT}")
+        raise PushError(f"no Hugging Face token found: {login_hint()}")
     return token
 
 
