@@ -1,0 +1,165 @@
+"""What a fresh hostile pass over main found (issue 19's "done when"), each kept as a test: a
+dataset card that is not a card, JSON nested too deeply in files that a command reads back or
+loads (a manifest, a sweep's failure record, the review page's thumbnails record, the decoded
+cache's index, a model's preprocessor_config.json), a ``labels=`` of the wrong type, and a push
+without a token whose advice named a command-line flag to a Python caller. Each is one
+`ToolkitError` naming the input (one ``error:`` line, exit 2, from the command line), never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from annotation_fixtures import write_annotation_file
+from imagenet_multilabel.dataset_script.hub import push_dataset
+from imagenet_multilabel.dataset_script.hub.access import PushError
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource
+from imagenet_multilabel.eval_cli.commands.cli import main
+from imagenet_multilabel.eval_cli.engine import decoded_cache
+from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
+from imagenet_multilabel.eval_cli.models.kinds import load_model
+from imagenet_multilabel.eval_cli.sweeps import plan, status
+from imagenet_multilabel.eval_cli.sweeps.manifest import ManifestEntry, write_manifest
+from imagenet_multilabel.metric.errors import ToolkitError
+from model_fixtures import save_resnet
+from test_push import FakeHfApi, built
+
+import imagenet_multilabel as iml
+
+NESTED = "[" * 100_000 + "]" * 100_000  # parses nowhere: Python's JSON reader recurses
+
+# A built folder's README.md replaced by each: not text, YAML that does not parse, YAML nested
+# too deeply, front matter that is no mapping, configs of the wrong shape, a split without files.
+LABELS_CONFIG_WITH = "---\nconfigs:\n- config_name: labels\n  data_files: {}\n---\n"
+CARDS = {
+    "binary": bytes(range(256)) * 4,
+    "broken-yaml": b"---\nconfigs: [\n---\n",
+    "nested-yaml": f"---\nconfigs: {'[' * 5000}{']' * 5000}\n---\n".encode(),
+    "scalar": b"---\n5\n---\n",
+    "configs-int": b"---\nconfigs: 5\n---\n",
+    "configs-of-ints": b"---\nconfigs: [5]\n---\n",
+    "entry-without-path": LABELS_CONFIG_WITH.format("[{split: validation}]").encode(),
+    "entry-a-string": LABELS_CONFIG_WITH.format("labels/*.parquet").encode(),
+    "path-an-int": LABELS_CONFIG_WITH.format("[{split: validation, path: 5}]").encode(),
+}
+
+
+@pytest.fixture(scope="module")
+def built_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built(tmp_path_factory.mktemp("hostile_card"), with_images=False)
+
+
+def _with_card(built_folder: Path, tmp_path: Path, card: bytes) -> Path:
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    for path in built_folder.rglob("*"):
+        target = folder / path.relative_to(built_folder)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            target.write_bytes(path.read_bytes())
+    (folder / "README.md").write_bytes(card)
+    return folder
+
+
+@pytest.mark.parametrize("card", CARDS.values(), ids=CARDS)
+def test_a_labels_dataset_whose_card_is_not_a_card_is_one_error(built_folder, tmp_path, card):
+    folder = _with_card(built_folder, tmp_path, card)
+    with pytest.raises(ToolkitError, match=r"dataset|card"):
+        LabelSource(dataset=folder).load()
+
+
+@pytest.mark.parametrize("card", [CARDS[name] for name in ("binary", "nested-yaml", "configs-int")])
+def test_a_push_of_a_folder_whose_card_is_not_a_card_is_one_error(built_folder, tmp_path, card):
+    folder = _with_card(built_folder, tmp_path, card)
+    with pytest.raises(PushError, match="its card"):
+        push_dataset.push_dataset(folder, "me/data", dry_run=True, api=FakeHfApi())
+
+
+def test_a_manifest_nested_too_deeply_is_one_error(tmp_path, capsys):
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(NESTED + "\n")
+    (tmp_path / "tree").mkdir()
+    for argv in (
+        ["sweep", "status", str(tmp_path / "tree"), "--manifest", str(manifest)],
+        ["sweep", "slurm", str(manifest), "--images", "val.tar", "--array", "2"],
+    ):
+        assert main(argv) == 2, argv
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: ") and "not JSON" in line, line
+
+
+def test_a_failure_record_nested_too_deeply_is_left_out_of_the_status(tmp_path, capsys):
+    manifest = tmp_path / "manifest.jsonl"
+    write_manifest(manifest, [ManifestEntry("org/model")])
+    folder = status.model_folder_in(tmp_path / "tree", ManifestEntry("org/model"))
+    folder.mkdir(parents=True)
+    (folder / status.FAILURE_FILE).write_text(NESTED)
+    assert main(["sweep", "status", str(tmp_path / "tree"), "--manifest", str(manifest)]) == 0
+    assert "org/model" in capsys.readouterr().out
+
+
+def test_a_thumbnails_record_nested_too_deeply_is_no_record(tmp_path, capsys):
+    """An earlier run's thumbnails.json is read back to keep its pictures: one nested too deeply
+    is none (as one that does not parse), and the page is written."""
+    annotations = tmp_path / "a.json"
+    write_annotation_file(annotations)
+    names = sorted(n for n in json.loads(annotations.read_text())["initial_annots"] if "val" in n)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(f'{{"file_name": "{n}", "prediction": 3}}\n' for n in names))
+    (tmp_path / "out" / "review").mkdir(parents=True)
+    (tmp_path / "out" / "review" / "thumbnails.json").write_text(NESTED)
+    argv = ["analyze", "--predictions", str(predictions), "--output-dir", str(tmp_path / "out")]
+    assert main([*argv, "--annotations", str(annotations), "--allow-unverified-annotations"]) == 0
+    assert (tmp_path / "out" / "review" / "index.html").is_file()
+
+
+def test_a_decoded_cache_index_nested_too_deeply_is_damaged(tmp_path):
+    (tmp_path / decoded_cache.INDEX_FILE).write_text(NESTED)
+    with pytest.raises(decoded_cache.DecodedCacheError, match="cannot be read"):
+        decoded_cache._read_index(tmp_path)
+
+
+def test_a_model_whose_json_is_nested_too_deeply(tmp_path):
+    """Its config.json, planned (the sweep leaves its geometry unknown) or its
+    preprocessor_config.json, loaded (one error naming the model)."""
+    folder = save_resnet(tmp_path / "model")
+    (folder / "preprocessor_config.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(ModelLoadError, match="nested too deeply"):
+        load_model(str(folder), device="cpu")
+    (folder / "config.json").write_text(NESTED)
+    models = tmp_path / "models.txt"
+    models.write_text(f"{folder}\n")
+    (entry,) = plan.plan_from_list(models)
+    assert entry.geometry is None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: iml.score_predictions("p.jsonl", labels=3),
+        lambda: iml.analyze_predictions("p.jsonl", output_dir="o", labels="a.json"),
+    ],
+)
+def test_labels_of_the_wrong_type_name_the_parameter(call, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for prediction, name in enumerate(("p.jsonl", "q.jsonl")):
+        row = {"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": prediction}
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+    with pytest.raises(ToolkitError, match=r"labels=...: expected Labels, a LabelSource or None"):
+        call()
+
+
+def test_a_push_without_a_token_names_the_dry_run_as_python_spells_it(
+    built_folder, monkeypatch, capsys
+):
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(PushError) as raised:
+        iml.push_dataset(built_folder, repo_id="me/data")
+    assert "dry_run=True shows" in str(raised.value)
+    assert "--" not in str(raised.value)
+    assert main(["push", str(built_folder), "--repo-id", "me/data"]) == 2
+    assert "--dry-run shows" in capsys.readouterr().err
