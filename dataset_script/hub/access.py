@@ -45,7 +45,7 @@ def resolve_token(token_env: str | None = None) -> str:
         token = os.environ.get(token_env, "").strip()
         if not token:
             raise PushError(
-                f"{named('token_env', token_env)}: that environment variable is unset or empty; "
+                f"--token-env {token_env}: that environment variable is unset or empty; "
                 f"expected it to hold a Hugging Face token, or {login_hint()}"
             )
         return token
