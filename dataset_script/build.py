@@ -26,6 +26,7 @@ from ..metric.errors import brief_repr, named
 from . import dataset_card, dataset_rows
 from .annotations.published import SPLITS, Annotations, load_annotations
 from .dataset_rows import BuildError
+from .hub.ids import hub_repo_id_problem
 from .hub.names import IMAGES_CONFIG, LABELS_CONFIG
 from .images.choose import ImageOptions, open_image_source
 from .images.decode import check_image_header, decode_image
@@ -58,9 +59,15 @@ def build_dataset(
     Each image is checked as it is written: its header (format, size, pixel mode), or with
     ``full_image_check`` a full decode; images that fail stop the build with their count and
     first names, and nothing is left behind: a dataset never stores an image it cannot load.
-    ``repo_id`` only fills the card's code examples.
+    ``repo_id`` only fills the card's code examples, so it must be a Hub id (anything else would
+    be pasted into the examples' Python as is).
     """
     ImageOptions(images, images_split, full_image_check)
+    problem = None if repo_id is None else hub_repo_id_problem(repo_id)
+    if problem is not None:
+        raise BuildError(
+            f"{named('repo_id')} {brief_repr(repo_id)} is not a Hub dataset id: {problem}"
+        )
     target = Path(output)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BuildError(

@@ -1,10 +1,10 @@
 """What a fresh hostile pass over main found (issue 19's "done when"), each kept as a test: a
-dataset card that is not a card, JSON nested too deeply in files that a command reads back or
-loads (a manifest, a sweep's failure record, the review page's thumbnails record, the decoded
-cache's index, a model's preprocessor_config.json), a ``labels=`` of the wrong type, and a push
-without a token whose advice named a command-line flag to a Python caller. Each is one
-`ToolkitError` naming the input (one ``error:`` line, exit 2, from the command line), never a
-traceback."""
+dataset card that is not a card, a build's repo_id pasted into its card's code, JSON nested too
+deeply in files that a command reads back or loads (a manifest, a sweep's failure record, the
+review page's thumbnails record, the decoded cache's index, a model's preprocessor_config.json),
+a ``labels=`` of the wrong type, and a push without a token whose advice named a command-line
+flag to a Python caller. Each is one `ToolkitError` naming the input (one ``error:`` line, exit
+2, from the command line), never a traceback."""
 
 from __future__ import annotations
 
@@ -163,3 +163,19 @@ def test_a_push_without_a_token_names_the_dry_run_as_python_spells_it(
     assert "--" not in str(raised.value)
     assert main(["push", str(built_folder), "--repo-id", "me/data"]) == 2
     assert "--dry-run shows" in capsys.readouterr().err
+
+
+def test_a_build_refuses_a_repo_id_that_is_no_hub_id(tmp_path, capsys):
+    """The card pastes ``repo_id`` into its Python examples: one that is no Hub id would put
+    code there (``a/b", "labels")`` and a line of its own)."""
+    annotations = tmp_path / "a.json"
+    write_annotation_file(annotations)
+    hostile = 'a/b", "labels")\nimport os; os.system("id")  #'
+    labels = LabelSource(annotations=annotations, allow_unverified=True)
+    with pytest.raises(ToolkitError, match=r"^repo_id 'a/b.* is not a Hub dataset id"):
+        iml.build_dataset(tmp_path / "built", labels=labels, repo_id=hostile)
+    argv = ["build", "--output", str(tmp_path / "built"), "--repo-id", hostile]
+    assert main([*argv, "--annotations", str(annotations), "--allow-unverified-annotations"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --repo-id 'a/b") and "not a Hub dataset id" in line
+    assert not (tmp_path / "built").exists()
