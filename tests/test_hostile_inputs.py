@@ -2,9 +2,10 @@
 dataset card that is not a card, a build's repo_id pasted into its card's code, JSON nested too
 deeply in files that a command reads back or loads (a manifest, a sweep's failure record, the
 review page's thumbnails record, the decoded cache's index, a model's preprocessor_config.json),
-a ``labels=`` of the wrong type, and a push without a token whose advice named a command-line
-flag to a Python caller. Each is one `ToolkitError` naming the input (one ``error:`` line, exit
-2, from the command line), never a traceback."""
+a ``labels=`` of the wrong type, a push uploading what a link out of its folder points to, and
+a push without a token whose advice named a command-line flag to a Python caller. Each is one
+`ToolkitError` naming the input (one ``error:`` line, exit 2, from the command line), never a
+traceback."""
 
 from __future__ import annotations
 
@@ -179,3 +180,16 @@ def test_a_build_refuses_a_repo_id_that_is_no_hub_id(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: --repo-id 'a/b") and "not a Hub dataset id" in line
     assert not (tmp_path / "built").exists()
+
+
+def test_a_push_refuses_links_out_of_the_folder(built_folder, tmp_path):
+    """upload_folder sends what a link points to: a link to a private file is refused, by name,
+    before anything is listed or sent; a link inside the folder is one of its files."""
+    folder = _with_card(built_folder, tmp_path, (built_folder / "README.md").read_bytes())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hf_private")
+    (folder / "notes.md").symlink_to(folder / "eval.yaml")
+    push_dataset.push_dataset(folder, "me/data", dry_run=True, echo=lambda line: None)
+    (folder / "labels" / "extra.txt").symlink_to(secret)
+    with pytest.raises(PushError, match=r"holds 1 link\(s\) to files outside it \(labels/extra"):
+        push_dataset.push_dataset(folder, "me/data", dry_run=True, api=FakeHfApi())

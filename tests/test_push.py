@@ -151,7 +151,8 @@ def test_images_are_refused_for_a_public_repo(images_dir, token, existing, priva
         push_dataset.PushError, match="refusing to upload ImageNet images"
     ) as raised:
         push_dataset.push_dataset(images_dir, REPO, private=private, api=api)
-    assert "--allow-public-images" in str(raised.value)
+    assert "allow_public_images=True" in str(raised.value)  # as Python spells it
+    assert "--" not in str(raised.value)
     assert "create_repo" not in api.names() and "upload_folder" not in api.names()
     assert token not in str(raised.value)
 
@@ -181,7 +182,7 @@ IMAGES_REMOTE += tuple(f"images/validation-{i:05d}-of-00003.parquet" for i in ra
 def test_labels_only_push_keeps_a_remote_images_config_unless_told(labels_dir, token):
     api = FakeHfApi(existing=True, remote_files=IMAGES_REMOTE)
     with pytest.raises(
-        push_dataset.PushError, match="3 file.*under images/.*--replace-remote-configs"
+        push_dataset.PushError, match="3 file.*under images/.*pass replace_remote_configs=True"
     ):
         push_dataset.push_dataset(labels_dir, REPO, api=api)
     assert api.names() == ["repo_exists", "repo_info", "list_repo_files"]

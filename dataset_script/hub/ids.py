@@ -1,6 +1,6 @@
 """Hub repository ids checked by huggingface_hub's own rules before anything is downloaded or
 pushed: a bad ``--labels``, ``--repo-id`` or ``--hub-repo-id`` (``a/b--c``, ``a/b.git``, a name
-of 97 characters) is then one message naming the option and the rule, never an
+of 97 characters, a newline) is then one line naming the option and the rule, never an
 ``HFValidationError`` traceback, and a 20 kB value is not echoed whole."""
 
 from __future__ import annotations
@@ -19,5 +19,5 @@ def hub_repo_id_problem(value: str) -> str | None:
     try:
         validate_repo_id(value)
     except HFValidationError as error:
-        return str(error).replace(value, shorten(value))
+        return str(error).replace(value, shorten(repr(value)[1:-1]))  # one line, escaped
     return None

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
-from ...metric.errors import brief_repr, named
+from ...metric.errors import brief_repr, first_few, named
 from ..annotations.published import PUBLISHED_SHA256
 from ..dataset_rows import PROVENANCE_KEY
 from .access import PushError, hub_call, resolve_token
@@ -121,12 +121,20 @@ def push_dataset(
     source = Path(folder)
     if not (source / "README.md").is_file():
         raise PushError(
-            f"{str(source)!r} is not a built dataset folder (no README.md); build one with "
-            "`imagenet-multilabel build --output DIR`"
+            f"{named('folder')} {str(source)!r} is not a built dataset folder (no README.md); "
+            "build one with `imagenet-multilabel build` (build_dataset)"
         )
     with_images = has_images_config(source)
     configs = local_configs(source)
     files = folder_files(source)
+    root = source.resolve()
+    outside = [path for path, _ in files if not (source / path).resolve().is_relative_to(root)]
+    if outside:  # upload_folder would send what each link points to (a key, /etc/passwd)
+        raise PushError(
+            f"{named('folder')} {str(source)!r} holds {len(outside)} link(s) to files outside "
+            f"it ({first_few(outside)}); a push sends only the folder's own files: copy them in "
+            "or remove the links"
+        )
     target = f"datasets/{repo_id}"
     caveat = labels_caveat(source)
     if dry_run:
@@ -141,18 +149,20 @@ def push_dataset(
         others = [f"{config}/" for config in CONFIGS if config not in configs]
         if others and replace_remote_configs:
             echo(
-                f"note: --replace-remote-configs: remote files under {', '.join(others)} will be "
-                "deleted too"
+                f"note: {named('replace_remote_configs', True)}: remote files under "
+                f"{', '.join(others)} will be deleted too"
             )
         elif others:
             echo(
                 f"note: if {target} holds files under {', '.join(others)}, the push will stop "
-                "(this folder lacks that config) unless --replace-remote-configs deletes them"
+                f"(this folder lacks that config) unless {named('replace_remote_configs', True)} "
+                "deletes them"
             )
         if with_images and not private and not allow_public_images:
             echo(
                 "note: this folder holds ImageNet images; the push will refuse a public "
-                "repository (pass --private, or --allow-public-images if you may publish them)"
+                f"repository (pass {named('private', True)}, or "
+                f"{named('allow_public_images', True)} if you may publish them)"
             )
         if caveat:
             echo(f"warning: {caveat}")
@@ -189,28 +199,34 @@ def _upload(
     exists = api.repo_exists(repo_id, repo_type="dataset")
     is_private = bool(api.repo_info(repo_id, repo_type="dataset").private) if exists else private
     if with_images and not is_private and not allow_public_images:
-        where = "the existing repository" if exists else "the new repository (no --private)"
+        where = "the existing repository"
+        if not exists:
+            where = f"the new repository (no {named('private', True)})"
         raise PushError(
             f"refusing to upload ImageNet images to {where} datasets/{repo_id}, which is public: "
             "ImageNet's terms (https://image-net.org/download.php) do not allow re-hosting them "
-            "publicly. Push to a private repository (--private, or make the existing one "
-            "private), or pass --allow-public-images if you have the right to publish them"
+            f"publicly. Push to a private repository ({named('private', True)}, or make the "
+            f"existing one private), or pass {named('allow_public_images', True)} if you have the "
+            "right to publish them"
         )
     stale = _remote_only_configs(api, repo_id, configs) if exists else {}
     if stale and not replace_remote_configs:
         held = ", ".join(f"{count:,} file(s) under {config}/" for config, count in stale.items())
         raise PushError(
             f"datasets/{repo_id} holds {held}, a config that {str(source)!r} lacks; the new card "
-            "would no longer declare it. Build that config too (e.g. `build --images SOURCE`), or "
-            "pass --replace-remote-configs to delete those files from the repository"
+            "would no longer declare it. Build that config too (with images), or pass "
+            f"{named('replace_remote_configs', True)} to delete those files from the repository"
         )
     if stale:
         echo(
             f"note: deleting the remote files under {', '.join(c + '/' for c in stale)} of "
-            f"datasets/{repo_id} (--replace-remote-configs)"
+            f"datasets/{repo_id} ({named('replace_remote_configs', True)})"
         )
     if exists and private and not is_private:
-        echo(f"note: datasets/{repo_id} exists and is public; --private does not change that")
+        echo(
+            f"note: datasets/{repo_id} exists and is public; {named('private', True)} does not "
+            "change that"
+        )
     repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     if with_images and not is_private:
         # The card's extra_gated_* fields only shape the form; the gate itself is a setting.
