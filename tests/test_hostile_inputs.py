@@ -19,7 +19,7 @@ from imagenet_multilabel.dataset_script.hub import push_dataset
 from imagenet_multilabel.dataset_script.hub.access import PushError
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli.commands.cli import main
-from imagenet_multilabel.eval_cli.engine import decoded_cache
+from imagenet_multilabel.eval_cli.feed import decoded_cache
 from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
 from imagenet_multilabel.eval_cli.models.kinds import load_model
 from imagenet_multilabel.eval_cli.sweeps import plan, status
