@@ -2,10 +2,10 @@
 dataset card that is not a card, a build's repo_id pasted into its card's code, JSON nested too
 deeply in files that a command reads back or loads (a manifest, a sweep's failure record, the
 review page's thumbnails record, the decoded cache's index, a model's preprocessor_config.json),
-a ``labels=`` of the wrong type, a push uploading what a link out of its folder points to, and
-a push without a token whose advice named a command-line flag to a Python caller. Each is one
-`ToolkitError` naming the input (one ``error:`` line, exit 2, from the command line), never a
-traceback."""
+a ``labels=`` of the wrong type, an empty leaderboard, a push uploading what a link out of its
+folder points to, and a push without a token whose advice named a command-line flag to a Python
+caller. Each is one `ToolkitError` naming the input (one ``error:`` line, exit 2, from the
+command line), never a traceback."""
 
 from __future__ import annotations
 
@@ -193,3 +193,10 @@ def test_a_push_refuses_links_out_of_the_folder(built_folder, tmp_path):
     (folder / "labels" / "extra.txt").symlink_to(secret)
     with pytest.raises(PushError, match=r"holds 1 link\(s\) to files outside it \(labels/extra"):
         push_dataset.push_dataset(folder, "me/data", dry_run=True, api=FakeHfApi())
+
+
+def test_a_leaderboard_of_no_results_is_refused(tmp_path):
+    """The command line needs one RESULTS or more; the API wrote an empty board."""
+    with pytest.raises(ToolkitError, match=r"write_leaderboard\(paths=...\): expected one or more"):
+        iml.write_leaderboard([], output_dir=tmp_path / "board")
+    assert not (tmp_path / "board").exists()

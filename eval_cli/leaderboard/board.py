@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...metric.errors import expect_path, expect_paths
+from ...metric.errors import ToolkitError, expect_path, expect_paths
 from .. import outputs
 from ..frame import FOLDER, LABEL_FILES, SOURCE, Read, Write, command
 from .entries import Leaderboard, results_paths
@@ -77,6 +77,11 @@ def write_leaderboard(
     all (`eval_cli.outputs`), under the output directory's lock (`eval_cli.frame`): a second
     leaderboard into the same directory is refused, so the md and csv always come from one run."""
     paths = expect_paths(paths, "write_leaderboard(paths=...)")
+    if not paths:  # the command line's RESULTS takes one or more; an empty board says nothing
+        raise ToolkitError(
+            "write_leaderboard(paths=...): expected one or more results files, run folders or "
+            "results datasets, got none"
+        )
     output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
     loaded, why_not = reference_labels(labels)
     board = board_of(results_paths(paths), paper_references(loaded) if loaded else ())
