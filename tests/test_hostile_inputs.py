@@ -80,6 +80,15 @@ def test_a_push_of_a_folder_whose_card_is_not_a_card_is_one_error(built_folder, 
         push_dataset.push_dataset(folder, "me/data", dry_run=True, api=FakeHfApi())
 
 
+@pytest.mark.parametrize("card", [b"", b"garbage text, no front matter\n", b"x" * 2_000_000])
+def test_a_push_of_a_folder_whose_card_declares_no_labels_is_one_error(
+    built_folder, tmp_path, card
+):
+    folder = _with_card(built_folder, tmp_path, card)
+    with pytest.raises(PushError, match="declares no 'labels' config"):
+        push_dataset.push_dataset(folder, "me/data", dry_run=True, api=FakeHfApi())
+
+
 def test_a_manifest_nested_too_deeply_is_one_error(tmp_path, capsys):
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text(NESTED + "\n")

@@ -61,11 +61,24 @@ def image_paths(paths: Iterable[str]) -> list[str]:
     ]
 
 
+def declared_configs(folder: Path) -> set[str]:
+    """The config names the folder's card declares; a card without the labels config is no
+    built dataset (pushed, it would publish a dataset nobody can load as labels)."""
+    configs = card_configs(folder / "README.md", str(folder), PushError)
+    declared = {config.get("config_name") for config in configs}
+    if LABELS_CONFIG not in declared:
+        raise PushError(
+            f"{named('folder')} {str(folder)!r} is not a built dataset folder: its README.md "
+            f"declares no {LABELS_CONFIG!r} config; build one with `imagenet-multilabel build` "
+            "(build_dataset)"
+        )
+    return declared
+
+
 def has_images_config(folder: Path) -> bool:
     """Whether the folder would publish images: an ``images`` config, or files `image_paths`
     names."""
-    configs = card_configs(folder / "README.md", str(folder), PushError)
-    declared = any(config.get("config_name") == IMAGES_CONFIG for config in configs)
+    declared = IMAGES_CONFIG in declared_configs(folder)
     return declared or bool(image_paths(path for path, _ in folder_files(folder)))
 
 
