@@ -165,15 +165,18 @@ def test_card_examples_are_the_module_examples_and_run(metric, monkeypatch, tmp_
     assert summary.failed == 0 and summary.attempted == len(examples)
 
 
+CARD_REPO_ID = "test-org/imagenet-labels"  # a Hub id, as build requires
+
+
 @pytest.fixture(scope="module")
 def labels_folder(annotation_file, tmp_path_factory) -> Path:
-    """A labels dataset built from the synthetic annotation file; its card names the folder as
-    the dataset id, so that the card's own code loads it."""
+    """A labels dataset built from the synthetic annotation file, as ``CARD_REPO_ID`` (the card's
+    code names it; the test points that name at the folder)."""
     path, _ = annotation_file
     directory = tmp_path_factory.mktemp("labels")
     annotations = load_annotations(path, allow_unverified=True, cache_dir=directory / "cache")
     folder = directory / "dataset"
-    return build.build_dataset(folder, annotations, repo_id=str(folder))
+    return build.build_dataset(folder, annotations, repo_id=CARD_REPO_ID)
 
 
 def python_block(text: str, containing: str) -> str:
@@ -206,6 +209,8 @@ def test_card_code_scores_the_rows_of_a_built_labels_dataset(
     if card == "dataset":
         text = (labels_folder / "README.md").read_text(encoding="utf-8")
         code = python_block(text, "metric.compute")
+        assert repr(CARD_REPO_ID) in code or f'"{CARD_REPO_ID}"' in code
+        code = code.replace(f'"{CARD_REPO_ID}"', repr(str(labels_folder)))
         assert 'evaluate.load("ORG/SPACE")' in text and "imagenet-multilabel push-metric" in text
     else:
         code = python_block(CARD_PATH.read_text(encoding="utf-8"), "DATASET_ID")
