@@ -10,16 +10,20 @@ speed.
     spurious on any ReaL co-occurrence) is measured the same way, beside.
 
     Labels: each mistake needs its image's accepted labels L (correct ∪ unclear of the published
-    annotation file), which this machine does not have. L is taken as the image's ReaL labels
-    plus its original label, minus the model's prediction (the experts judged it wrong). The
-    experts' "fine-grained with multilabel options" (1 mistake) counts as fine-grained.
+    annotation file). With ``--annotations FILE`` (the published file, or any in its schema) they
+    are that file's; without it (this project's machines have no copy) L is taken as the image's
+    ReaL labels plus its original label, minus the model's prediction (the experts judged it
+    wrong). The experts' "fine-grained with multilabel options" (1 mistake) counts as
+    fine-grained (`taxonomy.agreement`, which also computes every kappa here, as `analyze` does
+    for any model's reviewed mistakes).
 (b) Peychev et al.'s published error fractions (their 962 models) beside ours, informative only
     (``--peychev-stats non_problematic_stats_all.csv``).
 (c) Speed: ``categorize_mistakes`` over 50,000 predictions (all validation images, labels as in
     (a), 20% or 100% of the predictions wrong), against ``scoring.score`` on the same arrays as
     the anchor; goal < 0.5 s. Loading the data once per process is timed apart.
 
-Run: ``python benchmarks/bench_taxonomy.py [--repeats 5] [--peychev-stats PATH]``.
+Run: ``python benchmarks/bench_taxonomy.py [--repeats 5] [--peychev-stats PATH]
+[--annotations human_accuracy_v3.0.0.json] [--tuning-set-only]``.
 """
 
 from __future__ import annotations
@@ -41,24 +45,20 @@ sys.path.insert(0, str(ROOT))
 from imagenet_multilabel.dataset_script import classes  # noqa: E402
 from imagenet_multilabel.dataset_script.label_sets import load_label_set  # noqa: E402
 from imagenet_multilabel.dataset_script.labels.consensus import cohen_kappa  # noqa: E402
+from imagenet_multilabel.dataset_script.labels.loading import LabelSource  # noqa: E402
 from imagenet_multilabel.dataset_script.taxonomy import (  # noqa: E402
     categories,
     class_relations,
     experts,
 )
+from imagenet_multilabel.dataset_script.taxonomy.agreement import (  # noqa: E402
+    EXPERT_CATEGORY,
+    LEVELS,
+    level_agreement,
+)
 from imagenet_multilabel.metric.references import References  # noqa: E402
 from imagenet_multilabel.metric.scoring import score  # noqa: E402
 
-FAMILIES = tuple(categories.FAMILIES)
-# The experts' vocabulary at the category level: "fine-grained with multilabel options" is a
-# fine-grained mistake whose image has several valid labels.
-EXPERT_CATEGORY = {
-    "fine-grained": "fine-grained",
-    "fine-grained-multilabel": "fine-grained",
-    "fine-grained-oov": "fine-grained-oov",
-    "spurious-correlation": "spurious-correlation",
-    "non-prototypical": "non-prototypical",
-}
 BASELINE_STEPS = 4
 GOAL_S = 0.5
 
@@ -92,40 +92,53 @@ def mistake_references(mistakes: Sequence[experts.ExpertMistake]) -> References:
     )
 
 
+MistakeReferences = Callable[[Sequence[experts.ExpertMistake]], References]
+
+
+def published_references(path: Path) -> MistakeReferences:
+    """The mistakes' labels as an annotation file in the published schema gives them (its
+    validation split; a copy whose sha256 is not the published one is accepted and said)."""
+    labels = LabelSource(annotations=path, allow_unverified=True).load("validation")
+    validation = labels.split("validation")
+    print(f"labels: {path} ({labels.provenance.get('source')}; {len(validation):,} images)")
+    row_of = {name: row for row, name in enumerate(validation.file_names.tolist())}
+
+    def references(mistakes: Sequence[experts.ExpertMistake]) -> References:
+        missing = sorted({m.file_name for m in mistakes} - row_of.keys())
+        if missing:
+            raise SystemExit(
+                f"{path}: {len(missing)} reviewed image(s) are not in its validation split, "
+                f"e.g. {missing[0]}; expected the multi-label set's 20,000 images"
+            )
+        return validation.take(np.array([row_of[m.file_name] for m in mistakes]))
+
+    return references
+
+
 # ---------------------------------------------------------------------------------------------
 # (a) agreement
 
 
-def confusion(expert: Sequence[str], auto: Sequence[str], labels: Sequence[str]) -> str:
-    """A confusion matrix as text: experts in rows, the automatic categories in columns."""
-    counts = Counter(zip(expert, auto, strict=True))
+def confusion(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> str:
+    """A confusion matrix as text: experts in rows (those with any mistake), the automatic
+    categories in columns."""
     width = max(len(label) for label in labels) + 2
     lines = ["experts \\ auto".ljust(width) + "".join(label[:13].rjust(14) for label in labels)]
     for row in labels:
-        if not any(counts[row, column] for column in labels):
-            continue
-        cells = "".join(str(counts[row, column]).rjust(14) for column in labels)
-        lines.append(row.ljust(width) + cells)
+        if any(counts[row].values()):
+            lines.append(row.ljust(width) + "".join(str(counts[row][c]).rjust(14) for c in labels))
     return "\n".join(lines)
 
 
-def agreement(name: str, expert: Sequence[str], auto: Sequence[str]) -> list[float]:
-    """Print the family- and category-level agreement; return both kappas."""
-    kappas = []
-    for level, vocabulary, to_level in (
-        ("family", FAMILIES, categories.family),
-        ("category", categories.CATEGORIES, str),
-    ):
-        first, second = [to_level(c) for c in expert], [to_level(c) for c in auto]
-        result = cohen_kappa(first, second)
-        kappas.append(result["kappa"])
+def agreement(name: str, expert: Sequence[str], auto: Sequence[str]) -> None:
+    """Print the family- and category-level agreement (`taxonomy.agreement`)."""
+    for level, result in level_agreement(expert, auto).items():
         print(
             f"\n{name}, {level} level: kappa {result['kappa']:.3f} (observed "
             f"{result['observed_agreement']:.3f}, chance {result['expected_agreement']:.3f}, "
             f"n={result['num_items']})"
         )
-        print(confusion(first, second, vocabulary))
-    return kappas
+        print(confusion(result["confusion"], LEVELS[level]))
 
 
 def baseline(predictions: np.ndarray, references: References) -> list[str]:
@@ -147,7 +160,12 @@ def baseline(predictions: np.ndarray, references: References) -> list[str]:
     for image_id, labels in enumerate(real_sets(), start=1):
         present = sorted(accepted_labels(image_id)) if labels else []
         together.update((a, b) for i, a in enumerate(present) for b in present[i + 1 :])
-    labels_of = references.label_lists("correct")
+    labels_of = [
+        correct + unclear
+        for correct, unclear in zip(
+            references.label_lists("correct"), references.label_lists("unclear"), strict=True
+        )
+    ]
     auto = []
     for prediction, labels in zip(predictions.tolist(), labels_of, strict=True):
         mine = steps_up(classes.WNIDS[prediction])
@@ -178,7 +196,7 @@ def oracle_image_rules(expert: Sequence[str]) -> dict[str, categories.ImageRule]
     return {category: rule(category) for category in categories.IMAGE_RULES}
 
 
-def measure_agreement(models: Sequence[str]) -> None:
+def measure_agreement(models: Sequence[str], references_of: MistakeReferences) -> None:
     shared = {(m.file_name, m.prediction) for m in experts.model_mistakes("vit3b").values()}
     titles = {"vit3b": "ViT-3B (tuning set)", "greedy_soups": "Greedy Soups"}
     for model in models:
@@ -189,12 +207,20 @@ def measure_agreement(models: Sequence[str]) -> None:
             only = [m for m in mistakes if (m.file_name, m.prediction) not in shared]
             subsets.append((f"Greedy Soups, the {len(only)} not also ViT-3B's", only))
         for name, chosen in subsets:
-            predictions = np.array([m.prediction for m in chosen])
-            references = mistake_references(chosen)
-            auto = categories.categorize_mistakes(predictions, references)
-            assert len(auto) == len(chosen), "every expert mistake is a rejected prediction"
-            expert = [EXPERT_CATEGORY[m.category] for m in chosen]
-            print(f"\n==== {name}: {len(chosen)} mistakes; automatic {auto.counts()}")
+            references = references_of(chosen)
+            auto = categories.categorize_mistakes([m.prediction for m in chosen], references)
+            if len(auto) < len(chosen):
+                # Labels other than the proxy may accept a reviewed prediction or call its image
+                # problematic (the published file was corrected after the review).
+                print(
+                    f"\n{len(chosen) - len(auto)} of {name}'s {len(chosen)} reviewed mistakes are "
+                    "not rejected by these labels (accepted, or a problematic image): left out"
+                )
+            kept = [chosen[row] for row in auto.rows.tolist()]
+            predictions = np.array([m.prediction for m in kept])
+            references = references.take(auto.rows)
+            expert = [EXPERT_CATEGORY[m.category] for m in kept]
+            print(f"\n==== {name}: {len(kept)} mistakes; automatic {auto.counts()}")
             agreement(name, expert, auto.categories)
             bound = categories.categorize_mistakes(
                 predictions, references, image_rules=oracle_image_rules(expert)
@@ -330,9 +356,22 @@ def main() -> None:
         help="measure ViT-3B's mistakes only (how the rules were designed: Greedy Soups' stay "
         "unseen until the design is done)",
     )
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        help="an annotation file in the published schema (human_accuracy_v3.0.0.json): the "
+        "mistakes' labels L; without it, ReaL + the original label stand in",
+    )
     args = parser.parse_args()
-    print("==== (a) agreement with the experts (image-free rules; L = ReaL + original label)")
-    measure_agreement(["vit3b"] if args.tuning_set_only else ["vit3b", "greedy_soups"])
+    if args.annotations is None:
+        print("==== (a) agreement with the experts (image-free rules; L = ReaL + original label)")
+        references_of = mistake_references
+    else:
+        print("==== (a) agreement with the experts (image-free rules; L = correct ∪ unclear)")
+        references_of = published_references(args.annotations)
+    measure_agreement(
+        ["vit3b"] if args.tuning_set_only else ["vit3b", "greedy_soups"], references_of
+    )
     if args.peychev_stats is not None:
         peychev_fractions(
             args.peychev_stats,

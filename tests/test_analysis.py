@@ -17,6 +17,7 @@ from imagenet_multilabel.dataset_script.annotations.download import sha256_of_fi
 from imagenet_multilabel.dataset_script.annotations.published import load_annotations
 from imagenet_multilabel.dataset_script.labels import patches
 from imagenet_multilabel.dataset_script.taxonomy import categories, experts
+from imagenet_multilabel.dataset_script.taxonomy.agreement import EXPERT_CATEGORY
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.scores import mistakes, results
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
@@ -216,7 +217,10 @@ def test_summary_table_has_the_papers_shape() -> None:
         "Not available: non-prototypical (needs the images: --images with --categorizer-model); "
         "its mistakes are counted under model-failure.",
     ]
-    table = lines[15:]
+    assert lines[15].startswith(
+        "Agreement with the paper's experts on the 1 of these mistakes they reviewed: family kappa "
+    )
+    table = lines[16:]
     assert table[0].split() == ["Expert", "category", "minor", "borderline", "major", "total"]
     assert any(line.split()[:1] == [expert.category] for line in table)
     assert table[7].split()[0] == "total" and table[7].split()[-1] == "1"
@@ -270,6 +274,20 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     )
     assert {r["auto_category"] for r in expert_records} != {r["category"] for r in expert_records}
     assert auto["not_available"] and auto["image_rules"] is None
+    # The agreement with the experts, recomputed from the records' two fields.
+    agreement = auto["agreement_with_experts"]
+    assert agreement["num_reviewed"] == len(expert_records) == 378
+    family_matrix = Counter(
+        (categories.family(EXPERT_CATEGORY[r["category"]]), r["auto_family"])
+        for r in expert_records
+    )
+    assert {
+        (e, a): n
+        for e, row in agreement["family"]["confusion"].items()
+        for a, n in row.items()
+        if n
+    } == family_matrix
+    assert agreement["held_out"]["num_reviewed"] == 0  # ViT-3B's: the rules' tuning set
     metrics = document["metrics"]["validation"]
     assert (
         metrics["multilabel_accuracy"]
@@ -283,6 +301,12 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
     assert "Expert category" in out and "378 expert" in out
     assert f"(docs/TAXONOMY.md) of all {len(records)} rejected predictions" in out
     assert "Multi-label accuracy, minor mistakes counted right" in out
+    kappa = agreement["family"]["kappa"]
+    assert (
+        f"Agreement with the paper's experts on the 378 of these mistakes they reviewed: "
+        f"family kappa {kappa:.3f}" in out
+    )
+    assert "Held out" not in out
     assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
 
 

@@ -29,7 +29,9 @@ categories were not available and under which rules their mistakes were counted.
 ``analyze_split`` gives the ``mistakes`` block of ``results.json`` (printed under the metrics by
 ``results.report``) and, for ``analyze``, one record per rejected prediction (a row of
 ``mistakes.jsonl``). It is part of scoring: `score` and `run` record its summary and the lenient
-accuracies beside the metrics, from the same read of the predictions.
+accuracies beside the metrics, from the same read of the predictions. Where the experts reviewed
+some of the mistakes, the summary says how well the automatic categories agree with theirs
+(`taxonomy.agreement`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import numpy as np
 
 from ...dataset_script import classes
 from ...dataset_script.taxonomy import experts
+from ...dataset_script.taxonomy.agreement import reviewed_agreement
 from ...dataset_script.taxonomy.categories import (
     ImageRules,
     categorize_mistakes,
@@ -187,6 +190,9 @@ def analyze_split(
     summary["auto_categories"] = {
         **auto.summary(),
         "image_rules": None if image_rules is None else dict(image_rules.provenance),
+        "agreement_with_experts": reviewed_agreement(
+            file_names, top1[rejected_rows].tolist(), auto.categories
+        ),
     }
     return dataclasses.replace(columns, summary=summary)
 

@@ -278,6 +278,7 @@ def auto_categories_report(auto: Mapping[str, Any], what: str) -> list[str]:
             f"Not available: {category} (needs the images: --images with --categorizer-model); "
             f"its mistakes are counted under {' or '.join(counted_under)}."
         )
+    lines += _agreement_report(auto.get("agreement_with_experts"))
     rules = auto.get("image_rules")
     if rules:
         lines.append(
@@ -287,6 +288,33 @@ def auto_categories_report(auto: Mapping[str, Any], what: str) -> list[str]:
                 for rule, count in auto.get("not_judged", {}).items()
                 if count
             )
+        )
+    return lines
+
+
+def _agreement_report(agreement: Mapping[str, Any] | None) -> list[str]:
+    """The automatic categories' agreement with the experts (`taxonomy.agreement`) in words:
+    nothing when the experts reviewed none of the mistakes."""
+    if not agreement or not agreement["num_reviewed"]:
+        return []
+
+    def kappas(block: Mapping[str, Any]) -> str:
+        return ", ".join(
+            f"{level} kappa "
+            + ("undefined" if block[level]["kappa"] is None else f"{block[level]['kappa']:.3f}")
+            + f" (observed agreement {block[level]['observed_agreement']:.3f})"
+            for level in ("family", "category")
+        )
+
+    held_out = agreement["held_out"]
+    lines = [
+        f"Agreement with the paper's experts on the {agreement['num_reviewed']:,} of these "
+        f"mistakes they reviewed: {kappas(agreement)}."
+    ]
+    if held_out["num_reviewed"]:
+        lines.append(
+            f"  Held out (the {held_out['num_reviewed']:,} reviewed for Greedy Soups only; "
+            f"ViT-3B's were the rules' tuning set): {kappas(held_out)}."
         )
     return lines
 
