@@ -393,6 +393,19 @@ def test_paper_what_each_model_solves_of_the_others_mistakes(paper) -> None:
     assert solved["greedy_soups"]["by_model"]["vit3b"]["solved"] == 249 - 164
 
 
+def test_paper_agreement_with_the_experts_over_the_distinct_mistakes(paper) -> None:
+    """The pool holds every reviewed (image, class) once: ViT-3B's 378 and Greedy Soups' 106
+    others, which are the held-out part."""
+    agreement = paper["document"]["solved_auto"]["agreement_with_experts"]
+    assert (agreement["num_reviewed"], agreement["held_out"]["num_reviewed"]) == (378 + 106, 106)
+    assert sum(map(sum, (r.values() for r in agreement["family"]["confusion"].values()))) == 484
+    printed = summary(paper["document"])
+    assert (
+        "Agreement with the paper's experts on the 484 of these mistakes they reviewed" in printed
+    )
+    assert "Held out (the 106 reviewed for Greedy Soups only" in printed
+
+
 def test_paper_queue_is_greedy_soups_predictions_outside_the_label_set(paper) -> None:
     queue = [
         json.loads(line) for line in (paper["output"] / "queue.jsonl").read_text().splitlines()

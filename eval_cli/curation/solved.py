@@ -14,6 +14,7 @@ import numpy as np
 
 from ...dataset_script import classes
 from ...dataset_script.taxonomy import experts as mistakes
+from ...dataset_script.taxonomy.agreement import reviewed_agreement
 from ...dataset_script.taxonomy.categories import (
     CATEGORIES,
     AutoCategories,
@@ -63,7 +64,8 @@ def solved_auto_categories(
     image_rules: ImageRules | None,
 ) -> dict[str, Any]:
     """Per model and automatic category: its own mistakes, and of the other models' mistakes on
-    images it was scored on, how many it solves (its top-1 is accepted)."""
+    images it was scored on, how many it solves (its top-1 is accepted); and the categories'
+    agreement with the experts on the distinct mistakes they reviewed."""
     rows = pool.keys // NUM_CLASSES
     others = (pool.made.sum(axis=0)[None, :] - pool.made) > 0
     counted = others & aligned.scored[:, rows]
@@ -83,6 +85,11 @@ def solved_auto_categories(
         "num_pairs": len(pool.keys),
         **pool.auto.summary(),
         "image_rules": None if image_rules is None else dict(image_rules.provenance),
+        "agreement_with_experts": reviewed_agreement(
+            aligned.references.file_names[rows].tolist(),
+            (pool.keys % NUM_CLASSES).tolist(),
+            pool.auto.categories,
+        ),
         "by_model": by_model,
     }
 
