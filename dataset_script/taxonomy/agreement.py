@@ -20,7 +20,7 @@ from typing import Any
 from ..labels.consensus import cohen_kappa
 from . import categories, experts
 
-__all__ = ["EXPERT_CATEGORY", "TUNING_MODEL", "level_agreement", "reviewed_agreement"]
+__all__ = ["EXPERT_CATEGORY", "LEVELS", "TUNING_MODEL", "level_agreement", "reviewed_agreement"]
 
 # The experts' vocabulary (`experts.CATEGORIES`) in the automatic one.
 EXPERT_CATEGORY = {
@@ -58,17 +58,19 @@ def reviewed_agreement(
     ``predictions`` and ``auto`` row-aligned, one row per rejected prediction): over all of
     them, and over those not reviewed for ViT-3B (``held_out``)."""
     reviewed = experts.expert_mistakes()
-    pairs = []
-    for key, category in zip(zip(file_names, predictions, strict=True), auto, strict=True):
-        mistake = reviewed.get(key)
-        if mistake is not None:
-            pairs.append((EXPERT_CATEGORY[mistake.category], category, mistake.model))
-    held_out = [pair for pair in pairs if pair[2] != TUNING_MODEL]
-    return {
-        "num_reviewed": len(pairs),
-        **level_agreement([p[0] for p in pairs], [p[1] for p in pairs]),
-        "held_out": {
-            "num_reviewed": len(held_out),
-            **level_agreement([p[0] for p in held_out], [p[1] for p in held_out]),
-        },
-    }
+    found = [
+        (reviewed[key], category)
+        for key, category in zip(zip(file_names, predictions, strict=True), auto, strict=True)
+        if key in reviewed
+    ]
+    held_out = [(mistake, category) for mistake, category in found if mistake.model != TUNING_MODEL]
+
+    def measured(chosen: list[tuple[experts.ExpertMistake, str]]) -> dict[str, Any]:
+        return {
+            "num_reviewed": len(chosen),
+            **level_agreement(
+                [EXPERT_CATEGORY[m.category] for m, _ in chosen], [c for _, c in chosen]
+            ),
+        }
+
+    return {**measured(found), "held_out": measured(held_out)}
