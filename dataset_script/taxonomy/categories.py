@@ -3,7 +3,8 @@
 Vasudevan et al. (2022) sorted the remaining mistakes of two models by hand; Peychev et al.
 (2023) automated that taxonomy. This is the automatic categoriser, for any model: for each
 rejected top-1 prediction ``p`` of an image with accepted labels ``L`` (correct ∪ unclear) and
-original label ``t``, the rules below run in order and the first that holds decides:
+original label ``t``, the rules below run in the order of ``CATEGORY_FAMILIES`` (which also
+gives each its family) and the first that holds decides:
 
 1. ``overlapping-classes``: ``p`` and ``t`` are a known overlapping pair (sunglass/sunglasses,
    Siberian husky -> Eskimo dog, the two "crane"s, ...).
@@ -25,7 +26,7 @@ with the experts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,30 +41,26 @@ from .label_rules import LABEL_RULES, Mistakes
 if TYPE_CHECKING:
     from ..images.source import ImageSource
 
-CATEGORIES = (
-    "overlapping-classes",
-    "fine-grained",
-    "fine-grained-oov",
-    "spurious-correlation",
-    "non-prototypical",
-    "model-failure",
-)
-(
-    OVERLAPPING_CLASSES,
-    FINE_GRAINED,
-    FINE_GRAINED_OOV,
-    SPURIOUS_CORRELATION,
-    NON_PROTOTYPICAL,
-    MODEL_FAILURE,
-) = range(len(CATEGORIES))
-FAMILIES = {
-    "minor": ("overlapping-classes", "fine-grained", "fine-grained-oov"),
-    "explainable": ("spurious-correlation", "non-prototypical"),
-    "failure": ("model-failure",),
+# The taxonomy's one table: each category, in the order its rule runs (the first that holds
+# decides), with its family (Peychev et al.'s: minor, explainable, failure). `CATEGORIES` and
+# `FAMILIES` are read from it.
+CATEGORY_FAMILIES = {
+    "overlapping-classes": "minor",
+    "fine-grained": "minor",
+    "fine-grained-oov": "minor",
+    "spurious-correlation": "explainable",
+    "non-prototypical": "explainable",
+    "model-failure": "failure",
 }
-_FAMILY_OF = {category: family for family, members in FAMILIES.items() for category in members}
-# The rules that need the image, in the order they run among the others.
+CATEGORIES = tuple(CATEGORY_FAMILIES)
+FAMILIES = {
+    name: tuple(category for category, of in CATEGORY_FAMILIES.items() if of == name)
+    for name in dict.fromkeys(CATEGORY_FAMILIES.values())
+}
+# The rules that need the image, in the order they run among the others; the rest are
+# `LABEL_RULES`, which run everywhere.
 IMAGE_RULES = ("fine-grained-oov", "non-prototypical")
+RULES_WITHOUT_IMAGES = tuple(category for category in CATEGORIES if category not in IMAGE_RULES)
 
 
 class CategorizerError(ToolkitError):
@@ -72,11 +69,11 @@ class CategorizerError(ToolkitError):
 
 def family(category: str) -> str:
     """The family of a category: ``minor``, ``explainable`` or ``failure``."""
-    if category not in _FAMILY_OF:
+    if category not in CATEGORY_FAMILIES:
         raise CategorizerError(
             f"unknown mistake category {category!r}; expected one of {', '.join(CATEGORIES)}"
         )
-    return _FAMILY_OF[category]
+    return CATEGORY_FAMILIES[category]
 
 
 def category_counts(categories: Sequence[str]) -> dict[str, int]:
@@ -92,8 +89,19 @@ def family_counts(categories: Sequence[str]) -> dict[str, int]:
     """How many mistakes of each family (zeros included)."""
     counts = dict.fromkeys(FAMILIES, 0)
     for category, number in category_counts(categories).items():
-        counts[_FAMILY_OF[category]] += number
+        counts[CATEGORY_FAMILIES[category]] += number
     return counts
+
+
+def counted_under(rules_run: Collection[str]) -> dict[str, list[str]]:
+    """Each category whose rule is not in ``rules_run`` -> the later rules of ``rules_run``, which
+    decide the mistakes it would have judged (first hit wins). ``counted_under(
+    RULES_WITHOUT_IMAGES)`` is where the image rules' mistakes go when no images were given."""
+    return {
+        category: [later for later in CATEGORIES[position + 1 :] if later in rules_run]
+        for position, category in enumerate(CATEGORIES)
+        if category not in rules_run
+    }
 
 
 @dataclass(frozen=True)
@@ -172,17 +180,13 @@ class AutoCategories:
 
     @property
     def families(self) -> list[str]:
-        return [_FAMILY_OF[category] for category in self.categories]
+        return [CATEGORY_FAMILIES[category] for category in self.categories]
 
     @property
     def not_available(self) -> dict[str, list[str]]:
         """Each category whose rule did not run -> the later rules that ran, under which the
         mistakes it would have judged are counted."""
-        return {
-            category: [later for later in CATEGORIES[position + 1 :] if later in self.rules_run]
-            for position, category in enumerate(CATEGORIES)
-            if category not in self.rules_run
-        }
+        return counted_under(self.rules_run)
 
     def counts(self) -> dict[str, int]:
         return category_counts(self.categories)
