@@ -263,6 +263,23 @@ def test_the_error_category_plot_sorts_the_models_by_top1(scored, board_dir):
     assert f"]({plots.CATEGORY_PLOT}.png)" in (board_dir / "leaderboard.md").read_text()
 
 
+def test_the_notes_say_where_the_categoriser_counted_what_image_rules_did_not_judge(
+    scored, board_dir
+):
+    # What the categoriser recorded when its image rules did not run (score has no images): the
+    # table's note, the plot's and the page's must say the same, category by category.
+    document = json.loads(scored["alpha"].read_text())
+    not_available = document["mistakes"]["auto_categories"]["not_available"]
+    assert set(not_available) == {"fine-grained-oov", "non-prototypical"}
+    written = [
+        (board_dir / name).read_text()
+        for name in ("leaderboard.md", f"{plots.CATEGORY_PLOT}.svg", "leaderboard.html")
+    ]
+    for category, counted_under in not_available.items():
+        said = f"{category} under {' or '.join(counted_under)}"
+        assert all(said in text for text in written), said
+
+
 def test_the_error_category_plot_stays_legible_with_thirty_models():
     entries = []
     for i in range(30):

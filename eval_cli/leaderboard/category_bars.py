@@ -8,7 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...dataset_script.escape import plot_text
-from ...dataset_script.taxonomy.categories import CATEGORIES, family
+from ...dataset_script.taxonomy.categories import (
+    CATEGORIES,
+    RULES_WITHOUT_IMAGES,
+    counted_under,
+    family,
+)
 from ...dataset_script.writers import draw_text
 from .entries import Entry, Leaderboard
 from .plot_texts import fitted_title, plot_title, shortened
@@ -37,9 +42,18 @@ CATEGORY_TITLE = "Mistakes by automatic category, models by top-1 (highest at th
 CATEGORY_X_LABEL = "Mistakes: rejected top-1 predictions on the annotated validation images"
 
 
+# Where each image rule's mistakes are counted when the image rules did not run, read from the
+# taxonomy's rule order (`counted_under`), e.g. "fine-grained-oov under spurious-correlation or
+# model-failure; non-prototypical under model-failure".
+COUNTED_WITHOUT_IMAGES = "; ".join(
+    f"{category} under {' or '.join(later)}"
+    for category, later in counted_under(RULES_WITHOUT_IMAGES).items()
+)
+
+
 NOT_JUDGED_NOTE = (
-    "* image rules did not run: out-of-vocabulary and non-prototypical mistakes are counted "
-    "under spurious correlation or model failure"
+    "* image rules did not run: their mistakes are counted under later rules "
+    f"({COUNTED_WITHOUT_IMAGES})"
 )
 
 

@@ -13,6 +13,7 @@ from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
 from ..scores import results
+from .category_bars import COUNTED_WITHOUT_IMAGES
 from .entries import MISTAKE_SOURCES, SEVERITIES, Entry, Leaderboard
 from .plots import category_column
 
@@ -112,8 +113,8 @@ def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
             "Percentages. Rejected: the top-1 predictions the multi-label score rejects, by "
             "source; Expert: the paper's experts' severity of those they reviewed; Auto: all of "
             "them by automatic category (docs/TAXONOMY.md), {} where that category's image rule "
-            "did not run (its mistakes are counted under the later categories); Outside label "
-            "set: top-1 predictions in none of the image's label sets.",
+            "did not run (its mistakes are counted under the later rules that ran: {}); Outside "
+            "label set: top-1 predictions in none of the image's label sets.",
             markdown_format(
                 "; ".join(
                     "{}: {}"
@@ -127,6 +128,7 @@ def markdown(board: Leaderboard, plot_files: Sequence[str]) -> str:
                 ),
             ),
             NOT_AVAILABLE,
+            COUNTED_WITHOUT_IMAGES,
         ),
         writers.markdown_table(
             [escape.markdown_text(header) for _, header in COLUMNS],
