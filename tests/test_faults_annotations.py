@@ -4,6 +4,7 @@ clear error naming the file, never a traceback (issue 8)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import zipfile
@@ -217,6 +218,14 @@ def test_empty_imagenet_m_is_blamed_on_the_annotation_file(tmp_path, capsys):
     assert "bad.json': 'imagenet_m' lists no image" in err and "p.jsonl" not in err
     loaded = ann.load_annotations(path, allow_unverified=True, cache_dir=tmp_path)
     assert len(loaded.split_columns("validation")["file_name"]) == 2000  # still usable
+    # The commands that do not score ImageNet-M still run, its images unknown.
+    args = [*args, "--allow-unverified-annotations", "--split", "validation"]
+    assert main(args) == 0
+    capsys.readouterr()
+    analysis = tmp_path / "analysis"
+    assert main(["analyze", *args[1:], "--output-dir", str(analysis)]) == 0
+    (line,) = (analysis / "mistakes.jsonl").read_text().splitlines()
+    assert json.loads(line)["in_imagenet_m"] is None
 
 
 def test_thousands_of_bad_entries_give_a_short_message(tmp_path):

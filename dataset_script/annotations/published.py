@@ -72,6 +72,10 @@ class Annotations:
             "num_annotated_images": int(len(self.image_ids)),
         }
 
+    def lists_images_of(self, split: str) -> bool:
+        """Whether the file lists any image of ``split`` (an ``imagenet_m`` list may be empty)."""
+        return split != "imagenet_m" or bool(len(self.imagenet_m_ids))
+
     def split_columns(self, split: str) -> dict[str, list]:
         """Columns of one split, named and typed as in the Hub labels dataset."""
         if split not in SPLITS:

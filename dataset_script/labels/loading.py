@@ -10,7 +10,7 @@ imported only when one is asked for, since it imports ``datasets``). Label patch
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +86,9 @@ class LabelSource:
         """Whether any label option was given (else: the published labels, by default)."""
         return self != LabelSource()
 
-    def load(self, splits: str | Sequence[str] = SPLITS) -> Labels:
-        """The labels of ``splits`` from this source (see ``load_labels``)."""
+    def load(self, splits: str | Sequence[str] = SPLITS, optional: Collection[str] = ()) -> Labels:
+        """The labels of ``splits`` from this source (see ``load_labels``); a split also in
+        ``optional`` is left out when the annotation file lists none of its images."""
         splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
         unknown = [split for split in splits if split not in SPLITS]
         if unknown:
@@ -106,7 +107,11 @@ class LabelSource:
             )
         else:
             annotations = load_annotations(self.annotations, allow_unverified=self.allow_unverified)
-            references = {s: References.from_columns(annotations.split_columns(s)) for s in loaded}
+            references = {
+                s: References.from_columns(annotations.split_columns(s))
+                for s in loaded
+                if s not in optional or annotations.lists_images_of(s)
+            }
             provenance = annotations.provenance()
         if not patches:
             return Labels(references, provenance)
@@ -136,12 +141,15 @@ class LabelSource:
         }
 
 
-def resolve_labels(labels: Labels | LabelSource | None) -> Labels:
+def resolve_labels(labels: Labels | LabelSource | None, needed: Collection[str] = SPLITS) -> Labels:
     """Ready ``Labels`` as given, else every split loaded from the ``LabelSource`` (the published
-    file when None): the mistake analysis marks the ImageNet-M images, so both are loaded."""
+    file when None): the mistake analysis marks the ImageNet-M images, so both are loaded. A split
+    the command does not score (not in ``needed``, the command's chosen splits) is left out when
+    the annotation file lists none of its images, so an empty ImageNet-M list only stops the
+    commands that score it."""
     if isinstance(labels, Labels):
         return labels
-    return label_source(labels).load()
+    return label_source(labels).load(SPLITS, optional=[s for s in SPLITS if s not in needed])
 
 
 def label_source(labels: LabelSource | None) -> LabelSource:

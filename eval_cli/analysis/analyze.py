@@ -135,7 +135,7 @@ def analyze_predictions(
     if not isinstance(predictions, Predictions):
         predictions = read_predictions(predictions)
     label_files = label_files_of(labels)
-    labels = resolve_labels(labels)
+    labels = resolve_labels(labels, chosen_splits(split))
     image_rules = None
     if categorizer is not None:
         from ...dataset_script.images.choose import open_image_source  # imports `datasets`

@@ -145,7 +145,7 @@ def compare_models(
             f"{named('min_models')} {min_models} is not between 1 and the {len(models)} models "
             "compared"
         )
-    labels = resolve_labels(labels)
+    labels = resolve_labels(labels, [SPLIT])
     check_same_labels(models, labels)
     aligned = align(models, labels.split(SPLIT))
     summaries = model_summaries(models, aligned)

@@ -82,7 +82,7 @@ def open_launch(
     # process; the others then read the cache.
     label_files = label_files_of(labels)
     with accelerator.local_main_process_first():
-        labels = resolve_labels(labels)
+        labels = resolve_labels(labels, splits)
     label_problems = results.label_problems(labels.provenance)
     if options.push_to_hub and label_problems:
         raise PushError(

@@ -88,7 +88,7 @@ def score_predictions(
         )
     splits = chosen_splits(split)
     label_files = label_files_of(labels)
-    labels = resolve_labels(labels)
+    labels = resolve_labels(labels, splits)
     loaded = load_label_sets(splits, labels, label_set_files, allowed)
     document, _ = score_and_analyze(
         predictions, labels, loaded, split, limit=limit, label_files=label_files
