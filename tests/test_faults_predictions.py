@@ -172,10 +172,8 @@ def test_blank_lines_are_skipped_without_being_parsed(tmp_path, monkeypatch):
     their numbers."""
     calls = []
     monkeypatch.setattr(prediction_formats, "_BLOCK_CHARS", 7)  # lines cut
-    real_loads = prediction_formats.json.loads
-    monkeypatch.setattr(
-        prediction_formats.json, "loads", lambda text: calls.append(text) or real_loads(text)
-    )
+    real_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text: calls.append(text) or real_loads(text))
     path = tmp_path / "p.jsonl"
     first = json.dumps({"file_name": FIRST, "prediction": 3})
     second = json.dumps({"file_name": SECOND, "prediction": "x"})

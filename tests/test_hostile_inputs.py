@@ -99,7 +99,7 @@ def test_a_manifest_nested_too_deeply_is_one_error(tmp_path, capsys):
     ):
         assert main(argv) == 2, argv
         (line,) = capsys.readouterr().err.strip().splitlines()
-        assert line.startswith("error: ") and "not JSON" in line, line
+        assert line.startswith("error: ") and "nested too deeply" in line, line
 
 
 def test_a_failure_record_nested_too_deeply_is_left_out_of_the_status(tmp_path, capsys):

@@ -108,14 +108,14 @@ def test_unknown_file_names_are_an_error(synthetic_file):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("not json", "is not JSON"),
+        ("not json", "is not valid JSON: Expecting value"),
         ("{}", "expected a JSON list of 50,000 lists .* got dict"),
         ("[[1], [2]]", "expected a JSON list of 50,000 lists .* got 2 entries"),
         (json.dumps([[1]] * 49_999 + [[1000]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
         # an int beyond int64 is no class id (numpy would overflow converting it)
         (json.dumps([[1]] * 49_999 + [[2**70]]), r"1 entr.*first for ILSVRC2012_val_00050000"),
         # ints of 4,301+ digits and deep nesting are refused by the JSON reader itself
-        ("[[" + "9" * 5000 + "]]", "is not JSON: .*digits"),
+        ("[[" + "9" * 5000 + "]]", "is not valid JSON: .*digits"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
         (json.dumps([[1]] * 49_998 + [["1"], 5]), r"2 entr.*ILSVRC2012_val_00049999.JPEG"),
         (json.dumps([[1]] * 49_999 + [[True]]), r"1 entr.*ILSVRC2012_val_00050000"),

@@ -151,7 +151,7 @@ def test_a_manifest_line_naming_an_unknown_model_stops_every_shard(workspace, tm
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", r"line 2: not JSON: 'not json'"),
+        ("not json", r"line 2: not valid JSON: Expecting value: .*: 'not json'"),
         ('{"model": "m", "cost": 0}', r"line 2: cost of 'm' is 0"),
         ('{"model": "m", "colour": 1}', r"line 2: unknown field\(s\) 'colour'"),
         ('["m"]', r"line 2: not an object"),

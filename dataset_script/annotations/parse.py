@@ -8,7 +8,6 @@ out: they are not ours to score.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from ...metric.errors import ToolkitError, brief_repr, first_few
 from .. import classes
+from ..json_input import read_json
 
 LABEL_KINDS = ("correct", "wrong", "unclear")
 
@@ -27,17 +27,13 @@ class AnnotationError(ToolkitError):
 
 def parse_annotation_json(path: Path) -> dict[str, Any]:
     """Parse and validate the published schema; ImageNetV2 images (other prefixes) are left out."""
-    try:
-        with open(path, "rb") as handle:
-            data = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as error:  # ValueError: also ints of 4,301+ digits
-        raise AnnotationError(f"{str(path)!r} is not valid JSON: {error}") from error
-    except RecursionError as error:
-        raise AnnotationError(f"{str(path)!r} is JSON nested too deeply to read") from error
-    except OSError as error:
-        raise AnnotationError(f"cannot read annotation file {str(path)!r}: {error}") from error
-    if not isinstance(data, dict):
-        raise AnnotationError(f"{str(path)!r}: expected a JSON object, found {type(data).__name__}")
+    data = read_json(
+        path,
+        f"annotation file {str(path)!r}",
+        "a JSON object in the published schema",
+        top=dict,
+        error=AnnotationError,
+    )
     required = ("initial_annots", "problematic_images", "imagenet_m")
     missing = [key for key in required if key not in data]
     if missing:

@@ -15,7 +15,6 @@ and the push says so (`labels_caveat`), as a dry run says that it is one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from ...metric.errors import brief_repr, first_few, named
 from ..annotations.published import PUBLISHED_SHA256
 from ..dataset_rows import PROVENANCE_KEY
+from ..json_input import parse_json
 from .access import PushError, hub_call, resolve_token
 from .card import card_configs
 from .ids import hub_repo_id_problem
@@ -88,8 +88,9 @@ def labels_caveat(folder: Path) -> str | None:
     taken on faith); None when they are the published ones."""
     files = sorted((folder / LABELS_CONFIG).glob("*.parquet"))
     try:
-        record = dict(json.loads(pq.read_schema(files[0]).metadata[PROVENANCE_KEY.encode()]))
-    except (IndexError, KeyError, TypeError, ValueError, OSError):  # ArrowInvalid: a ValueError
+        raw = pq.read_schema(files[0]).metadata[PROVENANCE_KEY.encode()]
+        record = parse_json(raw, "the provenance record", "a JSON object", top=dict)
+    except (IndexError, KeyError, TypeError, ValueError, OSError):  # ArrowInvalid, JsonInputError
         return "the labels carry no readable provenance record, so they are unverified"
     if record.get("patched"):
         return f"the labels are PATCHED (version {record.get('version')}), not the published ones"

@@ -16,13 +16,13 @@ folder sorted differently silently scores the wrong labels. We never do that.)
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import numpy as np
 
 from ...metric.errors import first_few
 from .. import classes
+from ..json_input import parse_json
 from . import (
     LabelSetError,
     LoadedLabelSet,
@@ -40,6 +40,10 @@ SOURCE_COMMIT = "bcd006fe12e929f055e0ec7fe39dbf4d64a6881a"
 LICENCE = "Apache-2.0"
 COPY_HELP = "a copy of the ReaL labels' real.json (default: the copy shipped in the package)"
 WHAT = "the ReaL labels file"
+_EXPECTED = (
+    f"a JSON list of {classes.NUM_VALIDATION_IMAGES:,} lists of class ids (one per validation "
+    "image, in file-name order)"
+)
 
 
 def load(request: LoadRequest) -> LoadedLabelSet:
@@ -52,14 +56,7 @@ def load(request: LoadRequest) -> LoadedLabelSet:
         name=request.label_set.name,
         allow_unverified=request.allow_unverified,
     )
-    try:
-        sets = json.loads(read.data)
-    except (UnicodeDecodeError, ValueError) as error:  # ValueError: also ints of 4,301+ digits
-        raise LabelSetError(f"{WHAT} {read.source!r} is not JSON: {error}") from None
-    except RecursionError:
-        raise LabelSetError(
-            f"{WHAT} {read.source!r} is JSON nested too deeply to read; expected lists of class ids"
-        ) from None
+    sets = parse_json(read.data, f"{WHAT} {read.source!r}", _EXPECTED, error=LabelSetError)
     rows, accepted = _flattened(sets, read)
     published = f"{SOURCE_REPOSITORY} real.json at {SOURCE_COMMIT}"
     return over_validation_images(request, rows, accepted, provenance(read, published, LICENCE))
@@ -71,10 +68,7 @@ def _flattened(sets: Any, read: ReadFile) -> tuple[np.ndarray, np.ndarray]:
     the offending ones."""
     if not isinstance(sets, list) or len(sets) != classes.NUM_VALIDATION_IMAGES:
         shape = f"{len(sets):,} entries" if isinstance(sets, list) else type(sets).__name__
-        raise LabelSetError(
-            f"{WHAT} {read.source!r}: expected a JSON list of {classes.NUM_VALIDATION_IMAGES:,} "
-            f"lists of class ids (one per validation image, in file-name order), got {shape}"
-        )
+        raise LabelSetError(f"{WHAT} {read.source!r}: expected {_EXPECTED}, got {shape}")
     if set(map(type, sets)) == {list}:
         flat = list(itertools.chain.from_iterable(sets))
         ids = _int64_array(flat) if set(map(type, flat)) <= {int} else None

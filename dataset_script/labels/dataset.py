@@ -30,7 +30,7 @@ import huggingface_hub
 import numpy as np
 import pyarrow.parquet as pq
 
-from ...metric.errors import ToolkitError, brief_repr, named
+from ...metric.errors import ToolkitError, brief_repr, named, shorten
 from ...metric.references import LABEL_SET_COLUMNS, References
 from ..annotations.published import Annotations
 from ..classes import NUM_CLASSES
@@ -38,6 +38,7 @@ from ..dataset_rows import LABEL_COLUMNS, LABEL_DIGESTS_KEY, PROVENANCE_KEY, lab
 from ..hub.card import card_configs
 from ..hub.ids import hub_repo_id_problem
 from ..hub.names import LABELS_CONFIG
+from ..json_input import parse_json
 
 HUB_ALLOW_PATTERNS = ["README.md", f"{LABELS_CONFIG}/*"]
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
@@ -292,14 +293,24 @@ def _annotations_provenance(files: Sequence[Path], source: str) -> dict[str, Any
                 "metadata, so the annotations it was built from are unknown; expected a file "
                 "written by `imagenet-multilabel build`"
             )
-        records.setdefault(raw.decode(), []).append(path.name)
+        records.setdefault(raw, []).append(path.name)
     if len(records) > 1:
-        shown = "; ".join(f"{', '.join(names)}: {record}" for record, names in records.items())
+        shown = "; ".join(
+            f"{', '.join(names)}: {shorten(record.decode(errors='replace'))}"
+            for record, names in records.items()
+        )
         raise LabelsDatasetError(
             f"labels dataset {source!r} mixes files built from different annotations ({shown}); "
             "expected one build"
         )
-    record = json.loads(next(iter(records)))
+    ((raw, names),) = records.items()
+    record = parse_json(
+        raw,
+        f"labels dataset {source!r}: the {PROVENANCE_KEY!r} metadata of {names[0]}",
+        "the JSON object `imagenet-multilabel build` writes",
+        top=dict,
+        error=LabelsDatasetError,
+    )
     absent = [key for key in (*_PROVENANCE_FIELDS, LABEL_DIGESTS_KEY) if key not in record]
     if absent:
         raise LabelsDatasetError(

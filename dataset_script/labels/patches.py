@@ -23,7 +23,6 @@ written into the cached annotation file: patches work on the in-memory ``Referen
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -36,6 +35,7 @@ import numpy as np
 from ...metric.errors import ToolkitError, brief_repr, named, read_regular_file
 from ...metric.references import LabelSets, References
 from .. import classes
+from ..json_input import parse_json
 from ..taxonomy.experts import normalize_category, normalize_severity
 
 PATCH_FORMAT = "imagenet-multilabel-label-patch"
@@ -97,16 +97,13 @@ def read_patch(path: str | os.PathLike) -> LabelPatch:
     path = Path(path)
     source = str(path)
     raw = read_regular_file(path, f"label patch {source!r}", LabelPatchError)
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:  # ValueError: also ints of 4,301+ digits
-        raise LabelPatchError(f"label patch {source!r} is not valid JSON: {error}") from error
-    except RecursionError:
-        raise LabelPatchError(f"label patch {source!r} is JSON nested too deeply to read") from None
-    if not isinstance(document, dict):
-        raise LabelPatchError(
-            f"label patch {source!r}: expected a JSON object, found {type(document).__name__}"
-        )
+    document = parse_json(
+        raw,
+        f"label patch {source!r}",
+        f"a JSON object of format {PATCH_FORMAT!r}",
+        top=dict,
+        error=LabelPatchError,
+    )
     version = document.get("format_version")
     # type(): true == 1 and 1.0 == 1 in Python, but neither is version 1 of the format.
     known_version = type(version) is int and version == PATCH_FORMAT_VERSION

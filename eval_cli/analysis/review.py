@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script import classes, escape, writers
+from ...dataset_script.json_input import JsonInputError, read_json
 from ...dataset_script.labels.patches import PATCH_FORMAT, PATCH_FORMAT_VERSION, PATCH_VERDICTS
 from ...dataset_script.taxonomy import experts
 from ...dataset_script.taxonomy.categories import FAMILIES
@@ -148,10 +148,9 @@ def _written_thumbnails(folder: Path) -> dict[str, Any]:
     """``THUMBNAILS_FILE`` as the last ``write_thumbnails`` left it; empty when there is none (or
     it cannot be read: the page then shows no pictures rather than wrong ones)."""
     try:
-        written = json.loads((folder / THUMBNAILS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        return read_json(folder / THUMBNAILS_FILE, THUMBNAILS_FILE, "a JSON object", top=dict)
+    except JsonInputError:
         return {}
-    return written if isinstance(written, dict) else {}
 
 
 def confidence(record: Mapping[str, Any]) -> float | None:

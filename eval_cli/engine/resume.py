@@ -10,7 +10,6 @@ repaired before anything is reused.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script.images.source import ImageSource, LocatedImages
+from ...dataset_script.json_input import JsonInputError, JsonLineError, json_line, read_json
 from ...metric.errors import (
     ToolkitError,
     brief_repr,
     first_few,
     named,
-    not_a_regular_file,
     shorten,
 )
 from .. import outputs
@@ -101,16 +100,13 @@ def _prepare_output_dir(output_dir: Path, identity: dict) -> None:
 def _recorded_identity(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The identity an earlier run recorded, or why it cannot be read (missing, not UTF-8 JSON,
     not an object, nested too deep to compare)."""
-    what = not_a_regular_file(path)
-    if what is not None:
-        return None, what
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(recorded, dict):
-            return None, f"holds {type(recorded).__name__}, not an object"
+        recorded = read_json(path, IDENTITY_FILE, "the JSON object a run records", top=dict)
         repr(recorded)  # nested too deep for Python to print, it could not be compared either
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        return None, f"cannot be read as JSON ({shorten(str(error))})"
+    except JsonInputError as error:
+        return None, f"cannot be read ({shorten(str(error))})"
+    except RecursionError:
+        return None, "cannot be read (nested too deeply to compare)"
     return recorded, None
 
 
@@ -179,8 +175,8 @@ def _record_of_line(line: bytes) -> dict[str, Any] | None:
     if not line.endswith(b"\n"):
         return None
     try:
-        record = json.loads(line)
-    except ValueError:
+        record = json_line(line)
+    except JsonLineError:
         return None
     if not isinstance(record, dict) or not isinstance(record.get("file_name"), str):
         return None

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import mmap
 import os
 import socket
@@ -38,6 +37,7 @@ import numpy as np
 
 from ...dataset_script.images.errors import CorruptImageError
 from ...dataset_script.images.source import LocatedImages
+from ...dataset_script.json_input import read_json
 from ...metric.errors import first_few, shorten
 from .. import outputs
 from .decoded_cache_build import (
@@ -177,14 +177,14 @@ def _read_index(directory: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(index, dict) or index.get("format") != FORMAT:
+        index = read_json(path, INDEX_FILE, f"a format-{FORMAT} index", top=dict)
+        if index.get("format") != FORMAT:
             raise ValueError(f"not a format-{FORMAT} index")
         columns = index["images"]
         names = columns["file_name"]
         if any(len(columns[column]) != len(names) for column in INDEX_COLUMNS):
             raise ValueError("its columns differ in length")
-    except (OSError, ValueError, RecursionError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:  # JsonInputError is a ValueError
         raise _damaged(directory, f"{INDEX_FILE} cannot be read ({shorten(str(error))})") from None
     return index
 

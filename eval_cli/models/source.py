@@ -4,7 +4,6 @@ which `models.kinds` picks the kind."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from ...dataset_script.json_input import read_json
 from ...metric.errors import brief_repr
 from .errors import ModelLoadError
 
@@ -133,16 +133,6 @@ def resolve_model_source(model_id: str, revision: str | None = None) -> ModelSou
 
 
 def _read_json(path: Path, model_id: str) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
-        raise ModelLoadError(f"{model_id}: config.json is not valid JSON: {err}") from err
-    except RecursionError:
-        raise ModelLoadError(
-            f"{model_id}: config.json is nested too deeply to be a model's configuration"
-        ) from None
-    if not isinstance(config, dict):
-        raise ModelLoadError(
-            f"{model_id}: config.json holds {type(config).__name__}, not an object"
-        )
-    return config
+    named = f"the config.json of {model_id!r}"
+    expected = "a model's configuration, a JSON object"
+    return read_json(path, named, expected, top=dict, error=ModelLoadError)

@@ -1,7 +1,7 @@
 """How each predictions format's bytes become rows (`predictions` checks them): JSONL blocks
-split into non-blank lines and parsed by the C scanner, strict CSV; every file opened as UTF-8
-(a spreadsheet's BOM dropped), and, for the read that scores, hashed as its bytes are read, so
-that the sha256 is of exactly what was scored and the file is read once."""
+split into non-blank lines, each parsed by `json_input.json_line`, strict CSV; every file opened
+as UTF-8 (a spreadsheet's BOM dropped), and, for the read that scores, hashed as its bytes are
+read, so that the sha256 is of exactly what was scored and the file is read once."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import csv
 import hashlib
 import io
 import itertools
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from ...dataset_script.json_input import JsonLineError, json_kind, json_line
 from ...metric.errors import SHOWN, ToolkitError, first_few, shorten
 from .prediction_values import ABSENT
 
@@ -125,13 +125,11 @@ def read_jsonl(path: Path, rows: Any) -> None:
             for line, text in chunk:
                 unreadable = None
                 try:
-                    record = _json_line(text)
-                except RecursionError:
-                    record, unreadable = None, "nested too deeply to read"
-                except ValueError as error:  # JSONDecodeError; an int of over 4,300 digits
+                    record = json_line(text)
+                except JsonLineError as error:
                     record, unreadable = None, str(error)
                 if type(record) is not dict:
-                    what = unreadable or f"a JSON {type(record).__name__}"
+                    what = unreadable or json_kind(record)
                     problems.add("line(s) are not JSON objects", line, f"line {line}: {what}")
                     continue
                 rows.keys.update(record)
@@ -163,24 +161,6 @@ def _nonblank_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
     rest = "".join(cut)
     if rest and not rest.isspace():
         yield first, rest
-
-
-# The C scanner that json.loads wraps: called directly it skips two Python layers and two regex
-# matches per line, which make up a third of reading a million lines.
-_SCAN_JSON = json.JSONDecoder().scan_once
-_JSON_WHITESPACE = " \t\n\r"
-
-
-def _json_line(text: str) -> Any:
-    """``json.loads(text)``, faster for the lines a file holds: one value, then a newline. Any
-    other line goes to json.loads itself, for its value or its exact error."""
-    try:
-        value, end = _SCAN_JSON(text, 0)
-    except StopIteration:  # no value at the first character (leading whitespace, or not JSON)
-        return json.loads(text)
-    if text[end:].strip(_JSON_WHITESPACE):
-        return json.loads(text)  # raises "Extra data"
-    return value
 
 
 def read_csv(path: Path, rows: Any) -> None:
@@ -243,6 +223,6 @@ def _split_top5(values: list[Any]) -> list[Any]:
 def _json_list(text: str) -> Any:
     """A CSV field holding a JSON list, parsed; anything else as is (not a list: refused)."""
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # JSONDecodeError; 4,301+ digits; deep nesting
+        return json_line(text)
+    except JsonLineError:
         return text

@@ -18,7 +18,6 @@ they take from one through `checked_metric`. How a document's numbers are judged
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -29,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script.json_input import read_json
 from ...metric.errors import ToolkitError, brief_repr
 from ...metric.label_sets import METRIC_BY_KEY, METRICS, PCT
 from ...metric.references import NUM_CLASSES, NUM_VALIDATION_IMAGES
@@ -149,17 +149,5 @@ def read_document(path: str | os.PathLike, error: type[ToolkitError] = ToolkitEr
     """A results file (`score --output`, `run`'s results.json) as its JSON object. A file that
     cannot be read, parsed (huge integers, deep nesting included) or is no object is ``error``
     naming it: the one reader of results files for analyze, compare and the leaderboard."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as problem:  # JSONDecodeError is one
-        raise error(f"cannot read results file {str(path)!r}: {problem}") from None
-    except RecursionError:
-        raise error(
-            f"cannot read results file {str(path)!r}: nested too deeply to be a results document"
-        ) from None
-    if not isinstance(document, dict):
-        raise error(
-            f"{str(path)!r} is not a results document: expected a JSON object, got "
-            f"{type(document).__name__}"
-        )
-    return document
+    expected = "a results document, a JSON object (as `score --output` and `run` write it)"
+    return read_json(path, f"results file {str(path)!r}", expected, top=dict, error=error)

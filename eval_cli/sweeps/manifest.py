@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...dataset_script.json_input import JsonLineError, json_line
 from ...metric.errors import ToolkitError, brief_repr, first_few, text_file_lines
 from .. import outputs
 
@@ -137,9 +138,9 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
 def _entry(line: str, number: int) -> ManifestEntry:
     """One line as an entry, or ValueError saying what is wrong with it."""
     try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        raise ValueError(f"not JSON: {brief_repr(line)}") from None
+        record = json_line(line)
+    except JsonLineError as problem:
+        raise ValueError(f"{problem}: {brief_repr(line)}") from None
     if not isinstance(record, dict):
         raise ValueError(f"not an object: {brief_repr(line)}")
     unknown = sorted(set(record) - set(_FIELDS))

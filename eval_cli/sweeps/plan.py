@@ -14,13 +14,13 @@ imports timm.
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script.json_input import JsonInputError, read_json
 from ...metric.errors import ToolkitError, named, shorten
 from ..choices import PLAN_SOURCES, check_choice
 from ..frame import FILE, Read, Write, command
@@ -213,10 +213,9 @@ def _local_json(model: str, revision: str | None, file_name: str) -> dict[str, A
     if not isinstance(path, str | Path) or not Path(path).is_file():
         return None
     try:
-        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return read_json(path, file_name, "a JSON object", top=dict)
+    except JsonInputError:
         return None
-    return loaded if isinstance(loaded, dict) else None
 
 
 def plan_from_hub(patterns: Sequence[str] = ()) -> list[ManifestEntry]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...dataset_script.json_input import JsonInputError, read_json
 from ...metric.errors import ToolkitError, named
 from .. import outputs
 from ..frame import FILE, FOLDER, Read, command
@@ -123,9 +123,9 @@ def _main_number(document: dict[str, Any]) -> str:
 
 def _recorded_failure(folder: Path) -> str | None:
     try:
-        record = json.loads((folder / FAILURE_FILE).read_text(encoding="utf-8"))
+        record = read_json(folder / FAILURE_FILE, FAILURE_FILE, "a JSON object", top=dict)
         return f"{record['error']}: {record['message']}"
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError, KeyError, TypeError):
+    except (JsonInputError, KeyError):
         return None
 
 
