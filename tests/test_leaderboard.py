@@ -338,7 +338,7 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
     ("content", "message"),
     [
         (None, "no results file"),
-        ("not json", "cannot read results file"),
+        ("not json", "results.json' is not valid JSON: Expecting value"),
         ('{"labels": {}}', "is not a results document"),
     ],
 )
