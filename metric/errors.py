@@ -10,7 +10,8 @@ Messages name a count and the first few offenders (``first_few``), never every o
 a million bad rows must still give a message a person can read. A path that is not a regular file
 is named for what it is (``not_a_regular_file``), not reported as missing. A parameter is named
 as its caller wrote it (``named``): ``output_dir`` from Python, ``--output-dir`` from the command
-line, which says how it spells each parameter (``spelled_as``).
+line, which says how it spells each parameter (``spelled_as``); the ``expect_*`` checks of an
+argument's type and count name it so.
 """
 
 from __future__ import annotations
@@ -93,42 +94,67 @@ def shorten(text: str, limit: int = ITEM_CHARS) -> str:
 
 
 def expect_items(
-    value: object, parameter: str, types: tuple[type, ...], what: str
+    value: object,
+    parameter: str,
+    types: tuple[type, ...],
+    what: str,
+    *,
+    at_least: int = 0,
+    plural: str | None = None,
 ) -> tuple[Any, ...]:
     """``value`` as a tuple of items of ``types``: one item alone is a tuple of one (a string
-    iterated would give its characters); anything else is an error naming ``parameter``."""
+    iterated would give its characters); anything else, or fewer than ``at_least`` items
+    (``plural`` says what they are), is an error naming ``parameter`` as the caller wrote it."""
     if isinstance(value, types):
-        return (value,)
-    items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+        items: tuple[Any, ...] | None = (value,)
+    else:
+        items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
     if items is None or not all(isinstance(item, types) for item in items):
-        raise ToolkitError(f"{parameter}: expected {what} or a list of them, got {_typed(value)}")
+        raise ToolkitError(
+            f"{named(parameter)}: expected {what} or a list of them, got {_typed(value)}"
+        )
+    if len(items) < at_least:
+        given = f"{len(items)} ({first_few(map(_shown_item, items))})" if items else "none"
+        raise ToolkitError(
+            f"{named(parameter)}: expected {_COUNTS.get(at_least, at_least)} or more "
+            f"{plural or what}, got {given}"
+        )
     return items
 
 
-def expect_paths(value: object, parameter: str) -> tuple[str | os.PathLike[str], ...]:
-    """One path (a str or PathLike) or a list of them, as a tuple."""
-    return expect_items(value, parameter, PATH_TYPES, "a path")
+_COUNTS = {1: "one", 2: "two"}
+
+
+def _shown_item(item: object) -> str:
+    return brief_repr(os.fspath(item) if isinstance(item, os.PathLike) else item)
+
+
+def expect_paths(
+    value: object, parameter: str, *, at_least: int = 0, plural: str = "paths"
+) -> tuple[str | os.PathLike[str], ...]:
+    """One path (a str or PathLike) or a list of them (``at_least`` of them), as a tuple."""
+    return expect_items(value, parameter, PATH_TYPES, "a path", at_least=at_least, plural=plural)
 
 
 def expect_path(value: object, parameter: str, *, optional: bool = False) -> Any:
     """A path (str or PathLike), or None when ``optional``."""
     if (value is None and optional) or isinstance(value, PATH_TYPES):
         return value
-    raise ToolkitError(f"{parameter}: expected a path, got {_typed(value)}")
+    raise ToolkitError(f"{named(parameter)}: expected a path, got {_typed(value)}")
 
 
 def expect_text(value: object, parameter: str, *, optional: bool = False) -> Any:
     """A str, or None when ``optional``."""
     if (value is None and optional) or isinstance(value, str):
         return value
-    raise ToolkitError(f"{parameter}: expected a string, got {_typed(value)}")
+    raise ToolkitError(f"{named(parameter)}: expected a string, got {_typed(value)}")
 
 
 def expect_flag(value: object, parameter: str) -> bool:
     """True or False only: a truthy string such as ``"false"`` must not switch a check off."""
     if isinstance(value, bool):
         return value
-    raise ToolkitError(f"{parameter}: expected True or False, got {_typed(value)}")
+    raise ToolkitError(f"{named(parameter)}: expected True or False, got {_typed(value)}")
 
 
 def expect_count(value: object, parameter: str, *, optional: bool = False) -> Any:
@@ -137,7 +163,7 @@ def expect_count(value: object, parameter: str, *, optional: bool = False) -> An
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise ToolkitError(f"{parameter}: expected a positive integer, got {_typed(value)}")
+    raise ToolkitError(f"{named(parameter)}: expected a positive integer, got {_typed(value)}")
 
 
 def _typed(value: object) -> str:

@@ -246,7 +246,7 @@ def test_run_folders_are_named_by_model(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        (lambda root, files: files[:1], "two or more models, got 1"),
+        (lambda root, files: files[:1], r"^inputs: expected two or more run folders or pre"),
         (lambda root, files: [files[0], root / "nope.jsonl"], r"nope\.jsonl' does not exist"),
         (lambda root, files: [files[0], files[0]], "identical predictions"),
         (

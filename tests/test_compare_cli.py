@@ -93,7 +93,10 @@ def _refused(argv: list[str], capsys) -> str:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        (lambda root, files: files[:1], r"two or more models, got 1 \(.*a\.jsonl\)"),
+        (
+            lambda root, files: files[:1],
+            r"RUN_DIR_OR_PREDICTIONS: expected two or more .*, got 1 \('.*a\.jsonl'\)",
+        ),
         (
             lambda root, files: [files[0], root / "nope.jsonl"],
             r"'.*nope\.jsonl' does not exist; expected a `run` folder",
@@ -207,5 +210,6 @@ def test_patches_merge_refuses_one_patch(tmp_path: Path, capsys) -> None:
     path = _patch(tmp_path / "ana.json", "ana", ["correct"], "b" * 64)
     merged = tmp_path / "merged.json"
     line = _refused(["patches", "merge", str(path), "--output", str(merged)], capsys)
-    assert "merging needs two or more patches, got 1; a single patch is used as is" in line
+    assert line.startswith("error: PATCH: expected two or more label patch files")
+    assert "a single patch is used as it is), got 1 ('" in line
     assert not merged.exists()

@@ -26,7 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ...metric.errors import expect_count, expect_paths, expect_text
+from ...metric.errors import expect_count, expect_paths, expect_text, named
 from .patches import (
     PATCH_FORMAT,
     PATCH_FORMAT_VERSION,
@@ -50,14 +50,20 @@ def merge_patches(
     """The merged patch document, the conflicts (one record per disagreed pair) and the report
     (counts and agreement). ``base_sha256``: the annotation file the patches must apply to
     (default: whatever base they share)."""
-    paths = expect_paths(paths, "merge_patches(paths=...)")
     expect_count(min_agreement, "merge_patches(min_agreement=...)")
     expect_text(base_sha256, "merge_patches(base_sha256=...)", optional=True)
+    paths = expect_paths(
+        paths,
+        "paths",
+        at_least=2,
+        plural="label patch files, one per reviewer (a single patch is used as it is)",
+    )
     patches = [read_patch(path) for path in paths]
     reviewers = _reviewer_names(patches)
     if not 1 <= min_agreement <= len(patches):
         raise LabelPatchError(
-            f"min_agreement {min_agreement} is not between 1 and the {len(patches)} patches merged"
+            f"{named('min_agreement')} {min_agreement} is not between 1 and the {len(patches)} "
+            "patches merged"
         )
     bases = {patch.base for patch in patches} | ({base_sha256} if base_sha256 else set())
     if len(bases) > 1:
@@ -115,10 +121,6 @@ def _reviewer_names(patches: Sequence[LabelPatch]) -> list[str]:
     """One name per patch (its ``reviewer``, else its file name); a file or a name twice would
     count one person's votes twice, so it is refused."""
     names = [patch.reviewer.strip() or Path(patch.source).name for patch in patches]
-    if len(patches) < 2:
-        raise LabelPatchError(
-            f"merging needs two or more patches, got {len(patches)}; a single patch is used as is"
-        )
     for kind, keys in (("file", [p.sha256 for p in patches]), ("reviewer", names)):
         repeated = [key for key, count in Counter(keys).items() if count > 1]
         if repeated:

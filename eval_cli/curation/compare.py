@@ -126,7 +126,7 @@ def compare_models(
     written as a review page, ``review/index.html`` with thumbnails, and with ``categorizer``
     (``eval_cli.models.ImageCategorizer``) the automatic taxonomy's image rules look at them.
     """
-    inputs = expect_paths(inputs, "compare_models(inputs=...)")
+    inputs = expect_paths(inputs, "inputs", at_least=2, plural="run folders or predictions files")
     output = Path(expect_path(output_dir, "compare_models(output_dir=...)"))
     expect_count(min_models, "compare_models(min_models=...)", optional=True)
     expect_path(images, "compare_models(images=...)", optional=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...dataset_script import escape
 from ...dataset_script.labels.loading import Labels
-from ...metric.errors import ToolkitError, first_few
+from ...metric.errors import ToolkitError
 from ..outputs import PREDICTIONS_FILE, RESULTS_FILE
 from ..scores import results_document
 from ..scores.predictions import Predictions, read_predictions
@@ -85,12 +85,7 @@ def read_model_input(given: str | os.PathLike) -> ModelInput:
 
 
 def read_model_inputs(paths: Sequence[str | os.PathLike]) -> list[ModelInput]:
-    """Every input read, at least two, no model twice, and a unique name for each."""
-    if len(paths) < 2:
-        raise CompareError(
-            f"compare needs two or more models, got {len(paths)} ({first_few(map(str, paths))}); "
-            "pass several run folders or predictions files"
-        )
+    """Every input read, no model twice, and a unique name for each."""
     models = [read_model_input(path) for path in paths]
     seen: dict[Any, ModelInput] = {}
     for model in models:

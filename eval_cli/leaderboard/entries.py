@@ -18,7 +18,7 @@ from typing import Any
 from ...dataset_script import escape
 from ...dataset_script.taxonomy.categories import CATEGORIES
 from ...metric import label_sets
-from ...metric.errors import ToolkitError, brief_repr
+from ...metric.errors import ToolkitError, brief_repr, named
 from ..outputs import RESULTS_FILE
 from ..scores import mistakes, results, results_document
 from ..scores.results_dataset import ResultsFile, results_files
@@ -127,9 +127,9 @@ def results_paths(inputs: Iterable[str | os.PathLike]) -> list[ResultsFile]:
             path = path / RESULTS_FILE
         if not path.is_file():
             raise LeaderboardError(
-                f"{str(given)!r}: no results file; expected a results.json written by `score` or "
-                f"`run`, a run directory holding one, or a results dataset (a folder written by "
-                f"`push-results`, or hf://datasets/ORG/NAME)"
+                f"{named('paths')} {brief_repr(str(given))}: no results file; expected a "
+                "results.json written by `score` or `run`, a run directory holding one, or a "
+                "results dataset (a folder written by `push-results`, or hf://datasets/ORG/NAME)"
             )
         found.append(ResultsFile(path))
     return found
