@@ -153,6 +153,12 @@ def test_the_public_api_is_framed():
 # The ways each command is called, with a value for each declared path
 
 
+CONTENTS = {  # what a file holds where the frame reads it (to name a sweep's folders)
+    "models_file": "org/other-model\n",
+    "manifest": '{"model": "org/other-model"}\n',
+}
+
+
 def _workspace(root: Path) -> dict[str, Path]:
     """Files and folders of the right kinds; the frame refuses before reading any of them."""
     files = {
@@ -180,7 +186,7 @@ def _workspace(root: Path) -> dict[str, Path]:
     for key, relative in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("org/other-model\n" if key == "models_file" else "{}\n")
+        path.write_text(CONTENTS.get(key, "{}\n"))
         paths[key] = path
     for key in ("labels", "run", "images", "model", "model2", "clip", "built"):
         paths[key] = paths[key].parent
@@ -530,7 +536,7 @@ def _read_guards(
         (tmp / TOO_LONG, spelled, "cannot be used: File name too long"),
         (tmp / "a-file" / "x", spelled, "cannot be used: Not a directory"),
     ]
-    if item.kind != frame.SOURCE:  # a source not on disk is a Hub id
+    if item.kind != frame.SOURCE or item.hub_id is not None:  # else not on disk: a Hub id
         guards.append((tmp / "missing", spelled, "does not exist; expected"))
     if item.kind == frame.FILE:
         guards.append((_copy(given.parent, tmp / "folder"), spelled, "is a directory; expected"))
@@ -603,28 +609,42 @@ def _write_guards(
         guards.append((fifo(tmp / "fifo"), spelled, "is a FIFO (named pipe); expected the path"))
         return guards
     guards.append((tmp / "a-file", spelled, "is a regular file; expected a folder"))
+    places = [(item.writes or (), item.reads_back, None)]
+    if item.subfolders is not None:
+        places.append((item.subfolders.writes, item.subfolders.reads_back, item.subfolders))
 
-    def inside(guard: str) -> tuple[Path, Path, str]:
-        """A replacement for the output, the folder written there, how errors name that."""
-        replacement = tmp / guard
-        if item.folders is None:
-            return replacement, replacement, spelled
-        folder = item.folders({**values, item.name: replacement})[0]
-        return replacement, folder, f"{spelled}/{folder.name}"
+    for writes, reads_back, subfolders in places:
 
-    for name in item.reads_back:
-        replacement, folder, shown = inside(f"reads-{name}")
-        fifo(folder / name)
-        guards.append((replacement, f"{shown}/{name}", "is a FIFO (named pipe)"))
-    for name in item.writes or ():
-        replacement, folder, shown = inside(f"writes-{name.strip('/')}")
-        if name.endswith("/"):
-            _copy(tmp / "a-file", folder / name.rstrip("/"))
-            says = "is a regular file; expected a folder"
-        else:
-            (folder / name).mkdir(parents=True)
-            says = "is a directory; expected the path of a file"
-        guards.append((replacement, f"{shown}/{name.rstrip('/')}", says))
+        def inside(guard: str, subfolders=subfolders) -> tuple[Path, Path, str]:
+            """A replacement for the output, the folder written there, how errors name that."""
+            replacement = tmp / guard
+            if subfolders is None:
+                return replacement, replacement, spelled
+            folder = subfolders.of({**values, item.name: replacement})[0]
+            return replacement, folder, f"{spelled}/{folder.name}"
+
+        for name in reads_back:
+            replacement, folder, shown = inside(f"reads-{name}-{subfolders is None}")
+            fifo(folder / name)
+            guards.append((replacement, f"{shown}/{name}", "is a FIFO (named pipe)"))
+        for name in writes:
+            replacement, folder, shown = inside(f"writes-{name.strip('/')}-{subfolders is None}")
+            if name.endswith("/"):
+                _copy(tmp / "a-file", folder / name.rstrip("/"))
+                says = "is a regular file; expected a folder"
+            else:
+                (folder / name).mkdir(parents=True)
+                says = "is a directory; expected the path of a file"
+            guards.append((replacement, f"{shown}/{name.rstrip('/')}", says))
+        if subfolders is not None:  # a model's folder: a FIFO, or a link out of the output
+            replacement, folder, shown = inside("fifo-subfolder")
+            fifo(folder)
+            guards.append((replacement, shown, "is a FIFO (named pipe); expected a folder"))
+            replacement, folder, shown = inside("linked-subfolder")
+            folder.parent.mkdir(parents=True)
+            (tmp / "elsewhere").mkdir(exist_ok=True)
+            folder.symlink_to(tmp / "elsewhere", target_is_directory=True)
+            guards.append((replacement, shown, "is a symbolic link; expected a folder of its"))
     return guards
 
 
@@ -655,8 +675,10 @@ def _output_file(item: frame.Write, values: dict[str, Any]) -> Path | None:
     """A file the output writes inside its folder (None: the output is a file itself)."""
     if item.kind == frame.FILE:
         return None
-    folder = Path(values[item.name]) if item.folders is None else item.folders(values)[0]
-    names = [name for name in item.writes or ("anything.json",) if not name.endswith("/")]
+    sub = item.subfolders
+    folder = Path(values[item.name]) if sub is None else sub.of(values)[0]
+    writes = item.writes if sub is None else sub.writes
+    names = [name for name in writes or ("anything.json",) if not name.endswith("/")]
     return folder / names[0]
 
 
@@ -715,9 +737,14 @@ def test_no_output_is_an_input_under_any_name(
                 at.unlink()
 
 
+def _locks(item: frame.Write) -> bool:
+    """Whether the frame locks the output's folder (or each of its subfolders)."""
+    return item.locked or (item.subfolders is not None and item.subfolders.locked)
+
+
 @pytest.mark.parametrize(
     ("case_name", "name"),
-    [(case, name) for case, name in _pairs(frame.Write) if _item(CASES[case], name).locked],
+    [(case, name) for case, name in _pairs(frame.Write) if _locks(_item(CASES[case], name))],
 )
 def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case_name, name):
     """A lock file that is a link (to an input or any file), a hard link, a FIFO or another file
@@ -734,8 +761,8 @@ def test_each_lock_is_taken_safely_and_removed(workspace, tmp_path, capsys, case
     victim = _copy(_first(values[read]), tmp_path / "victim.json")
     elsewhere = _copy(victim, tmp_path / "elsewhere.json")
     values = _replaced(values, read, victim)
-    if item.folders is not None:
-        folders = item.folders(values)
+    if item.subfolders is not None and item.subfolders.locked:
+        folders = item.subfolders.of(values)
     else:  # the folder written, or the one holding the file written
         folders = [Path(values[name]) if item.kind == frame.FOLDER else Path(values[name]).parent]
     assert _api_call(case, values, _frame_only(case)) == "passed the frame"

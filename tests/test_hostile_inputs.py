@@ -206,6 +206,113 @@ def test_a_push_refuses_links_out_of_the_folder(built_folder, tmp_path):
 
 def test_a_leaderboard_of_no_results_is_refused(tmp_path):
     """The command line needs one RESULTS or more; the API wrote an empty board."""
-    with pytest.raises(ToolkitError, match=r"write_leaderboard\(paths=...\): expected one or more"):
+    with pytest.raises(ToolkitError, match=r"^paths: expected one or more"):
         iml.write_leaderboard([], output_dir=tmp_path / "board")
     assert not (tmp_path / "board").exists()
+
+
+# The leftovers of that pass: errors that named the value but not the parameter, and model ids
+# that no model can have.
+
+
+def _name_and_run(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    row = {"file_name": "ILSVRC2012_val_00000001.JPEG", "prediction": 3}
+    (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
+
+
+API_NAMES_THE_PARAMETER = {
+    "compare-one": (
+        lambda: iml.compare_models(["p.jsonl"], output_dir="o"),
+        r"^inputs: expected two or more run folders or predictions files, got 1 \('p.jsonl'\)",
+    ),
+    "merge-none": (
+        lambda: iml.merge_patches([]),
+        r"^paths: expected two or more label patch files, .*got none$",
+    ),
+    "evaluate-missing-images": (
+        lambda: iml.evaluate_model("org/model", images="missing.tar", output_dir="o"),
+        r"^images 'missing.tar' does not exist; expected ILSVRC2012_img_val.tar",
+    ),
+    "leaderboard-folder": (
+        lambda: iml.write_leaderboard(["folder"], output_dir="board"),
+        r"^paths 'folder': no results file",
+    ),
+    "leaderboard-missing": (
+        lambda: iml.write_leaderboard(["missing"], output_dir="board"),
+        r"^paths 'missing' does not exist",
+    ),
+    "evaluate-missing-model": (
+        lambda: iml.evaluate_models(["./missing"], images="folder", output_dir="o"),
+        r"^models './missing' does not exist; expected a local model folder",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"), API_NAMES_THE_PARAMETER.values(), ids=API_NAMES_THE_PARAMETER
+)
+def test_api_errors_name_the_parameter(call, message, tmp_path, monkeypatch):
+    """Each named only the value ("compare needs two or more models", "tar file missing.tar does
+    not exist or is not a file", "'folder': no results file")."""
+    monkeypatch.chdir(tmp_path)
+    _name_and_run(tmp_path)
+    with pytest.raises(ToolkitError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "p.jsonl", "--output-dir", "o"], "RUN_DIR_OR_PREDICTIONS: expected two"),
+        (["patches", "merge", "p.jsonl", "--output", "m.json"], "PATCH: expected two or more"),
+        (["run", "--model", "org/m", "--images", "missing.tar"], "--images 'missing.tar' does not"),
+        (["leaderboard", "folder"], "RESULTS 'folder': no results file"),
+        (
+            ["patches", "merge", "ana.json", "ben.json", "--output", "m.json", "--min-agreement"],
+            "--min-agreement 3 is not between 1 and the 2",
+        ),
+    ],
+)
+def test_the_command_line_names_its_options(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _name_and_run(tmp_path)
+    for name in ("ana", "ben"):
+        patch = {"format": "imagenet-multilabel-label-patch", "format_version": 1}
+        patch |= {"base": "b" * 64, "reviewer": name, "created": "2026-01-01", "decisions": []}
+        (tmp_path / f"{name}.json").write_text(json.dumps(patch))
+    assert main([*argv, "3"] if argv[-1] == "--min-agreement" else argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {message}"), line
+
+
+LONG_IDS = {
+    "name": "a" * 200_000,
+    "org-name": "org/" + "a" * 200_000,
+    "name-97": "org/" + "a" * 97,
+    "path-part": "./" + "a" * 200_000,
+    "nul": "./model\0x",
+}
+
+
+@pytest.mark.parametrize("model", LONG_IDS.values(), ids=LONG_IDS)
+def test_a_model_id_no_model_can_have_is_refused_where_it_is_read(model, tmp_path, capsys):
+    """`sweep plan --from list` wrote a 200,000-character line into the manifest as a skipped
+    model; every reader of a model id now refuses it: a models file (plan and run), a
+    `ModelSpec`, `evaluate_models`, `run --model`."""
+    models = tmp_path / "models.txt"
+    models.write_text(f"org/fine\n{model}\n")
+    with pytest.raises(ToolkitError, match=r"line 2: model '.*(is neither|cannot be used)"):
+        plan.plan_from_list(models)
+    with pytest.raises(ModelLoadError, match=r"^model '"):
+        iml.ModelSpec(model)
+    with pytest.raises(ToolkitError, match=r"^models '"):
+        iml.evaluate_models([model], images=tmp_path)
+    argv = ["sweep", "plan", "--from", "list", "--models", str(models), "--output"]
+    assert main([*argv, str(tmp_path / "manifest.jsonl")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: models file ") and len(line) < 1_000, line
+    assert not (tmp_path / "manifest.jsonl").exists()
+    assert main(["run", "--model", model, "--images", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --model '") and len(line) < 1_000, line

@@ -337,7 +337,7 @@ def test_a_result_without_a_mistakes_block_has_empty_cells(scored, tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "no results file"),
+        (None, "RESULTS '"),  # the frame: does not exist
         ("not json", "results.json' is not valid JSON: Expecting value"),
         ('{"labels": {}}', "is not a results document"),
     ],

@@ -40,7 +40,7 @@ def test_run_builds_its_option_objects_once(tmp_path, monkeypatch, capsys):
     (tmp_path / "images").mkdir()
     args = ["run", "--model", str(tmp_path / "model"), "--images", str(tmp_path / "images")]
     assert main([*args, "--output-dir", str(tmp_path / "out")]) == 2  # not a model folder
-    assert "is not a model folder" in capsys.readouterr().err
+    assert "does not exist; expected a local model folder" in capsys.readouterr().err
     assert built == {"RunOptions": 1, "LabelSource": 1}
 
 
@@ -105,7 +105,7 @@ def test_an_option_that_would_be_ignored_is_refused_in_the_callers_words(
     assert main([*ARGS, *flags]) == 2
     assert capsys.readouterr().err == f"error: {cli_message}\n"
     with pytest.raises(ToolkitError, match=f"^{api_message}$"):  # the API refuses it too
-        imagenet_multilabel.evaluate_model("org/model", "unused", **keywords)
+        imagenet_multilabel.evaluate_model("org/model", "org/unused", **keywords)
     assert RunOptions(push_to_hub=True, **keywords).push_to_hub
 
 
@@ -130,16 +130,18 @@ def test_keywords_change_given_options_and_an_unknown_one_is_named():
     options = RunOptions(batch_size=8, cpu=True)
     assert options.replaced(batch_size=16) == RunOptions(batch_size=16, cpu=True)
     with pytest.raises(ToolkitError, match="unknown run option.*batch_sise; expected"):
-        imagenet_multilabel.evaluate_model("org/model", "unused", options=options, batch_sise=16)
+        imagenet_multilabel.evaluate_model(
+            "org/model", "org/unused", options=options, batch_sise=16
+        )
     with pytest.raises(ToolkitError, match="options: expected RunOptions or None, got dict"):
-        imagenet_multilabel.evaluate_models(["org/model"], "unused", options={"cpu": True})
+        imagenet_multilabel.evaluate_models(["org/model"], "org/unused", options={"cpu": True})
 
 
-def test_hub_repo_id_names_one_model_and_is_refused_for_several(tmp_path):
+def test_hub_repo_id_names_one_model_and_is_refused_for_several():
     with pytest.raises(ToolkitError, match="hub_repo_id names one model's repository"):
         imagenet_multilabel.evaluate_models(
-            [str(tmp_path / "a"), str(tmp_path / "b")],
-            "unused",
+            ["org/a", "org/b"],
+            "org/unused",
             push_to_hub=True,
             hub_repo_id="someone/model",
         )

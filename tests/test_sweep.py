@@ -143,7 +143,7 @@ def test_two_revisions_of_one_model_get_two_folders_and_a_repeat_is_refused(tmp_
     assert main_branch.output_dir(tmp_path) == tmp_path / "org--model@main"
     assert tagged.output_dir(None) == Path("eval_results/org--model@v1.0--rc")
     with pytest.raises(ToolkitError, match="1 output folder.*org--model@main"):
-        evaluate_models([main_branch, main_branch], "unused", output_dir=tmp_path)
+        evaluate_models([main_branch, main_branch], "org/unused", output_dir=tmp_path)
 
 
 def test_a_models_file_line_that_is_not_a_model_is_named(tmp_path):
@@ -253,13 +253,13 @@ def test_a_models_file_line_is_quoted_briefly(tmp_path):
 @pytest.mark.parametrize("models", ["timm/resnet50.a1_in1k", Path("models.txt"), b"ab"])
 def test_evaluate_models_refuses_one_string_instead_of_a_list(models):
     with pytest.raises(ModelLoadError, match="models: expected a list of Hub model ids"):
-        evaluate_models(models, "unused")
+        evaluate_models(models, "org/unused")
 
 
 def test_a_model_spec_checks_its_fields():
     with pytest.raises(ModelLoadError, match="kind of 'org/model': expected one of"):
         ModelSpec("org/model", kind="onnx")
-    with pytest.raises(ModelLoadError, match="model: expected a Hub model id"):
+    with pytest.raises(ModelLoadError, match=r"^model \[.org/model.\]: expected a Hub model id"):
         ModelSpec(["org/model"])
 
 

@@ -4,6 +4,7 @@ script, in this process; tests/test_sweep_slurm.py runs the same on a real SLURM
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -264,3 +265,27 @@ def test_a_sweep_tree_feeds_the_leaderboard_and_push_results(one_process, tmp_pa
     printed = capsys.readouterr().out
     assert "0 official and 5 flagged result(s)" in printed, printed
     assert "broken" not in printed and "_sweep" not in printed
+
+
+@pytest.mark.parametrize("hostile", ["a link out", "a FIFO", "a lock linked to the manifest"])
+def test_a_hostile_model_folder_is_refused_before_any_work(workspace, tmp_path, capsys, hostile):
+    """Each model's folder is declared to the frame as the tree's subfolder: a link out of the
+    tree wrote the model's files wherever it pointed (exit 0), a FIFO failed after the images
+    were indexed, naming `output_dir` to a command-line user."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    outside.mkdir()
+    folder = _folder(tree, workspace, "vit")
+    folder.parent.mkdir()
+    if hostile == "a link out":
+        folder.symlink_to(outside, target_is_directory=True)
+    elif hostile == "a FIFO":
+        os.mkfifo(folder)
+    else:
+        folder.mkdir()
+        (folder / outputs.LOCK_FILE).symlink_to(workspace["manifest"])
+    manifest = workspace["manifest"].read_bytes()
+    assert main(sweep_run_args(workspace, tree)) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: --output-dir/{folder.name}"), line
+    assert list(outside.iterdir()) == [] and workspace["manifest"].read_bytes() == manifest
+    assert sorted(path.name for path in tree.iterdir()) == [folder.name]  # nothing written

@@ -67,6 +67,19 @@ def _hub_id(source: str) -> str | None:
     return repo_id if _HUB_ID.fullmatch(repo_id) else None
 
 
+def hub_dataset_id(source: str) -> str | None:
+    """The Hub dataset ``source`` is read as, or None (a path): ``hf://`` always names one;
+    ``ORG/NAME`` does when nothing is on disk there and it is no .tar file's name."""
+    if not source.startswith("hf://") and _on_disk(source):
+        return None
+    return _hub_id(source)
+
+
+def _on_disk(source: str) -> bool:
+    """A local path: something is there, or it names a .tar file (missing: an error)."""
+    return Path(source).exists() or Path(source).suffix.lower() == ".tar"
+
+
 def _readme_declares_configs(readme: Path) -> bool:
     """Whether the README's YAML front matter (between ``---`` lines) has a ``configs:`` key."""
     lines = readme.read_text(encoding="utf-8").splitlines()
@@ -107,9 +120,9 @@ def _directory_is_dataset(directory: Path) -> bool:
 def open_image_source(source: str, *, split: str | None = None) -> ImageSource[Any]:
     """The image source named by ``source`` (rules in the module docstring)."""
     path = Path(source)
-    hub_id = _hub_id(source)
-    is_local = not source.startswith("hf://") and (path.exists() or path.suffix.lower() == ".tar")
-    if not is_local and hub_id is not None:
+    hub_id = hub_dataset_id(source)
+    is_local = not source.startswith("hf://") and _on_disk(source)
+    if hub_id is not None:
         from .hf_datasets import hub_dataset_source
 
         split = split or DEFAULT_SPLIT

@@ -36,10 +36,11 @@ from ..frame import (
     SOURCE,
     Options,
     Read,
+    Subfolders,
     Write,
     command,
 )
-from ..models import KINDS, ModelLoadError, local_model_folder
+from ..models import KINDS, ModelLoadError, hub_model_id, local_model_folder, model_id_problem
 from ..outputs import IDENTITY_FILE, PREDICTIONS_FILE, RESULTS_FILE, folder_name, model_folder
 from ..scores import hub, results
 from ..scores.results import OFFICIAL_KEY, format_cell
@@ -57,10 +58,9 @@ class ModelSpec:
     kind: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
-            raise ModelLoadError(
-                f"model: expected a Hub model id or a local folder, got {brief_repr(self.model)}"
-            )
+        problem = model_id_problem(self.model)  # a name that can be no model, wherever read
+        if problem is not None:
+            raise ModelLoadError(f"{named('model')} {problem}")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
             raise ModelLoadError(
                 f"revision of {brief_repr(self.model)}: expected a branch, tag or commit, got "
@@ -106,6 +106,10 @@ def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
     specs, problems = [], []
     for number, line in enumerate(lines, start=1):
         words = line.split("#", 1)[0].split()
+        problem = model_id_problem(words[0]) if words else None
+        if problem is not None:  # a name that can be no model
+            problems.append(f"line {number}: model {problem}")
+            continue
         spec = _model_line(words) if words else None
         if spec is not None:
             specs.append(spec)
@@ -114,7 +118,7 @@ def read_models_file(path: str | os.PathLike) -> list[ModelSpec]:
     if problems:
         raise ToolkitError(
             f"models file {str(path)!r}: {len(problems)} line(s) not of the form "
-            f"{_MODELS_FILE_LINE!r} (first: {first_few(problems)})"
+            f"{_MODELS_FILE_LINE!r} or naming no model (first: {first_few(problems)})"
         )
     if not specs:
         raise ToolkitError(
@@ -254,11 +258,9 @@ def _run_options(output_dir: Write) -> Options:
 
 
 # What a run's folder holds: written, and read back when a run resumes; locked while it runs.
-_RUN_FOLDER = {
-    "writes": (PREDICTIONS_FILE, RESULTS_FILE, IDENTITY_FILE, *hub.WRITTEN_FILES),
-    "reads_back": (PREDICTIONS_FILE, IDENTITY_FILE),
-    "locked": True,
-}
+RUN_FOLDER_WRITES = (PREDICTIONS_FILE, RESULTS_FILE, IDENTITY_FILE, *hub.WRITTEN_FILES)
+RUN_FOLDER_READS_BACK = (PREDICTIONS_FILE, IDENTITY_FILE)
+_RUN_FOLDER = {"writes": RUN_FOLDER_WRITES, "reads_back": RUN_FOLDER_READS_BACK, "locked": True}
 _MODEL = "a local model folder (config.json and weights) or a Hub model id"
 
 
@@ -267,7 +269,7 @@ def _model_path(model: str | ModelSpec) -> Any:
 
 
 @command(
-    Read("model", SOURCE, expected=_MODEL, whole=True),
+    Read("model", SOURCE, expected=_MODEL, whole=True, hub_id=hub_model_id),
     *evaluation_declarations(
         default=lambda values: _default_output_dir(values["model"]), **_RUN_FOLDER
     ),
@@ -319,9 +321,17 @@ def _sweep_folders(values: Mapping[str, Any]) -> list[Path]:
 
 
 @command(
-    Read("models", SOURCE, expected=_MODEL, whole=True, many=True, path_of=_model_path),
+    Read(
+        "models",
+        SOURCE,
+        expected=_MODEL,
+        whole=True,
+        many=True,
+        path_of=_model_path,
+        hub_id=hub_model_id,
+    ),
     Read("models_file", FILE, expected="a models file, one model a line"),
-    *evaluation_declarations(folders=_sweep_folders, **_RUN_FOLDER),
+    *evaluation_declarations(subfolders=Subfolders(_sweep_folders, **_RUN_FOLDER)),
 )
 def evaluate_models(
     models: Sequence[str | ModelSpec],

@@ -15,7 +15,8 @@ the function takes) and lists every other parameter as ``plain``::
                           output=None): ...
 
 Declaring a new command, or a new option naming a file: wrap its API function in `command`
-with each path it takes (`declarations`: `Read`, `Write`, `Cache`, `Options`; the files of a
+with each path it takes (`declarations`: `Read`, `Write` (with its `Subfolders`), `Cache`,
+`Options`; the files of a
 `LabelSource` are `LABEL_FILES`), name the function in `commands.cli.COMMANDS`, store its option
 under the parameter's name in `commands.arguments` (``dest``), and add a way to call it to
 `tests/test_frame.py`'s ``CASES``. That test enumerates every command of the command line and
@@ -31,7 +32,9 @@ runs bare, inside its caller's frame):
    allows, a part of the path that is a file, a FIFO, socket or device are refused. Inside a
    folder it examines the files the command reads there (a run folder's predictions), every file
    of a folder read whole (a labels dataset, a model, the label cache), and what an output folder
-   holds and reads back (a resumed run's predictions, the review page's thumbnail index).
+   holds and reads back (a resumed run's predictions, the review page's thumbnail index), its
+   model folders included (`Subfolders`: each its own folder, never a link out). A path not on
+   disk where a Hub id may stand is let through only when it reads as one (``Read.hub_id``).
 2. refuses an output that is an input under any name: the same path however spelled, through a
    symbolic or hard link, inside a folder read whole, or an input inside a folder it writes;
    and two outputs that are one file.
@@ -68,6 +71,7 @@ from .declarations import (
     Declaration,
     Options,
     Read,
+    Subfolders,
     Write,
 )
 from .guards import Call, OutputOverwritesInputError, UnusablePathError
@@ -88,6 +92,7 @@ __all__ = [
     "Options",
     "OutputOverwritesInputError",
     "Read",
+    "Subfolders",
     "UnusablePathError",
     "Write",
     "command",

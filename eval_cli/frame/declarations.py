@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset_script.annotations.published import default_cache_dir
-from ...dataset_script.images.choose import IMAGE_SOURCES
+from ...dataset_script.images.choose import IMAGE_SOURCES, hub_dataset_id
 from ...dataset_script.labels.loading import LabelSource
 
 # What a declared path is.
@@ -30,7 +30,8 @@ class Read:
     ``beside``: files next to a file that count as inputs when present (a run's record beside its
     predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
     every file in it is examined; ``path_of``: an item's path when items are objects (a
-    `ModelSpec`)."""
+    `ModelSpec`); ``hub_id``: for a ``SOURCE``, whether a value not on disk is read as a Hub
+    repository (else it is a missing path, refused; None: any value may be)."""
 
     name: str
     kind: str = FILE
@@ -41,6 +42,21 @@ class Read:
     beside: tuple[str, ...] = ()
     whole: bool = False
     path_of: Callable[[Any], Any] | None = None
+    hub_id: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Subfolders:
+    """The folders an output folder holds, one per model of a sweep, named from the call's
+    values (``of``): each must be a folder of its own inside it (a symbolic link out, or to
+    another model's folder, is refused), holding ``writes`` and reading back ``reads_back``.
+    ``locked``: each held by the frame for the whole call; else the command locks each while it
+    works there (`outputs.locked_folder`), and lists the lock file among ``writes``."""
+
+    of: Callable[[Mapping[str, Any]], Sequence[Path]]
+    writes: tuple[str, ...] = ()
+    reads_back: tuple[str, ...] = ()
+    locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,8 +64,7 @@ class Write:
     """An output: a file, or a folder holding ``writes`` (subfolders end in ``/``; None: the
     folder is written whole) and reading back ``reads_back``; ``locked``: the folder (for a
     file, the folder holding it) held by one command at a time. ``default``: its path when the
-    value is None; ``folders``: the folders written under the given parent (one per model of a
-    sweep), from the call's values."""
+    value is None; ``subfolders``: the folders written inside it (one per model of a sweep)."""
 
     name: str
     kind: str = FILE
@@ -57,7 +72,7 @@ class Write:
     reads_back: tuple[str, ...] = ()
     locked: bool = False
     default: Callable[[Mapping[str, Any]], Any] | None = None
-    folders: Callable[[Mapping[str, Any]], Sequence[Path]] | None = None
+    subfolders: Subfolders | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +153,13 @@ CATEGORIZER = Read(
 )
 
 # An image source (`dataset_script.images.choose`): a tar, a folder read whole, or a Hub dataset.
-IMAGES = Read("images", SOURCE, expected=IMAGE_SOURCES, whole=True)
+IMAGES = Read(
+    "images",
+    SOURCE,
+    expected=IMAGE_SOURCES,
+    whole=True,
+    hub_id=lambda source: hub_dataset_id(source) is not None,
+)
 
 # The mistakes' images (`analyze`, `compare`): their source, and the model that judges the
 # taxonomy's image rules on them.

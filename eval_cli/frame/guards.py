@@ -86,7 +86,7 @@ class Call:
         path = os.fspath(given)
         status = _status(path, spelled)
         if status is None:
-            if item.kind == SOURCE:
+            if item.kind == SOURCE and (item.hub_id is None or item.hub_id(path)):
                 return  # not on disk: a Hub id, which the command checks
             raise UnusablePathError(
                 f"{spelled} {_shown(path)} does not exist; expected {item.expected or item.kind}"
@@ -148,12 +148,25 @@ class Call:
             value = item.default(self.values)
         if not isinstance(value, PATH_TYPES):
             return  # None (nothing written) or a wrong type, which the function names
-        if item.folders is None:
-            self._write_path(item, spelled, os.fspath(value))
+        self._write_path(item, spelled, os.fspath(value))
+        if item.subfolders is None:
             return
-        self._check_kind(spelled, os.fspath(value), FOLDER)
-        for folder in item.folders(self.values):
-            self._write_path(item, f"{spelled}/{folder.name}", os.fspath(folder))
+        inner = item.subfolders
+        each = dataclasses.replace(
+            item,
+            writes=inner.writes,
+            reads_back=inner.reads_back,
+            locked=inner.locked,
+            subfolders=None,
+        )
+        for folder in inner.of(self.values):
+            shown = f"{spelled}/{folder.name}"
+            if os.path.islink(folder):  # its files would be written wherever it points
+                raise UnusablePathError(
+                    f"{shown} {_shown(os.fspath(folder))} is a symbolic link; expected a folder "
+                    f"of its own inside {spelled} (or nothing there); nothing was run"
+                )
+            self._write_path(each, shown, os.fspath(folder))
 
     def _write_path(self, item: Write, spelled: str, path: str) -> None:
         self._check_kind(spelled, path, item.kind)

@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...metric.errors import ToolkitError, expect_path, expect_paths
+from ...metric.errors import expect_path, expect_paths
 from .. import outputs
 from ..frame import FOLDER, LABEL_FILES, SOURCE, Read, Write, command
+from ..scores.results_dataset import HUB_PREFIX
 from .entries import Leaderboard, results_paths
 from .html import render_page
 from .paper_references import paper_references, reference_labels
@@ -58,6 +59,7 @@ OUTPUT_FILES = (
         expected="a results.json of `score` or `run`, a run folder or a results dataset",
         many=True,
         whole=True,
+        hub_id=lambda path: path.startswith(HUB_PREFIX),
     ),
     Write("output_dir", FOLDER, writes=OUTPUT_FILES, locked=True),
     LABEL_FILES,
@@ -76,12 +78,10 @@ def write_leaderboard(
     Everything is read and rendered before the first file is written, each file whole or not at
     all (`eval_cli.outputs`), under the output directory's lock (`eval_cli.frame`): a second
     leaderboard into the same directory is refused, so the md and csv always come from one run."""
-    paths = expect_paths(paths, "write_leaderboard(paths=...)")
-    if not paths:  # the command line's RESULTS takes one or more; an empty board says nothing
-        raise ToolkitError(
-            "write_leaderboard(paths=...): expected one or more results files, run folders or "
-            "results datasets, got none"
-        )
+    # An empty board says nothing (the command line's RESULTS takes one or more).
+    paths = expect_paths(
+        paths, "paths", at_least=1, plural="results files, run folders or results datasets"
+    )
     output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
     loaded, why_not = reference_labels(labels)
     board = board_of(results_paths(paths), paper_references(loaded) if loaded else ())

@@ -17,7 +17,14 @@ from .kinds.transformers import TransformersAdapter
 from .kinds.zero_shot import ZERO_SHOT_MODEL_TYPES, ZeroShotAdapter
 from .label_space import LabelMapping, map_labels
 from .preprocessing import ProcessorPreprocess, TorchvisionPreprocess
-from .source import ModelSource, local_model_folder, model_problem, resolve_model_source
+from .source import (
+    ModelSource,
+    hub_model_id,
+    local_model_folder,
+    model_id_problem,
+    model_problem,
+    resolve_model_source,
+)
 from .zero_shot_prompts import (
     ZERO_SHOT_PROMPTS,
     ZERO_SHOT_TEMPLATE,
@@ -49,9 +56,11 @@ __all__ = [
     "detect_kind",
     "kind_module",
     "load_model",
+    "hub_model_id",
     "load_zero_shot_prompts",
     "local_model_folder",
     "map_labels",
+    "model_id_problem",
     "model_problem",
     "resolve_model_source",
     "zero_shot_class_names",

@@ -28,12 +28,19 @@ from ..engine.distributed import accelerator_for, on_main
 from ..engine.launch import Launch, open_launch
 from ..engine.run import MAX_MODELS_SHARING_DECODE, run_models
 from ..engine.run_options import RunOptions
-from ..engine.sweep import ModelSpec, Outcome, evaluation_declarations
-from ..frame import FILE, Read, command
+from ..engine.sweep import (
+    RUN_FOLDER_READS_BACK,
+    RUN_FOLDER_WRITES,
+    ModelSpec,
+    Outcome,
+    evaluation_declarations,
+)
+from ..frame import FILE, Read, Subfolders, command
 from ..models import ModelLoadError, model_problem
+from ..outputs import RESULTS_FILE
 from .manifest import DEFAULT_TREE, MANIFEST_COPY, SWEEP_FOLDER, ManifestEntry, read_manifest
 from .shards import Shard, shard_entries
-from .status import clear_failure, done_document, model_folder_in, record_failure
+from .status import FAILURE_FILE, clear_failure, done_document, model_folder_in, record_failure
 
 
 @dataclass
@@ -56,11 +63,38 @@ def _default_tree(values: Mapping[str, Any]) -> str:
     return DEFAULT_TREE
 
 
+def _shard_share(
+    entries: Sequence[ManifestEntry], shard: Shard | str | None, tree: str | os.PathLike | None
+) -> tuple[list[ManifestEntry], list[Path]]:
+    """The shard's entries and each one's folder in ``tree`` (default ``eval_results``)."""
+    mine = shard_entries(entries, shard if isinstance(shard, Shard) else Shard.parse(shard))
+    return mine, [model_folder_in(Path(tree or DEFAULT_TREE), entry) for entry in mine]
+
+
+def _shard_folders(values: Mapping[str, Any]) -> list[Path]:
+    """The model folders this shard writes, for the frame to examine."""
+    entries = read_manifest(values["manifest"])
+    return _shard_share(entries, values.get("shard"), values.get("output_dir"))[1]
+
+
+# A model's folder in the tree: a run's files, and its failure record; locked by this command
+# only while that model runs (other shards run the others meanwhile, and `sweep status` shows
+# as running exactly the models being run).
+_MODEL_FOLDER = Subfolders(
+    _shard_folders,
+    writes=(*RUN_FOLDER_WRITES, FAILURE_FILE, outputs.LOCK_FILE),
+    reads_back=(*RUN_FOLDER_READS_BACK, RESULTS_FILE),
+)
+
+
 @command(
     Read("manifest", FILE, expected=MANIFEST_EXPECTED),
-    # The tree: the manifest's copy written (each model's folder is locked, by this command,
-    # only while that model runs: other shards run the others meanwhile).
-    *evaluation_declarations(writes=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",), default=_default_tree),
+    # The tree: the manifest's copy, and each model's folder.
+    *evaluation_declarations(
+        writes=(f"{SWEEP_FOLDER}/{MANIFEST_COPY}",),
+        default=_default_tree,
+        subfolders=_MODEL_FOLDER,
+    ),
     plain=("shard",),
 )
 def sweep_shard(
@@ -80,9 +114,8 @@ def sweep_shard(
     entries = read_manifest(manifest)
     _check_entries(manifest, entries)
     tree = Path(options.output_dir or DEFAULT_TREE)
-    mine = shard_entries(entries, shard)
+    mine, folders = _shard_share(entries, shard, tree)
     report = ShardRun(shard, tree, mine)
-    folders = [model_folder_in(tree, entry) for entry in mine]
     accelerator = accelerator_for(options.mixed_precision, options.cpu)
     done = on_main(accelerator, lambda: [_done(folder, options) for folder in folders])
     todo = [(e, f) for e, f, finished in zip(mine, folders, done, strict=True) if not finished]
