@@ -127,6 +127,9 @@ def tree(annotation_file, tmp_path_factory) -> Path:
         if model == LOCAL_MODEL:
             document["model"]["local"] = True
         (run / "results.json").write_text(json.dumps(document))
+        # What `run` records to resume: the model as resolved, a local one by its absolute path.
+        identity = {"model": document["model"], "labels_sha256": document["labels"]["sha256"]}
+        (run / "run_identity.json").write_text(json.dumps(identity))
     analysis = root / "timm--resnet50.a1_in1k" / "analysis"
     analysis.mkdir()
     shutil.copy(root / "org--flagged-model" / "results.json", analysis / "results.json")
@@ -195,6 +198,7 @@ def test_a_push_commits_in_batches_the_card_last(tree, token):
 
 def test_published_files_hold_no_local_path_and_no_image(tree, token):
     files = _pushed(tree, token).committed()
+    assert not [path for path in files if Path(path).name == "run_identity.json"]
     for path, data in files.items():
         assert not image_paths([path])
         assert str(tree.parent).encode() not in data, path
