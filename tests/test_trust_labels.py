@@ -110,10 +110,11 @@ def test_push_is_refused_for_unchecked_labels(claims_verified, tmp_path, fresh_a
     model = tmp_path / "model"  # a model folder found offline; nothing loads it
     model.mkdir()
     (model / "config.json").write_text("{}")
+    (tmp_path / "images").mkdir()  # never read: the refusal comes first
     with pytest.raises(ToolkitError, match="^push_to_hub needs the published labels"):
         evaluate_model(
             str(model),
-            str(tmp_path / "no_images"),
+            str(tmp_path / "images"),
             labels=labels,
             push_to_hub=True,
             hub_repo_id="someone/model",
