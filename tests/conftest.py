@@ -17,6 +17,12 @@ import pytest  # noqa: E402
 from annotation_fixtures import write_annotation_file  # noqa: E402
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, at most four (each holds PyTorch and its fixtures, and
+    the slow tests start processes of their own)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @pytest.fixture(scope="session")
 def annotation_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A synthetic annotation file (2 images per class) and its sha256."""

@@ -4,6 +4,9 @@ model), the command line of a run into it, and its predictions keyed by file nam
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from annotation_fixtures import synthetic_annotations, write_annotation_file
@@ -67,3 +70,13 @@ def prediction_ids(path: Path) -> dict[str, list[int]]:
     """Top-5 class ids per file name."""
     predictions = read_predictions(path)
     return dict(zip(predictions.file_names.tolist(), predictions.topk.tolist(), strict=True))
+
+
+def torchrun_two(args: list[str]) -> subprocess.CompletedProcess:
+    """``imagenet-multilabel ARGS`` under torchrun as two CPU processes of one thread each, its
+    rendezvous on a free port (``--standalone``) so that tests run in parallel (``pytest -n``)
+    never meet on torchrun's fixed default port."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node", "2", "-m", "imagenet_multilabel", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -20,7 +20,14 @@ from imagenet_multilabel.eval_cli.commands.cli import main, run_command
 from imagenet_multilabel.eval_cli.engine import predict_loop
 from imagenet_multilabel.eval_cli.engine import run as run_module
 from model_fixtures import save_clip, save_config_only, save_timm_model, save_vit
-from run_fixtures import make_workspace, namespace, prediction_ids, run_args, with_option
+from run_fixtures import (
+    make_workspace,
+    namespace,
+    prediction_ids,
+    run_args,
+    torchrun_two,
+    with_option,
+)
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -94,18 +101,8 @@ def test_score_reads_the_run_predictions(workspace, reference_run, tmp_path):
 @pytest.mark.slow
 def test_two_processes_match_one(workspace, reference_run, tmp_path):
     output = tmp_path / "two"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "imagenet_multilabel",
-        *run_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    args = run_args(workspace, workspace["resnet"], output, "--split", "all", "--batch-size", "4")
+    completed = torchrun_two(args)
     assert completed.returncode == 0, completed.stderr[-3000:]
     document = json.loads((output / "results.json").read_text())
     reference = json.loads((reference_run / "results.json").read_text())

@@ -6,10 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.engine import run as run_module
 from imagenet_multilabel.eval_cli.feed import loader as loader_module
 from PIL import Image
-from run_fixtures import make_workspace, prediction_ids, run_args, with_option
+from run_fixtures import make_workspace, prediction_ids, run_args, torchrun_two, with_option
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -229,18 +226,7 @@ def test_two_processes_list_an_image_cut_short_once(workspace, clean_run, tmp_pa
     )
     output = tmp_path / "two"
     args = run_args(workspace, workspace["resnet"], output, "--batch-size", "4")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "imagenet_multilabel",
-        *with_option(args, "--images", str(folder)),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    completed = torchrun_two(with_option(args, "--images", str(folder)))
     assert completed.returncode != 0
     assert (
         f"does not decode: {imagenet_m[-1]} (OSError: image file is truncated" in completed.stderr

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -30,7 +27,7 @@ from imagenet_multilabel.eval_cli.models import LabelSpaceError, ModelLoadError
 from imagenet_multilabel.eval_cli.outputs import OutputWriteError
 from imagenet_multilabel.metric.errors import ToolkitError
 from model_fixtures import save_timm_model, save_vit
-from run_fixtures import make_workspace, prediction_ids, run_args, with_option
+from run_fixtures import make_workspace, prediction_ids, run_args, torchrun_two, with_option
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -169,15 +166,7 @@ def test_two_processes_sweep_in_step_past_a_failing_model(workspace, single_runs
     both and gathers as a single run does."""
     parent = tmp_path / "two"
     args = [*_sweep_args(workspace, parent, tmp_path / "models.txt"), "--batch-size", "4"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [*command, "-m", "imagenet_multilabel", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = torchrun_two(args)
     assert completed.returncode != 0
     assert "failed (LabelSpaceError)" in completed.stdout
     for name in ("resnet", "timm"):

@@ -5,10 +5,7 @@ the same predictions and metrics, resume per model, a failure its own."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from imagenet_multilabel.eval_cli.feed import preprocess_plan
 from imagenet_multilabel.eval_cli.feed.preprocess_plan import UnsupportedPreprocessingError
 from imagenet_multilabel.eval_cli.scores.predictions import read_predictions
 from model_fixtures import save_timm_model
-from run_fixtures import make_workspace, prediction_ids, run_args
+from run_fixtures import make_workspace, prediction_ids, run_args, torchrun_two
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -187,14 +184,7 @@ def test_two_processes_share_a_decode_with_one_model_resumed(workspace, single_r
     (parent / "resnet_b" / "results.json").unlink()
     args = run_args(workspace, workspace["resnet"], parent, "--batch-size", "4")
     args += ["--model", str(workspace["resnet_b"])]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    completed = subprocess.run(
-        [*command, "-m", "imagenet_multilabel", *args],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = torchrun_two(args)
     assert completed.returncode == 0, completed.stderr[-2000:]
     for name in ("resnet", "resnet_b"):
         run = _results(parent / name)["run"]
