@@ -131,7 +131,7 @@ def _annotations_and_patches(
     source = LabelSource() if labels is None else labels
     if not isinstance(source, LabelSource):
         raise BuildError(
-            f"build_dataset(labels=...): expected Annotations, a LabelSource or None, got "
+            f"{named('labels')}: expected Annotations, a LabelSource or None, got "
             f"{type(labels).__name__} {brief_repr(labels)}"
         )
     if source.dataset is not None:

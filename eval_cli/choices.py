@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..dataset_script.label_sets import LABEL_SPLITS, SPLIT_CHOICES, check_label_set_files
+from ..dataset_script.label_sets import (
+    LABEL_SPLITS,
+    SPLIT_CHOICES,
+    check_label_set_files,
+    copy_parameter,
+)
 from ..dataset_script.label_sets import chosen_splits as chosen_splits
 from ..metric.errors import ToolkitError, brief_repr, expect_items, expect_path, named
 from ..metric.label_sets import FULL_SPLIT
@@ -49,24 +54,20 @@ def check_choice(value: object, parameter: str, choices: tuple[str, ...]) -> Non
         )
 
 
-def label_set_options(
-    files: Any, allowed: Any, where: str
-) -> tuple[dict[str, Any], tuple[str, ...]]:
+def label_set_options(files: Any, allowed: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``label_set_files`` (a mapping of label set name to path) and
-    ``allow_unverified_label_set_files`` (label set names) as given to ``where`` (a function or
-    class), checked for their types: the mapping and the names as a tuple."""
+    ``allow_unverified_label_set_files`` (label set names), checked for their types: the mapping
+    and the names as a tuple."""
     if files is None:
         files = {}
     if not isinstance(files, Mapping):
         raise ToolkitError(
-            f"{where}(label_set_files=...): expected a mapping of label set name to path, got "
+            f"{named('label_set_files')}: expected a mapping of label set name to path, got "
             f"{brief_repr(files)}"
         )
     for name, path in files.items():
-        expect_path(path, f"{where}(label_set_files[{name!r}]=...)")
-    names = expect_items(
-        allowed, f"{where}(allow_unverified_label_set_files=...)", (str,), "a label set name"
-    )
+        expect_path(path, copy_parameter(name))
+    names = expect_items(allowed, "allow_unverified_label_set_files", (str,), "a label set name")
     return dict(files), names
 
 

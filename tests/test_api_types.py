@@ -4,6 +4,9 @@ string taken as True."""
 
 from __future__ import annotations
 
+import ast
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,72 +30,72 @@ WRONG_TYPES = {
     "merge-ints": (lambda: iml.merge_patches([1, 2]), r"^paths: expected a path.*list \[1, 2\]"),
     "merge-agreement": (
         lambda: iml.merge_patches(["a.json"], min_agreement="2"),
-        r"merge_patches\(min_agreement=...\): expected a positive integer",
+        r"^min_agreement: expected a positive integer",
     ),
     "score-list": (
         lambda: iml.score_predictions(["p"]),
-        r"score_predictions\(predictions=...\): expected a path, got list",
+        r"^predictions: expected a path, got list",
     ),
-    "score-int": (lambda: iml.score_predictions(5), r"score_predictions\(predictions=...\)"),
+    "score-int": (lambda: iml.score_predictions(5), r"^predictions: expected a path, got int"),
     "score-limit-str": (
         lambda: iml.score_predictions("p.jsonl", limit="10"),
-        r"score_predictions\(limit=...\): expected a positive integer, got str '10'",
+        r"^limit: expected a positive integer, got str '10'",
     ),
     "score-limit-bool": (
         lambda: iml.score_predictions("p.jsonl", limit=True),
-        r"score_predictions\(limit=...\): .* got bool True",
+        r"^limit: .* got bool True",
     ),
     "score-split-list": (
         lambda: iml.score_predictions("p.jsonl", split=["validation"]),
-        r"score_predictions\(split=...\): expected a string",
+        r"^split: expected a string",
     ),
     "evaluate-images": (
         lambda: iml.evaluate_model("m", images=["t"]),
-        r"evaluate_model\(images=...\): expected a path, got list",
+        r"^images: expected a path, got list",
     ),
     "evaluate-models-images": (
         lambda: iml.evaluate_models(["m"], images=5),
-        r"evaluate_models\(images=...\)",
+        r"^images: expected a path, got int",
     ),
     "analyze-images": (
         lambda: iml.analyze_predictions("p.jsonl", output_dir="o", images=["t"]),
-        r"analyze_predictions\(images=...\): expected a path",
+        r"^images: expected a path",
     ),
     "analyze-limit": (
         lambda: iml.analyze_predictions("p.jsonl", output_dir="o", limit=0),
-        r"analyze_predictions\(limit=...\)",
+        r"^limit: expected a positive integer, got int 0",
     ),
     "compare-output": (
         lambda: iml.compare_models(["a", "b"], output_dir=3),
-        r"compare_models\(output_dir=...\)",
+        r"^output_dir: expected a path, got int 3",
     ),
     "compare-min-models": (
         lambda: iml.compare_models(["a", "b"], output_dir="c", min_models=True),
-        r"compare_models\(min_models=...\)",
+        r"^min_models: expected a positive integer, got bool True",
     ),
     "label-source-flag": (
         lambda: iml.LabelSource(allow_unverified="no"),
-        r"LabelSource\(allow_unverified=...\): expected True or False, got str 'no'",
+        r"^allow_unverified: expected True or False, got str 'no'",
     ),
     "label-source-annotations": (
         lambda: iml.LabelSource(annotations=["a.json"]),
-        r"LabelSource\(annotations=...\): expected a path",
+        r"^annotations: expected a path",
     ),
     "load-labels-flag": (
         lambda: iml.load_labels(annotations="a.json", allow_unverified="false"),
-        r"load_labels\(allow_unverified=...\): expected True or False",
+        r"^allow_unverified: expected True or False",
     ),
     "run-options-split": (
         lambda: iml.RunOptions(split=["validation"]),
-        r"RunOptions\(split=...\): expected a string",
+        r"^split: expected a string",
     ),
     "run-options-cpu": (
         lambda: iml.RunOptions(cpu="no"),
-        r"RunOptions\(cpu=...\): expected True or False",
+        r"^cpu: expected True or False",
     ),
     "run-options-output": (
         lambda: iml.RunOptions(output_dir=["o"]),
-        r"RunOptions\(output_dir=...\): expected a path",
+        r"^output_dir: expected a path",
     ),
 }
 
@@ -134,3 +137,58 @@ def test_the_validators_accept_what_they_name():
         expect_paths(b"ab", "p")
     with pytest.raises(ToolkitError, match="p: expected True or False, got int 1"):
         expect_flag(1, "p")
+
+
+# The helpers that name a parameter, each with the position of its parameter argument.
+SPELLERS = {
+    "named": 0,
+    "expect_items": 1,
+    "expect_paths": 1,
+    "expect_path": 1,
+    "expect_text": 1,
+    "expect_flag": 1,
+    "expect_count": 1,
+    "check_choice": 1,
+}
+PACKAGE = Path(__file__).resolve().parents[1]
+PACKAGE_FOLDERS = ("metric", "dataset_script", "eval_cli", "imagenet_multilabel")
+
+
+def _spelled_parameters(tree: ast.AST) -> Iterator[ast.expr]:
+    """The parameter argument of each call of a `SPELLERS` helper."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", None))
+        if name not in SPELLERS:
+            continue
+        position = SPELLERS[name]
+        if len(node.args) > position:
+            yield node.args[position]
+        yield from (keyword.value for keyword in node.keywords if keyword.arg == "parameter")
+
+
+def _written_text(node: ast.expr) -> str:
+    """The text a string argument spells out itself: a literal, or an f-string's literal parts."""
+    parts = node.values if isinstance(node, ast.JoinedStr) else [node]
+    return "".join(
+        part.value
+        for part in parts
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    )
+
+
+def test_every_call_site_names_a_parameter_by_its_own_name():
+    """`named` spells a bare name as the caller wrote it (``output_dir`` from Python,
+    ``--output-dir`` while a command runs, as the frame does); a spelled-out
+    ``"compare_models(images=...)"`` maps to no option, so the command line showed the Python
+    form, and messages named one parameter two ways."""
+    spelled_out = []
+    for folder in PACKAGE_FOLDERS:
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for argument in _spelled_parameters(tree):
+                if re.search(r"[(=]", _written_text(argument)):
+                    where = f"{path.relative_to(PACKAGE)}:{argument.lineno}"
+                    spelled_out.append(f"{where}: {ast.unparse(argument)}")
+    assert not spelled_out, f"pass the parameter's bare name: {spelled_out}"

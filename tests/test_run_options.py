@@ -70,7 +70,7 @@ def _counted(built: Counter, name: str, checks):
         (
             "full",
             {"label_set_files": "real.json"},
-            r"RunOptions\(label_set_files=...\): expected a",
+            r"label_set_files: expected a mapping",
         ),
     ],
 )

@@ -50,8 +50,8 @@ def merge_patches(
     """The merged patch document, the conflicts (one record per disagreed pair) and the report
     (counts and agreement). ``base_sha256``: the annotation file the patches must apply to
     (default: whatever base they share)."""
-    expect_count(min_agreement, "merge_patches(min_agreement=...)")
-    expect_text(base_sha256, "merge_patches(base_sha256=...)", optional=True)
+    expect_count(min_agreement, "min_agreement")
+    expect_text(base_sha256, "base_sha256", optional=True)
     paths = expect_paths(
         paths,
         "paths",

@@ -70,9 +70,9 @@ class LabelSource:
 
     def __post_init__(self) -> None:
         for name in ("annotations", "dataset"):
-            expect_path(getattr(self, name), f"LabelSource({name}=...)", optional=True)
-        expect_flag(self.allow_unverified, "LabelSource(allow_unverified=...)")
-        patches = expect_items(self.patches, "LabelSource(patches=...)", PATH_TYPES, "a patch path")
+            expect_path(getattr(self, name), name, optional=True)
+        expect_flag(self.allow_unverified, "allow_unverified")
+        patches = expect_items(self.patches, "patches", PATH_TYPES, "a patch path")
         object.__setattr__(self, "patches", patches)
         if self.dataset is not None and self.allow_unverified:
             raise ToolkitError(
@@ -89,7 +89,7 @@ class LabelSource:
     def load(self, splits: str | Sequence[str] = SPLITS, optional: Collection[str] = ()) -> Labels:
         """The labels of ``splits`` from this source (see ``load_labels``); a split also in
         ``optional`` is left out when the annotation file lists none of its images."""
-        splits = expect_items(splits, "load_labels(splits=...)", (str,), "a split name")
+        splits = expect_items(splits, "splits", (str,), "a split name")
         unknown = [split for split in splits if split not in SPLITS]
         if unknown:
             raise ToolkitError(
@@ -160,7 +160,7 @@ def label_source(labels: LabelSource | None) -> LabelSource:
     if isinstance(labels, LabelSource):
         return labels
     raise ToolkitError(
-        f"labels=...: expected Labels, a LabelSource or None, got {type(labels).__name__} "
+        f"{named('labels')}: expected Labels, a LabelSource or None, got {type(labels).__name__} "
         f"{brief_repr(labels)}"
     )
 
@@ -184,10 +184,10 @@ def load_labels(
     ``patches``: label patch files (``dataset_script.patches``; one path alone is one patch)
     applied in memory; the labels then carry a patched version and are never the official ones.
     """
-    patches = expect_items(patches, "load_labels(patches=...)", PATH_TYPES, "a label patch path")
-    expect_path(annotations, "load_labels(annotations=...)", optional=True)
-    expect_path(dataset, "load_labels(dataset=...)", optional=True)
-    expect_flag(allow_unverified, "load_labels(allow_unverified=...)")
+    patches = expect_items(patches, "patches", PATH_TYPES, "a label patch path")
+    expect_path(annotations, "annotations", optional=True)
+    expect_path(dataset, "dataset", optional=True)
+    expect_flag(allow_unverified, "allow_unverified")
     source = LabelSource(annotations, dataset, allow_unverified, patches)
     return source.load(splits)
 

@@ -110,14 +110,14 @@ def analyze_predictions(
             f"{'both' if predictions is not None else 'neither'}"
         )
     if not isinstance(predictions, Predictions):
-        expect_path(predictions, "analyze_predictions(predictions=...)", optional=True)
-    expect_path(run_dir, "analyze_predictions(run_dir=...)", optional=True)
-    expect_path(output_dir, "analyze_predictions(output_dir=...)", optional=True)
-    expect_text(split, "analyze_predictions(split=...)")
-    expect_count(limit, "analyze_predictions(limit=...)", optional=True)
-    expect_path(images, "analyze_predictions(images=...)", optional=True)
+        expect_path(predictions, "predictions", optional=True)
+    expect_path(run_dir, "run_dir", optional=True)
+    expect_path(output_dir, "output_dir", optional=True)
+    expect_text(split, "split")
+    expect_count(limit, "limit", optional=True)
+    expect_path(images, "images", optional=True)
     for name, value in (("images_split", images_split), ("title", title)):
-        expect_text(value, f"analyze_predictions({name}=...)", optional=True)
+        expect_text(value, name, optional=True)
     if categorizer is not None and images is None:
         raise ToolkitError(
             f"{named('categorizer')} needs {named('images')}: the taxonomy's image rules look at "

@@ -127,10 +127,10 @@ def compare_models(
     (``eval_cli.models.ImageCategorizer``) the automatic taxonomy's image rules look at them.
     """
     inputs = expect_paths(inputs, "inputs", at_least=2, plural="run folders or predictions files")
-    output = Path(expect_path(output_dir, "compare_models(output_dir=...)"))
-    expect_count(min_models, "compare_models(min_models=...)", optional=True)
-    expect_path(images, "compare_models(images=...)", optional=True)
-    expect_text(images_split, "compare_models(images_split=...)", optional=True)
+    output = Path(expect_path(output_dir, "output_dir"))
+    expect_count(min_models, "min_models", optional=True)
+    expect_path(images, "images", optional=True)
+    expect_text(images_split, "images_split", optional=True)
     if categorizer is not None and images is None:
         raise ToolkitError(
             f"{named('categorizer')} needs {named('images')}: the taxonomy's image rules look at "

@@ -52,8 +52,8 @@ def write_merged_patch(
 
     The two files are one result, written together (both or neither) while their folders are
     locked, so that a merge never leaves its patch beside another merge's conflicts."""
-    expect_path(output, "write_merged_patch(output=...)")
-    expect_path(conflicts, "write_merged_patch(conflicts=...)", optional=True)
+    expect_path(output, "output")
+    expect_path(conflicts, "conflicts", optional=True)
     conflicts_path = Path(conflicts or default_conflicts({"output": output}))
     document, found, report = consensus.merge_patches(paths, min_agreement=min_agreement)
     outputs.write_files(

@@ -88,15 +88,15 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         for name in _FLAGS:
-            expect_flag(getattr(self, name), f"RunOptions({name}=...)")
+            expect_flag(getattr(self, name), name)
         for name in ("split", "images_split", "zero_shot_prompts"):
-            expect_text(getattr(self, name), f"RunOptions({name}=...)")
+            expect_text(getattr(self, name), name)
         for name in ("hub_repo_id", "categorizer_model"):
-            expect_text(getattr(self, name), f"RunOptions({name}=...)", optional=True)
+            expect_text(getattr(self, name), name, optional=True)
         for name in ("output_dir", "decoded_cache"):
-            expect_path(getattr(self, name), f"RunOptions({name}=...)", optional=True)
+            expect_path(getattr(self, name), name, optional=True)
         files, allowed = label_set_options(
-            self.label_set_files, self.allow_unverified_label_set_files, "RunOptions"
+            self.label_set_files, self.allow_unverified_label_set_files
         )
         object.__setattr__(self, "label_set_files", files)
         object.__setattr__(self, "allow_unverified_label_set_files", allowed)

@@ -146,7 +146,7 @@ def _as_specs(
         )
     specs = [model if isinstance(model, ModelSpec) else ModelSpec(model) for model in models]
     if models_file is not None:
-        specs += read_models_file(expect_path(models_file, "evaluate_models(models_file=...)"))
+        specs += read_models_file(expect_path(models_file, "models_file"))
     if not specs:
         raise ModelLoadError(
             f"no model to evaluate; expected {named('models', 'MODEL')} (repeatable) or "
@@ -293,7 +293,7 @@ def evaluate_model(
     (resumable) and the model-card files into ``output_dir`` (default
     ``eval_results/<model name>``).
     """
-    expect_path(images, "evaluate_model(images=...)")
+    expect_path(images, "images")
     options = _options(options, option_keywords)
     spec = ModelSpec(model, revision, kind)
     output_dir = Path(options.output_dir) if options.output_dir else default_output_dir(model)
@@ -353,7 +353,7 @@ def evaluate_models(
     Returns ``(model, outcome)`` per model, in order, on every process: the results document
     (None on processes other than the main one) or the error.
     """
-    expect_path(images, "evaluate_models(images=...)")
+    expect_path(images, "images")
     options = _options(options, option_keywords)
     specs = _as_specs(models, models_file)
     options.check_models(len(specs))

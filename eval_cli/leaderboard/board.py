@@ -82,7 +82,7 @@ def write_leaderboard(
     paths = expect_paths(
         paths, "paths", at_least=1, plural="results files, run folders or results datasets"
     )
-    output = Path(expect_path(output_dir, "write_leaderboard(output_dir=...)"))
+    output = Path(expect_path(output_dir, "output_dir"))
     loaded, why_not = reference_labels(labels)
     board = board_of(results_paths(paths), paper_references(loaded) if loaded else ())
     if why_not:

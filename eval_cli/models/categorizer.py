@@ -100,11 +100,11 @@ class ImageCategorizer:
         device: torch.device | str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        expect_text(model_id, "ImageCategorizer(model_id=...)")
-        expect_text(revision, "ImageCategorizer(revision=...)", optional=True)
+        expect_text(model_id, "model_id")
+        expect_text(revision, "revision", optional=True)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ModelLoadError(
-                f"ImageCategorizer(batch_size=...): expected a positive integer, got {batch_size!r}"
+                f"{named('batch_size')}: expected a positive integer, got {batch_size!r}"
             )
         source = resolve_model_source(model_id, revision)
         problem = _not_clip_like(dict(source.config))

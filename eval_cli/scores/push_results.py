@@ -58,10 +58,10 @@ def push_results(
 ) -> str | None:
     """Publish the run folders under ``tree`` to the dataset repository ``repo_id`` (created if
     absent, ``private`` then); its URL, or None on a dry run, which touches no network."""
-    tree = expect_path(tree, "push_results(tree=...)")
-    expect_flag(private, "push_results(private=...)")
-    expect_flag(dry_run, "push_results(dry_run=...)")
-    expect_count(files_per_commit, "push_results(files_per_commit=...)")
+    tree = expect_path(tree, "tree")
+    expect_flag(private, "private")
+    expect_flag(dry_run, "dry_run")
+    expect_count(files_per_commit, "files_per_commit")
     problem = hub_repo_id_problem(repo_id)
     if problem is not None:
         raise PushError(

@@ -75,17 +75,13 @@ def score_predictions(
     whose sha256 is not the published one only when its set is named in
     ``allow_unverified_label_set_files``.
     """
-    expect_text(split, "score_predictions(split=...)")
-    expect_count(limit, "score_predictions(limit=...)", optional=True)
-    label_set_files, allowed = label_set_options(
-        label_set_files, allow_unverified_label_set_files, "score_predictions"
-    )
-    expect_path(output, "score_predictions(output=...)", optional=True)
+    expect_text(split, "split")
+    expect_count(limit, "limit", optional=True)
+    label_set_files, allowed = label_set_options(label_set_files, allow_unverified_label_set_files)
+    expect_path(output, "output", optional=True)
     check_split_options(split, label_set_files, allowed)
     if not isinstance(predictions, Predictions):
-        predictions = read_predictions(
-            expect_path(predictions, "score_predictions(predictions=...)")
-        )
+        predictions = read_predictions(expect_path(predictions, "predictions"))
     splits = chosen_splits(split)
     label_files = label_files_of(labels)
     labels = resolve_labels(labels, splits)
