@@ -10,6 +10,7 @@ command line), never a traceback."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import huggingface_hub
@@ -284,6 +285,27 @@ def test_the_command_line_names_its_options(argv, message, tmp_path, monkeypatch
     assert main([*argv, "3"] if argv[-1] == "--min-agreement" else argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {message}"), line
+
+
+@pytest.mark.parametrize("images", ["p.jsonl", "folder"], ids=["a-jsonl-file", "no-images"])
+def test_images_of_the_wrong_kind_name_the_parameter(
+    images, annotation_file, tmp_path, monkeypatch, capsys
+):
+    """An existing path that is no image source named only the value ("image source 'p.jsonl'
+    is neither ...", "directory folder holds neither ...")."""
+    monkeypatch.chdir(tmp_path)
+    _name_and_run(tmp_path)  # p.jsonl, and an empty folder
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    annotations = str(annotation_file[0])
+    labels = iml.LabelSource(annotations=annotations, allow_unverified=True)
+    says = rf"'{images}' (is|holds) neither .*\.tar"
+    with pytest.raises(ToolkitError, match=rf"^images {says}"):
+        iml.evaluate_model("model", images=images, labels=labels, output_dir="o")
+    argv = ["run", "--model", "model", "--images", images, "--annotations", annotations]
+    assert main([*argv, "--allow-unverified-annotations", "--output-dir", "o"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(rf"error: --images {says}", line), line
 
 
 LONG_IDS = {

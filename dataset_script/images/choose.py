@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...metric.errors import ToolkitError, named
+from ...metric.errors import ToolkitError, brief_repr, named
 from .errors import ImageSourceError
 from .files import IMAGE_SUFFIXES, FolderImageSource, TarImageSource, walk_files
 from .source import ImageSource
@@ -105,20 +105,23 @@ def _directory_is_dataset(directory: Path) -> bool:
     has_images = bool(suffixes & IMAGE_SUFFIXES)
     if has_dataset_files and has_images:
         raise ImageSourceError(
-            f"directory {directory} holds both dataset files (parquet/arrow/tar) and image files; "
-            "expected one kind: pass the .tar file itself, or a directory with only images or "
-            "only dataset files"
+            f"{named('images')} {brief_repr(str(directory))} holds both dataset files "
+            "(parquet/arrow/tar) and image files; expected one kind: pass the .tar file itself, or "
+            "a directory with only images or only dataset files"
         )
     if not has_dataset_files and not has_images:
         raise ImageSourceError(
-            f"directory {directory} holds neither image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
-            " nor dataset files (parquet, arrow, webdataset .tar shards, README.md with configs)"
+            f"{named('images')} {brief_repr(str(directory))} holds neither image files "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}) nor dataset files (parquet, arrow, webdataset "
+            ".tar shards, README.md with configs); expected {IMAGE_SOURCES}"
         )
     return has_dataset_files
 
 
 def open_image_source(source: str, *, split: str | None = None) -> ImageSource[Any]:
-    """The image source named by ``source`` (rules in the module docstring)."""
+    """The image source named by ``source`` (rules in the module docstring). Every command
+    passes its ``images`` (and ``images_split``) here, so the errors name them as its caller
+    wrote them (``--images`` on the command line)."""
     path = Path(source)
     hub_id = hub_dataset_id(source)
     is_local = not source.startswith("hf://") and _on_disk(source)
@@ -135,16 +138,16 @@ def open_image_source(source: str, *, split: str | None = None) -> ImageSource[A
         return local_dataset_source(path, split)
     if is_local and split not in (None, DEFAULT_SPLIT):
         raise ImageSourceError(
-            f"split {split!r} was given for {source!r}, which holds validation images only; "
-            "splits apply to Hugging Face datasets"
+            f"{named('images_split', split)} was given for {named('images')} {brief_repr(source)}, "
+            "which holds validation images only; splits apply to Hugging Face datasets"
         )
     if path.is_dir():
         return FolderImageSource(path)
     if is_local and path.suffix.lower() == ".tar":
         return TarImageSource(path)
     raise ImageSourceError(
-        f"image source {source!r} is neither an existing .tar file, a directory of images or of "
-        "dataset files, nor a Hugging Face dataset id ORG/NAME (or hf://ORG/NAME)"
+        f"{named('images')} {brief_repr(source)} is neither an existing .tar file, a directory of "
+        "images or of dataset files, nor a Hugging Face dataset id ORG/NAME (or hf://ORG/NAME)"
     )
 
 
