@@ -8,10 +8,6 @@ import errno
 import pytest
 from imagenet_multilabel.dataset_script.hub.access import PushError
 from imagenet_multilabel.dataset_script.hub.push_dataset import push_dataset
-from imagenet_multilabel.dataset_script.labels.dataset import (
-    LabelsDatasetError,
-    load_labels_dataset,
-)
 from imagenet_multilabel.eval_cli.commands import cli
 from imagenet_multilabel.eval_cli.scores.hub import check_target_repo
 
@@ -62,10 +58,14 @@ INVALID_HUB_IDS = ["a/b--c", "a/b..c", "a/.b", "a/b.git", "a/" + "x" * 97]
 
 
 @pytest.mark.parametrize("repo_id", INVALID_HUB_IDS)
-def test_an_invalid_labels_hub_id_is_a_clear_error(repo_id):
-    """Each was an HFValidationError traceback from snapshot_download."""
-    with pytest.raises(LabelsDatasetError, match="neither an existing directory nor a Hub"):
-        load_labels_dataset(repo_id, ["validation"])
+def test_an_invalid_labels_hub_id_is_a_clear_error(repo_id, capsys, tmp_path, monkeypatch):
+    """Each was an HFValidationError traceback from snapshot_download; the frame refuses it
+    (a path not on disk that reads as no Hub id) before any work."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.jsonl").write_text("")
+    line = _error_line(capsys, ["score", "--predictions", "p.jsonl", "--labels", repo_id])
+    assert line.startswith("error: --labels '") and "does not exist; expected a labels" in line
+    assert len(line) < 400
 
 
 @pytest.mark.parametrize("repo_id", INVALID_HUB_IDS)

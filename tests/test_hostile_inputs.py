@@ -21,6 +21,7 @@ from imagenet_multilabel.dataset_script.hub.access import PushError
 from imagenet_multilabel.dataset_script.labels.loading import LabelSource
 from imagenet_multilabel.eval_cli.commands.cli import main
 from imagenet_multilabel.eval_cli.feed import decoded_cache
+from imagenet_multilabel.eval_cli.models.categorizer import NamedCategorizer
 from imagenet_multilabel.eval_cli.models.errors import ModelLoadError
 from imagenet_multilabel.eval_cli.models.kinds import load_model
 from imagenet_multilabel.eval_cli.sweeps import plan, status
@@ -247,6 +248,24 @@ API_NAMES_THE_PARAMETER = {
         lambda: iml.evaluate_models(["./missing"], images="folder", output_dir="o"),
         r"^models './missing' does not exist; expected a local model folder",
     ),
+    # A missing path that reads as no Hub id (a labels dataset's is ORG/NAME; a model's path is
+    # written as one): refused by the frame before any work, as images and models were.
+    "score-missing-labels": (
+        lambda: iml.score_predictions("p.jsonl", labels=iml.LabelSource(dataset="nolabels")),
+        r"^dataset 'nolabels' does not exist; expected a labels dataset folder or a Hub dataset",
+    ),
+    "evaluate-missing-categorizer": (
+        lambda: iml.evaluate_model(
+            "org/model", images="folder", categorizer_model="./no-clip", output_dir="o"
+        ),
+        r"^categorizer_model './no-clip' does not exist; expected a CLIP or SigLIP model",
+    ),
+    "analyze-missing-categorizer": (
+        lambda: iml.analyze_predictions(
+            "p.jsonl", images="folder", categorizer=NamedCategorizer("./no-clip"), output_dir="o"
+        ),
+        r"^categorizer './no-clip' does not exist; expected a CLIP or SigLIP model",
+    ),
 }
 
 
@@ -260,6 +279,7 @@ def test_api_errors_name_the_parameter(call, message, tmp_path, monkeypatch):
     _name_and_run(tmp_path)
     with pytest.raises(ToolkitError, match=message):
         call()
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(
@@ -269,6 +289,26 @@ def test_api_errors_name_the_parameter(call, message, tmp_path, monkeypatch):
         (["patches", "merge", "p.jsonl", "--output", "m.json"], "PATCH: expected two or more"),
         (["run", "--model", "org/m", "--images", "missing.tar"], "--images 'missing.tar' does not"),
         (["leaderboard", "folder"], "RESULTS 'folder': no results file"),
+        (
+            ["score", "--predictions", "p.jsonl", "--labels", "nolabels"],
+            "--labels 'nolabels' does not exist",
+        ),
+        (
+            ["run", "--model", "org/m", "--images", "folder", "--categorizer-model", "./no-clip"],
+            "--categorizer-model './no-clip' does not exist",
+        ),
+        (
+            [
+                "analyze",
+                "--predictions",
+                "p.jsonl",
+                "--images",
+                "folder",
+                "--categorizer-model",
+                "./no-clip",
+            ],
+            "--categorizer-model './no-clip' does not exist",
+        ),
         (
             ["patches", "merge", "ana.json", "ben.json", "--output", "m.json", "--min-agreement"],
             "--min-agreement 3 is not between 1 and the 2",
@@ -285,6 +325,7 @@ def test_the_command_line_names_its_options(argv, message, tmp_path, monkeypatch
     assert main([*argv, "3"] if argv[-1] == "--min-agreement" else argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {message}"), line
+    assert not (tmp_path / "o").exists() and not (tmp_path / "analysis").exists()
 
 
 @pytest.mark.parametrize("images", ["p.jsonl", "folder"], ids=["a-jsonl-file", "no-images"])

@@ -30,6 +30,7 @@ from imagenet_multilabel.dataset_script.labels.dataset import (
     LabelsDatasetError,
     load_labels_dataset,
 )
+from imagenet_multilabel.eval_cli.frame import UnusablePathError, load_labels
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -123,10 +124,16 @@ def test_missing_split_lists_the_available_ones(built):
 
 
 def test_neither_folder_nor_hub_id(tmp_path):
-    with pytest.raises(LabelsDatasetError, match="neither an existing directory nor"):
-        load_labels_dataset(str(tmp_path / "a" / "b"), SPLITS)
-    with pytest.raises(LabelsDatasetError, match="neither") as raised:
-        load_labels_dataset("x" * 100_000, SPLITS)
+    """Refused before any work by the frame (the labels dataset is a folder or a Hub id),
+    naming the parameter; the loader itself no longer checks."""
+    expected = "expected a labels dataset folder or a Hub dataset id ORG/NAME"
+    with pytest.raises(UnusablePathError, match=rf"^dataset '.*/a/b' does not exist; {expected}"):
+        load_labels(SPLITS, dataset=str(tmp_path / "a" / "b"))
+    (tmp_path / "labels.json").write_text("{}")
+    with pytest.raises(UnusablePathError, match=rf"is a regular file; {expected}"):
+        load_labels(SPLITS, dataset=str(tmp_path / "labels.json"))
+    with pytest.raises(UnusablePathError, match="^dataset 'x") as raised:
+        load_labels(SPLITS, dataset="x" * 100_000)
     assert len(str(raised.value)) < 400
 
 

@@ -106,6 +106,13 @@ def test_label_options_given_to_analyze_take_over_without_the_runs_labels(
     assert "cannot reuse the labels the run recorded" in capsys.readouterr().err
     assert main([*args, *labels]) == 0
     assert "as given by the label options" in capsys.readouterr().out
+    # A labels dataset folder it recorded, since moved: one error line saying what to pass,
+    # not huggingface_hub's traceback for a path read as a Hub id.
+    recorded = {"source": str(tmp_path / "moved"), "annotations_source": "", "verified": False}
+    (run_dir / "results.json").write_text(json.dumps({"labels": recorded}))
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "its labels dataset" in error and "pass --labels" in error
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,6 @@ from ..annotations.published import Annotations
 from ..classes import NUM_CLASSES
 from ..dataset_rows import LABEL_COLUMNS, LABEL_DIGESTS_KEY, PROVENANCE_KEY, label_digest
 from ..hub.card import card_configs
-from ..hub.ids import hub_repo_id_problem
 from ..hub.names import LABELS_CONFIG
 from ..json_input import parse_json
 
@@ -70,7 +69,7 @@ def load_labels_dataset(
     local = Path(id_or_dir)
     if _is_directory(local):
         folder, source, revision = local, str(local.resolve()), None
-    elif (hub_id_problem := hub_repo_id_problem(id_or_dir)) is None:
+    else:  # a Hub id: the command frame refused anything else (`eval_cli.frame.LABEL_FILES`)
         folder = _download(id_or_dir)
         source, revision = id_or_dir, folder.name
         if not _COMMIT_HASH.fullmatch(revision):
@@ -78,11 +77,6 @@ def load_labels_dataset(
                 f"snapshot of {id_or_dir!r} is at {str(folder)!r}, whose name is not a commit "
                 "hash; expected huggingface_hub's cache layout snapshots/<commit hash>"
             )
-    else:
-        raise LabelsDatasetError(
-            f"`{named('dataset')}` {brief_repr(id_or_dir)} is neither an existing directory nor "
-            f"a Hub dataset id ORG/NAME ({hub_id_problem})"
-        )
     split_files = _labels_data_files(folder, source)
     unknown = [split for split in splits if split not in split_files]
     if unknown:

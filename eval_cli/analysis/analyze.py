@@ -29,11 +29,19 @@ from typing import Any
 from ...dataset_script import escape
 from ...dataset_script.annotations.download import sha256_of_file
 from ...dataset_script.annotations.published import PUBLISHED_URL
+from ...dataset_script.hub.ids import hub_repo_id_problem
 from ...dataset_script.images.choose import ImageOptions
 from ...dataset_script.label_sets import chosen_splits, load_label_sets
 from ...dataset_script.labels.loading import Labels, LabelSource, resolve_labels
 from ...dataset_script.taxonomy.categories import ImageRuleMaker
-from ...metric.errors import ToolkitError, expect_count, expect_path, expect_text, named
+from ...metric.errors import (
+    ToolkitError,
+    brief_repr,
+    expect_count,
+    expect_path,
+    expect_text,
+    named,
+)
 from .. import outputs
 from ..choices import LABEL_SPLIT_CHOICES, check_choice
 from ..frame import FILE, FOLDER, LABEL_FILES, MISTAKE_IMAGES, Read, Write, command
@@ -235,6 +243,13 @@ def run_labels(
         for entry in recorded.get("patches") or []
     )
     if "annotations_source" in recorded:  # a labels dataset, local or on the Hub
+        # Read from the results, not given: the frame never saw it (a folder since moved).
+        if not os.path.isdir(source) and hub_repo_id_problem(source) is not None:
+            raise _labels_not_found(
+                results_path,
+                f"its labels dataset {brief_repr(source)} is neither a folder here nor a Hub "
+                f"dataset id; pass {named('dataset', 'HUB_ID_OR_DIR')}",
+            )
         return LabelSource(dataset=source, patches=patches)
     if source == PUBLISHED_URL:
         return LabelSource(patches=patches)

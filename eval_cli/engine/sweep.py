@@ -223,13 +223,12 @@ def _run_options(output_dir: Write) -> Options:
     """`RunOptions` as the frame sees it (also as the function's keywords): the label sets'
     files and the categorizer's model read, the decoded cache and ``output_dir`` written (the
     cache whole: no input may lie inside it), every other option plain."""
-    categorizer_model = Read("categorizer_model", SOURCE, expected=CATEGORIZER_MODEL, whole=True)
     return Options(
         "options",
         RunOptions,
         (
             LABEL_SET_FILES,
-            categorizer_model,
+            CATEGORIZER_MODEL,
             Write("decoded_cache", FOLDER, writes=None),
             output_dir,
         ),

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...dataset_script.annotations.published import default_cache_dir
+from ...dataset_script.hub.ids import hub_model_id, hub_repo_id_problem
 from ...dataset_script.images.choose import IMAGE_SOURCES, hub_dataset_id
 from ...dataset_script.labels.loading import LabelSource
 
@@ -30,8 +32,9 @@ class Read:
     ``beside``: files next to a file that count as inputs when present (a run's record beside its
     predictions); ``whole``: the folder is read whole, so nothing may be written inside it and
     every file in it is examined; ``path_of``: an item's path when items are objects (a
-    `ModelSpec`); ``hub_id``: for a ``SOURCE``, whether a value not on disk is read as a Hub
-    repository (else it is a missing path, refused; None: any value may be)."""
+    `ModelSpec`); ``hub_id``: whether a value not on disk is read as a Hub repository id (else
+    it is a missing path, refused; None: a ``SOURCE`` lets any value through, the command's to
+    check). A ``FOLDER`` with ``hub_id`` is a folder or a Hub id, never a file."""
 
     name: str
     kind: str = FILE
@@ -128,7 +131,13 @@ LABEL_FILES = Options(
     LabelSource,
     (
         Read("annotations", FILE, expected="the annotation file human_accuracy_v3.0.0.json"),
-        Read("dataset", SOURCE, expected="a labels dataset folder or Hub id", whole=True),
+        Read(
+            "dataset",
+            FOLDER,
+            expected="a labels dataset folder or a Hub dataset id ORG/NAME",
+            whole=True,
+            hub_id=lambda value: hub_repo_id_problem(value) is None,
+        ),
         Read("patches", FILE, expected="a label patch file", many=True),
         Cache("the label cache", label_cache_folder),
     ),
@@ -142,13 +151,17 @@ LABEL_SET_FILES = Read(
 
 # The CLIP-like model that judges the taxonomy's image rules: named (`RunOptions.categorizer_model`)
 # or as the `ImageRuleMaker` that `analyze` and `compare` take (its ``model_id``); a model folder
-# is read whole.
-CATEGORIZER_MODEL = "a CLIP or SigLIP model: a Hub id or a model folder"
-CATEGORIZER = Read(
-    "categorizer",
+# is read whole, a missing path is refused unless it reads as a Hub model id (as `run --model`).
+CATEGORIZER_MODEL = Read(
+    "categorizer_model",
     SOURCE,
-    expected=CATEGORIZER_MODEL,
+    expected="a CLIP or SigLIP model: a Hub id or a model folder",
     whole=True,
+    hub_id=hub_model_id,
+)
+CATEGORIZER = dataclasses.replace(
+    CATEGORIZER_MODEL,
+    name="categorizer",
     path_of=lambda categorizer: getattr(categorizer, "model_id", None),
 )
 

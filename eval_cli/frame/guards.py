@@ -86,7 +86,7 @@ class Call:
         path = os.fspath(given)
         status = _status(path, spelled)
         if status is None:
-            if item.kind == SOURCE and (item.hub_id is None or item.hub_id(path)):
+            if item.hub_id(path) if item.hub_id is not None else item.kind == SOURCE:
                 return  # not on disk: a Hub id, which the command checks
             raise UnusablePathError(
                 f"{spelled} {_shown(path)} does not exist; expected {item.expected or item.kind}"

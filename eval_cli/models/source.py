@@ -4,8 +4,6 @@ which `models.kinds` picks the kind."""
 
 from __future__ import annotations
 
-import errno
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +13,10 @@ from typing import Any
 import huggingface_hub.constants
 from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
+from ...dataset_script.hub.ids import hub_model_id, model_id_problem, names_a_path
 from ...dataset_script.json_input import read_json
-from ...metric.errors import brief_repr, shorten
+from ...metric.errors import brief_repr
 from .errors import ModelLoadError
 
 __all__ = [
@@ -59,49 +57,6 @@ def local_model_folder(model_id: str) -> Path | None:
         return None
 
 
-def _names_a_path(model_id: str) -> bool:
-    """Written as a path, or naming something on disk: never a Hub id."""
-    try:
-        exists = Path(model_id).expanduser().exists()
-    except (OSError, ValueError):  # a name too long, a NUL
-        exists = False
-    return exists or model_id.startswith(("/", ".", "~"))
-
-
-def model_id_problem(model_id: object) -> str | None:
-    """Why ``model_id`` can name no model anywhere, or None: every command that takes a model
-    (`run`, `evaluate_model(s)`, a models file, `sweep plan --from list`, a manifest) asks this
-    where it reads the id. A model is a path (written as one, or naming something on disk) that
-    the system accepts as a name (not too long, no NUL), or a Hub id by huggingface_hub's rules
-    (``ORG/NAME`` of letters, digits, '-', '_' and '.', at most 96 characters each; a timm name
-    is one)."""
-    if not isinstance(model_id, str) or not model_id:
-        return f"{brief_repr(model_id)}: expected a Hub model id or a local folder"
-    shown = shorten(repr(model_id), 100)  # short enough for the reason to show in a listing
-    if _names_a_path(model_id):
-        try:
-            os.stat(Path(model_id).expanduser())
-        except ValueError:
-            return f"{shown} cannot be used: it holds NUL"
-        except OSError as error:  # missing, or a link loop: what a model folder is checked for
-            if error.errno == errno.ENAMETOOLONG:
-                return f"{shown} cannot be used: {error.strerror}"
-        return None
-    try:
-        validate_repo_id(model_id)
-    except HFValidationError:
-        return (
-            f"{shown} is neither a local model folder nor a Hub model id (ORG/NAME of letters, "
-            "digits, '-', '_' and '.', at most 96 characters)"
-        )
-    return None
-
-
-def hub_model_id(model_id: str) -> bool:
-    """Whether ``model_id`` is read as a Hub model id (not as a path)."""
-    return not _names_a_path(model_id) and model_id_problem(model_id) is None
-
-
 def model_problem(
     model_id: str, revision: str | None = None, *, check_cache: bool = True
 ) -> str | None:
@@ -124,7 +79,7 @@ def model_problem(
         if not (folder / "config.json").is_file():
             return f"the model folder {shown} has no config.json"
         return None
-    if _names_a_path(model_id):
+    if names_a_path(model_id):
         return (
             f"{shown} is not a model folder; expected a folder with config.json or a Hub model "
             "id such as 'google/vit-base-patch16-224'"
