@@ -26,8 +26,9 @@ import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Self
+
+from .hub.ids import hub_model_id
 
 
 class _Escaped(str):
@@ -167,31 +168,11 @@ def html_json(data: Any) -> HtmlText:
     return str.__new__(HtmlText, json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"))
 
 
-def is_local_path(model_id: str) -> bool:
-    """An absolute path, a path on disk, or a string that cannot be a Hub repo id (so it names a
-    local folder). A name the file system cannot even look up (too long) is judged by its form."""
-    from huggingface_hub.errors import HFValidationError  # imported when a model id is judged
-    from huggingface_hub.utils import validate_repo_id
-
-    if os.path.isabs(model_id) or model_id.startswith(("./", "../", "~")):
-        return True
-    try:
-        if Path(model_id).exists():
-            return True
-    except (OSError, ValueError):  # a name too long, or holding NUL: no file of that name
-        pass
-    try:
-        validate_repo_id(model_id)
-    except HFValidationError:
-        return True
-    return False
-
-
 def public_model_name(model_id_or_path: str, *, local: bool = False) -> str:
     """How public text names a model: its Hub id as is, a local model by its folder name only.
     ``local``: the results recorded the model as a local folder (``model.local``), which holds
     even where that folder is gone and its recorded path reads like a Hub id."""
-    if local or is_local_path(model_id_or_path):
+    if local or not hub_model_id(model_id_or_path):
         return last_component(model_id_or_path)
     return model_id_or_path
 

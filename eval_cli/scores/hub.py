@@ -44,7 +44,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ...dataset_script import escape
 from ...dataset_script.hub.access import PushError, hub_call, resolve_token
-from ...dataset_script.hub.ids import hub_repo_id_problem
+from ...dataset_script.hub.ids import hub_model_id, hub_repo_id_problem
 from ...dataset_script.hub.names import EVAL_TASKS, LABELS_CONFIG, PRETTY_NAME
 from ...metric import label_sets
 from ...metric.errors import brief_repr, named
@@ -326,7 +326,7 @@ def check_target_repo(model_id: str, repo_id: str | None, *, local: bool = False
                 f"{problem}"
             )
         return repo_id
-    if local or escape.is_local_path(model_id):
+    if local or not hub_model_id(model_id):
         raise PushError(
             f"the model {escape.last_component(model_id)!r} is a local path, not a Hub "
             f"repository: pass {named('hub_repo_id', 'ORG/NAME')} to name the model repository "

@@ -23,6 +23,7 @@ from typing import Any
 from ...cards import read_template
 from ...dataset_script import escape, writers
 from ...dataset_script.hub.access import PushError
+from ...dataset_script.hub.ids import hub_model_id
 from ...dataset_script.hub.names import PRETTY_NAME
 from ...metric import label_sets
 from . import results
@@ -104,7 +105,7 @@ def public_document(document: Mapping[str, Any]) -> dict[str, Any]:
         *(label_files.get("patches") or [] if isinstance(label_files, Mapping) else []),
     ]
     images = run.get("images_source")
-    if isinstance(images, str) and escape.is_local_path(images):
+    if isinstance(images, str) and not hub_model_id(images):  # a dataset id: the same rules
         given.append(images)
     local_names = {
         **_local_names(document),
@@ -160,7 +161,7 @@ def _public_ids(document: Mapping[str, Any]) -> frozenset[str]:
     if labels.get("source") and _labels_credit(labels).kind == "hub":
         ids.add(str(labels["source"]))
     images = str((document.get("run") or {}).get("images_source") or "")
-    if images and not escape.is_local_path(images):
+    if images and hub_model_id(images):
         ids.add(images)
     return frozenset(ids)
 
@@ -168,7 +169,7 @@ def _public_ids(document: Mapping[str, Any]) -> frozenset[str]:
 def _is_local_model(model: Mapping[str, Any]) -> bool:
     """A local folder: recorded so (``model.local``), or its id reads as a path."""
     model_id = str(model.get("id") or "")
-    return model.get("local") is True or bool(model_id) and escape.is_local_path(model_id)
+    return model.get("local") is True or bool(model_id) and not hub_model_id(model_id)
 
 
 def _local_names(document: Mapping[str, Any]) -> dict[str, str]:
