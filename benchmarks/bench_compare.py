@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import random
 import sys
@@ -54,6 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
+        os.environ["HF_HOME"] = str(root / "hf_home")  # the labels' cache: not the user's
         annotations = root / "annotations.json"
         write_annotation_file(annotations, synthetic_annotations(images_per_class=20))
         labels = load_labels(annotations=annotations, allow_unverified=True)
