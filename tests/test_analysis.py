@@ -307,6 +307,7 @@ def test_analyze_a_predictions_file(loop_inputs: dict[str, Any], capsys) -> None
         f"family kappa {kappa:.3f}" in out
     )
     assert "Held out" not in out
+    assert "378 of them are ViT-3B's, the rules' tuning set." in out
     assert f"Review page: {(output / 'review' / 'index.html').resolve().as_uri()}" in out
 
 

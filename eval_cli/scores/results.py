@@ -307,9 +307,11 @@ def _agreement_report(agreement: Mapping[str, Any] | None) -> list[str]:
         )
 
     held_out = agreement["held_out"]
+    tuned_on = agreement["num_reviewed"] - held_out["num_reviewed"]
     lines = [
         f"Agreement with the paper's experts on the {agreement['num_reviewed']:,} of these "
-        f"mistakes they reviewed: {kappas(agreement)}."
+        f"mistakes they reviewed: {kappas(agreement)}"
+        + (f"; {tuned_on:,} of them are ViT-3B's, the rules' tuning set." if tuned_on else ".")
     ]
     if held_out["num_reviewed"]:
         lines.append(
