@@ -56,6 +56,7 @@ from imagenet_multilabel.dataset_script.taxonomy.agreement import (  # noqa: E40
     LEVELS,
     level_agreement,
 )
+from imagenet_multilabel.metric.errors import ToolkitError  # noqa: E402
 from imagenet_multilabel.metric.references import References  # noqa: E402
 from imagenet_multilabel.metric.scoring import score  # noqa: E402
 
@@ -107,7 +108,7 @@ def published_references(path: Path) -> MistakeReferences:
         missing = sorted({m.file_name for m in mistakes} - row_of.keys())
         if missing:
             raise SystemExit(
-                f"{path}: {len(missing)} reviewed image(s) are not in its validation split, "
+                f"error: {path}: {len(missing)} reviewed image(s) are not in its validation split, "
                 f"e.g. {missing[0]}; expected the multi-label set's 20,000 images"
             )
         return validation.take(np.array([row_of[m.file_name] for m in mistakes]))
@@ -368,7 +369,10 @@ def main() -> None:
         references_of = mistake_references
     else:
         print("==== (a) agreement with the experts (image-free rules; L = correct ∪ unclear)")
-        references_of = published_references(args.annotations)
+        try:
+            references_of = published_references(args.annotations)
+        except ToolkitError as error:
+            raise SystemExit(f"error: {error}") from None
     measure_agreement(
         ["vit3b"] if args.tuning_set_only else ["vit3b", "greedy_soups"], references_of
     )
